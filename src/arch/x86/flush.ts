@@ -1,0 +1,311 @@
+/*
+ * x86 TLB flushing (arch/x86/mm/tlb.c).
+ *
+ * The rule: when flushTlbMmRange returns, no CPU that has the mm loaded (and is not lazy)
+ * translates any address of the range through an entry filled before the call, and every other
+ * CPU that uses the mm's ASID will flush before it next runs user code of the mm.
+ *
+ * Three generation counters make that cheap (STYLE 4):
+ *   mm->context.tlb_gen          bumped by every flush request (incMmTlbGen)
+ *   ctxs[asid].tlb_gen (local)   how far this CPU's entries under that ASID have caught up
+ *   f->new_tlb_gen (request)     the mm's generation right after this request was made
+ * Invariant: a CPU whose local generation equals the mm's holds no entry that any completed
+ * request asked to remove. A request is applied as a ranged flush only when it is exactly the next
+ * generation and also the newest (new == local + 1 == mm); otherwise another request was skipped
+ * or overtaken, and only a full flush is safe. Example: CPUs A and B each flush one page of the
+ * mm, generations 5 and 6, and the IPI for 6 arrives on C first. C sees request 6 with local 4:
+ * applying only 6's page would leave 5's page cached while claiming generation 6, so C flushes
+ * everything and records 6; request 5 then finds 5 <= 6 and does nothing.
+ *
+ * API:
+ *   switchMmIrqsOff      load an mm (or init_mm), catching up with its tlb_gen, PCID kept
+ *   enterLazyTlb         a kernel thread borrows the mm: stay loaded, stop receiving flushes
+ *   flushTlbMmRange      flush a range of an mm everywhere it is loaded
+ *   flushTlbFunc         the per-CPU part, run locally or from the IPI
+ *   flushTlbAll          every entry of every PCID, global ones too, on every CPU
+ *   archTlbbatchAddPending / archTlbbatchFlush   reclaim's batched unmap flush
+ */
+import type { Cpu } from '../../cpu/cpu.ts';
+import { PERCPU_WORDS, TLBSTATE_BASE } from '../../cpu/percpu-layout.ts';
+import { atomicCpumaskClear, atomicCpumaskSet, CpuMask } from '../../cpu/cpumask.ts';
+import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
+import { tlbFlushEverything, tlbFlushPcid, tlbInvlpg } from '../../machine/tlb.ts';
+import { incMmTlbGen, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from '../../kernel/mm.ts';
+import { INIT_MM } from '../../kernel/mm-layout.ts';
+import type { FlushTlbInfo } from '../../ipi/protocol.ts';
+import { Counter } from '../../trace/counters.ts';
+import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
+import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, TS_NEXT_ASID, kernPcid } from './tlbstate-layout.ts';
+
+export const TLB_FLUSH_ALL = -1;
+export const TLB_GENERATION_INVALID = 0;
+/** tlb_single_page_flush_ceiling: a larger range is flushed whole. */
+export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+
+const REASON_COUNTER = [
+  Counter.TlbFlushOnTaskSwitch,
+  Counter.TlbRemoteShootdown,
+  Counter.TlbLocalShootdown,
+  Counter.TlbLocalMmShootdown,
+  Counter.TlbRemoteSendIpi,
+];
+
+/** trace_tlb_flush: the tracepoint, counted by reason. `pages` is TLB_FLUSH_ALL for a full flush. */
+function traceTlbFlush(cpu: Cpu, reason: TlbFlushReason, pages: number, mm: number): void {
+  cpu.count(REASON_COUNTER[reason]);
+  traceEvent(cpu.v, cpu.id, Ev.TlbFlush, reason, pages, mm);
+}
+
+const ts = (cpu: Cpu, field: number): number => cpu.base + TLBSTATE_BASE + field;
+
+export function loadedMm(cpu: Cpu): number {
+  return cpu.v.percpu[ts(cpu, TS_LOADED_MM)];
+}
+
+export function loadedAsid(cpu: Cpu): number {
+  return cpu.v.percpu[ts(cpu, TS_LOADED_ASID)];
+}
+
+export function isLazy(cpu: Cpu): boolean {
+  return Atomics.load(cpu.v.percpu, ts(cpu, TS_IS_LAZY)) !== 0;
+}
+
+/** tlb_is_not_lazy's opposite, read on a remote CPU's shared TLB state. */
+function remoteIsLazy(cpu: Cpu, other: number): boolean {
+  return Atomics.load(cpu.v.percpu, other * PERCPU_WORDS + TLBSTATE_BASE + TS_IS_LAZY) !== 0;
+}
+
+/** ctxs[asid].tlb_gen: the generation this CPU's entries under `asid` have caught up to. */
+function ctxTlbGen(cpu: Cpu, asid: number): number {
+  return cpu.v.percpu[ts(cpu, TS_CTX_GEN + asid)];
+}
+
+function setCtx(cpu: Cpu, asid: number, ctxId: number, tlbGen: number): void {
+  cpu.v.percpu[ts(cpu, TS_CTX_ID + asid)] = ctxId;
+  // read by checkers on other CPUs: this CPU claims its entries under `asid` are this current
+  Atomics.store(cpu.v.percpu, ts(cpu, TS_CTX_GEN + asid), tlbGen);
+}
+
+/** Sets up the TLB state at boot: init_mm loaded under ASID 0. */
+export function initTlbState(cpu: Cpu): void {
+  const p = cpu.v.percpu;
+  for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) setCtx(cpu, asid, 0, 0);
+  p[ts(cpu, TS_NEXT_ASID)] = 1;
+  Atomics.store(p, ts(cpu, TS_IS_LAZY), 0);
+  setCtx(cpu, 0, mmCtxId(cpu.v, INIT_MM), 0);
+  loadCr3(cpu, INIT_MM, 0);
+}
+
+function loadCr3(cpu: Cpu, mm: number, asid: number): void {
+  const p = cpu.v.percpu;
+  cpu.cr3 = mm === INIT_MM ? 0 : mmPgd(cpu.v, mm);
+  cpu.pcid = kernPcid(asid);
+  p[ts(cpu, TS_CR3)] = cpu.cr3;
+  Atomics.store(p, ts(cpu, TS_LOADED_MM), mm);
+  Atomics.store(p, ts(cpu, TS_LOADED_ASID), asid);
+}
+
+/** choose_new_asid: the ASID slot already holding `next`, else the next slot round-robin. */
+function chooseNewAsid(cpu: Cpu, next: number, nextTlbGen: number): { asid: number; needFlush: boolean } {
+  const ctxId = mmCtxId(cpu.v, next);
+  const p = cpu.v.percpu;
+  for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
+    if (p[ts(cpu, TS_CTX_ID + asid)] !== ctxId) continue;
+    return { asid, needFlush: ctxTlbGen(cpu, asid) < nextTlbGen };
+  }
+  let asid = p[ts(cpu, TS_NEXT_ASID)]++;
+  if (asid >= TLB_NR_DYN_ASIDS) {
+    asid = 0;
+    p[ts(cpu, TS_NEXT_ASID)] = 1;
+  }
+  return { asid, needFlush: true };
+}
+
+/**
+ * switch_mm_irqs_off: make `next` the loaded mm. Joining mm_cpumask comes before reading
+ * tlb_gen, so that a flush either sees this CPU in the mask or bumped tlb_gen before we read it:
+ *
+ *   this CPU (switch_mm)                  initiator (flush_tlb_mm_range)
+ *   cpumask_set_cpu(mm)                   change PTEs
+ *   read mm tlb_gen                       inc_mm_tlb_gen
+ *                                         read mm_cpumask -> IPI
+ *
+ * With both sides seq-cst, at least one sees the other: we flush on catch-up, or get the IPI.
+ */
+export function switchMmIrqsOff(cpu: Cpu, next: number): void {
+  const v = cpu.v;
+  const p = v.percpu;
+  const prev = loadedMm(cpu);
+  const prevAsid = loadedAsid(cpu);
+  const wasLazy = isLazy(cpu);
+  if (wasLazy) Atomics.store(p, ts(cpu, TS_IS_LAZY), 0);
+  let asid: number;
+  let needFlush: boolean;
+  let nextTlbGen: number;
+  if (prev === next) {
+    if (!wasLazy) return;
+    // back from lazy mode: flushes were not sent to us meanwhile, catch up if any happened
+    nextTlbGen = mmTlbGen(v, next);
+    if (ctxTlbGen(cpu, prevAsid) === nextTlbGen) return;
+    asid = prevAsid;
+    needFlush = true;
+  } else {
+    if (next !== INIT_MM) atomicCpumaskSet(v.mm, mmCpumaskIndex(next), cpu.id);
+    nextTlbGen = mmTlbGen(v, next);
+    ({ asid, needFlush } = chooseNewAsid(cpu, next, nextTlbGen));
+    if (prev !== INIT_MM) atomicCpumaskClear(v.mm, mmCpumaskIndex(prev), cpu.id);
+  }
+  if (needFlush) {
+    setCtx(cpu, asid, mmCtxId(v, next), nextTlbGen);
+    // a CR3 write without NOFLUSH: the new PCID's stale entries go
+    cpu.count(Counter.TlbEntriesInvalidated, tlbFlushPcid(v.tlb, cpu.id, kernPcid(asid)));
+  }
+  loadCr3(cpu, next, asid);
+  traceEvent(v, cpu.id, Ev.SwitchMm, prev, next, needFlush ? 1 : 0);
+  traceTlbFlush(cpu, TlbFlushReason.OnTaskSwitch, needFlush ? TLB_FLUSH_ALL : 0, next);
+}
+
+/**
+ * enter_lazy_tlb: a kernel thread runs on the user mm's page tables. The CPU stays in
+ * mm_cpumask but is skipped by flushes that free no page tables; it catches up when it returns.
+ */
+export function enterLazyTlb(cpu: Cpu): void {
+  if (loadedMm(cpu) === INIT_MM) return;
+  Atomics.store(cpu.v.percpu, ts(cpu, TS_IS_LAZY), 1);
+}
+
+/** flush_tlb_local: every non-global entry of the loaded PCID. */
+function flushTlbLocal(cpu: Cpu): number {
+  return tlbFlushPcid(cpu.v.tlb, cpu.id, cpu.pcid);
+}
+
+/** flush_tlb_func: the per-CPU part of a flush, IRQs off, locally or from the IPI. */
+export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
+  const v = cpu.v;
+  const loaded = loadedMm(cpu);
+  const asid = loadedAsid(cpu);
+  const local = cpu.id === f.initiatingCpu;
+  if (!local) cpu.count(Counter.NrTlbRemoteFlushReceived);
+
+  // this CPU was left in the mm_cpumask of an mm it no longer runs
+  if (f.mm >= 0 && f.mm !== loaded) {
+    atomicCpumaskClear(v.mm, mmCpumaskIndex(f.mm), cpu.id);
+    return;
+  }
+  if (loaded === INIT_MM) return;
+
+  // lazy: the user mm's entries are not in use; dropping the mm is as cheap as flushing it, and
+  // also stops speculative walks through page tables that may be freed
+  if (isLazy(cpu)) {
+    switchMmIrqsOff(cpu, INIT_MM);
+    return;
+  }
+
+  const localTlbGen = ctxTlbGen(cpu, asid);
+  // already up to date with respect to this request
+  if (f.newTlbGen !== TLB_GENERATION_INVALID && f.newTlbGen <= localTlbGen) return;
+
+  const mmGen = mmTlbGen(v, loaded);
+  let nrInvalidate = 0;
+  if (localTlbGen !== mmGen) {
+    if (f.end !== TLB_FLUSH_ALL && f.newTlbGen === localTlbGen + 1 && f.newTlbGen === mmGen) {
+      // exactly the next generation and the newest one: a partial flush is enough
+      const step = 2 ** f.strideShift;
+      let invalidated = 0;
+      for (let addr = f.start; addr < f.end; addr += step) {
+        invalidated += tlbInvlpg(v.tlb, cpu.id, (addr / PAGE_SIZE) | 0, cpu.pcid);
+        nrInvalidate++;
+      }
+      cpu.count(Counter.TlbEntriesInvalidated, invalidated);
+      if (local) cpu.count(Counter.NrTlbLocalFlushOne, nrInvalidate);
+    } else {
+      nrInvalidate = TLB_FLUSH_ALL;
+      cpu.count(Counter.TlbEntriesInvalidated, flushTlbLocal(cpu));
+      if (local) cpu.count(Counter.NrTlbLocalFlushAll);
+    }
+    // both paths bring this CPU up to the generation read before flushing
+    setCtx(cpu, asid, mmCtxId(v, loaded), mmGen);
+  }
+  traceTlbFlush(
+    cpu,
+    !local ? TlbFlushReason.RemoteShootdown : f.mm < 0 ? TlbFlushReason.LocalShootdown : TlbFlushReason.LocalMmShootdown,
+    nrInvalidate,
+    loaded,
+  );
+}
+
+/**
+ * native_flush_tlb_multi: IPI every CPU of `cpumask` (skipping lazy ones unless page tables were
+ * freed), running the local part too when this CPU is in the mask. Returns when all have flushed.
+ */
+function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): void {
+  cpu.count(Counter.NrTlbRemoteFlush);
+  traceTlbFlush(cpu, TlbFlushReason.RemoteSendIpi, info.end === TLB_FLUSH_ALL ? TLB_FLUSH_ALL : (info.end - info.start) / PAGE_SIZE, info.mm);
+  const targets = new CpuMask();
+  for (const c of cpumask.toArray()) {
+    // lazy CPUs flush themselves at their next switch, unless tables were freed under them
+    if (info.freedTables || c === cpu.id || !remoteIsLazy(cpu, c)) targets.set(c);
+  }
+  cpu.fabric.smpCallFunctionMany(cpu, targets, { fn: 'flushTlbFunc', info }, targets.test(cpu.id));
+}
+
+/**
+ * flush_tlb_mm_range: after changing PTEs of `mm` in [start, end), make every CPU drop its
+ * translations of them. Ranges over TLB_SINGLE_PAGE_FLUSH_CEILING pages become full flushes.
+ * When this returns, the postcondition at the top of this file holds.
+ */
+export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number, strideShift = PAGE_SHIFT, freedTables = false): void {
+  if (end === TLB_FLUSH_ALL || (end - start) / 2 ** strideShift > TLB_SINGLE_PAGE_FLUSH_CEILING) {
+    start = 0;
+    end = TLB_FLUSH_ALL;
+  }
+  // also the barrier that pairs with switch_mm's read of tlb_gen
+  const newTlbGen = incMmTlbGen(cpu.v, mm);
+  const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
+  const cpumask = mmCpumask(cpu.v, mm);
+  if (cpumask.anyBut(cpu.id)) {
+    flushTlbMulti(cpu, cpumask, info);
+  } else if (mm === loadedMm(cpu)) {
+    cpu.localIrqDisable();
+    flushTlbFunc(cpu, info);
+    cpu.localIrqEnable();
+  }
+}
+
+/** do_flush_tlb_all: everything, global entries included. */
+export function doFlushTlbAll(cpu: Cpu): void {
+  cpu.count(Counter.NrTlbLocalFlushAll);
+  cpu.count(Counter.TlbEntriesInvalidated, tlbFlushEverything(cpu.v.tlb, cpu.id));
+}
+
+/** flush_tlb_all: do_flush_tlb_all on every online CPU. */
+export function flushTlbAll(cpu: Cpu): void {
+  cpu.count(Counter.NrTlbRemoteFlush);
+  const all = new CpuMask();
+  for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
+  cpu.fabric.smpCallFunctionMany(cpu, all, { fn: 'doFlushTlbAll' }, true);
+}
+
+/** struct arch_tlbflush_unmap_batch: the CPUs that may cache what reclaim unmapped. */
+export class ArchTlbflushUnmapBatch {
+  readonly cpumask = new CpuMask();
+}
+
+/** arch_tlbbatch_add_pending: a new generation for the mm, its CPUs added to the batch. */
+export function archTlbbatchAddPending(cpu: Cpu, batch: ArchTlbflushUnmapBatch, mm: number): void {
+  incMmTlbGen(cpu.v, mm);
+  batch.cpumask.or(mmCpumask(cpu.v, mm));
+}
+
+/** arch_tlbbatch_flush: one full flush on every CPU in the batch, then the batch is empty. */
+export function archTlbbatchFlush(cpu: Cpu, batch: ArchTlbflushUnmapBatch): void {
+  const info: FlushTlbInfo = { mm: -1, start: 0, end: TLB_FLUSH_ALL, strideShift: 0, freedTables: false, newTlbGen: TLB_GENERATION_INVALID, initiatingCpu: cpu.id };
+  if (batch.cpumask.anyBut(cpu.id)) {
+    flushTlbMulti(cpu, batch.cpumask, info);
+  } else if (batch.cpumask.test(cpu.id)) {
+    cpu.localIrqDisable();
+    flushTlbFunc(cpu, info);
+    cpu.localIrqEnable();
+  }
+  batch.cpumask.words.fill(0);
+}

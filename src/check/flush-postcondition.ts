@@ -1,0 +1,56 @@
+/*
+ * The postcondition of a synced flush (flushTlbMmRange returned), checked from outside the CPUs:
+ *
+ *  1. every CPU that has the mm loaded and is not lazy has caught up to the flush's generation;
+ *  2. no CPU whose ASID for the mm claims that generation (or a later one) holds an entry for a
+ *     page of the range that disagrees with the page table: a translation to another frame, one
+ *     for a page no longer present, or a writable one for a page no longer writable.
+ *
+ * A CPU whose ASID is behind (lazy, or switched away) may hold stale entries: it flushes them when
+ * it next loads the mm, and is not in violation. Only valid while the PTEs of the range are stable.
+ */
+import type { MachineViews } from '../machine/memory.ts';
+import { PAGE_SIZE } from '../machine/phys-layout.ts';
+import { pteOffset, ptepGet } from '../machine/pagetable.ts';
+import { formatPte, ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
+import { tlbEntriesForVpn } from '../machine/tlb.ts';
+import { PERCPU_WORDS, TLBSTATE_BASE } from '../cpu/percpu-layout.ts';
+import { TLB_NR_DYN_ASIDS, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_MM, kernPcid } from '../arch/x86/tlbstate-layout.ts';
+import { mmCtxId, mmPgd } from '../kernel/mm.ts';
+
+export interface FlushViolation {
+  cpu: number;
+  va: number;
+  what: string;
+}
+
+export function checkFlushPostcondition(v: MachineViews, mm: number, start: number, end: number, flushGen: number): FlushViolation | null {
+  const ctxId = mmCtxId(v, mm);
+  const pgd = mmPgd(v, mm);
+  for (let cpu = 0; cpu < v.nrCpus; cpu++) {
+    const ts = cpu * PERCPU_WORDS + TLBSTATE_BASE;
+    for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
+      if (Atomics.load(v.percpu, ts + TS_CTX_ID + asid) !== ctxId) continue;
+      const gen = Atomics.load(v.percpu, ts + TS_CTX_GEN + asid);
+      if (gen < flushGen) {
+        const loaded = Atomics.load(v.percpu, ts + TS_LOADED_MM) === mm;
+        const lazy = Atomics.load(v.percpu, ts + TS_IS_LAZY) !== 0;
+        if (loaded && !lazy) return { cpu, va: start, what: `runs mm ${mm} at tlb_gen ${gen}, behind the flush's ${flushGen}` };
+        continue;
+      }
+      const pcid = kernPcid(asid);
+      for (let va = start; va < end; va += PAGE_SIZE) {
+        const ptep = pteOffset(v, pgd, va);
+        const pte = ptep < 0 ? 0 : ptepGet(v, ptep);
+        for (const e of tlbEntriesForVpn(v.tlb, cpu, (va / PAGE_SIZE) | 0)) {
+          if (e.pcid !== pcid) continue;
+          const stale = !ptePresent(pte) || ptePfn(pte) !== e.pfn || (e.write && !pteWrite(pte));
+          if (stale) {
+            return { cpu, va, what: `TLB entry pfn=0x${e.pfn.toString(16)}${e.write ? ' writable' : ''} at tlb_gen ${gen} >= ${flushGen}, but the PTE is ${formatPte(pte)}` };
+          }
+        }
+      }
+    }
+  }
+  return null;
+}

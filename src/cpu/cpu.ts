@@ -1,0 +1,257 @@
+/*
+ * The simulated CPU: one per worker thread. It runs a program of user loads and stores and of
+ * kernel work (system calls, kernel threads) on its own thread, against the shared machine.
+ *
+ * Interrupts: the CPU has an IRQ-enabled flag and takes IPIs only at interrupt points: every
+ * INTERRUPT_INTERVAL user operations, at localIrqEnable / localIrqRestore (and so at
+ * spin_unlock_irq in kernel code), at an explicit interruptPoint(), and while it waits for IPI
+ * acknowledgements or sleeps idle. Never while IRQs are off, and never inside a page walk.
+ *
+ * The hot path, a load or store that hits the TLB, is a set lookup with plain reads, a read or
+ * write of physical memory and a counter increment: no allocation, no Atomics.
+ *
+ * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
+ * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
+ * is retried, otherwise the access fails (load returns FAULTED, store returns false).
+ */
+import type { MachineViews } from '../machine/memory.ts';
+import { PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { TLBE_FLAGS, TLBE_PFN, TLBF_DIRTY, TLBF_WRITE } from '../machine/tlb-layout.ts';
+import { tlbBase, tlbLookup } from '../machine/tlb.ts';
+import { walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
+import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
+import { Activity, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
+import { IpiFabric, type IpiCpu } from '../ipi/fabric.ts';
+import { IPI_FN_IDS, type IpiMessage } from '../ipi/protocol.ts';
+import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
+import { Ev, traceEvent } from '../trace/events.ts';
+import { RunAbortedError } from '../errors.ts';
+
+/** What a failed load returns. */
+export const FAULTED = NaN;
+export const INTERRUPT_INTERVAL = 64;
+
+/** The kernel's page-fault entry: returns true when the fault was resolved and the access may retry. */
+export type PageFaultHandler = (cpu: Cpu, va: number, write: boolean, code: number) => boolean;
+/** Runs an IPI's function on `cpu` (ipi/dispatch.ts). */
+export type IpiDispatcher = (cpu: Cpu, from: number, msg: IpiMessage) => void;
+
+export interface CpuOptions {
+  csdLockTimeoutMs: number;
+  /** a speculative walk at about one interrupt point in 2^speculationShift; -1 for none */
+  speculationShift: number;
+  seed: number;
+}
+
+const RECENT = 8;
+
+export class Cpu implements IpiCpu {
+  readonly base: number;
+  readonly tlbBase: number;
+  readonly counterBase: number;
+  readonly fabric: IpiFabric;
+  readonly counters: Float64Array;
+
+  irqsOn = true;
+  /** the loaded page-table root (CR3's PFN) and PCID; written by switchMmIrqsOff */
+  cr3 = 0;
+  pcid = 0;
+  ops = 0;
+  csdLockTimeoutMs = 5000;
+  pageFaultHandler: PageFaultHandler | null = null;
+
+  private readonly t: Int32Array;
+  private readonly phys: Int32Array;
+  private readonly percpu: Int32Array;
+  private rng = 1;
+  private speculationMask = -1;
+  /** VPNs of recent misses: where a speculative walk may wander */
+  private readonly recent = new Int32Array(RECENT);
+  private recentHead = 0;
+
+  constructor(
+    readonly v: MachineViews,
+    readonly id: number,
+    tx: (import('node:worker_threads').MessagePort | null)[],
+    rx: (import('node:worker_threads').MessagePort | null)[],
+    private readonly dispatch: IpiDispatcher,
+  ) {
+    this.base = id * PERCPU_WORDS;
+    this.tlbBase = tlbBase(id);
+    this.counterBase = id * COUNTER_STRIDE;
+    this.t = v.tlb;
+    this.phys = v.phys;
+    this.percpu = v.percpu;
+    this.counters = v.counters;
+    this.fabric = new IpiFabric(v, id, tx, rx);
+  }
+
+  /** Prepares for a run: options, a fresh random stream, IRQs on, user mode. */
+  configure(opts: CpuOptions): void {
+    this.csdLockTimeoutMs = opts.csdLockTimeoutMs;
+    this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
+    this.rng = (opts.seed ^ Math.imul(this.id + 1, 0x9e3779b1)) | 1;
+    this.ops = 0;
+    this.cr3 = 0;
+    this.pcid = 0;
+    this.recent.fill(0);
+    this.pageFaultHandler = null;
+    this.irqsOn = true;
+    this.percpu[this.base + ST_IRQS_ON] = 1;
+    this.setActivity(Activity.User);
+  }
+
+  /** xorshift32: the CPU's own seeded random stream. */
+  random(): number {
+    let x = this.rng;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.rng = x;
+    return x >>> 0;
+  }
+
+  setActivity(a: Activity): void {
+    this.percpu[this.base + ST_ACTIVITY] = a;
+  }
+
+  count(c: Counter, n = 1): void {
+    this.counters[this.counterBase + c] += n;
+  }
+
+  // ---- user accesses: the hot path ----
+
+  /** A user load of the 32-bit word at `va`. Returns FAULTED when the fault was not resolved. */
+  load(va: number): number {
+    const vpn = (va / PAGE_SIZE) | 0;
+    let e = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
+    if (e < 0) {
+      e = this.translateSlow(va, vpn, false);
+      if (e < 0) return FAULTED;
+    }
+    const value = this.phys[this.t[e + TLBE_PFN] * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)];
+    if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
+    return value;
+  }
+
+  /** A user store of a 32-bit word at `va`. Returns false when the fault was not resolved. */
+  store(va: number, value: number): boolean {
+    const vpn = (va / PAGE_SIZE) | 0;
+    let e = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
+    // a store needs a writable entry whose cached D is set; otherwise the walker runs again
+    if (e < 0 || (this.t[e + TLBE_FLAGS] & (TLBF_WRITE | TLBF_DIRTY)) !== (TLBF_WRITE | TLBF_DIRTY)) {
+      if (e >= 0 && (this.t[e + TLBE_FLAGS] & TLBF_WRITE) !== 0) this.count(Counter.DirtyBitWalks);
+      e = this.translateSlow(va, vpn, true);
+      if (e < 0) return false;
+    }
+    this.phys[this.t[e + TLBE_PFN] * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)] = value;
+    if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
+    return true;
+  }
+
+  /** The miss path: walk, and on a fault call the kernel until it resolves or gives up. */
+  private translateSlow(va: number, vpn: number, write: boolean): number {
+    this.recent[this.recentHead++ & (RECENT - 1)] = vpn;
+    for (;;) {
+      const victim = this.random();
+      const e = write
+        ? walkForWrite(this.v, this.id, this.cr3, this.pcid, vpn, victim)
+        : walkForRead(this.v, this.id, this.cr3, this.pcid, vpn, victim);
+      if (e >= 0) return e;
+      this.count(Counter.PageFaults);
+      traceEvent(this.v, this.id, Ev.PageFault, vpn, e, write ? 1 : 0);
+      // x86 invalidates the translation a page fault was about
+      const stale = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
+      if (stale >= 0) this.t[stale + TLBE_FLAGS] = 0;
+      const handler = this.pageFaultHandler;
+      if (handler === null || !handler(this, va, write, e)) return -1;
+    }
+  }
+
+  // ---- interrupts ----
+
+  /** Takes pending IPIs if IRQs are on; may also walk speculatively; stops a failed run. */
+  interruptPoint(): void {
+    this.percpu[this.base + ST_OPS] = this.ops & 0x7fffffff;
+    this.checkAbort();
+    if (this.irqsOn) this.fabric.takeInterrupts(this);
+    if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
+  }
+
+  private speculate(): void {
+    const vpn = this.recent[this.random() & (RECENT - 1)];
+    if (vpn !== 0) walkSpeculative(this.v, this.id, this.cr3, this.pcid, vpn, this.random());
+  }
+
+  checkAbort(): void {
+    if (Atomics.load(this.v.globals, G_ABORT) !== 0) {
+      throw new RunAbortedError(`CPU ${this.id}: run aborted by CPU ${Atomics.load(this.v.globals, G_ABORT_CPU)}`);
+    }
+  }
+
+  /** Whether the workload asked every CPU to wind down (or the run is being torn down). */
+  shouldStop(): boolean {
+    return Atomics.load(this.v.globals, G_STOP) !== 0 || Atomics.load(this.v.globals, G_ABORT) !== 0;
+  }
+
+  localIrqDisable(): void {
+    if (!this.irqsOn) return;
+    this.irqsOn = false;
+    this.percpu[this.base + ST_IRQ_OFF_SINCE] = this.ops & 0x7fffffff;
+    Atomics.store(this.percpu, this.base + ST_IRQS_ON, 0);
+    traceEvent(this.v, this.id, Ev.IrqOff);
+  }
+
+  /** local_irq_enable: an interrupt point. */
+  localIrqEnable(): void {
+    if (!this.irqsOn) {
+      this.irqsOn = true;
+      Atomics.store(this.percpu, this.base + ST_IRQS_ON, 1);
+      traceEvent(this.v, this.id, Ev.IrqOn);
+    }
+    this.interruptPoint();
+  }
+
+  /** local_irq_save: returns whether IRQs were on. */
+  localIrqSave(): boolean {
+    const flags = this.irqsOn;
+    this.localIrqDisable();
+    return flags;
+  }
+
+  /** local_irq_restore: an interrupt point when it turns IRQs back on. */
+  localIrqRestore(flags: boolean): void {
+    if (flags) this.localIrqEnable();
+  }
+
+  /** Runs a function another CPU sent, as the call-function IPI handler does, then acks it. */
+  runIpi(from: number, msg: IpiMessage): void {
+    const wasOn = this.irqsOn;
+    this.irqsOn = false;
+    const prevActivity = this.percpu[this.base + ST_ACTIVITY];
+    this.percpu[this.base + ST_ACTIVITY] = Activity.Irq;
+    this.percpu[this.base + ST_IPI_FN] = IPI_FN_IDS[msg.fn];
+    traceEvent(this.v, this.id, Ev.IpiTake, from, IPI_FN_IDS[msg.fn]);
+    this.count(Counter.IpisReceived);
+    this.dispatch(this, from, msg);
+    this.percpu[this.base + ST_IPI_FN] = 0;
+    this.percpu[this.base + ST_ACTIVITY] = prevActivity;
+    this.irqsOn = wasOn;
+    this.fabric.ack(from);
+  }
+
+  /** The sender's own share of an smp_call_function_many, with IRQs off. */
+  runLocal(msg: IpiMessage): void {
+    const flags = this.localIrqSave();
+    this.dispatch(this, this.id, msg);
+    this.localIrqRestore(flags);
+  }
+
+  /** Sleeps until `done()` holds, taking IPIs meanwhile (the idle loop). */
+  idleUntil(done: () => boolean): void {
+    const prev = this.percpu[this.base + ST_ACTIVITY];
+    this.setActivity(Activity.Idle);
+    this.fabric.idleUntil(this, done);
+    this.setActivity(prev);
+  }
+}

@@ -1,0 +1,84 @@
+/*
+ * CPU masks (include/linux/cpumask.h) over two 32-bit words, enough for MAX_CPUS (64).
+ * A mask in shared memory (mm_cpumask, a CSD's pending targets) is two words of an Int32Array,
+ * set and cleared with Atomics.or / Atomics.and; `CpuMask` is a local copy to iterate over.
+ */
+
+export const CPUMASK_WORDS = 2;
+
+export class CpuMask {
+  readonly words = new Int32Array(CPUMASK_WORDS);
+
+  static of(...cpus: number[]): CpuMask {
+    const m = new CpuMask();
+    for (const c of cpus) m.set(c);
+    return m;
+  }
+
+  /** Reads a mask from shared memory at `a[i]`, `a[i + 1]`. */
+  static load(a: Int32Array, i: number): CpuMask {
+    const m = new CpuMask();
+    m.words[0] = Atomics.load(a, i);
+    m.words[1] = Atomics.load(a, i + 1);
+    return m;
+  }
+
+  set(cpu: number): this {
+    this.words[cpu >>> 5] |= 1 << (cpu & 31);
+    return this;
+  }
+
+  clear(cpu: number): this {
+    this.words[cpu >>> 5] &= ~(1 << (cpu & 31));
+    return this;
+  }
+
+  test(cpu: number): boolean {
+    return (this.words[cpu >>> 5] & (1 << (cpu & 31))) !== 0;
+  }
+
+  or(other: CpuMask): this {
+    this.words[0] |= other.words[0];
+    this.words[1] |= other.words[1];
+    return this;
+  }
+
+  weight(): number {
+    return popcount(this.words[0]) + popcount(this.words[1]);
+  }
+
+  isEmpty(): boolean {
+    return this.words[0] === 0 && this.words[1] === 0;
+  }
+
+  /** cpumask_any_but: whether any CPU other than `cpu` is set. */
+  anyBut(cpu: number): boolean {
+    return this.weight() - (this.test(cpu) ? 1 : 0) > 0;
+  }
+
+  toArray(): number[] {
+    const out: number[] = [];
+    for (let cpu = 0; cpu < CPUMASK_WORDS * 32; cpu++) if (this.test(cpu)) out.push(cpu);
+    return out;
+  }
+}
+
+export function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/** cpumask_set_cpu on a mask in shared memory. */
+export function atomicCpumaskSet(a: Int32Array, i: number, cpu: number): void {
+  Atomics.or(a, i + (cpu >>> 5), 1 << (cpu & 31));
+}
+
+/** cpumask_clear_cpu on a mask in shared memory. */
+export function atomicCpumaskClear(a: Int32Array, i: number, cpu: number): void {
+  Atomics.and(a, i + (cpu >>> 5), ~(1 << (cpu & 31)));
+}
+
+export function atomicCpumaskTest(a: Int32Array, i: number, cpu: number): boolean {
+  return (Atomics.load(a, i + (cpu >>> 5)) & (1 << (cpu & 31))) !== 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * Layout of the per-CPU region: one block of PERCPU_WORDS words per CPU.
+ *
+ * Words that other CPUs write (the doorbell, written by IPI senders; the CSD acknowledgement
+ * count, written by IPI targets) sit on their own 64-byte lines, apart from the words the owner
+ * writes as it runs (its status, read by the watchdog) and from x86's TLB state.
+ */
+import { TLBSTATE_WORDS } from '../arch/x86/tlbstate-layout.ts';
+
+// The doorbell line, written by senders (ipi/fabric.ts).
+export const IPI_WAKE = 0; // futex word: bumped by every event that should wake this CPU
+export const IPI_PENDING = 1; // nonzero when some sender bit is set in IPI_MASK
+export const IPI_MASK = 2; // two words: bit s set when CPU s posted on its port to this CPU
+
+// The CSD line, written by targets acknowledging this CPU's smp_call_function_many.
+export const CSD_PENDING = 16; // targets that have not yet run the function
+
+// The status line, written by the owner, read by the watchdog and by reports.
+export const ST_IRQS_ON = 32; // 1 when IRQs are enabled
+export const ST_ACTIVITY = 33; // Activity
+export const ST_OPS = 34; // user operations retired, low 31 bits
+export const ST_WAITING_ON = 35; // two words: the CPUs a CSD wait is waiting for
+export const ST_IPI_FN = 37; // the IPI function being run, -1 when none
+export const ST_IRQ_OFF_SINCE = 38; // ST_OPS when IRQs were last disabled
+
+export const TLBSTATE_BASE = 48;
+export const PERCPU_WORDS = TLBSTATE_BASE + TLBSTATE_WORDS;
+
+export const enum Activity {
+  Offline = 0,
+  User = 1,
+  Kernel = 2,
+  Idle = 3,
+  CsdWait = 4,
+  Irq = 5,
+  Done = 6,
+}
+
+export const ACTIVITY_NAMES = ['offline', 'user', 'kernel', 'idle', 'csd-wait', 'irq', 'done'];

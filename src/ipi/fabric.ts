@@ -1,0 +1,212 @@
+/*
+ * The IPI fabric and smp_call_function_many (kernel/smp.c).
+ *
+ * Invariant: a message posted before its doorbell bit is never missed. The sender posts on its
+ * port to the target, then sets its bit in the target's doorbell mask, raises IPI_PENDING and
+ * wakes the target; the target, at an interrupt point with IRQs on, reads IPI_PENDING, clears it,
+ * exchanges the mask words with zero, and only then drains the ports of the senders whose bits
+ * were set, synchronously, with receiveMessageOnPort.
+ *
+ *   sender                               target
+ *   port.postMessage(msg)
+ *   Atomics.or(mask, bit)                Atomics.load(pending) == 1
+ *   Atomics.store(pending, 1)            Atomics.store(pending, 0)
+ *   Atomics.add(wake) + notify           bits = Atomics.exchange(mask, 0)
+ *                                        receiveMessageOnPort(port[s]) for each s in bits
+ *
+ * A bit set after the target's exchange is followed by a store to IPI_PENDING that the target
+ * sees at its next interrupt point.
+ *
+ * API:
+ *   smpCallFunctionMany   post to every target, run locally if asked (IRQs off), and wait until
+ *                         every target has run the function (csd_lock_wait). While it waits the
+ *                         sender keeps taking IPIs sent to itself, as Linux does with IRQs on, so
+ *                         two CPUs that shoot each other down both finish. It spins briefly, then
+ *                         sleeps in Atomics.wait on its wake word, which every ack bumps.
+ *   takeInterrupts        the interrupt point's check of the doorbell.
+ *
+ * Acknowledgements are bits in the sender's CSD_PENDING mask, cleared by each target after its
+ * handler returns. A wait longer than the CSD-lock watchdog allows fails the run with the state of
+ * the waiting CPU and of every target that has not answered, instead of hanging.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { MachineViews } from '../machine/memory.ts';
+import { CSD_PENDING, IPI_MASK, IPI_PENDING, IPI_WAKE, PERCPU_WORDS, ST_ACTIVITY, ST_WAITING_ON, Activity } from '../cpu/percpu-layout.ts';
+import { CpuMask, CPUMASK_WORDS } from '../cpu/cpumask.ts';
+import { IPI_FN_IDS, type IpiMessage } from './protocol.ts';
+import { Ev, traceEvent } from '../trace/events.ts';
+import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
+import { CsdLockTimeoutError } from '../errors.ts';
+import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
+
+/** What the fabric needs of the CPU it belongs to. */
+export interface IpiCpu {
+  readonly id: number;
+  readonly irqsOn: boolean;
+  readonly csdLockTimeoutMs: number;
+  /** runs a function sent by `from` (IRQs off, as in the interrupt handler) */
+  runIpi(from: number, msg: IpiMessage): void;
+  /** runs the function locally, IRQs off, as smp_call_function_many does for the sender */
+  runLocal(msg: IpiMessage): void;
+  checkAbort(): void;
+}
+
+/** Spins of the CSD wait before it sleeps: about 10-20 us of Atomics.load. */
+const CSD_SPINS = 1000;
+/** How long one sleep lasts before the watchdog and the abort flag are looked at again. */
+const SLEEP_SLICE_MS = 20;
+
+export class IpiFabric {
+  private readonly p: Int32Array;
+  private readonly base: number;
+
+  constructor(
+    private readonly v: MachineViews,
+    private readonly self: number,
+    /** tx[t]: this CPU's port to CPU t */
+    private readonly tx: (MessagePort | null)[],
+    /** rx[s]: CPU s's port to this CPU */
+    private readonly rx: (MessagePort | null)[],
+  ) {
+    this.p = v.percpu;
+    this.base = self * PERCPU_WORDS;
+  }
+
+  /** Wakes `cpu` if it sleeps on its wake word (an IPI, an ack, or a change of run state). */
+  kick(cpu: number): void {
+    const w = cpu * PERCPU_WORDS + IPI_WAKE;
+    Atomics.add(this.p, w, 1);
+    Atomics.notify(this.p, w);
+  }
+
+  private send(target: number, msg: IpiMessage): void {
+    this.tx[target]!.postMessage(msg);
+    const tb = target * PERCPU_WORDS;
+    // pairs with the exchange in takeInterrupts: the message is on the port before the bit is seen
+    Atomics.or(this.p, tb + IPI_MASK + (this.self >>> 5), 1 << (this.self & 31));
+    Atomics.store(this.p, tb + IPI_PENDING, 1);
+    this.kick(target);
+  }
+
+  hasPendingIpi(): boolean {
+    return Atomics.load(this.p, this.base + IPI_PENDING) !== 0;
+  }
+
+  /** The doorbell check of an interrupt point. The caller has IRQs on. */
+  takeInterrupts(cpu: IpiCpu): void {
+    const { p, base } = this;
+    if (Atomics.load(p, base + IPI_PENDING) === 0) return;
+    // clear the summary before reading the mask: a bit set after the exchange raises it again
+    Atomics.store(p, base + IPI_PENDING, 0);
+    for (let w = 0; w < CPUMASK_WORDS; w++) {
+      let bits = Atomics.exchange(p, base + IPI_MASK + w, 0);
+      while (bits !== 0) {
+        const bit = bits & -bits;
+        bits ^= bit;
+        const from = w * 32 + (31 - Math.clz32(bit));
+        const port = this.rx[from]!;
+        for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+          cpu.runIpi(from, m.message as IpiMessage);
+        }
+      }
+    }
+  }
+
+  /** Drops messages a torn-down run left on this CPU's ports; the doorbell was cleared with it. */
+  discardStaleMessages(): void {
+    for (const port of this.rx) if (port) while (receiveMessageOnPort(port) !== undefined);
+  }
+
+  /** csd_unlock: tells `sender` this CPU has run its function. */
+  ack(sender: number): void {
+    // pairs with the sender's load of CSD_PENDING: everything the handler did is visible first
+    Atomics.and(this.p, sender * PERCPU_WORDS + CSD_PENDING + (this.self >>> 5), ~(1 << (this.self & 31)));
+    this.kick(sender);
+  }
+
+  /**
+   * smp_call_function_many(targets, func, wait=true), with the local CPU's function run in
+   * between when `runLocal` is set. Returns when every target has run the function.
+   * Returns the number of IPIs sent.
+   */
+  smpCallFunctionMany(cpu: IpiCpu, targets: CpuMask, msg: IpiMessage, runLocal: boolean): number {
+    const { p, base, v } = this;
+    const remote = new CpuMask().or(targets).clear(this.self);
+    const n = remote.weight();
+    // the pending mask is complete before any target can ack
+    Atomics.store(p, base + CSD_PENDING, remote.words[0]);
+    Atomics.store(p, base + CSD_PENDING + 1, remote.words[1]);
+    const fn = IPI_FN_IDS[msg.fn];
+    for (const t of remote.toArray()) {
+      traceEvent(v, this.self, Ev.IpiSend, t, fn);
+      this.send(t, msg);
+    }
+    v.counters[this.self * COUNTER_STRIDE + Counter.IpisSent] += n;
+    if (runLocal) cpu.runLocal(msg);
+    if (n > 0) this.csdWait(cpu, remote);
+    return n;
+  }
+
+  private csdPendingEmpty(): boolean {
+    return Atomics.load(this.p, this.base + CSD_PENDING) === 0 && Atomics.load(this.p, this.base + CSD_PENDING + 1) === 0;
+  }
+
+  /** csd_lock_wait for every target, taking this CPU's own IPIs meanwhile. */
+  private csdWait(cpu: IpiCpu, targets: CpuMask): void {
+    const { p, base, v } = this;
+    const prevActivity = p[base + ST_ACTIVITY];
+    p[base + ST_ACTIVITY] = Activity.CsdWait;
+    p[base + ST_WAITING_ON] = targets.words[0];
+    p[base + ST_WAITING_ON + 1] = targets.words[1];
+    traceEvent(v, this.self, Ev.CsdWait, targets.words[0], targets.words[1]);
+    let spins = 0;
+    let since = 0;
+    for (;;) {
+      if (this.csdPendingEmpty()) break;
+      if (cpu.irqsOn) this.takeInterrupts(cpu);
+      cpu.checkAbort();
+      if (spins < CSD_SPINS) {
+        spins++;
+        continue;
+      }
+      if (since === 0) since = performance.now();
+      // read the wake word before the last check: an ack after this load changes it, and the
+      // wait below returns at once
+      const wake = Atomics.load(p, base + IPI_WAKE);
+      if (this.csdPendingEmpty()) break;
+      if (cpu.irqsOn && this.hasPendingIpi()) continue;
+      Atomics.wait(p, base + IPI_WAKE, wake, SLEEP_SLICE_MS);
+      if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) throw this.watchdog(cpu);
+    }
+    p[base + ST_WAITING_ON] = 0;
+    p[base + ST_WAITING_ON + 1] = 0;
+    p[base + ST_ACTIVITY] = prevActivity;
+    traceEvent(v, this.self, Ev.CsdDone);
+  }
+
+  private watchdog(cpu: IpiCpu): CsdLockTimeoutError {
+    const stuck = CpuMask.load(this.p, this.base + CSD_PENDING).toArray();
+    const states = [this.self, ...stuck].map((c) => readCpuStatus(this.v, c));
+    const lines = states.map(formatCpuStatus).join('\n  ');
+    return new CsdLockTimeoutError(
+      `csd_lock_wait: CPU ${this.self} waited more than ${cpu.csdLockTimeoutMs} ms for CPU${stuck.length > 1 ? 's' : ''} ${stuck.join(',')} to run its IPI\n  ${lines}`,
+      { waiter: this.self, stuck, cpus: states },
+    );
+  }
+
+  /**
+   * Sleeps until `done()` holds, taking IPIs: the idle loop of a CPU with nothing to run.
+   * Whoever makes `done()` true must kick this CPU.
+   */
+  idleUntil(cpu: IpiCpu, done: () => boolean): void {
+    const { p, base } = this;
+    for (;;) {
+      if (cpu.irqsOn) this.takeInterrupts(cpu);
+      cpu.checkAbort();
+      if (done()) return;
+      const wake = Atomics.load(p, base + IPI_WAKE);
+      if (done() || (cpu.irqsOn && this.hasPendingIpi())) continue;
+      Atomics.wait(p, base + IPI_WAKE, wake, SLEEP_SLICE_MS);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+/*
+ * Layout of mm_struct slots in shared memory (include/linux/mm_types.h). Slot 0 is init_mm, the
+ * mm of kernel threads, whose page tables map no user address.
+ *
+ * context.tlb_gen is bumped by every flush of the mm on any CPU and mm_cpumask is written by
+ * every CPU that switches to or from the mm: each has its own 64-byte line.
+ */
+export const MAX_MMS = 64;
+export const INIT_MM = 0;
+
+export const MM_PGD = 0; // PFN of the PGD
+export const MM_CTX_ID = 1; // context.ctx_id, never reused
+export const MM_USERS = 2; // mm_users; 0 for a free slot
+export const MM_TLB_GEN = 16; // context.tlb_gen
+export const MM_CPUMASK = 32; // mm_cpumask, two words
+export const MM_TLB_FLUSH_PENDING = 48; // tlb_flush_pending
+export const MM_WORDS = 64;

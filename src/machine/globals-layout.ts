@@ -1,0 +1,14 @@
+/*
+ * Layout of the machine-wide control words: run control, barriers and the ID counters.
+ * Words that every CPU writes at once (the trace sequence, the barrier) have their own lines.
+ */
+export const G_ABORT = 0; // nonzero: every CPU stops at its next check (a CPU failed)
+export const G_ABORT_CPU = 1; // the CPU that aborted the run
+export const G_STOP = 2; // nonzero: workloads should wind down (set by a workload)
+export const G_NEXT_CTX_ID = 3; // last_mm_ctx_id
+export const G_RUN_ID = 4; // bumped by every run
+export const G_BARRIER_COUNT = 16; // CPUs arrived at the current barrier
+export const G_BARRIER_GEN = 17; // barrier generation, futex word
+export const G_DONE = 32; // CPUs that finished their program in this run
+export const G_TRACE_SEQ = 48; // the global event sequence
+export const GLOBALS_WORDS = 64;

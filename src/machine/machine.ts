@@ -1,0 +1,190 @@
+/*
+ * The machine as the control plane sees it: shared memory, a piscina pool with one thread per
+ * CPU (started once, reused by every run), the IPI ports between every pair of CPUs, and a
+ * comlink handle on each CPU for inspection between runs.
+ *
+ * A run: the memory is reset to power-on state, the workload's setup runs here, then every CPU
+ * runs the workload's program at once. When one CPU fails, the others are aborted and the run
+ * rejects with that CPU's error; a run never leaves the pool hung.
+ */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import * as Comlink from 'comlink';
+import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type MachineMemory, type MachineViews } from './memory.ts';
+import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
+import { initInitMm } from '../kernel/mm.ts';
+import { abortRun } from '../cpu/smp.ts';
+import { sumCounters, COUNTER_NAMES, COUNTER_STRIDE, type Counters } from '../trace/counters.ts';
+import { CpuFailedError, UsageError } from '../errors.ts';
+import type { Workload, WorkloadRef } from '../scenario/workload.ts';
+import type { BootTask, CpuControlApi, RunTask, RunTaskResult } from '../../workers/cpu.ts';
+
+export interface MachineOptions {
+  cpus: number;
+  /** physical memory in 4 KiB frames */
+  frames?: number;
+}
+
+export interface RunOptions {
+  seed?: number;
+  /** the CSD-lock watchdog: how long a CPU may wait for IPI acknowledgements */
+  csdLockTimeoutMs?: number;
+  /** a speculative walk at about one interrupt point in 2^n; -1 for none */
+  speculationShift?: number;
+}
+
+export interface RunResult<R> {
+  seed: number;
+  /** each CPU's return value, by CPU */
+  results: R[];
+  counters: Counters;
+  perCpuCounters: Counters[];
+  elapsedMs: number;
+}
+
+const WORKER_URL = new URL('../../workers/cpu-worker.mjs', import.meta.url);
+const BOOT_TIMEOUT_MS = 60_000;
+
+export class Machine {
+  readonly v: MachineViews;
+  private running = false;
+
+  private constructor(
+    readonly memory: MachineMemory,
+    private readonly pool: Piscina,
+    private readonly controls: Comlink.Remote<CpuControlApi>[],
+    private readonly ports: MessagePort[],
+  ) {
+    this.v = viewsOf(memory);
+  }
+
+  get nrCpus(): number {
+    return this.memory.nrCpus;
+  }
+
+  /** Starts one worker thread per CPU and wires the IPI ports. */
+  static async boot(opts: MachineOptions): Promise<Machine> {
+    const { cpus } = opts;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
+      throw new UsageError(`cpus must be an integer from 1 to ${MAX_CPUS}, got ${cpus}`);
+    }
+    const memory = createMachineMemory(cpus, opts.frames ?? 4096);
+    const pool = new Piscina({ filename: WORKER_URL.href, minThreads: cpus, maxThreads: cpus, idleTimeout: Infinity, concurrentTasksPerWorker: 1 });
+    // one channel per ordered pair: a port has one owner, and every CPU may IPI every other
+    const tx: (MessagePort | null)[][] = Array.from({ length: cpus }, () => Array(cpus).fill(null));
+    const rx: (MessagePort | null)[][] = Array.from({ length: cpus }, () => Array(cpus).fill(null));
+    for (let s = 0; s < cpus; s++) {
+      for (let t = 0; t < cpus; t++) {
+        if (s === t) continue;
+        const ch = new MessageChannel();
+        tx[s][t] = ch.port1;
+        rx[t][s] = ch.port2;
+      }
+    }
+    const controls: Comlink.Remote<CpuControlApi>[] = [];
+    const ports: MessagePort[] = [];
+    const bootBarrier = new SharedArrayBuffer(4);
+    const boots: Promise<unknown>[] = [];
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      const control = new MessageChannel();
+      controls.push(Comlink.wrap<CpuControlApi>(control.port1 as unknown as Comlink.Endpoint));
+      ports.push(control.port1);
+      const task: BootTask = { kind: 'boot', cpu, memory, tx: tx[cpu], rx: rx[cpu], control: control.port2, bootBarrier, timeoutMs: BOOT_TIMEOUT_MS };
+      const transferList = [...tx[cpu], ...rx[cpu]].filter((p): p is MessagePort => p !== null);
+      transferList.push(control.port2);
+      boots.push(pool.run(task, { transferList: transferList as never }));
+    }
+    try {
+      await Promise.all(boots);
+    } catch (err) {
+      await pool.destroy();
+      throw err;
+    }
+    return new Machine(memory, pool, controls, ports);
+  }
+
+  /** A comlink handle on one CPU, for inspection between runs. */
+  control(cpu: number): Comlink.Remote<CpuControlApi> {
+    return this.controls[cpu];
+  }
+
+  freeFrames(): number {
+    return nrFreeFrames(this.v);
+  }
+
+  /**
+   * One run of a workload on every CPU. Resolves with each CPU's result and the counters; rejects
+   * with CpuFailedError naming the CPU whose program failed first.
+   */
+  async run<P, R, O>(ref: WorkloadRef, options: O, runOpts: RunOptions = {}): Promise<RunResult<R>> {
+    if (this.running) throw new Error('the machine is already running a workload');
+    this.running = true;
+    try {
+      const exportName = ref.exportName ?? 'default';
+      const mod = (await import(ref.url)) as Record<string, Workload<P, R, O>>;
+      const workload = mod[exportName];
+      if (!workload || typeof workload.setup !== 'function' || typeof workload.run !== 'function') {
+        throw new UsageError(`${ref.url} does not export a workload as '${exportName}'`);
+      }
+      const v = this.v;
+      clearMachineMemory(v);
+      initFrames(v);
+      initInitMm(v, CONTROL_CPU);
+      const params = workload.setup(v, options);
+      const seed = (runOpts.seed ?? (Math.random() * 2 ** 31) >>> 0) >>> 0;
+      const task: RunTask = {
+        kind: 'run',
+        url: ref.url,
+        exportName,
+        params,
+        seed,
+        csdLockTimeoutMs: runOpts.csdLockTimeoutMs ?? 5000,
+        speculationShift: runOpts.speculationShift ?? 4,
+      };
+      const t0 = performance.now();
+      const settled = await Promise.allSettled(
+        Array.from({ length: this.nrCpus }, () =>
+          (this.pool.run(task) as Promise<RunTaskResult>).catch((err: unknown) => {
+            // a worker died: nobody will answer its IPIs, so stop the others
+            abortRun(v, CONTROL_CPU);
+            throw err;
+          }),
+        ),
+      );
+      const elapsedMs = performance.now() - t0;
+      const results: R[] = new Array(this.nrCpus);
+      const failures: CpuFailedError[] = [];
+      for (const s of settled) {
+        if (s.status === 'rejected') {
+          failures.push(new CpuFailedError(`a CPU worker died: ${(s.reason as Error)?.message ?? s.reason}`, -1));
+          continue;
+        }
+        const r = s.value;
+        results[r.cpu] = r.result as R;
+        if (r.error) {
+          const f = new CpuFailedError(`CPU ${r.cpu}: ${r.error.name}: ${r.error.message}`, r.cpu, r.error.report);
+          f.stack = r.error.stack;
+          failures.push(f);
+        }
+      }
+      if (failures.length > 0) throw failures[0];
+      return { seed, results, counters: sumCounters(v.counters, this.nrCpus), perCpuCounters: perCpu(v, this.nrCpus), elapsedMs };
+    } finally {
+      this.running = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.controls) c[Comlink.releaseProxy]();
+    for (const p of this.ports) p.close();
+    await this.pool.destroy();
+  }
+}
+
+function perCpu(v: MachineViews, nrCpus: number): Counters[] {
+  return Array.from({ length: nrCpus }, (_, cpu) => {
+    const out = {} as Counters;
+    COUNTER_NAMES.forEach((name, i) => (out[name] = v.counters[cpu * COUNTER_STRIDE + i]));
+    return out;
+  });
+}

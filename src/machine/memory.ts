@@ -1,0 +1,83 @@
+/*
+ * The machine's shared memory: one SharedArrayBuffer per region, each laid out by its own layout
+ * module, and the typed-array views every thread makes over them. The buffers cross to the CPU
+ * workers by structured clone (they are shared, not copied).
+ */
+import { FRAME_META_WORDS, MAX_FRAMES, PCP_STRIDE, WORDS_PER_FRAME, ZONE_WORDS } from './phys-layout.ts';
+import { TLB_WORDS_PER_CPU } from './tlb-layout.ts';
+import { GLOBALS_WORDS } from './globals-layout.ts';
+import { PERCPU_WORDS } from '../cpu/percpu-layout.ts';
+import { MAX_MMS, MM_WORDS } from '../kernel/mm-layout.ts';
+import { COUNTER_STRIDE } from '../trace/counters.ts';
+import { RING_WORDS_PER_CPU } from '../trace/ring-layout.ts';
+
+export const MAX_CPUS = 64;
+
+export interface MachineMemory {
+  nrCpus: number;
+  nrFrames: number;
+  phys: SharedArrayBuffer;
+  frameMeta: SharedArrayBuffer;
+  zone: SharedArrayBuffer; // the zone line, then the per-CPU page lists
+  tlb: SharedArrayBuffer;
+  percpu: SharedArrayBuffer;
+  mm: SharedArrayBuffer;
+  globals: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  rings: SharedArrayBuffer;
+}
+
+export interface MachineViews {
+  nrCpus: number;
+  nrFrames: number;
+  phys: Int32Array;
+  frameMeta: Int32Array;
+  zone: Int32Array;
+  tlb: Int32Array;
+  percpu: Int32Array;
+  mm: Int32Array;
+  globals: Int32Array;
+  counters: Float64Array;
+  rings: Int32Array;
+}
+
+const i32 = (words: number) => new SharedArrayBuffer(words * 4);
+
+export function createMachineMemory(nrCpus: number, nrFrames: number): MachineMemory {
+  if (nrFrames > MAX_FRAMES) throw new RangeError(`at most ${MAX_FRAMES} frames, got ${nrFrames}`);
+  return {
+    nrCpus,
+    nrFrames,
+    phys: i32(nrFrames * WORDS_PER_FRAME),
+    frameMeta: i32(nrFrames * FRAME_META_WORDS),
+    zone: i32(ZONE_WORDS + nrCpus * PCP_STRIDE),
+    tlb: i32(nrCpus * TLB_WORDS_PER_CPU),
+    percpu: i32(nrCpus * PERCPU_WORDS),
+    mm: i32(MAX_MMS * MM_WORDS),
+    globals: i32(GLOBALS_WORDS),
+    counters: new SharedArrayBuffer(nrCpus * COUNTER_STRIDE * 8),
+    rings: i32(nrCpus * RING_WORDS_PER_CPU),
+  };
+}
+
+export function viewsOf(mem: MachineMemory): MachineViews {
+  return {
+    nrCpus: mem.nrCpus,
+    nrFrames: mem.nrFrames,
+    phys: new Int32Array(mem.phys),
+    frameMeta: new Int32Array(mem.frameMeta),
+    zone: new Int32Array(mem.zone),
+    tlb: new Int32Array(mem.tlb),
+    percpu: new Int32Array(mem.percpu),
+    mm: new Int32Array(mem.mm),
+    globals: new Int32Array(mem.globals),
+    counters: new Float64Array(mem.counters),
+    rings: new Int32Array(mem.rings),
+  };
+}
+
+/** Zeroes every region: the machine as it is at power-on, before the boot CPU sets it up. */
+export function clearMachineMemory(v: MachineViews): void {
+  for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.globals, v.rings]) a.fill(0);
+  v.counters.fill(0);
+}

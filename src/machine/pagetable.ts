@@ -1,0 +1,143 @@
+/*
+ * Four-level page tables (PGD, PUD, PMD, PTE) whose tables are frames, and the primitives that
+ * read and write live entries (arch/x86/include/asm/pgtable.h, include/linux/pgtable.h).
+ *
+ * Every access to a live entry is atomic, because the hardware walker on other CPUs reads entries
+ * and sets their A and D bits concurrently:
+ *
+ *   ptepGet                 Atomics.load
+ *   setPte                  Atomics.store
+ *   ptepGetAndClear         Atomics.exchange: returns the entry with whatever A/D bit a walker
+ *                           set up to the instant it was cleared
+ *   ptepTestAndClearYoung   compareExchange loop on A
+ *   ptepSetWrprotect        compareExchange loop on RW
+ *
+ * Entries are addressed by their word index in physical memory (`ptep`), as the kernel passes a
+ * pte_t pointer. User virtual addresses are below USER_VA_LIMIT (2^43, so that a VPN fits in 31
+ * bits); the walk is still the full four-level one.
+ */
+import type { MachineViews } from './memory.ts';
+import { allocFrame, freeFrame } from './frames.ts';
+import { FrameKind, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './phys-layout.ts';
+import { _PAGE_ACCESSED, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, mkPte, ptePfn, ptePresent } from './pte.ts';
+
+export const USER_VA_LIMIT = 2 ** 43;
+export const PMD_SIZE = PAGE_SIZE * PTRS_PER_TABLE;
+
+/** Page-table levels as the walker counts them: the PTE table is level 1, the PGD level 4. */
+export const PTE_LEVEL = 1;
+export const PMD_LEVEL = 2;
+export const PUD_LEVEL = 3;
+export const PGD_LEVEL = 4;
+
+export function vpnOf(va: number): number {
+  return (va / PAGE_SIZE) | 0;
+}
+
+/** Index of the entry for `vpn` in the table at `level`. */
+export function tableIndex(vpn: number, level: number): number {
+  return (vpn >>> (9 * (level - 1))) & (PTRS_PER_TABLE - 1);
+}
+
+/** Word index in physical memory of entry `index` of table frame `table`. */
+export function entryWord(table: number, index: number): number {
+  return table * WORDS_PER_FRAME + index;
+}
+
+export function ptepGet(v: MachineViews, ptep: number): number {
+  return Atomics.load(v.phys, ptep);
+}
+
+export function setPte(v: MachineViews, ptep: number, pte: number): void {
+  // publishes the new entry to walkers; a walker that reads it reads the frame's contents after it
+  Atomics.store(v.phys, ptep, pte);
+}
+
+/** ptep_get_and_clear: one atomic exchange, so no A/D bit a walker sets can be lost. */
+export function ptepGetAndClear(v: MachineViews, ptep: number): number {
+  return Atomics.exchange(v.phys, ptep, 0);
+}
+
+/** ptep_test_and_clear_young: clears A if set; returns whether it was set. */
+export function ptepTestAndClearYoung(v: MachineViews, ptep: number): boolean {
+  for (;;) {
+    const old = Atomics.load(v.phys, ptep);
+    if ((old & _PAGE_ACCESSED) === 0) return false;
+    // races with a walker setting A or D: retry with what it wrote
+    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_ACCESSED) === old) return true;
+  }
+}
+
+/** ptep_set_wrprotect: clears RW without losing a D bit set concurrently. */
+export function ptepSetWrprotect(v: MachineViews, ptep: number): void {
+  for (;;) {
+    const old = Atomics.load(v.phys, ptep);
+    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_RW) === old) return;
+  }
+}
+
+/** Allocates a zeroed PGD for an mm. Returns its PFN, 0 when memory is out. */
+export function pgdAlloc(v: MachineViews, cpu: number, owner: number): number {
+  return allocFrame(v, cpu, FrameKind.PageTable, owner, PGD_LEVEL, true);
+}
+
+/**
+ * Finds the PTE for `va` under `pgd` without allocating: the word index of the entry, or -1 when
+ * a table on the way is missing or a 2 MiB leaf stands where the PTE table would be.
+ */
+export function pteOffset(v: MachineViews, pgd: number, va: number): number {
+  const vpn = vpnOf(va);
+  let table = pgd;
+  for (let level = PGD_LEVEL; level > PTE_LEVEL; level--) {
+    const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, level)));
+    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) return -1;
+    table = ptePfn(e);
+  }
+  return entryWord(table, tableIndex(vpn, PTE_LEVEL));
+}
+
+/**
+ * Finds the PTE for `va`, allocating the missing tables on the way (__pte_alloc and friends).
+ * Two CPUs may race to populate one entry: each installs its table with compareExchange against
+ * an empty entry, and the loser frees its table, as pmd_populate under the lock does.
+ * Returns the word index of the PTE, or -1 when memory is out.
+ */
+export function pteAlloc(v: MachineViews, cpu: number, pgd: number, va: number, owner: number): number {
+  const vpn = vpnOf(va);
+  let table = pgd;
+  for (let level = PGD_LEVEL; level > PTE_LEVEL; level--) {
+    const slot = entryWord(table, tableIndex(vpn, level));
+    let e = Atomics.load(v.phys, slot);
+    if (!ptePresent(e)) {
+      const fresh = allocFrame(v, cpu, FrameKind.PageTable, owner, level - 1, true);
+      if (fresh === 0) return -1;
+      const want = mkPte(fresh, _PAGE_TABLE);
+      // pairs with the walker's load of this entry: the zeroed table is visible before the pointer
+      const seen = Atomics.compareExchange(v.phys, slot, e, want);
+      if (seen === e) e = want;
+      else {
+        freeFrame(v, cpu, fresh);
+        e = seen;
+      }
+    }
+    table = ptePfn(e);
+  }
+  return entryWord(table, tableIndex(vpn, PTE_LEVEL));
+}
+
+/**
+ * The table frames on the path to `va`, from the PGD down (for checks and page-table freeing):
+ * fills `out[level]` with the PFN of the table at that level, 0 where missing.
+ */
+export function tablesOnPathNoSideEffects(v: MachineViews, pgd: number, va: number, out: Int32Array): void {
+  const vpn = vpnOf(va);
+  out.fill(0);
+  let table = pgd;
+  for (let level = PGD_LEVEL; level >= PTE_LEVEL; level--) {
+    out[level] = table;
+    if (level === PTE_LEVEL) break;
+    const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, level)));
+    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) break;
+    table = ptePfn(e);
+  }
+}

@@ -1,0 +1,64 @@
+/*
+ * Layout of physical memory and of the frame metadata (the kernel's struct page).
+ *
+ * Physical memory is one SharedArrayBuffer of 4 KiB frames, viewed as 32-bit words: word
+ * `pfn * WORDS_PER_FRAME + i` is word i of frame pfn. A page-table frame uses its first
+ * PTRS_PER_TABLE words as entries; a data frame is read and written a word at a time.
+ *
+ * Every frame has FRAME_META_WORDS words of metadata in a parallel Int32Array. The allocation
+ * generation (META_GEN) changes every time a frame is freed: a TLB entry or paging-structure
+ * cache entry that remembers the generation it was filled under can tell that the frame it points
+ * at has since been freed and perhaps handed to someone else.
+ *
+ * Frame 0 is never allocated: PFN 0 is the null frame.
+ */
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 1 << PAGE_SHIFT;
+export const WORDS_PER_FRAME = PAGE_SIZE >> 2;
+export const PTRS_PER_TABLE = 512;
+
+/** Most frames a machine may have: the PTE codec keeps 19 bits of PFN. */
+export const MAX_FRAMES = 1 << 19;
+
+// struct page, one FRAME_META_WORDS-word record per frame.
+export const META_REFCOUNT = 0; // page_ref_count
+export const META_MAPCOUNT = 1; // page_mapcount
+export const META_FLAGS = 2; // PG_* bits below
+export const META_KIND = 3; // FrameKind
+export const META_INDEX = 4; // file page: index in its file; page table: its level
+export const META_GEN = 5; // allocation generation, bumped on every free
+export const META_OWNER = 6; // owning mm or file id, 0 when none
+export const META_NEXT = 7; // free-list link (global free list only)
+export const FRAME_META_WORDS = 8;
+
+// PG_* flags (META_FLAGS)
+export const PG_LOCKED = 1 << 0;
+export const PG_DIRTY = 1 << 1;
+export const PG_WRITEBACK = 1 << 2;
+export const PG_ANON = 1 << 3;
+
+export const enum FrameKind {
+  Free = 0,
+  Anon = 1,
+  File = 2,
+  PageTable = 3,
+  Kernel = 4,
+}
+
+/*
+ * The allocator: a global free list under the zone lock, and per-CPU LIFO lists (the kernel's
+ * per_cpu_pages) that only their owner touches. A frame freed on a CPU is the next one that CPU
+ * allocates, which is what turns a stale translation into an access to someone else's data.
+ */
+export const PCP_HIGH = 32; // most frames a per-CPU list holds before draining
+export const PCP_BATCH = 8; // frames moved between a per-CPU list and the global list at once
+export const PCP_COUNT = 0; // word 0 of a CPU's list: how many frames it holds
+export const PCP_FRAMES = 1; // words 1..PCP_HIGH: the frames, top of stack last
+export const PCP_STRIDE = 48; // words per CPU list, a multiple of 16 so lists do not share lines
+
+// The zone: its own 64-byte line.
+export const ZONE_LOCK = 0;
+export const ZONE_FREE_HEAD = 1; // first free frame, 0 when empty
+export const ZONE_NR_FREE = 2;
+export const ZONE_WORDS = 16;

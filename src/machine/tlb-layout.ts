@@ -1,0 +1,60 @@
+/*
+ * Layout of the per-CPU TLBs and paging-structure caches.
+ *
+ * They live in shared memory, not in the worker that owns them, so that checkers can look into
+ * any CPU's TLB and so that broadcast invalidation (arm64 TLBI IS, AMD INVLPGB) can reach a TLB
+ * without an interrupt. On x86 only the owning CPU fills or invalidates its TLB.
+ *
+ * The TLB is set-associative: TLB_SETS sets of TLB_WAYS entries, indexed by the low bits of the
+ * virtual page number and tagged with the VPN and the PCID. A 2 MiB mapping is cached as 4 KiB
+ * pieces (splintered), each marked TLBF_HUGE.
+ *
+ * An entry is written by the owner with plain stores between two Atomics.store of its sequence
+ * word (odd while the entry is being filled), so a checker on another CPU reads a consistent
+ * entry by reading the sequence before and after. The owner itself reads with plain loads.
+ *
+ * The paging-structure caches are x86's PML4E, PDPTE and PDE caches: direct-mapped, each entry
+ * maps the part of a virtual address that selects a table to the frame of that table, with the
+ * table frame's allocation generation at fill.
+ */
+
+export const TLB_SETS = 64;
+export const TLB_WAYS = 4;
+export const TLB_ENTRIES = TLB_SETS * TLB_WAYS;
+
+// one TLB entry
+export const TLBE_VPN = 0;
+export const TLBE_PCID = 1;
+export const TLBE_PFN = 2;
+export const TLBE_FLAGS = 3;
+export const TLBE_GEN = 4; // frame generation at fill
+export const TLBE_SEQ = 5; // fill sequence, odd while a fill is in progress
+export const TLBE_WORDS = 8;
+
+// TLBE_FLAGS bits
+export const TLBF_VALID = 1 << 0;
+export const TLBF_WRITE = 1 << 1;
+export const TLBF_USER = 1 << 2;
+export const TLBF_DIRTY = 1 << 3; // the dirty bit as it was when the entry was filled
+export const TLBF_GLOBAL = 1 << 4;
+export const TLBF_NX = 1 << 5;
+export const TLBF_HUGE = 1 << 6; // a 4 KiB piece of a 2 MiB mapping
+
+// paging-structure caches: level 3 caches PML4 entries (-> PUD table), level 2 PDPT entries
+// (-> PMD table), level 1 PD entries (-> PTE table).
+export const PSC_LEVELS = 3;
+export const PSC_SLOTS = 16;
+export const PSCE_KEY = 0; // the VPN shifted right by 9 * level
+export const PSCE_PCID = 1;
+export const PSCE_TABLE = 2; // PFN of the table the cached entry points to
+export const PSCE_GEN = 3; // that table frame's generation at fill
+export const PSCE_VALID = 4;
+export const PSCE_WORDS = 8;
+
+export const TLB_WORDS_PER_CPU = TLB_ENTRIES * TLBE_WORDS + PSC_LEVELS * PSC_SLOTS * PSCE_WORDS;
+export const PSC_BASE = TLB_ENTRIES * TLBE_WORDS;
+
+/** Word offset of level `level` (1..3), slot `slot` of a CPU's paging-structure cache. */
+export function pscOffset(cpu: number, level: number, slot: number): number {
+  return cpu * TLB_WORDS_PER_CPU + PSC_BASE + ((level - 1) * PSC_SLOTS + slot) * PSCE_WORDS;
+}

@@ -1,0 +1,137 @@
+/*
+ * The hardware page walker, with x86 semantics (SDM vol. 3, 4.8 and 4.10).
+ *
+ * Invariants the kernel relies on, and that this walker keeps:
+ *  - A fill sets A in every entry it passes through, atomically (compareExchange against the value
+ *    it read, so that it never resurrects an entry another CPU cleared meanwhile).
+ *  - The first write through a TLB entry whose cached D is clear re-walks and sets D with
+ *    compareExchange, and only if the PTE is still present and writable; otherwise it faults.
+ *  - A non-present entry is never modified.
+ *  - A walk is one instruction: no interrupt is taken in the middle of it.
+ *  - A speculative walk may fill the TLB and the paging-structure caches at any moment for the
+ *    loaded page tables (also in lazy-TLB mode); it sets A but never D, and never faults.
+ *
+ * Upper-level entries of user page tables always grant RW and US (_PAGE_TABLE, as Linux's do),
+ * so permissions are those of the leaf. A 2 MiB leaf at the PMD level (PS) fills 4 KiB pieces.
+ *
+ * The walk starts at the deepest paging-structure-cache hit (PDE, then PDPTE, then PML4E cache)
+ * and fills those caches for the tables it passes. Every cached pointer and every TLB entry
+ * records the generation of the frame it points at, read while the entry still mapped it.
+ */
+import type { MachineViews } from './memory.ts';
+import { FRAME_META_WORDS, META_GEN } from './phys-layout.ts';
+import {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
+  _PAGE_USER, ptePfn,
+} from './pte.ts';
+import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
+import { PSCE_TABLE, TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE } from './tlb-layout.ts';
+import { pscFill, pscLookup, tlbBase, tlbFill } from './tlb.ts';
+import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
+
+/** Walk results below zero are faults. */
+export const FAULT_NOT_PRESENT = -1;
+export const FAULT_PROTECTION = -2;
+
+const enum Access {
+  Read = 0,
+  Write = 1,
+  Speculative = 2,
+}
+
+function genOf(v: MachineViews, pfn: number): number {
+  return Atomics.load(v.frameMeta, pfn * FRAME_META_WORDS + META_GEN);
+}
+
+/**
+ * Sets A (and D for a write) in the entry at `slot` if it still holds `e`. Returns the entry as
+ * written, or 0 when it changed under us (the caller re-reads it).
+ */
+function markAccessed(phys: Int32Array, slot: number, e: number, bits: number): number {
+  const want = e | bits;
+  if (want === e) return e;
+  return Atomics.compareExchange(phys, slot, e, want) === e ? want : 0;
+}
+
+function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number): number {
+  const { phys, tlb } = v;
+  const counters = cpu * COUNTER_STRIDE;
+  v.counters[counters + (access === Access.Speculative ? Counter.SpeculativeWalks : Counter.PageWalks)]++;
+  if (cr3 === 0) return FAULT_NOT_PRESENT;
+
+  let level = PGD_LEVEL;
+  let table = cr3;
+  for (let l = PTE_LEVEL; l < PGD_LEVEL; l++) {
+    const p = pscLookup(tlb, cpu, l, vpn >>> (9 * l), pcid);
+    if (p >= 0) {
+      v.counters[counters + Counter.PscHits]++;
+      table = tlb[p + PSCE_TABLE];
+      level = l;
+      break;
+    }
+  }
+
+  for (; level > PTE_LEVEL; level--) {
+    const slot = entryWord(table, tableIndex(vpn, level));
+    let e: number;
+    do {
+      e = Atomics.load(phys, slot);
+      if ((e & _PAGE_PRESENT) === 0) return FAULT_NOT_PRESENT;
+      if ((e & _PAGE_PSE) !== 0) break; // a huge leaf: checked and marked below
+      e = markAccessed(phys, slot, e, _PAGE_ACCESSED);
+    } while (e === 0);
+    if ((e & _PAGE_PSE) !== 0) {
+      // a 2 MiB leaf at the PMD level: cache the 4 KiB piece for this VPN
+      return fillLeaf(v, cpu, pcid, vpn, slot, access, victim, ptePfn(e) + (vpn & 511), TLBF_HUGE);
+    }
+    const next = ptePfn(e);
+    pscFill(tlb, cpu, level - 1, vpn >>> (9 * (level - 1)), pcid, next, genOf(v, next));
+    table = next;
+  }
+  return fillLeaf(v, cpu, pcid, vpn, entryWord(table, tableIndex(vpn, PTE_LEVEL)), access, victim, -1, 0);
+}
+
+/** Checks and marks the leaf at `slot`, then fills the TLB. `pfnOverride` >= 0 for huge leaves. */
+function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot: number, access: Access, victim: number, pfnOverride: number, extra: number): number {
+  const { phys, tlb } = v;
+  for (;;) {
+    const e = Atomics.load(phys, slot);
+    if ((e & _PAGE_PRESENT) === 0) return FAULT_NOT_PRESENT;
+    if (access !== Access.Speculative && ((e & _PAGE_USER) === 0 || (access === Access.Write && (e & _PAGE_RW) === 0))) {
+      return FAULT_PROTECTION;
+    }
+    const pfn = pfnOverride >= 0 ? pfnOverride : ptePfn(e);
+    // the generation is read while the entry maps the frame: the compareExchange (or the reload)
+    // below proves the entry had not changed, so the frame could not yet have been freed
+    const gen = genOf(v, pfn);
+    const bits = access === Access.Write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+    const want = e | bits;
+    if (want === e ? Atomics.load(phys, slot) !== e : Atomics.compareExchange(phys, slot, e, want) !== e) continue;
+    let flags = extra;
+    if ((want & _PAGE_RW) !== 0) flags |= TLBF_WRITE;
+    if ((want & _PAGE_USER) !== 0) flags |= TLBF_USER;
+    if ((want & _PAGE_DIRTY) !== 0) flags |= TLBF_DIRTY;
+    if ((want & _PAGE_GLOBAL) !== 0) flags |= TLBF_GLOBAL;
+    if ((want & _PAGE_NX) !== 0) flags |= TLBF_NX;
+    v.counters[cpu * COUNTER_STRIDE + Counter.TlbFills]++;
+    return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim);
+  }
+}
+
+/** A walk for a user load: the TLB entry's word index, or a fault code. */
+export function walkForRead(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number): number {
+  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Read, victim);
+}
+
+/**
+ * A walk for a user store, also the re-walk that sets D on the first write through a clean
+ * entry: the TLB entry's word index, or a fault code.
+ */
+export function walkForWrite(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number): number {
+  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Write, victim);
+}
+
+/** A speculative walk: fills when the translation is present, does nothing otherwise. */
+export function walkSpeculative(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number): number {
+  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Speculative, victim);
+}

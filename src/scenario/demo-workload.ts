@@ -1,0 +1,134 @@
+/*
+ * The demo: CPUs 1..N-1 load and store all over a set of pages of one mm while CPU 0 changes
+ * their PTEs (write-protects, clears, remaps to a new frame) and calls flushTlbMmRange, again and
+ * again. After every flush returns, the flush postcondition is checked against every CPU's TLB.
+ *
+ * Forbidden outcome: a CPU still translates a flushed PTE to its old frame or permissions.
+ * Expected: never, with the x86 flushing of arch/x86/flush.ts.
+ */
+import type { Cpu } from '../cpu/cpu.ts';
+import type { MachineViews } from '../machine/memory.ts';
+import { allocFrame, CONTROL_CPU, freeFrame } from '../machine/frames.ts';
+import { FrameKind, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { pteAlloc, pteOffset, ptepGetAndClear, setPte } from '../machine/pagetable.ts';
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, pteWrprotect } from '../machine/pte.ts';
+import { mmAlloc, mmPgd, mmTlbGen } from '../kernel/mm.ts';
+import { flushTlbMmRange, switchMmIrqsOff } from '../arch/x86/flush.ts';
+import { smpBarrier, stopAll } from '../cpu/smp.ts';
+import { checkFlushPostcondition, type FlushViolation } from '../check/flush-postcondition.ts';
+import { Ev, traceEvent } from '../trace/events.ts';
+import { defineWorkload } from './workload.ts';
+
+export interface DemoOptions {
+  flushes: number;
+  pages?: number;
+}
+
+interface DemoParams {
+  mm: number;
+  base: number;
+  pages: number;
+  flushes: number;
+}
+
+export interface DemoCpuResult {
+  /** CPU 0: the time each flushTlbMmRange took, in microseconds */
+  shootdownUs: number[];
+  violations: FlushViolation[];
+  /** user accesses made (CPUs 1..N-1) and how many faulted */
+  accesses: number;
+  faults: number;
+}
+
+export const DEMO_BASE = 2 ** 36;
+const MAX_RANGE = 40; // pages per change: some ranges exceed the 33-page ceiling
+
+export default defineWorkload<DemoParams, DemoCpuResult, DemoOptions>({
+  setup(v: MachineViews, { flushes, pages = 64 }: DemoOptions): DemoParams {
+    const mm = mmAlloc(v, CONTROL_CPU);
+    const pgd = mmPgd(v, mm);
+    for (let i = 0; i < pages; i++) {
+      const va = DEMO_BASE + i * PAGE_SIZE;
+      const pfn = allocFrame(v, CONTROL_CPU, FrameKind.Anon, mm, i, true);
+      const ptep = pteAlloc(v, CONTROL_CPU, pgd, va, mm);
+      if (pfn === 0 || ptep < 0) throw new RangeError('demo: out of memory populating pages');
+      setPte(v, ptep, mkPte(pfn, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER));
+    }
+    return { mm, base: DEMO_BASE, pages, flushes };
+  },
+
+  run(cpu: Cpu, p: DemoParams): DemoCpuResult {
+    cpu.localIrqDisable();
+    switchMmIrqsOff(cpu, p.mm);
+    cpu.localIrqEnable();
+    smpBarrier(cpu);
+    return cpu.id === 0 ? initiator(cpu, p) : accessor(cpu, p);
+  },
+});
+
+function accessor(cpu: Cpu, p: DemoParams): DemoCpuResult {
+  let accesses = 0;
+  let faults = 0;
+  while (!cpu.shouldStop()) {
+    for (let i = 0; i < 256; i++) {
+      const r = cpu.random();
+      const va = p.base + (r % p.pages) * PAGE_SIZE + ((r >>> 16) & (WORDS_PER_FRAME - 1)) * 4;
+      const ok = (r & 0x8000) !== 0 ? cpu.store(va, cpu.id) : !Number.isNaN(cpu.load(va));
+      if (!ok) faults++;
+    }
+    accesses += 256;
+  }
+  return { shootdownUs: [], violations: [], accesses, faults };
+}
+
+const enum Change {
+  Wrprotect = 0,
+  Clear = 1,
+  Remap = 2,
+}
+
+function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
+  const v = cpu.v;
+  const pgd = mmPgd(v, p.mm);
+  const shootdownUs: number[] = [];
+  const violations: FlushViolation[] = [];
+  const saved = new Int32Array(MAX_RANGE);
+  for (let f = 0; f < p.flushes; f++) {
+    const change = (cpu.random() % 3) as Change;
+    const n = 1 + (cpu.random() % Math.min(MAX_RANGE, p.pages));
+    const first = cpu.random() % (p.pages - n + 1);
+    const start = p.base + first * PAGE_SIZE;
+    const end = start + n * PAGE_SIZE;
+    for (let i = 0; i < n; i++) {
+      const ptep = pteOffset(v, pgd, start + i * PAGE_SIZE);
+      // ptep_modify_prot_start: the walker cannot set A or D between our read and our write
+      const old = ptepGetAndClear(v, ptep);
+      saved[i] = old;
+      let pte = 0;
+      if (change === Change.Wrprotect) pte = pteWrprotect(old);
+      else if (change === Change.Remap) {
+        const fresh = allocFrame(v, cpu.id, FrameKind.Anon, p.mm, first + i, false);
+        if (fresh === 0) throw new RangeError('demo: out of memory remapping');
+        v.phys.copyWithin(fresh * WORDS_PER_FRAME, ptePfn(old) * WORDS_PER_FRAME, (ptePfn(old) + 1) * WORDS_PER_FRAME);
+        pte = mkPte(fresh, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER);
+      }
+      setPte(v, ptep, pte);
+      traceEvent(v, cpu.id, Ev.PteChange, p.mm, ((start / PAGE_SIZE) | 0) + i, old, pte);
+    }
+    const t0 = performance.now();
+    flushTlbMmRange(cpu, p.mm, start, end);
+    shootdownUs.push((performance.now() - t0) * 1000);
+    // only CPU 0 flushes this mm: its generation now is the one this flush brought CPUs up to
+    const bad = checkFlushPostcondition(v, p.mm, start, end, mmTlbGen(v, p.mm));
+    if (bad) violations.push(bad);
+    // undo: promotions and present-from-none need no flush; remapped frames are free now
+    for (let i = 0; i < n; i++) {
+      const ptep = pteOffset(v, pgd, start + i * PAGE_SIZE);
+      if (change === Change.Remap) freeFrame(v, cpu.id, ptePfn(saved[i]));
+      else setPte(v, ptep, saved[i] | _PAGE_RW);
+    }
+    cpu.interruptPoint();
+  }
+  stopAll(v);
+  return { shootdownUs, violations, accesses: 0, faults: 0 };
+}

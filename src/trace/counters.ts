@@ -1,0 +1,79 @@
+/*
+ * Event counters, per CPU, as the kernel's per-CPU vm_event_states (include/linux/vm_event_item.h)
+ * plus counts of the tlb:tlb_flush tracepoint by reason (include/linux/mm_types.h: enum
+ * tlb_flush_reason) and the emulator's own hardware counts. The owner increments its own block
+ * with plain stores; readers sum the blocks after a run.
+ *
+ * Layout: nrCpus blocks of COUNTER_STRIDE float64 words (so blocks never share a line).
+ */
+
+export const COUNTER_NAMES = [
+  // /proc/vmstat
+  'nr_tlb_remote_flush',
+  'nr_tlb_remote_flush_received',
+  'nr_tlb_local_flush_all',
+  'nr_tlb_local_flush_one',
+  // tlb:tlb_flush by reason
+  'TLB_FLUSH_ON_TASK_SWITCH',
+  'TLB_REMOTE_SHOOTDOWN',
+  'TLB_LOCAL_SHOOTDOWN',
+  'TLB_LOCAL_MM_SHOOTDOWN',
+  'TLB_REMOTE_SEND_IPI',
+  // the emulated hardware and IPI fabric
+  'ipis_sent',
+  'ipis_received',
+  'tlb_fills',
+  'tlb_entries_invalidated',
+  'page_walks',
+  'psc_hits',
+  'dirty_bit_walks',
+  'speculative_walks',
+  'page_faults',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export type Counters = Record<CounterName, number>;
+
+export const enum Counter {
+  NrTlbRemoteFlush = 0,
+  NrTlbRemoteFlushReceived,
+  NrTlbLocalFlushAll,
+  NrTlbLocalFlushOne,
+  TlbFlushOnTaskSwitch,
+  TlbRemoteShootdown,
+  TlbLocalShootdown,
+  TlbLocalMmShootdown,
+  TlbRemoteSendIpi,
+  IpisSent,
+  IpisReceived,
+  TlbFills,
+  TlbEntriesInvalidated,
+  PageWalks,
+  PscHits,
+  DirtyBitWalks,
+  SpeculativeWalks,
+  PageFaults,
+}
+
+export const COUNTER_STRIDE = 32;
+
+/** Sums every CPU's block into one record named as the kernel names them. */
+export function sumCounters(counters: Float64Array, nrCpus: number): Counters {
+  const out = {} as Counters;
+  COUNTER_NAMES.forEach((name, i) => {
+    let sum = 0;
+    for (let cpu = 0; cpu < nrCpus; cpu++) sum += counters[cpu * COUNTER_STRIDE + i];
+    out[name] = sum;
+  });
+  return out;
+}
+
+/** Adds `b` into `a`, name by name. */
+export function addCounters(a: Counters, b: Counters): Counters {
+  for (const name of COUNTER_NAMES) a[name] += b[name];
+  return a;
+}
+
+export function zeroCounters(): Counters {
+  return Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+}

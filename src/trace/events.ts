@@ -1,0 +1,97 @@
+/*
+ * Events each CPU logs to its ring (ring-layout.ts), stamped from the global sequence so that the
+ * rings merge into one interleaving. Logging is allocation-free: a fixed record of numbers.
+ */
+import type { MachineViews } from '../machine/memory.ts';
+import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
+import { REC_A0, REC_ARGS, REC_SEQ, REC_TYPE, REC_WORDS, RING_BASE, RING_HEAD, RING_RECORDS, RING_WORDS_PER_CPU } from './ring-layout.ts';
+
+export const enum Ev {
+  TlbFlush = 1, // reason, pages (-1: all), mm
+  IpiSend = 2, // target, fn
+  IpiTake = 3, // from, fn
+  SwitchMm = 4, // prev mm, next mm, flushed
+  PteChange = 5, // mm, vpn, old pte, new pte
+  TlbFill = 6, // vpn, pfn, tlb flags
+  PageFault = 7, // vpn, fault code, write
+  CsdWait = 8, // targets word 0, targets word 1
+  CsdDone = 9,
+  IrqOff = 10,
+  IrqOn = 11,
+}
+
+/** Names and argument names, for reports. Index by event type. */
+export const EVENT_FORMATS: Record<number, { name: string; args: string[] }> = {
+  [Ev.TlbFlush]: { name: 'tlb_flush', args: ['reason', 'pages', 'mm'] },
+  [Ev.IpiSend]: { name: 'ipi_send', args: ['target', 'fn'] },
+  [Ev.IpiTake]: { name: 'ipi_entry', args: ['from', 'fn'] },
+  [Ev.SwitchMm]: { name: 'switch_mm', args: ['prev', 'next', 'flushed'] },
+  [Ev.PteChange]: { name: 'pte_change', args: ['mm', 'vpn', 'old', 'new'] },
+  [Ev.TlbFill]: { name: 'tlb_fill', args: ['vpn', 'pfn', 'flags'] },
+  [Ev.PageFault]: { name: 'page_fault', args: ['vpn', 'code', 'write'] },
+  [Ev.CsdWait]: { name: 'csd_wait', args: ['targets0', 'targets1'] },
+  [Ev.CsdDone]: { name: 'csd_done', args: [] },
+  [Ev.IrqOff]: { name: 'irq_disable', args: [] },
+  [Ev.IrqOn]: { name: 'irq_enable', args: [] },
+};
+
+/** enum tlb_flush_reason (include/linux/mm_types.h) */
+export const enum TlbFlushReason {
+  OnTaskSwitch = 0,
+  RemoteShootdown = 1,
+  LocalShootdown = 2,
+  LocalMmShootdown = 3,
+  RemoteSendIpi = 4,
+}
+
+export const TLB_FLUSH_REASON_NAMES = [
+  'TLB_FLUSH_ON_TASK_SWITCH',
+  'TLB_REMOTE_SHOOTDOWN',
+  'TLB_LOCAL_SHOOTDOWN',
+  'TLB_LOCAL_MM_SHOOTDOWN',
+  'TLB_REMOTE_SEND_IPI',
+];
+
+export function traceEvent(v: MachineViews, cpu: number, type: Ev, a0 = 0, a1 = 0, a2 = 0, a3 = 0): void {
+  const r = v.rings;
+  const base = cpu * RING_WORDS_PER_CPU;
+  const head = r[base + RING_HEAD];
+  const rec = base + RING_BASE + (head & (RING_RECORDS - 1)) * REC_WORDS;
+  r[rec + REC_SEQ] = Atomics.add(v.globals, G_TRACE_SEQ, 1);
+  r[rec + REC_TYPE] = type;
+  r[rec + REC_A0] = a0;
+  r[rec + REC_A0 + 1] = a1;
+  r[rec + REC_A0 + 2] = a2;
+  r[rec + REC_A0 + 3] = a3;
+  // publishes the record to readers of the ring
+  Atomics.store(r, base + RING_HEAD, head + 1);
+}
+
+export interface TraceRecord {
+  seq: number;
+  cpu: number;
+  type: number;
+  name: string;
+  args: Record<string, number>;
+}
+
+/** The last `max` records of each of `cpus`, merged by sequence number. */
+export function readEvents(v: MachineViews, cpus: number[], max = 64): TraceRecord[] {
+  const out: TraceRecord[] = [];
+  for (const cpu of cpus) {
+    const base = cpu * RING_WORDS_PER_CPU;
+    const head = Atomics.load(v.rings, base + RING_HEAD);
+    for (let i = Math.max(0, head - Math.min(max, RING_RECORDS)); i < head; i++) {
+      const rec = base + RING_BASE + (i & (RING_RECORDS - 1)) * REC_WORDS;
+      const type = v.rings[rec + REC_TYPE];
+      const fmt = EVENT_FORMATS[type] ?? { name: `event_${type}`, args: [] };
+      const args: Record<string, number> = {};
+      fmt.args.forEach((name, k) => {
+        if (k < REC_ARGS) args[name] = v.rings[rec + REC_A0 + k];
+      });
+      out.push({ seq: v.rings[rec + REC_SEQ], cpu, type, name: fmt.name, args });
+    }
+  }
+  out.sort((a, b) => a.seq - b.seq);
+  return out.slice(-max);
+}

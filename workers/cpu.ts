@@ -1,0 +1,110 @@
+/*
+ * A simulated CPU's worker thread. Piscina runs two kinds of task here:
+ *
+ *   boot   binds this thread to one CPU for the pool's life: its ports to and from every other
+ *          CPU and its control-plane port (comlink) arrive with the task.
+ *   run    one run of a workload: configure, meet the other CPUs at the start barrier, run the
+ *          workload's program, then stay online taking IPIs until every CPU has finished.
+ *
+ * Every CPU of a run gets one run task, and a task waits at the barrier until all have started,
+ * so the tasks of one run land on distinct threads: each runs the CPU it was booted as.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { Cpu } from '../src/cpu/cpu.ts';
+import { viewsOf, type MachineMemory } from '../src/machine/memory.ts';
+import { dispatchIpi } from '../src/ipi/dispatch.ts';
+import { abortRun, finishAndWaitForAll, smpBarrier } from '../src/cpu/smp.ts';
+import { initTlbState } from '../src/arch/x86/flush.ts';
+import { serializeError, type SerializedError } from '../src/ipi/protocol.ts';
+import { RunAbortedError } from '../src/errors.ts';
+import { Activity } from '../src/cpu/percpu-layout.ts';
+import { readCpuStatus } from '../src/cpu/status.ts';
+import { dumpPsc, dumpTlb } from '../src/machine/tlb.ts';
+import type { Workload } from '../src/scenario/workload.ts';
+
+export interface BootTask {
+  kind: 'boot';
+  cpu: number;
+  memory: MachineMemory;
+  tx: (MessagePort | null)[];
+  rx: (MessagePort | null)[];
+  control: MessagePort;
+  /** every boot task waits here for the others, so that each lands on its own thread */
+  bootBarrier: SharedArrayBuffer;
+  timeoutMs: number;
+}
+
+export interface RunTask {
+  kind: 'run';
+  url: string;
+  exportName: string;
+  params: unknown;
+  seed: number;
+  csdLockTimeoutMs: number;
+  speculationShift: number;
+}
+
+export interface RunTaskResult {
+  cpu: number;
+  result: unknown;
+  error: SerializedError | null;
+}
+
+let self: Cpu | null = null;
+
+/** What the control plane may ask a CPU between runs (comlink, never on the hot path). */
+function controlApi(cpu: Cpu) {
+  return {
+    status: () => readCpuStatus(cpu.v, cpu.id),
+    tlb: () => dumpTlb(cpu.v.tlb, cpu.id),
+    pagingStructureCaches: () => dumpPsc(cpu.v.tlb, cpu.id),
+  };
+}
+export type CpuControlApi = ReturnType<typeof controlApi>;
+
+async function boot(task: BootTask): Promise<number> {
+  if (self !== null) throw new Error(`thread already runs CPU ${self.id}`);
+  const arrived = new Int32Array(task.bootBarrier);
+  const n = task.tx.length;
+  Atomics.add(arrived, 0, 1);
+  Atomics.notify(arrived, 0);
+  const deadline = performance.now() + task.timeoutMs;
+  for (let seen = Atomics.load(arrived, 0); seen < n; seen = Atomics.load(arrived, 0)) {
+    if (performance.now() > deadline) throw new Error(`boot: only ${seen} of ${n} CPUs came up`);
+    Atomics.wait(arrived, 0, seen, 100);
+  }
+  const v = viewsOf(task.memory);
+  self = new Cpu(v, task.cpu, task.tx, task.rx, dispatchIpi);
+  Comlink.expose(controlApi(self), task.control);
+  return task.cpu;
+}
+
+async function run(task: RunTask): Promise<RunTaskResult> {
+  const cpu = self;
+  if (cpu === null) throw new Error('run before boot');
+  const mod = (await import(task.url)) as Record<string, Workload>;
+  const workload = mod[task.exportName];
+  if (!workload || typeof workload.run !== 'function') throw new Error(`${task.url} has no workload export '${task.exportName}'`);
+  cpu.configure({ seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift });
+  cpu.fabric.discardStaleMessages();
+  initTlbState(cpu);
+  let result: unknown = null;
+  let error: SerializedError | null = null;
+  try {
+    smpBarrier(cpu);
+    result = workload.run(cpu, task.params);
+    finishAndWaitForAll(cpu);
+  } catch (err) {
+    if (!(err instanceof RunAbortedError)) {
+      error = serializeError(err);
+      abortRun(cpu.v, cpu.id);
+    }
+  }
+  cpu.setActivity(Activity.Done);
+  return { cpu: cpu.id, result, error };
+}
+
+export default function cpuTask(task: BootTask | RunTask): Promise<number | RunTaskResult> {
+  return task.kind === 'boot' ? boot(task) : run(task);
+}
