@@ -10,14 +10,16 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame, CONTROL_CPU, freeFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
-import { pteAlloc, pteOffset, ptepGetAndClear, setPte } from '../machine/pagetable.ts';
-import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, pteWrprotect } from '../machine/pte.ts';
+import { pteOffset, ptepGetAndClear, setPte } from '../machine/pagetable.ts';
+import { _PAGE_RW, mkPte, ptePfn, pteWrprotect } from '../machine/pte.ts';
+import { USER_PAGE, mapAnonPages } from './populate.ts';
 import { mmAlloc, mmPgd, mmTlbGen } from '../kernel/mm.ts';
-import { flushTlbMmRange, switchMmIrqsOff } from '../arch/x86/flush.ts';
+import { flushTlbMmRange, switchMm } from '../arch/x86/flush.ts';
 import { smpBarrier, stopAll } from '../cpu/smp.ts';
 import { checkFlushPostcondition, type FlushViolation } from '../check/flush-postcondition.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { defineWorkload } from './workload.ts';
+import { progressTick } from '../campaign/progress.ts';
 
 export interface DemoOptions {
   flushes: number;
@@ -46,21 +48,12 @@ const MAX_RANGE = 40; // pages per change: some ranges exceed the 33-page ceilin
 export default defineWorkload<DemoParams, DemoCpuResult, DemoOptions>({
   setup(v: MachineViews, { flushes, pages = 64 }: DemoOptions): DemoParams {
     const mm = mmAlloc(v, CONTROL_CPU);
-    const pgd = mmPgd(v, mm);
-    for (let i = 0; i < pages; i++) {
-      const va = DEMO_BASE + i * PAGE_SIZE;
-      const pfn = allocFrame(v, CONTROL_CPU, FrameKind.Anon, mm, i, true);
-      const ptep = pteAlloc(v, CONTROL_CPU, pgd, va, mm);
-      if (pfn === 0 || ptep < 0) throw new RangeError('demo: out of memory populating pages');
-      setPte(v, ptep, mkPte(pfn, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER));
-    }
+    mapAnonPages(v, CONTROL_CPU, mm, DEMO_BASE, pages);
     return { mm, base: DEMO_BASE, pages, flushes };
   },
 
   run(cpu: Cpu, p: DemoParams): DemoCpuResult {
-    cpu.localIrqDisable();
-    switchMmIrqsOff(cpu, p.mm);
-    cpu.localIrqEnable();
+    switchMm(cpu, p.mm);
     smpBarrier(cpu);
     return cpu.id === 0 ? initiator(cpu, p) : accessor(cpu, p);
   },
@@ -110,7 +103,7 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
         const fresh = allocFrame(v, cpu.id, FrameKind.Anon, p.mm, first + i, false);
         if (fresh === 0) throw new RangeError('demo: out of memory remapping');
         v.phys.copyWithin(fresh * WORDS_PER_FRAME, ptePfn(old) * WORDS_PER_FRAME, (ptePfn(old) + 1) * WORDS_PER_FRAME);
-        pte = mkPte(fresh, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER);
+        pte = mkPte(fresh, USER_PAGE);
       }
       setPte(v, ptep, pte);
       traceEvent(v, cpu.id, Ev.PteChange, p.mm, ((start / PAGE_SIZE) | 0) + i, old, pte);
@@ -127,6 +120,7 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
       if (change === Change.Remap) freeFrame(v, cpu.id, ptePfn(saved[i]));
       else setPte(v, ptep, saved[i] | _PAGE_RW);
     }
+    progressTick(v);
     cpu.interruptPoint();
   }
   stopAll(v);

@@ -19,6 +19,7 @@
  *
  * API:
  *   switchMmIrqsOff      load an mm (or init_mm), catching up with its tlb_gen, PCID kept
+ *   switchMm             the same with IRQs off around it
  *   enterLazyTlb         a kernel thread borrows the mm: stay loaded, stop receiving flushes
  *   flushTlbMmRange      flush a range of an mm everywhere it is loaded
  *   flushTlbFunc         the per-CPU part, run locally or from the IPI
@@ -163,6 +164,13 @@ export function switchMmIrqsOff(cpu: Cpu, next: number): void {
   loadCr3(cpu, next, asid);
   traceEvent(v, cpu.id, Ev.SwitchMm, prev, next, needFlush ? 1 : 0);
   traceTlbFlush(cpu, TlbFlushReason.OnTaskSwitch, needFlush ? TLB_FLUSH_ALL : 0, next);
+}
+
+/** switch_mm: switchMmIrqsOff with IRQs off around it, as a context switch runs it. */
+export function switchMm(cpu: Cpu, next: number): void {
+  const flags = cpu.localIrqSave();
+  switchMmIrqsOff(cpu, next);
+  cpu.localIrqRestore(flags);
 }
 
 /**

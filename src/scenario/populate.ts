@@ -1,0 +1,27 @@
+/*
+ * Populating memory from the control plane before a run: anonymous pages mapped straight into an
+ * mm's page tables, as a fault would map them (mm/memory.c:do_anonymous_page), without VMAs.
+ */
+import type { MachineViews } from '../machine/memory.ts';
+import { allocFrame } from '../machine/frames.ts';
+import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
+import { pteAlloc, setPte } from '../machine/pagetable.ts';
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte } from '../machine/pte.ts';
+import { mmPgd } from '../kernel/mm.ts';
+
+export const USER_PAGE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER;
+
+/** Maps `pages` zeroed anonymous pages at `base` in `mm` with PTE flags `flags`. Returns their PFNs. */
+export function mapAnonPages(v: MachineViews, cpu: number, mm: number, base: number, pages: number, flags = USER_PAGE): number[] {
+  const pgd = mmPgd(v, mm);
+  const pfns: number[] = [];
+  for (let i = 0; i < pages; i++) {
+    const va = base + i * PAGE_SIZE;
+    const pfn = allocFrame(v, cpu, FrameKind.Anon, mm, i, true);
+    const ptep = pteAlloc(v, cpu, pgd, va, mm);
+    if (pfn === 0 || ptep < 0) throw new RangeError(`out of memory mapping page ${i} of ${pages}`);
+    setPte(v, ptep, mkPte(pfn, flags));
+    pfns.push(pfn);
+  }
+  return pfns;
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const BIN = new URL('../../bin/shootdown.mjs', import.meta.url).pathname;
+
+async function shootdown(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('shootdown demo', () => {
+  it('prints one JSON object with the run and exits 0 when every flush held', async () => {
+    const r = await shootdown('demo', '--cpus', '3', '--flushes', '200', '--seed', '5', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ cpus: 3, flushes: 200, violations: 0, seed: 5 });
+    expect(out.ipis).toBe(400);
+    expect(out.shootdownUs.median).toBeGreaterThan(0);
+    expect(out.shootdownUs.p99).toBeGreaterThanOrEqual(out.shootdownUs.median);
+    expect(out.counters.nr_tlb_remote_flush).toBe(200);
+  });
+
+  it.each([
+    [['--cpus', '0'], '--cpus must be an integer from 1 to 64, got "0"'],
+    [['--cpus', '65'], '--cpus must be an integer from 1 to 64, got "65"'],
+    [['--cpus', 'two'], '--cpus must be an integer from 1 to 64, got "two"'],
+    [['--flushes', '1.5'], '--flushes must be an integer from 1 to 10000000, got "1.5"'],
+    [['--frobnicate'], "Unknown option '--frobnicate'"],
+  ])('rejects %j with exit 2 and a one-line message', async (args, message) => {
+    const r = await shootdown('demo', ...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toBe('');
+  });
+
+  it('reports bad input as JSON under --json', async () => {
+    const r = await shootdown('demo', '--cpus', '0', '--json');
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { kind: 'usage', message: '--cpus must be an integer from 1 to 64, got "0"' } });
+  });
+
+  it('rejects an unknown command with the list of commands', async () => {
+    const r = await shootdown('frobnicate');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command 'frobnicate'; commands: demo");
+  });
+
+  it('has help text', async () => {
+    const r = await shootdown('demo', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('shootdown demo [--cpus N] [--flushes F]');
+  });
+});
