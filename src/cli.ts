@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError, integerOption } from './errors.ts';
 import { MAX_CPUS } from './machine/memory.ts';
 import { formatDemo, runDemo } from './campaign/demo.ts';
+import { formatListing, listing } from './config/list.ts';
 
 interface Command {
   summary: string;
@@ -43,6 +44,24 @@ Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
       const summary = await runDemo({ cpus, flushes, seed, progress: !values.json });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
+    },
+  },
+  list: {
+    summary: 'list the kernel switches: their values, defaults and where each comes from',
+    usage: `shootdown list [--json]
+
+Every kernel switch (a patch, fix or bug from the reference threads or mainline): its values with
+what each does in the kernel, the default (today's mainline behaviour, marked *), and the seed
+thread or mainline commit it comes from.
+
+  --json   one JSON object on stdout: {"switches": [{"name", "values", "default",
+           "description" (value -> text), "from"}]}
+
+Exit status: 0.`,
+    options: {},
+    async run(values) {
+      process.stdout.write((values.json ? JSON.stringify(listing()) : formatListing()) + '\n');
+      return 0;
     },
   },
 };

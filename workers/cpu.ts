@@ -16,12 +16,14 @@ import { viewsOf, type MachineMemory } from '../src/machine/memory.ts';
 import { dispatchIpi } from '../src/ipi/dispatch.ts';
 import { abortRun, finishAndWaitForAll, smpBarrier } from '../src/cpu/smp.ts';
 import { initTlbState } from '../src/arch/x86/flush.ts';
+import { handleMmFault } from '../src/kernel/fault.ts';
 import { serializeError, type SerializedError } from '../src/ipi/protocol.ts';
 import { RunAbortedError } from '../src/errors.ts';
 import { Activity } from '../src/cpu/percpu-layout.ts';
 import { readCpuStatus } from '../src/cpu/status.ts';
 import { dumpPsc, dumpTlb } from '../src/machine/tlb.ts';
 import type { Workload } from '../src/scenario/workload.ts';
+import type { KernelConfig } from '../src/config/kernel-config.ts';
 
 export interface BootTask {
   kind: 'boot';
@@ -43,6 +45,7 @@ export interface RunTask {
   seed: number;
   csdLockTimeoutMs: number;
   speculationShift: number;
+  config: KernelConfig;
 }
 
 export interface RunTaskResult {
@@ -86,7 +89,8 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   const mod = (await import(task.url)) as Record<string, Workload>;
   const workload = mod[task.exportName];
   if (!workload || typeof workload.run !== 'function') throw new Error(`${task.url} has no workload export '${task.exportName}'`);
-  cpu.configure({ seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift });
+  cpu.configure({ seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, config: task.config });
+  cpu.pageFaultHandler = handleMmFault;
   cpu.fabric.discardStaleMessages();
   initTlbState(cpu);
   let result: unknown = null;

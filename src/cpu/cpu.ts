@@ -26,6 +26,7 @@ import { IPI_FN_IDS, type IpiMessage } from '../ipi/protocol.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { RunAbortedError } from '../errors.ts';
+import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 
 /** What a failed load returns. */
 export const FAULTED = NaN;
@@ -41,6 +42,7 @@ export interface CpuOptions {
   /** a speculative walk at about one interrupt point in 2^speculationShift; -1 for none */
   speculationShift: number;
   seed: number;
+  config: KernelConfig;
 }
 
 const RECENT = 8;
@@ -59,6 +61,8 @@ export class Cpu implements IpiCpu {
   ops = 0;
   csdLockTimeoutMs = 5000;
   pageFaultHandler: PageFaultHandler | null = null;
+  /** the kernel variant this run executes (config/kernel-config.ts) */
+  config: KernelConfig = defaultKernelConfig();
 
   private readonly t: Int32Array;
   private readonly phys: Int32Array;
@@ -89,6 +93,7 @@ export class Cpu implements IpiCpu {
   /** Prepares for a run: options, a fresh random stream, IRQs on, user mode. */
   configure(opts: CpuOptions): void {
     this.csdLockTimeoutMs = opts.csdLockTimeoutMs;
+    this.config = opts.config;
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     this.rng = (opts.seed ^ Math.imul(this.id + 1, 0x9e3779b1)) | 1;
     this.ops = 0;

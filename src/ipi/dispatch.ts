@@ -13,6 +13,7 @@ export function dispatchIpi(cpu: Cpu, _from: number, msg: IpiMessage): void {
     case 'doFlushTlbAll':
       doFlushTlbAll(cpu);
       return;
+    case 'tlbRemoveTableSmpSync': // nothing to do: taking the IPI proves IRQs were on
     case 'nop':
       return;
   }

@@ -21,12 +21,13 @@ export interface FlushTlbInfo {
 export type IpiMessage =
   | { fn: 'flushTlbFunc'; info: FlushTlbInfo }
   | { fn: 'doFlushTlbAll' }
+  | { fn: 'tlbRemoveTableSmpSync' }
   | { fn: 'nop' };
 
 export type IpiFn = IpiMessage['fn'];
 
-export const IPI_FN_IDS: Record<IpiFn, number> = { flushTlbFunc: 1, doFlushTlbAll: 2, nop: 3 };
-export const IPI_FN_NAMES = ['none', 'flush_tlb_func', 'do_flush_tlb_all', 'nop'];
+export const IPI_FN_IDS: Record<IpiFn, number> = { flushTlbFunc: 1, doFlushTlbAll: 2, tlbRemoveTableSmpSync: 3, nop: 4 };
+export const IPI_FN_NAMES = ['none', 'flush_tlb_func', 'do_flush_tlb_all', 'tlb_remove_table_smp_sync', 'nop'];
 
 export interface SerializedError {
   name: string;

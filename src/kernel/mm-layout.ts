@@ -2,7 +2,8 @@
  * Layout of mm_struct slots in shared memory (include/linux/mm_types.h). Slot 0 is init_mm, the
  * mm of kernel threads, whose page tables map no user address.
  *
- * context.tlb_gen is bumped by every flush of the mm on any CPU and mm_cpumask is written by
+ * Words that many CPUs write (tlb_gen, mm_cpumask, the flush-pending counts, mmap_lock) each
+ * have their own 64-byte line: context.tlb_gen is bumped by every flush of the mm on any CPU and mm_cpumask is written by
  * every CPU that switches to or from the mm: each has its own 64-byte line.
  */
 export const MAX_MMS = 64;
@@ -13,5 +14,10 @@ export const MM_CTX_ID = 1; // context.ctx_id, never reused
 export const MM_USERS = 2; // mm_users; 0 for a free slot
 export const MM_TLB_GEN = 16; // context.tlb_gen
 export const MM_CPUMASK = 32; // mm_cpumask, two words
-export const MM_TLB_FLUSH_PENDING = 48; // tlb_flush_pending
-export const MM_WORDS = 64;
+export const MM_TLB_FLUSH_PENDING = 48; // tlb_flush_pending: deferred flushes under way
+export const MM_MMAP_LOCK = 64; // mmap_lock, a reader-writer semaphore (kernel/rwsem.ts)
+export const MM_TLB_FLUSH_BATCHED = 80; // tlb_flush_batched (mm/rmap.c), by the batchedPending scheme
+export const MM_TLB_FLUSH_BATCHED_CPUS = 81; // the cpumask scheme's CPUs with a pending batched flush, two words
+export const MM_RSS = 96; // resident pages
+export const MM_ANON_VMA_LOCK = 100; // the anon_vma rwsem: anon rmap walks read, VMA unlinking writes (2 words)
+export const MM_WORDS = 112;

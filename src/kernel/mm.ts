@@ -6,7 +6,9 @@ import type { MachineViews } from '../machine/memory.ts';
 import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
-import { INIT_MM, MAX_MMS, MM_CPUMASK, MM_CTX_ID, MM_PGD, MM_TLB_GEN, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import { INIT_MM, MAX_MMS, MM_CPUMASK, MM_CTX_ID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
+import type { Cpu } from '../cpu/cpu.ts';
 
 export const mmBase = (mm: number): number => mm * MM_WORDS;
 
@@ -30,9 +32,7 @@ export function mmAlloc(v: MachineViews, cpu: number): number {
     }
     v.mm[b + MM_PGD] = pgd;
     v.mm[b + MM_CTX_ID] = Atomics.add(v.globals, G_NEXT_CTX_ID, 1) + 1;
-    Atomics.store(v.mm, b + MM_TLB_GEN, 0);
-    Atomics.store(v.mm, b + MM_CPUMASK, 0);
-    Atomics.store(v.mm, b + MM_CPUMASK + 1, 0);
+    v.mm.fill(0, b + MM_TLB_GEN, b + MM_WORDS);
     return mm;
   }
   throw new RangeError(`no free mm slot (at most ${MAX_MMS - 1} mms)`);
@@ -66,4 +66,57 @@ export function mmCpumask(v: MachineViews, mm: number): CpuMask {
 
 export function mmCpumaskIndex(mm: number): number {
   return mmBase(mm) + MM_CPUMASK;
+}
+
+// mmap_lock (include/linux/mmap_lock.h)
+export function mmapReadLock(cpu: Cpu, mm: number): void {
+  downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+}
+export function mmapReadUnlock(cpu: Cpu, mm: number): void {
+  upRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+}
+export function mmapWriteLock(cpu: Cpu, mm: number): void {
+  downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+}
+export function mmapWriteUnlock(cpu: Cpu, mm: number): void {
+  upWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+}
+export function mmapWriteDowngrade(cpu: Cpu, mm: number): void {
+  downgradeWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+}
+
+/**
+ * inc_tlb_flush_pending: a deferred flush of this mm is under way. The increment is ordered
+ * before the PTE changes it covers, so that a reader who sees a changed PTE also sees the count
+ * (mm_tlb_flush_pending, pairs with the PTL in the kernel; here with the seq-cst add).
+ */
+export function incTlbFlushPending(v: MachineViews, mm: number): void {
+  Atomics.add(v.mm, mmBase(mm) + MM_TLB_FLUSH_PENDING, 1);
+}
+
+export function decTlbFlushPending(v: MachineViews, mm: number): void {
+  Atomics.sub(v.mm, mmBase(mm) + MM_TLB_FLUSH_PENDING, 1);
+}
+
+/** mm_tlb_flush_pending: some deferred flush of this mm has not completed. */
+export function mmTlbFlushPending(v: MachineViews, mm: number): boolean {
+  return Atomics.load(v.mm, mmBase(mm) + MM_TLB_FLUSH_PENDING) > 0;
+}
+
+/** mm_tlb_flush_nested: more than one deferred flush at once, e.g. two parallel MADV_DONTNEED. */
+export function mmTlbFlushNested(v: MachineViews, mm: number): boolean {
+  return Atomics.load(v.mm, mmBase(mm) + MM_TLB_FLUSH_PENDING) > 1;
+}
+
+export function addMmRss(v: MachineViews, mm: number, delta: number): void {
+  Atomics.add(v.mm, mmBase(mm) + MM_RSS, delta);
+}
+
+export function mmRss(v: MachineViews, mm: number): number {
+  return Atomics.load(v.mm, mmBase(mm) + MM_RSS);
+}
+
+/** Releases an mm's slot once its page tables are gone (mmdrop). */
+export function mmFree(v: MachineViews, mm: number): void {
+  Atomics.store(v.mm, mmBase(mm) + MM_USERS, 0);
 }

@@ -17,6 +17,7 @@ import { abortRun } from '../cpu/smp.ts';
 import { sumCounters, COUNTER_NAMES, COUNTER_STRIDE, type Counters } from '../trace/counters.ts';
 import { CpuFailedError, UsageError } from '../errors.ts';
 import type { Workload, WorkloadRef } from '../scenario/workload.ts';
+import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import type { BootTask, CpuControlApi, RunTask, RunTaskResult } from '../../workers/cpu.ts';
 
 export interface MachineOptions {
@@ -31,6 +32,8 @@ export interface RunOptions {
   csdLockTimeoutMs?: number;
   /** a speculative walk at about one interrupt point in 2^n; -1 for none */
   speculationShift?: number;
+  /** the kernel variant; mainline defaults when absent */
+  kernel?: KernelConfig;
 }
 
 export interface RunResult<R> {
@@ -140,6 +143,7 @@ export class Machine {
         seed,
         csdLockTimeoutMs: runOpts.csdLockTimeoutMs ?? 5000,
         speculationShift: runOpts.speculationShift ?? 4,
+        config: runOpts.kernel ?? defaultKernelConfig(),
       };
       const t0 = performance.now();
       const settled = await Promise.allSettled(

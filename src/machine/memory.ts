@@ -8,6 +8,8 @@ import { TLB_WORDS_PER_CPU } from './tlb-layout.ts';
 import { GLOBALS_WORDS } from './globals-layout.ts';
 import { PERCPU_WORDS } from '../cpu/percpu-layout.ts';
 import { MAX_MMS, MM_WORDS } from '../kernel/mm-layout.ts';
+import { MAX_VMAS, VMA_WORDS } from '../kernel/vma-layout.ts';
+import { DISK_WORDS, FILE_WORDS, MAX_FILES } from '../kernel/file-layout.ts';
 import { COUNTER_STRIDE } from '../trace/counters.ts';
 import { RING_WORDS_PER_CPU } from '../trace/ring-layout.ts';
 
@@ -22,6 +24,9 @@ export interface MachineMemory {
   tlb: SharedArrayBuffer;
   percpu: SharedArrayBuffer;
   mm: SharedArrayBuffer;
+  vmas: SharedArrayBuffer;
+  files: SharedArrayBuffer;
+  disk: SharedArrayBuffer;
   globals: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   rings: SharedArrayBuffer;
@@ -36,6 +41,9 @@ export interface MachineViews {
   tlb: Int32Array;
   percpu: Int32Array;
   mm: Int32Array;
+  vmas: Int32Array;
+  files: Int32Array;
+  disk: Int32Array;
   globals: Int32Array;
   counters: Float64Array;
   rings: Int32Array;
@@ -54,6 +62,9 @@ export function createMachineMemory(nrCpus: number, nrFrames: number): MachineMe
     tlb: i32(nrCpus * TLB_WORDS_PER_CPU),
     percpu: i32(nrCpus * PERCPU_WORDS),
     mm: i32(MAX_MMS * MM_WORDS),
+    vmas: i32(MAX_MMS * MAX_VMAS * VMA_WORDS),
+    files: i32(MAX_FILES * FILE_WORDS),
+    disk: i32(DISK_WORDS),
     globals: i32(GLOBALS_WORDS),
     counters: new SharedArrayBuffer(nrCpus * COUNTER_STRIDE * 8),
     rings: i32(nrCpus * RING_WORDS_PER_CPU),
@@ -70,6 +81,9 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     tlb: new Int32Array(mem.tlb),
     percpu: new Int32Array(mem.percpu),
     mm: new Int32Array(mem.mm),
+    vmas: new Int32Array(mem.vmas),
+    files: new Int32Array(mem.files),
+    disk: new Int32Array(mem.disk),
     globals: new Int32Array(mem.globals),
     counters: new Float64Array(mem.counters),
     rings: new Int32Array(mem.rings),
@@ -78,6 +92,6 @@ export function viewsOf(mem: MachineMemory): MachineViews {
 
 /** Zeroes every region: the machine as it is at power-on, before the boot CPU sets it up. */
 export function clearMachineMemory(v: MachineViews): void {
-  for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.globals, v.rings]) a.fill(0);
+  for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.vmas, v.files, v.disk, v.globals, v.rings]) a.fill(0);
   v.counters.fill(0);
 }

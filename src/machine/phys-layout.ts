@@ -5,7 +5,8 @@
  * `pfn * WORDS_PER_FRAME + i` is word i of frame pfn. A page-table frame uses its first
  * PTRS_PER_TABLE words as entries; a data frame is read and written a word at a time.
  *
- * Every frame has FRAME_META_WORDS words of metadata in a parallel Int32Array. The allocation
+ * Every frame has FRAME_META_WORDS words of metadata (one line, since the PTL and the counts are
+ * written by many CPUs) in a parallel Int32Array. The allocation
  * generation (META_GEN) changes every time a frame is freed: a TLB entry or paging-structure
  * cache entry that remembers the generation it was filled under can tell that the frame it points
  * at has since been freed and perhaps handed to someone else.
@@ -30,13 +31,16 @@ export const META_INDEX = 4; // file page: index in its file; page table: its le
 export const META_GEN = 5; // allocation generation, bumped on every free
 export const META_OWNER = 6; // owning mm or file id, 0 when none
 export const META_NEXT = 7; // free-list link (global free list only)
-export const FRAME_META_WORDS = 8;
+export const META_PTL = 8; // page table: its split page-table lock (ptdesc->ptl)
+export const META_PINCOUNT = 9; // pins taken by GUP (folio pincount)
+export const FRAME_META_WORDS = 16; // one 64-byte line per frame
 
 // PG_* flags (META_FLAGS)
 export const PG_LOCKED = 1 << 0;
 export const PG_DIRTY = 1 << 1;
 export const PG_WRITEBACK = 1 << 2;
 export const PG_ANON = 1 << 3;
+export const PG_LAZYFREE = 1 << 4; // MADV_FREE: clean anonymous memory reclaim may drop
 
 export const enum FrameKind {
   Free = 0,

@@ -29,6 +29,9 @@ export const COUNTER_NAMES = [
   'dirty_bit_walks',
   'speculative_walks',
   'page_faults',
+  // the kernel
+  'tlb_remove_table_sync_one',
+  'page_tables_freed',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -53,6 +56,8 @@ export const enum Counter {
   DirtyBitWalks,
   SpeculativeWalks,
   PageFaults,
+  TlbRemoveTableSyncOne,
+  PageTablesFreed,
 }
 
 export const COUNTER_STRIDE = 32;

@@ -50,7 +50,7 @@ describe('shootdown demo', () => {
   it('rejects an unknown command with the list of commands', async () => {
     const r = await shootdown('frobnicate');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("unknown command 'frobnicate'; commands: demo");
+    expect(r.stderr).toContain("unknown command 'frobnicate'; commands: demo, list");
   });
 
   it('has help text', async () => {

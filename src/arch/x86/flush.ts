@@ -33,6 +33,7 @@ import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { tlbFlushEverything, tlbFlushPcid, tlbInvlpg } from '../../machine/tlb.ts';
 import { incMmTlbGen, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from '../../kernel/mm.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
+import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
 import type { FlushTlbInfo } from '../../ipi/protocol.ts';
 import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
@@ -229,6 +230,8 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
     } else {
       nrInvalidate = TLB_FLUSH_ALL;
       cpu.count(Counter.TlbEntriesInvalidated, flushTlbLocal(cpu));
+      // seed 000 patch 20: a full flush completes this CPU's share of every batched unmap
+      if (cpu.config.batchedPending === 'cpumask') atomicCpumaskClear(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK, cpu.id);
       if (local) cpu.count(Counter.NrTlbLocalFlushAll);
     }
     // both paths bring this CPU up to the generation read before flushing
@@ -246,7 +249,7 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
  * native_flush_tlb_multi: IPI every CPU of `cpumask` (skipping lazy ones unless page tables were
  * freed), running the local part too when this CPU is in the mask. Returns when all have flushed.
  */
-function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): void {
+function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
   cpu.count(Counter.NrTlbRemoteFlush);
   traceTlbFlush(cpu, TlbFlushReason.RemoteSendIpi, info.end === TLB_FLUSH_ALL ? TLB_FLUSH_ALL : (info.end - info.start) / PAGE_SIZE, info.mm);
   const targets = new CpuMask();
@@ -254,15 +257,16 @@ function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): void {
     // lazy CPUs flush themselves at their next switch, unless tables were freed under them
     if (info.freedTables || c === cpu.id || !remoteIsLazy(cpu, c)) targets.set(c);
   }
-  cpu.fabric.smpCallFunctionMany(cpu, targets, { fn: 'flushTlbFunc', info }, targets.test(cpu.id));
+  return cpu.fabric.smpCallFunctionMany(cpu, targets, { fn: 'flushTlbFunc', info }, targets.test(cpu.id));
 }
 
 /**
  * flush_tlb_mm_range: after changing PTEs of `mm` in [start, end), make every CPU drop its
  * translations of them. Ranges over TLB_SINGLE_PAGE_FLUSH_CEILING pages become full flushes.
- * When this returns, the postcondition at the top of this file holds.
+ * When this returns, the postcondition at the top of this file holds. Returns how many other CPUs
+ * it IPIed.
  */
-export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number, strideShift = PAGE_SHIFT, freedTables = false): void {
+export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number, strideShift = PAGE_SHIFT, freedTables = false): number {
   if (end === TLB_FLUSH_ALL || (end - start) / 2 ** strideShift > TLB_SINGLE_PAGE_FLUSH_CEILING) {
     start = 0;
     end = TLB_FLUSH_ALL;
@@ -271,13 +275,13 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
   const newTlbGen = incMmTlbGen(cpu.v, mm);
   const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
   const cpumask = mmCpumask(cpu.v, mm);
-  if (cpumask.anyBut(cpu.id)) {
-    flushTlbMulti(cpu, cpumask, info);
-  } else if (mm === loadedMm(cpu)) {
+  if (cpumask.anyBut(cpu.id)) return flushTlbMulti(cpu, cpumask, info);
+  if (mm === loadedMm(cpu)) {
     cpu.localIrqDisable();
     flushTlbFunc(cpu, info);
     cpu.localIrqEnable();
   }
+  return 0;
 }
 
 /** do_flush_tlb_all: everything, global entries included. */
@@ -299,9 +303,13 @@ export class ArchTlbflushUnmapBatch {
   readonly cpumask = new CpuMask();
 }
 
-/** arch_tlbbatch_add_pending: a new generation for the mm, its CPUs added to the batch. */
+/**
+ * arch_tlbbatch_add_pending: a new generation for the mm, its CPUs added to the batch. The new
+ * generation is what makes a CPU that switched away from the mm flush when it comes back; switch
+ * deferredFlushGen=reuse skips it (the bug found in review of seed 000 patch 15).
+ */
 export function archTlbbatchAddPending(cpu: Cpu, batch: ArchTlbflushUnmapBatch, mm: number): void {
-  incMmTlbGen(cpu.v, mm);
+  if (cpu.config.deferredFlushGen === 'bump') incMmTlbGen(cpu.v, mm);
   batch.cpumask.or(mmCpumask(cpu.v, mm));
 }
 

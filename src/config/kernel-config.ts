@@ -1,0 +1,195 @@
+/*
+ * Kernel variants: one switch per patch, fix or bug from the reference threads (../shared/seeds) and
+ * the mainline commits around them, gathered in one configuration object that every kernel path
+ * reads. The default of every switch is today's mainline behaviour; a scenario's presets (`buggy`,
+ * `fixed`) and the user's `--set switch=value` flip individual switches away from it.
+ *
+ * Where each switch takes effect, by the kernel code it models:
+ *
+ *   delayedRmap                 mm/memory.c:zap_pte_range, mm/mmu_gather.c:tlb_flush_rmaps
+ *   ptepGetAndClear             arch/x86/include/asm/pgtable_64.h:native_ptep_get_and_clear
+ *   nestedForceFlush            mm/mmu_gather.c:tlb_finish_mmu (the mm_tlb_flush_nested() check)
+ *   nestedRange                 mm/mmu_gather.c:tlb_finish_mmu (what the forced flush covers)
+ *   batchedPending              mm/rmap.c:set_tlb_ubc_flush_pending, flush_tlb_batched_pending
+ *   madviseBatchedPending       mm/madvise.c:madvise_free_pte_range, madvise_cold_or_pageout_pte_range
+ *   syncIpi                     mm/mmu_gather.c:tlb_remove_table_sync_one
+ *   mprotectFlush               mm/mprotect.c:change_pte_range, arch/x86 pte_needs_flush
+ *   deferredFlushGen            inc_mm_tlb_gen for a deferred flush (arch_tlbbatch_add_mm, mmu_gather)
+ *   pteAccessibleChecksPending  arch/x86/include/asm/pgtable.h:pte_accessible
+ *   mprotectBatching            mm/mprotect.c:change_protection
+ *   completedGen                arch/x86/mm/tlb.c: a completed tlb_gen beside mm->context.tlb_gen
+ *
+ * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
+ */
+import { UsageError } from '../errors.ts';
+
+/** One switch: each value with what it does in kernel terms, the default, and where it comes from. */
+export interface SwitchSpec<V extends string = string> {
+  /** value -> one line on what the kernel does with it; listed in this order. */
+  readonly values: { readonly [K in V]: string };
+  /** Today's mainline behaviour. */
+  readonly default: NoInfer<V>;
+  /** The seed thread and patch, or the mainline commit, the switch models. */
+  readonly from: string;
+}
+
+/** Checks at compile time that the default is one of the switch's values. */
+function defineSwitch<const V extends string>(spec: SwitchSpec<V>): SwitchSpec<V> {
+  return spec;
+}
+
+export const SWITCHES = {
+  delayedRmap: defineSwitch({
+    values: {
+      on: 'zap_pte_range gathers the page with a delayed rmap; tlb_flush_rmaps removes it after the TLB flush, still under the PTL',
+      off: 'zap_pte_range calls page_remove_rmap at zap time and defers only the flush: folio_mkclean misses a mapping that a stale TLB entry still writes through',
+    },
+    default: 'on',
+    from: 'seed 003: "mm: delay page_remove_rmap() until after the TLB has been flushed" (mainline 5df397dec7c4)',
+  }),
+  ptepGetAndClear: defineSwitch({
+    values: {
+      xchg: 'ptep_get_and_clear is one atomic exchange (Atomics.exchange), so an A/D bit the walker sets is in the value it returns',
+      'read-then-clear': 'ptep_get_and_clear reads the PTE, then stores 0: an accessed or dirty bit the walker sets between the two is lost',
+    },
+    default: 'xchg',
+    from: 'seed 000, review of the RFC: only an xchg keeps the bits the hardware sets (x86 native_ptep_get_and_clear)',
+  }),
+  nestedForceFlush: defineSwitch({
+    values: {
+      on: 'tlb_finish_mmu forces a flush when mm_tlb_flush_nested(): a zapper that found pte_none still flushes before returning',
+      off: 'tlb_finish_mmu flushes only what it gathered: a MADV_DONTNEED that gathered nothing returns before the other zapper flushed',
+    },
+    default: 'on',
+    from: 'mainline 99baac21e458 "mm: fix MADV_[FREE|DONTNEED] TLB flush miss problem"; seed 002',
+  }),
+  nestedRange: defineSwitch({
+    values: {
+      'flush-all': 'the forced flush of a nested gather covers the whole range with freed_tables and every cleared_* level set',
+      'reset-range': '__tlb_reset_range() before the forced flush drops freed_tables and the cleared levels: lazy CPUs and paging-structure caches keep freed tables',
+    },
+    default: 'flush-all',
+    from: 'seed 002: "mm: mmu_gather: remove __tlb_reset_range() for force flush" and its review (mainline 7a30df49f63a)',
+  }),
+  batchedPending: defineSwitch({
+    values: {
+      counters: 'mm->tlb_flush_batched holds pending and flushed counts; flush_tlb_batched_pending records a flush by cmpxchg, which fails if an unmap was batched meanwhile',
+      flag: 'mm->tlb_flush_batched is a bool that flush_tlb_batched_pending clears after flush_tlb_mm, losing a set_tlb_ubc_flush_pending that ran during the flush',
+      cpumask: 'a global cpumask of CPUs with batched flushes pending; each CPU clears its own bit when it does a full flush (IPI shootdowns only)',
+    },
+    default: 'counters',
+    from: 'seed 000 patch 20 "mm/rmap: avoid potential races" (flag race, cpumask scheme); mainline 5ee2fa2f0636 "mm/rmap: fix potential batched TLB flush race" (counters)',
+  }),
+  madviseBatchedPending: defineSwitch({
+    values: {
+      on: 'madvise calls flush_tlb_batched_pending each time it takes the PTL, before it looks at the PTEs',
+      off: 'madvise skips flush_tlb_batched_pending: a PTE that reclaim cleared with a batched, unflushed unmap looks gone, and madvise returns while other TLBs still map it',
+    },
+    default: 'on',
+    from: 'mainline 383c4613c67c "mm: close theoretical race where stale TLB entries could linger"',
+  }),
+  syncIpi: defineSwitch({
+    values: {
+      always: 'tlb_remove_table_sync_one IPIs every CPU before a page table is freed, so no GUP-fast walk (IRQs off) is still inside it',
+      'skip-when-flushed-all': 'tlb_remove_table_sync_one is skipped when the flush IPI already reached every CPU; never after an INVLPGB or paravirt flush, which interrupts no one',
+      never: 'no sync IPI: GUP-fast on another CPU can walk a page table after it is freed',
+    },
+    default: 'always',
+    from: 'seed 001: "[PATCH v2 0/3] skip redundant TLB sync IPIs"; mainline "mm/khugepaged: fix GUP-fast interaction by sending IPI"',
+  }),
+  mprotectFlush: defineSwitch({
+    values: {
+      'skip-promotions': 'change_pte_range skips the flush only when x86 pte_needs_flush says the change adds permissions or write-protects a clean PTE',
+      always: 'change_pte_range flushes every present PTE it changes',
+      'rfc-condition': 'pte_may_need_flush as first posted: !(pte_dirty(old) || !pte_write(old)), the misplaced negation found in review',
+    },
+    default: 'skip-promotions',
+    from: 'seed 000 patch 03 "mm/mprotect: do not flush on permission promotion" and its review; mainline c9fe66560bf2 "mm/mprotect: do not flush when not required architecturally"',
+  }),
+  deferredFlushGen: defineSwitch({
+    values: {
+      bump: 'every deferred flush takes a new mm tlb_gen, so a CPU that switches back to the mm sees it is behind and flushes',
+      reuse: 'a deferred flush reuses the tlb_gen when nothing bumped it since: a CPU switched out keeps its PCID-tagged entries as up to date',
+    },
+    default: 'bump',
+    from: 'seed 000 patch 15 "mm: detect deferred TLB flushes in vma granularity" and its review',
+  }),
+  pteAccessibleChecksPending: defineSwitch({
+    values: {
+      on: 'pte_accessible() counts a PROT_NONE PTE as accessible while mm_tlb_flush_pending(), so migration flushes before it copies the page',
+      off: 'pte_accessible() ignores a pending deferred flush: migration copies a page that another CPU still writes through its TLB',
+    },
+    default: 'on',
+    from: 'mainline 20841405940e "mm: fix TLB flush race between migration, and change_protection_range"',
+  }),
+  mprotectBatching: defineSwitch({
+    values: {
+      'mmu-gather': 'change_protection batches its flushes in an mmu_gather (tlb_gather_mmu / tlb_finish_mmu)',
+      'flush-pending': 'change_protection brackets the walk with inc/dec_tlb_flush_pending and ends with one flush_tlb_range',
+    },
+    default: 'mmu-gather',
+    from: 'seed 000 patch 02 "mm/mprotect: use mmu_gather" (mainline 4a18419f71cd, v5.19)',
+  }),
+  completedGen: defineSwitch({
+    values: {
+      off: 'no completed generation: a deferred flush is always done',
+      on: 'the mm tracks the last completed tlb_gen; a deferred flush that a later full flush already covered is skipped (not when tables were freed)',
+    },
+    default: 'off',
+    from: 'seed 000 patches 08 "mm: store completed TLB generation", 15 and 17',
+  }),
+} as const;
+
+export type SwitchName = keyof typeof SWITCHES;
+export type SwitchValue<N extends SwitchName> = keyof (typeof SWITCHES)[N]['values'];
+/** One value per switch; frozen. */
+export type KernelConfig = { readonly [N in SwitchName]: SwitchValue<N> };
+export type SwitchAssignment = { [N in SwitchName]: { name: N; value: SwitchValue<N> } }[SwitchName];
+
+export const SWITCH_NAMES = Object.keys(SWITCHES) as SwitchName[];
+
+/** A switch's values, in the table's order. */
+export function switchValues<N extends SwitchName>(name: N): SwitchValue<N>[] {
+  return Object.keys(SWITCHES[name].values) as SwitchValue<N>[];
+}
+
+const DEFAULTS: KernelConfig = Object.freeze(
+  Object.fromEntries(SWITCH_NAMES.map((name) => [name, SWITCHES[name].default])) as KernelConfig,
+);
+
+/** Today's mainline kernel. */
+export function defaultKernelConfig(): KernelConfig {
+  return DEFAULTS;
+}
+
+function isSwitchName(name: string): name is SwitchName {
+  return Object.hasOwn(SWITCHES, name);
+}
+
+/** Parses 'switch=value'; a UsageError names what is wrong and what is accepted. */
+export function parseSwitchAssignment(assignment: string): SwitchAssignment {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0 || eq === assignment.length - 1) {
+    throw new UsageError(`malformed switch assignment ${JSON.stringify(assignment)}; expected --set switch=value`);
+  }
+  const name = assignment.slice(0, eq);
+  const value = assignment.slice(eq + 1);
+  if (!isSwitchName(name)) {
+    throw new UsageError(`unknown switch '${name}'; switches: ${SWITCH_NAMES.join(', ')}`);
+  }
+  const values: string[] = switchValues(name);
+  if (!values.includes(value)) {
+    throw new UsageError(`unknown value '${value}' for switch ${name}; values: ${values.join(', ')}`);
+  }
+  return { name, value } as SwitchAssignment;
+}
+
+/** A new frozen config: base with each 'switch=value' applied in order; base is not touched. */
+export function applySwitches(base: KernelConfig, assignments: readonly string[]): KernelConfig {
+  const config: Record<string, string> = { ...base };
+  for (const assignment of assignments) {
+    const { name, value } = parseSwitchAssignment(assignment);
+    config[name] = value;
+  }
+  return Object.freeze(config) as KernelConfig;
+}

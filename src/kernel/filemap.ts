@@ -1,0 +1,93 @@
+/*
+ * Files, their page caches and their backing store (mm/filemap.c, much simplified). A file page
+ * in the page cache holds one reference for the cache; each mapping takes one more. Writeback
+ * copies a cleaned page to the disk; what never reaches the disk is lost when the page goes.
+ */
+import type { MachineViews } from '../machine/memory.ts';
+import type { Cpu } from '../cpu/cpu.ts';
+import { allocFrame } from '../machine/frames.ts';
+import { FrameKind, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { F_CACHE, F_IN_USE, F_I_MMAP, F_LOCK, F_SIZE, FILE_PAGES, MAX_FILES, diskIndex, fileIndex } from './file-layout.ts';
+import { downRead, downWrite, spinLock, spinUnlock, upRead, upWrite } from './locks.ts';
+import { getPage } from './page.ts';
+
+/** Creates a file of `pages` pages on disk whose word w of page i is fill(i, w). Control plane. */
+export function createFile(v: MachineViews, pages: number, fill: (index: number, word: number) => number = () => 0): number {
+  if (pages < 1 || pages > FILE_PAGES) throw new RangeError(`a file has 1 to ${FILE_PAGES} pages, got ${pages}`);
+  for (let file = 0; file < MAX_FILES; file++) {
+    const f = fileIndex(file);
+    if (Atomics.compareExchange(v.files, f + F_IN_USE, 0, 1) !== 0) continue;
+    v.files[f + F_SIZE] = pages;
+    v.files.fill(0, f + F_CACHE, f + F_CACHE + FILE_PAGES);
+    for (let i = 0; i < pages; i++) {
+      const d = diskIndex(file, i);
+      for (let w = 0; w < WORDS_PER_FRAME; w++) v.disk[d + w] = fill(i, w);
+    }
+    return file;
+  }
+  throw new RangeError(`no free file slot (at most ${MAX_FILES} files)`);
+}
+
+export function fileSize(v: MachineViews, file: number): number {
+  return v.files[fileIndex(file) + F_SIZE];
+}
+
+/** The frame caching page `index` of `file`, 0 when not cached. */
+export function filemapLookup(v: MachineViews, file: number, index: number): number {
+  return Atomics.load(v.files, fileIndex(file) + F_CACHE + index);
+}
+
+/**
+ * filemap_fault's page lookup: the page-cache frame for page `index` of `file`, read from disk
+ * when not cached, with a reference for the caller. 0 when memory is out.
+ */
+export function filemapGetPage(cpu: Cpu, file: number, index: number): number {
+  const v = cpu.v;
+  const f = fileIndex(file);
+  spinLock(cpu, v.files, f + F_LOCK);
+  let pfn = v.files[f + F_CACHE + index];
+  if (pfn === 0) {
+    pfn = allocFrame(v, cpu.id, FrameKind.File, file, index, false);
+    if (pfn !== 0) {
+      v.phys.set(v.disk.subarray(diskIndex(file, index), diskIndex(file, index) + WORDS_PER_FRAME), pfn * WORDS_PER_FRAME);
+      // the cache's own reference is the one allocFrame gave
+      Atomics.store(v.files, f + F_CACHE + index, pfn);
+    }
+  }
+  if (pfn !== 0) getPage(v, pfn);
+  spinUnlock(cpu, v.files, f + F_LOCK);
+  return pfn;
+}
+
+/** Removes page `index` from the cache (delete_from_page_cache); the caller drops the cache's reference. */
+export function filemapRemove(cpu: Cpu, file: number, index: number): void {
+  const f = fileIndex(file);
+  spinLock(cpu, cpu.v.files, f + F_LOCK);
+  Atomics.store(cpu.v.files, f + F_CACHE + index, 0);
+  spinUnlock(cpu, cpu.v.files, f + F_LOCK);
+}
+
+/** Writes a page-cache frame's contents to the disk (the I/O of writeback). */
+export function writePageToDisk(v: MachineViews, file: number, index: number, pfn: number): void {
+  v.disk.set(v.phys.subarray(pfn * WORDS_PER_FRAME, (pfn + 1) * WORDS_PER_FRAME), diskIndex(file, index));
+}
+
+/** Word `word` of page `index` of `file` as the disk has it. */
+export function diskWord(v: MachineViews, file: number, index: number, word: number): number {
+  return v.disk[diskIndex(file, index) + word];
+}
+
+// i_mmap_rwsem: held for reading by rmap walks over the file's mappings, for writing while a
+// VMA of the file is unlinked before its page tables are freed
+export function iMmapLockRead(cpu: Cpu, file: number): void {
+  downRead(cpu, cpu.v.files, fileIndex(file) + F_I_MMAP);
+}
+export function iMmapUnlockRead(cpu: Cpu, file: number): void {
+  upRead(cpu, cpu.v.files, fileIndex(file) + F_I_MMAP);
+}
+export function iMmapLockWrite(cpu: Cpu, file: number): void {
+  downWrite(cpu, cpu.v.files, fileIndex(file) + F_I_MMAP);
+}
+export function iMmapUnlockWrite(cpu: Cpu, file: number): void {
+  upWrite(cpu, cpu.v.files, fileIndex(file) + F_I_MMAP);
+}

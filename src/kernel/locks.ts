@@ -1,0 +1,122 @@
+/*
+ * Kernel locks on Atomics, for code running on a simulated CPU (include/linux/spinlock.h,
+ * kernel/locking/rwsem.c).
+ *
+ * A CPU that waits for a lock with IRQs on keeps taking IPIs, as a real CPU spinning on a
+ * spinlock with interrupts enabled does: otherwise a CPU that holds the lock and waits for a flush
+ * acknowledgement from the waiter would deadlock with it. So a waiter does not sleep on the lock
+ * word: it spins a little, then sleeps on its own wake word, which IPIs bump; an unlock that saw
+ * waiters (state 2) wakes every CPU to retry.
+ *
+ *   spinLock / spinUnlock         spin_lock / spin_unlock (IRQs as they are)
+ *   spinLockIrq / spinUnlockIrq   spin_lock_irq / spin_unlock_irq (an interrupt point)
+ *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore
+ */
+import type { Cpu } from '../cpu/cpu.ts';
+import { kickAll } from '../cpu/smp.ts';
+import { IPI_WAKE } from '../cpu/percpu-layout.ts';
+
+const SPIN_TRIES = 100;
+const SLEEP_MS = 1;
+
+/** Waits, taking IPIs when IRQs are on, until `tryTake()` succeeds. */
+function contend(cpu: Cpu, tryTake: () => boolean): void {
+  for (let n = 0; n < SPIN_TRIES; n++) {
+    if (tryTake()) return;
+    if (cpu.irqsOn) cpu.fabric.takeInterrupts(cpu);
+  }
+  const p = cpu.v.percpu;
+  const wake = cpu.base + IPI_WAKE;
+  for (;;) {
+    const seen = Atomics.load(p, wake);
+    if (tryTake()) return;
+    if (cpu.irqsOn) cpu.fabric.takeInterrupts(cpu);
+    cpu.checkAbort();
+    Atomics.wait(p, wake, seen, SLEEP_MS);
+  }
+}
+
+// lock word: 0 unlocked, 1 locked, 2 locked and someone waits
+export function spinLock(cpu: Cpu, a: Int32Array, i: number): void {
+  // acquiring orders every access after it; pairs with the exchange in spinUnlock
+  if (Atomics.compareExchange(a, i, 0, 1) === 0) return;
+  contend(cpu, () => Atomics.exchange(a, i, 2) === 0);
+}
+
+export function spinTrylock(a: Int32Array, i: number): boolean {
+  return Atomics.compareExchange(a, i, 0, 1) === 0;
+}
+
+export function spinUnlock(cpu: Cpu, a: Int32Array, i: number): void {
+  // publishes every store made under the lock
+  if (Atomics.exchange(a, i, 0) === 2) kickAll(cpu.v);
+}
+
+export function spinIsLocked(a: Int32Array, i: number): boolean {
+  return Atomics.load(a, i) !== 0;
+}
+
+export function spinLockIrq(cpu: Cpu, a: Int32Array, i: number): void {
+  cpu.localIrqDisable();
+  spinLock(cpu, a, i);
+}
+
+/** spin_unlock_irq: an interrupt point. */
+export function spinUnlockIrq(cpu: Cpu, a: Int32Array, i: number): void {
+  spinUnlock(cpu, a, i);
+  cpu.localIrqEnable();
+}
+
+/*
+ * rw_semaphore: word i counts readers (> 0) or holds WRITER; word i + 1 counts waiters, so that
+ * releases wake CPUs only when someone waits. No fairness: enough for short kernel sections.
+ */
+const WRITER = -1;
+
+function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): void {
+  if (tryTake()) return;
+  Atomics.add(a, i + 1, 1);
+  try {
+    contend(cpu, tryTake);
+  } finally {
+    Atomics.sub(a, i + 1, 1);
+  }
+}
+
+function rwsemWake(cpu: Cpu, a: Int32Array, i: number): void {
+  if (Atomics.load(a, i + 1) !== 0) kickAll(cpu.v);
+}
+
+export function downRead(cpu: Cpu, a: Int32Array, i: number): void {
+  rwsemWait(cpu, a, i, () => {
+    const c = Atomics.load(a, i);
+    return c >= 0 && Atomics.compareExchange(a, i, c, c + 1) === c;
+  });
+}
+
+export function upRead(cpu: Cpu, a: Int32Array, i: number): void {
+  if (Atomics.sub(a, i, 1) === 1) rwsemWake(cpu, a, i);
+}
+
+export function downWrite(cpu: Cpu, a: Int32Array, i: number): void {
+  rwsemWait(cpu, a, i, () => Atomics.compareExchange(a, i, 0, WRITER) === 0);
+}
+
+export function upWrite(cpu: Cpu, a: Int32Array, i: number): void {
+  Atomics.store(a, i, 0);
+  rwsemWake(cpu, a, i);
+}
+
+/** downgrade_write: the writer becomes a reader without letting another writer in between. */
+export function downgradeWrite(cpu: Cpu, a: Int32Array, i: number): void {
+  Atomics.store(a, i, 1);
+  rwsemWake(cpu, a, i);
+}
+
+export function rwsemIsWriteLocked(a: Int32Array, i: number): boolean {
+  return Atomics.load(a, i) === WRITER;
+}
+
+export function rwsemIsLocked(a: Int32Array, i: number): boolean {
+  return Atomics.load(a, i) !== 0;
+}

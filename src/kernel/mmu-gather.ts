@@ -1,0 +1,253 @@
+/*
+ * mmu_gather: batched TLB invalidation around page-table teardown (include/asm-generic/tlb.h,
+ * mm/mmu_gather.c).
+ *
+ * The rule everything here serves: unhook the page from the page table, invalidate the TLB, and
+ * only then free the page (and the page table). Between the first step and the second, other CPUs
+ * may still read and write the page through their TLBs; that is allowed only because nothing has
+ * reused the page yet and, for dirty file pages, because the rmap still finds the mapping
+ * (delayed rmap removal) so that writeback serializes with the flush on the PTL.
+ *
+ * API, in pairs:
+ *   tlbGatherMmu / tlbFinishMmu        start and finish a gather (inc/dec_tlb_flush_pending)
+ *   tlbGatherMmuFullmm                 the same for exit_mmap, where no CPU runs the mm any more
+ *   tlbStartVma / tlbEndVma            bracket each VMA (end flushes what the VMA gathered)
+ *   tlbRemoveTlbEntry                  a PTE was cleared: widen the range, note cleared_ptes
+ *   tlbFlushPteRange / tlbFlushPmdRange   widen the range for a PTE or PMD change without a page
+ *   tlbRemovePage                      a page to put after the flush (maybe with its rmap)
+ *   pteFreeTlb / pmdFreeTlb            a page table to free after the flush (freed_tables)
+ *   tlbFlushMmuTlbonly                 flush the TLBs for what was gathered, keep the pages
+ *   tlbFlushRmaps                      remove the delayed rmaps (after the flush, under the PTL)
+ *   tlbFlushMmu                        flush the TLBs, then free pages and tables
+ *
+ * Fields:
+ *   start, end        the virtual range gathered so far
+ *   fullmm            the whole mm is being torn down (exit); flush everything
+ *   needFlushAll      flush the whole mm rather than the range
+ *   freedTables       page tables were freed: lazy CPUs and paging-structure caches must be
+ *                     flushed too, and the tables may go only after the sync IPI
+ *   clearedPtes, clearedPmds, clearedPuds, clearedP4ds   which levels were cleared; the stride
+ *                     of the flush follows the smallest
+ *   pages, delayRmap  the page batch; a delayed page's rmap is removed only after the flush
+ *   tables            page-table frames to free after the flush and the sync IPI
+ *
+ * Nested gathers: mm->tlb_flush_pending counts the gathers under way. Two MADV_DONTNEED on one
+ * range run under the mmap_lock held for reading: the second finds the PTEs already cleared,
+ * gathers nothing, and would return before the first one's flush. tlbFinishMmu sees the count
+ * above one (mmTlbFlushNested) and flushes anyway (switch nestedForceFlush); what it flushes is
+ * switch nestedRange: the whole mm with freed tables (mainline), or the 2019 code that reset the
+ * gathered state to the caller's range and so lost freedTables and the cleared levels.
+ */
+import type { Cpu } from '../cpu/cpu.ts';
+import { PAGE_SHIFT, PAGE_SIZE } from '../machine/phys-layout.ts';
+import { freeFrame } from '../machine/frames.ts';
+import { CpuMask } from '../cpu/cpumask.ts';
+import { TLB_FLUSH_ALL, flushTlbMmRange } from '../arch/x86/flush.ts';
+import { Counter } from '../trace/counters.ts';
+import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.ts';
+import { pageRemoveRmap, putPage } from './page.ts';
+import { PMD_SIZE } from '../machine/pagetable.ts';
+
+/** How many pages a gather holds before it must flush and free (MAX_GATHER_BATCH, scaled down). */
+export const MAX_GATHER_BATCH = 64;
+const PMD_SHIFT = PAGE_SHIFT + 9;
+
+export class MmuGather {
+  start = Infinity;
+  end = 0;
+  fullmm: boolean;
+  needFlushAll = false;
+  freedTables = false;
+  clearedPtes = false;
+  clearedPmds = false;
+  clearedPuds = false;
+  clearedP4ds = false;
+  readonly pages: number[] = [];
+  readonly delayRmap: boolean[] = [];
+  delayedRmapPending = false;
+  readonly tables: number[] = [];
+  /** other CPUs the flushes of this gather IPIed, for the sync-IPI skip of seed 001 */
+  readonly ipied = new CpuMask();
+  ipiedAll = false;
+
+  constructor(
+    readonly mm: number,
+    fullmm: boolean,
+    /** the range the caller asked for, for the nestedRange=reset-range variant */
+    readonly rangeStart: number,
+    readonly rangeEnd: number,
+  ) {
+    this.fullmm = fullmm;
+  }
+}
+
+/** tlb_gather_mmu: a deferred flush of `mm` is under way from here to tlbFinishMmu. */
+export function tlbGatherMmu(cpu: Cpu, mm: number, start = 0, end = TLB_FLUSH_ALL): MmuGather {
+  incTlbFlushPending(cpu.v, mm);
+  return new MmuGather(mm, false, start, end);
+}
+
+/** tlb_gather_mmu_fullmm: tearing the whole mm down. */
+export function tlbGatherMmuFullmm(cpu: Cpu, mm: number): MmuGather {
+  incTlbFlushPending(cpu.v, mm);
+  return new MmuGather(mm, true, 0, TLB_FLUSH_ALL);
+}
+
+/** __tlb_adjust_range */
+export function tlbAdjustRange(tlb: MmuGather, address: number, size: number): void {
+  tlb.start = Math.min(tlb.start, address);
+  tlb.end = Math.max(tlb.end, address + size);
+}
+
+/** __tlb_reset_range: nothing gathered any more. */
+function tlbResetRange(tlb: MmuGather): void {
+  tlb.start = Infinity;
+  tlb.end = 0;
+  tlb.freedTables = false;
+  tlb.clearedPtes = tlb.clearedPmds = tlb.clearedPuds = tlb.clearedP4ds = false;
+}
+
+/** tlb_remove_tlb_entry: the PTE at `va` was cleared. */
+export function tlbRemoveTlbEntry(tlb: MmuGather, va: number): void {
+  tlb.clearedPtes = true;
+  tlbAdjustRange(tlb, va, PAGE_SIZE);
+}
+
+/** tlb_flush_pte_range: PTEs of [va, va + size) changed (mprotect), no page to free. */
+export function tlbFlushPteRange(tlb: MmuGather, va: number, size: number): void {
+  tlb.clearedPtes = true;
+  tlbAdjustRange(tlb, va, size);
+}
+
+/** tlb_flush_pmd_range: a PMD entry of [va, va + size) changed. */
+export function tlbFlushPmdRange(tlb: MmuGather, va: number, size: number): void {
+  tlb.clearedPmds = true;
+  tlbAdjustRange(tlb, va, size);
+}
+
+/**
+ * __tlb_remove_page_size: queues a page to put after the flush; `delayRmap` also keeps its rmap
+ * until then. Returns true when the batch is full and the caller must flush.
+ */
+export function tlbRemovePage(tlb: MmuGather, pfn: number, delayRmap: boolean): boolean {
+  tlb.pages.push(pfn);
+  tlb.delayRmap.push(delayRmap);
+  if (delayRmap) tlb.delayedRmapPending = true;
+  return tlb.pages.length >= MAX_GATHER_BATCH;
+}
+
+/** pte_free_tlb: the PTE table `table` that mapped [va, va + PMD_SIZE) goes after the flush. */
+export function pteFreeTlb(tlb: MmuGather, table: number, va: number): void {
+  tlb.freedTables = true;
+  tlb.clearedPmds = true;
+  tlbAdjustRange(tlb, va, PMD_SIZE);
+  tlb.tables.push(table);
+}
+
+/** pmd_free_tlb: a PMD table goes after the flush. */
+export function pmdFreeTlb(tlb: MmuGather, table: number, va: number, size: number): void {
+  tlb.freedTables = true;
+  tlb.clearedPuds = true;
+  tlbAdjustRange(tlb, va, size);
+  tlb.tables.push(table);
+}
+
+/** tlb_get_unmap_shift: the stride of the flush follows the smallest level cleared. */
+function tlbGetUnmapShift(tlb: MmuGather): number {
+  if (tlb.clearedPtes) return PAGE_SHIFT;
+  if (tlb.clearedPmds) return PMD_SHIFT;
+  return PAGE_SHIFT;
+}
+
+/** x86 tlb_flush: the gathered range, or everything for fullmm / need_flush_all. */
+function tlbFlush(cpu: Cpu, tlb: MmuGather): void {
+  const all = tlb.fullmm || tlb.needFlushAll;
+  const start = all ? 0 : tlb.start;
+  const end = all ? TLB_FLUSH_ALL : tlb.end;
+  const ipied = flushTlbMmRange(cpu, tlb.mm, start, end, tlbGetUnmapShift(tlb), tlb.freedTables);
+  if (ipied === cpu.v.nrCpus - 1) tlb.ipiedAll = true;
+}
+
+/** tlb_flush_mmu_tlbonly: flushes what was gathered, if anything; pages stay queued. */
+export function tlbFlushMmuTlbonly(cpu: Cpu, tlb: MmuGather): void {
+  if (!(tlb.freedTables || tlb.clearedPtes || tlb.clearedPmds || tlb.clearedPuds || tlb.clearedP4ds)) return;
+  tlbFlush(cpu, tlb);
+  tlbResetRange(tlb);
+}
+
+/**
+ * tlb_flush_rmaps: removes the rmaps that were delayed past the flush. The caller has flushed
+ * and still holds the PTL: writeback's folio_mkclean, which takes the PTL, either found the
+ * mapping before or finds a page whose TLB entries are gone.
+ */
+export function tlbFlushRmaps(cpu: Cpu, tlb: MmuGather): void {
+  if (!tlb.delayedRmapPending) return;
+  for (let i = 0; i < tlb.pages.length; i++) {
+    if (!tlb.delayRmap[i]) continue;
+    pageRemoveRmap(cpu.v, tlb.pages[i]);
+    tlb.delayRmap[i] = false;
+  }
+  tlb.delayedRmapPending = false;
+}
+
+/**
+ * tlb_remove_table_sync_one: an IPI to every other CPU, waited for. A CPU in GUP-fast has IRQs
+ * off, so when this returns no CPU is still walking a table unhooked before the call.
+ * Switch syncIpi: always; skipped when this gather's flush already IPIed every other CPU (seed
+ * 001); or never.
+ */
+export function tlbRemoveTableSyncOne(cpu: Cpu, flushReachedAll: boolean): void {
+  const mode = cpu.config.syncIpi;
+  if (mode === 'never' || (mode === 'skip-when-flushed-all' && flushReachedAll)) return;
+  const all = new CpuMask();
+  for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
+  cpu.count(Counter.TlbRemoveTableSyncOne);
+  cpu.fabric.smpCallFunctionMany(cpu, all, { fn: 'tlbRemoveTableSmpSync' }, false);
+}
+
+/** tlb_table_flush: the tables go once no walker can be in them. */
+function tlbTableFlush(cpu: Cpu, tlb: MmuGather): void {
+  if (tlb.tables.length === 0) return;
+  tlbRemoveTableSyncOne(cpu, tlb.ipiedAll);
+  for (const table of tlb.tables) freeFrame(cpu.v, cpu.id, table);
+  cpu.count(Counter.PageTablesFreed, tlb.tables.length);
+  tlb.tables.length = 0;
+}
+
+/** tlb_flush_mmu: flush, then put the batched pages and free the batched tables. */
+export function tlbFlushMmu(cpu: Cpu, tlb: MmuGather): void {
+  tlbFlushMmuTlbonly(cpu, tlb);
+  tlbTableFlush(cpu, tlb);
+  tlbFlushRmaps(cpu, tlb); // none should remain delayed here; removing them keeps the counts right
+  for (const pfn of tlb.pages) putPage(cpu.v, cpu.id, pfn);
+  tlb.pages.length = 0;
+  tlb.delayRmap.length = 0;
+}
+
+/** tlb_finish_mmu: the nested-gather check, the last flush and frees, then the pending count drops. */
+export function tlbFinishMmu(cpu: Cpu, tlb: MmuGather): void {
+  if (cpu.config.nestedForceFlush === 'on' && mmTlbFlushNested(cpu.v, tlb.mm)) {
+    if (cpu.config.nestedRange === 'flush-all') {
+      // another gather runs on this mm: we cannot know what it cleared, flush everything
+      tlb.fullmm = true;
+      tlbResetRange(tlb);
+      tlb.freedTables = true;
+    } else {
+      // the 2019 code: the caller's range, with freedTables and the cleared levels lost
+      tlbResetRange(tlb);
+      tlbAdjustRange(tlb, tlb.rangeStart, tlb.rangeEnd - tlb.rangeStart);
+      tlb.clearedPtes = true;
+    }
+  }
+  tlbFlushMmu(cpu, tlb);
+  decTlbFlushPending(cpu.v, tlb.mm);
+}
+
+/** tlb_start_vma: nothing to do on x86 beyond what the gather tracks. */
+export function tlbStartVma(_tlb: MmuGather): void {}
+
+/** tlb_end_vma: flush what this VMA gathered (the range must not span VMAs of other flags). */
+export function tlbEndVma(cpu: Cpu, tlb: MmuGather): void {
+  if (tlb.fullmm) return;
+  tlbFlushMmuTlbonly(cpu, tlb);
+}

@@ -1,0 +1,157 @@
+/*
+ * Tearing down mappings and page tables (mm/memory.c: unmap_vmas, zap_pte_range;
+ * mm/memory.c: free_pgtables, free_pgd_range), always through an mmu_gather.
+ *
+ * zap_pte_range, per PTE table, under its PTL: flush what reclaim left pending, then for each
+ * present PTE clear it (ptep_get_and_clear, or the racy read-then-clear of switch
+ * ptepGetAndClear), note it in the gather, carry a dirty bit to the page, and queue the page to be
+ * put after the flush. For a dirty file page the rmap removal is delayed past the flush (switch
+ * delayedRmap), and the flush happens before the PTL is dropped, so writeback either sees the
+ * mapping or sees a page no TLB can still write.
+ */
+import type { Cpu } from '../cpu/cpu.ts';
+import type { MachineViews } from '../machine/memory.ts';
+import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
+import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryWord, ptepGet, ptepGetAndClear, tableIndex, vpnOf } from '../machine/pagetable.ts';
+import { _PAGE_PSE, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
+import { addMmRss, mmPgd } from './mm.ts';
+import { MmuGather, pmdFreeTlb, pteFreeTlb, tlbEndVma, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry, tlbStartVma } from './mmu-gather.ts';
+import { folioMarkDirty, pageIsAnon, pageRemoveRmap } from './page.ts';
+import { pteLock, pteUnlock } from './ptl.ts';
+import { flushTlbBatchedPending } from './tlb-batch.ts';
+import { vmaEnd, vmaStart, type Vma } from './vma.ts';
+
+/**
+ * ptep_get_and_clear as switch ptepGetAndClear says: one exchange, or a load then a store of 0,
+ * which loses an A or D bit the walker sets in between.
+ */
+export function ptepGetAndClearFull(cpu: Cpu, ptep: number): number {
+  if (cpu.config.ptepGetAndClear === 'xchg') return ptepGetAndClear(cpu.v, ptep);
+  const old = Atomics.load(cpu.v.phys, ptep);
+  Atomics.store(cpu.v.phys, ptep, 0);
+  return old;
+}
+
+/** The upper-level entry word for `va` at `level` (>= PMD_LEVEL), or -1 when a table is missing. */
+function upperEntry(v: MachineViews, pgd: number, va: number, level: number): number {
+  const vpn = vpnOf(va);
+  let table = pgd;
+  for (let l = PGD_LEVEL; l > level; l--) {
+    const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, l)));
+    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) return -1;
+    table = ptePfn(e);
+  }
+  return entryWord(table, tableIndex(vpn, level));
+}
+
+/**
+ * zap_pte_range for [start, end) within one PTE table. `fromMadvise` selects switch
+ * madviseBatchedPending for the flush of reclaim's pending batch. Returns the address reached.
+ */
+function zapPteRange(cpu: Cpu, tlb: MmuGather, mm: number, table: number, start: number, end: number, fromMadvise: boolean): number {
+  const v = cpu.v;
+  const first = entryWord(table, tableIndex(vpnOf(start), 1));
+  pteLock(cpu, first);
+  if (!fromMadvise || cpu.config.madviseBatchedPending === 'on') flushTlbBatchedPending(cpu, mm);
+  let forceFlush = false;
+  let rss = 0;
+  let addr = start;
+  for (; addr < end; addr += PAGE_SIZE) {
+    const ptep = entryWord(table, tableIndex(vpnOf(addr), 1));
+    if (ptepGet(v, ptep) === 0) continue;
+    const pte = ptepGetAndClearFull(cpu, ptep);
+    if (!ptePresent(pte)) continue;
+    tlbRemoveTlbEntry(tlb, addr);
+    const pfn = ptePfn(pte);
+    let delayRmap = false;
+    if (!pageIsAnon(v, pfn) && pteDirty(pte)) {
+      folioMarkDirty(v, pfn);
+      // the flush must precede the PTL release, so writeback cannot miss a dirty TLB entry
+      forceFlush = true;
+      delayRmap = cpu.config.delayedRmap === 'on';
+    }
+    rss--;
+    if (!delayRmap) pageRemoveRmap(v, pfn);
+    if (tlbRemovePage(tlb, pfn, delayRmap)) {
+      forceFlush = true;
+      addr += PAGE_SIZE;
+      break;
+    }
+  }
+  addMmRss(v, mm, rss);
+  if (forceFlush) {
+    tlbFlushMmuTlbonly(cpu, tlb);
+    tlbFlushRmaps(cpu, tlb);
+  }
+  pteUnlock(cpu, first);
+  if (forceFlush) tlbFlushMmu(cpu, tlb);
+  return addr;
+}
+
+/** zap_pmd_range .. unmap_page_range over [start, end) of one VMA. */
+export function unmapPageRange(cpu: Cpu, tlb: MmuGather, mm: number, start: number, end: number, fromMadvise: boolean): void {
+  const v = cpu.v;
+  const pgd = mmPgd(v, mm);
+  let addr = start;
+  while (addr < end) {
+    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const pmdp = upperEntry(v, pgd, addr, PMD_LEVEL);
+    const pmd = pmdp < 0 ? 0 : Atomics.load(v.phys, pmdp);
+    if (!ptePresent(pmd) || (pmd & _PAGE_PSE) !== 0) {
+      addr = next;
+      continue;
+    }
+    addr = zapPteRange(cpu, tlb, mm, ptePfn(pmd), addr, next, fromMadvise);
+  }
+}
+
+/** unmap_single_vma: the part of [start, end) inside the VMA. */
+export function unmapSingleVma(cpu: Cpu, tlb: MmuGather, mm: number, vma: Vma, start: number, end: number, fromMadvise: boolean): void {
+  const v = cpu.v;
+  const s = Math.max(start, vmaStart(v, vma) * PAGE_SIZE);
+  const e = Math.min(end, vmaEnd(v, vma) * PAGE_SIZE);
+  if (s >= e) return;
+  tlbStartVma(tlb);
+  unmapPageRange(cpu, tlb, mm, s, e, fromMadvise);
+  tlbEndVma(cpu, tlb);
+}
+
+/** Bytes one entry at `level` maps. */
+const entrySpan = (level: number): number => PAGE_SIZE * PTRS_PER_TABLE ** (level - 1);
+
+/** Hands a table at `level` to the gather: PTE tables clear PMDs, higher ones clear PUDs. */
+function freeTableTlb(tlb: MmuGather, table: number, level: number, addr: number): void {
+  if (level === PTE_LEVEL) pteFreeTlb(tlb, table, addr);
+  else pmdFreeTlb(tlb, table, addr, entrySpan(level + 1));
+}
+
+/**
+ * free_pgd_range / free_p*d_range: walks the tables of `table` (at `level`, mapping from `base`)
+ * that cover [start, end), and unhooks every lower table whose whole span lies within
+ * [floor, ceiling), where no VMA remains; the gather frees them after the flush and the sync IPI.
+ * The caller unlinked the VMAs from the rmap first, so no rmap walk is in these tables.
+ */
+function freeTables(cpu: Cpu, tlb: MmuGather, table: number, level: number, base: number, start: number, end: number, floor: number, ceiling: number): void {
+  const v = cpu.v;
+  const span = entrySpan(level);
+  const first = Math.max(0, Math.floor((start - base) / span));
+  const last = Math.min(PTRS_PER_TABLE - 1, Math.floor((end - 1 - base) / span));
+  for (let i = first; i <= last; i++) {
+    const slot = entryWord(table, i);
+    const e = Atomics.load(v.phys, slot);
+    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) continue;
+    const addr = base + i * span;
+    const whole = addr >= floor && addr + span <= ceiling;
+    // below a table that goes, everything goes; otherwise only what [start, end) covers
+    if (level > PMD_LEVEL) freeTables(cpu, tlb, ptePfn(e), level - 1, addr, whole ? addr : Math.max(start, addr), whole ? addr + span : Math.min(end, addr + span), floor, ceiling);
+    if (!whole) continue;
+    // pmd_clear / pud_clear, then the table is the gather's: walkers may hold the old pointer until the flush
+    Atomics.store(v.phys, slot, 0);
+    freeTableTlb(tlb, ptePfn(e), level - 1, addr);
+  }
+}
+
+/** free_pgtables: the page tables of [start, end) that no VMA in [floor, ceiling) still needs. */
+export function freePgdRange(cpu: Cpu, tlb: MmuGather, mm: number, start: number, end: number, floor: number, ceiling: number): void {
+  freeTables(cpu, tlb, mmPgd(cpu.v, mm), PGD_LEVEL, 0, start, end, floor, ceiling);
+}

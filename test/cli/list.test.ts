@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { SWITCHES, SWITCH_NAMES } from '../../src/config/kernel-config.ts';
+
+const run = promisify(execFile);
+const BIN = new URL('../../bin/shootdown.mjs', import.meta.url).pathname;
+
+async function shootdown(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('shootdown list', () => {
+  it('prints every switch with its values, default, descriptions and source as JSON', async () => {
+    const r = await shootdown('list', '--json');
+    expect(r.code).toBe(0);
+    const { switches } = JSON.parse(r.stdout);
+    expect(switches).toHaveLength(12);
+    expect(switches.map((s: { name: string }) => s.name)).toEqual(SWITCH_NAMES);
+    for (const s of switches) {
+      expect(s.default).toBe(SWITCHES[s.name as keyof typeof SWITCHES].default);
+      expect(s.values).toContain(s.default);
+      expect(Object.keys(s.description)).toEqual(s.values);
+      expect(s.from).toMatch(/seed|mainline/);
+    }
+    expect(switches.find((s: { name: string }) => s.name === 'syncIpi')).toMatchObject({
+      values: ['always', 'skip-when-flushed-all', 'never'],
+      default: 'always',
+    });
+  });
+
+  it('names every switch in its text output and marks the defaults', async () => {
+    const r = await shootdown('list');
+    expect(r.code).toBe(0);
+    for (const name of SWITCH_NAMES) expect(r.stdout).toMatch(new RegExp(`^${name}$`, 'm'));
+    expect(r.stdout).toMatch(/^ {2}\* always +tlb_remove_table_sync_one/m);
+    expect(r.stdout).toMatch(/^ {4}never +no sync IPI/m);
+  });
+
+  it('has help text', async () => {
+    const r = await shootdown('list', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('shootdown list [--json]');
+  });
+
+  it('rejects an option it does not take with exit 2', async () => {
+    const r = await shootdown('list', '--cpus', '2');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--cpus'");
+  });
+});
