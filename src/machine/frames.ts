@@ -17,7 +17,7 @@ import {
   META_NEXT, META_OWNER, META_REFCOUNT, PCP_BATCH, PCP_COUNT, PCP_FRAMES, PCP_HIGH, PCP_STRIDE,
   WORDS_PER_FRAME, ZONE_FREE_HEAD, ZONE_LOCK, ZONE_NR_FREE, ZONE_WORDS,
 } from './phys-layout.ts';
-import { spinLock, spinUnlock } from './spinlock.ts';
+import { rawSpinLock, rawSpinUnlock } from './raw-spinlock.ts';
 
 export const CONTROL_CPU = -1;
 
@@ -57,20 +57,20 @@ function zonePush(v: MachineViews, pfn: number): void {
 function rawAllocFrame(v: MachineViews, cpu: number): number {
   const { zone } = v;
   if (cpu === CONTROL_CPU) {
-    spinLock(zone, ZONE_LOCK);
+    rawSpinLock(zone, ZONE_LOCK);
     const pfn = zonePop(v);
-    spinUnlock(zone, ZONE_LOCK);
+    rawSpinUnlock(zone, ZONE_LOCK);
     return pfn;
   }
   const base = pcpBase(cpu);
   if (zone[base + PCP_COUNT] === 0) {
-    spinLock(zone, ZONE_LOCK);
+    rawSpinLock(zone, ZONE_LOCK);
     for (let i = 0; i < PCP_BATCH; i++) {
       const pfn = zonePop(v);
       if (pfn === 0) break;
       zone[base + PCP_FRAMES + zone[base + PCP_COUNT]++] = pfn;
     }
-    spinUnlock(zone, ZONE_LOCK);
+    rawSpinUnlock(zone, ZONE_LOCK);
     if (zone[base + PCP_COUNT] === 0) return 0;
   }
   return zone[base + PCP_FRAMES + --zone[base + PCP_COUNT]];
@@ -110,16 +110,16 @@ export function freeFrame(v: MachineViews, cpu: number, pfn: number): void {
   Atomics.store(m, meta(pfn, META_REFCOUNT), 0);
   const { zone } = v;
   if (cpu === CONTROL_CPU) {
-    spinLock(zone, ZONE_LOCK);
+    rawSpinLock(zone, ZONE_LOCK);
     zonePush(v, pfn);
-    spinUnlock(zone, ZONE_LOCK);
+    rawSpinUnlock(zone, ZONE_LOCK);
     return;
   }
   const base = pcpBase(cpu);
   if (zone[base + PCP_COUNT] === PCP_HIGH) {
-    spinLock(zone, ZONE_LOCK);
+    rawSpinLock(zone, ZONE_LOCK);
     for (let i = 0; i < PCP_BATCH; i++) zonePush(v, zone[base + PCP_FRAMES + --zone[base + PCP_COUNT]]);
-    spinUnlock(zone, ZONE_LOCK);
+    rawSpinUnlock(zone, ZONE_LOCK);
   }
   zone[base + PCP_FRAMES + zone[base + PCP_COUNT]++] = pfn;
 }
@@ -127,12 +127,12 @@ export function freeFrame(v: MachineViews, cpu: number, pfn: number): void {
 /** Returns every per-CPU list to the zone (drain_all_pages), e.g. at the end of a run. */
 export function drainPcpLists(v: MachineViews): void {
   const { zone } = v;
-  spinLock(zone, ZONE_LOCK);
+  rawSpinLock(zone, ZONE_LOCK);
   for (let cpu = 0; cpu < v.nrCpus; cpu++) {
     const base = pcpBase(cpu);
     while (zone[base + PCP_COUNT] > 0) zonePush(v, zone[base + PCP_FRAMES + --zone[base + PCP_COUNT]]);
   }
-  spinUnlock(zone, ZONE_LOCK);
+  rawSpinUnlock(zone, ZONE_LOCK);
 }
 
 export function nrFreeFrames(v: MachineViews): number {
