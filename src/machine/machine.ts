@@ -14,6 +14,7 @@ import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type Machin
 import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
 import { initInitMm } from '../kernel/mm.ts';
 import { abortRun } from '../cpu/smp.ts';
+import { readEvents } from '../trace/events.ts';
 import { sumCounters, COUNTER_NAMES, COUNTER_STRIDE, type Counters } from '../trace/counters.ts';
 import { CpuFailedError, UsageError } from '../errors.ts';
 import type { Workload, WorkloadRef } from '../scenario/workload.ts';
@@ -51,6 +52,8 @@ const BOOT_TIMEOUT_MS = 60_000;
 export class Machine {
   readonly v: MachineViews;
   private running = false;
+  /** a CPU worker died: its thread was replaced by one that owns no CPU, so no run can start */
+  private lostCpu: string | null = null;
 
   private constructor(
     readonly memory: MachineMemory,
@@ -121,6 +124,7 @@ export class Machine {
    */
   async run<P, R, O>(ref: WorkloadRef, options: O, runOpts: RunOptions = {}): Promise<RunResult<R>> {
     if (this.running) throw new Error('the machine is already running a workload');
+    if (this.lostCpu !== null) throw new Error(`the machine lost a CPU worker (${this.lostCpu}); boot a new machine`);
     this.running = true;
     try {
       const exportName = ref.exportName ?? 'default';
@@ -160,13 +164,15 @@ export class Machine {
       const failures: CpuFailedError[] = [];
       for (const s of settled) {
         if (s.status === 'rejected') {
-          failures.push(new CpuFailedError(`a CPU worker died: ${(s.reason as Error)?.message ?? s.reason}`, -1));
+          this.lostCpu = (s.reason as Error)?.message ?? String(s.reason);
+          failures.push(new CpuFailedError(`a CPU worker died: ${this.lostCpu}`, -1));
           continue;
         }
         const r = s.value;
         results[r.cpu] = r.result as R;
         if (r.error) {
-          const f = new CpuFailedError(`CPU ${r.cpu}: ${r.error.name}: ${r.error.message}`, r.cpu, r.error.report);
+          const report = { ...(r.error.report as object | undefined), lastEvents: readEvents(v, [r.cpu], 32) };
+          const f = new CpuFailedError(`CPU ${r.cpu}: ${r.error.name}: ${r.error.message}`, r.cpu, report);
           f.stack = r.error.stack;
           failures.push(f);
         }
