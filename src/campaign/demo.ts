@@ -45,12 +45,16 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
     } finally {
       stop();
     }
-    const violations = run.results.flatMap((r) => r.violations);
+    // the postcondition checks after each flush, and the oracles on every access
+    const violations = [
+      ...run.results.flatMap((r) => r.violations),
+      ...run.violations.map((o) => ({ cpu: o.cpu, va: o.va, what: `${o.kind} (oracle)` })),
+    ];
     return {
       cpus: req.cpus,
       flushes: req.flushes,
       ipis: run.counters.ipis_sent,
-      violations: violations.length,
+      violations: run.results.reduce((n, r) => n + r.violations.length, 0) + run.violationCount,
       firstViolations: violations.slice(0, 5),
       shootdownUs: summarize(run.results[0].shootdownUs),
       accesses: run.results.reduce((n, r) => n + r.accesses, 0),

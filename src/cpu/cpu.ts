@@ -7,16 +7,18 @@
  * spin_unlock_irq in kernel code), at an explicit interruptPoint(), and while it waits for IPI
  * acknowledgements or sleeps idle. Never while IRQs are off, and never inside a page walk.
  *
- * The hot path, a load or store that hits the TLB, is a set lookup with plain reads, a read or
- * write of physical memory and a counter increment: no allocation, no Atomics.
+ * The hot path, a load or store that hits the TLB, is a set lookup with plain reads, the
+ * use-after-free oracle's generation compare (one plain read), a read or write of physical memory
+ * and a counter increment: no allocation, no Atomics.
  *
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
  * is retried, otherwise the access fails (load returns FAULTED, store returns false).
  */
 import type { MachineViews } from '../machine/memory.ts';
-import { PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
-import { TLBE_FLAGS, TLBE_PFN, TLBF_DIRTY, TLBF_WRITE } from '../machine/tlb-layout.ts';
+import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_WRITE } from '../machine/tlb-layout.ts';
+import { ViolationKind, reportViolation } from '../check/oracle.ts';
 import { tlbBase, tlbLookup } from '../machine/tlb.ts';
 import { walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
@@ -67,6 +69,7 @@ export class Cpu implements IpiCpu {
   private readonly t: Int32Array;
   private readonly phys: Int32Array;
   private readonly percpu: Int32Array;
+  private readonly frameMeta: Int32Array;
   private rng = 1;
   private speculationMask = -1;
   /** VPNs of recent misses: where a speculative walk may wander */
@@ -86,6 +89,7 @@ export class Cpu implements IpiCpu {
     this.t = v.tlb;
     this.phys = v.phys;
     this.percpu = v.percpu;
+    this.frameMeta = v.frameMeta;
     this.counters = v.counters;
     this.fabric = new IpiFabric(v, id, tx, rx);
   }
@@ -134,7 +138,9 @@ export class Cpu implements IpiCpu {
       e = this.translateSlow(va, vpn, false);
       if (e < 0) return FAULTED;
     }
-    const value = this.phys[this.t[e + TLBE_PFN] * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)];
+    const pfn = this.t[e + TLBE_PFN];
+    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN]) this.useAfterFree(vpn, e, false);
+    const value = this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)];
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return value;
   }
@@ -149,9 +155,22 @@ export class Cpu implements IpiCpu {
       e = this.translateSlow(va, vpn, true);
       if (e < 0) return false;
     }
-    this.phys[this.t[e + TLBE_PFN] * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)] = value;
+    const pfn = this.t[e + TLBE_PFN];
+    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN]) this.useAfterFree(vpn, e, true);
+    this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)] = value;
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return true;
+  }
+
+  /**
+   * The use-after-free oracle: this access goes through a translation cached before its frame
+   * was freed. Recorded once per entry (the entry is re-tagged), and the access completes.
+   */
+  private useAfterFree(vpn: number, e: number, write: boolean): void {
+    const pfn = this.t[e + TLBE_PFN];
+    const frameGen = Atomics.load(this.frameMeta, pfn * FRAME_META_WORDS + META_GEN);
+    reportViolation(this.v, this.id, ViolationKind.UseAfterFree, vpn, pfn, this.t[e + TLBE_GEN], frameGen, write ? 1 : 0);
+    this.t[e + TLBE_GEN] = frameGen;
   }
 
   /** The miss path: walk, and on a fault call the kernel until it resolves or gives up. */

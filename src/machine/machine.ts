@@ -15,6 +15,7 @@ import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
 import { initInitMm } from '../kernel/mm.ts';
 import { abortRun } from '../cpu/smp.ts';
 import { readEvents } from '../trace/events.ts';
+import { readViolations, violationCount, type Violation } from '../check/oracle.ts';
 import { sumCounters, COUNTER_NAMES, COUNTER_STRIDE, type Counters } from '../trace/counters.ts';
 import { CpuFailedError, UsageError } from '../errors.ts';
 import type { Workload, WorkloadRef } from '../scenario/workload.ts';
@@ -43,6 +44,9 @@ export interface RunResult<R> {
   results: R[];
   counters: Counters;
   perCpuCounters: Counters[];
+  /** what the oracles caught: how many, and the first ones */
+  violationCount: number;
+  violations: Violation[];
   elapsedMs: number;
 }
 
@@ -178,7 +182,15 @@ export class Machine {
         }
       }
       if (failures.length > 0) throw failures[0];
-      return { seed, results, counters: sumCounters(v.counters, this.nrCpus), perCpuCounters: perCpu(v, this.nrCpus), elapsedMs };
+      return {
+        seed,
+        results,
+        counters: sumCounters(v.counters, this.nrCpus),
+        perCpuCounters: perCpu(v, this.nrCpus),
+        violationCount: violationCount(v),
+        violations: readViolations(v),
+        elapsedMs,
+      };
     } finally {
       this.running = false;
     }

@@ -12,6 +12,7 @@ import { MAX_VMAS, VMA_WORDS } from '../kernel/vma-layout.ts';
 import { DISK_WORDS, FILE_WORDS, MAX_FILES } from '../kernel/file-layout.ts';
 import { COUNTER_STRIDE } from '../trace/counters.ts';
 import { RING_WORDS_PER_CPU } from '../trace/ring-layout.ts';
+import { VIOLATION_WORDS } from '../check/violation-layout.ts';
 
 export const MAX_CPUS = 64;
 
@@ -30,6 +31,7 @@ export interface MachineMemory {
   globals: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   rings: SharedArrayBuffer;
+  violations: SharedArrayBuffer;
 }
 
 export interface MachineViews {
@@ -47,6 +49,7 @@ export interface MachineViews {
   globals: Int32Array;
   counters: Float64Array;
   rings: Int32Array;
+  violations: Int32Array;
 }
 
 const i32 = (words: number) => new SharedArrayBuffer(words * 4);
@@ -68,6 +71,7 @@ export function createMachineMemory(nrCpus: number, nrFrames: number): MachineMe
     globals: i32(GLOBALS_WORDS),
     counters: new SharedArrayBuffer(nrCpus * COUNTER_STRIDE * 8),
     rings: i32(nrCpus * RING_WORDS_PER_CPU),
+    violations: i32(VIOLATION_WORDS),
   };
 }
 
@@ -87,11 +91,12 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     globals: new Int32Array(mem.globals),
     counters: new Float64Array(mem.counters),
     rings: new Int32Array(mem.rings),
+    violations: new Int32Array(mem.violations),
   };
 }
 
 /** Zeroes every region: the machine as it is at power-on, before the boot CPU sets it up. */
 export function clearMachineMemory(v: MachineViews): void {
-  for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.vmas, v.files, v.disk, v.globals, v.rings]) a.fill(0);
+  for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.vmas, v.files, v.disk, v.globals, v.rings, v.violations]) a.fill(0);
   v.counters.fill(0);
 }

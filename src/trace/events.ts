@@ -18,6 +18,7 @@ export const enum Ev {
   CsdDone = 9,
   IrqOff = 10,
   IrqOn = 11,
+  Violation = 12, // kind, vpn, detail 0, detail 1
 }
 
 /** Names and argument names, for reports. Index by event type. */
@@ -33,6 +34,7 @@ export const EVENT_FORMATS: Record<number, { name: string; args: string[] }> = {
   [Ev.CsdDone]: { name: 'csd_done', args: [] },
   [Ev.IrqOff]: { name: 'irq_disable', args: [] },
   [Ev.IrqOn]: { name: 'irq_enable', args: [] },
+  [Ev.Violation]: { name: 'violation', args: ['kind', 'vpn', 'a0', 'a1'] },
 };
 
 /** enum tlb_flush_reason (include/linux/mm_types.h) */
