@@ -100,7 +100,7 @@ export function pteOffset(v: MachineViews, pgd: number, va: number): number {
  * Finds the PTE for `va`, allocating the missing tables on the way (__pte_alloc and friends).
  * Two CPUs may race to populate one entry: each installs its table with compareExchange against
  * an empty entry, and the loser frees its table, as pmd_populate under the lock does.
- * Returns the word index of the PTE, or -1 when memory is out.
+ * Returns the word index of the PTE, or -1 when memory is out or a 2 MiB leaf maps `va`.
  */
 export function pteAlloc(v: MachineViews, cpu: number, pgd: number, va: number, owner: number): number {
   const vpn = vpnOf(va);
@@ -120,6 +120,7 @@ export function pteAlloc(v: MachineViews, cpu: number, pgd: number, va: number, 
         e = seen;
       }
     }
+    if ((e & _PAGE_PSE) !== 0) return -1;
     table = ptePfn(e);
   }
   return entryWord(table, tableIndex(vpn, PTE_LEVEL));
