@@ -19,7 +19,7 @@ import type { MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_WRITE } from '../machine/tlb-layout.ts';
 import { ViolationKind, reportViolation } from '../check/oracle.ts';
-import { tlbBase, tlbLookup } from '../machine/tlb.ts';
+import { tlbBase, tlbInvalidateOnFault, tlbLookup } from '../machine/tlb.ts';
 import { walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
 import { Activity, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
@@ -184,9 +184,8 @@ export class Cpu implements IpiCpu {
       if (e >= 0) return e;
       this.count(Counter.PageFaults);
       traceEvent(this.v, this.id, Ev.PageFault, vpn, e, write ? 1 : 0);
-      // x86 invalidates the translation a page fault was about
-      const stale = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
-      if (stale >= 0) this.t[stale + TLBE_FLAGS] = 0;
+      // x86 invalidates the translation a page fault was about, cached tables included
+      tlbInvalidateOnFault(this.t, this.id, vpn, this.pcid);
       const handler = this.pageFaultHandler;
       if (handler === null || !handler(this, va, write, e)) return -1;
     }

@@ -90,6 +90,20 @@ export function tlbInvlpg(t: Int32Array, cpu: number, vpn: number, pcid: number)
   return n;
 }
 
+/**
+ * What a page fault at `vpn` invalidates (SDM 4.10.4.1): the TLB entries for the page under
+ * `pcid`, and the paging-structure-cache entries that would be used to translate it. Without the
+ * latter a fault through a stale cached table would repeat forever.
+ */
+export function tlbInvalidateOnFault(t: Int32Array, cpu: number, vpn: number, pcid: number): void {
+  const base = tlbBase(cpu);
+  for (let e = tlbLookup(t, base, vpn, pcid); e >= 0; e = tlbLookup(t, base, vpn, pcid)) t[e + TLBE_FLAGS] = 0;
+  for (let level = 1; level <= PSC_LEVELS; level++) {
+    const p = pscLookup(t, cpu, level, vpn >>> (9 * level), pcid);
+    if (p >= 0) t[p + PSCE_VALID] = 0;
+  }
+}
+
 /** Every non-global entry of `pcid`, and its paging-structure-cache entries. */
 export function tlbFlushPcid(t: Int32Array, cpu: number, pcid: number): number {
   const base = tlbBase(cpu);

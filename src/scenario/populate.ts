@@ -17,7 +17,8 @@ export function mapAnonPages(v: MachineViews, cpu: number, mm: number, base: num
   const pfns: number[] = [];
   for (let i = 0; i < pages; i++) {
     const va = base + i * PAGE_SIZE;
-    const pfn = allocFrame(v, cpu, FrameKind.Anon, mm, i, true);
+    // page->index of an anonymous page is its VPN: the rmap finds the mapping from it
+    const pfn = allocFrame(v, cpu, FrameKind.Anon, mm, va / PAGE_SIZE, true);
     const ptep = pteAlloc(v, cpu, pgd, va, mm);
     if (pfn === 0 || ptep < 0) throw new RangeError(`out of memory mapping page ${i} of ${pages}`);
     setPte(v, ptep, mkPte(pfn, flags));

@@ -6,7 +6,7 @@ import {
 } from '../../src/machine/tlb-layout.ts';
 import {
   dumpPsc, dumpTlb, pscFill, pscLookup, readTlbEntry, tlbBase, tlbEntriesForVpn, tlbFill, tlbFlushEverything,
-  tlbFlushPcid, tlbInvlpg, tlbLookup, type TlbEntrySnapshot,
+  tlbFlushPcid, tlbInvalidateOnFault, tlbInvlpg, tlbLookup, type TlbEntrySnapshot,
 } from '../../src/machine/tlb.ts';
 
 const V = 0x1234; // a VPN; V + k * TLB_SETS falls in the same set
@@ -244,5 +244,27 @@ describe('snapshots', () => {
     fill(t, V + TLB_SETS, 1);
     expect(tlbEntriesForVpn(t, 0, V).map((e) => [e.pcid, e.global]).sort()).toEqual([[1, false], [2, true]]);
     expect(tlbEntriesForVpn(t, 1, V)).toEqual([]);
+  });
+});
+
+describe('tlbInvalidateOnFault', () => {
+  it('drops the page\'s entry and the cached tables that translate it, under that PCID only', () => {
+    const t = newTlb();
+    fill(t, V, 1);
+    fill(t, V, 2);
+    fill(t, W, 1);
+    for (let level = 1; level <= PSC_LEVELS; level++) pscFill(t, 0, level, V >>> (9 * level), 1, 40 + level, 1);
+    pscFill(t, 0, 1, (V >>> 9) + 1, 1, 60, 1); // the PDE of the next 2 MiB region
+    const cached = () => [1, 2, 3].map((level) => pscLookup(t, 0, level, V >>> (9 * level), 1) >= 0);
+
+    tlbInvalidateOnFault(t, 0, V, 2);
+    expect(hits(t, V, 2)).toBe(false);
+    expect(hits(t, V, 1)).toBe(true);
+    expect(cached()).toEqual([true, true, true]);
+
+    tlbInvalidateOnFault(t, 0, V, 1);
+    expect(resident(t)).toEqual([[W, 1]]);
+    expect(cached()).toEqual([false, false, false]);
+    expect(pscLookup(t, 0, 1, (V >>> 9) + 1, 1)).toBeGreaterThanOrEqual(0);
   });
 });
