@@ -13,9 +13,9 @@
  *   tlbGatherMmuFullmm                 the same for exit_mmap, where no CPU runs the mm any more
  *   tlbStartVma / tlbEndVma            bracket each VMA (end flushes what the VMA gathered)
  *   tlbRemoveTlbEntry                  a PTE was cleared: widen the range, note cleared_ptes
- *   tlbFlushPteRange / tlbFlushPmdRange   widen the range for a PTE or PMD change without a page
+ *   tlbFlushPteRange                   widen the range for a PTE change without a page to free
  *   tlbRemovePage                      a page to put after the flush (maybe with its rmap)
- *   pteFreeTlb / pmdFreeTlb            a page table to free after the flush (freed_tables)
+ *   pteFreeTlb / pmdFreeTlb / pudFreeTlb   a page table to free after the flush (freed_tables)
  *   tlbFlushMmuTlbonly                 flush the TLBs for what was gathered, keep the pages
  *   tlbFlushRmaps                      remove the delayed rmaps (after the flush, under the PTL)
  *   tlbFlushMmu                        flush the TLBs, then free pages and tables
@@ -46,11 +46,13 @@ import { TLB_FLUSH_ALL, flushTlbMmRange } from '../arch/x86/flush.ts';
 import { Counter } from '../trace/counters.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.ts';
 import { pageRemoveRmap, putPage } from './page.ts';
-import { PMD_SIZE } from '../machine/pagetable.ts';
 
 /** How many pages a gather holds before it must flush and free (MAX_GATHER_BATCH, scaled down). */
 export const MAX_GATHER_BATCH = 64;
+// x86-64 with 4 levels: the P4D level is folded into the PGD
 const PMD_SHIFT = PAGE_SHIFT + 9;
+const PUD_SHIFT = PMD_SHIFT + 9;
+const P4D_SHIFT = PUD_SHIFT + 9;
 
 export class MmuGather {
   start = Infinity;
@@ -66,8 +68,7 @@ export class MmuGather {
   readonly delayRmap: boolean[] = [];
   delayedRmapPending = false;
   readonly tables: number[] = [];
-  /** other CPUs the flushes of this gather IPIed, for the sync-IPI skip of seed 001 */
-  readonly ipied = new CpuMask();
+  /** the last flush since a table was unhooked IPIed every other CPU: the sync-IPI skip of seed 001 */
   ipiedAll = false;
 
   constructor(
@@ -119,11 +120,6 @@ export function tlbFlushPteRange(tlb: MmuGather, va: number, size: number): void
   tlbAdjustRange(tlb, va, size);
 }
 
-/** tlb_flush_pmd_range: a PMD entry of [va, va + size) changed. */
-export function tlbFlushPmdRange(tlb: MmuGather, va: number, size: number): void {
-  tlb.clearedPmds = true;
-  tlbAdjustRange(tlb, va, size);
-}
 
 /**
  * __tlb_remove_page_size: queues a page to put after the flush; `delayRmap` also keeps its rmap
@@ -136,26 +132,45 @@ export function tlbRemovePage(tlb: MmuGather, pfn: number, delayRmap: boolean): 
   return tlb.pages.length >= MAX_GATHER_BATCH;
 }
 
-/** pte_free_tlb: the PTE table `table` that mapped [va, va + PMD_SIZE) goes after the flush. */
-export function pteFreeTlb(tlb: MmuGather, table: number, va: number): void {
+/*
+ * The *FreeTlb functions: the table `table` whose PMD, PUD or P4D entry for `va` (the base of
+ * the table's span) was cleared goes after the flush. The range grows by one page only, as
+ * include/asm-generic/tlb.h does: an INVLPG of any address of the PCID drops its
+ * paging-structure-cache entries, and the leaf entries were gathered when they were zapped.
+ */
+
+function rawFreeTableTlb(tlb: MmuGather, table: number, va: number): void {
   tlb.freedTables = true;
-  tlb.clearedPmds = true;
-  tlbAdjustRange(tlb, va, PMD_SIZE);
+  tlbAdjustRange(tlb, va, PAGE_SIZE);
   tlb.tables.push(table);
+  // only a flush after this unhook can stand in for the sync IPI
+  tlb.ipiedAll = false;
 }
 
-/** pmd_free_tlb: a PMD table goes after the flush. */
-export function pmdFreeTlb(tlb: MmuGather, table: number, va: number, size: number): void {
-  tlb.freedTables = true;
+/** pte_free_tlb: a PTE table (its PMD entry cleared). */
+export function pteFreeTlb(tlb: MmuGather, table: number, va: number): void {
+  tlb.clearedPmds = true;
+  rawFreeTableTlb(tlb, table, va);
+}
+
+/** pmd_free_tlb: a PMD table (its PUD entry cleared). */
+export function pmdFreeTlb(tlb: MmuGather, table: number, va: number): void {
   tlb.clearedPuds = true;
-  tlbAdjustRange(tlb, va, size);
-  tlb.tables.push(table);
+  rawFreeTableTlb(tlb, table, va);
+}
+
+/** pud_free_tlb: a PUD table (its P4D entry, the PGD entry with 4 levels, cleared). */
+export function pudFreeTlb(tlb: MmuGather, table: number, va: number): void {
+  tlb.clearedP4ds = true;
+  rawFreeTableTlb(tlb, table, va);
 }
 
 /** tlb_get_unmap_shift: the stride of the flush follows the smallest level cleared. */
 function tlbGetUnmapShift(tlb: MmuGather): number {
   if (tlb.clearedPtes) return PAGE_SHIFT;
   if (tlb.clearedPmds) return PMD_SHIFT;
+  if (tlb.clearedPuds) return PUD_SHIFT;
+  if (tlb.clearedP4ds) return P4D_SHIFT;
   return PAGE_SHIFT;
 }
 
@@ -165,7 +180,7 @@ function tlbFlush(cpu: Cpu, tlb: MmuGather): void {
   const start = all ? 0 : tlb.start;
   const end = all ? TLB_FLUSH_ALL : tlb.end;
   const ipied = flushTlbMmRange(cpu, tlb.mm, start, end, tlbGetUnmapShift(tlb), tlb.freedTables);
-  if (ipied === cpu.v.nrCpus - 1) tlb.ipiedAll = true;
+  tlb.ipiedAll = ipied === cpu.v.nrCpus - 1;
 }
 
 /** tlb_flush_mmu_tlbonly: flushes what was gathered, if anything; pages stay queued. */

@@ -13,9 +13,9 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
 import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryWord, ptepGet, ptepGetAndClear, tableIndex, vpnOf } from '../machine/pagetable.ts';
-import { _PAGE_PSE, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
+import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
-import { MmuGather, pmdFreeTlb, pteFreeTlb, tlbEndVma, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry, tlbStartVma } from './mmu-gather.ts';
+import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbEndVma, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry, tlbStartVma } from './mmu-gather.ts';
 import { folioMarkDirty, pageIsAnon, pageRemoveRmap } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
@@ -60,7 +60,8 @@ function zapPteRange(cpu: Cpu, tlb: MmuGather, mm: number, table: number, start:
     const ptep = entryWord(table, tableIndex(vpnOf(addr), 1));
     if (ptepGet(v, ptep) === 0) continue;
     const pte = ptepGetAndClearFull(cpu, ptep);
-    if (!ptePresent(pte)) continue;
+    // a PROT_NONE (NUMA hinting) entry still maps its page
+    if (!pteMapsPage(pte)) continue;
     tlbRemoveTlbEntry(tlb, addr);
     const pfn = ptePfn(pte);
     let delayRmap = false;
@@ -119,10 +120,11 @@ export function unmapSingleVma(cpu: Cpu, tlb: MmuGather, mm: number, vma: Vma, s
 /** Bytes one entry at `level` maps. */
 const entrySpan = (level: number): number => PAGE_SIZE * PTRS_PER_TABLE ** (level - 1);
 
-/** Hands a table at `level` to the gather: PTE tables clear PMDs, higher ones clear PUDs. */
+/** Hands a table at `level`, mapping from `addr`, to the gather (pte/pmd/pud_free_tlb). */
 function freeTableTlb(tlb: MmuGather, table: number, level: number, addr: number): void {
   if (level === PTE_LEVEL) pteFreeTlb(tlb, table, addr);
-  else pmdFreeTlb(tlb, table, addr, entrySpan(level + 1));
+  else if (level === PMD_LEVEL) pmdFreeTlb(tlb, table, addr);
+  else pudFreeTlb(tlb, table, addr); // the PGD itself goes with the mm, not here
 }
 
 /**
