@@ -9,7 +9,7 @@ import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { F_CACHE, F_IN_USE, F_I_MMAP, F_LOCK, F_SIZE, FILE_PAGES, MAX_FILES, diskIndex, fileIndex } from './file-layout.ts';
 import { downRead, downWrite, spinLock, spinUnlock, upRead, upWrite } from './locks.ts';
-import { getPage } from './page.ts';
+import { folioRefFreeze, getPage } from './page.ts';
 
 /** Creates a file of `pages` pages on disk whose word w of page i is fill(i, w). Control plane. */
 export function createFile(v: MachineViews, pages: number, fill: (index: number, word: number) => number = () => 0): number {
@@ -59,12 +59,30 @@ export function filemapGetPage(cpu: Cpu, file: number, index: number): number {
   return pfn;
 }
 
-/** Removes page `index` from the cache (delete_from_page_cache); the caller drops the cache's reference. */
-export function filemapRemove(cpu: Cpu, file: number, index: number): void {
+/** filemap_get_folio without FGP_CREAT: the cached frame of page `index` with a reference for the caller, 0 when not cached. */
+export function filemapGetFolio(cpu: Cpu, file: number, index: number): number {
+  const v = cpu.v;
+  const f = fileIndex(file);
+  spinLock(cpu, v.files, f + F_LOCK);
+  const pfn = v.files[f + F_CACHE + index];
+  if (pfn !== 0) getPage(v, pfn);
+  spinUnlock(cpu, v.files, f + F_LOCK);
+  return pfn;
+}
+
+/**
+ * The page-cache half of __remove_mapping (mm/vmscan.c): takes frame `pfn` out of the cache at
+ * page `index` only if it holds exactly `refs` references, by freezing its count at zero under the
+ * cache lock, so that no lookup takes a new reference meanwhile. Returns whether it did; the frame
+ * is then the caller's to free.
+ */
+export function filemapRemove(cpu: Cpu, file: number, index: number, pfn: number, refs: number): boolean {
   const f = fileIndex(file);
   spinLock(cpu, cpu.v.files, f + F_LOCK);
-  Atomics.store(cpu.v.files, f + F_CACHE + index, 0);
+  const frozen = cpu.v.files[f + F_CACHE + index] === pfn && folioRefFreeze(cpu.v, pfn, refs);
+  if (frozen) Atomics.store(cpu.v.files, f + F_CACHE + index, 0);
   spinUnlock(cpu, cpu.v.files, f + F_LOCK);
+  return frozen;
 }
 
 /** Writes a page-cache frame's contents to the disk (the I/O of writeback). */

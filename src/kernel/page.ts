@@ -3,8 +3,10 @@
  * all atomic, since any CPU may take or drop them.
  */
 import type { MachineViews } from '../machine/memory.ts';
+import type { Cpu } from '../cpu/cpu.ts';
+import { kickAll } from '../cpu/smp.ts';
 import { freeFrame, frameMetaIndex } from '../machine/frames.ts';
-import { META_FLAGS, META_INDEX, META_KIND, META_MAPCOUNT, META_OWNER, META_PINCOUNT, META_REFCOUNT, PG_DIRTY, FrameKind } from '../machine/phys-layout.ts';
+import { META_FLAGS, META_INDEX, META_KIND, META_MAPCOUNT, META_OWNER, META_PINCOUNT, META_REFCOUNT, PG_DIRTY, PG_LOCKED, PG_WAITERS, FrameKind } from '../machine/phys-layout.ts';
 
 const m = (pfn: number, field: number) => frameMetaIndex(pfn, field);
 
@@ -15,6 +17,20 @@ export function getPage(v: MachineViews, pfn: number): void {
 /** put_page: drops a reference; the last one frees the frame on `cpu`. */
 export function putPage(v: MachineViews, cpu: number, pfn: number): void {
   if (Atomics.sub(v.frameMeta, m(pfn, META_REFCOUNT), 1) === 1) freeFrame(v, cpu, pfn);
+}
+
+/** folio_try_get: a reference, unless the count is zero (the frame is free or frozen). */
+export function folioTryGet(v: MachineViews, pfn: number): boolean {
+  for (;;) {
+    const refs = Atomics.load(v.frameMeta, m(pfn, META_REFCOUNT));
+    if (refs <= 0) return false;
+    if (Atomics.compareExchange(v.frameMeta, m(pfn, META_REFCOUNT), refs, refs + 1) === refs) return true;
+  }
+}
+
+/** folio_ref_freeze: the count goes from exactly `count` to zero, so that folioTryGet fails. */
+export function folioRefFreeze(v: MachineViews, pfn: number, count: number): boolean {
+  return Atomics.compareExchange(v.frameMeta, m(pfn, META_REFCOUNT), count, 0) === count;
 }
 
 export function pageRefCount(v: MachineViews, pfn: number): number {
@@ -52,6 +68,30 @@ export function folioTestClearDirty(v: MachineViews, pfn: number): boolean {
 
 export function folioTestDirty(v: MachineViews, pfn: number): boolean {
   return (Atomics.load(v.frameMeta, m(pfn, META_FLAGS)) & PG_DIRTY) !== 0;
+}
+
+/** folio_trylock: takes PG_locked if it was clear. */
+export function folioTrylock(v: MachineViews, pfn: number): boolean {
+  // acquiring orders what the holder does after it; pairs with the and in folioUnlock
+  return (Atomics.or(v.frameMeta, m(pfn, META_FLAGS), PG_LOCKED) & PG_LOCKED) === 0;
+}
+
+/** folio_lock: sleeps in the idle loop (taking IPIs) until PG_locked is ours. */
+export function folioLock(cpu: Cpu, pfn: number): void {
+  const v = cpu.v;
+  if (folioTrylock(v, pfn)) return;
+  // PG_waiters goes up before the last try: an unlock after it sees the bit and wakes us
+  cpu.idleUntil(() => {
+    if (folioTrylock(v, pfn)) return true;
+    Atomics.or(v.frameMeta, m(pfn, META_FLAGS), PG_WAITERS);
+    return folioTrylock(v, pfn);
+  });
+}
+
+/** folio_unlock: clears PG_locked, waking sleepers in folioLock if any. */
+export function folioUnlock(cpu: Cpu, pfn: number): void {
+  // publishes what the holder did under the lock
+  if ((Atomics.and(cpu.v.frameMeta, m(pfn, META_FLAGS), ~(PG_LOCKED | PG_WAITERS)) & PG_WAITERS) !== 0) kickAll(cpu.v);
 }
 
 export function pageKind(v: MachineViews, pfn: number): FrameKind {

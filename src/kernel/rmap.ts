@@ -10,7 +10,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGet } from '../machine/pagetable.ts';
-import { ptePfn, ptePresent } from '../machine/pte.ts';
+import { pteMapsPage, ptePfn } from '../machine/pte.ts';
 import { MAX_MMS, MM_ANON_VMA_LOCK, MM_USERS } from './mm-layout.ts';
 import { mmBase, mmPgd } from './mm.ts';
 import { rmapVmas, vmaEnd, vmaFile, vmaIsAnon, vmaPgoff, vmaStart, vmaUnlinkRmap, type Vma } from './vma.ts';
@@ -32,7 +32,7 @@ export function rmapWalk(cpu: Cpu, pfn: number, visit: RmapVisitor): void {
     downRead(cpu, v.mm, lock);
     try {
       for (const vma of rmapVmas(v, owner)) {
-        if (vmaIsAnon(v, vma) && vmaStart(v, vma) <= index && index < vmaEnd(v, vma)) visit(owner, index * PAGE_SIZE, vma);
+        if (vmaIsAnon(v, vma) && vmaStart(v, vma) <= index && index < vmaEnd(v, vma) && visit(owner, index * PAGE_SIZE, vma) === false) return;
       }
     } finally {
       upRead(cpu, v.mm, lock);
@@ -63,7 +63,7 @@ export function pageVmaMappedPte(cpu: Cpu, mm: number, va: number, pfn: number):
   const ptep = pteOffsetMapLock(cpu, mmPgd(cpu.v, mm), va);
   if (ptep < 0) return -1;
   const pte = ptepGet(cpu.v, ptep);
-  if (ptePresent(pte) && ptePfn(pte) === pfn) return ptep;
+  if (pteMapsPage(pte) && ptePfn(pte) === pfn) return ptep;
   pteUnlock(cpu, ptep);
   return -1;
 }

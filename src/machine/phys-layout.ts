@@ -41,6 +41,7 @@ export const PG_DIRTY = 1 << 1;
 export const PG_WRITEBACK = 1 << 2;
 export const PG_ANON = 1 << 3;
 export const PG_LAZYFREE = 1 << 4; // MADV_FREE: clean anonymous memory reclaim may drop
+export const PG_WAITERS = 1 << 5; // someone sleeps in folio_lock: folio_unlock must wake them
 
 export const enum FrameKind {
   Free = 0,

@@ -46,8 +46,22 @@ export function pteFlags(pte: number): number {
   return pte & PTE_FLAGS_MASK;
 }
 
+/*
+ * PROT_NONE: x86 marks a PROT_NONE PTE (NUMA hinting, mprotect(PROT_NONE)) by clearing
+ * _PAGE_PRESENT and setting _PAGE_PROTNONE, which is _PAGE_GLOBAL reused. This codec keeps G for
+ * global entries, so _PAGE_PROTNONE is software bit 1 standing in for x86's. The walker sees such
+ * an entry as not present and never caches it; the kernel (x86 pte_present) still counts it as a
+ * mapping of the page.
+ */
+export const _PAGE_PROTNONE = _PAGE_SOFTW1;
+
 export const pteNone = (pte: number): boolean => pte === 0;
+/** The hardware's view: the walker may cache this entry. */
 export const ptePresent = (pte: number): boolean => (pte & _PAGE_PRESENT) !== 0;
+/** pte_protnone: a PROT_NONE entry, not present to the walker. */
+export const pteProtnone = (pte: number): boolean => (pte & (_PAGE_PROTNONE | _PAGE_PRESENT)) === _PAGE_PROTNONE;
+/** x86 pte_present, the kernel's view: the entry maps a page, maybe PROT_NONE. */
+export const pteMapsPage = (pte: number): boolean => (pte & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
 export const pteWrite = (pte: number): boolean => (pte & _PAGE_RW) !== 0;
 export const pteDirty = (pte: number): boolean => (pte & _PAGE_DIRTY) !== 0;
 export const pteYoung = (pte: number): boolean => (pte & _PAGE_ACCESSED) !== 0;
