@@ -12,7 +12,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
 import { loadedMm } from '../arch/x86/flush.ts';
 import { INIT_MM } from './mm-layout.ts';
 import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
@@ -22,6 +22,7 @@ import { fileSize, filemapGetPage } from './filemap.ts';
 import { folioMarkDirty, pageAddRmap, pageIsAnon, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
+import { doNumaPage } from './numa.ts';
 
 const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
 
@@ -86,6 +87,8 @@ export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
     try {
       const pte = ptepGet(v, ptep);
       if (pte === 0) return vmaIsAnon(v, vma) ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : doFileFault(cpu, vma, va, ptep, write, mm);
+      // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE
+      if (pteProtnone(pte)) return doNumaPage(cpu, mm, vma, va, ptep);
       if (!ptePresent(pte)) return false;
       if (write && !pteWrite(pte)) return doWpPage(cpu, ptep, pte);
       // spurious: our TLB entry was older than the PTE; the retry walks again

@@ -1,0 +1,251 @@
+/*
+ * NUMA hinting and page migration (mm/mempolicy.c:change_prot_numa, kernel/sched/fair.c:
+ * task_numa_work, mm/memory.c:do_numa_page, mm/migrate.c; arch/x86 pte_protnone, pte_accessible).
+ *
+ * The rule: a page is copied to its new frame only when no CPU can still write the old frame
+ * through its TLB. The unmap before the copy (ptep_clear_flush) flushes whenever pte_accessible()
+ * says a TLB may hold the translation: when the PTE is present, and also when it is PROT_NONE
+ * while a deferred flush of the mm is pending, because the PTE that change_prot_numa (or mprotect)
+ * made PROT_NONE stays cached on other CPUs until that flush:
+ *
+ *   CPU A (change_prot_numa)       CPU B (hinting fault)              CPU C
+ *                                                                      TLB: X writable, dirty
+ *   inc_tlb_flush_pending
+ *   X = PROT_NONE, flush deferred
+ *                                  load X faults: do_numa_page
+ *                                  ptep_get_and_clear(X)
+ *                                  pte_accessible: PROT_NONE and
+ *                                    flush pending -> flush X  ------>  (C's entry for X goes)
+ *                                  copy X to X', map X', free X
+ *                                                                      store X faults, finds X'
+ *   flush, dec_tlb_flush_pending
+ *
+ * Without the pending check (switch pteAccessibleChecksPending=off, the bug that mainline
+ * 20841405940e fixed) B does not flush, and C's store lands in X after the copy: the write is
+ * lost, into a frame already freed.
+ *
+ * The PROT_NONE bit is the codec's _PAGE_PROTNONE (machine/pte.ts): the walker sees a
+ * non-present entry and never caches it, while the kernel still counts it as a mapping.
+ *
+ * API:
+ *   pteAccessible
+ *   changeProtNuma(cpu, mm, addr, len)   anonymous present PTEs of the range become PROT_NONE,
+ *                                        through mprotect.ts's change_protection (deferred flush)
+ *   numaScan(cpu, mm, { filterByPid })   task_numa_work: changeProtNuma over the mm's VMAs
+ *   doNumaPage                           the hinting fault (fault.ts calls it, PTL held)
+ *   migratePage(cpu, mm, va)             move one anonymous page to a new frame
+ *
+ * PID bits (seed 003, NUMA scanning filtered by the PIDs that touched a VMA): each hinting fault
+ * sets bit (cpu.id % 32) of the VMA's VMA_NUMAB_PIDS; a scan with filterByPid skips VMAs without
+ * the scanning CPU's bit. The kernel scans unconditionally at first and resets the bits
+ * periodically; here the caller chooses filterByPid, and the bits only accumulate.
+ *
+ * Migration policy (deliberately simple, not mpol_misplaced): a hinting fault migrates the page
+ * when the VMA's PID bits already name another CPU, pulling memory another CPU faulted on toward
+ * the CPU faulting now. The first CPU to take a hinting fault in a VMA never migrates there.
+ */
+import type { Cpu } from '../cpu/cpu.ts';
+import type { MachineViews } from '../machine/memory.ts';
+import { allocFrame, frameMetaIndex, freeFrame } from '../machine/frames.ts';
+import { FrameKind, META_FLAGS, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
+import { _PAGE_PRESENT, mkPte, pteFlags, pteMkyoung, ptePfn, ptePresent, pteProtnone } from '../machine/pte.ts';
+import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { Activity } from '../cpu/percpu-layout.ts';
+import { Ev, traceEvent } from '../trace/events.ts';
+import { mmPgd, mmTlbFlushPending, mmapReadLock, mmapReadUnlock } from './mm.ts';
+import { VMA_NUMAB_PIDS, VM_EXEC, VM_READ, VM_WRITE } from './vma-layout.ts';
+import { allVmas, findVma, vmaEnd, vmaFlags, vmaIsAnon, vmaStart, vmasIn, type Vma } from './vma.ts';
+import { folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
+import { pteOffsetMapLock, pteUnlock } from './ptl.ts';
+import { ptepGetAndClearFull } from './zap.ts';
+import { MM_CP_PROT_NUMA, changeProtection, protectionBatchFinish, protectionBatchStart, pteModifyForVma, vmGetPageProt } from './mprotect.ts';
+
+/**
+ * x86 pte_accessible: may some TLB still translate through `pte`? A present PTE, yes; a PROT_NONE
+ * one while a deferred flush of `mm` is pending (switch pteAccessibleChecksPending), since the
+ * change to PROT_NONE may not have been flushed yet.
+ */
+export function pteAccessible(cpu: Cpu, mm: number, pte: number): boolean {
+  if (ptePresent(pte)) return true;
+  return cpu.config.pteAccessibleChecksPending === 'on' && pteProtnone(pte) && mmTlbFlushPending(cpu.v, mm);
+}
+
+/** models mm/pgtable-generic.c:ptep_clear_flush: clear, and flush_tlb_page if a TLB may hold it. */
+function ptepClearFlush(cpu: Cpu, mm: number, va: number, ptep: number): number {
+  const pte = ptepGetAndClearFull(cpu, ptep);
+  if (pteAccessible(cpu, mm, pte)) flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
+  return pte;
+}
+
+const pidBit = (cpu: Cpu): number => 1 << (cpu.id % 32);
+
+/** vma_set_access_pid_bit: returns the bits as they were before. */
+function vmaSetAccessPidBit(cpu: Cpu, vma: Vma): number {
+  // hinting faults on other CPUs set their bits in the same word, under the mmap_lock held for reading
+  return Atomics.or(cpu.v.vmas, vma + VMA_NUMAB_PIDS, pidBit(cpu));
+}
+
+/** vma_is_accessed: has this CPU taken a hinting fault in the VMA? */
+function vmaIsAccessed(cpu: Cpu, vma: Vma): boolean {
+  return (Atomics.load(cpu.v.vmas, vma + VMA_NUMAB_PIDS) & pidBit(cpu)) !== 0;
+}
+
+/** What task_numa_work scans here: anonymous VMAs that allow some access (vma_is_accessible). */
+function vmaNumaScannable(v: MachineViews, vma: Vma): boolean {
+  return vmaIsAnon(v, vma) && (vmaFlags(v, vma) & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+}
+
+/** change_prot_numa for [start, end) (bytes) of one VMA; the caller holds the mmap_lock for reading. */
+function changeProtNumaVma(cpu: Cpu, mm: number, vma: Vma, start: number, end: number): number {
+  const batch = protectionBatchStart(cpu, mm, start, end);
+  const pages = changeProtection(cpu, batch, vma, start, end, vmGetPageProt(0), MM_CP_PROT_NUMA);
+  protectionBatchFinish(cpu, batch);
+  return pages;
+}
+
+/**
+ * change_prot_numa over [addr, addr + len) of `mm`: every present PTE of an anonymous, accessible
+ * VMA becomes PROT_NONE, so that the next access takes a hinting fault. Takes the mmap_lock for
+ * reading. Returns how many PTEs changed.
+ */
+export function changeProtNuma(cpu: Cpu, mm: number, addr: number, len: number): number {
+  const v = cpu.v;
+  const end = addr + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+  cpu.setActivity(Activity.Kernel);
+  mmapReadLock(cpu, mm);
+  try {
+    let pages = 0;
+    for (const vma of vmasIn(v, mm, vpnOf(addr), end / PAGE_SIZE)) {
+      if (!vmaNumaScannable(v, vma)) continue;
+      pages += changeProtNumaVma(cpu, mm, vma, Math.max(addr, vmaStart(v, vma) * PAGE_SIZE), Math.min(end, vmaEnd(v, vma) * PAGE_SIZE));
+    }
+    return pages;
+  } finally {
+    mmapReadUnlock(cpu, mm);
+    cpu.setActivity(Activity.User);
+  }
+}
+
+export interface NumaScanOptions {
+  /** skip VMAs in which this CPU never took a hinting fault (seed 003; the kernel after its first two scans) */
+  filterByPid: boolean;
+}
+
+/**
+ * task_numa_work, one pass over the whole mm: changeProtNuma on each scannable VMA, skipping
+ * those without this CPU's PID bit when `filterByPid`. Returns how many PTEs changed.
+ */
+export function numaScan(cpu: Cpu, mm: number, opts: NumaScanOptions): number {
+  const v = cpu.v;
+  cpu.setActivity(Activity.Kernel);
+  mmapReadLock(cpu, mm);
+  try {
+    let pages = 0;
+    for (const vma of allVmas(v, mm)) {
+      if (!vmaNumaScannable(v, vma)) continue;
+      if (opts.filterByPid && !vmaIsAccessed(cpu, vma)) continue;
+      pages += changeProtNumaVma(cpu, mm, vma, vmaStart(v, vma) * PAGE_SIZE, vmaEnd(v, vma) * PAGE_SIZE);
+    }
+    return pages;
+  } finally {
+    mmapReadUnlock(cpu, mm);
+    cpu.setActivity(Activity.User);
+  }
+}
+
+/** do_numa_page's PTE: the VMA's protection back, young, writable if it may be without a fault. */
+function numaRestoredPte(v: MachineViews, vma: Vma, pte: number): number {
+  const flags = vmaFlags(v, vma);
+  return pteMkyoung(pteModifyForVma(v, vma, pte, vmGetPageProt(flags), (flags & VM_WRITE) !== 0));
+}
+
+/**
+ * models mm/migrate.c:migrate_pages for the one anonymous page that the locked PTE at `ptep`
+ * maps: unmap it (try_to_migrate_one: ptep_clear_flush), freeze its reference count, copy
+ * contents and flags to a new frame (move_to_new_folio), map the new frame
+ * (remove_migration_pte), free the old one. The PTE table stays locked throughout, where the
+ * kernel installs a migration entry and drops the lock: a CPU that faults on the page meanwhile
+ * waits on the PTL instead of in migration_entry_wait. Returns false, with the PTE as it was, when
+ * the page cannot move now: the PTE maps nothing, the page is not anonymous and mapped once,
+ * someone else holds a reference (a GUP pin comes with one), or no frame is free.
+ */
+function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
+  const v = cpu.v;
+  const pte = ptepGet(v, ptep);
+  if (!ptePresent(pte) && !pteProtnone(pte)) return false;
+  const oldPfn = ptePfn(pte);
+  if (!pageIsAnon(v, oldPfn) || pageMapcount(v, oldPfn) !== 1) return false;
+  const newPfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, pageIndex(v, oldPfn), false);
+  if (newPfn === 0) return false;
+  const old = ptepClearFlush(cpu, mm, va, ptep);
+  // folio_ref_freeze(1): the mapping's reference only. A GUP-fast that took one first keeps the
+  // page here; one that tries after finds the count zero, or the PTE changed, and backs off
+  if (!folioRefFreeze(v, oldPfn, 1)) {
+    setPte(v, ptep, old);
+    putPage(v, cpu.id, newPfn);
+    return false;
+  }
+  // the new PTE keeps the old one's A and D as the exchange returned them; a hinting fault also
+  // restores the VMA's protection (decided while the old page is still mapped once)
+  const mapped = pteProtnone(old) ? numaRestoredPte(v, vma, old) : old;
+  pageRemoveRmap(v, oldPfn);
+  // the copy is the page's last word only if no TLB can still write the old frame: the flush
+  // above saw to that whenever pte_accessible said one might
+  v.phys.copyWithin(newPfn * WORDS_PER_FRAME, oldPfn * WORDS_PER_FRAME, (oldPfn + 1) * WORDS_PER_FRAME);
+  // folio_migrate_flags
+  Atomics.store(v.frameMeta, frameMetaIndex(newPfn, META_FLAGS), Atomics.load(v.frameMeta, frameMetaIndex(oldPfn, META_FLAGS)));
+  pageAddRmap(v, newPfn);
+  const newPte = mkPte(newPfn, pteFlags(mapped));
+  // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
+  setPte(v, ptep, newPte);
+  traceEvent(v, cpu.id, Ev.PteChange, mm, vpnOf(va), old, newPte);
+  // the count is frozen at zero: nobody else can hold the old frame, it goes straight back
+  freeFrame(v, cpu.id, oldPfn);
+  return true;
+}
+
+/**
+ * models mm/memory.c:do_numa_page. handleMmFault calls it with the mmap_lock held for reading and
+ * the PTE table locked, for a PROT_NONE PTE in a VMA that allows the access. Records this CPU's
+ * PID bit in the VMA, migrates the page when the policy above wants it, and otherwise restores
+ * the PTE to the VMA's protection. Returns true: the access retries.
+ */
+export function doNumaPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
+  const v = cpu.v;
+  const page = Math.floor(va / PAGE_SIZE) * PAGE_SIZE;
+  const others = vmaSetAccessPidBit(cpu, vma) & ~pidBit(cpu);
+  if (others !== 0 && migratePteLocked(cpu, mm, vma, page, ptep)) return true;
+  // out_map: ptep_modify_prot_start / ptep_modify_prot_commit; a non-present PTE needs no flush
+  const old = ptepGetAndClearFull(cpu, ptep);
+  const pte = numaRestoredPte(v, vma, old);
+  setPte(v, ptep, pte);
+  traceEvent(v, cpu.id, Ev.PteChange, mm, vpnOf(page), old, pte);
+  return true;
+}
+
+/**
+ * Moves the anonymous page at `va` of `mm` to a new frame, as move_pages(2) or NUMA balancing
+ * would. Takes the mmap_lock for reading and the PTE table's lock. Returns whether it moved (see
+ * migratePteLocked for when it cannot). Other CPUs may read and write the page throughout.
+ */
+export function migratePage(cpu: Cpu, mm: number, va: number): boolean {
+  const v = cpu.v;
+  const page = Math.floor(va / PAGE_SIZE) * PAGE_SIZE;
+  cpu.setActivity(Activity.Kernel);
+  mmapReadLock(cpu, mm);
+  try {
+    const vma = findVma(v, mm, vpnOf(page));
+    if (vma < 0 || !vmaIsAnon(v, vma)) return false;
+    const ptep = pteOffsetMapLock(cpu, mmPgd(v, mm), page);
+    if (ptep < 0) return false;
+    try {
+      return migratePteLocked(cpu, mm, vma, page, ptep);
+    } finally {
+      pteUnlock(cpu, ptep);
+    }
+  } finally {
+    mmapReadUnlock(cpu, mm);
+    cpu.setActivity(Activity.User);
+  }
+}
