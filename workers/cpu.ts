@@ -17,6 +17,7 @@ import { dispatchIpi } from '../src/ipi/dispatch.ts';
 import { abortRun, finishAndWaitForAll, smpBarrier } from '../src/cpu/smp.ts';
 import { initTlbState } from '../src/arch/x86/flush.ts';
 import { handleMmFault } from '../src/kernel/fault.ts';
+import { resetTlbUbc } from '../src/kernel/tlb-batch.ts';
 import { serializeError, type SerializedError } from '../src/ipi/protocol.ts';
 import { RunAbortedError } from '../src/errors.ts';
 import { Activity } from '../src/cpu/percpu-layout.ts';
@@ -91,6 +92,7 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   if (!workload || typeof workload.run !== 'function') throw new Error(`${task.url} has no workload export '${task.exportName}'`);
   cpu.configure({ seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, config: task.config });
   cpu.pageFaultHandler = handleMmFault;
+  resetTlbUbc(cpu);
   cpu.fabric.discardStaleMessages();
   initTlbState(cpu);
   let result: unknown = null;

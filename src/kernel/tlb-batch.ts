@@ -41,6 +41,11 @@ export class TlbflushUnmapBatch {
 
 const batches = new WeakMap<Cpu, TlbflushUnmapBatch>();
 
+/** A new run starts with no batch pending: the Cpu object outlives runs on its worker. */
+export function resetTlbUbc(cpu: Cpu): void {
+  batches.delete(cpu);
+}
+
 /** current->tlb_ubc */
 export function currentTlbUbc(cpu: Cpu): TlbflushUnmapBatch {
   let b = batches.get(cpu);
@@ -52,7 +57,7 @@ const FLUSHED_SHIFT = 16;
 const PENDING_MASK = (1 << (FLUSHED_SHIFT - 1)) - 1;
 const PENDING_LARGE = PENDING_MASK >> 1;
 
-/** set_tlb_ubc_flush_pending: the PTE just cleared at `va` of `mm` is flushed later, in a batch. */
+/** set_tlb_ubc_flush_pending: the PTE of `mm` just cleared is flushed later, in a batch. */
 export function setTlbUbcFlushPending(cpu: Cpu, mm: number, writable: boolean): void {
   const v = cpu.v;
   const ubc = currentTlbUbc(cpu);

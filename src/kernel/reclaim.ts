@@ -1,0 +1,206 @@
+/*
+ * Page reclaim (mm/vmscan.c: shrink_folio_list, __remove_mapping; mm/rmap.c: try_to_unmap,
+ * try_to_unmap_one, should_defer_flush), run by a kernel thread such as kswapd on any CPU.
+ *
+ * The invariant: a frame reclaim takes is freed only after every TLB that may still translate to
+ * it has been flushed, and a page whose data a TLB may still be changing is written to disk only
+ * after that TLB has been flushed. Between a PTE's clear and its flush other CPUs keep reading
+ * and writing the page through their TLBs; that is allowed because nothing reuses the frame yet,
+ * and because a dirty bit they may still act on was carried to the page.
+ *
+ * For each page, in the kernel's order:
+ *   1. isolate it (a reference) and lock it (PG_locked, trylock: a page someone else holds is
+ *      skipped). The lock stands in for LRU isolation as well: it is held until the page is put
+ *      back, after the final flush, so no second reclaimer can free a page whose unmap is still
+ *      in this one's unflushed batch;
+ *   2. try_to_unmap: through the rmap, under each PTE's lock, ptep_get_and_clear; when another
+ *      CPU may cache the mm (should_defer_flush) the flush is batched with
+ *      set_tlb_ubc_flush_pending (tlb-batch.ts), otherwise done at once (ptep_clear_flush). The
+ *      PTE's dirty bit goes to the page; the rmap and the mapping's reference go;
+ *   3. a dirty file page: try_to_unmap_flush_dirty (a CPU may still write through a batched
+ *      dirty entry), then write it out (writeback.ts);
+ *   4. a clean file page leaves the page cache if only the cache and reclaim hold it
+ *      (__remove_mapping freezes the reference count); a lazily freed anonymous page (MADV_FREE)
+ *      that nobody wrote since is discarded; anonymous swap is not modelled, so any other
+ *      anonymous page is kept;
+ * and after the whole list: try_to_unmap_flush, and only then the frames are freed and the kept
+ * pages unlocked and put back.
+ *
+ * Anyone else who changes PTEs of an mm under the PTL must first flush what reclaim left pending
+ * (flush_tlb_batched_pending in zap, madvise, mprotect): a PTE reclaim cleared looks gone, yet
+ * other TLBs may still map it.
+ */
+import type { Cpu } from '../cpu/cpu.ts';
+import { Activity } from '../cpu/percpu-layout.ts';
+import { freeFrame, frameMetaIndex } from '../machine/frames.ts';
+import { FrameKind, META_FLAGS, PAGE_SIZE, PG_LAZYFREE } from '../machine/phys-layout.ts';
+import { setPte } from '../machine/pagetable.ts';
+import { pteDirty } from '../machine/pte.ts';
+import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { addMmRss, mmCpumask } from './mm.ts';
+import { filemapGetFolio, filemapRemove } from './filemap.ts';
+import {
+  folioMapped, folioMarkDirty, folioRefFreeze, folioTestDirty, folioTryGet, folioTrylock, folioUnlock,
+  pageIndex, pageIsAnon, pageKind, pageMapcount, pageOwner, pageRefCount, pageRemoveRmap, putPage,
+} from './page.ts';
+import { pteUnlock } from './ptl.ts';
+import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
+import { setTlbUbcFlushPending, tryToUnmapFlush, tryToUnmapFlushDirty } from './tlb-batch.ts';
+import { writeoutFolioLocked } from './writeback.ts';
+import { ptepGetAndClearFull } from './zap.ts';
+
+/** A page to reclaim: a frame (what the LRU lists hold), or a page of a file's cache. */
+export type ReclaimTarget = number | { file: number; index: number };
+
+/** struct reclaim_stat, what one call did. */
+export interface ReclaimStat {
+  /** frames freed (nr_reclaimed): file pages and discarded lazyfree pages */
+  reclaimed: number;
+  /** lazily freed anonymous pages discarded (PGLAZYFREED) */
+  lazyfreed: number;
+  /** dirty file pages written out (nr_pageout) */
+  pageout: number;
+}
+
+/** !folio_test_swapbacked for an anonymous page: MADV_FREE marked it lazily freeable. */
+function folioTestLazyfree(cpu: Cpu, pfn: number): boolean {
+  return (Atomics.load(cpu.v.frameMeta, frameMetaIndex(pfn, META_FLAGS)) & PG_LAZYFREE) !== 0;
+}
+
+/** folio_set_swapbacked: a lazyfree page written again is ordinary anonymous memory once more. */
+function folioSetSwapbacked(cpu: Cpu, pfn: number): void {
+  Atomics.and(cpu.v.frameMeta, frameMetaIndex(pfn, META_FLAGS), ~PG_LAZYFREE);
+}
+
+/**
+ * should_defer_flush with x86's arch_tlbbatch_should_defer: batch the flush when a CPU other than
+ * this one may cache the mm; a flush of this CPU alone is cheap enough to do at once.
+ */
+function shouldDeferFlush(cpu: Cpu, mm: number): boolean {
+  return mmCpumask(cpu.v, mm).anyBut(cpu.id);
+}
+
+/**
+ * try_to_unmap_one for the PTE at `va` of `mm`, if it maps `pfn`. Returns false to stop the walk:
+ * a lazyfree page was written again and is put back.
+ */
+function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
+  const v = cpu.v;
+  const ptep = pageVmaMappedPte(cpu, mm, va, pfn);
+  if (ptep < 0) return true;
+  // the exchange returns every A/D bit a walker set up to the clear; from here a CPU whose TLB
+  // entry caches D may still write until the flush, one whose entry does not faults (the walker
+  // never sets D in a non-present PTE)
+  const pteval = ptepGetAndClearFull(cpu, ptep);
+  if (shouldDeferFlush(cpu, mm)) {
+    // a dirty PTE may be cached writable: such a page is written out only after a flush
+    setTlbUbcFlushPending(cpu, mm, pteDirty(pteval));
+  } else {
+    // ptep_clear_flush
+    flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
+  }
+  if (pteDirty(pteval)) folioMarkDirty(v, pfn);
+  if (pageIsAnon(v, pfn)) {
+    // MADV_FREE: discard only if nobody but reclaim and the mappings holds it (no GUP, no I/O)
+    // and nobody wrote it since madvise cleaned it; the D bit just carried over counts as a write
+    if (pageRefCount(v, pfn) !== 1 + pageMapcount(v, pfn) || folioTestDirty(v, pfn)) {
+      setPte(v, ptep, pteval);
+      folioSetSwapbacked(cpu, pfn);
+      pteUnlock(cpu, ptep);
+      return false;
+    }
+  }
+  addMmRss(v, mm, -1);
+  pageRemoveRmap(v, pfn);
+  pteUnlock(cpu, ptep);
+  // the mapping's reference; reclaim's own keeps the frame until after the flush
+  putPage(v, cpu.id, pfn);
+  return true;
+}
+
+/** try_to_unmap(folio, TTU_BATCH_FLUSH): every mapping of a locked page. */
+function tryToUnmap(cpu: Cpu, pfn: number): void {
+  rmapWalk(cpu, pfn, (mm, va) => tryToUnmapOne(cpu, pfn, mm, va));
+}
+
+/** isolate_lru_folios for one target: the frame with a reference for reclaim, or 0. */
+function isolate(cpu: Cpu, target: ReclaimTarget): number {
+  const v = cpu.v;
+  if (typeof target !== 'number') return filemapGetFolio(cpu, target.file, target.index);
+  if (!folioTryGet(v, target)) return 0;
+  const kind = pageKind(v, target);
+  if (kind === FrameKind.Anon || kind === FrameKind.File) return target;
+  putPage(v, cpu.id, target);
+  return 0;
+}
+
+/**
+ * The body of shrink_folio_list for one isolated, locked page. Returns true when its reference
+ * count is frozen at zero and the frame is to be freed after the flush; false to keep it.
+ */
+function shrinkFolio(cpu: Cpu, pfn: number, stat: ReclaimStat): boolean {
+  const v = cpu.v;
+  const anon = pageIsAnon(v, pfn);
+  // no swap: ordinary anonymous memory cannot be reclaimed
+  if (anon && !folioTestLazyfree(cpu, pfn)) return false;
+  if (folioMapped(v, pfn)) {
+    tryToUnmap(cpu, pfn);
+    // mapped again by a fault meanwhile, or a lazyfree page put back
+    if (folioMapped(v, pfn)) return false;
+  }
+  if (anon) {
+    // only reclaim's reference is left; a concurrent GUP makes the freeze fail
+    if (!folioRefFreeze(v, pfn, 1)) return false;
+    stat.lazyfreed++;
+    return true;
+  }
+  if (folioTestDirty(v, pfn)) {
+    // no CPU may still write through a batched dirty entry while the page is copied out
+    tryToUnmapFlushDirty(cpu);
+    if (writeoutFolioLocked(cpu, pfn)) stat.pageout++;
+    // written again meanwhile, through a mapping a fault just made
+    if (folioTestDirty(v, pfn)) return false;
+  }
+  // __remove_mapping: the cache's reference and reclaim's, nothing else
+  return filemapRemove(cpu, pageOwner(v, pfn), pageIndex(v, pfn), pfn, 2);
+}
+
+/**
+ * Reclaims the given pages (shrink_folio_list over an isolated list). When this returns, every
+ * frame it freed is out of every TLB, and every dirty file page it freed is on disk.
+ */
+export function reclaimPages(cpu: Cpu, targets: readonly ReclaimTarget[]): ReclaimStat {
+  const v = cpu.v;
+  const stat: ReclaimStat = { reclaimed: 0, lazyfreed: 0, pageout: 0 };
+  const freeFolios: number[] = [];
+  const keptFolios: number[] = [];
+  cpu.setActivity(Activity.Kernel);
+  try {
+    for (const target of targets) {
+      const pfn = isolate(cpu, target);
+      if (pfn === 0) continue;
+      if (!folioTrylock(v, pfn)) {
+        // someone else works on it (writeback, another reclaimer): nothing of ours to flush
+        putPage(v, cpu.id, pfn);
+        continue;
+      }
+      if (shrinkFolio(cpu, pfn, stat)) freeFolios.push(pfn);
+      else keptFolios.push(pfn);
+    }
+    // no TLB translates to a frame below once this returns
+    tryToUnmapFlush(cpu);
+    for (const pfn of freeFolios) {
+      folioUnlock(cpu, pfn);
+      freeFrame(v, cpu.id, pfn);
+    }
+    // putback_folio_list: only now may another reclaimer take these pages
+    for (const pfn of keptFolios) {
+      folioUnlock(cpu, pfn);
+      putPage(v, cpu.id, pfn);
+    }
+    stat.reclaimed = freeFolios.length;
+    return stat;
+  } finally {
+    cpu.setActivity(Activity.User);
+  }
+}
