@@ -1,0 +1,263 @@
+/*
+ * khugepaged's collapse of one PMD range of anonymous memory (mm/khugepaged.c: collapse_huge_page,
+ * __collapse_huge_page_isolate, __collapse_huge_page_copy), which MADV_COLLAPSE runs too.
+ *
+ * The rule: the PTE table being replaced is first unhooked and flushed (pmdp_collapse_flush), then
+ * tlb_remove_table_sync_one waits until no CPU can still be walking it with IRQs off (GUP-fast);
+ * only after that are its pages checked for references beyond their mapping, copied and freed,
+ * and the table itself freed. A GUP-fast walker that read the PMD before it was cleared has by
+ * then either finished, and its pin shows in the refcount check (the collapse backs off), or it
+ * re-read the PMD after pinning, found it changed and dropped the pin; a later walker finds no PMD.
+ *
+ *   collapse_huge_page                           GUP-fast on another CPU (IRQs off)
+ *   mmap_write_lock, anon_vma_lock_write
+ *   pmd_lock; old = xchg(*pmd, 0)                pmd = READ_ONCE(*pmdp): old, or none
+ *   flush_tlb_range, freed_tables  ---IPI--->    taken only once the walk is over
+ *   pmd_unlock
+ *   tlb_remove_table_sync_one  ------IPI--->     every CPU, also those outside mm_cpumask
+ *   pte_lock; isolate: every PTE present, its page mapped once, locked, one reference (no pin)
+ *   copy; clear the old PTEs, free the old pages; install; free the old table
+ *
+ * Switch syncIpi decides the second IPI: always (mainline); skipped when the flush already IPIed
+ * every other CPU (seed 001); never, when a walker the flush did not interrupt (a CPU outside
+ * mm_cpumask here; INVLPGB or a paravirt flush on real hardware) may still be in the table when it
+ * is freed.
+ *
+ * What the collapse produces: this kernel has no transparent huge pages yet (the fault path, zap
+ * and free_pgtables know no PSE PMD), so the 512 pages are copied into 512 fresh 4 KiB frames
+ * under a fresh PTE table, and that table goes into the PMD where mainline installs a huge PMD.
+ * Mainline deposits the old table for a later split; here it is freed, as retract_page_tables
+ * frees one. Every step the race depends on is mainline's. khugepaged's scan
+ * (hpage_collapse_scan_pmd) is not modelled: the caller names the range; max_ptes_none and
+ * max_ptes_shared are 0 (every PTE present, every page mapped once).
+ *
+ * API:
+ *   collapseHugePage(cpu, mm, addr)   collapse the 2 MiB-aligned range at `addr`; a ScanResult
+ */
+import type { Cpu } from '../cpu/cpu.ts';
+import { Activity } from '../cpu/percpu-layout.ts';
+import { allocFrame, freeFrame } from '../machine/frames.ts';
+import { FrameKind, PAGE_SHIFT, PTRS_PER_TABLE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import {
+  PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryWord, ptepGet, ptepGetAndClear, setPte,
+  tableIndex, tablesOnPathNoSideEffects, vpnOf,
+} from '../machine/pagetable.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPte, pteHuge, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
+import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { Counter } from '../trace/counters.ts';
+import { MM_ANON_VMA_LOCK, MM_MMAP_LOCK } from './mm-layout.ts';
+import { mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
+import { downWrite, rwsemIsWriteLocked, upWrite } from './locks.ts';
+import { tlbRemoveTableSyncOne } from './mmu-gather.ts';
+import { folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
+import { pteLock, pteUnlock } from './ptl.ts';
+import { VM_WRITE } from './vma-layout.ts';
+import { findVma, vmaEnd, vmaFlags, vmaIsAnon } from './vma.ts';
+
+/** enum scan_result, the values this collapse can return. */
+export type ScanResult =
+  | 'SCAN_SUCCEED'
+  | 'SCAN_VMA_CHECK' // no anonymous VMA covers the whole range
+  | 'SCAN_PMD_NULL' // no PTE table there
+  | 'SCAN_PMD_MAPPED' // a huge PMD there already
+  | 'SCAN_EXCEED_NONE_PTE' // a PTE is none
+  | 'SCAN_PTE_NON_PRESENT' // a PTE is not present but not none (PROT_NONE for NUMA hinting)
+  | 'SCAN_EXCEED_SHARED_PTE' // a page is mapped more than once, or not anonymous
+  | 'SCAN_PAGE_LOCK' // a page is locked by someone else
+  | 'SCAN_PAGE_COUNT' // a page has references beyond its mapping: a GUP pin, say
+  | 'SCAN_ALLOC_HUGE_PAGE_FAIL'; // out of memory for the copy
+
+const HPAGE_PMD_NR = PTRS_PER_TABLE;
+
+/** What a collapse copies into: a PTE table and one frame per page, allocated before any lock. */
+interface CollapseTarget {
+  table: number;
+  pages: number[];
+}
+
+/** alloc_charge_folio: the new frames for the range starting at VPN `hvpn`, or null when memory is out. */
+function allocCollapseTarget(cpu: Cpu, mm: number, hvpn: number): CollapseTarget | null {
+  const v = cpu.v;
+  const target: CollapseTarget = { table: allocFrame(v, cpu.id, FrameKind.PageTable, mm, PTE_LEVEL, true), pages: [] };
+  if (target.table === 0) return null;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    // not zeroed: every word is copied over
+    const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, hvpn + i, false);
+    if (pfn === 0) {
+      freeCollapseTarget(cpu, target);
+      return null;
+    }
+    target.pages.push(pfn);
+  }
+  return target;
+}
+
+function freeCollapseTarget(cpu: Cpu, target: CollapseTarget): void {
+  for (const pfn of target.pages) putPage(cpu.v, cpu.id, pfn);
+  freeFrame(cpu.v, cpu.id, target.table);
+}
+
+/**
+ * pmdp_collapse_flush: unhooks the PTE table and flushes the range from every CPU running the mm,
+ * freed_tables set as x86 flush_tlb_range sets it (lazy CPUs and paging-structure caches too).
+ * Returns the old PMD, and whether the flush IPIed every other CPU.
+ */
+// models arch/x86/mm/pgtable.c:pmdp_collapse_flush
+function pmdpCollapseFlush(cpu: Cpu, mm: number, haddr: number, pmdp: number): { pmd: number; flushedAll: boolean } {
+  // xchg, as pmdp_huge_get_and_clear: a walker's compareExchange setting A on the old entry fails
+  // from here on, and its reload finds the PMD gone
+  const pmd = ptepGetAndClear(cpu.v, pmdp);
+  const ipied = flushTlbMmRange(cpu, mm, haddr, haddr + PMD_SIZE, PAGE_SHIFT, true);
+  return { pmd, flushedAll: ipied === cpu.v.nrCpus - 1 };
+}
+
+/** Unlocks the pages of the first `n` PTEs of `table`, which isolation locked. */
+function unlockIsolated(cpu: Cpu, table: number, n: number): void {
+  for (let i = 0; i < n; i++) folioUnlock(cpu, ptePfn(ptepGet(cpu.v, entryWord(table, i))));
+}
+
+/**
+ * __collapse_huge_page_isolate, under the old table's PTL, after the sync IPI: every PTE present,
+ * its page anonymous, mapped once, locked by us, and referenced by its mapping only. On failure
+ * nothing stays locked.
+ */
+function collapseHugePageIsolate(cpu: Cpu, table: number): ScanResult {
+  const v = cpu.v;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    const pte = ptepGet(v, entryWord(table, i));
+    const pfn = ptePfn(pte);
+    let result: ScanResult = 'SCAN_SUCCEED';
+    if (pteNone(pte)) result = 'SCAN_EXCEED_NONE_PTE';
+    else if (!ptePresent(pte)) result = 'SCAN_PTE_NON_PRESENT';
+    else if (!pageIsAnon(v, pfn) || pageMapcount(v, pfn) !== 1) result = 'SCAN_EXCEED_SHARED_PTE';
+    else if (!folioTrylock(v, pfn)) result = 'SCAN_PAGE_LOCK';
+    else if (pageRefCount(v, pfn) !== 1) {
+      // is_refcount_suitable: a pin taken by a GUP-fast walker that finished before the flush
+      // IPI shows here; the page may be under DMA and must not be copied away
+      folioUnlock(cpu, pfn);
+      result = 'SCAN_PAGE_COUNT';
+    }
+    if (result !== 'SCAN_SUCCEED') {
+      unlockIsolated(cpu, table, i);
+      return result;
+    }
+  }
+  return 'SCAN_SUCCEED';
+}
+
+/**
+ * __collapse_huge_page_copy and __collapse_huge_page_copy_succeeded: copies every page into its
+ * new frame, then under the old table's PTL clears each old PTE, removes its rmap, unlocks the
+ * page and puts it (freeing it: isolation saw no other reference).
+ */
+function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: CollapseTarget): void {
+  const v = cpu.v;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    const src = ptePfn(ptepGet(v, entryWord(oldTable, i)));
+    // no CPU can reach the old page any more (unhooked, flushed, synced, unpinned): a plain copy
+    // reads its final contents
+    v.phys.copyWithin(target.pages[i] * WORDS_PER_FRAME, src * WORDS_PER_FRAME, (src + 1) * WORDS_PER_FRAME);
+  }
+  const first = entryWord(oldTable, 0);
+  pteLock(cpu, first);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    const pfn = ptePfn(ptepGetAndClear(v, entryWord(oldTable, i)));
+    pageRemoveRmap(v, pfn);
+    folioUnlock(cpu, pfn);
+    putPage(v, cpu.id, pfn);
+  }
+  pteUnlock(cpu, first);
+}
+
+/**
+ * collapse_huge_page from the VMA revalidation on; the caller holds the mmap_lock for writing,
+ * which keeps faults, munmap and madvise out of the range throughout.
+ */
+function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: CollapseTarget): ScanResult {
+  const v = cpu.v;
+  if (!rwsemIsWriteLocked(v.mm, mmBase(mm) + MM_MMAP_LOCK)) throw new Error(`collapse of mm ${mm} without its mmap_lock held for writing`);
+  const hvpn = vpnOf(haddr);
+  // hugepage_vma_revalidate
+  const vma = findVma(v, mm, hvpn);
+  if (vma < 0 || !vmaIsAnon(v, vma) || vmaEnd(v, vma) < hvpn + HPAGE_PMD_NR) return 'SCAN_VMA_CHECK';
+  // find_pmd_or_thp_or_none
+  const path = new Int32Array(PGD_LEVEL + 1);
+  tablesOnPathNoSideEffects(v, mmPgd(v, mm), haddr, path);
+  if (path[PMD_LEVEL] === 0) return 'SCAN_PMD_NULL';
+  const pmdp = entryWord(path[PMD_LEVEL], tableIndex(hvpn, PMD_LEVEL));
+  const cur = ptepGet(v, pmdp);
+  if (!ptePresent(cur)) return 'SCAN_PMD_NULL';
+  if (pteHuge(cur)) return 'SCAN_PMD_MAPPED';
+
+  // anon_vma_lock_write: no rmap walk (reclaim, migration) is in the table from here
+  const anonVmaLock = mmBase(mm) + MM_ANON_VMA_LOCK;
+  downWrite(cpu, v.mm, anonVmaLock);
+  // pmd_lock: with split PMD locks, the lock of the PMD table, which ptl.ts keys by the table an
+  // entry lives in
+  pteLock(cpu, pmdp);
+  const { pmd, flushedAll } = pmdpCollapseFlush(cpu, mm, haddr, pmdp);
+  pteUnlock(cpu, pmdp);
+  // After the flush no CPU running the mm is still walking the old table with IRQs off; after
+  // this, no CPU at all (unless switch syncIpi leaves it out).
+  tlbRemoveTableSyncOne(cpu, flushedAll);
+
+  const oldTable = ptePfn(pmd);
+  const first = entryWord(oldTable, 0);
+  pteLock(cpu, first);
+  const result = collapseHugePageIsolate(cpu, oldTable);
+  pteUnlock(cpu, first);
+  if (result !== 'SCAN_SUCCEED') {
+    // pmd_populate: the old table goes back as it was; faults waiting on the mmap_lock find it
+    pteLock(cpu, pmdp);
+    setPte(v, pmdp, pmd);
+    pteUnlock(cpu, pmdp);
+    upWrite(cpu, v.mm, anonVmaLock);
+    return result;
+  }
+  // every page is locked: an rmap walk that finds none of them mapped leaves them alone
+  upWrite(cpu, v.mm, anonVmaLock);
+
+  collapseHugePageCopy(cpu, oldTable, target);
+  // what maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd())) gives the huge PMD, on each new PTE
+  const prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | ((vmaFlags(v, vma) & VM_WRITE) !== 0 ? _PAGE_RW : 0);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    pageAddRmap(v, target.pages[i]);
+    setPte(v, entryWord(target.table, i), mkPte(target.pages[i], prot));
+  }
+  pteLock(cpu, pmdp);
+  // set_pmd_at: publishes the copies and their PTEs to any walker that reads the new PMD
+  setPte(v, pmdp, mkPte(target.table, _PAGE_TABLE));
+  pteUnlock(cpu, pmdp);
+  // pte_free: unhooked, flushed and synced, so no walker is left in it
+  freeFrame(v, cpu.id, oldTable);
+  cpu.count(Counter.PageTablesFreed);
+  return 'SCAN_SUCCEED';
+}
+
+/**
+ * collapse_huge_page for the 2 MiB-aligned range at `addr` of `mm`: on SCAN_SUCCEED the range maps
+ * fresh copies of its pages and the old pages and PTE table are freed; on any other result the
+ * range is as it was. Runs on `cpu` as khugepaged (any loaded mm) or as MADV_COLLAPSE (`mm` loaded).
+ */
+// models mm/khugepaged.c:collapse_huge_page
+export function collapseHugePage(cpu: Cpu, mm: number, addr: number): ScanResult {
+  if (!Number.isInteger(addr) || addr < 0 || addr % PMD_SIZE !== 0 || addr + PMD_SIZE > USER_VA_LIMIT) {
+    throw new RangeError(`collapse address 0x${addr.toString(16)} is not a 2 MiB-aligned user address`);
+  }
+  cpu.setActivity(Activity.Kernel);
+  try {
+    const target = allocCollapseTarget(cpu, mm, vpnOf(addr));
+    if (target === null) return 'SCAN_ALLOC_HUGE_PAGE_FAIL';
+    let result: ScanResult;
+    mmapWriteLock(cpu, mm);
+    try {
+      result = collapseHugePageLocked(cpu, mm, addr, target);
+    } finally {
+      mmapWriteUnlock(cpu, mm);
+    }
+    if (result !== 'SCAN_SUCCEED') freeCollapseTarget(cpu, target);
+    return result;
+  } finally {
+    cpu.setActivity(Activity.User);
+  }
+}
