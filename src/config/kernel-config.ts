@@ -17,7 +17,6 @@
  *   deferredFlushGen            inc_mm_tlb_gen for a deferred flush (arch_tlbbatch_add_mm, mmu_gather)
  *   pteAccessibleChecksPending  arch/x86/include/asm/pgtable.h:pte_accessible
  *   mprotectBatching            mm/mprotect.c:change_protection
- *   completedGen                arch/x86/mm/tlb.c: a completed tlb_gen beside mm->context.tlb_gen
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  */
@@ -99,11 +98,12 @@ export const SWITCHES = {
   }),
   mprotectFlush: defineSwitch({
     values: {
-      'skip-promotions': 'change_pte_range skips the flush only when x86 pte_needs_flush says the change adds permissions or write-protects a clean PTE',
+      mainline: 'change_pte_range asks x86 pte_needs_flush: no flush for a non-present old PTE, the accessed bit, software bits or setting D; a flush for every RW change, promotions included',
+      'skip-promotions': 'the corrected pte_may_need_flush of seed 000 patch 03: no flush for a promotion, nor for write-protecting a PTE that was clean or read-only',
       always: 'change_pte_range flushes every present PTE it changes',
       'rfc-condition': 'pte_may_need_flush as first posted: !(pte_dirty(old) || !pte_write(old)), the misplaced negation found in review',
     },
-    default: 'skip-promotions',
+    default: 'mainline',
     from: 'seed 000 patch 03 "mm/mprotect: do not flush on permission promotion" and its review; mainline c9fe66560bf2 "mm/mprotect: do not flush when not required architecturally"',
   }),
   deferredFlushGen: defineSwitch({
@@ -129,14 +129,6 @@ export const SWITCHES = {
     },
     default: 'mmu-gather',
     from: 'seed 000 patch 02 "mm/mprotect: use mmu_gather" (mainline 4a18419f71cd, v5.19)',
-  }),
-  completedGen: defineSwitch({
-    values: {
-      off: 'no completed generation: a deferred flush is always done',
-      on: 'the mm tracks the last completed tlb_gen; a deferred flush that a later full flush already covered is skipped (not when tables were freed)',
-    },
-    default: 'off',
-    from: 'seed 000 patches 08 "mm: store completed TLB generation", 15 and 17',
   }),
 } as const;
 

@@ -52,7 +52,7 @@ import type { SwitchValue } from '../config/kernel-config.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { PMD_SIZE, USER_VA_LIMIT, pteOffset, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
 import {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PWT, _PAGE_RW,
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT, _PAGE_RW,
   _PAGE_PROTNONE, _PAGE_SOFTW1, _PAGE_SOFTW2, _PAGE_SOFTW3, _PAGE_USER, PTE_PFN_MASK, PTE_PFN_SHIFT, pteDirty,
   pteMkwrite, pteNone, ptePfn, ptePresent, pteProtnone, pteWrite,
 } from '../machine/pte.ts';
@@ -152,9 +152,27 @@ function pteMayNeedFlush(oldPte: number, newPte: number, earlyExit: (oldPte: num
 const rfcEarlyExit = (oldPte: number): boolean => !(pteDirty(oldPte) || !pteWrite(oldPte));
 const correctedEarlyExit = (oldPte: number): boolean => !pteDirty(oldPte) || !pteWrite(oldPte);
 
+/** pte_flags_need_flush: flags whose clearing needs a flush; flags whose any change does. */
+const FLUSH_ON_CLEAR = _PAGE_DIRTY | _PAGE_PRESENT | _PAGE_ACCESSED;
+const FLUSH_ON_CHANGE = _PAGE_RW | _PAGE_USER | _PAGE_PWT | _PAGE_PCD | _PAGE_PSE | _PAGE_GLOBAL | _PAGE_NX;
+const SOFTWARE_FLAGS = _PAGE_SOFTW1 | _PAGE_SOFTW2 | _PAGE_SOFTW3;
+
+/** x86 pte_needs_flush (arch/x86/include/asm/tlbflush.h), access bit ignored as mprotect asks. */
+function pteNeedsFlushMainline(oldPte: number, newPte: number): boolean {
+  // a non-present entry is never cached
+  if (!ptePresent(oldPte)) return false;
+  if (ptePfn(oldPte) !== ptePfn(newPte)) return true;
+  const diff = (oldPte ^ newPte) & ~SOFTWARE_FLAGS & ~_PAGE_ACCESSED;
+  // clearing D or P needs a flush, setting them does not (the walker sets D itself); RW, US, NX
+  // and the caching bits need one either way, so that no stale entry raises a spurious fault
+  return (diff & oldPte & FLUSH_ON_CLEAR) !== 0 || (diff & FLUSH_ON_CHANGE) !== 0;
+}
+
 /**
  * Whether a TLB may still hold a translation of `oldPte` that `newPte` no longer allows, by switch
  * mprotectFlush:
+ *   mainline          x86 pte_needs_flush: skips only non-present old PTEs, A, software bits
+ *                     and the setting of D; flushes every change of RW, promotions included
  *   always            yes, for every present PTE changed (the code before seed 000 patch 03)
  *   skip-promotions   no when the old PTE was not present (x86 never caches one, as mainline's
  *                     pte_needs_flush says first), nor for a promotion (RW, D, G granted, NX
@@ -169,12 +187,13 @@ const correctedEarlyExit = (oldPte: number): boolean => !pteDirty(oldPte) || !pt
  * flushes; it skips no flush that skip-promotions makes. (With CET shadow stacks a read-only
  * dirty entry IS writable, one reason mainline flushes whenever D is cleared; not modelled.)
  *
- * Mainline's x86 pte_needs_flush (pte_flags_need_flush in arch/x86/include/asm/tlbflush.h) is
- * stricter than skip-promotions: it also flushes on any change of RW, promotions included, and
- * whenever D is cleared; it skips non-present old PTEs, A, software bits, and setting D or P.
+ * Mainline is stricter than skip-promotions: it also flushes a promotion of RW (to spare the
+ * spurious fault) and whenever D is cleared.
  */
 export function pteNeedsFlush(mode: MprotectFlushMode, oldPte: number, newPte: number): boolean {
   switch (mode) {
+    case 'mainline':
+      return pteNeedsFlushMainline(oldPte, newPte);
     case 'always':
       return true;
     case 'skip-promotions':

@@ -34,7 +34,6 @@ describe('kernel switches', () => {
       'deferredFlushGen',
       'pteAccessibleChecksPending',
       'mprotectBatching',
-      'completedGen',
     ]);
   });
 
@@ -49,7 +48,7 @@ describe('kernel switches', () => {
   it('defaults to mainline behaviour', () => {
     const config = defaultKernelConfig();
     expect(Object.isFrozen(config)).toBe(true);
-    expect(config).toMatchObject({ delayedRmap: 'on', ptepGetAndClear: 'xchg', batchedPending: 'counters', syncIpi: 'always', completedGen: 'off' });
+    expect(config).toMatchObject({ delayedRmap: 'on', ptepGetAndClear: 'xchg', batchedPending: 'counters', syncIpi: 'always' });
     for (const name of SWITCH_NAMES) expect(config[name]).toBe(SWITCHES[name].default);
   });
 });

@@ -16,33 +16,34 @@ const pte = (flags: number) => mkPte(0x10, flags);
 /** x86 PROT_NONE: P and US cleared, PROTNONE set, PFN, A and D kept (pte_modify to PAGE_NONE) */
 const protnone = (flags: number) => mkPte(0x10, (flags & ~(P | US | RW)) | _PAGE_PROTNONE);
 
-// [what changes, old PTE, new PTE, always, skip-promotions, rfc-condition]
-const TABLE: [string, number, number, boolean, boolean, boolean][] = [
-  ['write-protect of a clean PTE', pte(P | US | A | RW), RO, true, false, false],
-  ['write-protect of a dirty PTE', pte(P | US | A | RW | D), pte(P | US | A | D), true, true, true],
-  ['promotion to writable', RO, pte(P | US | A | RW), true, false, false],
-  ['promotion of a dirty read-only PTE (the mprotect toggle)', pte(P | US | A | D), pte(P | US | A | D | RW), true, false, false],
-  ['PROT_NONE (mprotect or NUMA hinting) of a writable dirty PTE', pte(P | US | A | RW | D), protnone(P | US | A | RW | D), true, true, true],
-  ['new PFN', RO, mkPte(0x11, P | US | A), true, true, true],
-  ['cleared PTE', RO, 0, true, true, true],
-  ['user access taken away', RO, pte(P | A), true, true, true],
-  ['execute taken away (NX set)', RO, pte(P | US | A | _PAGE_NX), true, true, true],
-  ['execute granted (NX cleared)', pte(P | US | A | _PAGE_NX), RO, true, false, false],
-  ['global bit cleared', pte(P | US | A | _PAGE_GLOBAL), RO, true, true, true],
-  ['accessed bit cleared (aging only, as ptep_clear_flush_young)', RO, pte(P | US), true, false, false],
-  ['software bit changed', RO, pte(P | US | A | _PAGE_SOFTW2), true, false, false],
+// [what changes, old PTE, new PTE, always, skip-promotions, rfc-condition, mainline]
+const TABLE: [string, number, number, boolean, boolean, boolean, boolean][] = [
+  ['write-protect of a clean PTE', pte(P | US | A | RW), RO, true, false, false, true],
+  ['write-protect of a dirty PTE', pte(P | US | A | RW | D), pte(P | US | A | D), true, true, true, true],
+  ['promotion to writable', RO, pte(P | US | A | RW), true, false, false, true],
+  ['promotion of a dirty read-only PTE (the mprotect toggle)', pte(P | US | A | D), pte(P | US | A | D | RW), true, false, false, true],
+  ['PROT_NONE (mprotect or NUMA hinting) of a writable dirty PTE', pte(P | US | A | RW | D), protnone(P | US | A | RW | D), true, true, true, true],
+  ['new PFN', RO, mkPte(0x11, P | US | A), true, true, true, true],
+  ['cleared PTE', RO, 0, true, true, true, true],
+  ['user access taken away', RO, pte(P | A), true, true, true, true],
+  ['execute taken away (NX set)', RO, pte(P | US | A | _PAGE_NX), true, true, true, true],
+  ['execute granted (NX cleared)', pte(P | US | A | _PAGE_NX), RO, true, false, false, true],
+  ['global bit cleared', pte(P | US | A | _PAGE_GLOBAL), RO, true, true, true, true],
+  ['accessed bit cleared (aging only, as ptep_clear_flush_young)', RO, pte(P | US), true, false, false, false],
+  ['software bit changed', RO, pte(P | US | A | _PAGE_SOFTW2), true, false, false, false],
   // where the posted condition differs from the corrected one: it flushes, the corrected one does not
-  ['read-only dirty PTE cleaned', pte(P | US | A | D), RO, true, false, true],
-  ['read-only dirty PTE made writable and clean', pte(P | US | A | D), pte(P | US | A | RW), true, false, true],
-  ['PROT_NONE back to writable (old PTE not present)', protnone(P | US | A | D), pte(P | US | A | D | RW), true, false, true],
+  ['read-only dirty PTE cleaned', pte(P | US | A | D), RO, true, false, true, true],
+  ['read-only dirty PTE made writable and clean', pte(P | US | A | D), pte(P | US | A | RW), true, false, true, true],
+  ['PROT_NONE back to writable (old PTE not present)', protnone(P | US | A | D), pte(P | US | A | D | RW), true, false, true, false],
 ];
 
 describe('pteNeedsFlush', () => {
-  const rows = TABLE.map(([what, oldPte, newPte, always, skip, rfc]) => ({ what, oldPte, newPte, always, skip, rfc }));
-  it.each(rows)('$what: always=$always skip-promotions=$skip rfc-condition=$rfc', ({ oldPte, newPte, always, skip, rfc }) => {
+  const rows = TABLE.map(([what, oldPte, newPte, always, skip, rfc, mainline]) => ({ what, oldPte, newPte, always, skip, rfc, mainline }));
+  it.each(rows)('$what: always=$always skip-promotions=$skip rfc-condition=$rfc mainline=$mainline', ({ oldPte, newPte, always, skip, rfc, mainline }) => {
     expect(pteNeedsFlush('always', oldPte, newPte)).toBe(always);
     expect(pteNeedsFlush('skip-promotions', oldPte, newPte)).toBe(skip);
     expect(pteNeedsFlush('rfc-condition', oldPte, newPte)).toBe(rfc);
+    expect(pteNeedsFlush('mainline', oldPte, newPte)).toBe(mainline);
   });
 
   /*
@@ -103,7 +104,7 @@ describe('mprotect on 4 CPUs', () => {
     await toggle([], 11);
   });
 
-  it.each(['always', 'rfc-condition'])('never lets a write through a demoted translation with mprotectFlush=%s', async (mode) => {
+  it.each(['always', 'rfc-condition', 'skip-promotions'])('never lets a write through a demoted translation with mprotectFlush=%s', async (mode) => {
     await toggle([`mprotectFlush=${mode}`], 12);
   });
 
@@ -117,8 +118,13 @@ describe('mprotect on 4 CPUs', () => {
     expect(always.TLB_LOCAL_MM_SHOOTDOWN).toBe(2 * ROUNDS);
   });
 
+  it('flushes promotions too with mainline\'s pte_needs_flush, sparing the spurious faults', async () => {
+    const mainline = await toggle([], 15);
+    expect(mainline.nr_tlb_remote_flush).toBe(2 * ROUNDS);
+  });
+
   it('keeps every guarantee with the pre-5.19 inc/dec_tlb_flush_pending batching, one flush per demotion', async () => {
-    const counters = await toggle(['mprotectBatching=flush-pending'], 14);
+    const counters = await toggle(['mprotectBatching=flush-pending', 'mprotectFlush=skip-promotions'], 14);
     expect(counters.nr_tlb_remote_flush).toBe(ROUNDS);
   });
 
