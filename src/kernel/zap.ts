@@ -10,9 +10,8 @@
  * mapping or sees a page no TLB can still write.
  */
 import type { Cpu } from '../cpu/cpu.ts';
-import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
-import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryWord, ptepGet, ptepGetAndClear, tableIndex, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entryWord, ptepGet, ptepGetAndClear, tableIndex, vpnOf } from '../machine/pagetable.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
 import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbEndVma, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry, tlbStartVma } from './mmu-gather.ts';
@@ -30,18 +29,6 @@ export function ptepGetAndClearFull(cpu: Cpu, ptep: number): number {
   const old = Atomics.load(cpu.v.phys, ptep);
   Atomics.store(cpu.v.phys, ptep, 0);
   return old;
-}
-
-/** The upper-level entry word for `va` at `level` (>= PMD_LEVEL), or -1 when a table is missing. */
-function upperEntry(v: MachineViews, pgd: number, va: number, level: number): number {
-  const vpn = vpnOf(va);
-  let table = pgd;
-  for (let l = PGD_LEVEL; l > level; l--) {
-    const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, l)));
-    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) return -1;
-    table = ptePfn(e);
-  }
-  return entryWord(table, tableIndex(vpn, level));
 }
 
 /**
@@ -96,7 +83,7 @@ export function unmapPageRange(cpu: Cpu, tlb: MmuGather, mm: number, start: numb
   let addr = start;
   while (addr < end) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
-    const pmdp = upperEntry(v, pgd, addr, PMD_LEVEL);
+    const pmdp = entryOffset(v, pgd, addr, PMD_LEVEL);
     const pmd = pmdp < 0 ? 0 : Atomics.load(v.phys, pmdp);
     if (!ptePresent(pmd) || (pmd & _PAGE_PSE) !== 0) {
       addr = next;

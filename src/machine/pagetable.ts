@@ -82,18 +82,23 @@ export function pgdAlloc(v: MachineViews, cpu: number, owner: number): number {
 }
 
 /**
- * Finds the PTE for `va` under `pgd` without allocating: the word index of the entry, or -1 when
- * a table on the way is missing or a 2 MiB leaf stands where the PTE table would be.
+ * The entry for `va` at `level` under `pgd`, without allocating: its word index, or -1 when a
+ * table on the way is missing or a 2 MiB leaf stands above it (pmd_offset and friends).
  */
-export function pteOffset(v: MachineViews, pgd: number, va: number): number {
+export function entryOffset(v: MachineViews, pgd: number, va: number, level: number): number {
   const vpn = vpnOf(va);
   let table = pgd;
-  for (let level = PGD_LEVEL; level > PTE_LEVEL; level--) {
-    const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, level)));
+  for (let l = PGD_LEVEL; l > level; l--) {
+    const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, l)));
     if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) return -1;
     table = ptePfn(e);
   }
-  return entryWord(table, tableIndex(vpn, PTE_LEVEL));
+  return entryWord(table, tableIndex(vpn, level));
+}
+
+/** pte_offset: the PTE for `va` under `pgd`, or -1 (see entryOffset). */
+export function pteOffset(v: MachineViews, pgd: number, va: number): number {
+  return entryOffset(v, pgd, va, PTE_LEVEL);
 }
 
 /**
