@@ -7,9 +7,10 @@
  * spin_unlock_irq in kernel code), at an explicit interruptPoint(), and while it waits for IPI
  * acknowledgements or sleeps idle. Never while IRQs are off, and never inside a page walk.
  *
- * The hot path, a load or store that hits the TLB, is a set lookup with plain reads, the
- * use-after-free oracle's generation compare (one plain read), a read or write of physical memory
- * and a counter increment: no allocation, no Atomics.
+ * The hot path, a load or store that hits the TLB, is a set lookup with plain reads, the oracles'
+ * two compares (the frame's generation, the mm's promise count: one plain read each), a read or
+ * write of physical memory and a counter increment: no allocation, no Atomics. Stores to
+ * page-cache pages also take the lost-write check (check/oracle.ts).
  *
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
@@ -17,8 +18,9 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
-import { TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_WRITE } from '../machine/tlb-layout.ts';
-import { ViolationKind, reportViolation } from '../check/oracle.ts';
+import { TLBE_EPOCH, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
+import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
+import { checkPromises } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup } from '../machine/tlb.ts';
 import { walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
@@ -60,6 +62,9 @@ export class Cpu implements IpiCpu {
   /** the loaded page-table root (CR3's PFN) and PCID; written by switchMmIrqsOff */
   cr3 = 0;
   pcid = 0;
+  /** the loaded mm, and the index in v.mm of its promise count (check/promises.ts) */
+  mm = 0;
+  promiseIdx = 0;
   ops = 0;
   csdLockTimeoutMs = 5000;
   pageFaultHandler: PageFaultHandler | null = null;
@@ -70,6 +75,7 @@ export class Cpu implements IpiCpu {
   private readonly phys: Int32Array;
   private readonly percpu: Int32Array;
   private readonly frameMeta: Int32Array;
+  private readonly mmWords: Int32Array;
   private rng = 1;
   private speculationMask = -1;
   /** VPNs of recent misses: where a speculative walk may wander */
@@ -90,6 +96,7 @@ export class Cpu implements IpiCpu {
     this.phys = v.phys;
     this.percpu = v.percpu;
     this.frameMeta = v.frameMeta;
+    this.mmWords = v.mm;
     this.counters = v.counters;
     this.fabric = new IpiFabric(v, id, tx, rx);
   }
@@ -103,6 +110,8 @@ export class Cpu implements IpiCpu {
     this.ops = 0;
     this.cr3 = 0;
     this.pcid = 0;
+    this.mm = 0;
+    this.promiseIdx = 0;
     this.recent.fill(0);
     this.pageFaultHandler = null;
     this.irqsOn = true;
@@ -140,6 +149,7 @@ export class Cpu implements IpiCpu {
     }
     const pfn = this.t[e + TLBE_PFN];
     if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN]) this.useAfterFree(vpn, e, false);
+    if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) this.checkPromises(vpn, e, false);
     const value = this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)];
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return value;
@@ -157,6 +167,8 @@ export class Cpu implements IpiCpu {
     }
     const pfn = this.t[e + TLBE_PFN];
     if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN]) this.useAfterFree(vpn, e, true);
+    if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) this.checkPromises(vpn, e, true);
+    if ((this.t[e + TLBE_FLAGS] & TLBF_FILE) !== 0) checkFileStore(this.v, this.id, this.cr3, vpn, pfn);
     this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)] = value;
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return true;
@@ -173,14 +185,19 @@ export class Cpu implements IpiCpu {
     this.t[e + TLBE_GEN] = frameGen;
   }
 
+  /** The promise oracle's slow half (check/promises.ts): promises were made since this fill. */
+  private checkPromises(vpn: number, e: number, write: boolean): void {
+    this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, this.t[e + TLBE_PFN], write, this.t[e + TLBE_EPOCH]);
+  }
+
   /** The miss path: walk, and on a fault call the kernel until it resolves or gives up. */
   private translateSlow(va: number, vpn: number, write: boolean): number {
     this.recent[this.recentHead++ & (RECENT - 1)] = vpn;
     for (;;) {
       const victim = this.random();
       const e = write
-        ? walkForWrite(this.v, this.id, this.cr3, this.pcid, vpn, victim)
-        : walkForRead(this.v, this.id, this.cr3, this.pcid, vpn, victim);
+        ? walkForWrite(this.v, this.id, this.cr3, this.pcid, vpn, victim, this.mmWords[this.promiseIdx])
+        : walkForRead(this.v, this.id, this.cr3, this.pcid, vpn, victim, this.mmWords[this.promiseIdx]);
       if (e >= 0) return e;
       this.count(Counter.PageFaults);
       traceEvent(this.v, this.id, Ev.PageFault, vpn, e, write ? 1 : 0);
@@ -203,7 +220,12 @@ export class Cpu implements IpiCpu {
 
   private speculate(): void {
     const vpn = this.recent[this.random() & (RECENT - 1)];
-    if (vpn !== 0) walkSpeculative(this.v, this.id, this.cr3, this.pcid, vpn, this.random());
+    if (vpn !== 0) this.speculateAt(vpn * PAGE_SIZE);
+  }
+
+  /** A speculative walk of `va` now, as the hardware may make at any moment (also when lazy). */
+  speculateAt(va: number): void {
+    if (this.cr3 !== 0) walkSpeculative(this.v, this.id, this.cr3, this.pcid, (va / PAGE_SIZE) | 0, this.random(), this.mmWords[this.promiseIdx]);
   }
 
   checkAbort(): void {

@@ -22,6 +22,7 @@ import { ptepGetAndClearFull, unmapSingleVma } from './zap.ts';
 import { pageIsAnon, pageMapcount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
+import { PromiseKind, makePromise } from '../check/promises.ts';
 
 export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
@@ -43,6 +44,8 @@ export function sysMadvise(cpu: Cpu, mm: number, addr: number, length: number, a
       else if (vmaIsAnon(v, vma)) madviseFreeRange(cpu, tlb, mm, s, e);
       tlbFinishMmu(cpu, tlb);
     }
+    // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
+    if (advice === MADV_DONTNEED) makePromise(v, mm, addr, end, PromiseKind.Zapped);
     return 0;
   } finally {
     mmapReadUnlock(cpu, mm);

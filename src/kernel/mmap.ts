@@ -22,6 +22,7 @@ import { tlbFinishMmu, tlbGatherMmu, tlbGatherMmuFullmm, type MmuGather } from '
 import { freePgdRange, unmapSingleVma } from './zap.ts';
 import { unlinkVma } from './rmap.ts';
 import { fileSize } from './filemap.ts';
+import { PromiseKind, makePromise } from '../check/promises.ts';
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -114,6 +115,8 @@ export function sysMunmap(cpu: Cpu, mm: number, addr: number, length: number): v
   unmapRegion(cpu, tlb, mm, vmas, start, end, floor, ceiling);
   tlbFinishMmu(cpu, tlb);
   mmapReadUnlock(cpu, mm);
+  // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
+  makePromise(v, mm, start, end, PromiseKind.Unmapped);
   cpu.setActivity(Activity.User);
 }
 

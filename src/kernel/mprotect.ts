@@ -68,6 +68,7 @@ import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './mmap.ts';
+import { PromiseKind, makePromise } from '../check/promises.ts';
 
 const EINVAL = -22;
 const ENOMEM = -12;
@@ -343,6 +344,9 @@ export function sysMprotect(cpu: Cpu, mm: number, addr: number, len: number, pro
     const batch = protectionBatchStart(cpu, mm, addr, end);
     for (const vma of vmas) mprotectFixup(cpu, batch, vma, prot);
     protectionBatchFinish(cpu, batch);
+    // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
+    if ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) === 0) makePromise(v, mm, addr, end, PromiseKind.Inaccessible);
+    else if ((prot & PROT_WRITE) === 0) makePromise(v, mm, addr, end, PromiseKind.WriteProtected);
     return 0;
   } finally {
     mmapWriteUnlock(cpu, mm);

@@ -29,6 +29,7 @@ export const TLBE_PFN = 2;
 export const TLBE_FLAGS = 3;
 export const TLBE_GEN = 4; // frame generation at fill
 export const TLBE_SEQ = 5; // fill sequence, odd while a fill is in progress
+export const TLBE_EPOCH = 6; // the mm's promise count at fill (check/promises.ts)
 export const TLBE_WORDS = 8;
 
 // TLBE_FLAGS bits
@@ -39,6 +40,7 @@ export const TLBF_DIRTY = 1 << 3; // the dirty bit as it was when the entry was 
 export const TLBF_GLOBAL = 1 << 4;
 export const TLBF_NX = 1 << 5;
 export const TLBF_HUGE = 1 << 6; // a 4 KiB piece of a 2 MiB mapping
+export const TLBF_FILE = 1 << 7; // the frame was a page-cache page at fill: stores are checked for lost writes
 
 // paging-structure caches: level 3 caches PML4 entries (-> PUD table), level 2 PDPT entries
 // (-> PMD table), level 1 PD entries (-> PTE table).

@@ -16,16 +16,19 @@
  *
  * The walk starts at the deepest paging-structure-cache hit (PDE, then PDPTE, then PML4E cache)
  * and fills those caches for the tables it passes. Every cached pointer and every TLB entry
- * records the generation of the frame it points at, read while the entry still mapped it.
+ * records the generation of the frame it points at, read while the entry still mapped it; a walk
+ * that starts from a cached pointer to a table freed since is reported (check/oracle.ts).
+ * `epoch` is the mm's promise count, kept in the TLB entry for the promise oracle.
  */
 import type { MachineViews } from './memory.ts';
-import { FRAME_META_WORDS, META_GEN } from './phys-layout.ts';
+import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND } from './phys-layout.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
   _PAGE_USER, ptePfn,
 } from './pte.ts';
 import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
-import { PSCE_TABLE, TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE } from './tlb-layout.ts';
+import { PSCE_GEN, PSCE_TABLE, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE } from './tlb-layout.ts';
+import { ViolationKind, reportViolation } from '../check/oracle.ts';
 import { pscFill, pscLookup, tlbBase, tlbFill } from './tlb.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 
@@ -53,7 +56,7 @@ function markAccessed(phys: Int32Array, slot: number, e: number, bits: number): 
   return Atomics.compareExchange(phys, slot, e, want) === e ? want : 0;
 }
 
-function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number): number {
+function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number): number {
   const { phys, tlb } = v;
   const counters = cpu * COUNTER_STRIDE;
   v.counters[counters + (access === Access.Speculative ? Counter.SpeculativeWalks : Counter.PageWalks)]++;
@@ -67,6 +70,8 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
       v.counters[counters + Counter.PscHits]++;
       table = tlb[p + PSCE_TABLE];
       level = l;
+      // the oracle: the cached pointer leads to a table frame freed since it was cached
+      if (tlb[p + PSCE_GEN] !== genOf(v, table)) reportViolation(v, cpu, ViolationKind.FreedTableWalk, vpn, table, tlb[p + PSCE_GEN], genOf(v, table), l);
       break;
     }
   }
@@ -82,17 +87,17 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
     } while (e === 0);
     if ((e & _PAGE_PSE) !== 0) {
       // a 2 MiB leaf at the PMD level: cache the 4 KiB piece for this VPN
-      return fillLeaf(v, cpu, pcid, vpn, slot, access, victim, ptePfn(e) + (vpn & 511), TLBF_HUGE);
+      return fillLeaf(v, cpu, pcid, vpn, slot, access, victim, ptePfn(e) + (vpn & 511), TLBF_HUGE, epoch);
     }
     const next = ptePfn(e);
     pscFill(tlb, cpu, level - 1, vpn >>> (9 * (level - 1)), pcid, next, genOf(v, next));
     table = next;
   }
-  return fillLeaf(v, cpu, pcid, vpn, entryWord(table, tableIndex(vpn, PTE_LEVEL)), access, victim, -1, 0);
+  return fillLeaf(v, cpu, pcid, vpn, entryWord(table, tableIndex(vpn, PTE_LEVEL)), access, victim, -1, 0, epoch);
 }
 
 /** Checks and marks the leaf at `slot`, then fills the TLB. `pfnOverride` >= 0 for huge leaves. */
-function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot: number, access: Access, victim: number, pfnOverride: number, extra: number): number {
+function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot: number, access: Access, victim: number, pfnOverride: number, extra: number, epoch: number): number {
   const { phys, tlb } = v;
   for (;;) {
     const e = Atomics.load(phys, slot);
@@ -113,25 +118,26 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     if ((want & _PAGE_DIRTY) !== 0) flags |= TLBF_DIRTY;
     if ((want & _PAGE_GLOBAL) !== 0) flags |= TLBF_GLOBAL;
     if ((want & _PAGE_NX) !== 0) flags |= TLBF_NX;
+    if (v.frameMeta[pfn * FRAME_META_WORDS + META_KIND] === FrameKind.File) flags |= TLBF_FILE;
     v.counters[cpu * COUNTER_STRIDE + Counter.TlbFills]++;
-    return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim);
+    return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim, epoch);
   }
 }
 
 /** A walk for a user load: the TLB entry's word index, or a fault code. */
-export function walkForRead(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number): number {
-  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Read, victim);
+export function walkForRead(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number, epoch = 0): number {
+  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Read, victim, epoch);
 }
 
 /**
  * A walk for a user store, also the re-walk that sets D on the first write through a clean
  * entry: the TLB entry's word index, or a fault code.
  */
-export function walkForWrite(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number): number {
-  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Write, victim);
+export function walkForWrite(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number, epoch = 0): number {
+  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Write, victim, epoch);
 }
 
 /** A speculative walk: fills when the translation is present, does nothing otherwise. */
-export function walkSpeculative(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number): number {
-  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Speculative, victim);
+export function walkSpeculative(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number, epoch = 0): number {
+  return rawWalk(v, cpu, cr3, pcid, vpn, Access.Speculative, victim, epoch);
 }

@@ -34,6 +34,7 @@ import { tlbFlushEverything, tlbFlushPcid, tlbInvlpg } from '../../machine/tlb.t
 import { incMmTlbGen, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from '../../kernel/mm.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
+import { promiseCountIndex } from '../../check/promises.ts';
 import type { FlushTlbInfo } from '../../ipi/protocol.ts';
 import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
@@ -102,6 +103,8 @@ function loadCr3(cpu: Cpu, mm: number, asid: number): void {
   const p = cpu.v.percpu;
   cpu.cr3 = mm === INIT_MM ? 0 : mmPgd(cpu.v, mm);
   cpu.pcid = kernPcid(asid);
+  cpu.mm = mm;
+  cpu.promiseIdx = promiseCountIndex(mm);
   p[ts(cpu, TS_CR3)] = cpu.cr3;
   Atomics.store(p, ts(cpu, TS_LOADED_MM), mm);
   Atomics.store(p, ts(cpu, TS_LOADED_ASID), asid);
