@@ -46,6 +46,7 @@ export interface RunTask {
   seed: number;
   csdLockTimeoutMs: number;
   speculationShift: number;
+  noiseShift: number;
   config: KernelConfig;
 }
 
@@ -90,7 +91,7 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   const mod = (await import(task.url)) as Record<string, Workload>;
   const workload = mod[task.exportName];
   if (!workload || typeof workload.run !== 'function') throw new Error(`${task.url} has no workload export '${task.exportName}'`);
-  cpu.configure({ seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, config: task.config });
+  cpu.configure({ seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, noiseShift: task.noiseShift, config: task.config });
   cpu.pageFaultHandler = handleMmFault;
   resetTlbUbc(cpu);
   cpu.fabric.discardStaleMessages();

@@ -43,6 +43,8 @@ export type IpiDispatcher = (cpu: Cpu, from: number, msg: IpiMessage) => void;
 
 export interface CpuOptions {
   csdLockTimeoutMs: number;
+  /** race windows are stretched at about one in 2^noiseShift visits; -1 for none (campaign/noise.ts) */
+  noiseShift: number;
   /** a speculative walk at about one interrupt point in 2^speculationShift; -1 for none */
   speculationShift: number;
   seed: number;
@@ -78,6 +80,9 @@ export class Cpu implements IpiCpu {
   private readonly mmWords: Int32Array;
   private rng = 1;
   private speculationMask = -1;
+  private noiseMask = -1;
+  /** a word nobody notifies: Atomics.wait on it is a short sleep that yields the host core */
+  private readonly napWord = new Int32Array(new SharedArrayBuffer(4));
   /** VPNs of recent misses: where a speculative walk may wander */
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
@@ -106,6 +111,7 @@ export class Cpu implements IpiCpu {
     this.csdLockTimeoutMs = opts.csdLockTimeoutMs;
     this.config = opts.config;
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
+    this.noiseMask = opts.noiseShift < 0 ? -1 : (1 << opts.noiseShift) - 1;
     this.rng = (opts.seed ^ Math.imul(this.id + 1, 0x9e3779b1)) | 1;
     this.ops = 0;
     this.cr3 = 0;
@@ -226,6 +232,24 @@ export class Cpu implements IpiCpu {
   /** A speculative walk of `va` now, as the hardware may make at any moment (also when lazy). */
   speculateAt(va: number): void {
     if (this.cr3 !== 0) walkSpeculative(this.v, this.id, this.cr3, this.pcid, (va / PAGE_SIZE) | 0, this.random(), this.mmWords[this.promiseIdx]);
+  }
+
+  /**
+   * A race window: kernel paths call this where another CPU's access could slip in (between a PTE
+   * clear and its flush, between rmap removal and the flush, inside GUP-fast, ...). With noise on,
+   * the seeded stream sometimes stretches the window: a short spin, or a nap that hands the host
+   * core to another CPU thread, which on an oversubscribed host is where races open.
+   */
+  raceWindow(): void {
+    if (this.noiseMask < 0) return;
+    const r = this.random();
+    if ((r & this.noiseMask) !== 0) return;
+    if ((r & 0x100000) !== 0) {
+      Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) * 0.05 + 0.02);
+    } else {
+      let spin = (r >>> 21) & 1023;
+      while (spin-- > 0) this.random();
+    }
   }
 
   checkAbort(): void {

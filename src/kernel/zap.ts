@@ -49,6 +49,8 @@ function zapPteRange(cpu: Cpu, tlb: MmuGather, mm: number, table: number, start:
     const pte = ptepGetAndClearFull(cpu, ptep);
     // a PROT_NONE (NUMA hinting) entry still maps its page
     if (!pteMapsPage(pte)) continue;
+    // race window: the PTE is gone, the TLB entries of other CPUs are not
+    cpu.raceWindow();
     tlbRemoveTlbEntry(tlb, addr);
     const pfn = ptePfn(pte);
     let delayRmap = false;

@@ -34,6 +34,8 @@ export interface RunOptions {
   csdLockTimeoutMs?: number;
   /** a speculative walk at about one interrupt point in 2^n; -1 for none */
   speculationShift?: number;
+  /** race windows stretched at about one visit in 2^n; -1 (default) for none */
+  noiseShift?: number;
   /** the kernel variant; mainline defaults when absent */
   kernel?: KernelConfig;
 }
@@ -151,6 +153,7 @@ export class Machine {
         seed,
         csdLockTimeoutMs: runOpts.csdLockTimeoutMs ?? 5000,
         speculationShift: runOpts.speculationShift ?? 4,
+        noiseShift: runOpts.noiseShift ?? -1,
         config: runOpts.kernel ?? defaultKernelConfig(),
       };
       const t0 = performance.now();
