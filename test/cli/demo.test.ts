@@ -1,19 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
-const BIN = new URL('../../bin/shootdown.mjs', import.meta.url).pathname;
-
-async function shootdown(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { shootdown } from '../fixtures/cli.ts';
 
 describe('shootdown demo', () => {
   it('prints one JSON object with the run and exits 0 when every flush held', async () => {

@@ -1,27 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { SWITCHES, SWITCH_NAMES } from '../../src/config/kernel-config.ts';
-
-const run = promisify(execFile);
-const BIN = new URL('../../bin/shootdown.mjs', import.meta.url).pathname;
-
-async function shootdown(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { shootdown } from '../fixtures/cli.ts';
 
 describe('shootdown list', () => {
   it('prints every switch with its values, default, descriptions and source as JSON', async () => {
     const r = await shootdown('list', '--json');
     expect(r.code).toBe(0);
     const { switches } = JSON.parse(r.stdout);
-    expect(switches).toHaveLength(12);
+    expect(switches).toHaveLength(11);
     expect(switches.map((s: { name: string }) => s.name)).toEqual(SWITCH_NAMES);
     for (const s of switches) {
       expect(s.default).toBe(SWITCHES[s.name as keyof typeof SWITCHES].default);
