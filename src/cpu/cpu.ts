@@ -154,8 +154,10 @@ export class Cpu implements IpiCpu {
       if (e < 0) return FAULTED;
     }
     const pfn = this.t[e + TLBE_PFN];
-    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN]) this.useAfterFree(vpn, e, false);
-    if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) this.checkPromises(vpn, e, false);
+    // the oracles: the frame freed since the fill, or a system call returned since the fill
+    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN] || this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
+      this.checkHit(vpn, e, false);
+    }
     const value = this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)];
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return value;
@@ -165,35 +167,52 @@ export class Cpu implements IpiCpu {
   store(va: number, value: number): boolean {
     const vpn = (va / PAGE_SIZE) | 0;
     let e = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
-    // a store needs a writable entry whose cached D is set; otherwise the walker runs again
-    if (e < 0 || (this.t[e + TLBE_FLAGS] & (TLBF_WRITE | TLBF_DIRTY)) !== (TLBF_WRITE | TLBF_DIRTY)) {
-      if (e >= 0 && (this.t[e + TLBE_FLAGS] & TLBF_WRITE) !== 0) this.count(Counter.DirtyBitWalks);
-      e = this.translateSlow(va, vpn, true);
+    // the fast case: a writable entry whose cached D is set, for a page that is not a file page
+    if (e < 0 || (this.t[e + TLBE_FLAGS] & (TLBF_WRITE | TLBF_DIRTY | TLBF_FILE)) !== (TLBF_WRITE | TLBF_DIRTY)) {
+      e = this.storeSlow(va, vpn, e);
       if (e < 0) return false;
     }
     const pfn = this.t[e + TLBE_PFN];
-    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN]) this.useAfterFree(vpn, e, true);
-    if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) this.checkPromises(vpn, e, true);
-    if ((this.t[e + TLBE_FLAGS] & TLBF_FILE) !== 0) checkFileStore(this.v, this.id, this.cr3, vpn, pfn);
+    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN] || this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
+      this.checkHit(vpn, e, true);
+    }
     this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)] = value;
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return true;
   }
 
   /**
-   * The use-after-free oracle: this access goes through a translation cached before its frame
-   * was freed. Recorded once per entry (the entry is re-tagged), and the access completes.
+   * A store the fast case does not cover: a miss, or an entry without write permission or cached
+   * D (the walker runs again and sets D, or faults), or a page-cache page (the lost-write oracle).
+   * Kept out of store() so that store stays small enough for V8 to inline: an out-of-line store
+   * boxes its address.
    */
-  private useAfterFree(vpn: number, e: number, write: boolean): void {
-    const pfn = this.t[e + TLBE_PFN];
-    const frameGen = Atomics.load(this.frameMeta, pfn * FRAME_META_WORDS + META_GEN);
-    reportViolation(this.v, this.id, ViolationKind.UseAfterFree, vpn, pfn, this.t[e + TLBE_GEN], frameGen, write ? 1 : 0);
-    this.t[e + TLBE_GEN] = frameGen;
+  private storeSlow(va: number, vpn: number, e: number): number {
+    if (e >= 0 && (this.t[e + TLBE_FLAGS] & (TLBF_WRITE | TLBF_DIRTY)) !== (TLBF_WRITE | TLBF_DIRTY)) {
+      if ((this.t[e + TLBE_FLAGS] & TLBF_WRITE) !== 0) this.count(Counter.DirtyBitWalks);
+      e = -1;
+    }
+    if (e < 0) e = this.translateSlow(va, vpn, true);
+    if (e >= 0 && (this.t[e + TLBE_FLAGS] & TLBF_FILE) !== 0) checkFileStore(this.v, this.id, this.cr3, vpn, this.t[e + TLBE_PFN]);
+    return e;
   }
 
-  /** The promise oracle's slow half (check/promises.ts): promises were made since this fill. */
-  private checkPromises(vpn: number, e: number, write: boolean): void {
-    this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, this.t[e + TLBE_PFN], write, this.t[e + TLBE_EPOCH]);
+  /**
+   * The oracles' slow half, on a hit whose frame generation or promise epoch is not the current
+   * one. Use after free: the translation was cached before its frame was freed; it is reported
+   * once per entry (the entry is re-tagged) and the access completes, as on hardware. Promises:
+   * a system call returned since the fill (check/promises.ts).
+   */
+  private checkHit(vpn: number, e: number, write: boolean): void {
+    const pfn = this.t[e + TLBE_PFN];
+    const frameGen = Atomics.load(this.frameMeta, pfn * FRAME_META_WORDS + META_GEN);
+    if (frameGen !== this.t[e + TLBE_GEN]) {
+      reportViolation(this.v, this.id, ViolationKind.UseAfterFree, vpn, pfn, this.t[e + TLBE_GEN], frameGen, write ? 1 : 0);
+      this.t[e + TLBE_GEN] = frameGen;
+    }
+    if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
+      this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, this.t[e + TLBE_EPOCH]);
+    }
   }
 
   /** The miss path: walk, and on a fault call the kernel until it resolves or gives up. */

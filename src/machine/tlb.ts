@@ -28,10 +28,10 @@ export function tlbBase(cpu: number): number {
 export function tlbLookup(t: Int32Array, base: number, vpn: number, pcid: number): number {
   let e = base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
   for (let way = 0; way < TLB_WAYS; way++, e += TLBE_WORDS) {
+    // the tag first: most ways differ there
+    if (t[e + TLBE_VPN] !== vpn) continue;
     const flags = t[e + TLBE_FLAGS];
-    if ((flags & TLBF_VALID) !== 0 && t[e + TLBE_VPN] === vpn && (t[e + TLBE_PCID] === pcid || (flags & TLBF_GLOBAL) !== 0)) {
-      return e;
-    }
+    if ((flags & TLBF_VALID) !== 0 && (t[e + TLBE_PCID] === pcid || (flags & TLBF_GLOBAL) !== 0)) return e;
   }
   return -1;
 }
