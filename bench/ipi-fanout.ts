@@ -1,0 +1,65 @@
+/*
+ * Shootdown fan-out: how long flushTlbMmRange of one page takes on the initiator (CPU 0) as the
+ * number of target CPUs grows (1, 2, 4, 8, 16), with the targets busy (taking the IPI at an
+ * interrupt point) or idle (woken from Atomics.wait). One machine per CPU count, reused by both
+ * modes; median and p99 of the timed flushes, with the IPIs counted. The table is printed with the
+ * host's core count and Node version and written to bench/results/ipi-fanout.json.
+ *
+ * With more CPU threads than host cores, a flush waits for the host scheduler to run every
+ * target, so latencies grow to the scheduler's tick; read the figures with the core count.
+ *
+ *   npx tsx bench/ipi-fanout.ts
+ */
+import { Machine } from '../src/machine/machine.ts';
+import type { FanoutOptions, FanoutResult, TargetMode } from './workloads/ipi-fanout.ts';
+import { formatHost, hostInfo, percentile, watchOtherLoad, writeResults } from './report.ts';
+
+const TARGETS = [1, 2, 4, 8, 16];
+const MODES: TargetMode[] = ['busy', 'idle'];
+const RUN: Omit<FanoutOptions, 'mode'> = { warmupFlushes: 200, flushes: 2000, budgetMs: 10_000, gapUs: 200 };
+const WORKLOAD = { url: new URL('./workloads/ipi-fanout.ts', import.meta.url).href };
+
+interface Row {
+  mode: TargetMode;
+  targets: number;
+  medianUs: number;
+  p99Us: number;
+  /** timed flushes, and the run's counts: every flush, warm-up included, and the IPIs they sent */
+  timed: number;
+  flushes: number;
+  ipis: number;
+  /** cores other processes kept busy during the run */
+  otherLoad: number | null;
+}
+
+const host = hostInfo();
+const rows: Row[] = [];
+console.log(formatHost(host));
+console.log('mode  targets  median us   p99 us  timed  flushes    ipis  median us/target  others\' cores');
+for (const targets of TARGETS) {
+  const machine = await Machine.boot({ cpus: targets + 1 });
+  try {
+    for (const mode of MODES) {
+      const otherLoad = watchOtherLoad();
+      const run = await machine.run<unknown, FanoutResult, FanoutOptions>(WORKLOAD, { ...RUN, mode }, { speculationShift: -1 });
+      const us = run.results[0].shootdownUs;
+      const row: Row = {
+        mode,
+        targets,
+        medianUs: percentile(us, 50),
+        p99Us: percentile(us, 99),
+        timed: us.length,
+        flushes: run.counters.nr_tlb_remote_flush,
+        ipis: run.counters.ipis_sent,
+        otherLoad: otherLoad(),
+      };
+      rows.push(row);
+      console.log(
+        `${mode.padEnd(5)} ${String(targets).padStart(7)} ${row.medianUs.toFixed(1).padStart(10)} ${row.p99Us.toFixed(1).padStart(8)} ${String(row.timed).padStart(6)} ${String(row.flushes).padStart(8)} ${String(row.ipis).padStart(7)} ${(row.medianUs / targets).toFixed(2).padStart(17)} ${row.otherLoad?.toFixed(2).padStart(14) ?? '-'}`,
+      );
+    }
+  } finally {
+    await machine.close();
+  }
+}
+console.log(`results: ${writeResults('ipi-fanout', { host, options: RUN, speculationShift: -1, rows })}`);
