@@ -8,14 +8,16 @@
  * With more CPU threads than host cores, a flush waits for the host scheduler to run every
  * target, so latencies grow to the scheduler's tick; read the figures with the core count.
  *
- *   npx tsx bench/ipi-fanout.ts
+ *   npx tsx bench/ipi-fanout.ts [--targets 1,2,4,8,16] [--modes busy,idle]
  */
+import { parseArgs } from 'node:util';
 import { Machine } from '../src/machine/machine.ts';
 import type { FanoutOptions, FanoutResult, TargetMode } from './workloads/ipi-fanout.ts';
 import { formatHost, hostInfo, percentile, watchOtherLoad, writeResults } from './report.ts';
 
-const TARGETS = [1, 2, 4, 8, 16];
-const MODES: TargetMode[] = ['busy', 'idle'];
+const { values: args } = parseArgs({ options: { targets: { type: 'string', default: '1,2,4,8,16' }, modes: { type: 'string', default: 'busy,idle' } } });
+const TARGETS = args.targets.split(',').map(Number);
+const MODES = args.modes.split(',') as TargetMode[];
 const RUN: Omit<FanoutOptions, 'mode'> = { warmupFlushes: 200, flushes: 2000, budgetMs: 10_000, gapUs: 200 };
 const WORKLOAD = { url: new URL('./workloads/ipi-fanout.ts', import.meta.url).href };
 

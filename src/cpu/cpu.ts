@@ -26,7 +26,7 @@ import { walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
 import { Activity, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
 import { IpiFabric, type IpiCpu } from '../ipi/fabric.ts';
-import { IPI_FN_IDS, type IpiMessage } from '../ipi/protocol.ts';
+import type { IpiMessage } from '../ipi/protocol.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { RunAbortedError } from '../errors.ts';
@@ -318,8 +318,8 @@ export class Cpu implements IpiCpu {
     this.irqsOn = false;
     const prevActivity = this.percpu[this.base + ST_ACTIVITY];
     this.percpu[this.base + ST_ACTIVITY] = Activity.Irq;
-    this.percpu[this.base + ST_IPI_FN] = IPI_FN_IDS[msg.fn];
-    traceEvent(this.v, this.id, Ev.IpiTake, from, IPI_FN_IDS[msg.fn]);
+    this.percpu[this.base + ST_IPI_FN] = msg[0];
+    traceEvent(this.v, this.id, Ev.IpiTake, from, msg[0]);
     this.count(Counter.IpisReceived);
     this.dispatch(this, from, msg);
     this.percpu[this.base + ST_IPI_FN] = 0;

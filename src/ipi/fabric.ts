@@ -33,7 +33,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { MachineViews } from '../machine/memory.ts';
 import { CSD_PENDING, IPI_MASK, IPI_PENDING, IPI_WAKE, PERCPU_WORDS, ST_ACTIVITY, ST_WAITING_ON, Activity } from '../cpu/percpu-layout.ts';
 import { CpuMask, CPUMASK_WORDS } from '../cpu/cpumask.ts';
-import { IPI_FN_IDS, type IpiMessage } from './protocol.ts';
+import type { IpiMessage } from './protocol.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { CsdLockTimeoutError } from '../errors.ts';
@@ -136,7 +136,7 @@ export class IpiFabric {
     // the pending mask is complete before any target can ack
     Atomics.store(p, base + CSD_PENDING, remote.words[0]);
     Atomics.store(p, base + CSD_PENDING + 1, remote.words[1]);
-    const fn = IPI_FN_IDS[msg.fn];
+    const fn = msg[0];
     for (const t of remote.toArray()) {
       traceEvent(v, this.self, Ev.IpiSend, t, fn);
       this.send(t, msg);

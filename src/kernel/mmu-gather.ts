@@ -42,6 +42,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { freeFrame } from '../machine/frames.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
+import { IpiFn } from '../ipi/protocol.ts';
 import { TLB_FLUSH_ALL, flushTlbMmRange } from '../arch/x86/flush.ts';
 import { Counter } from '../trace/counters.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.ts';
@@ -179,6 +180,7 @@ function tlbFlush(cpu: Cpu, tlb: MmuGather): void {
   const all = tlb.fullmm || tlb.needFlushAll;
   const start = all ? 0 : tlb.start;
   const end = all ? TLB_FLUSH_ALL : tlb.end;
+  cpu.raceWindow(); // race window: the gathered entries are gone from the page tables, not yet from other TLBs
   const ipied = flushTlbMmRange(cpu, tlb.mm, start, end, tlbGetUnmapShift(tlb), tlb.freedTables);
   tlb.ipiedAll = ipied === cpu.v.nrCpus - 1;
 }
@@ -217,7 +219,7 @@ export function tlbRemoveTableSyncOne(cpu: Cpu, flushReachedAll: boolean): void 
   const all = new CpuMask();
   for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
   cpu.count(Counter.TlbRemoveTableSyncOne);
-  cpu.fabric.smpCallFunctionMany(cpu, all, { fn: 'tlbRemoveTableSmpSync' }, false);
+  cpu.fabric.smpCallFunctionMany(cpu, all, [IpiFn.TlbRemoveTableSmpSync], false);
 }
 
 /** tlb_table_flush: the tables go once no walker can be in them. */

@@ -35,7 +35,7 @@ import { incMmTlbGen, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
 import { promiseCountIndex } from '../../check/promises.ts';
-import type { FlushTlbInfo } from '../../ipi/protocol.ts';
+import { IpiFn, flushTlbFuncMessage, type FlushTlbInfo } from '../../ipi/protocol.ts';
 import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
 import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, TS_NEXT_ASID, kernPcid } from './tlbstate-layout.ts';
@@ -260,7 +260,7 @@ function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
     // lazy CPUs flush themselves at their next switch, unless tables were freed under them
     if (info.freedTables || c === cpu.id || !remoteIsLazy(cpu, c)) targets.set(c);
   }
-  return cpu.fabric.smpCallFunctionMany(cpu, targets, { fn: 'flushTlbFunc', info }, targets.test(cpu.id));
+  return cpu.fabric.smpCallFunctionMany(cpu, targets, flushTlbFuncMessage(info), targets.test(cpu.id));
 }
 
 /**
@@ -298,7 +298,7 @@ export function flushTlbAll(cpu: Cpu): void {
   cpu.count(Counter.NrTlbRemoteFlush);
   const all = new CpuMask();
   for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
-  cpu.fabric.smpCallFunctionMany(cpu, all, { fn: 'doFlushTlbAll' }, true);
+  cpu.fabric.smpCallFunctionMany(cpu, all, [IpiFn.DoFlushTlbAll], true);
 }
 
 /** struct arch_tlbflush_unmap_batch: the CPUs that may cache what reclaim unmapped. */
