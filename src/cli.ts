@@ -8,12 +8,17 @@ import { UsageError, integerOption } from './errors.ts';
 import { MAX_CPUS } from './machine/memory.ts';
 import { formatDemo, runDemo } from './campaign/demo.ts';
 import { formatListing, listing } from './config/list.ts';
+import { NOISE_LEVELS, noiseShift } from './campaign/noise.ts';
+import { formatStress, parseDuration, resolveScenario, runStress, traceMetadata, writeTraces } from './campaign/stress.ts';
+import { formatRunAll, runAll } from './campaign/main-job.ts';
 
 interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>): Promise<number>;
+  /** takes positional arguments (the command checks them) */
+  positionals?: boolean;
+  run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
 }
 
 const common = {
@@ -64,6 +69,99 @@ Exit status: 0.`,
       return 0;
     },
   },
+  stress: {
+    summary: 'run one race scenario trial after trial under a kernel preset; report the first violation',
+    usage: `shootdown stress <scenario|path/to/file.ts> [--kernel PRESET] [--set switch=value ...] [--cpus N]
+                 [--duration 10s | --trials N] [--seed S] [--noise off|low|high] [--stop-on-first]
+                 [--json] [--trace FILE] [--ftrace FILE]
+
+Runs a scenario of the catalog (src/scenario/catalog), or a .ts file of your own whose default
+export is made by defineScenario (src/scenario/scenario.ts), again and again on one machine, and
+checks every access with the oracles. Trial i runs with seed S + i.
+
+  --kernel PRESET     the scenario's kernel preset: buggy (default), fixed, or another it defines
+  --set switch=value  a kernel switch on top of the preset (see 'shootdown list'); repeatable
+  --cpus N            simulated CPUs, at least what the scenario needs, at most ${MAX_CPUS}
+                      (default: the host's core count, or the scenario's need if that is more)
+  --duration T        the time budget: 500ms, 30s, 2m (default 10s)
+  --trials N          a trial budget instead of a time budget, 1 to 1000000000
+  --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
+  --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low)
+  --stop-on-first     stop at the first trial that shows the forbidden outcome
+  --trace FILE        write the first violation's interleaving as Chrome trace JSON (Perfetto)
+  --ftrace FILE       write it as ftrace text (tlb:tlb_flush format)
+  --json              one JSON object on stdout
+
+Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed), 2 bad input.`,
+    positionals: true,
+    options: {
+      kernel: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      cpus: { type: 'string' },
+      duration: { type: 'string' },
+      trials: { type: 'string' },
+      seed: { type: 'string' },
+      noise: { type: 'string' },
+      'stop-on-first': { type: 'boolean' },
+      trace: { type: 'string' },
+      ftrace: { type: 'string' },
+    },
+    async run(values, positionals) {
+      if (positionals.length !== 1) throw new UsageError(`stress takes one scenario (a catalog name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+      if (values.duration !== undefined && values.trials !== undefined) throw new UsageError('give --duration or --trials, not both');
+      const resolved = await resolveScenario(positionals[0]);
+      const need = resolved.scenario.cpus;
+      const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, Math.max(availableParallelism(), need)) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
+      if (cpus < need) throw new UsageError(`--cpus must be at least ${need}: scenario ${resolved.scenario.name} needs ${need} CPUs, got ${cpus}`);
+      const trials = values.trials === undefined ? undefined : integerOption('--trials', values.trials as string, 1, 1_000_000_000);
+      const durationMs = values.duration !== undefined ? parseDuration('--duration', values.duration as string) : trials === undefined ? 10_000 : undefined;
+      const seed = values.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : integerOption('--seed', values.seed as string, 0, 2 ** 32 - 1);
+      const noise = (values.noise as string | undefined) ?? 'low';
+      const { summary, first } = await runStress({
+        resolved,
+        preset: (values.kernel as string | undefined) ?? 'buggy',
+        set: (values.set as string[] | undefined) ?? [],
+        cpus,
+        seed,
+        noise,
+        noiseShift: noiseShift(noise),
+        trials,
+        durationMs,
+        stopOnFirst: values['stop-on-first'] === true,
+        progress: !values.json,
+      });
+      const files = { chrome: values.trace as string | undefined, ftrace: values.ftrace as string | undefined };
+      const wanted = [files.chrome, files.ftrace].filter((f) => f !== undefined);
+      if (first) writeTraces(first, traceMetadata(summary), files);
+      const traces = wanted.map((f) => (first ? `${f} written` : `${f} not written: no violation`));
+      process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: first ? wanted : [] }) : formatStress(summary, traces)) + '\n');
+      return summary.violations > 0 ? 1 : 0;
+    },
+  },
+  'run-all': {
+    summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
+    usage: `shootdown run-all [--budget 2m] [--json]
+
+Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
+violation) and its fixed kernel, with noise low, on as many CPUs as the host has cores (more where
+a scenario needs them), sharing the budget between the runs. Prints a table: scenario, preset,
+trials, violations, time to the first violation, seed. Writes the same as JSON to
+reports/run-all.json, and each first violation's trace to reports/<scenario>-<preset>.json
+(Chrome trace, Perfetto) and reports/<scenario>-<preset>.ftrace.txt.
+
+  --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
+  --json       the report as one JSON object on stdout
+
+Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset found
+nothing (or the catalog is empty), 1 otherwise, 2 bad input.`,
+    options: { budget: { type: 'string' } },
+    async run(values) {
+      const budgetMs = values.budget === undefined ? 120_000 : parseDuration('--budget', values.budget as string);
+      const report = await runAll({ budgetMs, reportsDir: 'reports', progress: !values.json });
+      process.stdout.write((values.json ? JSON.stringify(report) : formatRunAll(report)) + '\n');
+      return report.ok ? 0 : 1;
+    },
+  },
 };
 
 function topUsage(): string {
@@ -88,9 +186,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const command = commands[name];
     if (!command) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(commands).join(', ')}`);
-    let values: Record<string, string | boolean | undefined>;
+    let values: Record<string, string | boolean | string[] | undefined>;
+    let positionals: string[];
     try {
-      ({ values } = parseArgs({ args: rest, options: { ...common, ...command.options }, strict: true, allowPositionals: false }));
+      ({ values, positionals } = parseArgs({ args: rest, options: { ...common, ...command.options }, strict: true, allowPositionals: command.positionals ?? false }));
     } catch (err) {
       throw new UsageError(`${name}: ${(err as Error).message}`);
     }
@@ -98,7 +197,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(command.usage + '\n');
       return 0;
     }
-    return await command.run(values);
+    return await command.run(values, positionals);
   } catch (err) {
     const usage = err instanceof UsageError;
     const message = (err as Error).message ?? String(err);

@@ -1,0 +1,160 @@
+/*
+ * The main job (`npm start`, `shootdown run-all`): every catalog scenario under its `buggy` and
+ * its `fixed` kernel, within one time budget, each on as many CPUs as the host has cores (more
+ * where the scenario needs them). Buggy runs stop at their first violation; whatever time a run
+ * leaves goes to the runs after it. The result is a table, reports/run-all.json, and the first
+ * violation's trace of each run that found one (reports/<scenario>-<preset>.json, .ftrace.txt).
+ *
+ * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and found
+ * nothing if it says `never`; the job passes when every run met its expectation.
+ */
+import { availableParallelism } from 'node:os';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import prettyMs from 'pretty-ms';
+import { Machine } from '../machine/machine.ts';
+import { MAX_CPUS } from '../machine/memory.ts';
+import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
+import { hostInfo, type HostInfo } from './host.ts';
+import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
+import { runTrials } from './trials.ts';
+import { progressLine, replayCommand, writeFileAtomic, writeTraces } from './stress.ts';
+
+export const PRESETS = ['buggy', 'fixed'] as const;
+/** The noise both presets run under: the race windows are stretched now and then. */
+const NOISE: NoiseLevel = 'low';
+
+export interface RunAllRow {
+  scenario: string;
+  preset: string;
+  expected: string;
+  cpus: number;
+  seed: number;
+  trials: number;
+  violations: number;
+  /** time to the first violation, or null */
+  firstViolationMs: number | null;
+  replay: string | null;
+  /** the trace files of the first violation */
+  traces: string[];
+  /** the run met its expectation */
+  ok: boolean;
+  /** the run failed (a CPU's program threw): no result */
+  error?: string;
+}
+
+export interface RunAllReport {
+  budgetMs: number;
+  elapsedMs: number;
+  noise: NoiseLevel;
+  reportsDir: string;
+  host: HostInfo;
+  rows: RunAllRow[];
+  /** catalog files that did not load */
+  broken: { name: string; error: string }[];
+  ok: boolean;
+}
+
+export interface RunAllRequest {
+  budgetMs: number;
+  /** where run-all.json and the traces go */
+  reportsDir: string;
+  progress: boolean;
+}
+
+export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
+  const { entries, broken } = await loadCatalog();
+  const t0 = performance.now();
+  const deadline = t0 + req.budgetMs;
+  const machines = new Map<number, Machine>();
+  const rows: RunAllRow[] = [];
+  try {
+    const runs = entries.flatMap((entry) => PRESETS.map((preset) => ({ entry, preset })));
+    for (const [i, { entry, preset }] of runs.entries()) {
+      const durationMs = Math.max(1, (deadline - performance.now()) / (runs.length - i));
+      rows.push(await runOne(machines, entry, preset, durationMs, req));
+    }
+  } finally {
+    await Promise.all([...machines.values()].map((m) => m.close()));
+  }
+  const report: RunAllReport = {
+    budgetMs: req.budgetMs,
+    elapsedMs: performance.now() - t0,
+    noise: NOISE,
+    reportsDir: req.reportsDir,
+    host: hostInfo(),
+    rows,
+    broken,
+    ok: broken.length === 0 && rows.every((r) => r.ok),
+  };
+  writeFileAtomic(join(req.reportsDir, 'run-all.json'), JSON.stringify(report, null, 2) + '\n');
+  return report;
+}
+
+/** One scenario under one preset, on the machine of its CPU count (booted on first use). */
+async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, preset: string, durationMs: number, req: RunAllRequest): Promise<RunAllRow> {
+  const { scenario, url, name } = entry;
+  const cpus = Math.min(MAX_CPUS, Math.max(availableParallelism(), scenario.cpus));
+  const seed = (Math.random() * 2 ** 32) >>> 0;
+  const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
+  const row: RunAllRow = { scenario: name, preset, expected, cpus, seed, trials: 0, violations: 0, firstViolationMs: null, replay: null, traces: [], ok: false };
+  const line = req.progress ? progressLine(`${name} [${preset}]`, undefined, durationMs) : undefined;
+  try {
+    let machine = machines.get(cpus);
+    if (!machine) machines.set(cpus, (machine = await Machine.boot({ cpus })));
+    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[NOISE], stopOnFirst: preset === 'buggy', onTrial: line?.update });
+    Object.assign(row, { trials: r.trials, violations: r.violations, ok: expected === 'sometimes' ? r.violations > 0 : r.violations === 0 });
+    const fv = r.firstViolation;
+    const base = join(req.reportsDir, `${name}-${preset}`);
+    const [chrome, ftrace] = [`${base}.json`, `${base}.ftrace.txt`];
+    if (fv) {
+      row.firstViolationMs = fv.elapsedMs;
+      row.replay = replayCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise: NOISE }, fv.seed);
+      row.traces = [chrome, ftrace];
+      writeTraces(fv, { scenario: name, kernel: preset, cpus, seed: fv.seed, trial: fv.trial, replay: row.replay }, { chrome, ftrace });
+    } else {
+      // a trace left by an earlier job would pass for this run's
+      for (const f of [chrome, ftrace]) rmSync(f, { force: true });
+    }
+  } catch (err) {
+    row.error = (err as Error).message ?? String(err);
+    // a machine that lost a CPU worker cannot run again: the next scenario boots a new one
+    await machines.get(cpus)?.close();
+    machines.delete(cpus);
+  } finally {
+    line?.stop();
+  }
+  return row;
+}
+
+export function formatRunAll(r: RunAllReport): string {
+  if (r.rows.length === 0 && r.broken.length === 0) return 'run-all: the scenario catalog (src/scenario/catalog) is empty; nothing to run';
+  const table = [
+    ['scenario', 'preset', 'trials', 'violations', 'first after', 'seed', 'result'],
+    ...r.rows.map((row) => [
+      row.scenario,
+      row.preset,
+      String(row.trials),
+      String(row.violations),
+      row.firstViolationMs === null ? '-' : prettyMs(row.firstViolationMs),
+      String(row.seed),
+      row.error ? 'FAILED: the run failed' : row.ok ? 'ok' : `FAILED: expected ${row.expected}`,
+    ]),
+  ];
+  const widths = table[0].map((_, c) => Math.max(...table.map((cells) => cells[c].length)));
+  const failed = r.rows.filter((row) => !row.ok);
+  return [
+    `run-all: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (budget ${prettyMs(r.budgetMs)}), noise ${r.noise}, on ${r.host.cores} host cores (Node ${r.host.node})`,
+    '',
+    ...table.map((cells) => cells.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()),
+    '',
+    ...failed.map((row) =>
+      row.error
+        ? `failed: ${row.scenario} [${row.preset}]: ${row.error}`
+        : `failed: ${row.scenario} [${row.preset}] expected ${row.expected}, found ${row.violations} violations in ${row.trials} trials (seed ${row.seed})`,
+    ),
+    ...r.broken.map((b) => `failed: catalog file ${b.name}.ts did not load: ${b.error}`),
+    ...r.rows.filter((row) => row.replay).map((row) => `replay ${row.scenario} [${row.preset}]: ${row.replay}`),
+    `run-all.json and the traces are under ${r.reportsDir}/; ${r.ok ? 'every run as expected' : `${failed.length + r.broken.length} failed`}`,
+  ].join('\n');
+}
