@@ -2,14 +2,16 @@
  * The promise oracle: an access must not complete through a translation that a munmap, madvise or
  * mprotect already returned from removing or demoting.
  *
- * When such a system call returns, it records a promise in its mm (kind, range, the trace
- * sequence): "no translation of [start, end) that I removed (or write-protected) is usable any
- * more". A TLB entry remembers the mm's promise count when it was filled. On a hit, the CPU
- * compares that count with the mm's (one plain read); only when promises were made since does it
- * look at them: for each one covering the address (a write-protect counts for stores only) it
- * compares the entry with the page table as it is now. An entry that maps another frame, a page
- * no longer present, or a write the PTE no longer allows is an access after the promise: a
- * violation. Otherwise the entry is current and takes the new count.
+ * Such a system call takes a place in the global sequence when it starts (promiseStart) and, when
+ * it returns, records a promise in its mm (kind, range, that start): "no translation of
+ * [start, end) filled before I started is usable any more". A TLB entry remembers the sequence at
+ * its fill, and the mm's promise count when it was last checked. On a hit the CPU compares that
+ * count with the mm's (one plain read); only when promises were made since does it look at them:
+ * for each one that covers the address (a write-protect counts for stores only) and started after
+ * the fill, it compares the entry with the page table as it is now. An entry that maps another
+ * frame, a page no longer present, or a write the PTE no longer allows is an access after the
+ * promise: a violation. Entries filled while the call ran may map what it put there, and are not
+ * judged by it.
  *
  * Promises older than the ring are not checked (a missed report, never a false one).
  */
@@ -40,8 +42,16 @@ export function promiseCountIndex(mm: number): number {
   return mmBase(mm) + MM_PROMISE_COUNT;
 }
 
-/** Called by a system call as it returns: [start, end) (bytes) keeps no old translation. */
-export function makePromise(v: MachineViews, mm: number, start: number, end: number, kind: PromiseKind): void {
+/** A system call that will promise something takes its place in the global order. */
+export function promiseStart(v: MachineViews): number {
+  return Atomics.add(v.globals, G_TRACE_SEQ, 1);
+}
+
+/**
+ * Called by a system call as it returns: [start, end) (bytes) keeps no translation filled
+ * before `since` (its promiseStart).
+ */
+export function makePromise(v: MachineViews, mm: number, start: number, end: number, kind: PromiseKind, since: number): void {
   const b = mmBase(mm);
   // the record is written before the count that publishes it; concurrent callers may share a
   // slot for a moment when the ring wraps, costing at most a missed report
@@ -50,7 +60,7 @@ export function makePromise(v: MachineViews, mm: number, start: number, end: num
   Atomics.store(v.mm, r, Math.floor(start / 4096));
   Atomics.store(v.mm, r + 1, Math.ceil(end / 4096));
   Atomics.store(v.mm, r + 2, kind);
-  Atomics.store(v.mm, r + 3, Atomics.load(v.globals, G_TRACE_SEQ));
+  Atomics.store(v.mm, r + 3, since);
   Atomics.add(v.mm, b + MM_PROMISE_COUNT, 1);
 }
 
@@ -59,7 +69,7 @@ export function makePromise(v: MachineViews, mm: number, start: number, end: num
  * violation if a promise made since the fill covers this access and the entry is stale. Returns
  * the count the entry may now carry.
  */
-export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: number, pfn: number, write: boolean, epoch: number): number {
+export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: number, pfn: number, write: boolean, epoch: number, fillSeq: number): number {
   const b = mmBase(mm);
   const now = Atomics.load(v.mm, b + MM_PROMISE_COUNT);
   for (let i = Math.max(epoch, now - MAX_PROMISES); i < now; i++) {
@@ -67,6 +77,8 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
     const kind = Atomics.load(v.mm, r + 2);
     if (vpn < Atomics.load(v.mm, r) || vpn >= Atomics.load(v.mm, r + 1)) continue;
     if (kind === PromiseKind.WriteProtected && !write) continue;
+    // filled while the call ran: it may map what the call put there
+    if (fillSeq > Atomics.load(v.mm, r + 3)) continue;
     const ptep = pteOffset(v, mmPgd(v, mm), vpn * 4096);
     const pte = ptep < 0 ? 0 : ptepGet(v, ptep);
     if (!ptePresent(pte) || ptePfn(pte) !== pfn || (write && !pteWrite(pte))) {

@@ -18,7 +18,7 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
-import { TLBE_EPOCH, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
+import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
 import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
 import { checkPromises } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup } from '../machine/tlb.ts';
@@ -211,7 +211,7 @@ export class Cpu implements IpiCpu {
       this.t[e + TLBE_GEN] = frameGen;
     }
     if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
-      this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, this.t[e + TLBE_EPOCH]);
+      this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, this.t[e + TLBE_EPOCH], this.t[e + TLBE_FILL_SEQ]);
     }
   }
 

@@ -22,7 +22,7 @@ import { ptepGetAndClearFull, unmapSingleVma } from './zap.ts';
 import { pageIsAnon, pageMapcount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
-import { PromiseKind, makePromise } from '../check/promises.ts';
+import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 
 export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
@@ -34,6 +34,7 @@ export function sysMadvise(cpu: Cpu, mm: number, addr: number, length: number, a
   const v = cpu.v;
   const end = addr + Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
   cpu.setActivity(Activity.Kernel);
+  const since = promiseStart(v);
   mmapReadLock(cpu, mm);
   try {
     for (const vma of vmasIn(v, mm, addr / PAGE_SIZE, end / PAGE_SIZE)) {
@@ -45,7 +46,7 @@ export function sysMadvise(cpu: Cpu, mm: number, addr: number, length: number, a
       tlbFinishMmu(cpu, tlb);
     }
     // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
-    if (advice === MADV_DONTNEED) makePromise(v, mm, addr, end, PromiseKind.Zapped);
+    if (advice === MADV_DONTNEED) makePromise(v, mm, addr, end, PromiseKind.Zapped, since);
     return 0;
   } finally {
     mmapReadUnlock(cpu, mm);

@@ -22,7 +22,7 @@ import { tlbFinishMmu, tlbGatherMmu, tlbGatherMmuFullmm, type MmuGather } from '
 import { freePgdRange, unmapSingleVma } from './zap.ts';
 import { unlinkVma } from './rmap.ts';
 import { fileSize } from './filemap.ts';
-import { PromiseKind, makePromise } from '../check/promises.ts';
+import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -96,6 +96,7 @@ export function sysMunmap(cpu: Cpu, mm: number, addr: number, length: number): v
   const startVpn = addr / PAGE_SIZE;
   const endVpn = startVpn + pages;
   cpu.setActivity(Activity.Kernel);
+  const since = promiseStart(v);
   mmapWriteLock(cpu, mm);
   const vmas = splitVmasAt(v, mm, startVpn, endVpn);
   if (vmas.length === 0) {
@@ -116,7 +117,7 @@ export function sysMunmap(cpu: Cpu, mm: number, addr: number, length: number): v
   tlbFinishMmu(cpu, tlb);
   mmapReadUnlock(cpu, mm);
   // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
-  makePromise(v, mm, start, end, PromiseKind.Unmapped);
+  makePromise(v, mm, start, end, PromiseKind.Unmapped, since);
   cpu.setActivity(Activity.User);
 }
 

@@ -68,7 +68,7 @@ import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './mmap.ts';
-import { PromiseKind, makePromise } from '../check/promises.ts';
+import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 
 const EINVAL = -22;
 const ENOMEM = -12;
@@ -276,6 +276,7 @@ function changePteRange(cpu: Cpu, batch: ProtectionBatch, vma: Vma, start: numbe
     pages++;
   }
   pteUnlock(cpu, first);
+  cpu.raceWindow(); // race window: PTEs changed, PTL dropped, their flush still deferred (mm_tlb_flush_pending)
   return pages;
 }
 
@@ -337,6 +338,7 @@ export function sysMprotect(cpu: Cpu, mm: number, addr: number, len: number, pro
   if (end > USER_VA_LIMIT) return ENOMEM;
   const v = cpu.v;
   cpu.setActivity(Activity.Kernel);
+  const since = promiseStart(v);
   mmapWriteLock(cpu, mm);
   try {
     if (!rangeMapped(v, mm, addr / PAGE_SIZE, end / PAGE_SIZE)) return ENOMEM;
@@ -345,8 +347,8 @@ export function sysMprotect(cpu: Cpu, mm: number, addr: number, len: number, pro
     for (const vma of vmas) mprotectFixup(cpu, batch, vma, prot);
     protectionBatchFinish(cpu, batch);
     // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
-    if ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) === 0) makePromise(v, mm, addr, end, PromiseKind.Inaccessible);
-    else if ((prot & PROT_WRITE) === 0) makePromise(v, mm, addr, end, PromiseKind.WriteProtected);
+    if ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) === 0) makePromise(v, mm, addr, end, PromiseKind.Inaccessible, since);
+    else if ((prot & PROT_WRITE) === 0) makePromise(v, mm, addr, end, PromiseKind.WriteProtected, since);
     return 0;
   } finally {
     mmapWriteUnlock(cpu, mm);

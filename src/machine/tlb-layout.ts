@@ -29,7 +29,8 @@ export const TLBE_PFN = 2;
 export const TLBE_FLAGS = 3;
 export const TLBE_GEN = 4; // frame generation at fill
 export const TLBE_SEQ = 5; // fill sequence, odd while a fill is in progress
-export const TLBE_EPOCH = 6; // the mm's promise count at fill (check/promises.ts)
+export const TLBE_EPOCH = 6; // the mm's promise count when last checked (check/promises.ts)
+export const TLBE_FILL_SEQ = 7; // the global trace sequence at fill
 export const TLBE_WORDS = 8;
 
 // TLBE_FLAGS bits

@@ -15,7 +15,7 @@
  */
 import {
   PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_KEY, PSCE_PCID, PSCE_TABLE, PSCE_VALID,
-  TLB_ENTRIES, TLB_SETS, TLB_WAYS, TLB_WORDS_PER_CPU, TLBE_EPOCH, TLBE_FLAGS, TLBE_GEN, TLBE_PCID, TLBE_PFN,
+  TLB_ENTRIES, TLB_SETS, TLB_WAYS, TLB_WORDS_PER_CPU, TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PCID, TLBE_PFN,
   TLBE_SEQ, TLBE_VPN, TLBE_WORDS, TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER,
   TLBF_VALID, TLBF_WRITE, pscOffset,
 } from './tlb-layout.ts';
@@ -41,7 +41,7 @@ export function tlbLookup(t: Int32Array, base: number, vpn: number, pcid: number
  * invalidates the entry a fault or a re-walk was about), else an invalid way, else way `victim`.
  * Returns the entry's word index. Owner only.
  */
-export function tlbFill(t: Int32Array, base: number, vpn: number, pcid: number, pfn: number, flags: number, gen: number, victim: number, epoch = 0): number {
+export function tlbFill(t: Int32Array, base: number, vpn: number, pcid: number, pfn: number, flags: number, gen: number, victim: number, epoch = 0, fillSeq = 0): number {
   const set = base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
   let e = tlbLookup(t, base, vpn, pcid);
   if (e < 0) {
@@ -61,6 +61,7 @@ export function tlbFill(t: Int32Array, base: number, vpn: number, pcid: number, 
   t[e + TLBE_PFN] = pfn;
   t[e + TLBE_GEN] = gen;
   t[e + TLBE_EPOCH] = epoch;
+  t[e + TLBE_FILL_SEQ] = fillSeq;
   t[e + TLBE_FLAGS] = flags | TLBF_VALID;
   Atomics.store(t, e + TLBE_SEQ, seq + 2);
   return e;

@@ -22,6 +22,7 @@
  */
 import type { MachineViews } from './memory.ts';
 import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND } from './phys-layout.ts';
+import { G_TRACE_SEQ } from './globals-layout.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
   _PAGE_USER, ptePfn,
@@ -120,7 +121,8 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     if ((want & _PAGE_NX) !== 0) flags |= TLBF_NX;
     if (v.frameMeta[pfn * FRAME_META_WORDS + META_KIND] === FrameKind.File) flags |= TLBF_FILE;
     v.counters[cpu * COUNTER_STRIDE + Counter.TlbFills]++;
-    return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim, epoch);
+    // the fill's place in the global order, for the promise oracle
+    return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim, epoch, Atomics.load(v.globals, G_TRACE_SEQ));
   }
 }
 
