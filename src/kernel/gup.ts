@@ -41,6 +41,7 @@ import { PGD_LEVEL, PTE_LEVEL, USER_VA_LIMIT, entryWord, tableIndex, vpnOf } fro
 import { pteHuge, ptePfn, ptePresent, pteUser, pteWrite } from '../machine/pte.ts';
 import { mmPgd } from './mm.ts';
 import { folioTryGet, pinPage, putPage, unpinPage } from './page.ts';
+import { ViolationKind, reportViolation } from '../check/oracle.ts';
 
 export interface GupFastResult {
   /** the frames pinned, for the pages from `addr` on; fewer than asked when the walk stopped early */
@@ -120,6 +121,7 @@ function gupFastRange(w: GupFastWalk, table: number, level: number, addr: number
       // no transparent huge pages in this kernel: a leaf above the PTE level ends the fast walk
       if (!ptePresent(e) || pteHuge(e)) return false;
       w.enter(ptePfn(e));
+      w.cpu.raceWindow(); // race window: inside a table that another CPU may be unhooking
       if (!gupFastRange(w, ptePfn(e), level - 1, addr, next, slot, e)) return false;
     }
     addr = next;
@@ -146,6 +148,7 @@ export function getUserPagesFast(cpu: Cpu, mm: number, addr: number, nrPages: nu
   w.enter(pgd);
   gupFastRange(w, pgd, PGD_LEVEL, addr, addr + nrPages * PAGE_SIZE, -1, 0);
   if (w.anyTableFreed()) w.walkedFreedTable = true;
+  if (w.walkedFreedTable) reportViolation(cpu.v, cpu.id, ViolationKind.FreedTableWalk, vpnOf(addr), mm, nrPages, 0, 0);
   cpu.localIrqRestore(flags);
   return { pfns: w.pfns, walkedFreedTable: w.walkedFreedTable };
 }

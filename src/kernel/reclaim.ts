@@ -187,6 +187,7 @@ export function reclaimPages(cpu: Cpu, targets: readonly ReclaimTarget[]): Recla
       if (shrinkFolio(cpu, pfn, stat)) freeFolios.push(pfn);
       else keptFolios.push(pfn);
     }
+    cpu.raceWindow(); // race window: PTEs cleared, their batched flush (set_tlb_ubc_flush_pending) not yet done
     // no TLB translates to a frame below once this returns
     tryToUnmapFlush(cpu);
     for (const pfn of freeFolios) {

@@ -121,6 +121,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
     case 'flag':
       if (Atomics.load(v.mm, word) !== 0) {
         flushTlbMm(cpu, mm);
+        cpu.raceWindow(); // race window: flushed, flag not yet cleared; a new set_tlb_ubc_flush_pending is lost
         // the race of seed 000 patch 20: a flag set since the flush began is cleared too
         Atomics.store(v.mm, word, 0);
       }

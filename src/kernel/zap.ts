@@ -27,6 +27,7 @@ import { vmaEnd, vmaStart, type Vma } from './vma.ts';
 export function ptepGetAndClearFull(cpu: Cpu, ptep: number): number {
   if (cpu.config.ptepGetAndClear === 'xchg') return ptepGetAndClear(cpu.v, ptep);
   const old = Atomics.load(cpu.v.phys, ptep);
+  cpu.raceWindow(); // race window: the walker may set A or D between the read and the clear
   Atomics.store(cpu.v.phys, ptep, 0);
   return old;
 }
