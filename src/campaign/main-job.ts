@@ -102,14 +102,15 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
   try {
     let machine = machines.get(cpus);
     if (!machine) machines.set(cpus, (machine = await Machine.boot({ cpus })));
-    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[NOISE], stopOnFirst: preset === 'buggy', onTrial: line?.update });
+    const noise = scenario.noise ?? NOISE;
+    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial: line?.update });
     Object.assign(row, { trials: r.trials, violations: r.violations, ok: expected === 'sometimes' ? r.violations > 0 : r.violations === 0 });
     const fv = r.firstViolation;
     const base = join(req.reportsDir, `${name}-${preset}`);
     const [chrome, ftrace] = [`${base}.json`, `${base}.ftrace.txt`];
     if (fv) {
       row.firstViolationMs = fv.elapsedMs;
-      row.replay = replayCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise: NOISE }, fv.seed);
+      row.replay = replayCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise }, fv.seed);
       row.traces = [chrome, ftrace];
       writeTraces(fv, { scenario: name, kernel: preset, cpus, seed: fv.seed, trial: fv.trial, replay: row.replay }, { chrome, ftrace });
     } else {

@@ -21,6 +21,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { violationCount } from '../check/oracle.ts';
 import type { Workload } from './workload.ts';
+import type { NoiseLevel } from '../campaign/noise.ts';
 
 export type Expected = 'sometimes' | 'never';
 
@@ -36,6 +37,8 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   expected: Record<string, Expected>;
   /** what one trial's setup receives as options, unless the caller gives its own */
   trialOptions?: O;
+  /** the noise the main job runs this scenario under, when the default is too little */
+  noise?: NoiseLevel;
 }
 
 export type Scenario<P = unknown, O = unknown> = Readonly<ScenarioSpec<P, O>>;

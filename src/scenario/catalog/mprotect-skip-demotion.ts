@@ -1,0 +1,161 @@
+/*
+ * mprotect-skip-demotion: can mprotect(PROT_READ) return while another CPU can still write the
+ * range, because it skipped a write-protect's flush? (seed 000 patch 03, "mm/mprotect: do not
+ * flush on permission promotion", and its review)
+ *
+ * What the RFC's condition does on x86, honestly: nothing unsafe. Its misplaced negation
+ * (!(pte_dirty(old) || !pte_write(old))) skips only write-protects of clean writable PTEs, and so
+ * does the corrected condition; where the two differ the RFC flushes MORE (mprotect.ts, at
+ * pteNeedsFlush). Skipping the flush of a clean writable PTE is safe on x86 because a TLB entry
+ * that caches D clear cannot write without re-walking, and the walker sets D with a cmpxchg only
+ * in a PTE still present and writable: once the PTE is read-only, the store faults.
+ *
+ * The skip trusts the old PTE's dirty bit, so it is unsafe exactly when that bit can be lost: with
+ * ptep_get_and_clear done as a read, then a clear (switch ptepGetAndClear=read-then-clear, the
+ * other half of the same review), a writer's cmpxchg that sets D between the two succeeds, its TLB
+ * entry now caches D, and the value mprotect decides on says "clean": no flush, and the writer
+ * keeps writing after mprotect returned. Hence buggy = skip-promotions + read-then-clear; either
+ * switch alone is clean (the skip with xchg sees every D; mainline's pte_needs_flush flushes every
+ * RW change whatever D says). The RFC's condition with read-then-clear loses it too (it skips
+ * the same clean writable write-protects).
+ *
+ * Programs (2 CPUs or more; the tests use 4), round after round:
+ *   CPU 0     mprotect(RW), MADV_DONTNEED (so that the pages fault in again clean), waits until
+ *             the writers have loaded them, then tells them it calls mprotect(PROT_READ) over
+ *             the 16 pages, and does
+ *   CPU 1..   load their pages (a read fault maps a writable clean PTE, the TLB caches D clear),
+ *             then, told mprotect is being called, store to them at seeded random moments (the
+ *             first store of each page re-walks and sets D by cmpxchg) until a store faults or
+ *             mprotect has returned, and store once more after it returned
+ *
+ * Who sees it: the promise oracle (check/promises.ts) does not judge TLB entries filled while the
+ * system call ran, and the writer's entry is exactly that: its D-setting walk refilled it inside
+ * mprotect's window, from the PTE mprotect had read and not yet cleared. So each writer checks its
+ * own stores after mprotect returned: one that completes on a PROT_READ VMA went through a stale
+ * writable entry, and is reported as 'access-after-return' (unless the oracle already did).
+ *
+ * Forbidden: access-after-return (a store through a translation mprotect returned from demoting).
+ * Expected: buggy: sometimes; fixed (mainline): never; always-flush (mprotectFlush=always, the
+ * code before patch 03): never.
+ */
+import type { Cpu } from '../../cpu/cpu.ts';
+import type { MachineViews } from '../../machine/memory.ts';
+import { CONTROL_CPU } from '../../machine/frames.ts';
+import { PAGE_SIZE } from '../../machine/phys-layout.ts';
+import { switchMm } from '../../arch/x86/flush.ts';
+import { kickAll, smpBarrier } from '../../cpu/smp.ts';
+import { mmAlloc } from '../../kernel/mm.ts';
+import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
+import { MADV_DONTNEED, sysMadvise } from '../../kernel/madvise.ts';
+import { sysMprotect } from '../../kernel/mprotect.ts';
+import { ViolationKind, reportViolation, violationCount } from '../../check/oracle.ts';
+import { vpnOf } from '../../machine/pagetable.ts';
+import { defineScenario, keepGoing } from '../scenario.ts';
+
+export interface Options {
+  rounds: number;
+}
+
+interface Params {
+  mm: number;
+  flags: Int32Array;
+  rounds: number;
+}
+
+const BASE = 2 ** 37;
+const PAGES = 16;
+
+// flag words: the round prepared (r + 1), mprotect(PROT_READ) returned, writers loaded, writers
+// done, mprotect(PROT_READ) called
+const F_PREPARED = 0;
+const F_PROTECTED = 1;
+const F_LOADED = 2;
+const F_DONE = 3;
+const F_GO = 4;
+
+function waitFor(cpu: Cpu, done: () => boolean): void {
+  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
+}
+
+function set(cpu: Cpu, p: Params, i: number, value: number): void {
+  Atomics.store(p.flags, i, value);
+  kickAll(cpu.v);
+}
+
+function dither(cpu: Cpu, mask: number): void {
+  for (let n = cpu.random() & mask; n > 0; n--) cpu.random();
+}
+
+function protector(cpu: Cpu, p: Params): void {
+  const writers = cpu.v.nrCpus - 1;
+  const len = PAGES * PAGE_SIZE;
+  sysMmap(cpu, p.mm, { addr: BASE, length: len, prot: PROT_READ | PROT_WRITE });
+  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
+    sysMprotect(cpu, p.mm, BASE, len, PROT_READ | PROT_WRITE);
+    sysMadvise(cpu, p.mm, BASE, len, MADV_DONTNEED);
+    set(cpu, p, F_PREPARED, round + 1);
+    waitFor(cpu, () => Atomics.load(p.flags, F_LOADED) >= writers * (round + 1));
+    set(cpu, p, F_GO, round + 1);
+    sysMprotect(cpu, p.mm, BASE, len, PROT_READ);
+    set(cpu, p, F_PROTECTED, round + 1);
+    waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= writers * (round + 1));
+  }
+  set(cpu, p, F_PREPARED, p.rounds + 1);
+}
+
+function writer(cpu: Cpu, p: Params): void {
+  const writers = cpu.v.nrCpus - 1;
+  const k = cpu.id - 1;
+  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
+    waitFor(cpu, () => Atomics.load(p.flags, F_PREPARED) >= round + 1);
+    if (Atomics.load(p.flags, F_PREPARED) > p.rounds) return;
+    for (let i = k; i < PAGES; i += writers) cpu.load(BASE + i * PAGE_SIZE);
+    Atomics.add(p.flags, F_LOADED, 1);
+    kickAll(cpu.v);
+    // the user thread is told that mprotect is being called, and writes meanwhile
+    waitFor(cpu, () => Atomics.load(p.flags, F_GO) >= round + 1);
+    // store until mprotect returned or every page of ours faults
+    let writable = true;
+    while (writable && Atomics.load(p.flags, F_PROTECTED) < round + 1 && !cpu.shouldStop()) {
+      writable = false;
+      for (let i = k; i < PAGES; i += writers) {
+        dither(cpu, 255);
+        if (cpu.store(BASE + i * PAGE_SIZE, round)) writable = true;
+      }
+    }
+    waitFor(cpu, () => Atomics.load(p.flags, F_PROTECTED) >= round + 1);
+    // mprotect has returned: no store may succeed through an old translation now
+    for (let i = k; i < PAGES; i += writers) {
+      const va = BASE + i * PAGE_SIZE;
+      const seen = violationCount(cpu.v);
+      // a store to a PROT_READ VMA completes only through a stale writable TLB entry
+      if (cpu.store(va, round) && violationCount(cpu.v) === seen) reportViolation(cpu.v, cpu.id, ViolationKind.AccessAfterReturn, vpnOf(va), 0, 0, 0, 1);
+    }
+    Atomics.add(p.flags, F_DONE, 1);
+    kickAll(cpu.v);
+  }
+}
+
+export default defineScenario<Params, Options>({
+  name: 'mprotect-skip-demotion',
+  question: 'Can mprotect(PROT_READ) skip the flush of a PTE whose dirty bit a racing read-then-clear lost, and return while a CPU still writes?',
+  forbidden: 'access-after-return',
+  cpus: 2,
+  presets: {
+    buggy: ['mprotectFlush=skip-promotions', 'ptepGetAndClear=read-then-clear'],
+    fixed: [],
+    'always-flush': ['mprotectFlush=always'],
+  },
+  expected: { buggy: 'sometimes', fixed: 'never', 'always-flush': 'never' },
+  trialOptions: { rounds: 20 },
+  setup(v: MachineViews, o: Options): Params {
+    return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
+  },
+  run(cpu: Cpu, p: Params): null {
+    switchMm(cpu, p.mm);
+    smpBarrier(cpu);
+    if (cpu.id === 0) protector(cpu, p);
+    else writer(cpu, p);
+    return null;
+  },
+});

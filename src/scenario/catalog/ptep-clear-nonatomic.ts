@@ -1,0 +1,154 @@
+/*
+ * ptep-clear-nonatomic: can ptep_get_and_clear lose the dirty bit the page walker sets, and with
+ * it the only record that a page was written? (seed 000, review of the RFC: only an xchg keeps the
+ * bits the hardware sets; x86 native_ptep_get_and_clear)
+ *
+ * The window: with switch ptepGetAndClear=read-then-clear, ptep_get_and_clear is a load, then a
+ * store of 0 (zap.ts ptepGetAndClearFull, a cpu.raceWindow() between the two). A CPU whose TLB
+ * entry caches a clean writable translation stores: the walker sets D with a cmpxchg on the PTE,
+ * which succeeds in the window (the PTE is still present and writable), the store completes, and
+ * the clear then wipes the D that the value read a moment before does not have.
+ *
+ * Where the dirty bit is the only record of a write: a page that MADV_FREE made lazily freeable
+ * (clean, PG_lazyfree) is discarded by reclaim unless a dirty PTE says it was written since
+ * (reclaim.ts tryToUnmapOne). A lost D discards a page holding data written after MADV_FREE
+ * returned: the next access finds a fresh zero page.
+ *
+ * Why not a shared file mapping, where the lost-write oracle watches every store: file mappings
+ * here are write-notified (fault.ts): a PTE becomes writable only in a write fault that marks the
+ * page dirty and sets D at once, so the walker never has to set D on a file PTE and there is no
+ * D to lose (tmpfs-like mappings without write-notify, where the real kernel can lose one, are not
+ * modelled). So the forbidden outcome is checked by the writer itself, on the anonymous page, and
+ * reported as the oracle's 'lost-write': the value it stored after MADV_FREE returned is gone
+ * although nobody zapped the page. (A write before MADV_FREE may be lost: that is the advice.)
+ *
+ * Programs (4 CPUs), round after round:
+ *   CPU 0     MADV_FREE over the 16 pages, then starts the round
+ *   CPU 1, 2  each stores a round tag to its 8 pages, at seeded random moments (the first store
+ *             of each page re-walks and sets D by cmpxchg), waits for reclaim, reads them back
+ *   CPU 3     (kswapd, not running the mm) reclaims the 16 frames at the same time
+ *
+ * Forbidden: lost-write (a writer reads back something other than what it stored).
+ * Expected: buggy (ptepGetAndClear=read-then-clear): sometimes; fixed (xchg): never.
+ */
+import type { Cpu } from '../../cpu/cpu.ts';
+import type { MachineViews } from '../../machine/memory.ts';
+import { CONTROL_CPU } from '../../machine/frames.ts';
+import { PAGE_SIZE } from '../../machine/phys-layout.ts';
+import { pteOffset, ptepGet, vpnOf } from '../../machine/pagetable.ts';
+import { ptePfn, ptePresent } from '../../machine/pte.ts';
+import { switchMm } from '../../arch/x86/flush.ts';
+import { kickAll, smpBarrier } from '../../cpu/smp.ts';
+import { mmAlloc, mmPgd } from '../../kernel/mm.ts';
+import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
+import { MADV_FREE, sysMadvise } from '../../kernel/madvise.ts';
+import { reclaimPages } from '../../kernel/reclaim.ts';
+import { ViolationKind, reportViolation, violationCount } from '../../check/oracle.ts';
+import { defineScenario, keepGoing } from '../scenario.ts';
+
+export interface Options {
+  rounds: number;
+}
+
+interface Params {
+  mm: number;
+  flags: Int32Array;
+  rounds: number;
+}
+
+const BASE = 2 ** 37;
+const PAGES = 16;
+const WRITERS = [1, 2];
+const RECLAIMER = 3;
+
+// flag words: the round started (r + 1), reclaim done with it, writers done checking it
+const F_ROUND = 0;
+const F_RECLAIMED = 1;
+const F_CHECKED = 2;
+
+const tagOf = (round: number, page: number) => ((round + 1) << 8) | page;
+
+/** Sleeps until `done()`, or the run stops, or an oracle fired (then nobody will signal). */
+function waitFor(cpu: Cpu, done: () => boolean): void {
+  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
+}
+
+function set(cpu: Cpu, p: Params, i: number, value: number): void {
+  Atomics.store(p.flags, i, value);
+  kickAll(cpu.v);
+}
+
+/** A seeded pause of up to `mask` steps: spreads the moments of the racing accesses. */
+function dither(cpu: Cpu, mask: number): void {
+  for (let n = cpu.random() & mask; n > 0; n--) cpu.random();
+}
+
+function coordinator(cpu: Cpu, p: Params): void {
+  sysMmap(cpu, p.mm, { addr: BASE, length: PAGES * PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
+  for (let i = 0; i < PAGES; i++) cpu.store(BASE + i * PAGE_SIZE, i);
+  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
+    sysMadvise(cpu, p.mm, BASE, PAGES * PAGE_SIZE, MADV_FREE);
+    set(cpu, p, F_ROUND, round + 1);
+    waitFor(cpu, () => Atomics.load(p.flags, F_CHECKED) >= WRITERS.length * (round + 1));
+  }
+  set(cpu, p, F_ROUND, p.rounds + 1);
+}
+
+function writer(cpu: Cpu, p: Params): void {
+  const k = WRITERS.indexOf(cpu.id);
+  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
+    waitFor(cpu, () => Atomics.load(p.flags, F_ROUND) >= round + 1);
+    if (Atomics.load(p.flags, F_ROUND) > p.rounds) return;
+    for (let i = k; i < PAGES; i += WRITERS.length) {
+      dither(cpu, 4095);
+      cpu.store(BASE + i * PAGE_SIZE, tagOf(round, i));
+    }
+    waitFor(cpu, () => Atomics.load(p.flags, F_RECLAIMED) >= round + 1);
+    for (let i = k; i < PAGES; i += WRITERS.length) {
+      const va = BASE + i * PAGE_SIZE;
+      const got = cpu.load(va);
+      if (got !== tagOf(round, i)) reportViolation(cpu.v, cpu.id, ViolationKind.LostWrite, vpnOf(va), tagOf(round, i), got, 0, 0);
+    }
+    Atomics.add(p.flags, F_CHECKED, 1);
+    kickAll(cpu.v);
+  }
+}
+
+function reclaimer(cpu: Cpu, p: Params): void {
+  const v = cpu.v;
+  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
+    waitFor(cpu, () => Atomics.load(p.flags, F_ROUND) >= round + 1);
+    if (Atomics.load(p.flags, F_ROUND) > p.rounds) return;
+    // the LRU: the frames the range maps now
+    const pfns: number[] = [];
+    for (let i = 0; i < PAGES; i++) {
+      const ptep = pteOffset(v, mmPgd(v, p.mm), BASE + i * PAGE_SIZE);
+      const pte = ptep < 0 ? 0 : ptepGet(v, ptep);
+      if (ptePresent(pte)) pfns.push(ptePfn(pte));
+    }
+    dither(cpu, 1023);
+    reclaimPages(cpu, pfns);
+    set(cpu, p, F_RECLAIMED, round + 1);
+  }
+}
+
+export default defineScenario<Params, Options>({
+  name: 'ptep-clear-nonatomic',
+  question: 'Can a read-then-clear ptep_get_and_clear lose the dirty bit of a write to a lazily freed page, so that reclaim discards it?',
+  forbidden: 'lost-write',
+  cpus: 4,
+  presets: { buggy: ['ptepGetAndClear=read-then-clear'], fixed: [] },
+  expected: { buggy: 'sometimes', fixed: 'never' },
+  trialOptions: { rounds: 20 },
+  setup(v: MachineViews, o: Options): Params {
+    return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
+  },
+  run(cpu: Cpu, p: Params): null {
+    if (cpu.id !== RECLAIMER) switchMm(cpu, p.mm);
+    smpBarrier(cpu);
+    if (cpu.id === 0) coordinator(cpu, p);
+    else if (WRITERS.includes(cpu.id)) writer(cpu, p);
+    else if (cpu.id === RECLAIMER) reclaimer(cpu, p);
+    return null;
+  },
+});
