@@ -196,7 +196,8 @@ export class IpiFabric {
 
   /**
    * Sleeps until `done()` holds, taking IPIs: the idle loop of a CPU with nothing to run.
-   * Whoever makes `done()` true must kick this CPU.
+   * Whoever makes `done()` true must kick this CPU. Returns as soon as `done()` returns true, so
+   * `done()` may be a try-lock.
    */
   idleUntil(cpu: IpiCpu, done: () => boolean): void {
     const { p, base } = this;
@@ -205,7 +206,9 @@ export class IpiFabric {
       cpu.checkAbort();
       if (done()) return;
       const wake = Atomics.load(p, base + IPI_WAKE);
-      if (done() || (cpu.irqsOn && this.hasPendingIpi())) continue;
+      // done() may take what it waits for (a lock): once it says yes, return at once
+      if (done()) return;
+      if (cpu.irqsOn && this.hasPendingIpi()) continue;
       Atomics.wait(p, base + IPI_WAKE, wake, SLEEP_SLICE_MS);
     }
   }
