@@ -19,7 +19,7 @@ import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { findVma, vmaFile, vmaFlags, vmaIsAnon, vmaPgoff, vmaStart, type Vma } from './vma.ts';
 import { fileSize, filemapGetPage } from './filemap.ts';
-import { folioMarkDirty, pageAddRmap, pageIsAnon, putPage } from './page.ts';
+import { folioLock, folioMarkDirty, folioUnlock, pageAddRmap, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { doNumaPage } from './numa.ts';
@@ -38,34 +38,62 @@ function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numbe
   return true;
 }
 
-/** do_read_fault / do_shared_fault: the page-cache page, read-only unless this is a write. */
-function doFileFault(cpu: Cpu, vma: Vma, va: number, ptep: number, write: boolean, mm: number): boolean {
+/** filemap_fault's lookup: the page-cache page `va` maps in a file VMA, with a reference; 0 for SIGBUS or no memory. */
+function filePageAt(cpu: Cpu, vma: Vma, va: number): number {
   const v = cpu.v;
   const file = vmaFile(v, vma);
   const index = vmaPgoff(v, vma) + (vpnOf(va) - vmaStart(v, vma));
-  if (index >= fileSize(v, file)) return false; // SIGBUS
-  const pfn = filemapGetPage(cpu, file, index);
+  return index < fileSize(v, file) ? filemapGetPage(cpu, file, index) : 0;
+}
+
+/**
+ * A write fault on a shared file mapping (do_shared_fault / wp_page_shared): the page is locked
+ * before the PTL and stays locked until it is marked dirty, as do_page_mkwrite and
+ * fault_dirty_shared_page keep it, so that writeback, which cleans under the page lock, never
+ * sees a writable dirty PTE over a clean page.
+ */
+function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
+  const v = cpu.v;
+  const pfn = filePageAt(cpu, vma, va);
   if (pfn === 0) return false;
-  const shared = (vmaFlags(v, vma) & VM_SHARED) !== 0;
-  if (write && !shared) {
-    // private file mappings would copy on write; not modelled
-    putPage(v, cpu.id, pfn);
-    return false;
+  folioLock(cpu, pfn);
+  pteLock(cpu, ptep);
+  const pte = ptepGet(v, ptep);
+  let mapped = false;
+  let writable = false;
+  if (pte === 0) {
+    pageAddRmap(v, pfn);
+    addMmRss(v, mm, 1);
+    setPte(v, ptep, mkPte(pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
+    mapped = writable = true;
+  } else if (ptePresent(pte) && ptePfn(pte) === pfn && !pteWrite(pte)) {
+    // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
+    setPte(v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+    writable = true;
   }
-  if (write) folioMarkDirty(v, pfn);
-  pageAddRmap(v, pfn);
-  addMmRss(v, mm, 1);
-  setPte(v, ptep, mkPte(pfn, USER_PRESENT | (write ? _PAGE_RW | _PAGE_DIRTY : 0)));
+  pteUnlock(cpu, ptep);
+  if (writable) folioMarkDirty(v, pfn);
+  folioUnlock(cpu, pfn);
+  // the new mapping keeps the reference; otherwise someone else resolved the fault: retry
+  if (!mapped) putPage(v, cpu.id, pfn);
   return true;
 }
 
-/** do_wp_page for a page this mm may write: reuse it, dirty (wp_page_reuse / wp_page_shared). */
-function doWpPage(cpu: Cpu, ptep: number, pte: number): boolean {
+/** do_read_fault: the page-cache page, read-only (write-notify: the first write faults again). */
+function doReadFault(cpu: Cpu, vma: Vma, va: number, ptep: number, mm: number): boolean {
   const v = cpu.v;
-  const pfn = ptePfn(pte);
-  if (!pageIsAnon(v, pfn)) folioMarkDirty(v, pfn);
+  const pfn = filePageAt(cpu, vma, va);
+  if (pfn === 0) return false;
+  pageAddRmap(v, pfn);
+  addMmRss(v, mm, 1);
+  setPte(v, ptep, mkPte(pfn, USER_PRESENT));
+  return true;
+}
+
+/** do_wp_page for an anonymous page this mm may write: reuse it (wp_page_reuse). */
+function doAnonWpPage(cpu: Cpu, ptep: number, pte: number): boolean {
   // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
-  setPte(v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+  setPte(cpu.v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
   return true;
 }
 
@@ -83,14 +111,19 @@ export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
     if ((flags & (write ? VM_WRITE : VM_READ)) === 0) return false;
     const ptep = pteAlloc(v, cpu.id, mmPgd(v, mm), va, mm);
     if (ptep < 0) return false;
+    const anon = vmaIsAnon(v, vma);
+    if (!anon && write) {
+      // private file mappings would copy on write; not modelled
+      return (flags & VM_SHARED) !== 0 && doSharedWriteFault(cpu, mm, vma, va, ptep);
+    }
     pteLock(cpu, ptep);
     try {
       const pte = ptepGet(v, ptep);
-      if (pte === 0) return vmaIsAnon(v, vma) ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : doFileFault(cpu, vma, va, ptep, write, mm);
+      if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : doReadFault(cpu, vma, va, ptep, mm);
       // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE
       if (pteProtnone(pte)) return doNumaPage(cpu, mm, vma, va, ptep);
       if (!ptePresent(pte)) return false;
-      if (write && !pteWrite(pte)) return doWpPage(cpu, ptep, pte);
+      if (write && !pteWrite(pte)) return doAnonWpPage(cpu, ptep, pte);
       // spurious: our TLB entry was older than the PTE; the retry walks again
       return true;
     } finally {
