@@ -38,29 +38,20 @@
  * rounds, whose flush IPI already reached every other CPU).
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import type { MachineViews } from '../../machine/memory.ts';
-import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../../machine/phys-layout.ts';
 import { PMD_SIZE } from '../../machine/pagetable.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
-import { kickAll, smpBarrier } from '../../cpu/smp.ts';
-import { mmAlloc } from '../../kernel/mm.ts';
+import { smpBarrier } from '../../cpu/smp.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
-import { PROT_READ, PROT_WRITE, sysMmap, sysMunmap } from '../../kernel/mmap.ts';
+import { sysMunmap } from '../../kernel/mmap.ts';
 import { collapseHugePage } from '../../kernel/khugepaged.ts';
 import { getUserPagesFast, unpinUserPages } from '../../kernel/gup.ts';
-import { violationCount } from '../../check/oracle.ts';
 import { defineScenario, keepGoing } from '../scenario.ts';
+import { bumpFlag, flagParams, mapAndTouch, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
 
-export interface Options {
-  rounds: number;
-}
+export type Options = RoundsOptions;
 
-interface Params {
-  mm: number;
-  flags: Int32Array;
-  rounds: number;
-}
+type Params = FlagParams;
 
 /** 2 MiB aligned: the mapping is one collapsible PMD range */
 const BASE = 2 ** 37;
@@ -74,41 +65,25 @@ const F_COLLAPSED = 1;
 const F_READY = 2;
 const F_DONE = 3;
 
-function waitFor(cpu: Cpu, done: () => boolean): void {
-  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
-}
-
-function set(cpu: Cpu, p: Params, i: number, value: number): void {
-  Atomics.store(p.flags, i, value);
-  kickAll(cpu.v);
-}
-
-function bump(cpu: Cpu, p: Params, i: number): void {
-  Atomics.add(p.flags, i, 1);
-  kickAll(cpu.v);
-}
-
 function collapser(cpu: Cpu, p: Params): void {
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-    sysMmap(cpu, p.mm, { addr: BASE, length: PMD_SIZE, prot: PROT_READ | PROT_WRITE });
-    for (let i = 0; i < PAGES; i++) cpu.store(BASE + i * PAGE_SIZE, i);
-    set(cpu, p, F_MAPPED, round + 1);
+    mapAndTouch(cpu, p.mm, BASE, PMD_SIZE, PAGES);
+    setFlag(cpu, p, F_MAPPED, round + 1);
     waitFor(cpu, () => Atomics.load(p.flags, F_READY) >= (cpu.v.nrCpus - 1) * (round + 1));
     collapseHugePage(cpu, p.mm, BASE);
-    set(cpu, p, F_COLLAPSED, round + 1);
+    setFlag(cpu, p, F_COLLAPSED, round + 1);
     waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= (cpu.v.nrCpus - 1) * (round + 1));
     sysMunmap(cpu, p.mm, BASE, PMD_SIZE);
   }
-  set(cpu, p, F_MAPPED, p.rounds + 1);
+  setFlag(cpu, p, F_MAPPED, p.rounds + 1);
 }
 
 function walkerOrIdle(cpu: Cpu, p: Params): void {
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-    waitFor(cpu, () => Atomics.load(p.flags, F_MAPPED) >= round + 1);
-    if (Atomics.load(p.flags, F_MAPPED) > p.rounds) return;
+    if (!roundStarted(cpu, p, F_MAPPED, round)) return;
     // in mm_cpumask on odd rounds only
     switchMm(cpu, round % 2 === 1 ? p.mm : INIT_MM);
-    bump(cpu, p, F_READY);
+    bumpFlag(cpu, p, F_READY);
     while (cpu.id === WALKER && Atomics.load(p.flags, F_COLLAPSED) < round + 1 && !cpu.shouldStop()) {
       const first = cpu.random() % (PAGES - PIN + 1);
       const got = getUserPagesFast(cpu, p.mm, BASE + first * PAGE_SIZE, PIN, false);
@@ -117,7 +92,7 @@ function walkerOrIdle(cpu: Cpu, p: Params): void {
     }
     // the other CPUs only run the mm or not, as the walker does
     waitFor(cpu, () => Atomics.load(p.flags, F_COLLAPSED) >= round + 1);
-    bump(cpu, p, F_DONE);
+    bumpFlag(cpu, p, F_DONE);
   }
   switchMm(cpu, INIT_MM);
 }
@@ -134,9 +109,7 @@ export default defineScenario<Params, Options>({
   },
   expected: { buggy: 'sometimes', fixed: 'never', 'skip-redundant-sync': 'never' },
   trialOptions: { rounds: 6 },
-  setup(v: MachineViews, o: Options): Params {
-    return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
-  },
+  setup: flagParams,
   run(cpu: Cpu, p: Params): null {
     if (cpu.id === 0) switchMm(cpu, p.mm);
     smpBarrier(cpu);

@@ -1,11 +1,18 @@
 /*
  * What the catalog scenarios share: where their mappings go, how a trial's programs agree to stop,
  * and the user loop that keeps a range hot in a CPU's TLB. Nothing here orders CPUs against each
- * other: a scenario's programs run freely and the race happens, or not, by itself.
+ * other: a scenario's programs run freely and the race happens, or not, by itself. The flag words
+ * at the end are for the scenarios that step their programs through rounds: those order the CPUs
+ * only as far as each scenario's own flags say.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
+import type { MachineViews } from '../../machine/memory.ts';
+import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE, WORDS_PER_FRAME } from '../../machine/phys-layout.ts';
-import { stopAll } from '../../cpu/smp.ts';
+import { kickAll, stopAll } from '../../cpu/smp.ts';
+import { mmAlloc } from '../../kernel/mm.ts';
+import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
+import { violationCount } from '../../check/oracle.ts';
 import { keepGoing } from '../scenario.ts';
 
 /** 2 MiB aligned, so that a mapping there has PTE tables of its own. */
@@ -50,4 +57,56 @@ export function loadBurst(cpu: Cpu, base: number, pages: number, n: number): num
   let failed = 0;
   for (let i = 0; i < n; i++) if (Number.isNaN(cpu.load(randomWord(cpu, base, pages)))) failed++;
   return failed;
+}
+
+/** A random number of `cpu.random()` steps, up to `mask`: spreads the moments of racing accesses. */
+export function dither(cpu: Cpu, mask: number): void {
+  for (let n = cpu.random() & mask; n > 0; n--) cpu.random();
+}
+
+/** mmap `length` bytes read-write at `base`, and store i to the first word of page i of `pages`. */
+export function mapAndTouch(cpu: Cpu, mm: number, base: number, length: number, pages: number): void {
+  sysMmap(cpu, mm, { addr: base, length, prot: PROT_READ | PROT_WRITE });
+  for (let i = 0; i < pages; i++) cpu.store(base + i * PAGE_SIZE, i);
+}
+
+/**
+ * What a round-stepped scenario's programs share: the mm they run and the flag words they signal
+ * each other with (which word means what is the scenario's).
+ */
+export interface FlagParams {
+  mm: number;
+  flags: Int32Array;
+  rounds: number;
+}
+
+/** A scenario setup: a fresh mm, 16 zeroed flag words, and the trial's rounds. */
+export function flagParams(v: MachineViews, o: RoundsOptions): FlagParams {
+  return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
+}
+
+/** Sleeps until `done()`, or the run stops, or an oracle fired (then nobody will signal). */
+export function waitFor(cpu: Cpu, done: () => boolean): void {
+  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
+}
+
+/** Sets flag word `i` and wakes every CPU to look at it. */
+export function setFlag(cpu: Cpu, p: FlagParams, i: number, value: number): void {
+  Atomics.store(p.flags, i, value);
+  kickAll(cpu.v);
+}
+
+/** Adds one to flag word `i` (a count of CPUs done with something) and wakes every CPU. */
+export function bumpFlag(cpu: Cpu, p: FlagParams, i: number): void {
+  Atomics.add(p.flags, i, 1);
+  kickAll(cpu.v);
+}
+
+/**
+ * Waits until the driver has started `round` in flag word `i` (it stores round + 1, and
+ * p.rounds + 1 when it is done); false when the driver is done and there is no round to run.
+ */
+export function roundStarted(cpu: Cpu, p: FlagParams, i: number, round: number): boolean {
+  waitFor(cpu, () => Atomics.load(p.flags, i) >= round + 1);
+  return Atomics.load(p.flags, i) <= p.rounds;
 }

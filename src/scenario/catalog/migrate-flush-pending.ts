@@ -27,26 +27,17 @@
  * Expected: buggy (pteAccessibleChecksPending=off): sometimes; fixed: never.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import type { MachineViews } from '../../machine/memory.ts';
-import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
-import { kickAll, smpBarrier } from '../../cpu/smp.ts';
-import { mmAlloc } from '../../kernel/mm.ts';
-import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
+import { smpBarrier } from '../../cpu/smp.ts';
 import { changeProtNuma, migratePage } from '../../kernel/numa.ts';
 import { violationCount } from '../../check/oracle.ts';
 import { defineScenario, keepGoing } from '../scenario.ts';
+import { dither, flagParams, mapAndTouch, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
 
-export interface Options {
-  rounds: number;
-}
+export type Options = RoundsOptions;
 
-interface Params {
-  mm: number;
-  flags: Int32Array;
-  rounds: number;
-}
+type Params = FlagParams;
 
 const BASE = 2 ** 37;
 const PAGES = 16;
@@ -55,35 +46,21 @@ const PAGES = 16;
 const F_MAPPED = 0;
 const F_STOP = 1;
 
-function waitFor(cpu: Cpu, done: () => boolean): void {
-  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
-}
-
-function set(cpu: Cpu, p: Params, i: number, value: number): void {
-  Atomics.store(p.flags, i, value);
-  kickAll(cpu.v);
-}
-
-function dither(cpu: Cpu, mask: number): void {
-  for (let n = cpu.random() & mask; n > 0; n--) cpu.random();
-}
-
 /** Whether a non-scanner CPU should go on. */
 function running(cpu: Cpu, p: Params): boolean {
   return Atomics.load(p.flags, F_STOP) === 0 && !cpu.shouldStop() && violationCount(cpu.v) === 0;
 }
 
 function scanner(cpu: Cpu, p: Params): void {
-  sysMmap(cpu, p.mm, { addr: BASE, length: PAGES * PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
-  for (let i = 0; i < PAGES; i++) cpu.store(BASE + i * PAGE_SIZE, i);
-  set(cpu, p, F_MAPPED, 1);
+  mapAndTouch(cpu, p.mm, BASE, PAGES * PAGE_SIZE, PAGES);
+  setFlag(cpu, p, F_MAPPED, 1);
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
     changeProtNuma(cpu, p.mm, BASE, PAGES * PAGE_SIZE);
     // task_numa_work runs again a scan period later: let the hinting faults come in
     dither(cpu, 65535);
     cpu.interruptPoint();
   }
-  set(cpu, p, F_STOP, 1);
+  setFlag(cpu, p, F_STOP, 1);
 }
 
 function migrator(cpu: Cpu, p: Params): void {
@@ -114,9 +91,7 @@ export default defineScenario<Params, Options>({
   presets: { buggy: ['pteAccessibleChecksPending=off'], fixed: [] },
   expected: { buggy: 'sometimes', fixed: 'never' },
   trialOptions: { rounds: 40 },
-  setup(v: MachineViews, o: Options): Params {
-    return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
-  },
+  setup: flagParams,
   run(cpu: Cpu, p: Params): null {
     switchMm(cpu, p.mm);
     smpBarrier(cpu);

@@ -39,28 +39,20 @@
  * code before patch 03): never.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import type { MachineViews } from '../../machine/memory.ts';
-import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
-import { kickAll, smpBarrier } from '../../cpu/smp.ts';
-import { mmAlloc } from '../../kernel/mm.ts';
+import { smpBarrier } from '../../cpu/smp.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
 import { MADV_DONTNEED, sysMadvise } from '../../kernel/madvise.ts';
 import { sysMprotect } from '../../kernel/mprotect.ts';
 import { ViolationKind, reportViolation, violationCount } from '../../check/oracle.ts';
 import { vpnOf } from '../../machine/pagetable.ts';
 import { defineScenario, keepGoing } from '../scenario.ts';
+import { bumpFlag, dither, flagParams, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
 
-export interface Options {
-  rounds: number;
-}
+export type Options = RoundsOptions;
 
-interface Params {
-  mm: number;
-  flags: Int32Array;
-  rounds: number;
-}
+type Params = FlagParams;
 
 const BASE = 2 ** 37;
 const PAGES = 16;
@@ -73,19 +65,6 @@ const F_LOADED = 2;
 const F_DONE = 3;
 const F_GO = 4;
 
-function waitFor(cpu: Cpu, done: () => boolean): void {
-  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
-}
-
-function set(cpu: Cpu, p: Params, i: number, value: number): void {
-  Atomics.store(p.flags, i, value);
-  kickAll(cpu.v);
-}
-
-function dither(cpu: Cpu, mask: number): void {
-  for (let n = cpu.random() & mask; n > 0; n--) cpu.random();
-}
-
 function protector(cpu: Cpu, p: Params): void {
   const writers = cpu.v.nrCpus - 1;
   const len = PAGES * PAGE_SIZE;
@@ -93,25 +72,23 @@ function protector(cpu: Cpu, p: Params): void {
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
     sysMprotect(cpu, p.mm, BASE, len, PROT_READ | PROT_WRITE);
     sysMadvise(cpu, p.mm, BASE, len, MADV_DONTNEED);
-    set(cpu, p, F_PREPARED, round + 1);
+    setFlag(cpu, p, F_PREPARED, round + 1);
     waitFor(cpu, () => Atomics.load(p.flags, F_LOADED) >= writers * (round + 1));
-    set(cpu, p, F_GO, round + 1);
+    setFlag(cpu, p, F_GO, round + 1);
     sysMprotect(cpu, p.mm, BASE, len, PROT_READ);
-    set(cpu, p, F_PROTECTED, round + 1);
+    setFlag(cpu, p, F_PROTECTED, round + 1);
     waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= writers * (round + 1));
   }
-  set(cpu, p, F_PREPARED, p.rounds + 1);
+  setFlag(cpu, p, F_PREPARED, p.rounds + 1);
 }
 
 function writer(cpu: Cpu, p: Params): void {
   const writers = cpu.v.nrCpus - 1;
   const k = cpu.id - 1;
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-    waitFor(cpu, () => Atomics.load(p.flags, F_PREPARED) >= round + 1);
-    if (Atomics.load(p.flags, F_PREPARED) > p.rounds) return;
+    if (!roundStarted(cpu, p, F_PREPARED, round)) return;
     for (let i = k; i < PAGES; i += writers) cpu.load(BASE + i * PAGE_SIZE);
-    Atomics.add(p.flags, F_LOADED, 1);
-    kickAll(cpu.v);
+    bumpFlag(cpu, p, F_LOADED);
     // the user thread is told that mprotect is being called, and writes meanwhile
     waitFor(cpu, () => Atomics.load(p.flags, F_GO) >= round + 1);
     // store until mprotect returned or every page of ours faults
@@ -131,8 +108,7 @@ function writer(cpu: Cpu, p: Params): void {
       // a store to a PROT_READ VMA completes only through a stale writable TLB entry
       if (cpu.store(va, round) && violationCount(cpu.v) === seen) reportViolation(cpu.v, cpu.id, ViolationKind.AccessAfterReturn, vpnOf(va), 0, 0, 0, 1);
     }
-    Atomics.add(p.flags, F_DONE, 1);
-    kickAll(cpu.v);
+    bumpFlag(cpu, p, F_DONE);
   }
 }
 
@@ -148,9 +124,7 @@ export default defineScenario<Params, Options>({
   },
   expected: { buggy: 'sometimes', fixed: 'never', 'always-flush': 'never' },
   trialOptions: { rounds: 20 },
-  setup(v: MachineViews, o: Options): Params {
-    return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
-  },
+  setup: flagParams,
   run(cpu: Cpu, p: Params): null {
     switchMm(cpu, p.mm);
     smpBarrier(cpu);

@@ -32,29 +32,21 @@
  * Expected: buggy (ptepGetAndClear=read-then-clear): sometimes; fixed (xchg): never.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import type { MachineViews } from '../../machine/memory.ts';
-import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { pteOffset, ptepGet, vpnOf } from '../../machine/pagetable.ts';
 import { ptePfn, ptePresent } from '../../machine/pte.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
-import { kickAll, smpBarrier } from '../../cpu/smp.ts';
-import { mmAlloc, mmPgd } from '../../kernel/mm.ts';
-import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
+import { smpBarrier } from '../../cpu/smp.ts';
+import { mmPgd } from '../../kernel/mm.ts';
 import { MADV_FREE, sysMadvise } from '../../kernel/madvise.ts';
 import { reclaimPages } from '../../kernel/reclaim.ts';
-import { ViolationKind, reportViolation, violationCount } from '../../check/oracle.ts';
+import { ViolationKind, reportViolation } from '../../check/oracle.ts';
 import { defineScenario, keepGoing } from '../scenario.ts';
+import { bumpFlag, dither, flagParams, mapAndTouch, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
 
-export interface Options {
-  rounds: number;
-}
+export type Options = RoundsOptions;
 
-interface Params {
-  mm: number;
-  flags: Int32Array;
-  rounds: number;
-}
+type Params = FlagParams;
 
 const BASE = 2 ** 37;
 const PAGES = 16;
@@ -68,37 +60,20 @@ const F_CHECKED = 2;
 
 const tagOf = (round: number, page: number) => ((round + 1) << 8) | page;
 
-/** Sleeps until `done()`, or the run stops, or an oracle fired (then nobody will signal). */
-function waitFor(cpu: Cpu, done: () => boolean): void {
-  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
-}
-
-function set(cpu: Cpu, p: Params, i: number, value: number): void {
-  Atomics.store(p.flags, i, value);
-  kickAll(cpu.v);
-}
-
-/** A seeded pause of up to `mask` steps: spreads the moments of the racing accesses. */
-function dither(cpu: Cpu, mask: number): void {
-  for (let n = cpu.random() & mask; n > 0; n--) cpu.random();
-}
-
 function coordinator(cpu: Cpu, p: Params): void {
-  sysMmap(cpu, p.mm, { addr: BASE, length: PAGES * PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
-  for (let i = 0; i < PAGES; i++) cpu.store(BASE + i * PAGE_SIZE, i);
+  mapAndTouch(cpu, p.mm, BASE, PAGES * PAGE_SIZE, PAGES);
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
     sysMadvise(cpu, p.mm, BASE, PAGES * PAGE_SIZE, MADV_FREE);
-    set(cpu, p, F_ROUND, round + 1);
+    setFlag(cpu, p, F_ROUND, round + 1);
     waitFor(cpu, () => Atomics.load(p.flags, F_CHECKED) >= WRITERS.length * (round + 1));
   }
-  set(cpu, p, F_ROUND, p.rounds + 1);
+  setFlag(cpu, p, F_ROUND, p.rounds + 1);
 }
 
 function writer(cpu: Cpu, p: Params): void {
   const k = WRITERS.indexOf(cpu.id);
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-    waitFor(cpu, () => Atomics.load(p.flags, F_ROUND) >= round + 1);
-    if (Atomics.load(p.flags, F_ROUND) > p.rounds) return;
+    if (!roundStarted(cpu, p, F_ROUND, round)) return;
     for (let i = k; i < PAGES; i += WRITERS.length) {
       dither(cpu, 4095);
       cpu.store(BASE + i * PAGE_SIZE, tagOf(round, i));
@@ -109,16 +84,14 @@ function writer(cpu: Cpu, p: Params): void {
       const got = cpu.load(va);
       if (got !== tagOf(round, i)) reportViolation(cpu.v, cpu.id, ViolationKind.LostWrite, vpnOf(va), tagOf(round, i), got, 0, 0);
     }
-    Atomics.add(p.flags, F_CHECKED, 1);
-    kickAll(cpu.v);
+    bumpFlag(cpu, p, F_CHECKED);
   }
 }
 
 function reclaimer(cpu: Cpu, p: Params): void {
   const v = cpu.v;
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-    waitFor(cpu, () => Atomics.load(p.flags, F_ROUND) >= round + 1);
-    if (Atomics.load(p.flags, F_ROUND) > p.rounds) return;
+    if (!roundStarted(cpu, p, F_ROUND, round)) return;
     // the LRU: the frames the range maps now
     const pfns: number[] = [];
     for (let i = 0; i < PAGES; i++) {
@@ -128,7 +101,7 @@ function reclaimer(cpu: Cpu, p: Params): void {
     }
     dither(cpu, 1023);
     reclaimPages(cpu, pfns);
-    set(cpu, p, F_RECLAIMED, round + 1);
+    setFlag(cpu, p, F_RECLAIMED, round + 1);
   }
 }
 
@@ -140,9 +113,7 @@ export default defineScenario<Params, Options>({
   presets: { buggy: ['ptepGetAndClear=read-then-clear'], fixed: [] },
   expected: { buggy: 'sometimes', fixed: 'never' },
   trialOptions: { rounds: 20 },
-  setup(v: MachineViews, o: Options): Params {
-    return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
-  },
+  setup: flagParams,
   run(cpu: Cpu, p: Params): null {
     if (cpu.id !== RECLAIMER) switchMm(cpu, p.mm);
     smpBarrier(cpu);
