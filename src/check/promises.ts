@@ -30,13 +30,6 @@ export const enum PromiseKind {
   Inaccessible = 4, // mprotect returned having removed all access
 }
 
-export const PROMISE_NAMES: Record<number, string> = {
-  [PromiseKind.Unmapped]: 'munmap',
-  [PromiseKind.Zapped]: 'madvise',
-  [PromiseKind.WriteProtected]: 'mprotect',
-  [PromiseKind.Inaccessible]: 'mprotect',
-};
-
 /** The word a CPU compares its TLB entries' epochs with, for `mm`. */
 export function promiseCountIndex(mm: number): number {
   return mmBase(mm) + MM_PROMISE_COUNT;

@@ -78,7 +78,3 @@ export function atomicCpumaskSet(a: Int32Array, i: number, cpu: number): void {
 export function atomicCpumaskClear(a: Int32Array, i: number, cpu: number): void {
   Atomics.and(a, i + (cpu >>> 5), ~(1 << (cpu & 31)));
 }
-
-export function atomicCpumaskTest(a: Int32Array, i: number, cpu: number): boolean {
-  return (Atomics.load(a, i + (cpu >>> 5)) & (1 << (cpu & 31))) !== 0;
-}

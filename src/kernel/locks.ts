@@ -9,7 +9,6 @@
  * waiters (state 2) wakes every CPU to retry.
  *
  *   spinLock / spinUnlock         spin_lock / spin_unlock (IRQs as they are)
- *   spinLockIrq / spinUnlockIrq   spin_lock_irq / spin_unlock_irq (an interrupt point)
  *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore
  */
 import type { Cpu } from '../cpu/cpu.ts';
@@ -43,10 +42,6 @@ export function spinLock(cpu: Cpu, a: Int32Array, i: number): void {
   contend(cpu, () => Atomics.exchange(a, i, 2) === 0);
 }
 
-export function spinTrylock(a: Int32Array, i: number): boolean {
-  return Atomics.compareExchange(a, i, 0, 1) === 0;
-}
-
 export function spinUnlock(cpu: Cpu, a: Int32Array, i: number): void {
   // publishes every store made under the lock
   if (Atomics.exchange(a, i, 0) === 2) kickAll(cpu.v);
@@ -54,17 +49,6 @@ export function spinUnlock(cpu: Cpu, a: Int32Array, i: number): void {
 
 export function spinIsLocked(a: Int32Array, i: number): boolean {
   return Atomics.load(a, i) !== 0;
-}
-
-export function spinLockIrq(cpu: Cpu, a: Int32Array, i: number): void {
-  cpu.localIrqDisable();
-  spinLock(cpu, a, i);
-}
-
-/** spin_unlock_irq: an interrupt point. */
-export function spinUnlockIrq(cpu: Cpu, a: Int32Array, i: number): void {
-  spinUnlock(cpu, a, i);
-  cpu.localIrqEnable();
 }
 
 /*
@@ -115,8 +99,4 @@ export function downgradeWrite(cpu: Cpu, a: Int32Array, i: number): void {
 
 export function rwsemIsWriteLocked(a: Int32Array, i: number): boolean {
   return Atomics.load(a, i) === WRITER;
-}
-
-export function rwsemIsLocked(a: Int32Array, i: number): boolean {
-  return Atomics.load(a, i) !== 0;
 }

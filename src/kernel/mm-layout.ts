@@ -17,7 +17,6 @@ export const MM_CPUMASK = 32; // mm_cpumask, two words
 export const MM_TLB_FLUSH_PENDING = 48; // tlb_flush_pending: deferred flushes under way
 export const MM_MMAP_LOCK = 64; // mmap_lock, a reader-writer semaphore (kernel/rwsem.ts)
 export const MM_TLB_FLUSH_BATCHED = 80; // tlb_flush_batched (mm/rmap.c), by the batchedPending scheme
-export const MM_TLB_FLUSH_BATCHED_CPUS = 81; // the cpumask scheme's CPUs with a pending batched flush, two words
 export const MM_RSS = 96; // resident pages
 export const MM_ANON_VMA_LOCK = 100; // the anon_vma rwsem: anon rmap walks read, VMA unlinking writes (2 words)
 export const MM_PROMISE_COUNT = 112; // promises made so far (check/promises.ts), own line

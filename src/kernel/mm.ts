@@ -112,10 +112,6 @@ export function addMmRss(v: MachineViews, mm: number, delta: number): void {
   Atomics.add(v.mm, mmBase(mm) + MM_RSS, delta);
 }
 
-export function mmRss(v: MachineViews, mm: number): number {
-  return Atomics.load(v.mm, mmBase(mm) + MM_RSS);
-}
-
 /** Releases an mm's slot once its page tables are gone (mmdrop). */
 export function mmFree(v: MachineViews, mm: number): void {
   Atomics.store(v.mm, mmBase(mm) + MM_USERS, 0);

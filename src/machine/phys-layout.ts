@@ -38,8 +38,6 @@ export const FRAME_META_WORDS = 16; // one 64-byte line per frame
 // PG_* flags (META_FLAGS)
 export const PG_LOCKED = 1 << 0;
 export const PG_DIRTY = 1 << 1;
-export const PG_WRITEBACK = 1 << 2;
-export const PG_ANON = 1 << 3;
 export const PG_LAZYFREE = 1 << 4; // MADV_FREE: clean anonymous memory reclaim may drop
 export const PG_WAITERS = 1 << 5; // someone sleeps in folio_lock: folio_unlock must wake them
 

@@ -20,7 +20,6 @@ export function rawSpinLock(a: Int32Array, i: number): void {
   while (Atomics.exchange(a, i, 2) !== 0) Atomics.wait(a, i, 2);
 }
 
-
 export function rawSpinUnlock(a: Int32Array, i: number): void {
   // publishes every store made under the lock; wakes one sleeper if any marked the lock contended
   if (Atomics.exchange(a, i, 0) === 2) Atomics.notify(a, i, 1);
