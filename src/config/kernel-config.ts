@@ -17,6 +17,8 @@
  *   deferredFlushGen            inc_mm_tlb_gen for a deferred flush (arch_tlbbatch_add_mm, mmu_gather)
  *   pteAccessibleChecksPending  arch/x86/include/asm/pgtable.h:pte_accessible
  *   mprotectBatching            mm/mprotect.c:change_protection
+ *   numaPidFilter               kernel/sched/fair.c:task_numa_work, vma_is_accessed
+ *   completedGen                mm/rmap.c:try_to_unmap_flush, flush_tlb_batched_pending (seed 000 patches 08, 15, 17)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  */
@@ -129,6 +131,22 @@ export const SWITCHES = {
     },
     default: 'mmu-gather',
     from: 'seed 000 patch 02 "mm/mprotect: use mmu_gather" (mainline 4a18419f71cd, v5.19)',
+  }),
+  numaPidFilter: defineSwitch({
+    values: {
+      on: 'task_numa_work skips a VMA in which the scanning task never took a hinting fault (after the first two scans of the mm)',
+      off: 'task_numa_work makes every PTE of every accessible VMA PROT_NONE on each scan',
+    },
+    default: 'on',
+    from: 'seed 003: NUMA scanning skips the VMAs a task never touched, after two unconditional scans (Raghavendra K T, 2023)',
+  }),
+  completedGen: defineSwitch({
+    values: {
+      off: 'every deferred flush is made, even one that a later flush of the mm already covered',
+      'skip-completed': 'mm->tlb_gen_completed holds the newest generation whose flush finished; try_to_unmap_flush and flush_tlb_batched_pending skip a flush whose deferred generation is behind it (needs deferredFlushGen=bump)',
+    },
+    default: 'off',
+    from: 'seed 000 patches 08 "mm: store completed TLB generation", 15 "mm: detect deferred TLB flushes in vma granularity", 17 "mm/tlb: updated completed deferred TLB flush conditionally"',
   }),
 } as const;
 

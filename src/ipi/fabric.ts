@@ -36,6 +36,7 @@ import { CpuMask, CPUMASK_WORDS } from '../cpu/cpumask.ts';
 import type { IpiMessage } from './protocol.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
+import { recordWait } from '../trace/waits.ts';
 import { CsdLockTimeoutError } from '../errors.ts';
 import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
 
@@ -127,10 +128,11 @@ export class IpiFabric {
   /**
    * smp_call_function_many(targets, func, wait=true), with the local CPU's function run in
    * between when `runLocal` is set. Returns when every target has run the function.
-   * Returns the number of IPIs sent.
+   * Returns the number of IPIs sent; the wait, when there was one, goes to trace/waits.ts.
    */
   smpCallFunctionMany(cpu: IpiCpu, targets: CpuMask, msg: IpiMessage, runLocal: boolean): number {
     const { p, base, v } = this;
+    const t0 = performance.now();
     const remote = new CpuMask().or(targets).clear(this.self);
     const n = remote.weight();
     // the pending mask is complete before any target can ack
@@ -143,7 +145,10 @@ export class IpiFabric {
     }
     v.counters[this.self * COUNTER_STRIDE + Counter.IpisSent] += n;
     if (runLocal) cpu.runLocal(msg);
-    if (n > 0) this.csdWait(cpu, remote);
+    if (n > 0) {
+      this.csdWait(cpu, remote);
+      recordWait(v, this.self, (performance.now() - t0) * 1000);
+    }
     return n;
   }
 

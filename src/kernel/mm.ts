@@ -6,7 +6,7 @@ import type { MachineViews } from '../machine/memory.ts';
 import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
-import { INIT_MM, MAX_MMS, MM_CPUMASK, MM_CTX_ID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import { INIT_MM, MAX_MMS, MM_CPUMASK, MM_CTX_ID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
 import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 
@@ -57,6 +57,28 @@ export function mmTlbGen(v: MachineViews, mm: number): number {
  */
 export function incMmTlbGen(v: MachineViews, mm: number): number {
   return Atomics.add(v.mm, mmBase(mm) + MM_TLB_GEN, 1) + 1;
+}
+
+/** atomic64_read(&mm->tlb_gen_completed): every flush up to this generation has finished. */
+export function mmTlbGenCompleted(v: MachineViews, mm: number): number {
+  return Atomics.load(v.mm, mmBase(mm) + MM_TLB_GEN_COMPLETED);
+}
+
+/**
+ * tlb_update_generation: raises the generation word at `index` to `gen` unless it is already
+ * there or beyond; no write when it is (seed 000 patch 17: the cmpxchg only when needed).
+ */
+export function raiseGeneration(v: MachineViews, index: number, gen: number): void {
+  for (let cur = Atomics.load(v.mm, index); cur < gen; ) {
+    const old = Atomics.compareExchange(v.mm, index, cur, gen);
+    if (old === cur) return;
+    cur = old;
+  }
+}
+
+/** mark_mm_tlb_gen_done: a flush of generation `gen` finished on every CPU that needed it. */
+export function markMmTlbGenDone(v: MachineViews, mm: number, gen: number): void {
+  raiseGeneration(v, mmBase(mm) + MM_TLB_GEN_COMPLETED, gen);
 }
 
 /** A snapshot of mm_cpumask(mm). */

@@ -36,9 +36,10 @@
  *   migratePage(cpu, mm, va)             move one anonymous page to a new frame
  *
  * PID bits (seed 003, NUMA scanning filtered by the PIDs that touched a VMA): each hinting fault
- * sets bit (cpu.id % 32) of the VMA's VMA_NUMAB_PIDS; a scan with filterByPid skips VMAs without
- * the scanning CPU's bit. The kernel scans unconditionally at first and resets the bits
- * periodically; here the caller chooses filterByPid, and the bits only accumulate.
+ * sets bit (cpu.id % 32) of the VMA's VMA_NUMAB_PIDS; a filtered scan skips VMAs without the
+ * scanning CPU's bit. As in the kernel, the first two scans of an mm look at every VMA (switch
+ * numaPidFilter=on; off scans every VMA always); the kernel also resets the bits periodically,
+ * here they only accumulate. A caller may force the filter either way (filterByPid).
  *
  * Migration policy (deliberately simple, not mpol_misplaced): a hinting fault migrates the page
  * when the VMA's PID bits already name another CPU, pulling memory another CPU faulted on toward
@@ -53,7 +54,9 @@ import { _PAGE_PRESENT, mkPte, pteFlags, pteMkyoung, ptePfn, ptePresent, pteProt
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
-import { mmPgd, mmTlbFlushPending, mmapReadLock, mmapReadUnlock } from './mm.ts';
+import { mmBase, mmPgd, mmTlbFlushPending, mmapReadLock, mmapReadUnlock } from './mm.ts';
+import { MM_NUMA_SCAN_SEQ } from './mm-layout.ts';
+import { Counter } from '../trace/counters.ts';
 import { VMA_NUMAB_PIDS, VM_EXEC, VM_READ, VM_WRITE } from './vma-layout.ts';
 import { allVmas, findVma, vmaEnd, vmaFlags, vmaIsAnon, vmaStart, vmasIn, type Vma } from './vma.ts';
 import { folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
@@ -101,6 +104,7 @@ function changeProtNumaVma(cpu: Cpu, mm: number, vma: Vma, start: number, end: n
   const batch = protectionBatchStart(cpu, mm, start, end);
   const pages = changeProtection(cpu, batch, vma, start, end, vmGetPageProt(0), MM_CP_PROT_NUMA);
   protectionBatchFinish(cpu, batch);
+  cpu.count(Counter.NumaPteUpdates, pages);
   return pages;
 }
 
@@ -128,23 +132,29 @@ export function changeProtNuma(cpu: Cpu, mm: number, addr: number, len: number):
 }
 
 export interface NumaScanOptions {
-  /** skip VMAs in which this CPU never took a hinting fault (seed 003; the kernel after its first two scans) */
-  filterByPid: boolean;
+  /** skip VMAs in which this CPU never took a hinting fault; by default switch numaPidFilter decides */
+  filterByPid?: boolean;
 }
+
+/** The first scans of an mm look at every VMA: no PID bits are set yet (vma_is_accessed). */
+const NUMA_SCANS_UNFILTERED = 2;
 
 /**
  * task_numa_work, one pass over the whole mm: changeProtNuma on each scannable VMA, skipping
- * those without this CPU's PID bit when `filterByPid`. Returns how many PTEs changed.
+ * those without this CPU's PID bit when filtering: with switch numaPidFilter=on after the mm's
+ * first NUMA_SCANS_UNFILTERED scans, or as `opts` says. Returns how many PTEs changed.
  */
-export function numaScan(cpu: Cpu, mm: number, opts: NumaScanOptions): number {
+export function numaScan(cpu: Cpu, mm: number, opts: NumaScanOptions = {}): number {
   const v = cpu.v;
+  const seq = Atomics.add(v.mm, mmBase(mm) + MM_NUMA_SCAN_SEQ, 1);
+  const filter = opts.filterByPid ?? (cpu.config.numaPidFilter === 'on' && seq >= NUMA_SCANS_UNFILTERED);
   cpu.setActivity(Activity.Kernel);
   mmapReadLock(cpu, mm);
   try {
     let pages = 0;
     for (const vma of allVmas(v, mm)) {
       if (!vmaNumaScannable(v, vma)) continue;
-      if (opts.filterByPid && !vmaIsAccessed(cpu, vma)) continue;
+      if (filter && !vmaIsAccessed(cpu, vma)) continue;
       pages += changeProtNumaVma(cpu, mm, vma, vmaStart(v, vma) * PAGE_SIZE, vmaEnd(v, vma) * PAGE_SIZE);
     }
     return pages;
@@ -214,6 +224,7 @@ function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numb
 export function doNumaPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
   const v = cpu.v;
   const page = Math.floor(va / PAGE_SIZE) * PAGE_SIZE;
+  cpu.count(Counter.NumaHintFaults);
   const others = vmaSetAccessPidBit(cpu, vma) & ~pidBit(cpu);
   if (others !== 0 && migratePteLocked(cpu, mm, vma, page, ptep)) return true;
   // out_map: ptep_modify_prot_start / ptep_modify_prot_commit; a non-present PTE needs no flush

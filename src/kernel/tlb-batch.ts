@@ -24,19 +24,59 @@
  *             "flushed up to pending" if nobody added a pending flush meanwhile (cmpxchg).
  *   cpumask   seed 000 patch 20: a global mask of CPUs that may cache a batched unmap; each CPU
  *             clears its bit when it does a full flush; pending = the mask meets mm_cpumask.
+ *
+ * A deferred flush may already be done by the time it is made: a later flush_tlb_mm_range of the
+ * same mm finished, and its CPUs, finding generations skipped, flushed everything. Seed 000
+ * (patches 08, 15, 17) records that as mm->tlb_gen_completed; each deferred flush is counted as
+ * redundant when its generation is behind it, and switch completedGen=skip-completed skips it.
+ * Sound only when each deferred flush took a generation of its own (deferredFlushGen=bump): a
+ * reused generation may have been flushed by a partial flush of another range.
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../machine/globals-layout.ts';
 import { ArchTlbflushUnmapBatch, TLB_FLUSH_ALL, archTlbbatchAddPending, archTlbbatchFlush, flushTlbMmRange } from '../arch/x86/flush.ts';
-import { MM_TLB_FLUSH_BATCHED } from './mm-layout.ts';
-import { mmBase, mmCpumask } from './mm.ts';
+import { Counter } from '../trace/counters.ts';
+import { MM_TLB_BATCHED_GEN, MM_TLB_FLUSH_BATCHED } from './mm-layout.ts';
+import { mmBase, mmCpumask, mmTlbGenCompleted, raiseGeneration } from './mm.ts';
 
 /** struct tlbflush_unmap_batch, one per task: here, per CPU (a reclaim run is one task). */
 export class TlbflushUnmapBatch {
   readonly arch = new ArchTlbflushUnmapBatch();
   flushRequired = false;
   writable = false;
+  /** each mm batched, with the newest generation deferred for it (switch completedGen) */
+  readonly mms: number[] = [];
+  readonly gens: number[] = [];
+}
+
+/** Notes that `mm`'s deferred flush stands for generation `gen`. */
+function noteDeferredGen(ubc: TlbflushUnmapBatch, mm: number, gen: number): void {
+  const i = ubc.mms.indexOf(mm);
+  if (i < 0) {
+    ubc.mms.push(mm);
+    ubc.gens.push(gen);
+  } else if (gen > ubc.gens[i]) {
+    ubc.gens[i] = gen;
+  }
+}
+
+/**
+ * Whether a deferred flush whose changes of `mm` stand for generation `gen` is already done: a
+ * flush_tlb_mm_range of a later generation finished since (seed 000 patches 08 and 15: a CPU
+ * that skipped generations flushed everything to catch up).
+ */
+function deferredFlushCovered(cpu: Cpu, mm: number, gen: number): boolean {
+  return mmTlbGenCompleted(cpu.v, mm) > gen;
+}
+
+/** What a deferred flush that is already covered comes to: counted, and skipped if the switch says so. */
+function skipCovered(cpu: Cpu, covered: boolean): boolean {
+  if (!covered) return false;
+  cpu.count(Counter.DeferredFlushesRedundant);
+  if (cpu.config.completedGen !== 'skip-completed') return false;
+  cpu.count(Counter.DeferredFlushesSkipped);
+  return true;
 }
 
 const batches = new WeakMap<Cpu, TlbflushUnmapBatch>();
@@ -61,7 +101,10 @@ const PENDING_LARGE = PENDING_MASK >> 1;
 export function setTlbUbcFlushPending(cpu: Cpu, mm: number, writable: boolean): void {
   const v = cpu.v;
   const ubc = currentTlbUbc(cpu);
-  archTlbbatchAddPending(cpu, ubc.arch, mm);
+  const gen = archTlbbatchAddPending(cpu, ubc.arch, mm);
+  noteDeferredGen(ubc, mm, gen);
+  // before the pending count: whoever sees the count sees a generation at least this new
+  raiseGeneration(v, mmBase(mm) + MM_TLB_BATCHED_GEN, gen);
   ubc.flushRequired = true;
   const word = mmBase(mm) + MM_TLB_FLUSH_BATCHED;
   switch (cpu.config.batchedPending) {
@@ -95,14 +138,23 @@ export function tryToUnmapFlush(cpu: Cpu): void {
     const pending = CpuMask.load(cpu.v.globals, G_TLB_FLUSH_BATCHED_CPUMASK);
     ubc.arch.cpumask.or(pending);
   }
-  archTlbbatchFlush(cpu, ubc.arch);
+  const covered = ubc.mms.every((mm, i) => deferredFlushCovered(cpu, mm, ubc.gens[i]));
+  if (skipCovered(cpu, covered)) ubc.arch.cpumask.words.fill(0);
+  else archTlbbatchFlush(cpu, ubc.arch);
   ubc.flushRequired = false;
   ubc.writable = false;
+  ubc.mms.length = 0;
+  ubc.gens.length = 0;
 }
 
 /** try_to_unmap_flush_dirty: flush before I/O if a dirty (maybe writable) PTE was batched. */
 export function tryToUnmapFlushDirty(cpu: Cpu): void {
   if (currentTlbUbc(cpu).writable) tryToUnmapFlush(cpu);
+}
+
+/** Whether every batched unmap of `mm` counted so far is covered by a completed flush. */
+function batchedFlushCovered(cpu: Cpu, mm: number): boolean {
+  return deferredFlushCovered(cpu, mm, Atomics.load(cpu.v.mm, mmBase(mm) + MM_TLB_BATCHED_GEN));
 }
 
 /** flush_tlb_mm */
@@ -120,7 +172,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
   switch (cpu.config.batchedPending) {
     case 'flag':
       if (Atomics.load(v.mm, word) !== 0) {
-        flushTlbMm(cpu, mm);
+        if (!skipCovered(cpu, batchedFlushCovered(cpu, mm))) flushTlbMm(cpu, mm);
         cpu.raceWindow(); // race window: flushed, flag not yet cleared; a new set_tlb_ubc_flush_pending is lost
         // the race of seed 000 patch 20: a flag set since the flush began is cleared too
         Atomics.store(v.mm, word, 0);
@@ -131,7 +183,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
       const pending = batch & PENDING_MASK;
       const flushed = batch >>> FLUSHED_SHIFT;
       if (pending !== flushed) {
-        flushTlbMm(cpu, mm);
+        if (!skipCovered(cpu, batchedFlushCovered(cpu, mm))) flushTlbMm(cpu, mm);
         // only if no new pending flush arrived during ours: otherwise leave it for the next caller
         Atomics.compareExchange(v.mm, word, batch, pending | (pending << FLUSHED_SHIFT));
       }

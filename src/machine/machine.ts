@@ -16,6 +16,7 @@ import { initInitMm } from '../kernel/mm.ts';
 import { abortRun } from '../cpu/smp.ts';
 import { readEvents } from '../trace/events.ts';
 import { readViolations, violationCount, type Violation } from '../check/oracle.ts';
+import { readWaits, type Waits } from '../trace/waits.ts';
 import { sumCounters, COUNTER_NAMES, COUNTER_STRIDE, type Counters } from '../trace/counters.ts';
 import { CpuFailedError, UsageError } from '../errors.ts';
 import type { Workload, WorkloadRef } from '../scenario/workload.ts';
@@ -46,6 +47,8 @@ export interface RunResult<R> {
   results: R[];
   counters: Counters;
   perCpuCounters: Counters[];
+  /** the initiators' waits for IPI acknowledgements (trace/waits.ts) */
+  waits: Waits;
   /** what the oracles caught: how many, and the first ones */
   violationCount: number;
   violations: Violation[];
@@ -190,6 +193,7 @@ export class Machine {
         results,
         counters: sumCounters(v.counters, this.nrCpus),
         perCpuCounters: perCpu(v, this.nrCpus),
+        waits: readWaits(v, this.nrCpus),
         violationCount: violationCount(v),
         violations: readViolations(v),
         elapsedMs,

@@ -12,6 +12,7 @@ import { MAX_VMAS, VMA_WORDS } from '../kernel/vma-layout.ts';
 import { DISK_WORDS, FILE_WORDS, MAX_FILES } from '../kernel/file-layout.ts';
 import { COUNTER_STRIDE } from '../trace/counters.ts';
 import { RING_WORDS_PER_CPU } from '../trace/ring-layout.ts';
+import { WAIT_STRIDE } from '../trace/waits.ts';
 import { VIOLATION_WORDS } from '../check/violation-layout.ts';
 
 export const MAX_CPUS = 64;
@@ -30,6 +31,7 @@ export interface MachineMemory {
   disk: SharedArrayBuffer;
   globals: SharedArrayBuffer;
   counters: SharedArrayBuffer;
+  waits: SharedArrayBuffer;
   rings: SharedArrayBuffer;
   violations: SharedArrayBuffer;
 }
@@ -48,6 +50,7 @@ export interface MachineViews {
   disk: Int32Array;
   globals: Int32Array;
   counters: Float64Array;
+  waits: Float64Array;
   rings: Int32Array;
   violations: Int32Array;
 }
@@ -70,6 +73,7 @@ export function createMachineMemory(nrCpus: number, nrFrames: number): MachineMe
     disk: i32(DISK_WORDS),
     globals: i32(GLOBALS_WORDS),
     counters: new SharedArrayBuffer(nrCpus * COUNTER_STRIDE * 8),
+    waits: new SharedArrayBuffer(nrCpus * WAIT_STRIDE * 8),
     rings: i32(nrCpus * RING_WORDS_PER_CPU),
     violations: i32(VIOLATION_WORDS),
   };
@@ -90,6 +94,7 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     disk: new Int32Array(mem.disk),
     globals: new Int32Array(mem.globals),
     counters: new Float64Array(mem.counters),
+    waits: new Float64Array(mem.waits),
     rings: new Int32Array(mem.rings),
     violations: new Int32Array(mem.violations),
   };
@@ -99,4 +104,5 @@ export function viewsOf(mem: MachineMemory): MachineViews {
 export function clearMachineMemory(v: MachineViews): void {
   for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.vmas, v.files, v.disk, v.globals, v.rings, v.violations]) a.fill(0);
   v.counters.fill(0);
+  v.waits.fill(0);
 }

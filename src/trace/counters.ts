@@ -24,6 +24,10 @@ export const COUNTER_NAMES = [
   'ipis_received',
   'tlb_fills',
   'tlb_entries_invalidated',
+  // flush_tlb_func runs that flushed, on any CPU: the whole PCID, or page by page (one INVLPG each)
+  'tlb_flushes_full',
+  'tlb_flushes_ranged',
+  'invlpg',
   'page_walks',
   'psc_hits',
   'dirty_bit_walks',
@@ -32,6 +36,14 @@ export const COUNTER_NAMES = [
   // the kernel
   'tlb_remove_table_sync_one',
   'page_tables_freed',
+  'numa_pte_updates',
+  'numa_hint_faults',
+  // deferred flushes whose generation a later completed flush covered (switch completedGen): all
+  // of them, and those the switch skipped
+  'deferred_flushes_redundant',
+  'deferred_flushes_skipped',
+  // the workload's own operations (scenario/measure: what one operation costs)
+  'workload_ops',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -51,6 +63,9 @@ export const enum Counter {
   IpisReceived,
   TlbFills,
   TlbEntriesInvalidated,
+  TlbFlushesFull,
+  TlbFlushesRanged,
+  Invlpg,
   PageWalks,
   PscHits,
   DirtyBitWalks,
@@ -58,6 +73,11 @@ export const enum Counter {
   PageFaults,
   TlbRemoveTableSyncOne,
   PageTablesFreed,
+  NumaPteUpdates,
+  NumaHintFaults,
+  DeferredFlushesRedundant,
+  DeferredFlushesSkipped,
+  WorkloadOps,
 }
 
 export const COUNTER_STRIDE = 32;

@@ -21,7 +21,7 @@ function usageErrorOf(fn: () => unknown): UsageError {
 }
 
 describe('kernel switches', () => {
-  it('has the twelve switches of the catalog', () => {
+  it('has the thirteen switches of the catalog', () => {
     expect(SWITCH_NAMES).toEqual([
       'delayedRmap',
       'ptepGetAndClear',
@@ -34,6 +34,8 @@ describe('kernel switches', () => {
       'deferredFlushGen',
       'pteAccessibleChecksPending',
       'mprotectBatching',
+      'numaPidFilter',
+      'completedGen',
     ]);
   });
 

@@ -31,7 +31,7 @@ import { PERCPU_WORDS, TLBSTATE_BASE } from '../../cpu/percpu-layout.ts';
 import { atomicCpumaskClear, atomicCpumaskSet, CpuMask } from '../../cpu/cpumask.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { tlbFlushEverything, tlbFlushPcid, tlbInvlpg } from '../../machine/tlb.ts';
-import { incMmTlbGen, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from '../../kernel/mm.ts';
+import { incMmTlbGen, markMmTlbGenDone, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from '../../kernel/mm.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
 import { promiseCountIndex } from '../../check/promises.ts';
@@ -229,10 +229,13 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
         nrInvalidate++;
       }
       cpu.count(Counter.TlbEntriesInvalidated, invalidated);
+      cpu.count(Counter.TlbFlushesRanged);
+      cpu.count(Counter.Invlpg, nrInvalidate);
       if (local) cpu.count(Counter.NrTlbLocalFlushOne, nrInvalidate);
     } else {
       nrInvalidate = TLB_FLUSH_ALL;
       cpu.count(Counter.TlbEntriesInvalidated, flushTlbLocal(cpu));
+      cpu.count(Counter.TlbFlushesFull);
       // seed 000 patch 20: a full flush completes this CPU's share of every batched unmap
       if (cpu.config.batchedPending === 'cpumask') atomicCpumaskClear(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK, cpu.id);
       if (local) cpu.count(Counter.NrTlbLocalFlushAll);
@@ -278,13 +281,17 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
   const newTlbGen = incMmTlbGen(cpu.v, mm);
   const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
   const cpumask = mmCpumask(cpu.v, mm);
-  if (cpumask.anyBut(cpu.id)) return flushTlbMulti(cpu, cpumask, info);
-  if (mm === loadedMm(cpu)) {
+  let ipied = 0;
+  if (cpumask.anyBut(cpu.id)) {
+    ipied = flushTlbMulti(cpu, cpumask, info);
+  } else if (mm === loadedMm(cpu)) {
     cpu.localIrqDisable();
     flushTlbFunc(cpu, info);
     cpu.localIrqEnable();
   }
-  return 0;
+  // seed 000 patch 08: every CPU that could use the mm is at newTlbGen or beyond
+  markMmTlbGenDone(cpu.v, mm, newTlbGen);
+  return ipied;
 }
 
 /** do_flush_tlb_all: everything, global entries included. */
@@ -309,11 +316,13 @@ export class ArchTlbflushUnmapBatch {
 /**
  * arch_tlbbatch_add_pending: a new generation for the mm, its CPUs added to the batch. The new
  * generation is what makes a CPU that switched away from the mm flush when it comes back; switch
- * deferredFlushGen=reuse skips it (the bug found in review of seed 000 patch 15).
+ * deferredFlushGen=reuse skips it (the bug found in review of seed 000 patch 15). Returns the
+ * generation the deferred flush stands for.
  */
-export function archTlbbatchAddPending(cpu: Cpu, batch: ArchTlbflushUnmapBatch, mm: number): void {
-  if (cpu.config.deferredFlushGen === 'bump') incMmTlbGen(cpu.v, mm);
+export function archTlbbatchAddPending(cpu: Cpu, batch: ArchTlbflushUnmapBatch, mm: number): number {
+  const gen = cpu.config.deferredFlushGen === 'bump' ? incMmTlbGen(cpu.v, mm) : mmTlbGen(cpu.v, mm);
   batch.cpumask.or(mmCpumask(cpu.v, mm));
+  return gen;
 }
 
 /** arch_tlbbatch_flush: one full flush on every CPU in the batch, then the batch is empty. */
