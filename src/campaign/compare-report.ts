@@ -1,0 +1,57 @@
+/*
+ * What `shootdown compare` reports: one row per (kernel, variant, CPU count) of one scenario, all
+ * run with the same seed. Counts do not depend on the host; times do, so the host goes with them.
+ */
+import type { KernelConfig } from '../config/kernel-config.ts';
+import type { Counters } from '../trace/counters.ts';
+import type { CostModel } from '../cost/model.ts';
+import type { HostInfo } from './host.ts';
+
+export interface CompareRow {
+  /** the preset name, or the switch list as given (e.g. "mprotectFlush=always") */
+  kernel: string;
+  /** the scenario's workload variant ('' when it has none) */
+  variant: string;
+  cpus: number;
+  switches: KernelConfig;
+  trials: number;
+  /** the workload's own operations (a flush, an mprotect call, a collapse...) */
+  operations: number;
+  /** IPIs sent, sync IPIs included (ipis_sent) */
+  ipis: number;
+  /** flush_tlb_mm_range / arch_tlbbatch_flush calls that IPIed (nr_tlb_remote_flush) */
+  shootdowns: number;
+  /** CPUs reached per shootdown: nr_tlb_remote_flush_received / nr_tlb_remote_flush */
+  cpusPerShootdown: number;
+  fullFlushes: number;
+  rangedFlushes: number;
+  invlpg: number;
+  entriesInvalidated: number;
+  refillWalks: number;
+  syncIpis: number;
+  /** deferred flushes whose generation a later completed flush already covered */
+  redundantFlushes: number;
+  /** the initiators' wait in smp_call_function_many, microseconds */
+  waitUs: { median: number; p99: number; samples: number };
+  /** the initiators' total wait divided by the operations, microseconds */
+  measuredUsPerOp: number;
+  /** the cost model applied to the counts, divided by the operations, microseconds */
+  modelledUsPerOp: number;
+  violations: number;
+  counters: Counters;
+}
+
+export interface CompareReport {
+  scenario: string;
+  /** what one operation of the workload is, for the column headers */
+  operation: string;
+  kernels: string[];
+  variants: string[];
+  cpus: number[];
+  seed: number;
+  host: HostInfo;
+  /** e.g. CPUs outnumbering the host's cores */
+  warnings: string[];
+  costModel: CostModel;
+  rows: CompareRow[];
+}

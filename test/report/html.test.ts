@@ -1,0 +1,158 @@
+/*
+ * The compare page: self-contained, its chart specs valid JSON, and each chart, compiled by
+ * Vega-Lite and rendered headless by Vega, names every kernel and every CPU count.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { chartSpecs, renderCompareHtml, writeCompareHtml } from '../../src/report/html.ts';
+import type { CompareReport, CompareRow } from '../../src/campaign/compare-report.ts';
+import { defaultKernelConfig } from '../../src/config/kernel-config.ts';
+import { COUNTER_NAMES, type Counters } from '../../src/trace/counters.ts';
+
+const CPUS = [1, 2, 4, 8, 16];
+const CHARTS = ['latency', 'ipis', 'model'];
+
+/** A report as compare would make it: every (kernel, variant, CPU count), plausible numbers. */
+function report(kernels: string[], variants: string[]): CompareReport {
+  const counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
+  const rows: CompareRow[] = [];
+  kernels.forEach((kernel, k) =>
+    variants.forEach((variant, v) =>
+      CPUS.forEach((cpus) => {
+        const operations = 400;
+        const shootdowns = cpus > 1 ? operations / (k + 1) : 0;
+        const ipis = shootdowns * (cpus - 1);
+        const wait = cpus > 1 ? 2 + cpus * (k + 1) * (v + 1) : 0;
+        rows.push({
+          kernel, variant, cpus, switches: defaultKernelConfig(), trials: 4, operations, ipis, shootdowns,
+          cpusPerShootdown: cpus > 1 ? cpus - 1 : 0, fullFlushes: 3, rangedFlushes: operations - 3,
+          invlpg: 1234 * cpus, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0,
+          redundantFlushes: k, waitUs: { median: wait, p99: wait * 3.5, samples: shootdowns },
+          measuredUsPerOp: (wait * shootdowns) / operations, modelledUsPerOp: (ipis * 3.5) / operations,
+          violations: 0, counters,
+        });
+      }),
+    ),
+  );
+  return {
+    scenario: 'mprotect-skip-demotion', operation: 'mprotect', kernels, variants, cpus: CPUS, seed: 12345,
+    host: { cores: 2, node: 'v20.20.2' }, warnings: ['16 CPUs on 2 cores: times are inflated </script>'],
+    costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, source: 'calibrated' }, rows,
+  };
+}
+
+/** The page's <script> elements: opening tag and text. */
+function scripts(page: string): { tag: string; text: string }[] {
+  return [...page.matchAll(/(<script\b[^>]*>)([\s\S]*?)<\/script>/gi)].map((m) => ({ tag: m[1], text: m[2] }));
+}
+
+function embeddedSpecs(page: string): Record<string, unknown> {
+  const specs: Record<string, unknown> = {};
+  for (const { tag, text } of scripts(page)) {
+    const id = /type="application\/json" id="chart-(\w+)"/.exec(tag);
+    if (id) specs[id[1]] = JSON.parse(text);
+  }
+  return specs;
+}
+
+/** The words a chart shows: its <text> elements (axis labels, legend entries, titles, headers). */
+function texts(svg: string): string[] {
+  return [...svg.matchAll(/<text\b[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+}
+
+async function renderSvg(spec: unknown): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec as TopLevelSpec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+describe('compare --html', () => {
+  const single = report(['buggy', 'fixed', 'mprotectFlush=always'], ['']);
+  const twoVariants = report(['buggy', 'fixed'], ['busy', 'idle']);
+
+  it('loads nothing from the network: no <script src>, no <link href>, libraries inlined', () => {
+    const page = renderCompareHtml(single);
+    const tags = scripts(page);
+    for (const { tag } of tags) expect(tag).not.toMatch(/\bsrc\s*=/i);
+    const outsideScripts = page.replace(/<script\b[^>]*>[\s\S]*?<\/script>/gi, '');
+    expect(outsideScripts).not.toMatch(/<link\b/i);
+    expect(outsideScripts).not.toMatch(/\b(src|href)\s*=\s*["']?(https?:)?\/\//i);
+    const code = tags.map((t) => t.text).join('\n');
+    for (const global of ['vega', 'vegaLite', 'vegaEmbed']) expect(code).toContain(`.${global}=`);
+  });
+
+  it('embeds one spec per chart, each valid JSON, with nothing closing its script early', () => {
+    // a kernel named like markup lands in the chart data and the table; the warning in the header
+    const hostile = report(['buggy', '</script><b>x'], ['']);
+    const page = renderCompareHtml(hostile);
+    const specs = embeddedSpecs(page);
+    expect(Object.keys(specs).sort()).toEqual([...CHARTS].sort());
+    expect(specs).toEqual(JSON.parse(JSON.stringify(chartSpecs(hostile))));
+    // every '<script' opens an element that the next '</script>' closes
+    expect(page.match(/<script\b/gi)!.length).toBe(page.match(/<\/script>/gi)!.length);
+    expect(page).not.toContain('<b>x');
+    expect(/<header>[\s\S]*?<\/header>/.exec(page)![0]).toContain('times are inflated &#60;/script&#62;');
+  });
+
+  it('draws every kernel and every CPU count in each chart', async () => {
+    const specs = embeddedSpecs(renderCompareHtml(single));
+    for (const key of CHARTS) {
+      const svg = await renderSvg(specs[key]);
+      for (const kernel of single.kernels) expect(texts(svg), key).toContain(kernel);
+      for (const cpus of CPUS) expect(texts(svg), key).toContain(String(cpus));
+    }
+  });
+
+  it('shows the median and p99 wait, and measured beside modelled time', async () => {
+    const specs = embeddedSpecs(renderCompareHtml(single));
+    expect(texts(await renderSvg(specs.latency))).toEqual(expect.arrayContaining(['median', 'p99']));
+    expect(texts(await renderSvg(specs.model))).toEqual(expect.arrayContaining(['measured', 'modelled']));
+  });
+
+  it('gives each variant its own panel, so lines of different variants never join', async () => {
+    const specs = embeddedSpecs(renderCompareHtml(twoVariants));
+    for (const key of CHARTS) {
+      const svg = await renderSvg(specs[key]);
+      const shown = texts(svg);
+      for (const name of [...twoVariants.variants, ...twoVariants.kernels, ...CPUS.map(String)]) expect(shown, key).toContain(name);
+      // one line per kernel (and per median/p99, measured/modelled) in each variant's panel
+      const perKernel = key === 'ipis' ? 1 : 2;
+      const lines = svg.match(/<path [^>]*aria-roledescription="line mark"/g) ?? [];
+      expect(lines.length, key).toBe(twoVariants.kernels.length * perKernel * twoVariants.variants.length);
+    }
+  });
+
+  it('tabulates every row with readable numbers', () => {
+    const r = report(['buggy', 'fixed'], ['busy', 'idle']);
+    Object.assign(r.rows[0], { operations: 1234567, measuredUsPerOp: 12.3456, modelledUsPerOp: 0.012345, cpusPerShootdown: NaN });
+    const page = renderCompareHtml(r);
+    const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(page)![1];
+    expect(body.match(/<tr/g)!.length).toBe(r.rows.length);
+    const first = body.trim().split('\n')[0];
+    for (const shown of ['buggy', 'busy', '1,234,567', '12.3', '0.0123', '–']) expect(first).toContain(`>${shown}</td>`);
+    expect(/<thead>.*<\/thead>/.exec(page)![0]).toContain('<th>variant</th>');
+    const header = /<header>[\s\S]*?<\/header>/.exec(page)![0];
+    for (const fact of ['<dd>12345</dd>', '<dd>2 cores, Node v20.20.2</dd>', 'calibrated: IPI send 500 ns, per target 2500 ns, INVLPG 100 ns, full flush 3000 ns'])
+      expect(header).toContain(fact);
+  });
+
+  describe('writeCompareHtml', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shootdown-html-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('writes the page whole into a new directory and leaves no temporary file', () => {
+      const file = join(dir, 'reports', 'nested', 'compare.html');
+      writeCompareHtml(single, file);
+      expect(readFileSync(file, 'utf8')).toBe(renderCompareHtml(single));
+      expect(readdirSync(join(dir, 'reports', 'nested'))).toEqual(['compare.html']);
+      writeCompareHtml(twoVariants, file);
+      expect(readdirSync(join(dir, 'reports', 'nested'))).toEqual(['compare.html']);
+      expect(existsSync(file)).toBe(true);
+    });
+  });
+});
