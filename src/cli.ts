@@ -11,6 +11,12 @@ import { formatListing, listing } from './config/list.ts';
 import { NOISE_LEVELS, noiseShift } from './campaign/noise.ts';
 import { formatStress, parseDuration, resolveScenario, runStress, traceMetadata, writeTraces } from './campaign/stress.ts';
 import { formatRunAll, runAll } from './campaign/main-job.ts';
+import { formatCompare, parseList, runCompare, variantsOf } from './campaign/compare.ts';
+import { loadCostModel } from './cost/model.ts';
+import { calibrateCommand } from './cost/calibrate.ts';
+import { writeCompareHtml } from './report/html.ts';
+
+const DEFAULT_COMPARE_CPUS = [1, 2, 4, 8, 16];
 
 interface Command {
   summary: string;
@@ -138,6 +144,72 @@ Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed),
       return summary.violations > 0 ? 1 : 0;
     },
   },
+  compare: {
+    summary: 'one workload under several kernels and CPU counts: IPIs, flushes, waits, modelled cost',
+    usage: `shootdown compare <scenario|path/to/file.ts> [--kernel A,B,...] [--set switch=value ...]
+                  [--variant V,...] [--cpus 1,2,4,8,16] [--trials N] [--seed S] [--noise LEVEL]
+                  [--json] [--html FILE]
+
+Runs the same workload, with the same seeds, under each kernel at each CPU count, and prints them
+side by side: IPIs sent, CPUs reached per shootdown, full and ranged flushes, INVLPGs, entries
+invalidated, refill walks, sync IPIs, redundant deferred flushes, the initiators' measured wait
+(median and p99) and the hardware cost model's time per operation. The measurements are in
+src/scenario/measure (fanout-sweep, reclaim-storm, mprotect-toggle, khugepaged-collapse,
+numa-scan); race scenarios work too.
+
+  --kernel A,B        presets of the scenario, or switch=value[+switch=value...] on mainline
+                      (default: every preset of the scenario)
+  --set switch=value  a kernel switch on top of every kernel (see 'shootdown list'); repeatable
+  --variant V,...     the scenario's workload variants, e.g. busy,idle (default: all it has)
+  --cpus LIST         CPU counts, each 1 to ${MAX_CPUS} and at least what the scenario needs
+                      (default: 1,2,4,8,16, leaving out those below the scenario's need)
+  --trials N          trials per kernel, variant and CPU count, 1 to 10000 (default 1)
+  --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
+  --noise LEVEL       race-window noise: ${Object.keys(NOISE_LEVELS).join(', ')} (default off)
+  --html FILE         also write a self-contained page with charts
+  --json              one JSON object on stdout: {scenario, operation, kernels, variants, cpus,
+                      seed, host, warnings, costModel, rows: [{kernel, variant, cpus, ...counts,
+                      waitUs: {median, p99, samples}, measuredUsPerOp, modelledUsPerOp,
+                      violations, counters}]}
+
+The cost model's constants come from 'shootdown calibrate' when it has been run here
+(.shootdown/calibration.json, or the file SHOOTDOWN_CALIBRATION names), else from the defaults.
+
+Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed), 2 bad input.`,
+    positionals: true,
+    options: {
+      kernel: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      variant: { type: 'string' },
+      cpus: { type: 'string' },
+      trials: { type: 'string' },
+      seed: { type: 'string' },
+      noise: { type: 'string' },
+      html: { type: 'string' },
+    },
+    async run(values, positionals) {
+      if (positionals.length !== 1) throw new UsageError(`compare takes one scenario (a name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+      const resolved = await resolveScenario(positionals[0]);
+      const need = resolved.scenario.cpus;
+      const cpus =
+        values.cpus === undefined
+          ? DEFAULT_COMPARE_CPUS.filter((n) => n >= need)
+          : parseList('--cpus', values.cpus as string).map((raw) => integerOption('--cpus', raw, 1, MAX_CPUS));
+      const low = cpus.find((n) => n < need);
+      if (low !== undefined) throw new UsageError(`--cpus: scenario ${resolved.scenario.name} needs at least ${need} CPUs, got ${low}`);
+      const set = (values.set as string[] | undefined) ?? [];
+      const kernels = values.kernel === undefined ? Object.keys(resolved.scenario.presets) : parseList('--kernel', values.kernel as string);
+      const variants = variantsOf({ resolved }, values.variant === undefined ? undefined : parseList('--variant', values.variant as string));
+      const trials = values.trials === undefined ? 1 : integerOption('--trials', values.trials as string, 1, 10_000);
+      const seed = values.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : integerOption('--seed', values.seed as string, 0, 2 ** 32 - 1);
+      const costModel = loadCostModel();
+      const report = await runCompare({ resolved, kernels, set, variants, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: !values.json });
+      if (values.html !== undefined) writeCompareHtml(report, values.html as string);
+      process.stdout.write((values.json ? JSON.stringify(report) : formatCompare(report) + (values.html !== undefined ? `\n${values.html} written` : '')) + '\n');
+      return report.rows.some((row) => row.violations > 0) ? 1 : 0;
+    },
+  },
+  calibrate: calibrateCommand,
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
     usage: `shootdown run-all [--budget 2m] [--json]

@@ -18,7 +18,9 @@ import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
 import { runTrials } from './trials.ts';
-import { progressLine, replayCommand, writeFileAtomic, writeTraces } from './stress.ts';
+import { progressLine, replayCommand, writeTraces } from './stress.ts';
+import { writeFileAtomic } from '../fs-atomic.ts';
+import { formatTable } from './table.ts';
 
 export const PRESETS = ['buggy', 'fixed'] as const;
 /** The noise both presets run under: the race windows are stretched now and then. */
@@ -142,12 +144,11 @@ export function formatRunAll(r: RunAllReport): string {
       row.error ? 'FAILED: the run failed' : row.ok ? 'ok' : `FAILED: expected ${row.expected}`,
     ]),
   ];
-  const widths = table[0].map((_, c) => Math.max(...table.map((cells) => cells[c].length)));
   const failed = r.rows.filter((row) => !row.ok);
   return [
     `run-all: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (budget ${prettyMs(r.budgetMs)}), noise ${r.noise}, on ${r.host.cores} host cores (Node ${r.host.node})`,
     '',
-    ...table.map((cells) => cells.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()),
+    ...formatTable(table),
     '',
     ...failed.map((row) =>
       row.error

@@ -5,8 +5,9 @@
  * seed and a command that replays the first violation (STYLE 11); its interleaving can be written
  * as a Chrome trace (Perfetto) and as ftrace text.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { writeFileAtomic } from '../fs-atomic.ts';
 import { pathToFileURL } from 'node:url';
 import prettyMs from 'pretty-ms';
 import { Machine } from '../machine/machine.ts';
@@ -14,7 +15,7 @@ import { UsageError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import type { Counters } from '../trace/counters.ts';
 import { toChromeTrace, toFtrace, type TraceMetadata } from '../trace/export.ts';
-import { catalogScenario, importScenario, loadCatalog } from '../scenario/catalog/index.ts';
+import { MEASURE_DIR, catalogScenario, importScenario, loadCatalog } from '../scenario/catalog/index.ts';
 import type { Scenario } from '../scenario/scenario.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { kernelFor, runTrials, type FirstViolation, type TrialsResult } from './trials.ts';
@@ -36,9 +37,9 @@ export async function resolveScenario(arg: string): Promise<ResolvedScenario> {
     if (!scenario) throw new UsageError(`${arg} does not default-export a scenario made by defineScenario (src/scenario/scenario.ts)`);
     return { arg, url, scenario };
   }
-  const entry = await catalogScenario(arg);
+  const entry = (await catalogScenario(arg)) ?? (await catalogScenario(arg, MEASURE_DIR));
   if (!entry) {
-    const names = (await loadCatalog()).entries.map((e) => e.name);
+    const names = [...(await loadCatalog()).entries, ...(await loadCatalog(MEASURE_DIR)).entries].map((e) => e.name);
     throw new UsageError(`unknown scenario '${arg}'; scenarios: ${names.join(', ') || '(the catalog is empty)'}, or a path to a .ts file`);
   }
   return { arg, url: entry.url, scenario: entry.scenario };
@@ -181,13 +182,6 @@ export function writeTraces(first: FirstViolation, meta: TraceMetadata, files: {
 }
 
 /** Writes a temporary file beside `path`, then renames it: `path` is whole or absent. */
-export function writeFileAtomic(path: string, text: string): void {
-  mkdirSync(dirname(resolve(path)), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 /**
  * A progress line on stderr, on a terminal only, redrawn at most four times a second: trials,
  * violations, the rate, elapsed and remaining time (by the duration, or by the rate for --trials).

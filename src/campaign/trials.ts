@@ -8,7 +8,8 @@ import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config
 import { UsageError } from '../errors.ts';
 import { addCounters, zeroCounters, type Counters } from '../trace/counters.ts';
 import type { Violation } from '../check/oracle.ts';
-import type { Scenario } from '../scenario/scenario.ts';
+import { addWaits, zeroWaits, type Waits } from '../trace/waits.ts';
+import { isForbidden, type Scenario } from '../scenario/scenario.ts';
 import { readEvents, type TraceRecord } from '../trace/events.ts';
 
 /** Events of the interleaving kept with the first violation. */
@@ -19,6 +20,8 @@ export interface TrialsRequest {
   url: string;
   scenario: Scenario;
   preset: string;
+  /** the kernel to run, when it is not the preset's (compare's switch lists) */
+  kernel?: KernelConfig;
   /** switches set on top of the preset's */
   set?: string[];
   seed: number;
@@ -26,6 +29,8 @@ export interface TrialsRequest {
   durationMs?: number;
   noiseShift?: number;
   stopOnFirst?: boolean;
+  /** what setup receives, instead of the scenario's trialOptions (a variant's) */
+  options?: unknown;
   /** called after every trial, e.g. for a progress line */
   onTrial?: (done: TrialsResult) => void;
 }
@@ -47,6 +52,8 @@ export interface TrialsResult {
   firstViolation: FirstViolation | null;
   elapsedMs: number;
   counters: Counters;
+  /** the initiators' IPI waits over every trial */
+  waits: Waits;
   kernel: KernelConfig;
   lastRun: RunResult<unknown> | null;
 }
@@ -59,23 +66,24 @@ export function kernelFor(scenario: Scenario, preset: string, set: string[] = []
 }
 
 export async function runTrials(machine: Machine, req: TrialsRequest): Promise<TrialsResult> {
-  const kernel = kernelFor(req.scenario, req.preset, req.set);
+  const kernel = req.kernel ?? kernelFor(req.scenario, req.preset, req.set);
   const maxTrials = req.trials ?? Infinity;
   const deadline = req.durationMs === undefined ? Infinity : performance.now() + req.durationMs;
   const t0 = performance.now();
-  const out: TrialsResult = { trials: 0, violations: 0, reports: 0, firstViolation: null, elapsedMs: 0, counters: zeroCounters(), kernel, lastRun: null };
+  const out: TrialsResult = { trials: 0, violations: 0, reports: 0, firstViolation: null, elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, lastRun: null };
   while (out.trials < maxTrials && performance.now() < deadline) {
     const seed = (req.seed + out.trials) >>> 0;
     const run = await machine.run(
       { url: req.url },
-      req.scenario.trialOptions,
+      req.options ?? req.scenario.trialOptions,
       { seed, kernel, noiseShift: req.noiseShift ?? -1 },
     );
     out.trials++;
     out.lastRun = run;
     out.reports += run.violationCount;
     addCounters(out.counters, run.counters);
-    const hit = run.violations.find((v) => v.kind === req.scenario.forbidden);
+    addWaits(out.waits, run.waits);
+    const hit = run.violations.find((v) => isForbidden(req.scenario, v.kind));
     if (hit) {
       out.violations++;
       if (!out.firstViolation) {

@@ -17,13 +17,24 @@
  * One trial is one run of the workload on a machine whose CPU threads are reused from trial to
  * trial; a stress campaign (campaign/stress.ts) runs trials until its budget is spent or, with
  * --stop-on-first, the forbidden outcome is seen.
+ *
+ * A measurement (defineMeasurement, scenario/measure/) is written the same way but asks what a
+ * flush scheme costs rather than whether a race happens: its presets are the kernels to compare,
+ * its variants the workload's settings (targets busy or idle), every oracle stays on and any report
+ * is a failure, and its programs count their operations (Counter.WorkloadOps) so that compare
+ * (campaign/compare.ts) can give costs per operation.
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { violationCount } from '../check/oracle.ts';
 import type { Workload } from './workload.ts';
 import type { NoiseLevel } from '../campaign/noise.ts';
+import { UsageError } from '../errors.ts';
 
 export type Expected = 'sometimes' | 'never';
+export type ScenarioKind = 'race' | 'measurement';
+
+/** The `forbidden` of a measurement: a report of any oracle. */
+export const ANY_VIOLATION = 'any';
 
 export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   name: string;
@@ -39,15 +50,46 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   trialOptions?: O;
   /** the noise the main job runs this scenario under, when the default is too little */
   noise?: NoiseLevel;
+  /** 'race' unless defineMeasurement made it */
+  kind?: ScenarioKind;
+  /** what one operation of the workload is, as compare's columns name it */
+  operation?: string;
+  /** the workload's variants: name -> what they change in trialOptions */
+  variants?: Record<string, Partial<O>>;
 }
+
+/** What a measurement gives: no forbidden outcome, no expectations, an operation to count. */
+export type MeasurementSpec<P, O> = Omit<ScenarioSpec<P, O>, 'forbidden' | 'expected' | 'kind' | 'noise' | 'operation'> & {
+  operation: string;
+  trialOptions: O;
+};
 
 export type Scenario<P = unknown, O = unknown> = Readonly<ScenarioSpec<P, O>>;
 
 export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
-  for (const required of ['buggy', 'fixed']) {
+  for (const required of spec.kind === 'measurement' ? [] : ['buggy', 'fixed']) {
     if (!spec.presets[required]) throw new Error(`scenario ${spec.name} has no '${required}' preset`);
   }
+  if (Object.keys(spec.presets).length === 0) throw new Error(`scenario ${spec.name} has no preset`);
   return Object.freeze({ ...spec });
+}
+
+export function defineMeasurement<P, O>(spec: MeasurementSpec<P, O>): Scenario<P, O> {
+  const expected = Object.fromEntries(Object.keys(spec.presets).map((name) => [name, 'never' as const]));
+  return defineScenario({ ...spec, kind: 'measurement', forbidden: ANY_VIOLATION, expected });
+}
+
+/** Whether a report of oracle kind `kind` is the scenario's forbidden outcome. */
+export function isForbidden(scenario: Scenario, kind: string): boolean {
+  return scenario.forbidden === ANY_VIOLATION || scenario.forbidden === kind;
+}
+
+/** The options one trial's setup gets: the scenario's, with a variant's changes on top. */
+export function variantOptions<O>(scenario: Scenario<unknown, O>, variant: string): O {
+  if (variant === '') return scenario.trialOptions as O;
+  const change = scenario.variants?.[variant];
+  if (!change) throw new UsageError(`scenario ${scenario.name} has no variant '${variant}'; variants: ${Object.keys(scenario.variants ?? {}).join(', ') || '(none)'}`);
+  return { ...(scenario.trialOptions as O), ...change };
 }
 
 /** Whether a trial's program should go on: rounds left, no stop asked, no violation seen yet. */

@@ -2,7 +2,8 @@
  * The catalog's registry: every scenario file of this directory, found at run time, so that a
  * scenario added as catalog/<name>.ts (`export default defineScenario({...})`) is listed without
  * editing this file. A module here whose default export is not a scenario (lib.ts, shared
- * helpers) is left out when the catalog is loaded.
+ * helpers) is left out when the catalog is loaded. The measurements of scenario/measure/ are
+ * found the same way.
  */
 import { readdirSync } from 'node:fs';
 import { isScenario, type Scenario } from '../scenario.ts';
@@ -14,10 +15,15 @@ export interface CatalogEntry {
   scenario: Scenario;
 }
 
-/** name -> module URL of each .ts file of this directory but this one, by name. */
-export function catalogUrls(): Map<string, string> {
-  const files = readdirSync(new URL('./', import.meta.url)).filter((f) => f.endsWith('.ts') && f !== 'index.ts');
-  return new Map(files.sort().map((f) => [f.slice(0, -'.ts'.length), new URL(`./${f}`, import.meta.url).href]));
+/** The race catalog: this directory. */
+export const CATALOG_DIR = new URL('./', import.meta.url);
+/** The measurements (defineMeasurement), found the same way. */
+export const MEASURE_DIR = new URL('../measure/', import.meta.url);
+
+/** name -> module URL of each .ts file of `dir` but index.ts, by name. */
+export function catalogUrls(dir: URL = CATALOG_DIR): Map<string, string> {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'index.ts');
+  return new Map(files.sort().map((f) => [f.slice(0, -'.ts'.length), new URL(f, dir).href]));
 }
 
 /** The default export of the module at `url` if defineScenario made it, else null. */
@@ -26,9 +32,9 @@ export async function importScenario(url: string): Promise<Scenario | null> {
   return isScenario(mod.default) ? mod.default : null;
 }
 
-/** The catalog scenario `name`, or null when there is none by that name. */
-export async function catalogScenario(name: string): Promise<CatalogEntry | null> {
-  const url = catalogUrls().get(name);
+/** The scenario `name` of `dir`, or null when there is none by that name. */
+export async function catalogScenario(name: string, dir: URL = CATALOG_DIR): Promise<CatalogEntry | null> {
+  const url = catalogUrls(dir).get(name);
   const scenario = url === undefined ? null : await importScenario(url);
   return scenario && url ? { name, url, scenario } : null;
 }
@@ -39,10 +45,10 @@ export interface Catalog {
   broken: { name: string; error: string }[];
 }
 
-/** Every catalog scenario, by file name; one file that fails to load does not hide the others. */
-export async function loadCatalog(): Promise<Catalog> {
-  const names = [...catalogUrls().keys()];
-  const settled = await Promise.allSettled(names.map(catalogScenario));
+/** Every scenario of `dir`, by file name; one file that fails to load does not hide the others. */
+export async function loadCatalog(dir: URL = CATALOG_DIR): Promise<Catalog> {
+  const names = [...catalogUrls(dir).keys()];
+  const settled = await Promise.allSettled(names.map((name) => catalogScenario(name, dir)));
   const out: Catalog = { entries: [], broken: [] };
   settled.forEach((s, i) => {
     if (s.status === 'rejected') out.broken.push({ name: names[i], error: (s.reason as Error)?.message ?? String(s.reason) });

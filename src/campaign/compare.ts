@@ -1,0 +1,183 @@
+/*
+ * `shootdown compare`: one workload under several kernels, side by side, at several CPU counts.
+ * Every (kernel, variant, CPU count) runs the same trials with the same seeds, so what differs
+ * between two rows is the kernel. A row gives the counts, which do not depend on the host (IPIs,
+ * CPUs reached per shootdown, full and ranged flushes, INVLPGs, entries invalidated, refill walks,
+ * sync IPIs, deferred flushes already covered), the initiators' measured wait, which does, and
+ * the hardware cost model (cost/model.ts) applied to the counts.
+ *
+ * A kernel is a preset of the scenario, or switch assignments joined by '+'
+ * (mprotectFlush=always+syncIpi=never) on top of mainline; --set applies to all of them.
+ */
+import prettyMs from 'pretty-ms';
+import { Machine } from '../machine/machine.ts';
+import { UsageError } from '../errors.ts';
+import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
+import { variantOptions } from '../scenario/scenario.ts';
+import { modelledNs, type CostModel } from '../cost/model.ts';
+import { summarize } from '../trace/stats.ts';
+import { hostInfo } from './host.ts';
+import { kernelFor, runTrials, type TrialsResult } from './trials.ts';
+import type { ResolvedScenario } from './stress.ts';
+import type { CompareReport, CompareRow } from './compare-report.ts';
+import { formatTable } from './table.ts';
+
+export interface CompareRequest {
+  resolved: ResolvedScenario;
+  kernels: string[];
+  set: string[];
+  /** the scenario's variants to run; [''] when it has none */
+  variants: string[];
+  cpus: number[];
+  seed: number;
+  trials: number;
+  noiseShift: number;
+  costModel: CostModel;
+  /** one line on stderr per run, if it is a terminal */
+  progress: boolean;
+}
+
+/** The kernel a compare item names: a preset of the scenario, or 'switch=value+...' on mainline. */
+export function kernelOf(req: Pick<CompareRequest, 'resolved' | 'set'>, item: string): KernelConfig {
+  const { scenario } = req.resolved;
+  if (Object.hasOwn(scenario.presets, item)) return kernelFor(scenario, item, req.set);
+  if (!item.includes('=')) {
+    throw new UsageError(`scenario ${scenario.name} has no preset '${item}'; presets: ${Object.keys(scenario.presets).join(', ')}, or switch=value[+switch=value...]`);
+  }
+  return applySwitches(defaultKernelConfig(), [...item.split('+'), ...req.set]);
+}
+
+/** The rows' variants: the ones asked for, or every variant the scenario has, or none. */
+export function variantsOf(req: Pick<CompareRequest, 'resolved'>, asked: string[] | undefined): string[] {
+  const all = Object.keys(req.resolved.scenario.variants ?? {});
+  const variants = asked ?? (all.length > 0 ? all : ['']);
+  for (const variant of variants) variantOptions(req.resolved.scenario, variant);
+  return variants;
+}
+
+export async function runCompare(req: CompareRequest): Promise<CompareReport> {
+  const { scenario, url } = req.resolved;
+  // bad names fail before any CPU boots
+  const kernels = req.kernels.map((item) => ({ item, config: kernelOf(req, item) }));
+  const host = hostInfo();
+  const report: CompareReport = {
+    scenario: scenario.name,
+    operation: scenario.operation ?? 'trial',
+    kernels: req.kernels,
+    variants: req.variants,
+    cpus: req.cpus,
+    seed: req.seed,
+    host,
+    warnings: req.cpus.filter((n) => n > host.cores).map((n) => `${n} CPUs on ${host.cores} host cores: CPU threads share cores, so the measured waits include the host's scheduling; the counts do not depend on it`),
+    costModel: req.costModel,
+    rows: [],
+  };
+  for (const cpus of req.cpus) {
+    const machine = await Machine.boot({ cpus });
+    try {
+      for (const { item, config } of kernels) {
+        for (const variant of req.variants) {
+          const label = `compare ${scenario.name} ${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`;
+          if (req.progress && process.stderr.isTTY) process.stderr.write(`\r${label}...\x1b[K`);
+          const result = await runTrials(machine, {
+            url,
+            scenario,
+            preset: item,
+            kernel: config,
+            seed: req.seed,
+            trials: req.trials,
+            noiseShift: req.noiseShift,
+            options: variantOptions(scenario, variant),
+          });
+          report.rows.push(compareRow(item, variant, cpus, result, req.costModel));
+        }
+      }
+    } finally {
+      await machine.close();
+    }
+  }
+  if (req.progress && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  return report;
+}
+
+/** One row: the trials' counts under the names compare-report.ts gives them. */
+export function compareRow(kernel: string, variant: string, cpus: number, r: TrialsResult, model: CostModel): CompareRow {
+  const c = r.counters;
+  const operations = c.workload_ops > 0 ? c.workload_ops : r.trials;
+  const perOp = (x: number) => (operations > 0 ? x / operations : 0);
+  const wait = summarize(r.waits.samplesUs);
+  const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full }, model);
+  return {
+    kernel,
+    variant,
+    cpus,
+    switches: r.kernel,
+    trials: r.trials,
+    operations,
+    ipis: c.ipis_sent,
+    shootdowns: c.nr_tlb_remote_flush,
+    cpusPerShootdown: c.nr_tlb_remote_flush > 0 ? c.nr_tlb_remote_flush_received / c.nr_tlb_remote_flush : 0,
+    fullFlushes: c.tlb_flushes_full,
+    rangedFlushes: c.tlb_flushes_ranged,
+    invlpg: c.invlpg,
+    entriesInvalidated: c.tlb_entries_invalidated,
+    refillWalks: c.page_walks,
+    syncIpis: c.tlb_remove_table_sync_one,
+    redundantFlushes: c.deferred_flushes_redundant,
+    waitUs: { median: r.waits.count > 0 ? wait.median : 0, p99: r.waits.count > 0 ? wait.p99 : 0, samples: r.waits.count },
+    measuredUsPerOp: perOp(r.waits.totalUs),
+    modelledUsPerOp: perOp(modelled / 1000),
+    violations: r.reports,
+    counters: c,
+  };
+}
+
+const us = (x: number): string => (x === 0 ? '0' : x < 1000 ? `${x.toFixed(1)}µs` : prettyMs(x / 1000));
+const num = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+
+export function formatCompare(r: CompareReport): string {
+  const out = [
+    `compare ${r.scenario}: seed ${r.seed}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
+    `  cost model (${r.costModel.source}): IPI send ${r.costModel.ipiSendNs} ns, per target ${r.costModel.perTargetNs} ns, INVLPG ${r.costModel.invlpgNs} ns, full flush ${r.costModel.fullFlushNs} ns`,
+    ...r.warnings.map((w) => `  warning: ${w}`),
+  ];
+  for (const variant of r.variants) {
+    out.push('', variant ? `variant ${variant}:` : 'results:');
+    const rows = r.rows.filter((row) => row.variant === variant);
+    out.push(
+      ...formatTable([
+        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'measured/op', 'modelled/op', 'violations'],
+        ...rows.map((row) => [
+          row.kernel,
+          String(row.cpus),
+          String(row.operations),
+          String(row.ipis),
+          num(row.ipis / row.operations),
+          num(row.cpusPerShootdown),
+          String(row.fullFlushes),
+          String(row.rangedFlushes),
+          String(row.invlpg),
+          String(row.entriesInvalidated),
+          String(row.refillWalks),
+          String(row.syncIpis),
+          String(row.redundantFlushes),
+          row.waitUs.samples > 0 ? us(row.waitUs.median) : '-',
+          row.waitUs.samples > 0 ? us(row.waitUs.p99) : '-',
+          us(row.measuredUsPerOp),
+          us(row.modelledUsPerOp),
+          String(row.violations),
+        ]),
+      ]).map((line) => `  ${line}`),
+    );
+  }
+  const bad = r.rows.filter((row) => row.violations > 0);
+  if (bad.length > 0) out.push('', `violations in ${bad.map((row) => `${row.kernel}${row.variant ? ` ${row.variant}` : ''} on ${row.cpus} CPUs`).join(', ')}: the counts of those runs describe a broken kernel`);
+  return out.join('\n');
+}
+
+/** "1,2,4" -> [1, 2, 4]; `name` is the option, for the error. */
+export function parseList(name: string, raw: string): string[] {
+  const items = raw.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new UsageError(`${name} takes a comma-separated list with no empty item, got ${JSON.stringify(raw)}`);
+  return items;
+}
