@@ -318,8 +318,8 @@ export class Cpu implements IpiCpu {
     this.irqsOn = false;
     const prevActivity = this.percpu[this.base + ST_ACTIVITY];
     this.percpu[this.base + ST_ACTIVITY] = Activity.Irq;
-    this.percpu[this.base + ST_IPI_FN] = msg[0];
-    traceEvent(this.v, this.id, Ev.IpiTake, from, msg[0]);
+    this.percpu[this.base + ST_IPI_FN] = msg;
+    traceEvent(this.v, this.id, Ev.IpiTake, from, msg);
     this.count(Counter.IpisReceived);
     this.dispatch(this, from, msg);
     this.percpu[this.base + ST_IPI_FN] = 0;

@@ -2,13 +2,13 @@
  * The functions an IPI can carry (ipi/protocol.ts), run on the target CPU with IRQs off.
  */
 import type { Cpu } from '../cpu/cpu.ts';
-import { IpiFn, flushTlbInfoOf, type IpiMessage } from './protocol.ts';
+import { IpiFn, csdFlushInfo, type IpiMessage } from './protocol.ts';
 import { doFlushTlbAll, flushTlbFunc } from '../arch/x86/flush.ts';
 
-export function dispatchIpi(cpu: Cpu, _from: number, msg: IpiMessage): void {
-  switch (msg[0]) {
+export function dispatchIpi(cpu: Cpu, from: number, fn: IpiMessage): void {
+  switch (fn) {
     case IpiFn.FlushTlbFunc:
-      flushTlbFunc(cpu, flushTlbInfoOf(msg));
+      flushTlbFunc(cpu, csdFlushInfo(cpu.v, from));
       return;
     case IpiFn.DoFlushTlbAll:
       doFlushTlbAll(cpu);

@@ -138,9 +138,8 @@ export class IpiFabric {
     // the pending mask is complete before any target can ack
     Atomics.store(p, base + CSD_PENDING, remote.words[0]);
     Atomics.store(p, base + CSD_PENDING + 1, remote.words[1]);
-    const fn = msg[0];
     for (const t of remote.toArray()) {
-      traceEvent(v, this.self, Ev.IpiSend, t, fn);
+      traceEvent(v, this.self, Ev.IpiSend, t, msg);
       this.send(t, msg);
     }
     v.counters[this.self * COUNTER_STRIDE + Counter.IpisSent] += n;

@@ -1,9 +1,13 @@
 /*
- * The wire format of the IPI fabric: what a sender posts on its port to a target. One
- * discriminated union of numeric tuples, the function id first (it also goes in status words and
- * trace records).
+ * The wire format of the IPI fabric: what a sender posts on its port to a target is the function
+ * id alone, a number (it also goes in status words and trace records). A call's argument, the
+ * flush_tlb_info, waits in the sender's call_single_data slot (csd-layout.ts), as the kernel's
+ * CSDs point into the sender's per-CPU flush_tlb_info: structured clone of a number costs a
+ * fraction of a tuple's, and every IPI pays it twice, to post and to receive.
  * Errors cross threads as plain {name, message, stack} records.
  */
+import type { MachineViews } from '../machine/memory.ts';
+import { CSD_END, CSD_FREED_TABLES, CSD_INITIATING_CPU, CSD_MM, CSD_NEW_TLB_GEN, CSD_START, CSD_STRIDE_SHIFT, CSD_WORDS } from './csd-layout.ts';
 
 /** struct flush_tlb_info (arch/x86/include/asm/tlbflush.h). */
 export interface FlushTlbInfo {
@@ -29,24 +33,33 @@ export const enum IpiFn {
 
 export const IPI_FN_NAMES = ['none', 'flush_tlb_func', 'do_flush_tlb_all', 'tlb_remove_table_smp_sync', 'nop'];
 
-/**
- * A message is a tuple of numbers, the function first: structured clone copies a short array of
- * numbers in well under half the time of an object with named fields (0.4 against 1.1 us to post
- * on this host, and the same again to receive), and every IPI pays it twice.
- * flush_tlb_func's tuple: [fn, mm, start, end, strideShift, freedTables (0/1), newTlbGen, initiatingCpu].
- */
-export type IpiMessage =
-  | readonly [IpiFn.FlushTlbFunc, number, number, number, number, number, number, number]
-  | readonly [IpiFn.DoFlushTlbAll]
-  | readonly [IpiFn.TlbRemoveTableSmpSync]
-  | readonly [IpiFn.Nop];
+/** A message: the function to run. */
+export type IpiMessage = IpiFn;
 
-export function flushTlbFuncMessage(f: FlushTlbInfo): IpiMessage {
-  return [IpiFn.FlushTlbFunc, f.mm, f.start, f.end, f.strideShift, f.freedTables ? 1 : 0, f.newTlbGen, f.initiatingCpu];
+/** The sender's part before it posts flush_tlb_func: its flush_tlb_info, where targets read it. */
+export function setCsdFlushInfo(v: MachineViews, cpu: number, f: FlushTlbInfo): void {
+  const b = cpu * CSD_WORDS;
+  v.csd[b + CSD_MM] = f.mm;
+  v.csd[b + CSD_START] = f.start;
+  v.csd[b + CSD_END] = f.end;
+  v.csd[b + CSD_STRIDE_SHIFT] = f.strideShift;
+  v.csd[b + CSD_FREED_TABLES] = f.freedTables ? 1 : 0;
+  v.csd[b + CSD_NEW_TLB_GEN] = f.newTlbGen;
+  v.csd[b + CSD_INITIATING_CPU] = f.initiatingCpu;
 }
 
-export function flushTlbInfoOf(m: readonly [IpiFn.FlushTlbFunc, number, number, number, number, number, number, number]): FlushTlbInfo {
-  return { mm: m[1], start: m[2], end: m[3], strideShift: m[4], freedTables: m[5] !== 0, newTlbGen: m[6], initiatingCpu: m[7] };
+/** A target's read of the flush_tlb_info that CPU `sender` is flushing with. */
+export function csdFlushInfo(v: MachineViews, sender: number): FlushTlbInfo {
+  const b = sender * CSD_WORDS;
+  return {
+    mm: v.csd[b + CSD_MM],
+    start: v.csd[b + CSD_START],
+    end: v.csd[b + CSD_END],
+    strideShift: v.csd[b + CSD_STRIDE_SHIFT],
+    freedTables: v.csd[b + CSD_FREED_TABLES] !== 0,
+    newTlbGen: v.csd[b + CSD_NEW_TLB_GEN],
+    initiatingCpu: v.csd[b + CSD_INITIATING_CPU],
+  };
 }
 
 export interface SerializedError {

@@ -219,7 +219,7 @@ export function tlbRemoveTableSyncOne(cpu: Cpu, flushReachedAll: boolean): void 
   const all = new CpuMask();
   for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
   cpu.count(Counter.TlbRemoveTableSyncOne);
-  cpu.fabric.smpCallFunctionMany(cpu, all, [IpiFn.TlbRemoveTableSmpSync], false);
+  cpu.fabric.smpCallFunctionMany(cpu, all, IpiFn.TlbRemoveTableSmpSync, false);
 }
 
 /** tlb_table_flush: the tables go once no walker can be in them. */

@@ -13,6 +13,7 @@ import { DISK_WORDS, FILE_WORDS, MAX_FILES } from '../kernel/file-layout.ts';
 import { COUNTER_STRIDE } from '../trace/counters.ts';
 import { RING_WORDS_PER_CPU } from '../trace/ring-layout.ts';
 import { WAIT_STRIDE } from '../trace/waits.ts';
+import { CSD_WORDS } from '../ipi/csd-layout.ts';
 import { VIOLATION_WORDS } from '../check/violation-layout.ts';
 
 export const MAX_CPUS = 64;
@@ -32,6 +33,7 @@ export interface MachineMemory {
   globals: SharedArrayBuffer;
   counters: SharedArrayBuffer;
   waits: SharedArrayBuffer;
+  csd: SharedArrayBuffer;
   rings: SharedArrayBuffer;
   violations: SharedArrayBuffer;
 }
@@ -51,6 +53,7 @@ export interface MachineViews {
   globals: Int32Array;
   counters: Float64Array;
   waits: Float64Array;
+  csd: Float64Array;
   rings: Int32Array;
   violations: Int32Array;
 }
@@ -74,6 +77,7 @@ export function createMachineMemory(nrCpus: number, nrFrames: number): MachineMe
     globals: i32(GLOBALS_WORDS),
     counters: new SharedArrayBuffer(nrCpus * COUNTER_STRIDE * 8),
     waits: new SharedArrayBuffer(nrCpus * WAIT_STRIDE * 8),
+    csd: new SharedArrayBuffer(nrCpus * CSD_WORDS * 8),
     rings: i32(nrCpus * RING_WORDS_PER_CPU),
     violations: i32(VIOLATION_WORDS),
   };
@@ -95,6 +99,7 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     globals: new Int32Array(mem.globals),
     counters: new Float64Array(mem.counters),
     waits: new Float64Array(mem.waits),
+    csd: new Float64Array(mem.csd),
     rings: new Int32Array(mem.rings),
     violations: new Int32Array(mem.violations),
   };
@@ -105,4 +110,5 @@ export function clearMachineMemory(v: MachineViews): void {
   for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.vmas, v.files, v.disk, v.globals, v.rings, v.violations]) a.fill(0);
   v.counters.fill(0);
   v.waits.fill(0);
+  v.csd.fill(0);
 }

@@ -35,7 +35,7 @@ import { incMmTlbGen, markMmTlbGenDone, mmCpumask, mmCpumaskIndex, mmCtxId, mmPg
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
 import { promiseCountIndex } from '../../check/promises.ts';
-import { IpiFn, flushTlbFuncMessage, type FlushTlbInfo } from '../../ipi/protocol.ts';
+import { IpiFn, setCsdFlushInfo, type FlushTlbInfo } from '../../ipi/protocol.ts';
 import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
 import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, TS_NEXT_ASID, kernPcid } from './tlbstate-layout.ts';
@@ -263,7 +263,8 @@ function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
     // lazy CPUs flush themselves at their next switch, unless tables were freed under them
     if (info.freedTables || c === cpu.id || !remoteIsLazy(cpu, c)) targets.set(c);
   }
-  return cpu.fabric.smpCallFunctionMany(cpu, targets, flushTlbFuncMessage(info), targets.test(cpu.id));
+  setCsdFlushInfo(cpu.v, cpu.id, info);
+  return cpu.fabric.smpCallFunctionMany(cpu, targets, IpiFn.FlushTlbFunc, targets.test(cpu.id));
 }
 
 /**
@@ -305,7 +306,7 @@ export function flushTlbAll(cpu: Cpu): void {
   cpu.count(Counter.NrTlbRemoteFlush);
   const all = new CpuMask();
   for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
-  cpu.fabric.smpCallFunctionMany(cpu, all, [IpiFn.DoFlushTlbAll], true);
+  cpu.fabric.smpCallFunctionMany(cpu, all, IpiFn.DoFlushTlbAll, true);
 }
 
 /** struct arch_tlbflush_unmap_batch: the CPUs that may cache what reclaim unmapped. */
