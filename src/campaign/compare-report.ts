@@ -35,8 +35,10 @@ export interface CompareRow {
   waitUs: { median: number; p99: number; samples: number };
   /** the initiators' total wait divided by the operations, microseconds */
   measuredUsPerOp: number;
-  /** the cost model applied to the counts, divided by the operations, microseconds */
+  /** the cost model applied to every CPU's counts (machine time), per operation, microseconds */
   modelledUsPerOp: number;
+  /** the cost model's time for the initiators' waits (cost/model.ts modelledWaitNs), per operation, microseconds */
+  modelledWaitUsPerOp: number;
   violations: number;
   counters: Counters;
 }

@@ -4,7 +4,8 @@
  * between two rows is the kernel. A row gives the counts, which do not depend on the host (IPIs,
  * CPUs reached per shootdown, full and ranged flushes, INVLPGs, entries invalidated, refill walks,
  * sync IPIs, deferred flushes already covered), the initiators' measured wait, which does, and
- * the hardware cost model (cost/model.ts) applied to the counts.
+ * the hardware cost model (cost/model.ts) applied to the counts: the initiators' modelled wait,
+ * beside the measured one, and the machine time every CPU spends.
  *
  * A kernel is a preset of the scenario, or switch assignments joined by '+'
  * (mprotectFlush=always+syncIpi=never) on top of mainline; --set applies to all of them.
@@ -14,7 +15,7 @@ import { Machine } from '../machine/machine.ts';
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { variantOptions } from '../scenario/scenario.ts';
-import { modelledNs, type CostModel } from '../cost/model.ts';
+import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
 import { kernelFor, runTrials, type TrialsResult } from './trials.ts';
@@ -107,6 +108,7 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
   const perOp = (x: number) => (operations > 0 ? x / operations : 0);
   const wait = summarize(r.waits.samplesUs);
   const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full }, model);
+  const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, shootdowns: c.nr_tlb_remote_flush, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all }, model);
   return {
     kernel,
     variant,
@@ -127,6 +129,7 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
     waitUs: { median: r.waits.count > 0 ? wait.median : 0, p99: r.waits.count > 0 ? wait.p99 : 0, samples: r.waits.count },
     measuredUsPerOp: perOp(r.waits.totalUs),
     modelledUsPerOp: perOp(modelled / 1000),
+    modelledWaitUsPerOp: perOp(modelledWait / 1000),
     violations: r.reports,
     counters: c,
   };
@@ -146,7 +149,7 @@ export function formatCompare(r: CompareReport): string {
     const rows = r.rows.filter((row) => row.variant === variant);
     out.push(
       ...formatTable([
-        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'measured/op', 'modelled/op', 'violations'],
+        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
         ...rows.map((row) => [
           row.kernel,
           String(row.cpus),
@@ -164,6 +167,7 @@ export function formatCompare(r: CompareReport): string {
           row.waitUs.samples > 0 ? us(row.waitUs.median) : '-',
           row.waitUs.samples > 0 ? us(row.waitUs.p99) : '-',
           us(row.measuredUsPerOp),
+          us(row.modelledWaitUsPerOp),
           us(row.modelledUsPerOp),
           String(row.violations),
         ]),

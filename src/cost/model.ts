@@ -82,6 +82,25 @@ export function modelledNs(c: ModelCounts, m: CostModel): number {
   return c.ipisSent * m.ipiSendNs + c.targets * m.perTargetNs + c.invlpg * m.invlpgNs + c.fullFlushes * m.fullFlushNs;
 }
 
+/** What the initiators did: the counts their waits are modelled from. */
+export interface InitiatorCounts {
+  ipisSent: number;
+  /** flushes that IPIed (nr_tlb_remote_flush) */
+  shootdowns: number;
+  /** the initiators' own INVLPGs and full flushes (nr_tlb_local_flush_one, nr_tlb_local_flush_all) */
+  localInvlpg: number;
+  localFullFlushes: number;
+}
+
+/**
+ * The modelled time the initiators wait, in nanoseconds: each sends its IPIs one after another,
+ * flushes its own TLB, and waits for the slowest target, whose work overlaps the others'. This is
+ * what the emulator's measured wait is compared with.
+ */
+export function modelledWaitNs(c: InitiatorCounts, m: CostModel): number {
+  return c.ipisSent * m.ipiSendNs + c.shootdowns * m.perTargetNs + c.localInvlpg * m.invlpgNs + c.localFullFlushes * m.fullFlushNs;
+}
+
 /** The host a calibration was measured on. */
 export interface CalibrationHost extends HostInfo {
   /** `uname -r` */

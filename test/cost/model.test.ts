@@ -8,6 +8,7 @@ import {
   calibrationPath,
   loadCostModel,
   modelledNs,
+  modelledWaitNs,
   saveCostModel,
   type CostModel,
 } from '../../src/cost/model.ts';
@@ -21,6 +22,13 @@ describe('modelledNs', () => {
 
   it('is zero for no work', () => {
     expect(modelledNs({ ipisSent: 0, targets: 0, invlpg: 0, fullFlushes: 0 }, DEFAULT_COST_MODEL)).toBe(0);
+  });
+});
+
+describe('modelledWaitNs', () => {
+  it('charges the initiator each IPI it sends and one target per shootdown: the targets overlap', () => {
+    // 4 shootdowns to 3 targets each, 2 INVLPGs and one full flush of the initiator's own
+    expect(modelledWaitNs({ ipisSent: 12, shootdowns: 4, localInvlpg: 2, localFullFlushes: 1 }, model)).toBe(12 * 10 + 4 * 100 + 2 * 1 + 1000);
   });
 });
 

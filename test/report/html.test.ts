@@ -32,7 +32,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
           cpusPerShootdown: cpus > 1 ? cpus - 1 : 0, fullFlushes: 3, rangedFlushes: operations - 3,
           invlpg: 1234 * cpus, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0,
           redundantFlushes: k, waitUs: { median: wait, p99: wait * 3.5, samples: shootdowns },
-          measuredUsPerOp: (wait * shootdowns) / operations, modelledUsPerOp: (ipis * 3.5) / operations,
+          measuredUsPerOp: (wait * shootdowns) / operations, modelledUsPerOp: (ipis * 3.5) / operations, modelledWaitUsPerOp: (ipis * 3) / operations,
           violations: 0, counters,
         });
       }),
