@@ -5,7 +5,7 @@
  * are zapped, under the rmap lock): a slot is free only when it is in neither.
  * Addresses are page numbers: [VMA_START, VMA_END) in VPNs.
  */
-export const MAX_VMAS = 16;
+export const MAX_VMAS = 64;
 
 export const VMA_IN_USE = 0; // in the mm's VMA tree: found by faults and syscalls
 export const VMA_START = 1; // vm_start >> PAGE_SHIFT
