@@ -229,7 +229,11 @@ export class Cpu implements IpiCpu {
       // x86 invalidates the translation a page fault was about, cached tables included
       tlbInvalidateOnFault(this.t, this.id, vpn, this.pcid);
       const handler = this.pageFaultHandler;
-      if (handler === null || !handler(this, va, write, e)) return -1;
+      const resolved = handler !== null && handler(this, va, write, e);
+      // the return from the exception: pending IPIs are taken there, also when the fault failed,
+      // so a CPU whose accesses keep faulting still answers
+      this.interruptPoint();
+      if (!resolved) return -1;
     }
   }
 

@@ -14,6 +14,12 @@ describe('IPI fabric', () => {
     expect(run.counters.ipis_sent).toBe(1);
   });
 
+  it('takes an IPI on the way back from a page fault: a CPU whose loads all fault still answers', async () => {
+    const run = await machine().run<unknown, number | null, object>(workload('faultingLoop'), {}, { ...quiet, csdLockTimeoutMs: 2000 });
+    expect(run.counters.ipis_received).toBe(1);
+    expect(run.results[1]).toBeGreaterThan(0);
+  });
+
   it('lets CPUs that flush each other at once all finish, each taking the others\' IPIs', async () => {
     const flushes = 300;
     const run = await machine().run<unknown, number, object>(workload('crossFlush'), { flushes }, quiet);
