@@ -10,6 +10,6 @@ export const G_PROGRESS = 5; // units of work done, for the control plane's prog
 export const G_BARRIER_COUNT = 16; // CPUs arrived at the current barrier
 export const G_BARRIER_GEN = 17; // barrier generation, futex word
 export const G_DONE = 32; // CPUs that finished their program in this run
-export const G_TRACE_SEQ = 48; // the global event sequence
+export const G_TRACE_SEQ = 48; // the global event sequence: an int32 that wraps, compared by seqDiff (trace/events.ts)
 export const G_TLB_FLUSH_BATCHED_CPUMASK = 56; // seed 000 patch 20: CPUs that may cache a batched unmap, two words
 export const GLOBALS_WORDS = 64;

@@ -1,6 +1,14 @@
 /*
  * Events each CPU logs to its ring (ring-layout.ts), stamped from the global sequence so that the
  * rings merge into one interleaving. Logging is allocation-free: a fixed record of numbers.
+ *
+ * The sequence (globals-layout.ts G_TRACE_SEQ) is one Int32 word taken with Atomics.add: after
+ * 2^31 stamps it goes negative, after 2^32 it is back where it started. Stamps are therefore never
+ * compared as numbers but by their wrap-aware difference (seqDiff), which is right for any two
+ * stamps less than 2^31 apart; everything compared at once (the rings' last records, a promise and
+ * a TLB fill, a violation and its interleaving) is far closer than that. readEvents hands out
+ * stamps unwrapped: non-negative, increasing along the merged interleaving, and equal to the raw
+ * stamps modulo 2^32 (unwrapSeq), so that exports need not know about the wrap.
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
@@ -54,6 +62,22 @@ export const TLB_FLUSH_REASON_NAMES = [
   'TLB_REMOTE_SEND_IPI',
 ];
 
+/**
+ * a - b for two stamps of the global sequence, taking the wrap into account: < 0 when `a` was
+ * taken first. Right for stamps less than 2^31 apart.
+ */
+export function seqDiff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+/**
+ * `seq` (raw, or unwrapped) as the unwrapped stamp nearest to `ref` (an unwrapped stamp): the
+ * number that is seq modulo 2^32 and less than 2^31 away from `ref`.
+ */
+export function unwrapSeq(seq: number, ref: number): number {
+  return ref + seqDiff(seq, ref);
+}
+
 export function traceEvent(v: MachineViews, cpu: number, type: Ev, a0 = 0, a1 = 0, a2 = 0, a3 = 0): void {
   const r = v.rings;
   const base = cpu * RING_WORDS_PER_CPU;
@@ -94,6 +118,11 @@ export function readEvents(v: MachineViews, cpus: number[], max = 64): TraceReco
       out.push({ seq: v.rings[rec + REC_SEQ], cpu, type, name: fmt.name, args });
     }
   }
-  out.sort((a, b) => a.seq - b.seq);
+  if (out.length === 0) return out;
+  // stamps of the last records of every ring are close together: order them wrap-aware, then
+  // unwrap them from the oldest, which is the raw stamp read as unsigned
+  out.sort((a, b) => seqDiff(a.seq, b.seq));
+  const base = out[0].seq >>> 0;
+  for (const r of out) r.seq = unwrapSeq(r.seq, base);
   return out.slice(-max);
 }

@@ -7,7 +7,9 @@
  *                                 and chrome://tracing open: one process, one thread per CPU.
  *
  * The invariant: both keep the order of the global trace sequence, and their clock is that
- * sequence, not time. Seq 123 prints as ftrace's `0.000123` and as Chrome's ts 123 (microseconds),
+ * sequence, not time. The sequence wraps (trace/events.ts): records and the violation are ordered
+ * by wrap-aware difference and printed unwrapped from the first record, so a window that spans a
+ * wrap still reads in order, with timestamps that never go backwards. Seq 123 prints as ftrace's `0.000123` and as Chrome's ts 123 (microseconds),
  * so timestamps never go backwards and the two exports of one report line up event for event; a
  * gap between two timestamps counts the events logged in between, on any CPU, not elapsed time.
  *
@@ -22,7 +24,7 @@
  *   metadata   seed, scenario, kernel, ...: in the ftrace header and the Chrome trace's metadata,
  *              so that an exported trace still says how to replay it.
  */
-import { Ev, TLB_FLUSH_REASON_NAMES, type TraceRecord } from './events.ts';
+import { Ev, TLB_FLUSH_REASON_NAMES, seqDiff, unwrapSeq, type TraceRecord } from './events.ts';
 
 export interface TraceViolation {
   seq: number;
@@ -73,11 +75,23 @@ const argValue = (name: string, value: number): string | number => (HEX_ARGS.has
 /** __print_symbolic's lookup: an unknown value prints as hex. */
 const reasonName = (reason: number): string => TLB_FLUSH_REASON_NAMES[reason] ?? hex(reason);
 
-const bySeq = (records: readonly TraceRecord[]): TraceRecord[] => [...records].sort((a, b) => a.seq - b.seq);
+/**
+ * The records in sequence order (wrap-aware), their stamps unwrapped from the first one (read as
+ * unsigned), so that they increase; copies, the caller's records are left as they are.
+ */
+function bySeq(records: readonly TraceRecord[]): TraceRecord[] {
+  const sorted = [...records].sort((a, b) => seqDiff(a.seq, b.seq));
+  if (sorted.length === 0) return sorted;
+  const base = sorted[0].seq >>> 0;
+  return sorted.map((r) => ({ ...r, seq: unwrapSeq(r.seq, base) }));
+}
+
+/** A stamp (raw or unwrapped) in the frame of `sorted` (bySeq's), or as unsigned with no records. */
+const inFrame = (sorted: readonly TraceRecord[], seq: number): number => (sorted.length === 0 ? seq >>> 0 : unwrapSeq(seq, sorted[0].seq));
 
 /** Where a mark for `seq` goes: after the last record at or before it. `records` is sorted. */
 function markIndex(records: readonly TraceRecord[], seq: number): number {
-  const i = records.findIndex((r) => r.seq > seq);
+  const i = records.findIndex((r) => seqDiff(r.seq, seq) > 0);
   return i < 0 ? records.length : i;
 }
 
@@ -128,8 +142,9 @@ export function toFtrace(records: readonly TraceRecord[], opts: FtraceOptions = 
     '#              | |         |   |||||     |         |',
   ];
   const markSeq = violation?.seq ?? highlight;
-  const at = markSeq === undefined ? -1 : markIndex(sorted, markSeq);
-  const mark = violation ? `# ^^^ violation: ${violation.kind} on CPU ${violation.cpu}: ${violation.message}` : `# ^^^ violation: seq ${markSeq}`;
+  const markAt = markSeq === undefined ? undefined : inFrame(sorted, markSeq);
+  const at = markAt === undefined ? -1 : markIndex(sorted, markAt);
+  const mark = violation ? `# ^^^ violation: ${violation.kind} on CPU ${violation.cpu}: ${violation.message}` : `# ^^^ violation: seq ${markAt}`;
   sorted.forEach((r, i) => {
     if (i === at) lines.push(mark);
     lines.push(ftraceLine(r));
@@ -221,7 +236,8 @@ export function toChromeTrace(records: readonly TraceRecord[], opts: ExportOptio
     (r): ChromeTraceEvent => ({ name: r.name, cat: CATEGORIES[r.type] ?? 'other', ph: 'i', s: 't', pid: PID, tid: r.cpu, ts: r.seq, args: chromeArgs(r) }),
   );
   if (violation) {
-    const { seq, cpu, kind, message } = violation;
+    const { cpu, kind, message } = violation;
+    const seq = inFrame(sorted, violation.seq);
     instants.splice(markIndex(sorted, seq), 0, { name: `violation: ${kind}`, cat: 'violation', ph: 'i', s: 'g', pid: PID, tid: cpu, ts: seq, args: { seq, cpu, message } });
   }
   return {
