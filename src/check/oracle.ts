@@ -13,6 +13,11 @@
  *                    maps: writeback will never see it. Checked on stores through file entries.
  *   freed-table walk a page walk starts from a paging-structure-cache entry whose table frame
  *                    was freed since, or GUP-fast walks a table freed under it.
+ *   lost dirty / accessed bit   a kernel store over a PTE wipes a D or A bit that the page
+ *                    walker set and that no kernel primitive ever returned (lost-bits.ts);
+ *                    reported on the CPU whose store wiped it, at the store.
+ *   GUP pin of an unmapped frame   a GUP-fast pin that survives to its caller although, once the
+ *                    pin was taken, the PTE no longer mapped that frame (kernel/gup.ts).
  *
  * A violation is recorded in the shared violation log (violation-layout.ts) and as an event in the
  * CPU's ring; the access itself completes, as it would on hardware.
@@ -21,15 +26,20 @@ import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { FRAME_META_WORDS, META_FLAGS, PAGE_SIZE, PG_DIRTY } from '../machine/phys-layout.ts';
-import { pteOffset, ptepGet } from '../machine/pagetable.ts';
+import { pteOffset, ptepGetNoSideEffects } from '../machine/pagetable.ts';
 import { pteDirty, ptePfn, ptePresent } from '../machine/pte.ts';
-import { MAX_VIOLATIONS, V_BASE, V_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS } from './violation-layout.ts';
+import {
+  MAX_KINDS, MAX_VIOLATIONS, V_BASE, V_COUNT, V_FIRST_BASE, V_KIND_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS,
+} from './violation-layout.ts';
 
 export const enum ViolationKind {
   UseAfterFree = 1,
   AccessAfterReturn = 2,
   LostWrite = 3,
   FreedTableWalk = 4,
+  LostDirtyBit = 5, // details: pfn, PTE overwritten, PTE stored, word index of the PTE
+  LostAccessedBit = 6, // details as for LostDirtyBit
+  GupPinUnmapped = 7, // details: pfn pinned, PTE as GUP-fast read it, PTE after the pin, mm
 }
 
 export const VIOLATION_KIND_NAMES: Record<number, string> = {
@@ -37,22 +47,36 @@ export const VIOLATION_KIND_NAMES: Record<number, string> = {
   [ViolationKind.AccessAfterReturn]: 'access-after-return',
   [ViolationKind.LostWrite]: 'lost-write',
   [ViolationKind.FreedTableWalk]: 'freed-table-walk',
+  [ViolationKind.LostDirtyBit]: 'lost-dirty-bit',
+  [ViolationKind.LostAccessedBit]: 'lost-accessed-bit',
+  [ViolationKind.GupPinUnmapped]: 'gup-pin-unmapped',
 };
 
-/** Records a violation seen on `cpu` at `vpn`; `a0..a3` are the kind's details. */
-export function reportViolation(v: MachineViews, cpu: number, kind: ViolationKind, vpn: number, a0: number, a1: number, a2: number, a3: number): void {
-  traceEvent(v, cpu, Ev.Violation, kind, vpn, a0, a1);
-  const n = Atomics.add(v.violations, V_COUNT, 1);
-  if (n >= MAX_VIOLATIONS) return;
-  const r = V_BASE + n * VR_WORDS;
+function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number): void {
   v.violations[r + VR_KIND] = kind;
   v.violations[r + VR_CPU] = cpu;
-  v.violations[r + VR_SEQ] = Atomics.load(v.globals, G_TRACE_SEQ) - 1;
+  v.violations[r + VR_SEQ] = seq;
   v.violations[r + VR_VPN] = vpn;
   v.violations[r + VR_A0] = a0;
   v.violations[r + VR_A0 + 1] = a1;
   v.violations[r + VR_A0 + 2] = a2;
   v.violations[r + VR_A0 + 3] = a3;
+}
+
+/**
+ * Records a violation seen on `cpu` at `vpn`; `a0..a3` are the kind's details. `cpu` is -1 for the
+ * control plane (no CPU, no ring: the record only).
+ */
+export function reportViolation(v: MachineViews, cpu: number, kind: ViolationKind, vpn: number, a0: number, a1: number, a2: number, a3: number): void {
+  if (cpu >= 0) traceEvent(v, cpu, Ev.Violation, kind, vpn, a0, a1);
+  // the Violation event's own stamp (traceEvent took it just now)
+  const seq = Atomics.load(v.globals, G_TRACE_SEQ) - 1;
+  if (kind >= 1 && kind <= MAX_KINDS && Atomics.add(v.violations, V_KIND_COUNT + kind, 1) === 0) {
+    writeRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3);
+  }
+  const n = Atomics.add(v.violations, V_COUNT, 1);
+  if (n >= MAX_VIOLATIONS) return;
+  writeRecord(v, V_BASE + n * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3);
 }
 
 export interface Violation {
@@ -67,19 +91,34 @@ export function violationCount(v: MachineViews): number {
   return Atomics.load(v.violations, V_COUNT);
 }
 
-/** The recorded violations, in the order they were claimed. Read after the run. */
+/** How many reports of `kind` were made (all of them, beyond the log's records too). */
+export function violationCountOf(v: MachineViews, kind: ViolationKind): number {
+  return Atomics.load(v.violations, V_KIND_COUNT + kind);
+}
+
+function readRecord(v: MachineViews, r: number): Violation {
+  return {
+    kind: VIOLATION_KIND_NAMES[v.violations[r + VR_KIND]] ?? `kind-${v.violations[r + VR_KIND]}`,
+    cpu: v.violations[r + VR_CPU],
+    seq: v.violations[r + VR_SEQ] >>> 0, // unsigned: the sequence wraps (trace/events.ts)
+    va: v.violations[r + VR_VPN] * 4096,
+    details: Array.from(v.violations.subarray(r + VR_A0, r + VR_A0 + 4)),
+  };
+}
+
+/**
+ * The recorded violations, in the order they were claimed, then the first report of each kind
+ * that the log had no room left for. Read after the run.
+ */
 export function readViolations(v: MachineViews): Violation[] {
   const n = Math.min(MAX_VIOLATIONS, violationCount(v));
-  return Array.from({ length: n }, (_, i) => {
-    const r = V_BASE + i * VR_WORDS;
-    return {
-      kind: VIOLATION_KIND_NAMES[v.violations[r + VR_KIND]] ?? `kind-${v.violations[r + VR_KIND]}`,
-      cpu: v.violations[r + VR_CPU],
-      seq: v.violations[r + VR_SEQ],
-      va: v.violations[r + VR_VPN] * 4096,
-      details: Array.from(v.violations.subarray(r + VR_A0, r + VR_A0 + 4)),
-    };
-  });
+  const out = Array.from({ length: n }, (_, i) => readRecord(v, V_BASE + i * VR_WORDS));
+  const kinds = new Set(Array.from({ length: n }, (_, i) => v.violations[V_BASE + i * VR_WORDS + VR_KIND]));
+  for (let kind = 1; kind <= MAX_KINDS; kind++) {
+    if (kinds.has(kind) || Atomics.load(v.violations, V_KIND_COUNT + kind) === 0) continue;
+    out.push(readRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS));
+  }
+  return out;
 }
 
 /**
@@ -89,7 +128,33 @@ export function readViolations(v: MachineViews): Violation[] {
 export function checkFileStore(v: MachineViews, cpu: number, cr3: number, vpn: number, pfn: number): void {
   if ((Atomics.load(v.frameMeta, pfn * FRAME_META_WORDS + META_FLAGS) & PG_DIRTY) !== 0) return;
   const ptep = pteOffset(v, cr3, vpn * PAGE_SIZE);
-  const pte = ptep < 0 ? 0 : ptepGet(v, ptep);
+  // a look that marks nothing seen (lost-bits.ts): the oracle is not the kernel
+  const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
   if (ptePresent(pte) && ptePfn(pte) === pfn && pteDirty(pte)) return;
   reportViolation(v, cpu, ViolationKind.LostWrite, vpn, pfn, pte, 0, 0);
+}
+
+/**
+ * The GUP pin oracle, first half, called right after GUP-fast took its pin on `pfn` for `va`:
+ * does the page table of `pgd` map `pfn` at `va` now? A look that marks nothing seen, from the
+ * root, so that a PTE table unhooked under the walk does not count as a mapping.
+ */
+export function gupPinMappedNoSideEffects(v: MachineViews, pgd: number, va: number, pfn: number): boolean {
+  const ptep = pteOffset(v, pgd, va);
+  const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
+  return ptePresent(pte) && ptePfn(pte) === pfn;
+}
+
+/**
+ * The GUP pin oracle, second half, called when GUP-fast keeps the pin on `pfn` for `va` and hands
+ * it to its caller. A pin is only as good as the mapping it was taken through: if the PTE no
+ * longer mapped the frame when the pin was taken (`mappedAtPin`, the first half's answer), the
+ * caller's DMA goes to a page the address no longer shows. Judged again now, so that a mapping
+ * of the same frame back in place meanwhile (the ABA that gup_fast_pte_range's recheck also
+ * accepts) is not reported. `pte` is the PTE as GUP-fast read it.
+ */
+export function checkGupPin(v: MachineViews, cpu: number, mm: number, pgd: number, va: number, pfn: number, pte: number, mappedAtPin: boolean): void {
+  if (mappedAtPin || gupPinMappedNoSideEffects(v, pgd, va, pfn)) return;
+  const ptep = pteOffset(v, pgd, va);
+  reportViolation(v, cpu, ViolationKind.GupPinUnmapped, Math.floor(va / PAGE_SIZE), pfn, pte, ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep), mm);
 }

@@ -3,25 +3,47 @@
  * mprotect already returned from removing or demoting.
  *
  * Such a system call takes a place in the global sequence when it starts (promiseStart) and, when
- * it returns, records a promise in its mm (kind, range, that start): "no translation of
- * [start, end) filled before I started is usable any more". A TLB entry remembers the sequence at
- * its fill, and the mm's promise count when it was last checked. On a hit the CPU compares that
- * count with the mm's (one plain read); only when promises were made since does it look at them:
- * for each one that covers the address (a write-protect counts for stores only) and started after
- * the fill, it compares the entry with the page table as it is now. An entry that maps another
- * frame, a page no longer present, or a write the PTE no longer allows is an access after the
- * promise: a violation. Entries filled while the call ran may map what it put there, and are not
- * judged by it.
+ * it returns, records a promise in its mm (kind, range, that start, and how long it ran): "no
+ * translation of [start, end) filled before I returned is usable any more". A TLB entry remembers
+ * the sequence at its fill, and the mm's promise count when it was last checked. On a hit the CPU
+ * compares that count with the mm's (one plain read); only when promises were made since does it
+ * look at them: for each one that covers the address (a write-protect counts for stores only), it
+ * compares the entry with the page table as it is now. An entry that maps another frame, a page
+ * no longer present, or a write the PTE no longer allows is an access after the promise: a
+ * violation.
+ *
+ * Entries filled while the call ran: munmap and madvise run with the mmap_lock held for reading
+ * (munmap after its downgrade), so faults on other CPUs may map new pages in the range while they
+ * run, and an entry filled from such a page maps what is there now; judged against a later call
+ * still in progress, it would look stale. So entries filled after a munmap or MADV_DONTNEED
+ * started are not judged by it (a missed report at worst). mprotect holds the mmap_lock for
+ * writing from before its first PTE change to after its promise: no fault runs meanwhile, and a
+ * translation filled while it ran was filled from a PTE as it was before the change (the walker
+ * never fills from a PROT_NONE PTE, and a fill from the new read-only PTE is not writable). So an
+ * mprotect judges every entry filled before it returned, also those filled while it ran: that is
+ * what catches a walker that sets D by cmpxchg in mprotect's own window and refills a writable,
+ * dirty entry from the PTE mprotect is about to change (scenario mprotect-skip-demotion). Only
+ * entries filled after the call returned are left out, since the promise says nothing about them.
+ *
+ * A promise record is four words (kernel/mm-layout.ts): start VPN, end VPN, kind with the call's
+ * duration in the sequence above it (PROMISE_KIND_BITS; a duration beyond 2^28 events saturates,
+ * judging a little more than the call, never less), and the call's start in the sequence.
+ * Sequence numbers wrap at 2^32 (trace/events.ts): they are compared by their difference.
  *
  * Promises older than the ring are not checked (a missed report, never a false one).
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
-import { pteOffset, ptepGet } from '../machine/pagetable.ts';
+import { pteOffset, ptepGetNoSideEffects } from '../machine/pagetable.ts';
 import { ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
 import { MAX_PROMISES, MM_PROMISES, MM_PROMISE_COUNT, PROMISE_WORDS } from '../kernel/mm-layout.ts';
 import { mmBase, mmPgd } from '../kernel/mm.ts';
 import { ViolationKind, reportViolation } from './oracle.ts';
+
+/** The low bits of a promise's kind word hold the kind; the rest, the call's duration. */
+const PROMISE_KIND_BITS = 3;
+const PROMISE_KIND_MASK = (1 << PROMISE_KIND_BITS) - 1;
+const MAX_SPAN = (1 << (31 - PROMISE_KIND_BITS)) - 1;
 
 export const enum PromiseKind {
   Unmapped = 1, // munmap returned
@@ -42,17 +64,20 @@ export function promiseStart(v: MachineViews): number {
 
 /**
  * Called by a system call as it returns: [start, end) (bytes) keeps no translation filled
- * before `since` (its promiseStart).
+ * before now; `since` is its promiseStart.
  */
 export function makePromise(v: MachineViews, mm: number, start: number, end: number, kind: PromiseKind, since: number): void {
   const b = mmBase(mm);
+  // the call's last place in the order: a fill stamped after this one came after the return
+  const returned = Atomics.add(v.globals, G_TRACE_SEQ, 1);
+  const span = Math.min(MAX_SPAN, (returned - since) >>> 0);
   // the record is written before the count that publishes it; concurrent callers may share a
   // slot for a moment when the ring wraps, costing at most a missed report
   const n = Atomics.load(v.mm, b + MM_PROMISE_COUNT);
   const r = b + MM_PROMISES + (n % MAX_PROMISES) * PROMISE_WORDS;
   Atomics.store(v.mm, r, Math.floor(start / 4096));
   Atomics.store(v.mm, r + 1, Math.ceil(end / 4096));
-  Atomics.store(v.mm, r + 2, kind);
+  Atomics.store(v.mm, r + 2, kind | (span << PROMISE_KIND_BITS));
   Atomics.store(v.mm, r + 3, since);
   Atomics.add(v.mm, b + MM_PROMISE_COUNT, 1);
 }
@@ -67,13 +92,20 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
   const now = Atomics.load(v.mm, b + MM_PROMISE_COUNT);
   for (let i = Math.max(epoch, now - MAX_PROMISES); i < now; i++) {
     const r = b + MM_PROMISES + (i % MAX_PROMISES) * PROMISE_WORDS;
-    const kind = Atomics.load(v.mm, r + 2);
+    const kindWord = Atomics.load(v.mm, r + 2);
+    const kind = kindWord & PROMISE_KIND_MASK;
     if (vpn < Atomics.load(v.mm, r) || vpn >= Atomics.load(v.mm, r + 1)) continue;
     if (kind === PromiseKind.WriteProtected && !write) continue;
-    // filled while the call ran: it may map what the call put there
-    if (fillSeq > Atomics.load(v.mm, r + 3)) continue;
+    // how far into the call the entry was filled (wrap-aware); > 0: after the call started
+    const into = (fillSeq - Atomics.load(v.mm, r + 3)) | 0;
+    if (into > 0) {
+      // filled while a munmap or madvise ran: it may map what a fault put there meanwhile
+      if (kind === PromiseKind.Unmapped || kind === PromiseKind.Zapped) continue;
+      // filled after the call returned: the promise is not about it
+      if (into > kindWord >>> PROMISE_KIND_BITS) continue;
+    }
     const ptep = pteOffset(v, mmPgd(v, mm), vpn * 4096);
-    const pte = ptep < 0 ? 0 : ptepGet(v, ptep);
+    const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
     if (!ptePresent(pte) || ptePfn(pte) !== pfn || (write && !pteWrite(pte))) {
       reportViolation(v, cpu, ViolationKind.AccessAfterReturn, vpn, kind, pfn, pte, write ? 1 : 0);
       break;

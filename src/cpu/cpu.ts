@@ -23,6 +23,7 @@ import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.
 import { checkPromises } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup } from '../machine/tlb.ts';
 import { walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
+import { bindPteCpu } from '../machine/pagetable.ts';
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
 import { Activity, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
 import { IpiFabric, type IpiCpu } from '../ipi/fabric.ts';
@@ -104,6 +105,8 @@ export class Cpu implements IpiCpu {
     this.mmWords = v.mm;
     this.counters = v.counters;
     this.fabric = new IpiFabric(v, id, tx, rx);
+    // the PTE primitives report what they see on the CPU this thread runs (check/lost-bits.ts)
+    bindPteCpu(id);
   }
 
   /** Prepares for a run: options, a fresh random stream, IRQs on, user mode. */
@@ -118,6 +121,8 @@ export class Cpu implements IpiCpu {
     this.pcid = 0;
     this.mm = 0;
     this.promiseIdx = 0;
+    // a fresh machine: forget this thread's last look at a PTE (check/lost-bits.ts)
+    bindPteCpu(this.id);
     this.recent.fill(0);
     this.pageFaultHandler = null;
     this.irqsOn = true;

@@ -26,6 +26,11 @@
  *                                                     pinned locklessly; the PFNs pinned, in order
  *   unpinUserPages(cpu, pfns)                          drop the pins and their references
  *
+ * The pin oracle (check/oracle.ts checkGupPin): right after each pin, the oracle looks at the page
+ * table from the root (a look that marks nothing) and notes whether the PTE still maps the frame;
+ * a pin handed to the caller although it was taken when the frame was no longer mapped at that
+ * address is reported (gup-pin-unmapped). The recheck below is what keeps that from happening.
+ *
  * For oracles each call also reports whether a table it read was freed before the walk ended
  * (GupFastResult.walkedFreedTable). The frame generation (frames.ts) of every table is read when
  * the walk first reaches it, and read again once the walk is over, before IRQs come back on: a
@@ -41,7 +46,7 @@ import { PGD_LEVEL, PTE_LEVEL, USER_VA_LIMIT, entryWord, tableIndex, vpnOf } fro
 import { pteHuge, ptePfn, ptePresent, pteUser, pteWrite } from '../machine/pte.ts';
 import { mmPgd } from './mm.ts';
 import { folioTryGet, pinPage, putPage, unpinPage } from './page.ts';
-import { ViolationKind, reportViolation } from '../check/oracle.ts';
+import { ViolationKind, checkGupPin, gupPinMappedNoSideEffects, reportViolation } from '../check/oracle.ts';
 
 export interface GupFastResult {
   /** the frames pinned, for the pages from `addr` on; fewer than asked when the walk stopped early */
@@ -59,6 +64,8 @@ class GupFastWalk {
 
   constructor(
     readonly cpu: Cpu,
+    readonly mm: number,
+    readonly pgd: number,
     readonly write: boolean,
   ) {}
 
@@ -82,7 +89,7 @@ class GupFastWalk {
  * gup_fast_pte_range for one PTE: pin its page if the PTE allows the access, then check that
  * neither the PMD nor the PTE changed. Returns false where the fast walk has to stop.
  */
-function gupFastPte(w: GupFastWalk, ptep: number, pte: number, pmdp: number, pmd: number): boolean {
+function gupFastPte(w: GupFastWalk, addr: number, ptep: number, pte: number, pmdp: number, pmd: number): boolean {
   const v = w.cpu.v;
   // pte_access_permitted
   if (!ptePresent(pte) || !pteUser(pte) || (w.write && !pteWrite(pte))) return false;
@@ -90,6 +97,8 @@ function gupFastPte(w: GupFastWalk, ptep: number, pte: number, pmdp: number, pmd
   // try_grab_folio: never resurrect a page whose count already dropped to zero
   if (!folioTryGet(v, pfn)) return false;
   pinPage(v, pfn);
+  // the pin oracle's look, right after the pin (check/oracle.ts checkGupPin)
+  const mappedAtPin = gupPinMappedNoSideEffects(v, w.pgd, addr, pfn);
   // Both re-reads come after the reference is taken (seq-cst): a PTE cleared or a PMD unhooked
   // before them, we see and back off; after them, our reference keeps the page alive through an
   // unmap, and makes khugepaged back off (its refcount check runs after its flush and sync IPI).
@@ -98,6 +107,8 @@ function gupFastPte(w: GupFastWalk, ptep: number, pte: number, pmdp: number, pmd
     putPage(v, w.cpu.id, pfn);
     return false;
   }
+  // the pin survives: it goes to the caller
+  checkGupPin(v, w.cpu.id, w.mm, w.pgd, addr, pfn, pte, mappedAtPin);
   w.pfns.push(pfn);
   return true;
 }
@@ -116,7 +127,7 @@ function gupFastRange(w: GupFastWalk, table: number, level: number, addr: number
     // READ_ONCE: every decision below is made on this one copy of the entry
     const e = Atomics.load(phys, slot);
     if (level === PTE_LEVEL) {
-      if (!gupFastPte(w, slot, e, upperSlot, upperEntry)) return false;
+      if (!gupFastPte(w, addr, slot, e, upperSlot, upperEntry)) return false;
     } else {
       // no transparent huge pages in this kernel: a leaf above the PTE level ends the fast walk
       if (!ptePresent(e) || pteHuge(e)) return false;
@@ -139,12 +150,12 @@ export function getUserPagesFast(cpu: Cpu, mm: number, addr: number, nrPages: nu
   if (!Number.isInteger(nrPages) || nrPages < 0 || addr % PAGE_SIZE !== 0 || addr < 0 || addr + nrPages * PAGE_SIZE > USER_VA_LIMIT) {
     throw new RangeError(`GUP-fast of ${nrPages} pages at 0x${addr.toString(16)}: not page-aligned user addresses`);
   }
-  const w = new GupFastWalk(cpu, write);
   const flags = cpu.localIrqSave();
   // RACE WINDOW (GUP-fast): from here to localIrqRestore this CPU reads page tables that other
   // CPUs are unhooking; only the IPIs it cannot take before then keep those tables and pages
   // from being freed under it.
   const pgd = mmPgd(cpu.v, mm);
+  const w = new GupFastWalk(cpu, mm, pgd, write);
   w.enter(pgd);
   gupFastRange(w, pgd, PGD_LEVEL, addr, addr + nrPages * PAGE_SIZE, -1, 0);
   if (w.anyTableFreed()) w.walkedFreedTable = true;

@@ -25,5 +25,5 @@ export const MM_ANON_VMA_LOCK = 100; // the anon_vma rwsem: anon rmap walks read
 export const MM_PROMISE_COUNT = 112; // promises made so far (check/promises.ts), own line
 export const MM_PROMISES = 128; // a ring of the last MAX_PROMISES promises
 export const MAX_PROMISES = 32;
-export const PROMISE_WORDS = 4; // start VPN, end VPN, kind, the call's place in the trace sequence at its start
+export const PROMISE_WORDS = 4; // start VPN, end VPN, kind with the call's duration above it (check/promises.ts), the call's start in the trace sequence
 export const MM_WORDS = MM_PROMISES + MAX_PROMISES * PROMISE_WORDS;

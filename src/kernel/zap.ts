@@ -11,7 +11,7 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
-import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entryWord, ptepGet, ptepGetAndClear, tableIndex, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, vpnOf } from '../machine/pagetable.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
 import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbEndVma, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry, tlbStartVma } from './mmu-gather.ts';
@@ -26,9 +26,11 @@ import { vmaEnd, vmaStart, type Vma } from './vma.ts';
  */
 export function ptepGetAndClearFull(cpu: Cpu, ptep: number): number {
   if (cpu.config.ptepGetAndClear === 'xchg') return ptepGetAndClear(cpu.v, ptep);
-  const old = Atomics.load(cpu.v.phys, ptep);
+  const old = ptepGet(cpu.v, ptep);
   cpu.raceWindow(); // race window: the walker may set A or D between the read and the clear
-  Atomics.store(cpu.v.phys, ptep, 0);
+  // a plain store of 0: setPte sees what it overwrote, and reports a bit set since the read
+  // (the lost-bit oracle, check/lost-bits.ts) on this CPU
+  setPte(cpu.v, ptep, 0, cpu.id);
   return old;
 }
 

@@ -13,7 +13,7 @@
  */
 import type { MachineViews } from './memory.ts';
 import {
-  FRAME_META_WORDS, FrameKind, META_FLAGS, META_GEN, META_INDEX, META_KIND, META_MAPCOUNT,
+  FRAME_META_WORDS, FrameKind, META_FLAGS, META_GEN, META_HW_AD, META_INDEX, META_KIND, META_MAPCOUNT,
   META_NEXT, META_OWNER, META_REFCOUNT, PCP_BATCH, PCP_COUNT, PCP_FRAMES, PCP_HIGH, PCP_STRIDE,
   WORDS_PER_FRAME, ZONE_FREE_HEAD, ZONE_LOCK, ZONE_NR_FREE, ZONE_WORDS,
 } from './phys-layout.ts';
@@ -89,6 +89,8 @@ export function allocFrame(v: MachineViews, cpu: number, kind: FrameKind, owner:
   m[meta(pfn, META_INDEX)] = index;
   m[meta(pfn, META_FLAGS)] = 0;
   m[meta(pfn, META_MAPCOUNT)] = 0;
+  // no PTE maps the new frame yet: nothing the walker set in one is pending (check/lost-bits.ts)
+  m[meta(pfn, META_HW_AD)] = 0;
   if (zero) v.phys.fill(0, pfn * WORDS_PER_FRAME, (pfn + 1) * WORDS_PER_FRAME);
   // publishes the metadata above before the frame can be reached through a PTE
   Atomics.store(m, meta(pfn, META_REFCOUNT), 1);

@@ -6,11 +6,20 @@
  * and sets their A and D bits concurrently:
  *
  *   ptepGet                 Atomics.load
- *   setPte                  Atomics.store
+ *   setPte                  set_pte: a plain store in the kernel, Atomics.exchange here so that
+ *                           the lost-bit oracle knows what it overwrote (check/lost-bits.ts)
  *   ptepGetAndClear         Atomics.exchange: returns the entry with whatever A/D bit a walker
  *                           set up to the instant it was cleared
  *   ptepTestAndClearYoung   compareExchange loop on A
  *   ptepSetWrprotect        compareExchange loop on RW
+ *   ptepGetNoSideEffects    Atomics.load for checkers and dumps: not the kernel's look
+ *
+ * The lost-bit oracle rides on these primitives (check/lost-bits.ts): the ones that return an
+ * entry to the kernel mark its A and D bits seen, and setPte reports an A or D bit it wipes that
+ * the walker set and nobody saw. Each thread runs one CPU (workers/cpu.ts), which bindPteCpu
+ * names; the thread also remembers the last entry it read or wrote (`known` in lost-bits.ts).
+ * Upper-level entries (table pointers) go through the same primitives; the walker records bits
+ * for leaves only (a PTE, or a 2 MiB leaf at the PMD level), so nothing is pending for pointers.
  *
  * Entries are addressed by their word index in physical memory (`ptep`), as the kernel passes a
  * pte_t pointer. User virtual addresses are below USER_VA_LIMIT (2^43, so that a VPN fits in 31
@@ -20,6 +29,7 @@ import type { MachineViews } from './memory.ts';
 import { allocFrame, freeFrame } from './frames.ts';
 import { FrameKind, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './phys-layout.ts';
 import { _PAGE_ACCESSED, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, mkPte, ptePfn, ptePresent } from './pte.ts';
+import { HW_AD_BITS, checkPteOverwrite, kernelSawPte } from '../check/lost-bits.ts';
 
 export const USER_VA_LIMIT = 2 ** 43;
 export const PMD_SIZE = PAGE_SIZE * PTRS_PER_TABLE;
@@ -44,32 +54,73 @@ export function entryWord(table: number, index: number): number {
   return table * WORDS_PER_FRAME + index;
 }
 
+/** The CPU this thread runs, for reports from the primitives; -1 on the control plane. */
+let pteCpu = -1;
+/** The entry this thread last read from or wrote to (its word index, and the value). */
+let knownPtep = -1;
+let knownPte = 0;
+
+/** Names the CPU this thread runs (one per worker thread). */
+export function bindPteCpu(cpu: number): void {
+  pteCpu = cpu;
+  knownPtep = -1;
+}
+
+/** ptep_get: the kernel's look at an entry; the A and D bits it returns are seen. */
 export function ptepGet(v: MachineViews, ptep: number): number {
+  const pte = Atomics.load(v.phys, ptep);
+  knownPtep = ptep;
+  knownPte = pte;
+  if ((pte & HW_AD_BITS) !== 0) kernelSawPte(v, ptep, pte);
+  return pte;
+}
+
+/** A look at an entry for checkers and dumps: marks nothing seen (check/lost-bits.ts). */
+export function ptepGetNoSideEffects(v: MachineViews, ptep: number): number {
   return Atomics.load(v.phys, ptep);
 }
 
-export function setPte(v: MachineViews, ptep: number, pte: number): void {
+/**
+ * set_pte. The kernel's is a plain store; this one is an exchange so that it knows what it
+ * overwrote: an A or D bit the walker set that the kernel never saw, and that `pte` does not keep,
+ * is reported as lost, on `cpu` (this thread's CPU unless given).
+ */
+export function setPte(v: MachineViews, ptep: number, pte: number, cpu = pteCpu): void {
   // publishes the new entry to walkers; a walker that reads it reads the frame's contents after it
-  Atomics.store(v.phys, ptep, pte);
+  const old = Atomics.exchange(v.phys, ptep, pte);
+  const known = knownPtep === ptep ? knownPte : 0;
+  knownPtep = ptep;
+  knownPte = pte;
+  if ((old & ~pte & ~known & HW_AD_BITS) !== 0) checkPteOverwrite(v, cpu, ptep, old, pte, known);
 }
 
 /** ptep_get_and_clear: one atomic exchange, so no A/D bit a walker sets can be lost. */
 export function ptepGetAndClear(v: MachineViews, ptep: number): number {
-  return Atomics.exchange(v.phys, ptep, 0);
+  const pte = Atomics.exchange(v.phys, ptep, 0);
+  knownPtep = ptep;
+  knownPte = pte;
+  if ((pte & HW_AD_BITS) !== 0) kernelSawPte(v, ptep, pte);
+  return pte;
 }
 
-/** ptep_test_and_clear_young: clears A if set; returns whether it was set. */
+/** ptep_test_and_clear_young: clears A if set; returns whether it was set (A is then seen). */
 export function ptepTestAndClearYoung(v: MachineViews, ptep: number): boolean {
+  if (knownPtep === ptep) knownPtep = -1;
   for (;;) {
     const old = Atomics.load(v.phys, ptep);
     if ((old & _PAGE_ACCESSED) === 0) return false;
     // races with a walker setting A or D: retry with what it wrote
-    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_ACCESSED) === old) return true;
+    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_ACCESSED) === old) {
+      // the caller learns A, not D: only A is seen
+      kernelSawPte(v, ptep, old & ~HW_AD_BITS | _PAGE_ACCESSED);
+      return true;
+    }
   }
 }
 
-/** ptep_set_wrprotect: clears RW without losing a D bit set concurrently. */
+/** ptep_set_wrprotect: clears RW without losing a D bit set concurrently (nothing is seen). */
 export function ptepSetWrprotect(v: MachineViews, ptep: number): void {
+  if (knownPtep === ptep) knownPtep = -1;
   for (;;) {
     const old = Atomics.load(v.phys, ptep);
     if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_RW) === old) return;
@@ -92,6 +143,8 @@ export function entryOffset(v: MachineViews, pgd: number, va: number, level: num
     const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, l)));
     if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) return -1;
     table = ptePfn(e);
+    // an oracle's look may race with a table being freed and reused: never leave physical memory
+    if (table >= v.nrFrames) return -1;
   }
   return entryWord(table, tableIndex(vpn, level));
 }

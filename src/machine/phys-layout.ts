@@ -33,6 +33,16 @@ export const META_OWNER = 6; // owning mm or file id, 0 when none
 export const META_NEXT = 7; // free-list link (global free list only)
 export const META_PTL = 8; // page table: its split page-table lock (ptdesc->ptl)
 export const META_PINCOUNT = 9; // pins taken by GUP (folio pincount)
+// The lost-bit oracle's record (check/lost-bits.ts), not kernel state: A and D bits the page
+// walker set in a leaf PTE mapping this frame that no kernel primitive has returned yet, as
+// (word index of the PTE << HWAD_PTEP_SHIFT) | HWAD_* bits; 0 for none. One PTE at a time: a
+// walker setting bits in another PTE of the same frame takes the record over (a missed report at
+// worst). The PTE's VPN beside it, for the report.
+export const META_HW_AD = 10;
+export const META_HW_AD_VPN = 11;
+export const HWAD_ACCESSED = 1 << 0;
+export const HWAD_DIRTY = 1 << 1;
+export const HWAD_PTEP_SHIFT = 2; // a PTE's word index is below MAX_FRAMES * WORDS_PER_FRAME = 2^29
 export const FRAME_META_WORDS = 16; // one 64-byte line per frame
 
 // PG_* flags (META_FLAGS)

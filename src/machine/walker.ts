@@ -18,6 +18,8 @@
  * and fills those caches for the tables it passes. Every cached pointer and every TLB entry
  * records the generation of the frame it points at, read while the entry still mapped it; a walk
  * that starts from a cached pointer to a table freed since is reported (check/oracle.ts).
+ * When the compareExchange on a leaf sets A or D, the walker records it on the mapped frame, for
+ * the lost-bit oracle (check/lost-bits.ts): "set by the hardware, not yet seen by the kernel".
  * `epoch` is the mm's promise count, kept in the TLB entry for the promise oracle.
  */
 import type { MachineViews } from './memory.ts';
@@ -30,6 +32,7 @@ import {
 import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
 import { PSCE_GEN, PSCE_TABLE, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE } from './tlb-layout.ts';
 import { ViolationKind, reportViolation } from '../check/oracle.ts';
+import { HW_AD_BITS, hwSetAccessFlags } from '../check/lost-bits.ts';
 import { pscFill, pscLookup, tlbBase, tlbFill } from './tlb.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 
@@ -112,7 +115,13 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     const gen = genOf(v, pfn);
     const bits = access === Access.Write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
     const want = e | bits;
-    if (want === e ? Atomics.load(phys, slot) !== e : Atomics.compareExchange(phys, slot, e, want) !== e) continue;
+    if (want === e) {
+      if (Atomics.load(phys, slot) !== e) continue;
+    } else {
+      if (Atomics.compareExchange(phys, slot, e, want) !== e) continue;
+      // the hardware's truth for the lost-bit oracle: these bits are ours, the kernel has not seen them
+      hwSetAccessFlags(v, slot, want, want & ~e & HW_AD_BITS, vpn);
+    }
     let flags = extra;
     if ((want & _PAGE_RW) !== 0) flags |= TLBF_WRITE;
     if ((want & _PAGE_USER) !== 0) flags |= TLBF_USER;

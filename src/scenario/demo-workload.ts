@@ -118,7 +118,10 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
     for (let i = 0; i < n; i++) {
       const ptep = pteOffset(v, pgd, start + i * PAGE_SIZE);
       if (change === Change.Remap) freeFrame(v, cpu.id, ptePfn(saved[i]));
-      else setPte(v, ptep, saved[i] | _PAGE_RW);
+      // from none: nothing there to lose
+      else if (change === Change.Clear) setPte(v, ptep, saved[i] | _PAGE_RW);
+      // ptep_modify_prot_start/commit again: an A bit the walker set since stays
+      else setPte(v, ptep, ptepGetAndClear(v, ptep) | _PAGE_RW);
     }
     progressTick(v);
     cpu.interruptPoint();
