@@ -327,7 +327,7 @@ function formatRaw(raw: ProbeRaw): string[] {
     raw.remote_write_protect_ns === null
       ? 'not measured (one CPU)'
       : `${formatNs(raw.remote_write_protect_ns)} (CPU ${raw.remote_cpu} running the mm` +
-        (raw.remote_ipis_per_flush === null ? ')' : `, ${raw.remote_ipis_per_flush} flush IPIs taken per flush)`);
+        (raw.remote_ipis_per_flush === null ? ')' : `, ${raw.remote_ipis_per_flush.toFixed(2)} flush IPIs taken per flush)`);
   return [
     `probe (medians of ${raw.iterations}, mprotect RW -> RO from CPU ${raw.initiator_cpu}):`,
     `  1 page, local only       ${formatNs(raw.local_write_protect_ns)}`,
