@@ -108,7 +108,7 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
   const perOp = (x: number) => (operations > 0 ? x / operations : 0);
   const wait = summarize(r.waits.samplesUs);
   const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full }, model);
-  const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, shootdowns: c.nr_tlb_remote_flush, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all }, model);
+  const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, waits: r.waits.count, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all }, model);
   return {
     kernel,
     variant,

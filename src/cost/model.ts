@@ -85,8 +85,8 @@ export function modelledNs(c: ModelCounts, m: CostModel): number {
 /** What the initiators did: the counts their waits are modelled from. */
 export interface InitiatorCounts {
   ipisSent: number;
-  /** flushes that IPIed (nr_tlb_remote_flush) */
-  shootdowns: number;
+  /** calls that IPIed some CPU and waited for it (smp_call_function_many with targets) */
+  waits: number;
   /** the initiators' own INVLPGs and full flushes (nr_tlb_local_flush_one, nr_tlb_local_flush_all) */
   localInvlpg: number;
   localFullFlushes: number;
@@ -94,11 +94,12 @@ export interface InitiatorCounts {
 
 /**
  * The modelled time the initiators wait, in nanoseconds: each sends its IPIs one after another,
- * flushes its own TLB, and waits for the slowest target, whose work overlaps the others'. This is
+ * flushes its own TLB, and waits for the slowest target, whose work overlaps the others'. A flush
+ * that found every other CPU lazy IPIs nobody and waits for nobody. This is
  * what the emulator's measured wait is compared with.
  */
 export function modelledWaitNs(c: InitiatorCounts, m: CostModel): number {
-  return c.ipisSent * m.ipiSendNs + c.shootdowns * m.perTargetNs + c.localInvlpg * m.invlpgNs + c.localFullFlushes * m.fullFlushNs;
+  return c.ipisSent * m.ipiSendNs + c.waits * m.perTargetNs + c.localInvlpg * m.invlpgNs + c.localFullFlushes * m.fullFlushNs;
 }
 
 /** The host a calibration was measured on. */

@@ -26,9 +26,9 @@ describe('modelledNs', () => {
 });
 
 describe('modelledWaitNs', () => {
-  it('charges the initiator each IPI it sends and one target per shootdown: the targets overlap', () => {
+  it('charges the initiator each IPI it sends and one target per wait: the targets overlap', () => {
     // 4 shootdowns to 3 targets each, 2 INVLPGs and one full flush of the initiator's own
-    expect(modelledWaitNs({ ipisSent: 12, shootdowns: 4, localInvlpg: 2, localFullFlushes: 1 }, model)).toBe(12 * 10 + 4 * 100 + 2 * 1 + 1000);
+    expect(modelledWaitNs({ ipisSent: 12, waits: 4, localInvlpg: 2, localFullFlushes: 1 }, model)).toBe(12 * 10 + 4 * 100 + 2 * 1 + 1000);
   });
 });
 
