@@ -18,6 +18,12 @@
  *                    reported on the CPU whose store wiped it, at the store.
  *   GUP pin of an unmapped frame   a GUP-fast pin that survives to its caller although, once the
  *                    pin was taken, the PTE no longer mapped that frame (kernel/gup.ts).
+ *   TLB conflict     two entries of one TLB translate one address differently: a 2 MiB entry
+ *                    enters the TLB while a 4 KiB entry of its range maps another frame than the
+ *                    2 MiB page's or with other permissions, or a 4 KiB entry from a PTE enters
+ *                    it while a 2 MiB translation of its page differs (SDM vol. 3 4.10.2.3: the
+ *                    processor may use either, or fail, AMD erratum 383). Checked by the walker at
+ *                    the fill, on the filling CPU's own TLB, once per fill.
  *
  * A violation is recorded in the shared violation log (violation-layout.ts) and as an event in the
  * CPU's ring; the access itself completes, as it would on hardware.
@@ -28,6 +34,10 @@ import { Ev, traceEvent } from '../trace/events.ts';
 import { FRAME_META_WORDS, META_FLAGS, PAGE_SIZE, PG_DIRTY } from '../machine/phys-layout.ts';
 import { pteOffset, ptepGetNoSideEffects } from '../machine/pagetable.ts';
 import { pteDirty, ptePfn, ptePresent } from '../machine/pte.ts';
+import {
+  HPAGE_VPNS, TLB_ENTRIES, TLB_HUGE_PIECES, TLBE_FLAGS, TLBE_PFN, TLBE_VPN, TLBE_WORDS, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE,
+} from '../machine/tlb-layout.ts';
+import { htlbLookup, tlbBase, tlbEntryServesPcid, tlbLookup } from '../machine/tlb.ts';
 import {
   MAX_KINDS, MAX_VIOLATIONS, V_BASE, V_COUNT, V_FIRST_BASE, V_KIND_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS,
 } from './violation-layout.ts';
@@ -40,6 +50,9 @@ export const enum ViolationKind {
   LostDirtyBit = 5, // details: pfn, PTE overwritten, PTE stored, word index of the PTE
   LostAccessedBit = 6, // details as for LostDirtyBit
   GupPinUnmapped = 7, // details: pfn pinned, PTE as GUP-fast read it, PTE after the pin, mm
+  // details: pfn through the 4 KiB entry, pfn through the 2 MiB one, the page shift of the entry
+  // being filled (12 or 21), the permission bits (TLBF_*) on which they differ
+  TlbConflict = 8,
 }
 
 export const VIOLATION_KIND_NAMES: Record<number, string> = {
@@ -50,6 +63,7 @@ export const VIOLATION_KIND_NAMES: Record<number, string> = {
   [ViolationKind.LostDirtyBit]: 'lost-dirty-bit',
   [ViolationKind.LostAccessedBit]: 'lost-accessed-bit',
   [ViolationKind.GupPinUnmapped]: 'gup-pin-unmapped',
+  [ViolationKind.TlbConflict]: 'tlb-conflict',
 };
 
 function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number): void {
@@ -157,4 +171,54 @@ export function checkGupPin(v: MachineViews, cpu: number, mm: number, pgd: numbe
   if (mappedAtPin || gupPinMappedNoSideEffects(v, pgd, va, pfn)) return;
   const ptep = pteOffset(v, pgd, va);
   reportViolation(v, cpu, ViolationKind.GupPinUnmapped, Math.floor(va / PAGE_SIZE), pfn, pte, ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep), mm);
+}
+
+/** The permissions two translations of one address must agree on. */
+const TLB_PERMS = TLBF_WRITE | TLBF_USER | TLBF_NX;
+
+/**
+ * The TLB-conflict oracle for a 2 MiB entry about to enter `cpu`'s TLB (its own, plain reads):
+ * 2 MiB-aligned range of `vpn`, frames from `basePfn` on, `flags`. Any valid 4 KiB entry of the
+ * range under `pcid` that maps another frame than base + offset, or the same frame with other
+ * permissions, conflicts; a TLBF_HUGE piece of the same 2 MiB page does not (it stands for an
+ * earlier fill of this entry, which the new one replaces). The first conflict is reported.
+ */
+export function checkHugeTlbFill(v: MachineViews, cpu: number, vpn: number, pcid: number, basePfn: number, flags: number): void {
+  const t = v.tlb;
+  const hvpn = vpn & ~(HPAGE_VPNS - 1);
+  for (let i = 0, e = tlbBase(cpu); i < TLB_ENTRIES; i++, e += TLBE_WORDS) {
+    const evpn = t[e + TLBE_VPN];
+    if ((evpn & ~(HPAGE_VPNS - 1)) !== hvpn || !tlbEntryServesPcid(t, e, pcid)) continue;
+    const hugePfn = basePfn + (evpn & (HPAGE_VPNS - 1));
+    const piece = (t[e + TLBE_FLAGS] & TLBF_HUGE) !== 0;
+    const perms = (t[e + TLBE_FLAGS] ^ flags) & TLB_PERMS;
+    if (t[e + TLBE_PFN] !== hugePfn || (perms !== 0 && !piece)) {
+      reportViolation(v, cpu, ViolationKind.TlbConflict, evpn, t[e + TLBE_PFN], hugePfn, 21, perms);
+      return;
+    }
+  }
+}
+
+/**
+ * The TLB-conflict oracle for a 4 KiB entry from a PTE about to enter `cpu`'s TLB: `vpn` to
+ * `pfn` with `flags`. The 2 MiB translation of the page that the TLB holds (the 2 MiB entry, or
+ * when that was evicted, a piece of it for this very page) must map the same frame with the same
+ * permissions.
+ */
+export function checkPteTlbFill(v: MachineViews, cpu: number, vpn: number, pcid: number, pfn: number, flags: number): void {
+  const t = v.tlb;
+  let hugePfn: number;
+  let hugeFlags: number;
+  const h = htlbLookup(t, cpu, vpn, pcid);
+  if (h >= 0) {
+    hugePfn = t[h + TLBE_PFN] + (vpn & (HPAGE_VPNS - 1));
+    hugeFlags = t[h + TLBE_FLAGS];
+  } else {
+    const e = t[tlbBase(cpu) + TLB_HUGE_PIECES] === 0 ? -1 : tlbLookup(t, tlbBase(cpu), vpn, pcid);
+    if (e < 0 || (t[e + TLBE_FLAGS] & TLBF_HUGE) === 0) return;
+    hugePfn = t[e + TLBE_PFN];
+    hugeFlags = t[e + TLBE_FLAGS];
+  }
+  const perms = (hugeFlags ^ flags) & TLB_PERMS;
+  if (hugePfn !== pfn || perms !== 0) reportViolation(v, cpu, ViolationKind.TlbConflict, vpn, pfn, hugePfn, 12, perms);
 }

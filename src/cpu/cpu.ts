@@ -12,6 +12,8 @@
  * write of physical memory and a counter increment: no allocation, no Atomics. Stores to
  * page-cache pages also take the lost-write check (check/oracle.ts).
  *
+ * A miss probes the 2 MiB TLB before it walks (machine/walker.ts: lookupHugeTlb).
+ *
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
  * is retried, otherwise the access fails (load returns FAULTED, store returns false).
@@ -22,7 +24,7 @@ import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, 
 import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
 import { checkPromises } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup } from '../machine/tlb.ts';
-import { walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
+import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
 import { Activity, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
@@ -220,9 +222,14 @@ export class Cpu implements IpiCpu {
     }
   }
 
-  /** The miss path: walk, and on a fault call the kernel until it resolves or gives up. */
+  /**
+   * The miss path: the 2 MiB TLB, else a walk, and on a fault the kernel until it resolves or
+   * gives up.
+   */
   private translateSlow(va: number, vpn: number, write: boolean): number {
     this.recent[this.recentHead++ & (RECENT - 1)] = vpn;
+    const h = lookupHugeTlb(this.v, this.id, this.pcid, vpn, write);
+    if (h >= 0) return fillHugePiece(this.v, this.id, h, vpn, this.random());
     for (;;) {
       const victim = this.random();
       const e = write

@@ -23,16 +23,18 @@
  * mm_cpumask here; INVLPGB or a paravirt flush on real hardware) may still be in the table when it
  * is freed.
  *
- * What the collapse produces: this kernel has no transparent huge pages yet (the fault path, zap
- * and free_pgtables know no PSE PMD), so the 512 pages are copied into 512 fresh 4 KiB frames
- * under a fresh PTE table, and that table goes into the PMD where mainline installs a huge PMD.
- * Mainline deposits the old table for a later split; here it is freed, as retract_page_tables
- * frees one. Every step the race depends on is mainline's. khugepaged's scan
- * (hpage_collapse_scan_pmd) is not modelled: the caller names the range; max_ptes_none and
- * max_ptes_shared are 0 (every PTE present, every page mapped once).
+ * What the collapse produces: this kernel has no transparent huge pages yet (the machine walks a
+ * PSE PMD and caches it in its 2 MiB TLB, but the fault path, zap and free_pgtables know none),
+ * so the 512 pages are copied into 512 fresh 4 KiB frames under a fresh PTE table, and that
+ * table goes into the PMD where mainline installs a huge PMD. Mainline deposits the old table for
+ * a later split; here it is freed, as retract_page_tables frees one. Every step the race depends
+ * on is mainline's. khugepaged's scan (hpage_collapse_scan_pmd) is not modelled: the caller names
+ * the range; max_ptes_none and max_ptes_shared are 0 (every PTE present, every page mapped once).
  *
  * API:
  *   collapseHugePage(cpu, mm, addr)   collapse the 2 MiB-aligned range at `addr`; a ScanResult
+ *   pmdpCollapseFlush(cpu, mm, haddr, pmdp)   unhook a PTE table and flush its range, as the
+ *                                     collapse does before it installs what replaces the table
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
@@ -102,8 +104,8 @@ function freeCollapseTarget(cpu: Cpu, target: CollapseTarget): void {
  * freed_tables set as x86 flush_tlb_range sets it (lazy CPUs and paging-structure caches too).
  * Returns the old PMD, and whether the flush IPIed every other CPU.
  */
-// models arch/x86/mm/pgtable.c:pmdp_collapse_flush
-function pmdpCollapseFlush(cpu: Cpu, mm: number, haddr: number, pmdp: number): { pmd: number; flushedAll: boolean } {
+// models mm/pgtable-generic.c:pmdp_collapse_flush (x86 has no override of its own)
+export function pmdpCollapseFlush(cpu: Cpu, mm: number, haddr: number, pmdp: number): { pmd: number; flushedAll: boolean } {
   // xchg, as pmdp_huge_get_and_clear: a walker's compareExchange setting A on the old entry fails
   // from here on, and its reload finds the PMD gone
   const pmd = ptepGetAndClear(cpu.v, pmdp);

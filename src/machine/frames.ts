@@ -82,7 +82,12 @@ function rawAllocFrame(v: MachineViews, cpu: number): number {
  */
 export function allocFrame(v: MachineViews, cpu: number, kind: FrameKind, owner: number, index: number, zero: boolean): number {
   const pfn = rawAllocFrame(v, cpu);
-  if (pfn === 0) return 0;
+  if (pfn !== 0) prepNewFrame(v, pfn, kind, owner, index, zero);
+  return pfn;
+}
+
+/** prep_new_page: a frame just taken off a free list becomes `kind`'s, with one reference. */
+function prepNewFrame(v: MachineViews, pfn: number, kind: FrameKind, owner: number, index: number, zero: boolean): void {
   const m = v.frameMeta;
   m[meta(pfn, META_KIND)] = kind;
   m[meta(pfn, META_OWNER)] = owner;
@@ -94,7 +99,37 @@ export function allocFrame(v: MachineViews, cpu: number, kind: FrameKind, owner:
   if (zero) v.phys.fill(0, pfn * WORDS_PER_FRAME, (pfn + 1) * WORDS_PER_FRAME);
   // publishes the metadata above before the frame can be reached through a PTE
   Atomics.store(m, meta(pfn, META_REFCOUNT), 1);
-  return pfn;
+}
+
+/**
+ * `nr` (a power of two) physically contiguous frames, aligned to `nr` frames, as a 2 MiB page
+ * needs: taken off the zone's list under the zone lock, each prepared as allocFrame prepares one,
+ * frame i with index `index + i`. Frames on a CPU's list do not count as free here
+ * (drainPcpLists first for the widest choice). Returns the first PFN, or 0 when no run is free.
+ */
+// models mm/page_alloc.c:alloc_contig_pages
+export function allocContigFrames(v: MachineViews, nr: number, kind: FrameKind, owner: number, index: number, zero: boolean): number {
+  const { zone, frameMeta } = v;
+  rawSpinLock(zone, ZONE_LOCK);
+  // how many free frames each aligned block has; block 0 holds frame 0, which is never free
+  const free = new Int32Array(Math.ceil(v.nrFrames / nr));
+  for (let pfn = zone[ZONE_FREE_HEAD]; pfn !== 0; pfn = frameMeta[meta(pfn, META_NEXT)]) free[Math.floor(pfn / nr)]++;
+  const block = free.indexOf(nr, 1);
+  const first = block < 0 ? 0 : block * nr;
+  if (first !== 0) {
+    let prev = 0;
+    for (let pfn = zone[ZONE_FREE_HEAD]; pfn !== 0;) {
+      const next = frameMeta[meta(pfn, META_NEXT)];
+      if (pfn < first || pfn >= first + nr) prev = pfn;
+      else if (prev === 0) zone[ZONE_FREE_HEAD] = next;
+      else frameMeta[meta(prev, META_NEXT)] = next;
+      pfn = next;
+    }
+    zone[ZONE_NR_FREE] -= nr;
+  }
+  rawSpinUnlock(zone, ZONE_LOCK);
+  for (let i = 0; first !== 0 && i < nr; i++) prepNewFrame(v, first + i, kind, owner, index + i, zero);
+  return first;
 }
 
 /**

@@ -6,8 +6,16 @@
  * without an interrupt. On x86 only the owning CPU fills or invalidates its TLB.
  *
  * The TLB is set-associative: TLB_SETS sets of TLB_WAYS entries, indexed by the low bits of the
- * virtual page number and tagged with the VPN and the PCID. A 2 MiB mapping is cached as 4 KiB
- * pieces (splintered), each marked TLBF_HUGE.
+ * virtual page number and tagged with the VPN and the PCID.
+ *
+ * Beside it, as on x86 parts since Nehalem, a smaller TLB for 2 MiB pages: HTLB_SETS sets of
+ * HTLB_WAYS entries of the same format, indexed by the low bits of VPN >>> 9; an entry's VPN is
+ * the 2 MiB-aligned base, its PFN the first of the 512 frames, its generation the first frame's.
+ * The CPU probes it only when the 4 KiB TLB misses, and then installs in the 4 KiB TLB the piece
+ * that translates the missing page, marked TLBF_HUGE, so that the next access hits the fast path.
+ * A piece stands for its 2 MiB entry: whatever invalidates the 2 MiB entry (INVLPG of any address
+ * in it, a fault there, a PCID or full flush) invalidates its pieces too. TLB_HUGE_PIECES is set
+ * while pieces may be cached, so that INVLPG looks for them only then.
  *
  * An entry is written by the owner with plain stores between two Atomics.store of its sequence
  * word (odd while the entry is being filled), so a checker on another CPU reads a consistent
@@ -40,7 +48,7 @@ export const TLBF_USER = 1 << 2;
 export const TLBF_DIRTY = 1 << 3; // the dirty bit as it was when the entry was filled
 export const TLBF_GLOBAL = 1 << 4;
 export const TLBF_NX = 1 << 5;
-export const TLBF_HUGE = 1 << 6; // a 4 KiB piece of a 2 MiB mapping
+export const TLBF_HUGE = 1 << 6; // a 4 KiB piece of a 2 MiB entry
 export const TLBF_FILE = 1 << 7; // the frame was a page-cache page at fill: stores are checked for lost writes
 
 // paging-structure caches: level 3 caches PML4 entries (-> PUD table), level 2 PDPT entries
@@ -54,8 +62,20 @@ export const PSCE_GEN = 3; // that table frame's generation at fill
 export const PSCE_VALID = 4;
 export const PSCE_WORDS = 8;
 
-export const TLB_WORDS_PER_CPU = TLB_ENTRIES * TLBE_WORDS + PSC_LEVELS * PSC_SLOTS * PSCE_WORDS;
 export const PSC_BASE = TLB_ENTRIES * TLBE_WORDS;
+
+// the 2 MiB TLB, entries laid out as TLBE_*
+export const HTLB_SETS = 8;
+export const HTLB_WAYS = 4;
+export const HTLB_ENTRIES = HTLB_SETS * HTLB_WAYS;
+export const HTLB_BASE = PSC_BASE + PSC_LEVELS * PSC_SLOTS * PSCE_WORDS;
+/** 4 KiB pages per 2 MiB entry */
+export const HPAGE_VPNS = 512;
+
+/** word: nonzero while the 4 KiB TLB may hold TLBF_HUGE pieces (the owner's, plain reads) */
+export const TLB_HUGE_PIECES = HTLB_BASE + HTLB_ENTRIES * TLBE_WORDS;
+
+export const TLB_WORDS_PER_CPU = TLB_HUGE_PIECES + 16;
 
 /** Word offset of level `level` (1..3), slot `slot` of a CPU's paging-structure cache. */
 export function pscOffset(cpu: number, level: number, slot: number): number {

@@ -5,17 +5,21 @@
  * plain loads; an entry it fills is published to checkers on other CPUs through the entry's
  * sequence word (odd while the fill is in progress).
  *
+ * The 2 MiB TLB (htlbLookup, htlbFill) is probed only on a 4 KiB miss; a hit installs the 4 KiB
+ * piece for the missing page (tlbFillHugePiece), flagged TLBF_HUGE, from the same translation.
+ *
  * Invalidation follows the x86 instructions the kernel uses:
  *   tlbInvlpg       INVLPG: the entries for one page under the current PCID, global ones too,
- *                   and every paging-structure-cache entry of that PCID (SDM 4.10.4.1)
+ *                   the 2 MiB entry covering the page and its pieces, and every
+ *                   paging-structure-cache entry of that PCID (SDM 4.10.4.1)
  *   tlbFlushPcid    a CR3 write without NOFLUSH, or INVPCID single-context: every non-global
- *                   entry of one PCID and its paging-structure-cache entries
+ *                   entry of one PCID, 4 KiB and 2 MiB, and its paging-structure-cache entries
  *   tlbFlushEverything   INVPCID all-context including globals (__flush_tlb_all)
  * Each returns how many TLB entries it invalidated.
  */
 import {
-  PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_KEY, PSCE_PCID, PSCE_TABLE, PSCE_VALID,
-  TLB_ENTRIES, TLB_SETS, TLB_WAYS, TLB_WORDS_PER_CPU, TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PCID, TLBE_PFN,
+  HPAGE_VPNS, HTLB_BASE, HTLB_ENTRIES, HTLB_SETS, HTLB_WAYS, PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_KEY, PSCE_PCID, PSCE_TABLE, PSCE_VALID,
+  TLB_ENTRIES, TLB_HUGE_PIECES, TLB_SETS, TLB_WAYS, TLB_WORDS_PER_CPU, TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PCID, TLBE_PFN,
   TLBE_SEQ, TLBE_VPN, TLBE_WORDS, TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER,
   TLBF_VALID, TLBF_WRITE, pscOffset,
 } from './tlb-layout.ts';
@@ -36,23 +40,15 @@ export function tlbLookup(t: Int32Array, base: number, vpn: number, pcid: number
   return -1;
 }
 
-/**
- * Fills an entry for (vpn, pcid), replacing any entry already translating it (the hardware
- * invalidates the entry a fault or a re-walk was about), else an invalid way, else way `victim`.
- * Returns the entry's word index. Owner only.
- */
-export function tlbFill(t: Int32Array, base: number, vpn: number, pcid: number, pfn: number, flags: number, gen: number, victim: number, epoch = 0, fillSeq = 0): number {
-  const set = base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
-  let e = tlbLookup(t, base, vpn, pcid);
-  if (e < 0) {
-    e = set + (victim & (TLB_WAYS - 1)) * TLBE_WORDS;
-    for (let way = 0, w = set; way < TLB_WAYS; way++, w += TLBE_WORDS) {
-      if ((t[w + TLBE_FLAGS] & TLBF_VALID) === 0) {
-        e = w;
-        break;
-      }
-    }
+/** The first invalid way of the set at `set` (of `ways` ways), else way `victim`. */
+function pickWay(t: Int32Array, set: number, ways: number, victim: number): number {
+  for (let way = 0, w = set; way < ways; way++, w += TLBE_WORDS) {
+    if ((t[w + TLBE_FLAGS] & TLBF_VALID) === 0) return w;
   }
+  return set + (victim & (ways - 1)) * TLBE_WORDS;
+}
+
+function writeEntry(t: Int32Array, e: number, vpn: number, pcid: number, pfn: number, flags: number, gen: number, epoch: number, fillSeq: number): void {
   const seq = t[e + TLBE_SEQ];
   // a checker that reads an odd sequence, or two different ones around its read, retries
   Atomics.store(t, e + TLBE_SEQ, seq + 1);
@@ -64,7 +60,78 @@ export function tlbFill(t: Int32Array, base: number, vpn: number, pcid: number, 
   t[e + TLBE_FILL_SEQ] = fillSeq;
   t[e + TLBE_FLAGS] = flags | TLBF_VALID;
   Atomics.store(t, e + TLBE_SEQ, seq + 2);
+}
+
+/**
+ * Fills an entry for (vpn, pcid), replacing any entry already translating it (the hardware
+ * invalidates the entry a fault or a re-walk was about), else an invalid way, else way `victim`.
+ * Returns the entry's word index. Owner only.
+ */
+export function tlbFill(t: Int32Array, base: number, vpn: number, pcid: number, pfn: number, flags: number, gen: number, victim: number, epoch = 0, fillSeq = 0): number {
+  let e = tlbLookup(t, base, vpn, pcid);
+  if (e < 0) e = pickWay(t, base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS, TLB_WAYS, victim);
+  writeEntry(t, e, vpn, pcid, pfn, flags, gen, epoch, fillSeq);
   return e;
+}
+
+const hugeBase = (vpn: number): number => vpn & ~(HPAGE_VPNS - 1);
+const htlbSet = (cpu: number, vpn: number): number => tlbBase(cpu) + HTLB_BASE + ((vpn >>> 9) & (HTLB_SETS - 1)) * HTLB_WAYS * TLBE_WORDS;
+
+/** Whether entry `e` is valid and translates under `pcid`: it was filled for it, or it is global. */
+export function tlbEntryServesPcid(t: Int32Array, e: number, pcid: number): boolean {
+  const flags = t[e + TLBE_FLAGS];
+  return (flags & TLBF_VALID) !== 0 && (t[e + TLBE_PCID] === pcid || (flags & TLBF_GLOBAL) !== 0);
+}
+
+/** The word index of the 2 MiB entry covering `vpn` under `pcid`, or -1. Owner only. */
+export function htlbLookup(t: Int32Array, cpu: number, vpn: number, pcid: number): number {
+  const hvpn = hugeBase(vpn);
+  let e = htlbSet(cpu, vpn);
+  for (let way = 0; way < HTLB_WAYS; way++, e += TLBE_WORDS) {
+    if (t[e + TLBE_VPN] === hvpn && tlbEntryServesPcid(t, e, pcid)) return e;
+  }
+  return -1;
+}
+
+/**
+ * Fills the 2 MiB entry covering `vpn` for `pcid`, mapping it to the frames from `basePfn` on;
+ * `gen` is frame `basePfn`'s generation. Replaces the entry already covering it, else an invalid
+ * way, else way `victim`. Returns the entry's word index. Owner only.
+ */
+export function htlbFill(t: Int32Array, cpu: number, vpn: number, pcid: number, basePfn: number, flags: number, gen: number, victim: number, epoch: number, fillSeq: number): number {
+  let e = htlbLookup(t, cpu, vpn, pcid);
+  if (e < 0) e = pickWay(t, htlbSet(cpu, vpn), HTLB_WAYS, victim);
+  writeEntry(t, e, hugeBase(vpn), pcid, basePfn, flags, gen, epoch, fillSeq);
+  return e;
+}
+
+/**
+ * Installs in the 4 KiB TLB the piece of 2 MiB entry `h` that translates `vpn`: frame base +
+ * offset, the entry's flags with TLBF_HUGE, its fill epoch and sequence; `gen` is that frame's
+ * generation at the 2 MiB fill (the caller knows frames). Returns the piece's word index.
+ */
+export function tlbFillHugePiece(t: Int32Array, cpu: number, h: number, vpn: number, gen: number, victim: number): number {
+  t[tlbBase(cpu) + TLB_HUGE_PIECES] = 1;
+  return tlbFill(t, tlbBase(cpu), vpn, t[h + TLBE_PCID], t[h + TLBE_PFN] + (vpn & (HPAGE_VPNS - 1)), t[h + TLBE_FLAGS] | TLBF_HUGE, gen, victim, t[h + TLBE_EPOCH], t[h + TLBE_FILL_SEQ]);
+}
+
+/**
+ * Invalidates, under `pcid`, the 2 MiB entry covering `vpn` and the pieces of that 2 MiB page in
+ * the 4 KiB TLB (looked for only while TLB_HUGE_PIECES says some may be cached). Returns how many.
+ */
+function invalidateHugeCovering(t: Int32Array, cpu: number, vpn: number, pcid: number): number {
+  let n = 0;
+  for (let e = htlbLookup(t, cpu, vpn, pcid); e >= 0; e = htlbLookup(t, cpu, vpn, pcid), n++) t[e + TLBE_FLAGS] = 0;
+  const base = tlbBase(cpu);
+  if (t[base + TLB_HUGE_PIECES] === 0) return n;
+  const hvpn = hugeBase(vpn);
+  for (let i = 0, e = base; i < TLB_ENTRIES; i++, e += TLBE_WORDS) {
+    if ((t[e + TLBE_FLAGS] & TLBF_HUGE) !== 0 && hugeBase(t[e + TLBE_VPN]) === hvpn && tlbEntryServesPcid(t, e, pcid)) {
+      t[e + TLBE_FLAGS] = 0;
+      n++;
+    }
+  }
+  return n;
 }
 
 function invalidatePscOfPcid(t: Int32Array, cpu: number, pcid: number): void {
@@ -79,11 +146,10 @@ function invalidatePscOfPcid(t: Int32Array, cpu: number, pcid: number): void {
 /** INVLPG for `vpn` under `pcid`. */
 export function tlbInvlpg(t: Int32Array, cpu: number, vpn: number, pcid: number): number {
   const base = tlbBase(cpu);
-  let n = 0;
+  let n = invalidateHugeCovering(t, cpu, vpn, pcid);
   let e = base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
   for (let way = 0; way < TLB_WAYS; way++, e += TLBE_WORDS) {
-    const flags = t[e + TLBE_FLAGS];
-    if ((flags & TLBF_VALID) !== 0 && t[e + TLBE_VPN] === vpn && (t[e + TLBE_PCID] === pcid || (flags & TLBF_GLOBAL) !== 0)) {
+    if (t[e + TLBE_VPN] === vpn && tlbEntryServesPcid(t, e, pcid)) {
       t[e + TLBE_FLAGS] = 0;
       n++;
     }
@@ -94,11 +160,12 @@ export function tlbInvlpg(t: Int32Array, cpu: number, vpn: number, pcid: number)
 
 /**
  * What a page fault at `vpn` invalidates (SDM 4.10.4.1): the TLB entries for the page under
- * `pcid`, and the paging-structure-cache entries that would be used to translate it. Without the
+ * `pcid`, 4 KiB and 2 MiB (with its pieces), and the paging-structure-cache entries that would be used to translate it. Without the
  * latter a fault through a stale cached table would repeat forever.
  */
 export function tlbInvalidateOnFault(t: Int32Array, cpu: number, vpn: number, pcid: number): void {
   const base = tlbBase(cpu);
+  invalidateHugeCovering(t, cpu, vpn, pcid);
   for (let e = tlbLookup(t, base, vpn, pcid); e >= 0; e = tlbLookup(t, base, vpn, pcid)) t[e + TLBE_FLAGS] = 0;
   for (let level = 1; level <= PSC_LEVELS; level++) {
     const p = pscLookup(t, cpu, level, vpn >>> (9 * level), pcid);
@@ -107,30 +174,38 @@ export function tlbInvalidateOnFault(t: Int32Array, cpu: number, vpn: number, pc
 }
 
 /** Every non-global entry of `pcid`, and its paging-structure-cache entries. */
-export function tlbFlushPcid(t: Int32Array, cpu: number, pcid: number): number {
-  const base = tlbBase(cpu);
+/**
+ * Invalidates the valid entries among the `count` entries from word `first`: the non-global ones
+ * of `pcid`, or every one when `pcid` is -1. Returns how many.
+ */
+function invalidateEntries(t: Int32Array, first: number, count: number, pcid: number): number {
   let n = 0;
-  for (let i = 0, e = base; i < TLB_ENTRIES; i++, e += TLBE_WORDS) {
+  for (let i = 0, e = first; i < count; i++, e += TLBE_WORDS) {
     const flags = t[e + TLBE_FLAGS];
-    if ((flags & TLBF_VALID) !== 0 && (flags & TLBF_GLOBAL) === 0 && t[e + TLBE_PCID] === pcid) {
+    if ((flags & TLBF_VALID) !== 0 && (pcid < 0 || ((flags & TLBF_GLOBAL) === 0 && t[e + TLBE_PCID] === pcid))) {
       t[e + TLBE_FLAGS] = 0;
       n++;
     }
   }
+  return n;
+}
+
+/**
+ * Every non-global entry of `pcid`, 4 KiB and 2 MiB, and its paging-structure-cache entries.
+ * TLB_HUGE_PIECES stays as it was: pieces of other PCIDs may remain.
+ */
+export function tlbFlushPcid(t: Int32Array, cpu: number, pcid: number): number {
+  const base = tlbBase(cpu);
+  const n = invalidateEntries(t, base, TLB_ENTRIES, pcid) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, pcid);
   invalidatePscOfPcid(t, cpu, pcid);
   return n;
 }
 
-/** Every entry of every PCID, global ones too, and all paging-structure caches. */
+/** Every entry of every PCID, 4 KiB and 2 MiB, global ones too, and all paging-structure caches. */
 export function tlbFlushEverything(t: Int32Array, cpu: number): number {
   const base = tlbBase(cpu);
-  let n = 0;
-  for (let i = 0, e = base; i < TLB_ENTRIES; i++, e += TLBE_WORDS) {
-    if ((t[e + TLBE_FLAGS] & TLBF_VALID) !== 0) {
-      t[e + TLBE_FLAGS] = 0;
-      n++;
-    }
-  }
+  const n = invalidateEntries(t, base, TLB_ENTRIES, -1) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, -1);
+  t[base + TLB_HUGE_PIECES] = 0;
   for (let level = 1; level <= PSC_LEVELS; level++) {
     for (let slot = 0; slot < PSC_SLOTS; slot++) t[pscOffset(cpu, level, slot) + PSCE_VALID] = 0;
   }
@@ -206,14 +281,23 @@ export function tlbEntriesForVpn(t: Int32Array, cpu: number, vpn: number): TlbEn
   return out;
 }
 
-/** Every valid entry of `cpu`'s TLB, read consistently. */
-export function dumpTlb(t: Int32Array, cpu: number): TlbEntrySnapshot[] {
+function dumpEntries(t: Int32Array, first: number, count: number): TlbEntrySnapshot[] {
   const out: TlbEntrySnapshot[] = [];
-  for (let i = 0, e = tlbBase(cpu); i < TLB_ENTRIES; i++, e += TLBE_WORDS) {
+  for (let i = 0, e = first; i < count; i++, e += TLBE_WORDS) {
     const snap = readTlbEntry(t, e);
     if (snap !== null) out.push(snap);
   }
   return out;
+}
+
+/** Every valid entry of `cpu`'s 4 KiB TLB, read consistently. */
+export function dumpTlb(t: Int32Array, cpu: number): TlbEntrySnapshot[] {
+  return dumpEntries(t, tlbBase(cpu), TLB_ENTRIES);
+}
+
+/** Every valid entry of `cpu`'s 2 MiB TLB, read consistently: `vpn` and `pfn` are the bases. */
+export function dumpHugeTlb(t: Int32Array, cpu: number): TlbEntrySnapshot[] {
+  return dumpEntries(t, tlbBase(cpu) + HTLB_BASE, HTLB_ENTRIES);
 }
 
 export interface PscEntrySnapshot {

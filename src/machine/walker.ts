@@ -12,7 +12,13 @@
  *    loaded page tables (also in lazy-TLB mode); it sets A but never D, and never faults.
  *
  * Upper-level entries of user page tables always grant RW and US (_PAGE_TABLE, as Linux's do),
- * so permissions are those of the leaf. A 2 MiB leaf at the PMD level (PS) fills 4 KiB pieces.
+ * so permissions are those of the leaf. A 2 MiB leaf at the PMD level (PS) fills the 2 MiB TLB,
+ * then the 4 KiB piece for the page walked (tlb-layout.ts); lookupHugeTlb and fillHugePiece serve
+ * a later 4 KiB miss in the same 2 MiB from that entry without a walk.
+ *
+ * Each fill is checked for a TLB conflict first (check/oracle.ts): a 2 MiB entry entering the
+ * TLB beside 4 KiB entries of its range that translate differently, or a 4 KiB entry from a PTE
+ * beside a 2 MiB translation of its page that differs.
  *
  * The walk starts at the deepest paging-structure-cache hit (PDE, then PDPTE, then PML4E cache)
  * and fills those caches for the tables it passes. Every cached pointer and every TLB entry
@@ -30,10 +36,13 @@ import {
   _PAGE_USER, ptePfn,
 } from './pte.ts';
 import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
-import { PSCE_GEN, PSCE_TABLE, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE } from './tlb-layout.ts';
-import { ViolationKind, reportViolation } from '../check/oracle.ts';
+import {
+  HPAGE_VPNS, PSCE_GEN, PSCE_TABLE, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_NX, TLBF_USER,
+  TLBF_WRITE,
+} from './tlb-layout.ts';
+import { ViolationKind, checkHugeTlbFill, checkPteTlbFill, reportViolation } from '../check/oracle.ts';
 import { HW_AD_BITS, hwSetAccessFlags } from '../check/lost-bits.ts';
-import { pscFill, pscLookup, tlbBase, tlbFill } from './tlb.ts';
+import { htlbFill, htlbLookup, pscFill, pscLookup, tlbBase, tlbFill, tlbFillHugePiece } from './tlb.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 
 /** Walk results below zero are faults. */
@@ -89,19 +98,20 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
       if ((e & _PAGE_PSE) !== 0) break; // a huge leaf: checked and marked below
       e = markAccessed(phys, slot, e, _PAGE_ACCESSED);
     } while (e === 0);
-    if ((e & _PAGE_PSE) !== 0) {
-      // a 2 MiB leaf at the PMD level: cache the 4 KiB piece for this VPN
-      return fillLeaf(v, cpu, pcid, vpn, slot, access, victim, ptePfn(e) + (vpn & 511), TLBF_HUGE, epoch);
-    }
+    // a 2 MiB leaf at the PMD level: checked, marked and cached below
+    if ((e & _PAGE_PSE) !== 0) return fillLeaf(v, cpu, pcid, vpn, slot, access, victim, true, epoch);
     const next = ptePfn(e);
     pscFill(tlb, cpu, level - 1, vpn >>> (9 * (level - 1)), pcid, next, genOf(v, next));
     table = next;
   }
-  return fillLeaf(v, cpu, pcid, vpn, entryWord(table, tableIndex(vpn, PTE_LEVEL)), access, victim, -1, 0, epoch);
+  return fillLeaf(v, cpu, pcid, vpn, entryWord(table, tableIndex(vpn, PTE_LEVEL)), access, victim, false, epoch);
 }
 
-/** Checks and marks the leaf at `slot`, then fills the TLB. `pfnOverride` >= 0 for huge leaves. */
-function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot: number, access: Access, victim: number, pfnOverride: number, extra: number, epoch: number): number {
+/**
+ * Checks and marks the leaf at `slot`, then fills the TLB: the 4 KiB entry for `vpn`, or for a
+ * 2 MiB leaf (`huge`) the 2 MiB entry and its piece for `vpn`. Returns the 4 KiB entry.
+ */
+function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot: number, access: Access, victim: number, huge: boolean, epoch: number): number {
   const { phys, tlb } = v;
   for (;;) {
     const e = Atomics.load(phys, slot);
@@ -109,7 +119,8 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     if (access !== Access.Speculative && ((e & _PAGE_USER) === 0 || (access === Access.Write && (e & _PAGE_RW) === 0))) {
       return FAULT_PROTECTION;
     }
-    const pfn = pfnOverride >= 0 ? pfnOverride : ptePfn(e);
+    // the frame, or for a 2 MiB leaf the first of its 512
+    const pfn = ptePfn(e);
     // the generation is read while the entry maps the frame: the compareExchange (or the reload)
     // below proves the entry had not changed, so the frame could not yet have been freed
     const gen = genOf(v, pfn);
@@ -122,7 +133,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
       // the hardware's truth for the lost-bit oracle: these bits are ours, the kernel has not seen them
       hwSetAccessFlags(v, slot, want, want & ~e & HW_AD_BITS, vpn);
     }
-    let flags = extra;
+    let flags = 0;
     if ((want & _PAGE_RW) !== 0) flags |= TLBF_WRITE;
     if ((want & _PAGE_USER) !== 0) flags |= TLBF_USER;
     if ((want & _PAGE_DIRTY) !== 0) flags |= TLBF_DIRTY;
@@ -131,8 +142,41 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     if (v.frameMeta[pfn * FRAME_META_WORDS + META_KIND] === FrameKind.File) flags |= TLBF_FILE;
     v.counters[cpu * COUNTER_STRIDE + Counter.TlbFills]++;
     // the fill's place in the global order, for the promise oracle
-    return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim, epoch, Atomics.load(v.globals, G_TRACE_SEQ));
+    const fillSeq = Atomics.load(v.globals, G_TRACE_SEQ);
+    if (!huge) {
+      checkPteTlbFill(v, cpu, vpn, pcid, pfn, flags);
+      return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim, epoch, fillSeq);
+    }
+    checkHugeTlbFill(v, cpu, vpn, pcid, pfn, flags);
+    return fillHugePiece(v, cpu, htlbFill(tlb, cpu, vpn, pcid, pfn, flags, gen, victim, epoch, fillSeq), vpn, victim);
   }
+}
+
+/**
+ * The piece of 2 MiB entry `h` for `vpn`, installed in the 4 KiB TLB. Its generation is that
+ * frame's at the 2 MiB fill: the frame's now, less what the first frame's moved since the entry
+ * recorded it. A huge page is freed whole, so a piece of an entry that outlived the free carries
+ * a stale generation, and the use-after-free oracle sees the access through it.
+ */
+export function fillHugePiece(v: MachineViews, cpu: number, h: number, vpn: number, victim: number): number {
+  const { tlb } = v;
+  const base = tlb[h + TLBE_PFN];
+  const gen = genOf(v, base + (vpn & (HPAGE_VPNS - 1))) - (genOf(v, base) - tlb[h + TLBE_GEN]);
+  return tlbFillHugePiece(tlb, cpu, h, vpn, gen, victim);
+}
+
+/**
+ * A 4 KiB miss that the 2 MiB TLB may serve: the 2 MiB entry covering `vpn` when it grants the
+ * access (a write needs RW and the cached D), for fillHugePiece; else -1 and the caller walks
+ * (which sets D, or faults).
+ */
+export function lookupHugeTlb(v: MachineViews, cpu: number, pcid: number, vpn: number, write: boolean): number {
+  const h = htlbLookup(v.tlb, cpu, vpn, pcid);
+  if (h < 0) return -1;
+  const need = write ? TLBF_USER | TLBF_WRITE | TLBF_DIRTY : TLBF_USER;
+  if ((v.tlb[h + TLBE_FLAGS] & need) !== need) return -1;
+  v.counters[cpu * COUNTER_STRIDE + Counter.HugeTlbHits]++;
+  return h;
 }
 
 /** A walk for a user load: the TLB entry's word index, or a fault code. */

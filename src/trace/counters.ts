@@ -44,6 +44,8 @@ export const COUNTER_NAMES = [
   'deferred_flushes_skipped',
   // the workload's own operations (scenario/measure: what one operation costs)
   'workload_ops',
+  // 4 KiB TLB misses the 2 MiB TLB served, each installing a piece (machine/walker.ts: lookupHugeTlb)
+  'huge_tlb_hits',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -78,6 +80,7 @@ export const enum Counter {
   DeferredFlushesRedundant,
   DeferredFlushesSkipped,
   WorkloadOps,
+  HugeTlbHits,
 }
 
 export const COUNTER_STRIDE = 32;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMachineMemory, viewsOf, type MachineViews } from '../../src/machine/memory.ts';
 import {
-  CONTROL_CPU, allocFrame, drainPcpLists, frameGen, frameKind, frameMetaIndex, freeFrame, initFrames,
+  CONTROL_CPU, allocContigFrames, allocFrame, drainPcpLists, frameGen, frameKind, frameMetaIndex, freeFrame, initFrames,
   nrFreeFrames,
 } from '../../src/machine/frames.ts';
 import {
@@ -214,5 +214,34 @@ describe('the allocator as a whole', () => {
     expectAccounted(v, allocated);
     drainPcpLists(v);
     expectAccounted(v, allocated);
+  });
+});
+
+describe('allocContigFrames', () => {
+  const range = (first: number, n: number) => Array.from({ length: n }, (_, i) => first + i);
+
+  it('takes the first naturally aligned run that is wholly free off the zone list, each frame prepared', () => {
+    const v = machine(64);
+    const allocated = new Set([alloc(v, CONTROL_CPU)]); // frame 1: block 0 holds frame 0 anyway
+    const pfn = allocContigFrames(v, 16, FrameKind.Anon, 7, 100, true);
+    expect(pfn).toBe(16);
+    for (const f of range(16, 16)) allocated.add(f);
+    expectAccounted(v, allocated);
+    expect(range(16, 16).map((f) => [frameKind(v, f), meta(v, f, META_OWNER), meta(v, f, META_INDEX), meta(v, f, META_REFCOUNT)]))
+      .toEqual(range(16, 16).map((f) => [FrameKind.Anon, 7, 100 + f - 16, 1]));
+    expect(allocContigFrames(v, 16, FrameKind.Anon, 7, 0, false)).toBe(32);
+  });
+
+  it('skips a block with a frame allocated or on a CPU list, and returns 0 when no block is whole', () => {
+    const v = machine(32);
+    freeFrame(v, 0, alloc(v, 0)); // CPU 0's refill took frames 1..8 from the zone; 8 went back on its list
+    expect(allocContigFrames(v, 8, FrameKind.Anon, 1, 0, false)).toBe(16);
+    expect(alloc(v, CONTROL_CPU)).toBe(9);
+    expect(allocContigFrames(v, 8, FrameKind.Anon, 1, 0, false)).toBe(24);
+    expect(allocContigFrames(v, 8, FrameKind.Anon, 1, 0, false)).toBe(0);
+    drainPcpLists(v);
+    expect(allocContigFrames(v, 8, FrameKind.Anon, 1, 0, false)).toBe(0);
+    freeFrame(v, CONTROL_CPU, 9);
+    expect(allocContigFrames(v, 8, FrameKind.Anon, 1, 0, false)).toBe(8);
   });
 });

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createMachineMemory, viewsOf } from '../../src/machine/memory.ts';
 import {
-  PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_TABLE, TLB_ENTRIES, TLB_SETS, TLB_WAYS, TLBE_SEQ, TLBE_WORDS,
+  HTLB_SETS, HTLB_WAYS, PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_TABLE, TLB_ENTRIES, TLB_SETS, TLB_WAYS, TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_SEQ,
+  TLBE_WORDS,
   TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE,
 } from '../../src/machine/tlb-layout.ts';
 import {
-  dumpPsc, dumpTlb, pscFill, pscLookup, readTlbEntry, tlbBase, tlbEntriesForVpn, tlbFill, tlbFlushEverything,
-  tlbFlushPcid, tlbInvalidateOnFault, tlbInvlpg, tlbLookup, type TlbEntrySnapshot,
+  dumpHugeTlb, dumpPsc, dumpTlb, htlbFill, htlbLookup, pscFill, pscLookup, readTlbEntry, tlbBase, tlbEntriesForVpn, tlbFill,
+  tlbFillHugePiece, tlbFlushEverything, tlbFlushPcid, tlbInvalidateOnFault, tlbInvlpg, tlbLookup, type TlbEntrySnapshot,
 } from '../../src/machine/tlb.ts';
 
 const V = 0x1234; // a VPN; V + k * TLB_SETS falls in the same set
@@ -266,5 +267,75 @@ describe('tlbInvalidateOnFault', () => {
     expect(resident(t)).toEqual([[W, 1]]);
     expect(cached()).toEqual([false, false, false]);
     expect(pscLookup(t, 0, 1, (V >>> 9) + 1, 1)).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('the 2 MiB TLB', () => {
+  const H = 0x4000; // a 2 MiB-aligned VPN
+  const hfill = (t: Int32Array, vpn: number, pcid: number, { pfn = 1024, flags = TLBF_WRITE, victim = 0, cpu = 0 }: FillOpts = {}) =>
+    htlbFill(t, cpu, vpn, pcid, pfn, flags, 1, victim, 3, 9);
+  const hugeResident = (t: Int32Array, cpu = 0) => dumpHugeTlb(t, cpu).map((e) => [e.vpn, e.pcid]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  /** The 2 MiB entry covering `vpn`, and its pieces for `pieces` (offsets in the 2 MiB page). */
+  function cacheHuge(t: Int32Array, vpn: number, pcid: number, pieces: number[], flags = TLBF_WRITE): void {
+    const h = hfill(t, vpn, pcid, { flags });
+    for (const off of pieces) tlbFillHugePiece(t, 0, h, (vpn & ~511) + off, 1, 0);
+  }
+
+  it('covers the 512 pages of its 2 MiB under its PCID, keyed by the aligned base', () => {
+    const t = newTlb();
+    const h = hfill(t, H + 77, 1);
+    expect(dumpHugeTlb(t, 0)).toEqual([expect.objectContaining({ vpn: H, pcid: 1, pfn: 1024, write: true })]);
+    expect([htlbLookup(t, 0, H, 1), htlbLookup(t, 0, H + 511, 1)]).toEqual([h, h]);
+    expect([htlbLookup(t, 0, H + 512, 1), htlbLookup(t, 0, H - 1, 1), htlbLookup(t, 0, H, 2), htlbLookup(t, 1, H, 1)]).toEqual([-1, -1, -1, -1]);
+    expect(tlbLookup(t, tlbBase(0), H, 1)).toBe(-1);
+  });
+
+  it('replaces the entry covering the same 2 MiB, and evicts way `victim` of a full set', () => {
+    const t = newTlb();
+    const h = hfill(t, H, 1);
+    expect(hfill(t, H + 5, 1, { pfn: 2048 })).toBe(h);
+    expect(dumpHugeTlb(t, 0)).toEqual([expect.objectContaining({ vpn: H, pfn: 2048 })]);
+    const sameSet = (k: number) => H + k * HTLB_SETS * 512;
+    for (let k = 1; k < HTLB_WAYS; k++) hfill(t, sameSet(k), 1);
+    hfill(t, sameSet(HTLB_WAYS), 1, { victim: 2 });
+    expect(htlbLookup(t, 0, sameSet(2), 1)).toBe(-1);
+    expect(dumpHugeTlb(t, 0)).toHaveLength(HTLB_WAYS);
+  });
+
+  it('installs a piece as a 4 KiB entry of base + offset with the entry\'s flags, epoch and sequence, flagged huge', () => {
+    const t = newTlb();
+    const h = hfill(t, H, 1, { flags: TLBF_WRITE | TLBF_DIRTY });
+    const e = tlbFillHugePiece(t, 0, h, H + 300, 4, 0);
+    expect(readTlbEntry(t, e)).toMatchObject({ vpn: H + 300, pcid: 1, pfn: 1324, gen: 4, write: true, dirty: true, huge: true });
+    expect([t[e + TLBE_EPOCH], t[e + TLBE_FILL_SEQ]]).toEqual([3, 9]);
+  });
+
+  it('INVLPG of any page of the 2 MiB drops the entry and every piece of it, under that PCID only', () => {
+    const t = newTlb();
+    cacheHuge(t, H, 1, [0, 1, 300]);
+    cacheHuge(t, H + 512, 1, [0]);
+    cacheHuge(t, H, 2, [1]);
+    fill(t, H + 7, 1); // a 4 KiB entry from a PTE, not the 2 MiB page's
+    expect(tlbInvlpg(t, 0, H + 200, 1)).toBe(4);
+    expect(hugeResident(t)).toEqual([[H, 2], [H + 512, 1]]);
+    expect(resident(t)).toEqual([[H + 1, 2], [H + 7, 1], [H + 512, 1]]);
+  });
+
+  it('a fault drops the 2 MiB entry covering the page and its pieces', () => {
+    const t = newTlb();
+    cacheHuge(t, H, 1, [0, 2]);
+    tlbInvalidateOnFault(t, 0, H + 9, 1);
+    expect([dumpHugeTlb(t, 0), dumpTlb(t, 0)]).toEqual([[], []]);
+  });
+
+  it('a PCID flush drops that PCID\'s non-global 2 MiB entries, a full flush every one', () => {
+    const t = newTlb();
+    cacheHuge(t, H, 1, [0]);
+    cacheHuge(t, H, 2, [0]);
+    hfill(t, H + 512, 1, { flags: TLBF_GLOBAL });
+    expect(tlbFlushPcid(t, 0, 1)).toBe(2);
+    expect(hugeResident(t)).toEqual([[H, 2], [H + 512, 1]]);
+    expect(tlbFlushEverything(t, 0)).toBe(3); // two 2 MiB entries and PCID 2's piece
+    expect(dumpHugeTlb(t, 0)).toEqual([]);
   });
 });

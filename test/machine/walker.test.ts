@@ -11,9 +11,9 @@ import {
   _PAGE_SOFTW1, _PAGE_USER, mkPte,
 } from '../../src/machine/pte.ts';
 import { PSCE_GEN, PSCE_TABLE } from '../../src/machine/tlb-layout.ts';
-import { pscLookup, readTlbEntry, tlbBase, tlbEntriesForVpn, tlbLookup } from '../../src/machine/tlb.ts';
+import { dumpHugeTlb, htlbLookup, pscLookup, readTlbEntry, tlbBase, tlbEntriesForVpn, tlbLookup } from '../../src/machine/tlb.ts';
 import {
-  FAULT_NOT_PRESENT, FAULT_PROTECTION, walkForRead, walkForWrite, walkSpeculative,
+  FAULT_NOT_PRESENT, FAULT_PROTECTION, fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative,
 } from '../../src/machine/walker.ts';
 import { COUNTER_STRIDE, Counter } from '../../src/trace/counters.ts';
 
@@ -310,5 +310,45 @@ describe('2 MiB leaves', () => {
     const { mm } = mapHuge(USER_RW);
     walk(mm, walkForRead, HUGE_VPN);
     expect(pscLookup(mm.v.tlb, CPU, PTE_LEVEL, HUGE_VPN >>> 9, PCID)).toBe(-1);
+  });
+
+  it('fill one 2 MiB entry with the aligned base, the first frame and its generation, counted as one fill', () => {
+    const { mm } = mapHuge(USER_RW | _PAGE_NX);
+    walk(mm, walkForWrite, HUGE_VPN + 7);
+    expect(dumpHugeTlb(mm.v.tlb, CPU)).toEqual([{
+      vpn: HUGE_VPN, pcid: PCID, pfn: HUGE_PFN, gen: frameGen(mm.v, HUGE_PFN), write: true, user: true, dirty: true, global: false, nx: true, huge: false,
+    }]);
+    expect(counter(mm, Counter.TlbFills)).toBe(1);
+  });
+
+  it('serve a later 4 KiB miss in the same 2 MiB from the 2 MiB entry, without a walk', () => {
+    const { mm } = mapHuge(USER_RW);
+    walk(mm, walkForRead, HUGE_VPN);
+    const h = lookupHugeTlb(mm.v, CPU, PCID, HUGE_VPN + 300, false);
+    expect(h).toBe(htlbLookup(mm.v.tlb, CPU, HUGE_VPN, PCID));
+    const e = fillHugePiece(mm.v, CPU, h, HUGE_VPN + 300, VICTIM);
+    expect(e).toBe(tlbLookup(mm.v.tlb, tlbBase(CPU), HUGE_VPN + 300, PCID));
+    expect(readTlbEntry(mm.v.tlb, e)).toMatchObject({ pfn: HUGE_PFN + 300, gen: frameGen(mm.v, HUGE_PFN + 300), huge: true, dirty: false });
+    expect([counter(mm, Counter.PageWalks), counter(mm, Counter.HugeTlbHits)]).toEqual([1, 1]);
+  });
+
+  it('leave to a walk a write through a clean 2 MiB entry, another PCID, and another 2 MiB region', () => {
+    const { mm } = mapHuge(USER_RW);
+    walk(mm, walkForRead, HUGE_VPN);
+    expect(lookupHugeTlb(mm.v, CPU, PCID, HUGE_VPN + 1, true)).toBe(-1);
+    expect(lookupHugeTlb(mm.v, CPU, PCID + 1, HUGE_VPN + 1, false)).toBe(-1);
+    expect(lookupHugeTlb(mm.v, CPU, PCID, HUGE_VPN + 512, false)).toBe(-1);
+    walk(mm, walkForWrite, HUGE_VPN);
+    expect(lookupHugeTlb(mm.v, CPU, PCID, HUGE_VPN + 1, true)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('give a piece of an entry whose huge page was freed since the fill a stale generation', () => {
+    const { mm } = mapHuge(USER_RW);
+    walk(mm, walkForRead, HUGE_VPN);
+    const h = htlbLookup(mm.v.tlb, CPU, HUGE_VPN, PCID);
+    // a huge page is freed whole; two of its frames stand for it (only their generations matter)
+    for (const pfn of [HUGE_PFN, HUGE_PFN + 9]) freeFrame(mm.v, CONTROL_CPU, pfn);
+    const e = fillHugePiece(mm.v, CPU, h, HUGE_VPN + 9, VICTIM);
+    expect(readTlbEntry(mm.v.tlb, e)?.gen).not.toBe(frameGen(mm.v, HUGE_PFN + 9));
   });
 });
