@@ -215,8 +215,10 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
     usage: `shootdown run-all [--budget 2m] [--json]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
-violation) and its fixed kernel, with noise low, on as many CPUs as the host has cores (more where
-a scenario needs them), sharing the budget between the runs. Prints a table: scenario, preset,
+violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the
+host has cores (more where a scenario needs them). The buggy runs go first and share 60% of the
+budget, the rarest races (those that ask for noise high) last, so they get the time the quick
+ones leave; the fixed runs share the rest. Prints a table: scenario, preset,
 trials, violations, time to the first violation, seed. Writes the same as JSON to
 reports/run-all.json, and each first violation's trace to reports/<scenario>-<preset>.json
 (Chrome trace, Perfetto) and reports/<scenario>-<preset>.ftrace.txt.

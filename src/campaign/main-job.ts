@@ -1,9 +1,12 @@
 /*
  * The main job (`npm start`, `shootdown run-all`): every catalog scenario under its `buggy` and
  * its `fixed` kernel, within one time budget, each on as many CPUs as the host has cores (more
- * where the scenario needs them). Buggy runs stop at their first violation; whatever time a run
- * leaves goes to the runs after it. The result is a table, reports/run-all.json, and the first
- * violation's trace of each run that found one (reports/<scenario>-<preset>.json, .ftrace.txt).
+ * where the scenario needs them). The buggy runs go first and share BUGGY_SHARE of the budget;
+ * each stops at its first violation, and whatever time a run leaves goes to the runs after it, so
+ * the scenarios that ask for more noise (the rarest races) run last and get most of what the
+ * quick ones left. The fixed runs share the rest. The result is a table, reports/run-all.json,
+ * and the first violation's trace of each run that found one (reports/<scenario>-<preset>.json,
+ * .ftrace.txt).
  *
  * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and found
  * nothing if it says `never`; the job passes when every run met its expectation.
@@ -25,6 +28,23 @@ import { formatTable } from './table.ts';
 export const PRESETS = ['buggy', 'fixed'] as const;
 /** The noise both presets run under: the race windows are stretched now and then. */
 const NOISE: NoiseLevel = 'low';
+/** The part of the budget the buggy runs share; the fixed runs have the rest. */
+const BUGGY_SHARE = 0.6;
+
+interface PlannedRun {
+  entry: CatalogEntry;
+  preset: (typeof PRESETS)[number];
+}
+
+/** Each run's time: an equal share of what is left to its group's deadline. */
+async function runGroup(runs: PlannedRun[], deadline: number, machines: Map<number, Machine>, req: RunAllRequest): Promise<RunAllRow[]> {
+  const rows: RunAllRow[] = [];
+  for (const [i, { entry, preset }] of runs.entries()) {
+    const durationMs = Math.max(1, (deadline - performance.now()) / (runs.length - i));
+    rows.push(await runOne(machines, entry, preset, durationMs, req));
+  }
+  return rows;
+}
 
 export interface RunAllRow {
   scenario: string;
@@ -70,15 +90,17 @@ export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
   const deadline = t0 + req.budgetMs;
   const machines = new Map<number, Machine>();
   const rows: RunAllRow[] = [];
+  const needsNoise = (e: CatalogEntry) => (e.scenario.noise === 'high' ? 1 : 0);
+  const buggy = [...entries].sort((a, b) => needsNoise(a) - needsNoise(b)).map((entry): PlannedRun => ({ entry, preset: 'buggy' }));
+  const fixed = entries.map((entry): PlannedRun => ({ entry, preset: 'fixed' }));
   try {
-    const runs = entries.flatMap((entry) => PRESETS.map((preset) => ({ entry, preset })));
-    for (const [i, { entry, preset }] of runs.entries()) {
-      const durationMs = Math.max(1, (deadline - performance.now()) / (runs.length - i));
-      rows.push(await runOne(machines, entry, preset, durationMs, req));
-    }
+    rows.push(...(await runGroup(buggy, t0 + req.budgetMs * BUGGY_SHARE, machines, req)));
+    rows.push(...(await runGroup(fixed, deadline, machines, req)));
   } finally {
     await Promise.all([...machines.values()].map((m) => m.close()));
   }
+  // the table by scenario, buggy then fixed
+  rows.sort((a, b) => a.scenario.localeCompare(b.scenario) || PRESETS.indexOf(a.preset as PlannedRun['preset']) - PRESETS.indexOf(b.preset as PlannedRun['preset']));
   const report: RunAllReport = {
     budgetMs: req.budgetMs,
     elapsedMs: performance.now() - t0,
