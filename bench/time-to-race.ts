@@ -8,7 +8,7 @@
  *   npx tsx bench/time-to-race.ts [--seeds 1,2,3,4,5] [--cap 20s]
  */
 import { parseArgs } from 'node:util';
-import { availableParallelism } from 'node:os';
+import { defaultCpus } from '../src/scenario/scenario.ts';
 import { Machine } from '../src/machine/machine.ts';
 import { loadCatalog } from '../src/scenario/catalog/index.ts';
 import { runTrials } from '../src/campaign/trials.ts';
@@ -29,7 +29,7 @@ try {
   console.log(formatHost(host));
   console.log('scenario                  cpus  noise  found  median ms  worst ms  median trials  trials/s');
   for (const { name, url, scenario } of entries) {
-    const cpus = Math.max(availableParallelism(), scenario.cpus);
+    const cpus = defaultCpus(scenario);
     let machine = machines.get(cpus);
     if (!machine) machines.set(cpus, (machine = await Machine.boot({ cpus })));
     const noise = scenario.noise ?? 'low';

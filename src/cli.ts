@@ -12,6 +12,7 @@ import { NOISE_LEVELS, noiseShift } from './campaign/noise.ts';
 import { formatStress, parseDuration, resolveScenario, runStress, traceMetadata, writeTraces } from './campaign/stress.ts';
 import { formatRunAll, runAll } from './campaign/main-job.ts';
 import { formatCompare, parseList, runCompare, variantsOf } from './campaign/compare.ts';
+import { defaultCpus } from './scenario/scenario.ts';
 import { loadCostModel } from './cost/model.ts';
 import { calibrateCommand } from './cost/calibrate.ts';
 import { writeCompareHtml } from './report/html.ts';
@@ -88,7 +89,7 @@ checks every access with the oracles. Trial i runs with seed S + i.
   --kernel PRESET     the scenario's kernel preset: buggy (default), fixed, or another it defines
   --set switch=value  a kernel switch on top of the preset (see 'shootdown list'); repeatable
   --cpus N            simulated CPUs, at least what the scenario needs, at most ${MAX_CPUS}
-                      (default: the host's core count, or the scenario's need if that is more)
+                      (default: the host's core count, or what the scenario needs or prefers if more)
   --duration T        the time budget: 500ms, 30s, 2m (default 10s)
   --trials N          a trial budget instead of a time budget, 1 to 1000000000
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
@@ -117,7 +118,7 @@ Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed),
       if (values.duration !== undefined && values.trials !== undefined) throw new UsageError('give --duration or --trials, not both');
       const resolved = await resolveScenario(positionals[0]);
       const need = resolved.scenario.cpus;
-      const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, Math.max(availableParallelism(), need)) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
+      const cpus = values.cpus === undefined ? defaultCpus(resolved.scenario) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       if (cpus < need) throw new UsageError(`--cpus must be at least ${need}: scenario ${resolved.scenario.name} needs ${need} CPUs, got ${cpus}`);
       const trials = values.trials === undefined ? undefined : integerOption('--trials', values.trials as string, 1, 1_000_000_000);
       const durationMs = values.duration !== undefined ? parseDuration('--duration', values.duration as string) : trials === undefined ? 10_000 : undefined;

@@ -11,12 +11,11 @@
  * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and found
  * nothing if it says `never`; the job passes when every run met its expectation.
  */
-import { availableParallelism } from 'node:os';
+import { defaultCpus } from '../scenario/scenario.ts';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import prettyMs from 'pretty-ms';
 import { Machine } from '../machine/machine.ts';
-import { MAX_CPUS } from '../machine/memory.ts';
 import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
@@ -118,7 +117,7 @@ export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
 /** One scenario under one preset, on the machine of its CPU count (booted on first use). */
 async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, preset: string, durationMs: number, req: RunAllRequest): Promise<RunAllRow> {
   const { scenario, url, name } = entry;
-  const cpus = Math.min(MAX_CPUS, Math.max(availableParallelism(), scenario.cpus));
+  const cpus = defaultCpus(scenario);
   const seed = (Math.random() * 2 ** 32) >>> 0;
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
   const row: RunAllRow = { scenario: name, preset, expected, cpus, seed, trials: 0, violations: 0, firstViolationMs: null, replay: null, traces: [], ok: false };

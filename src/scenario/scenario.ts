@@ -29,6 +29,8 @@ import { violationCount } from '../check/oracle.ts';
 import type { Workload } from './workload.ts';
 import type { NoiseLevel } from '../campaign/noise.ts';
 import { UsageError } from '../errors.ts';
+import { availableParallelism } from 'node:os';
+import { MAX_CPUS } from '../machine/memory.ts';
 
 export type Expected = 'sometimes' | 'never';
 export type ScenarioKind = 'race' | 'measurement';
@@ -43,6 +45,8 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   forbidden: string;
   /** CPUs the programs need at least */
   cpus: number;
+  /** CPUs to run on when the user does not say, if more than the host's cores (see defaultCpus) */
+  preferredCpus?: number;
   /** preset name -> switch assignments; at least `buggy` and `fixed` */
   presets: Record<string, string[]>;
   expected: Record<string, Expected>;
@@ -77,6 +81,14 @@ export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
 export function defineMeasurement<P, O>(spec: MeasurementSpec<P, O>): Scenario<P, O> {
   const expected = Object.fromEntries(Object.keys(spec.presets).map((name) => [name, 'never' as const]));
   return defineScenario({ ...spec, kind: 'measurement', forbidden: ANY_VIOLATION, expected });
+}
+
+/**
+ * The CPUs a run gets when the user does not say: the host's cores, or more where the scenario
+ * needs or prefers them (more CPU threads than cores is where preemption widens race windows).
+ */
+export function defaultCpus(scenario: Scenario): number {
+  return Math.min(MAX_CPUS, Math.max(availableParallelism(), scenario.cpus, scenario.preferredCpus ?? 0));
 }
 
 /** Whether a report of oracle kind `kind` is the scenario's forbidden outcome. */

@@ -34,6 +34,10 @@
  * kernel/reclaim.ts (PTEs cleared, batched flush not yet done). The race needs both at once and
  * is rare on 2 cores; test/scenarios/batched-pending-lost.test.ts forces the interleaving with
  * handshakes, and the statistical run is for stress campaigns and bench/.
+ *
+ * It needs 3 CPUs, and prefers 5: each extra reader is one more TLB that may still hold the page
+ * when mprotect returns. Measured with --noise high, 30 s per seed (seeds 7 and 8): 3 CPUs found
+ * it about once in 10 s, 4 CPUs 4 and 4 times, 5 CPUs 6 and 10 times.
  */
 import { defineScenario, keepGoing } from '../scenario.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
@@ -74,6 +78,7 @@ export default defineScenario<Params, BatchedPendingLostOptions>({
   question: 'Can a batched unmap set during flush_tlb_batched_pending be forgotten, so that mprotect returns without flushing it?',
   forbidden: 'access-after-return',
   cpus: 3,
+  preferredCpus: 5,
   presets: { buggy: ['batchedPending=flag'], fixed: [], cpumask: ['batchedPending=cpumask'] },
   // the flag's window is a few instructions wide: the main job stretches it often
   noise: 'high',
