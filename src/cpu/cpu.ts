@@ -23,7 +23,7 @@ import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machi
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
 import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
 import { checkPromises } from '../check/promises.ts';
-import { tlbBase, tlbInvalidateOnFault, tlbLookup } from '../machine/tlb.ts';
+import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../machine/tlb.ts';
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
@@ -173,10 +173,10 @@ export class Cpu implements IpiCpu {
   /** A user store of a 32-bit word at `va`. Returns false when the fault was not resolved. */
   store(va: number, value: number): boolean {
     const vpn = (va / PAGE_SIZE) | 0;
-    let e = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
     // the fast case: a writable entry whose cached D is set, for a page that is not a file page
-    if (e < 0 || (this.t[e + TLBE_FLAGS] & (TLBF_WRITE | TLBF_DIRTY | TLBF_FILE)) !== (TLBF_WRITE | TLBF_DIRTY)) {
-      e = this.storeSlow(va, vpn, e);
+    let e = tlbLookupStore(this.t, this.tlbBase, vpn, this.pcid);
+    if (e < 0) {
+      e = this.storeSlow(va, vpn);
       if (e < 0) return false;
     }
     const pfn = this.t[e + TLBE_PFN];
@@ -194,7 +194,8 @@ export class Cpu implements IpiCpu {
    * Kept out of store() so that store stays small enough for V8 to inline: an out-of-line store
    * boxes its address.
    */
-  private storeSlow(va: number, vpn: number, e: number): number {
+  private storeSlow(va: number, vpn: number): number {
+    let e = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
     if (e >= 0 && (this.t[e + TLBE_FLAGS] & (TLBF_WRITE | TLBF_DIRTY)) !== (TLBF_WRITE | TLBF_DIRTY)) {
       if ((this.t[e + TLBE_FLAGS] & TLBF_WRITE) !== 0) this.count(Counter.DirtyBitWalks);
       e = -1;

@@ -21,12 +21,30 @@ import {
   HPAGE_VPNS, HTLB_BASE, HTLB_ENTRIES, HTLB_SETS, HTLB_WAYS, PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_KEY, PSCE_PCID, PSCE_TABLE, PSCE_VALID,
   TLB_ENTRIES, TLB_HUGE_PIECES, TLB_SETS, TLB_WAYS, TLB_WORDS_PER_CPU, TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PCID, TLBE_PFN,
   TLBE_SEQ, TLBE_VPN, TLBE_WORDS, TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER,
-  TLBF_VALID, TLBF_WRITE, pscOffset,
+  TLBF_FILE, TLBF_VALID, TLBF_WRITE, pscOffset,
 } from './tlb-layout.ts';
 
 export function tlbBase(cpu: number): number {
   return cpu * TLB_WORDS_PER_CPU;
 }
+
+/**
+ * The entry a store can complete through without the slow path: translating (vpn, pcid), writable,
+ * with its cached D set, and not a page-cache page (those stores take the lost-write check); -1
+ * otherwise. One pass over the set, the flags read once. Owner only.
+ */
+export function tlbLookupStore(t: Int32Array, base: number, vpn: number, pcid: number): number {
+  let e = base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
+  for (let way = 0; way < TLB_WAYS; way++, e += TLBE_WORDS) {
+    if (t[e + TLBE_VPN] !== vpn) continue;
+    const flags = t[e + TLBE_FLAGS];
+    if ((flags & STORE_FAST_MASK) === STORE_FAST && (t[e + TLBE_PCID] === pcid || (flags & TLBF_GLOBAL) !== 0)) return e;
+  }
+  return -1;
+}
+
+const STORE_FAST_MASK = TLBF_VALID | TLBF_WRITE | TLBF_DIRTY | TLBF_FILE;
+const STORE_FAST = TLBF_VALID | TLBF_WRITE | TLBF_DIRTY;
 
 /** The word index of the entry translating (vpn, pcid), or -1 on a miss. Owner only. */
 export function tlbLookup(t: Int32Array, base: number, vpn: number, pcid: number): number {
