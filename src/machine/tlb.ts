@@ -18,7 +18,7 @@
  * Each returns how many TLB entries it invalidated.
  */
 import {
-  HPAGE_VPNS, HTLB_BASE, HTLB_ENTRIES, HTLB_SETS, HTLB_WAYS, PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_KEY, PSCE_PCID, PSCE_TABLE, PSCE_VALID,
+  HPAGE_VPNS, HTLB_BASE, HTLB_ENTRIES, HTLB_SETS, HTLB_WAYS, PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_KEY, PSCE_PCID, PSCE_TABLE, PSCE_VALID, PSCE_WORDS,
   TLB_ENTRIES, TLB_HUGE_PIECES, TLB_SETS, TLB_WAYS, TLB_WORDS_PER_CPU, TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PCID, TLBE_PFN,
   TLBE_SEQ, TLBE_VPN, TLBE_WORDS, TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER,
   TLBF_FILE, TLBF_VALID, TLBF_WRITE, pscOffset,
@@ -153,23 +153,35 @@ function invalidateHugeCovering(t: Int32Array, cpu: number, vpn: number, pcid: n
 }
 
 function invalidatePscOfPcid(t: Int32Array, cpu: number, pcid: number): void {
-  for (let level = 1; level <= PSC_LEVELS; level++) {
-    for (let slot = 0; slot < PSC_SLOTS; slot++) {
-      const p = pscOffset(cpu, level, slot);
-      if (t[p + PSCE_PCID] === pcid) t[p + PSCE_VALID] = 0;
-    }
+  // every level's slots, one after the other
+  const end = pscOffset(cpu, PSC_LEVELS, PSC_SLOTS - 1) + PSCE_WORDS;
+  for (let p = pscOffset(cpu, 1, 0); p < end; p += PSCE_WORDS) {
+    if (t[p + PSCE_PCID] === pcid) t[p + PSCE_VALID] = 0;
   }
 }
 
-/** INVLPG for `vpn` under `pcid`. */
+/** INVLPG for `vpn` under `pcid`. Returns the entries it invalidated. */
 export function tlbInvlpg(t: Int32Array, cpu: number, vpn: number, pcid: number): number {
+  return tlbInvlpgPages(t, cpu, vpn, vpn + 1, 1, pcid);
+}
+
+/**
+ * One INVLPG for every `step`-th page of [startVpn, endVpn) under `pcid`, as flush_tlb_func's
+ * loop issues them. Each also drops the PCID's paging-structure-cache entries; nothing refills
+ * them between two INVLPGs of one loop (the loop runs with IRQs off, and the CPU walks at no
+ * point of it), so they are dropped once. Returns the entries invalidated.
+ */
+export function tlbInvlpgPages(t: Int32Array, cpu: number, startVpn: number, endVpn: number, step: number, pcid: number): number {
   const base = tlbBase(cpu);
-  let n = invalidateHugeCovering(t, cpu, vpn, pcid);
-  let e = base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
-  for (let way = 0; way < TLB_WAYS; way++, e += TLBE_WORDS) {
-    if (t[e + TLBE_VPN] === vpn && tlbEntryServesPcid(t, e, pcid)) {
-      t[e + TLBE_FLAGS] = 0;
-      n++;
+  let n = 0;
+  for (let vpn = startVpn; vpn < endVpn; vpn += step) {
+    n += invalidateHugeCovering(t, cpu, vpn, pcid);
+    let e = base + (vpn & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
+    for (let way = 0; way < TLB_WAYS; way++, e += TLBE_WORDS) {
+      if (t[e + TLBE_VPN] === vpn && tlbEntryServesPcid(t, e, pcid)) {
+        t[e + TLBE_FLAGS] = 0;
+        n++;
+      }
     }
   }
   invalidatePscOfPcid(t, cpu, pcid);

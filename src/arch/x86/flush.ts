@@ -30,7 +30,7 @@ import type { Cpu } from '../../cpu/cpu.ts';
 import { PERCPU_WORDS, TLBSTATE_BASE } from '../../cpu/percpu-layout.ts';
 import { atomicCpumaskClear, atomicCpumaskSet, CpuMask } from '../../cpu/cpumask.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { tlbFlushEverything, tlbFlushPcid, tlbInvlpg } from '../../machine/tlb.ts';
+import { tlbFlushEverything, tlbFlushPcid, tlbInvlpgPages } from '../../machine/tlb.ts';
 import { incMmTlbGen, markMmTlbGenDone, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from '../../kernel/mm.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
@@ -222,13 +222,11 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
   if (localTlbGen !== mmGen) {
     if (f.end !== TLB_FLUSH_ALL && f.newTlbGen === localTlbGen + 1 && f.newTlbGen === mmGen) {
       // exactly the next generation and the newest one: a partial flush is enough
-      const step = 2 ** f.strideShift;
-      let invalidated = 0;
-      for (let addr = f.start; addr < f.end; addr += step) {
-        invalidated += tlbInvlpg(v.tlb, cpu.id, (addr / PAGE_SIZE) | 0, cpu.pcid);
-        nrInvalidate++;
-      }
-      cpu.count(Counter.TlbEntriesInvalidated, invalidated);
+      const step = Math.max(1, 2 ** (f.strideShift - PAGE_SHIFT));
+      const startVpn = (f.start / PAGE_SIZE) | 0;
+      const endVpn = Math.ceil(f.end / PAGE_SIZE);
+      nrInvalidate = Math.ceil((endVpn - startVpn) / step);
+      cpu.count(Counter.TlbEntriesInvalidated, tlbInvlpgPages(v.tlb, cpu.id, startVpn, endVpn, step, cpu.pcid));
       cpu.count(Counter.TlbFlushesRanged);
       cpu.count(Counter.Invlpg, nrInvalidate);
       if (local) cpu.count(Counter.NrTlbLocalFlushOne, nrInvalidate);
