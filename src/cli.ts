@@ -87,6 +87,7 @@ export is made by defineScenario (src/scenario/scenario.ts), again and again on 
 checks every access with the oracles. Trial i runs with seed S + i.
 
   --kernel PRESET     the scenario's kernel preset: buggy (default), fixed, or another it defines
+                      (a measurement of src/scenario/measure: its first preset by default)
   --set switch=value  a kernel switch on top of the preset (see 'shootdown list'); repeatable
   --cpus N            simulated CPUs, at least what the scenario needs, at most ${MAX_CPUS}
                       (default: the host's core count, or what the scenario needs or prefers if more)
@@ -126,7 +127,7 @@ Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed),
       const noise = (values.noise as string | undefined) ?? 'low';
       const { summary, first } = await runStress({
         resolved,
-        preset: (values.kernel as string | undefined) ?? 'buggy',
+        preset: (values.kernel as string | undefined) ?? ('buggy' in resolved.scenario.presets ? 'buggy' : Object.keys(resolved.scenario.presets)[0]),
         set: (values.set as string[] | undefined) ?? [],
         cpus,
         seed,

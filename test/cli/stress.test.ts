@@ -104,6 +104,14 @@ describe('shootdown stress with a scenario file of the user', () => {
   });
 });
 
+describe('shootdown stress with a measurement', () => {
+  it('runs it under its first preset when no --kernel is given, and finds nothing', async () => {
+    const r = await shootdown('stress', 'fanout-sweep', '--cpus', '2', '--trials', '2', '--seed', '3', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ scenario: 'fanout-sweep', kernel: 'mainline', forbidden: 'any', trials: 2, violations: 0 });
+  });
+});
+
 describe('shootdown run-all', () => {
   it('has help text', async () => {
     const r = await shootdown('run-all', '--help');
