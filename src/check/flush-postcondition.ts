@@ -11,7 +11,7 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { pteOffset, ptepGetNoSideEffects } from '../machine/pagetable.ts';
+import { pteAtNoSideEffects } from '../machine/pagetable.ts';
 import { formatPte, ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
 import { tlbEntriesForVpn } from '../machine/tlb.ts';
 import { PERCPU_WORDS, TLBSTATE_BASE } from '../cpu/percpu-layout.ts';
@@ -40,8 +40,7 @@ export function checkFlushPostcondition(v: MachineViews, mm: number, start: numb
       }
       const pcid = kernPcid(asid);
       for (let va = start; va < end; va += PAGE_SIZE) {
-        const ptep = pteOffset(v, pgd, va);
-        const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
+        const pte = pteAtNoSideEffects(v, pgd, va);
         for (const e of tlbEntriesForVpn(v.tlb, cpu, (va / PAGE_SIZE) | 0)) {
           if (e.pcid !== pcid) continue;
           const stale = !ptePresent(pte) || ptePfn(pte) !== e.pfn || (e.write && !pteWrite(pte));

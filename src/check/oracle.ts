@@ -32,7 +32,7 @@ import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { FRAME_META_WORDS, META_FLAGS, PAGE_SIZE, PG_DIRTY } from '../machine/phys-layout.ts';
-import { pteOffset, ptepGetNoSideEffects } from '../machine/pagetable.ts';
+import { pteAtNoSideEffects } from '../machine/pagetable.ts';
 import { pteDirty, ptePfn, ptePresent } from '../machine/pte.ts';
 import {
   HPAGE_VPNS, TLB_ENTRIES, TLB_HUGE_PIECES, TLBE_FLAGS, TLBE_PFN, TLBE_VPN, TLBE_WORDS, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE,
@@ -141,9 +141,8 @@ export function readViolations(v: MachineViews): Violation[] {
  */
 export function checkFileStore(v: MachineViews, cpu: number, cr3: number, vpn: number, pfn: number): void {
   if ((Atomics.load(v.frameMeta, pfn * FRAME_META_WORDS + META_FLAGS) & PG_DIRTY) !== 0) return;
-  const ptep = pteOffset(v, cr3, vpn * PAGE_SIZE);
   // a look that marks nothing seen (lost-bits.ts): the oracle is not the kernel
-  const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
+  const pte = pteAtNoSideEffects(v, cr3, vpn * PAGE_SIZE);
   if (ptePresent(pte) && ptePfn(pte) === pfn && pteDirty(pte)) return;
   reportViolation(v, cpu, ViolationKind.LostWrite, vpn, pfn, pte, 0, 0);
 }
@@ -154,8 +153,7 @@ export function checkFileStore(v: MachineViews, cpu: number, cr3: number, vpn: n
  * root, so that a PTE table unhooked under the walk does not count as a mapping.
  */
 export function gupPinMappedNoSideEffects(v: MachineViews, pgd: number, va: number, pfn: number): boolean {
-  const ptep = pteOffset(v, pgd, va);
-  const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
+  const pte = pteAtNoSideEffects(v, pgd, va);
   return ptePresent(pte) && ptePfn(pte) === pfn;
 }
 
@@ -169,8 +167,7 @@ export function gupPinMappedNoSideEffects(v: MachineViews, pgd: number, va: numb
  */
 export function checkGupPin(v: MachineViews, cpu: number, mm: number, pgd: number, va: number, pfn: number, pte: number, mappedAtPin: boolean): void {
   if (mappedAtPin || gupPinMappedNoSideEffects(v, pgd, va, pfn)) return;
-  const ptep = pteOffset(v, pgd, va);
-  reportViolation(v, cpu, ViolationKind.GupPinUnmapped, Math.floor(va / PAGE_SIZE), pfn, pte, ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep), mm);
+  reportViolation(v, cpu, ViolationKind.GupPinUnmapped, Math.floor(va / PAGE_SIZE), pfn, pte, pteAtNoSideEffects(v, pgd, va), mm);
 }
 
 /** The permissions two translations of one address must agree on. */

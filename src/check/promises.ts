@@ -34,7 +34,7 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
-import { pteOffset, ptepGetNoSideEffects } from '../machine/pagetable.ts';
+import { pteAtNoSideEffects } from '../machine/pagetable.ts';
 import { ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
 import { MAX_PROMISES, MM_PROMISES, MM_PROMISE_COUNT, PROMISE_WORDS } from '../kernel/mm-layout.ts';
 import { mmBase, mmPgd } from '../kernel/mm.ts';
@@ -104,8 +104,7 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
       // filled after the call returned: the promise is not about it
       if (into > kindWord >>> PROMISE_KIND_BITS) continue;
     }
-    const ptep = pteOffset(v, mmPgd(v, mm), vpn * 4096);
-    const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
+    const pte = pteAtNoSideEffects(v, mmPgd(v, mm), vpn * 4096);
     if (!ptePresent(pte) || ptePfn(pte) !== pfn || (write && !pteWrite(pte))) {
       reportViolation(v, cpu, ViolationKind.AccessAfterReturn, vpn, kind, pfn, pte, write ? 1 : 0);
       break;

@@ -154,6 +154,12 @@ export function pteOffset(v: MachineViews, pgd: number, va: number): number {
   return entryOffset(v, pgd, va, PTE_LEVEL);
 }
 
+/** The PTE for `va` under `pgd` as it is now, 0 where no PTE table covers it: a checker's look. */
+export function pteAtNoSideEffects(v: MachineViews, pgd: number, va: number): number {
+  const ptep = pteOffset(v, pgd, va);
+  return ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
+}
+
 /**
  * Finds the PTE for `va`, allocating the missing tables on the way (__pte_alloc and friends).
  * Two CPUs may race to populate one entry: each installs its table with compareExchange against

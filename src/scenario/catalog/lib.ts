@@ -10,7 +10,9 @@ import type { MachineViews } from '../../machine/memory.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE, WORDS_PER_FRAME } from '../../machine/phys-layout.ts';
 import { kickAll, stopAll } from '../../cpu/smp.ts';
-import { mmAlloc } from '../../kernel/mm.ts';
+import { mmAlloc, mmPgd } from '../../kernel/mm.ts';
+import { pteAtNoSideEffects } from '../../machine/pagetable.ts';
+import { ptePfn, ptePresent } from '../../machine/pte.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
 import { violationCount } from '../../check/oracle.ts';
 import { keepGoing } from '../scenario.ts';
@@ -62,6 +64,19 @@ export function loadBurst(cpu: Cpu, base: number, pages: number, n: number): num
 /** A random number of `cpu.random()` steps, up to `mask`: spreads the moments of racing accesses. */
 export function dither(cpu: Cpu, mask: number): void {
   for (let n = cpu.random() & mask; n > 0; n--) cpu.random();
+}
+
+/**
+ * The frames `pages` pages from `base` map now, as reclaim's LRU lists would hold them: a look at
+ * the PTEs that marks nothing seen for the lost-bit oracle (check/lost-bits.ts).
+ */
+export function mappedFrames(v: MachineViews, mm: number, base: number, pages: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < pages; i++) {
+    const pte = pteAtNoSideEffects(v, mmPgd(v, mm), base + i * PAGE_SIZE);
+    if (ptePresent(pte)) out.push(ptePfn(pte));
+  }
+  return out;
 }
 
 /** mmap `length` bytes read-write at `base`, and store i to the first word of page i of `pages`. */

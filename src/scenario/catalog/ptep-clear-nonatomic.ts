@@ -36,15 +36,12 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { pteOffset, ptepGetNoSideEffects } from '../../machine/pagetable.ts';
-import { ptePfn, ptePresent } from '../../machine/pte.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
-import { mmPgd } from '../../kernel/mm.ts';
 import { MADV_FREE, sysMadvise } from '../../kernel/madvise.ts';
 import { reclaimPages } from '../../kernel/reclaim.ts';
 import { defineScenario, keepGoing } from '../scenario.ts';
-import { bumpFlag, dither, flagParams, mapAndTouch, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
+import { bumpFlag, dither, flagParams, mapAndTouch, mappedFrames, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
 
 export type Options = RoundsOptions;
 
@@ -89,14 +86,8 @@ function reclaimer(cpu: Cpu, p: Params): void {
   const v = cpu.v;
   for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
     if (!roundStarted(cpu, p, F_ROUND, round)) return;
-    // the LRU: the frames the range maps now (the LRU lists, not a look at the PTEs: nothing is
-    // marked seen for the lost-bit oracle)
-    const pfns: number[] = [];
-    for (let i = 0; i < PAGES; i++) {
-      const ptep = pteOffset(v, mmPgd(v, p.mm), BASE + i * PAGE_SIZE);
-      const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(v, ptep);
-      if (ptePresent(pte)) pfns.push(ptePfn(pte));
-    }
+    // the LRU: the frames the range maps now
+    const pfns = mappedFrames(v, p.mm, BASE, PAGES);
     dither(cpu, 1023);
     reclaimPages(cpu, pfns);
     setFlag(cpu, p, F_RECLAIMED, round + 1);
