@@ -10,13 +10,12 @@
  * A kernel is a preset of the scenario, or switch assignments joined by '+'
  * (mprotectFlush=always+syncIpi=never) on top of mainline; --set applies to all of them.
  */
-import prettyMs from 'pretty-ms';
 import { Machine } from '../machine/machine.ts';
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { variantOptions } from '../scenario/scenario.ts';
 import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
-import { summarize } from '../trace/stats.ts';
+import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
 import { kernelFor, runTrials, type TrialsResult } from './trials.ts';
 import type { ResolvedScenario } from './stress.ts';
@@ -135,7 +134,7 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
   };
 }
 
-const us = (x: number): string => (x === 0 ? '0' : x < 1000 ? `${x.toFixed(1)}µs` : prettyMs(x / 1000));
+const us = (x: number): string => formatNs(x * 1000);
 const num = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 
 export function formatCompare(r: CompareReport): string {

@@ -30,12 +30,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { formatNs } from '../trace/stats.ts';
 import {
+  COST_CONSTANTS,
   DEFAULT_COST_MODEL,
   calibrationHost,
   calibrationPath,
   saveCostModel,
   type CalibrationHost,
+  type CostConstant,
   type CostModel,
 } from './model.ts';
 
@@ -48,8 +51,6 @@ const PROBE_TIMEOUT_MS = 300_000;
 /** below this, a flush with a remote target is not measurably slower: no IPI went out */
 const MIN_SHOOTDOWN_NS = 50;
 
-const CONSTANT_NAMES = ['ipiSendNs', 'perTargetNs', 'invlpgNs', 'fullFlushNs'] as const;
-export type ConstantName = (typeof CONSTANT_NAMES)[number];
 
 interface PagesNs {
   pages: number;
@@ -86,7 +87,7 @@ export interface ProbeRaw {
 export interface Fit {
   model: CostModel;
   /** how each constant was obtained, one line each */
-  how: Record<ConstantName, string>;
+  how: Record<CostConstant, string>;
   warnings: string[];
 }
 
@@ -105,7 +106,7 @@ export interface CalibrationResult {
   /** the fitted constants, or the defaults when the probe could not run */
   constants: CostModel;
   raw: ProbeRaw | null;
-  how: Record<ConstantName, string> | null;
+  how: Record<CostConstant, string> | null;
   savedTo: string | null;
   host: CalibrationHost;
   warnings: string[];
@@ -293,14 +294,6 @@ function hostWarnings(host: CalibrationHost): string[] {
   ];
 }
 
-/** ns below 1 µs, µs below 1 ms, then ms. */
-export function formatNs(ns: number): string {
-  const a = Math.abs(ns);
-  if (a < 1000) return `${Math.round(ns)} ns`;
-  if (a < 1_000_000) return `${(ns / 1000).toFixed(a < 10_000 ? 2 : 1)} µs`;
-  return `${(ns / 1_000_000).toFixed(2)} ms`;
-}
-
 export function formatCalibration(r: CalibrationResult): string {
   const lines = r.ok
     ? ['shootdown calibrate: the hardware cost model, fitted to this host\'s kernel', ...formatConstants(r), ...formatRaw(r.raw!)]
@@ -316,7 +309,7 @@ export function formatCalibration(r: CalibrationResult): string {
 }
 
 function formatConstants(r: CalibrationResult): string[] {
-  return CONSTANT_NAMES.map(
+  return COST_CONSTANTS.map(
     (name) => `  ${name.padEnd(12)} ${formatNs(r.constants[name]).padStart(9)}   ${r.how?.[name] ?? 'default'}`,
   );
 }

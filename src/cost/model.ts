@@ -122,7 +122,9 @@ export interface CalibrationFile {
   raw: unknown;
 }
 
-const CONSTANTS = ['ipiSendNs', 'perTargetNs', 'invlpgNs', 'fullFlushNs'] as const;
+/** The model's constants, by name, in the order they are shown. */
+export const COST_CONSTANTS = ['ipiSendNs', 'perTargetNs', 'invlpgNs', 'fullFlushNs'] as const;
+export type CostConstant = (typeof COST_CONSTANTS)[number];
 
 export function calibrationPath(): string {
   return resolve(process.env.SHOOTDOWN_CALIBRATION || join(process.cwd(), '.shootdown', 'calibration.json'));
@@ -169,7 +171,7 @@ function parseConstants(text: string, path: string): Omit<CostModel, 'source'> {
     throw bad(`not JSON: ${(err as Error).message}`);
   }
   const c = (file?.constants ?? {}) as Record<string, unknown>;
-  for (const name of CONSTANTS) {
+  for (const name of COST_CONSTANTS) {
     const v = c[name];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`constants.${name} must be a number >= 0, got ${JSON.stringify(v)}`);
   }
