@@ -104,9 +104,16 @@ export function variantOptions<O>(scenario: Scenario<unknown, O>, variant: strin
   return { ...(scenario.trialOptions as O), ...change };
 }
 
-/** Whether a trial's program should go on: rounds left, no stop asked, no violation seen yet. */
-export function keepGoing(cpu: Cpu, round: number, rounds: number): boolean {
-  return round < rounds && !cpu.shouldStop() && violationCount(cpu.v) === 0;
+/** Whether an oracle has reported anything in this run: what ends a trial by default. */
+export const anyReport = (cpu: Cpu): boolean => violationCount(cpu.v) > 0;
+
+/**
+ * Whether a trial's program should go on: rounds left, no stop asked, and `reported` (by default
+ * any oracle report) not seen yet. A scenario whose race opens with a report of another kind
+ * passes its own test for the forbidden one.
+ */
+export function keepGoing(cpu: Cpu, round: number, rounds: number, reported = anyReport): boolean {
+  return round < rounds && !cpu.shouldStop() && !reported(cpu);
 }
 
 /** Type guard for modules loaded by path: a default export made by defineScenario. */

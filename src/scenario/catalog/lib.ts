@@ -14,8 +14,7 @@ import { mmAlloc, mmPgd } from '../../kernel/mm.ts';
 import { pteAtNoSideEffects } from '../../machine/pagetable.ts';
 import { ptePfn, ptePresent } from '../../machine/pte.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
-import { violationCount } from '../../check/oracle.ts';
-import { keepGoing } from '../scenario.ts';
+import { anyReport, keepGoing } from '../scenario.ts';
 
 /** 2 MiB aligned, so that a mapping there has PTE tables of its own. */
 export const SCENARIO_BASE = 2 ** 38;
@@ -100,9 +99,9 @@ export function flagParams(v: MachineViews, o: RoundsOptions): FlagParams {
   return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
 }
 
-/** Sleeps until `done()`, or the run stops, or an oracle fired (then nobody will signal). */
-export function waitFor(cpu: Cpu, done: () => boolean): void {
-  cpu.idleUntil(() => done() || cpu.shouldStop() || violationCount(cpu.v) > 0);
+/** Sleeps until `done()`, or the run stops, or an oracle fired (`reported`: then nobody will signal). */
+export function waitFor(cpu: Cpu, done: () => boolean, reported = anyReport): void {
+  cpu.idleUntil(() => done() || cpu.shouldStop() || reported(cpu));
 }
 
 /** Sets flag word `i` and wakes every CPU to look at it. */
@@ -121,7 +120,7 @@ export function bumpFlag(cpu: Cpu, p: FlagParams, i: number): void {
  * Waits until the driver has started `round` in flag word `i` (it stores round + 1, and
  * p.rounds + 1 when it is done); false when the driver is done and there is no round to run.
  */
-export function roundStarted(cpu: Cpu, p: FlagParams, i: number, round: number): boolean {
-  waitFor(cpu, () => Atomics.load(p.flags, i) >= round + 1);
+export function roundStarted(cpu: Cpu, p: FlagParams, i: number, round: number, reported = anyReport): boolean {
+  waitFor(cpu, () => Atomics.load(p.flags, i) >= round + 1, reported);
   return Atomics.load(p.flags, i) <= p.rounds;
 }
