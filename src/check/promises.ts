@@ -39,6 +39,7 @@ import { ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
 import { MAX_PROMISES, MM_PROMISES, MM_PROMISE_COUNT, PROMISE_WORDS } from '../kernel/mm-layout.ts';
 import { mmBase, mmPgd } from '../kernel/mm.ts';
 import { ViolationKind, reportViolation } from './oracle.ts';
+import { seqDiff } from '../trace/events.ts';
 
 /** The low bits of a promise's kind word hold the kind; the rest, the call's duration. */
 const PROMISE_KIND_BITS = 3;
@@ -97,7 +98,7 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
     if (vpn < Atomics.load(v.mm, r) || vpn >= Atomics.load(v.mm, r + 1)) continue;
     if (kind === PromiseKind.WriteProtected && !write) continue;
     // how far into the call the entry was filled (wrap-aware); > 0: after the call started
-    const into = (fillSeq - Atomics.load(v.mm, r + 3)) | 0;
+    const into = seqDiff(fillSeq, Atomics.load(v.mm, r + 3));
     if (into > 0) {
       // filled while a munmap or madvise ran: it may map what a fault put there meanwhile
       if (kind === PromiseKind.Unmapped || kind === PromiseKind.Zapped) continue;

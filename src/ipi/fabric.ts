@@ -132,9 +132,10 @@ export class IpiFabric {
    */
   smpCallFunctionMany(cpu: IpiCpu, targets: CpuMask, msg: IpiMessage, runLocal: boolean): number {
     const { p, base, v } = this;
-    const t0 = performance.now();
     const remote = new CpuMask().or(targets).clear(this.self);
     const n = remote.weight();
+    // the initiator's wait, timed only when someone is waited for
+    const t0 = n > 0 ? performance.now() : 0;
     // the pending mask is complete before any target can ack
     Atomics.store(p, base + CSD_PENDING, remote.words[0]);
     Atomics.store(p, base + CSD_PENDING + 1, remote.words[1]);
