@@ -13,11 +13,17 @@ import { formatStress, parseDuration, resolveScenario, runStress, traceMetadata,
 import { formatRunAll, runAll } from './campaign/main-job.ts';
 import { formatCompare, parseList, runCompare, variantsOf } from './campaign/compare.ts';
 import { defaultCpus } from './scenario/scenario.ts';
+import { randomSeed } from './campaign/trials.ts';
 import { loadCostModel } from './cost/model.ts';
 import { calibrateCommand } from './cost/calibrate.ts';
 import { writeCompareHtml } from './report/html.ts';
 
 const DEFAULT_COMPARE_CPUS = [1, 2, 4, 8, 16];
+
+/** --seed: 0 to 2^32 - 1, or undefined when not given. */
+function seedOption(raw: unknown): number | undefined {
+  return raw === undefined ? undefined : integerOption('--seed', raw as string, 0, 2 ** 32 - 1);
+}
 
 interface Command {
   summary: string;
@@ -52,7 +58,7 @@ Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
     async run(values) {
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
-      const seed = values.seed === undefined ? undefined : integerOption('--seed', values.seed as string, 0, 2 ** 32 - 1);
+      const seed = seedOption(values.seed);
       const summary = await runDemo({ cpus, flushes, seed, progress: !values.json });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
@@ -123,7 +129,7 @@ Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed),
       if (cpus < need) throw new UsageError(`--cpus must be at least ${need}: scenario ${resolved.scenario.name} needs ${need} CPUs, got ${cpus}`);
       const trials = values.trials === undefined ? undefined : integerOption('--trials', values.trials as string, 1, 1_000_000_000);
       const durationMs = values.duration !== undefined ? parseDuration('--duration', values.duration as string) : trials === undefined ? 10_000 : undefined;
-      const seed = values.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : integerOption('--seed', values.seed as string, 0, 2 ** 32 - 1);
+      const seed = seedOption(values.seed) ?? randomSeed();
       const noise = (values.noise as string | undefined) ?? 'low';
       const { summary, first } = await runStress({
         resolved,
@@ -203,7 +209,7 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       const kernels = values.kernel === undefined ? Object.keys(resolved.scenario.presets) : parseList('--kernel', values.kernel as string);
       const variants = variantsOf({ resolved }, values.variant === undefined ? undefined : parseList('--variant', values.variant as string));
       const trials = values.trials === undefined ? 1 : integerOption('--trials', values.trials as string, 1, 10_000);
-      const seed = values.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : integerOption('--seed', values.seed as string, 0, 2 ** 32 - 1);
+      const seed = seedOption(values.seed) ?? randomSeed();
       const costModel = loadCostModel();
       const report = await runCompare({ resolved, kernels, set, variants, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: !values.json });
       if (values.html !== undefined) writeCompareHtml(report, values.html as string);

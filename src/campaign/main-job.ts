@@ -19,7 +19,7 @@ import { Machine } from '../machine/machine.ts';
 import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
-import { runTrials } from './trials.ts';
+import { randomSeed, runTrials } from './trials.ts';
 import { progressLine, replayCommand, writeTraces } from './stress.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { formatTable } from './table.ts';
@@ -118,7 +118,7 @@ export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
 async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, preset: string, durationMs: number, req: RunAllRequest): Promise<RunAllRow> {
   const { scenario, url, name } = entry;
   const cpus = defaultCpus(scenario);
-  const seed = (Math.random() * 2 ** 32) >>> 0;
+  const seed = randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
   const row: RunAllRow = { scenario: name, preset, expected, cpus, seed, trials: 0, violations: 0, firstViolationMs: null, replay: null, traces: [], ok: false };
   const line = req.progress ? progressLine(`${name} [${preset}]`, undefined, durationMs) : undefined;

@@ -58,6 +58,11 @@ export interface TrialsResult {
   lastRun: RunResult<unknown> | null;
 }
 
+/** A seed for a run the user gave none for (printed with its result, so it can be replayed). */
+export function randomSeed(): number {
+  return (Math.random() * 2 ** 32) >>> 0;
+}
+
 /** The kernel a preset (plus extra switches) stands for; unknown presets name the valid ones. */
 export function kernelFor(scenario: Scenario, preset: string, set: string[] = []): KernelConfig {
   const switches = scenario.presets[preset];
