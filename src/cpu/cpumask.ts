@@ -56,9 +56,22 @@ export class CpuMask {
     return this.weight() - (this.test(cpu) ? 1 : 0) > 0;
   }
 
+  /**
+   * cpumask_next: the first CPU after `cpu` in the mask, or -1. `for (let c = m.next(-1); c >= 0;
+   * c = m.next(c))` is for_each_cpu, without allocating.
+   */
+  next(cpu: number): number {
+    for (let w = (cpu + 1) >>> 5; w < CPUMASK_WORDS; w++) {
+      // the bits of word w at or above cpu + 1
+      const bits = w === (cpu + 1) >>> 5 ? this.words[w] & (-1 << ((cpu + 1) & 31)) : this.words[w];
+      if (bits !== 0) return w * 32 + 31 - Math.clz32(bits & -bits);
+    }
+    return -1;
+  }
+
   toArray(): number[] {
     const out: number[] = [];
-    for (let cpu = 0; cpu < CPUMASK_WORDS * 32; cpu++) if (this.test(cpu)) out.push(cpu);
+    for (let cpu = this.next(-1); cpu >= 0; cpu = this.next(cpu)) out.push(cpu);
     return out;
   }
 }

@@ -257,7 +257,7 @@ function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
   cpu.count(Counter.NrTlbRemoteFlush);
   traceTlbFlush(cpu, TlbFlushReason.RemoteSendIpi, info.end === TLB_FLUSH_ALL ? TLB_FLUSH_ALL : (info.end - info.start) / PAGE_SIZE, info.mm);
   const targets = new CpuMask();
-  for (const c of cpumask.toArray()) {
+  for (let c = cpumask.next(-1); c >= 0; c = cpumask.next(c)) {
     // lazy CPUs flush themselves at their next switch, unless tables were freed under them
     if (info.freedTables || c === cpu.id || !remoteIsLazy(cpu, c)) targets.set(c);
   }
