@@ -11,6 +11,7 @@ import { TLBSTATE_WORDS } from '../arch/x86/tlbstate-layout.ts';
 export const IPI_WAKE = 0; // futex word: bumped by every event that should wake this CPU
 export const IPI_PENDING = 1; // nonzero when some sender bit is set in IPI_MASK
 export const IPI_MASK = 2; // two words: bit s set when CPU s posted on its port to this CPU
+export const IPI_SLEEPING = 4; // 1 while this CPU is in Atomics.wait on IPI_WAKE (its own write)
 
 // The CSD line, written by targets acknowledging this CPU's smp_call_function_many.
 export const CSD_PENDING = 16; // targets that have not yet run the function

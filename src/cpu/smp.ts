@@ -5,15 +5,13 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { G_ABORT, G_ABORT_CPU, G_BARRIER_COUNT, G_BARRIER_GEN, G_DONE, G_STOP } from '../machine/globals-layout.ts';
-import { IPI_WAKE, PERCPU_WORDS } from './percpu-layout.ts';
+import { kickCpu } from '../ipi/fabric.ts';
+import { IPI_PENDING, PERCPU_WORDS } from './percpu-layout.ts';
 import type { Cpu } from './cpu.ts';
 
 /** Wakes every CPU that sleeps on its wake word. */
 export function kickAll(v: MachineViews): void {
-  for (let c = 0; c < v.nrCpus; c++) {
-    Atomics.add(v.percpu, c * PERCPU_WORDS + IPI_WAKE, 1);
-    Atomics.notify(v.percpu, c * PERCPU_WORDS + IPI_WAKE);
-  }
+  for (let c = 0; c < v.nrCpus; c++) kickCpu(v.percpu, c);
 }
 
 /** Waits until every CPU of the machine has arrived, taking IPIs meanwhile. */
@@ -45,9 +43,11 @@ export function finishAndWaitForAll(cpu: Cpu): void {
 
 /**
  * A CPU failed (or, with CONTROL_CPU, the control plane lost one): every other CPU stops at its
- * next check of the abort word. The first to abort is the one reports name.
+ * next check of the abort word. The first to abort is the one reports name. Every doorbell is
+ * raised too: a busy CPU's interrupt point looks at nothing else (cpu.ts interruptPoint).
  */
 export function abortRun(v: MachineViews, cpu: number): void {
   if (Atomics.compareExchange(v.globals, G_ABORT, 0, 1) === 0) Atomics.store(v.globals, G_ABORT_CPU, cpu);
+  for (let c = 0; c < v.nrCpus; c++) Atomics.store(v.percpu, c * PERCPU_WORDS + IPI_PENDING, 1);
   kickAll(v);
 }

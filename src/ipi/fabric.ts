@@ -15,7 +15,9 @@
  *                                        receiveMessageOnPort(port[s]) for each s in bits
  *
  * A bit set after the target's exchange is followed by a store to IPI_PENDING that the target
- * sees at its next interrupt point.
+ * sees at its next interrupt point. abortRun raises IPI_PENDING too, with no bit, so that an
+ * interrupt point looks at one word; and a CPU about to sleep sets IPI_SLEEPING, so that a kick
+ * calls Atomics.notify only when someone may sleep.
  *
  * API:
  *   smpCallFunctionMany   post to every target, run locally if asked (IRQs off), and wait until
@@ -31,7 +33,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { MachineViews } from '../machine/memory.ts';
-import { CSD_PENDING, IPI_MASK, IPI_PENDING, IPI_WAKE, PERCPU_WORDS, ST_ACTIVITY, ST_WAITING_ON, Activity } from '../cpu/percpu-layout.ts';
+import { CSD_PENDING, IPI_MASK, IPI_PENDING, IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS, ST_ACTIVITY, ST_WAITING_ON, Activity } from '../cpu/percpu-layout.ts';
 import { CpuMask, CPUMASK_WORDS } from '../cpu/cpumask.ts';
 import type { IpiMessage } from './protocol.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
@@ -57,6 +59,17 @@ const CSD_SPINS = 1000;
 /** How long one sleep lasts before the watchdog and the abort flag are looked at again. */
 const SLEEP_SLICE_MS = 20;
 
+/**
+ * Bumps `cpu`'s wake word, and wakes it if it sleeps there. A CPU that is running pays no
+ * Atomics.notify (a lock shared by every thread of the process): the bump before the look at
+ * IPI_SLEEPING pairs with the sleeper's store of it before Atomics.wait compares the word.
+ */
+export function kickCpu(p: Int32Array, cpu: number): void {
+  const b = cpu * PERCPU_WORDS;
+  Atomics.add(p, b + IPI_WAKE, 1);
+  if (Atomics.load(p, b + IPI_SLEEPING) !== 0) Atomics.notify(p, b + IPI_WAKE);
+}
+
 export class IpiFabric {
   private readonly p: Int32Array;
   private readonly base: number;
@@ -75,9 +88,19 @@ export class IpiFabric {
 
   /** Wakes `cpu` if it sleeps on its wake word (an IPI, an ack, or a change of run state). */
   kick(cpu: number): void {
-    const w = cpu * PERCPU_WORDS + IPI_WAKE;
-    Atomics.add(this.p, w, 1);
-    Atomics.notify(this.p, w);
+    kickCpu(this.p, cpu);
+  }
+
+  /**
+   * Sleeps on this CPU's wake word for at most `ms`, unless it has moved since `seen`. The caller
+   * read `seen` before its last look at what it waits for, so a kick after that look either
+   * changed the word or finds IPI_SLEEPING set and notifies.
+   */
+  sleep(seen: number, ms: number): void {
+    const { p, base } = this;
+    Atomics.store(p, base + IPI_SLEEPING, 1);
+    Atomics.wait(p, base + IPI_WAKE, seen, ms);
+    Atomics.store(p, base + IPI_SLEEPING, 0);
   }
 
   private send(target: number, msg: IpiMessage): void {
@@ -139,7 +162,7 @@ export class IpiFabric {
     // the pending mask is complete before any target can ack
     Atomics.store(p, base + CSD_PENDING, remote.words[0]);
     Atomics.store(p, base + CSD_PENDING + 1, remote.words[1]);
-    for (const t of remote.toArray()) {
+    for (let t = remote.next(-1); t >= 0; t = remote.next(t)) {
       traceEvent(v, this.self, Ev.IpiSend, t, msg);
       this.send(t, msg);
     }
@@ -180,7 +203,7 @@ export class IpiFabric {
       const wake = Atomics.load(p, base + IPI_WAKE);
       if (this.csdPendingEmpty()) break;
       if (cpu.irqsOn && this.hasPendingIpi()) continue;
-      Atomics.wait(p, base + IPI_WAKE, wake, SLEEP_SLICE_MS);
+      this.sleep(wake, SLEEP_SLICE_MS);
       if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) throw this.watchdog(cpu);
     }
     p[base + ST_WAITING_ON] = 0;
@@ -214,7 +237,7 @@ export class IpiFabric {
       // done() may take what it waits for (a lock): once it says yes, return at once
       if (done()) return;
       if (cpu.irqsOn && this.hasPendingIpi()) continue;
-      Atomics.wait(p, base + IPI_WAKE, wake, SLEEP_SLICE_MS);
+      this.sleep(wake, SLEEP_SLICE_MS);
     }
   }
 }

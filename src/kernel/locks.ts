@@ -31,7 +31,7 @@ function contend(cpu: Cpu, tryTake: () => boolean): void {
     if (tryTake()) return;
     if (cpu.irqsOn) cpu.fabric.takeInterrupts(cpu);
     cpu.checkAbort();
-    Atomics.wait(p, wake, seen, SLEEP_MS);
+    cpu.fabric.sleep(seen, SLEEP_MS);
   }
 }
 
