@@ -27,7 +27,7 @@ import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../mac
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
 import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
-import { Activity, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
+import { Activity, IPI_PENDING, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
 import { IpiFabric, type IpiCpu } from '../ipi/fabric.ts';
 import type { IpiMessage } from '../ipi/protocol.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
@@ -37,7 +37,7 @@ import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.
 
 /** What a failed load returns. */
 export const FAULTED = NaN;
-export const INTERRUPT_INTERVAL = 64;
+export const INTERRUPT_INTERVAL = 16;
 
 /** The kernel's page-fault entry: returns true when the fault was resolved and the access may retry. */
 export type PageFaultHandler = (cpu: Cpu, va: number, write: boolean, code: number) => boolean;
@@ -252,9 +252,17 @@ export class Cpu implements IpiCpu {
 
   // ---- interrupts ----
 
-  /** Takes pending IPIs if IRQs are on; may also walk speculatively; stops a failed run. */
+  /**
+   * Takes pending IPIs if IRQs are on; may also walk speculatively; stops a failed run. The common
+   * case is one look at the doorbell, which abortRun also raises (cpu/smp.ts), so that the hot
+   * path pays for one load every INTERRUPT_INTERVAL accesses.
+   */
   interruptPoint(): void {
     this.percpu[this.base + ST_OPS] = this.ops & 0x7fffffff;
+    if (Atomics.load(this.percpu, this.base + IPI_PENDING) !== 0 || this.speculationMask >= 0) this.interrupted();
+  }
+
+  private interrupted(): void {
     this.checkAbort();
     if (this.irqsOn) this.fabric.takeInterrupts(this);
     if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
