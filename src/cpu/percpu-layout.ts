@@ -1,9 +1,9 @@
 /*
  * Layout of the per-CPU region: one block of PERCPU_WORDS words per CPU.
  *
- * Words that other CPUs write (the doorbell, written by IPI senders; the CSD acknowledgement
- * count, written by IPI targets) sit on their own 64-byte lines, apart from the words the owner
- * writes as it runs (its status, read by the watchdog) and from x86's TLB state.
+ * The doorbell, which IPI senders write, sits on its own 64-byte line, apart from the words the
+ * owner writes as it runs (its status, read by the watchdog) and from x86's TLB state. The
+ * acknowledgements of this CPU's calls are on its CSD line (ipi/csd-layout.ts).
  */
 import { TLBSTATE_WORDS } from '../arch/x86/tlbstate-layout.ts';
 
@@ -12,9 +12,6 @@ export const IPI_WAKE = 0; // futex word: bumped by every event that should wake
 export const IPI_PENDING = 1; // nonzero when some sender bit is set in IPI_MASK
 export const IPI_MASK = 2; // two words: bit s set when CPU s posted on its port to this CPU
 export const IPI_SLEEPING = 4; // 1 while this CPU is in Atomics.wait on IPI_WAKE (its own write)
-
-// The CSD line, written by targets acknowledging this CPU's smp_call_function_many.
-export const CSD_PENDING = 16; // targets that have not yet run the function
 
 // The status line, written by the owner, read by the watchdog and by reports.
 export const ST_IRQS_ON = 32; // 1 when IRQs are enabled

@@ -11,31 +11,32 @@
  *   port.postMessage(msg)
  *   Atomics.or(mask, bit)                Atomics.load(pending) == 1
  *   Atomics.store(pending, 1)            Atomics.store(pending, 0)
- *   Atomics.add(wake) + notify           bits = Atomics.exchange(mask, 0)
+ *   kickCpu(target)                      bits = Atomics.exchange(mask, 0)
  *                                        receiveMessageOnPort(port[s]) for each s in bits
  *
  * A bit set after the target's exchange is followed by a store to IPI_PENDING that the target
  * sees at its next interrupt point. abortRun raises IPI_PENDING too, with no bit, so that an
  * interrupt point looks at one word; and a CPU about to sleep sets IPI_SLEEPING, so that a kick
- * calls Atomics.notify only when someone may sleep.
+ * writes to a CPU's wake word, and calls Atomics.notify, only when it may sleep.
  *
  * API:
  *   smpCallFunctionMany   post to every target, run locally if asked (IRQs off), and wait until
  *                         every target has run the function (csd_lock_wait). While it waits the
  *                         sender keeps taking IPIs sent to itself, as Linux does with IRQs on, so
  *                         two CPUs that shoot each other down both finish. It spins briefly, then
- *                         sleeps in Atomics.wait on its wake word, which every ack bumps.
+ *                         sleeps in Atomics.wait on its wake word, which an ack bumps.
  *   takeInterrupts        the interrupt point's check of the doorbell.
  *
- * Acknowledgements are bits in the sender's CSD_PENDING mask, cleared by each target after its
- * handler returns. A wait longer than the CSD-lock watchdog allows fails the run with the state of
+ * Acknowledgements are bits in the sender's CSD_PENDING mask, on the line of its flush_tlb_info
+ * (csd-layout.ts), cleared by each target after its handler returns. A wait longer than the CSD-lock watchdog allows fails the run with the state of
  * the waiting CPU and of every target that has not answered, instead of hanging.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { MachineViews } from '../machine/memory.ts';
-import { CSD_PENDING, IPI_MASK, IPI_PENDING, IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS, ST_ACTIVITY, ST_WAITING_ON, Activity } from '../cpu/percpu-layout.ts';
+import { IPI_MASK, IPI_PENDING, IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS, ST_ACTIVITY, ST_WAITING_ON, Activity } from '../cpu/percpu-layout.ts';
 import { CpuMask, CPUMASK_WORDS } from '../cpu/cpumask.ts';
 import type { IpiMessage } from './protocol.ts';
+import { CSD_MASK_WORDS, CSD_PENDING } from './csd-layout.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { recordWait } from '../trace/waits.ts';
@@ -60,19 +61,23 @@ const CSD_SPINS = 1000;
 const SLEEP_SLICE_MS = 20;
 
 /**
- * Bumps `cpu`'s wake word, and wakes it if it sleeps there. A CPU that is running pays no
- * Atomics.notify (a lock shared by every thread of the process): the bump before the look at
- * IPI_SLEEPING pairs with the sleeper's store of it before Atomics.wait compares the word.
+ * Wakes `cpu` if it sleeps on its wake word. A CPU that is running is not written to at all: the
+ * kicker made what the sleeper waits for true before this look at IPI_SLEEPING, and a sleeper
+ * looks at what it waits for after it sets IPI_SLEEPING (sleepUnless), so one of them sees the
+ * other. Only a sleeper costs an Atomics.notify, which takes a lock shared by every thread.
  */
 export function kickCpu(p: Int32Array, cpu: number): void {
   const b = cpu * PERCPU_WORDS;
+  if (Atomics.load(p, b + IPI_SLEEPING) === 0) return;
   Atomics.add(p, b + IPI_WAKE, 1);
-  if (Atomics.load(p, b + IPI_SLEEPING) !== 0) Atomics.notify(p, b + IPI_WAKE);
+  Atomics.notify(p, b + IPI_WAKE);
 }
 
 export class IpiFabric {
   private readonly p: Int32Array;
   private readonly base: number;
+  /** this CPU's CSD line in v.csdMask */
+  private readonly csd: number;
 
   constructor(
     private readonly v: MachineViews,
@@ -84,6 +89,7 @@ export class IpiFabric {
   ) {
     this.p = v.percpu;
     this.base = self * PERCPU_WORDS;
+    this.csd = self * CSD_MASK_WORDS;
   }
 
   /** Wakes `cpu` if it sleeps on its wake word (an IPI, an ack, or a change of run state). */
@@ -92,15 +98,18 @@ export class IpiFabric {
   }
 
   /**
-   * Sleeps on this CPU's wake word for at most `ms`, unless it has moved since `seen`. The caller
-   * read `seen` before its last look at what it waits for, so a kick after that look either
-   * changed the word or finds IPI_SLEEPING set and notifies.
+   * Sleeps on this CPU's wake word for at most `ms`, unless `ready()` holds once IPI_SLEEPING is
+   * set (the sleeper's half of kickCpu). Returns what `ready()` said.
    */
-  sleep(seen: number, ms: number): void {
+  private sleepUnless(ready: () => boolean, ms: number): boolean {
     const { p, base } = this;
+    const seen = Atomics.load(p, base + IPI_WAKE);
     Atomics.store(p, base + IPI_SLEEPING, 1);
-    Atomics.wait(p, base + IPI_WAKE, seen, ms);
+    const isReady = ready();
+    // a kick after the store bumps the word, and the wait returns at once
+    if (!isReady) Atomics.wait(p, base + IPI_WAKE, seen, ms);
     Atomics.store(p, base + IPI_SLEEPING, 0);
+    return isReady;
   }
 
   private send(target: number, msg: IpiMessage): void {
@@ -144,7 +153,7 @@ export class IpiFabric {
   /** csd_unlock: tells `sender` this CPU has run its function. */
   ack(sender: number): void {
     // pairs with the sender's load of CSD_PENDING: everything the handler did is visible first
-    Atomics.and(this.p, sender * PERCPU_WORDS + CSD_PENDING + (this.self >>> 5), ~(1 << (this.self & 31)));
+    Atomics.and(this.v.csdMask, sender * CSD_MASK_WORDS + CSD_PENDING + (this.self >>> 5), ~(1 << (this.self & 31)));
     this.kick(sender);
   }
 
@@ -154,14 +163,14 @@ export class IpiFabric {
    * Returns the number of IPIs sent; the wait, when there was one, goes to trace/waits.ts.
    */
   smpCallFunctionMany(cpu: IpiCpu, targets: CpuMask, msg: IpiMessage, runLocal: boolean): number {
-    const { p, base, v } = this;
+    const { v } = this;
     const remote = new CpuMask().or(targets).clear(this.self);
     const n = remote.weight();
     // the initiator's wait, timed only when someone is waited for
     const t0 = n > 0 ? performance.now() : 0;
     // the pending mask is complete before any target can ack
-    Atomics.store(p, base + CSD_PENDING, remote.words[0]);
-    Atomics.store(p, base + CSD_PENDING + 1, remote.words[1]);
+    Atomics.store(v.csdMask, this.csd + CSD_PENDING, remote.words[0]);
+    Atomics.store(v.csdMask, this.csd + CSD_PENDING + 1, remote.words[1]);
     for (let t = remote.next(-1); t >= 0; t = remote.next(t)) {
       traceEvent(v, this.self, Ev.IpiSend, t, msg);
       this.send(t, msg);
@@ -176,7 +185,8 @@ export class IpiFabric {
   }
 
   private csdPendingEmpty(): boolean {
-    return Atomics.load(this.p, this.base + CSD_PENDING) === 0 && Atomics.load(this.p, this.base + CSD_PENDING + 1) === 0;
+    const m = this.v.csdMask;
+    return Atomics.load(m, this.csd + CSD_PENDING) === 0 && Atomics.load(m, this.csd + CSD_PENDING + 1) === 0;
   }
 
   /** csd_lock_wait for every target, taking this CPU's own IPIs meanwhile. */
@@ -198,12 +208,7 @@ export class IpiFabric {
         continue;
       }
       if (since === 0) since = performance.now();
-      // read the wake word before the last check: an ack after this load changes it, and the
-      // wait below returns at once
-      const wake = Atomics.load(p, base + IPI_WAKE);
-      if (this.csdPendingEmpty()) break;
-      if (cpu.irqsOn && this.hasPendingIpi()) continue;
-      this.sleep(wake, SLEEP_SLICE_MS);
+      this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()), SLEEP_SLICE_MS);
       if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) throw this.watchdog(cpu);
     }
     p[base + ST_WAITING_ON] = 0;
@@ -213,7 +218,7 @@ export class IpiFabric {
   }
 
   private watchdog(cpu: IpiCpu): CsdLockTimeoutError {
-    const stuck = CpuMask.load(this.p, this.base + CSD_PENDING).toArray();
+    const stuck = CpuMask.load(this.v.csdMask, this.csd + CSD_PENDING).toArray();
     const states = [this.self, ...stuck].map((c) => readCpuStatus(this.v, c));
     const lines = states.map(formatCpuStatus).join('\n  ');
     return new CsdLockTimeoutError(
@@ -223,21 +228,20 @@ export class IpiFabric {
   }
 
   /**
-   * Sleeps until `done()` holds, taking IPIs: the idle loop of a CPU with nothing to run.
-   * Whoever makes `done()` true must kick this CPU. Returns as soon as `done()` returns true, so
-   * `done()` may be a try-lock.
+   * Sleeps until `done()` holds, taking IPIs: the idle loop of a CPU with nothing to run, and the
+   * wait for a contended lock. Whoever makes `done()` true must kick this CPU; a sleep lasts at
+   * most `sliceMs` before everything is looked at again. Returns as soon as `done()` returns true,
+   * so `done()` may be a try-lock.
    */
-  idleUntil(cpu: IpiCpu, done: () => boolean): void {
-    const { p, base } = this;
+  idleUntil(cpu: IpiCpu, done: () => boolean, sliceMs = SLEEP_SLICE_MS): void {
+    let isDone = false;
+    const ready = (): boolean => (isDone = done()) || (cpu.irqsOn && this.hasPendingIpi());
     for (;;) {
       if (cpu.irqsOn) this.takeInterrupts(cpu);
       cpu.checkAbort();
       if (done()) return;
-      const wake = Atomics.load(p, base + IPI_WAKE);
-      // done() may take what it waits for (a lock): once it says yes, return at once
-      if (done()) return;
-      if (cpu.irqsOn && this.hasPendingIpi()) continue;
-      this.sleep(wake, SLEEP_SLICE_MS);
+      this.sleepUnless(ready, sliceMs);
+      if (isDone) return;
     }
   }
 }

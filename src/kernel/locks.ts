@@ -13,7 +13,6 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { kickAll } from '../cpu/smp.ts';
-import { IPI_WAKE } from '../cpu/percpu-layout.ts';
 
 const SPIN_TRIES = 100;
 const SLEEP_MS = 1;
@@ -24,15 +23,7 @@ function contend(cpu: Cpu, tryTake: () => boolean): void {
     if (tryTake()) return;
     if (cpu.irqsOn) cpu.fabric.takeInterrupts(cpu);
   }
-  const p = cpu.v.percpu;
-  const wake = cpu.base + IPI_WAKE;
-  for (;;) {
-    const seen = Atomics.load(p, wake);
-    if (tryTake()) return;
-    if (cpu.irqsOn) cpu.fabric.takeInterrupts(cpu);
-    cpu.checkAbort();
-    cpu.fabric.sleep(seen, SLEEP_MS);
-  }
+  cpu.fabric.idleUntil(cpu, tryTake, SLEEP_MS);
 }
 
 // lock word: 0 unlocked, 1 locked, 2 locked and someone waits

@@ -54,6 +54,8 @@ export interface MachineViews {
   counters: Float64Array;
   waits: Float64Array;
   csd: Float64Array;
+  /** the same buffer as csd, as Int32 words: the CSD pending masks (ipi/csd-layout.ts) */
+  csdMask: Int32Array;
   rings: Int32Array;
   violations: Int32Array;
 }
@@ -100,6 +102,7 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     counters: new Float64Array(mem.counters),
     waits: new Float64Array(mem.waits),
     csd: new Float64Array(mem.csd),
+    csdMask: new Int32Array(mem.csd),
     rings: new Int32Array(mem.rings),
     violations: new Int32Array(mem.violations),
   };

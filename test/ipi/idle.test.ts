@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMachineMemory, viewsOf } from '../../src/machine/memory.ts';
-import { IpiFabric, type IpiCpu } from '../../src/ipi/fabric.ts';
+import { IpiFabric, kickCpu, type IpiCpu } from '../../src/ipi/fabric.ts';
+import { IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS } from '../../src/cpu/percpu-layout.ts';
 
 const cpu: IpiCpu = { id: 0, irqsOn: true, csdLockTimeoutMs: 1000, runIpi: () => {}, runLocal: () => {}, checkAbort: () => {} };
 
@@ -11,5 +12,15 @@ describe('the idle loop', () => {
     let calls = 0;
     fabric.idleUntil(cpu, () => ++calls === 2);
     expect(calls).toBe(2);
+  });
+
+  it('a kick leaves a running CPU\'s wake word alone and bumps a sleeping one\'s', () => {
+    const v = viewsOf(createMachineMemory(2, 16));
+    const wake = PERCPU_WORDS + IPI_WAKE;
+    kickCpu(v.percpu, 1);
+    expect(v.percpu[wake]).toBe(0);
+    v.percpu[PERCPU_WORDS + IPI_SLEEPING] = 1;
+    kickCpu(v.percpu, 1);
+    expect(v.percpu[wake]).toBe(1);
   });
 });
