@@ -9,8 +9,11 @@
  *
  * The hot path, a load or store that hits the TLB, is a set lookup with plain reads, the oracles'
  * two compares (the frame's generation, the mm's promise count: one plain read each), a read or
- * write of physical memory and a counter increment: no allocation, no Atomics. Stores to
- * page-cache pages also take the lost-write check (check/oracle.ts).
+ * write of physical memory and a counter increment: no allocation, no Atomics. It reads all of
+ * them through one typed array over the whole machine (machine/memory.ts `words`): V8 then keeps
+ * one array's bounds and base in registers instead of four. Entry indices it hands to the slow
+ * paths are back in v.tlb's numbering. Stores to page-cache pages also take the lost-write check
+ * (check/oracle.ts).
  *
  * A miss probes the 2 MiB TLB before it walks (machine/walker.ts: lookupHugeTlb).
  *
@@ -77,7 +80,13 @@ export class Cpu implements IpiCpu {
   config: KernelConfig = defaultKernelConfig();
 
   private readonly t: Int32Array;
-  private readonly phys: Int32Array;
+  /** the hot path's one view of memory (machine/memory.ts words), and where its regions start */
+  private readonly w: Int32Array;
+  private readonly tlbAt: number;
+  private readonly tlbWords: number;
+  private readonly genAt: number;
+  private readonly mmAt: number;
+  private readonly physAt: number;
   private readonly percpu: Int32Array;
   private readonly frameMeta: Int32Array;
   private readonly mmWords: Int32Array;
@@ -101,7 +110,12 @@ export class Cpu implements IpiCpu {
     this.tlbBase = tlbBase(id);
     this.counterBase = id * COUNTER_STRIDE;
     this.t = v.tlb;
-    this.phys = v.phys;
+    this.w = v.words;
+    this.tlbAt = v.at.tlb;
+    this.tlbWords = v.at.tlb + this.tlbBase;
+    this.genAt = v.at.frameMeta + META_GEN;
+    this.mmAt = v.at.mm;
+    this.physAt = v.at.phys;
     this.percpu = v.percpu;
     this.frameMeta = v.frameMeta;
     this.mmWords = v.mm;
@@ -155,17 +169,19 @@ export class Cpu implements IpiCpu {
   /** A user load of the 32-bit word at `va`. Returns FAULTED when the fault was not resolved. */
   load(va: number): number {
     const vpn = (va / PAGE_SIZE) | 0;
-    let e = tlbLookup(this.t, this.tlbBase, vpn, this.pcid);
+    const w = this.w;
+    let e = tlbLookup(w, this.tlbWords, vpn, this.pcid);
     if (e < 0) {
       e = this.translateSlow(va, vpn, false);
       if (e < 0) return FAULTED;
+      e += this.tlbAt;
     }
-    const pfn = this.t[e + TLBE_PFN];
+    const pfn = w[e + TLBE_PFN];
     // the oracles: the frame freed since the fill, or a system call returned since the fill
-    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN] || this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
-      this.checkHit(vpn, e, false);
+    if (w[this.genAt + pfn * FRAME_META_WORDS] !== w[e + TLBE_GEN] || w[e + TLBE_EPOCH] !== w[this.mmAt + this.promiseIdx]) {
+      this.checkHit(vpn, e - this.tlbAt, false);
     }
-    const value = this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)];
+    const value = w[this.physAt + pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)];
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return value;
   }
@@ -174,16 +190,18 @@ export class Cpu implements IpiCpu {
   store(va: number, value: number): boolean {
     const vpn = (va / PAGE_SIZE) | 0;
     // the fast case: a writable entry whose cached D is set, for a page that is not a file page
-    let e = tlbLookupStore(this.t, this.tlbBase, vpn, this.pcid);
+    const w = this.w;
+    let e = tlbLookupStore(w, this.tlbWords, vpn, this.pcid);
     if (e < 0) {
       e = this.storeSlow(va, vpn);
       if (e < 0) return false;
+      e += this.tlbAt;
     }
-    const pfn = this.t[e + TLBE_PFN];
-    if (this.frameMeta[pfn * FRAME_META_WORDS + META_GEN] !== this.t[e + TLBE_GEN] || this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
-      this.checkHit(vpn, e, true);
+    const pfn = w[e + TLBE_PFN];
+    if (w[this.genAt + pfn * FRAME_META_WORDS] !== w[e + TLBE_GEN] || w[e + TLBE_EPOCH] !== w[this.mmAt + this.promiseIdx]) {
+      this.checkHit(vpn, e - this.tlbAt, true);
     }
-    this.phys[pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)] = value;
+    w[this.physAt + pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2)] = value;
     if ((++this.ops & (INTERRUPT_INTERVAL - 1)) === 0) this.interruptPoint();
     return true;
   }

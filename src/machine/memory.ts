@@ -1,7 +1,7 @@
 /*
- * The machine's shared memory: one SharedArrayBuffer per region, each laid out by its own layout
- * module, and the typed-array views every thread makes over them. The buffers cross to the CPU
- * workers by structured clone (they are shared, not copied).
+ * The machine's shared memory: one SharedArrayBuffer holding every region, each region on lines
+ * of its own and laid out by its own layout module, and the typed-array views every thread makes
+ * over them. The buffer crosses to the CPU workers by structured clone (shared, not copied).
  */
 import { FRAME_META_WORDS, MAX_FRAMES, PCP_STRIDE, WORDS_PER_FRAME, ZONE_WORDS } from './phys-layout.ts';
 import { TLB_WORDS_PER_CPU } from './tlb-layout.ts';
@@ -18,24 +18,11 @@ import { VIOLATION_WORDS } from '../check/violation-layout.ts';
 
 export const MAX_CPUS = 64;
 
+/** The machine's memory: one buffer, the regions in it at lineAlignedLayout's offsets. */
 export interface MachineMemory {
   nrCpus: number;
   nrFrames: number;
-  phys: SharedArrayBuffer;
-  frameMeta: SharedArrayBuffer;
-  zone: SharedArrayBuffer; // the zone line, then the per-CPU page lists
-  tlb: SharedArrayBuffer;
-  percpu: SharedArrayBuffer;
-  mm: SharedArrayBuffer;
-  vmas: SharedArrayBuffer;
-  files: SharedArrayBuffer;
-  disk: SharedArrayBuffer;
-  globals: SharedArrayBuffer;
-  counters: SharedArrayBuffer;
-  waits: SharedArrayBuffer;
-  csd: SharedArrayBuffer;
-  rings: SharedArrayBuffer;
-  violations: SharedArrayBuffer;
+  buffer: SharedArrayBuffer;
 }
 
 export interface MachineViews {
@@ -43,7 +30,7 @@ export interface MachineViews {
   nrFrames: number;
   phys: Int32Array;
   frameMeta: Int32Array;
-  zone: Int32Array;
+  zone: Int32Array; // the zone line, then the per-CPU page lists
   tlb: Int32Array;
   percpu: Int32Array;
   mm: Int32Array;
@@ -54,64 +41,102 @@ export interface MachineViews {
   counters: Float64Array;
   waits: Float64Array;
   csd: Float64Array;
-  /** the same buffer as csd, as Int32 words: the CSD pending masks (ipi/csd-layout.ts) */
+  /** the same bytes as csd, as Int32 words: the CSD pending masks (ipi/csd-layout.ts) */
   csdMask: Int32Array;
   rings: Int32Array;
   violations: Int32Array;
+  /**
+   * The whole buffer as Int32 words, and where each Int32 region starts in it: for the CPU's hot
+   * path (cpu/cpu.ts), which reads the TLB, frame metadata, mm words and physical memory through
+   * one typed array instead of four.
+   */
+  words: Int32Array;
+  at: RegionOffsets;
 }
 
-const i32 = (words: number) => new SharedArrayBuffer(words * 4);
+type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'globals' | 'rings' | 'violations';
+type Float64Region = 'counters' | 'waits' | 'csd';
+/** word offsets of the Int32 regions in MachineViews.words */
+export type RegionOffsets = Record<Int32Region, number>;
+
+/** Each region in bytes, in the order they sit in the buffer. */
+function regionBytes(nrCpus: number, nrFrames: number): [Int32Region | Float64Region, number][] {
+  return [
+    ['phys', nrFrames * WORDS_PER_FRAME * 4],
+    ['frameMeta', nrFrames * FRAME_META_WORDS * 4],
+    ['zone', (ZONE_WORDS + nrCpus * PCP_STRIDE) * 4],
+    ['tlb', nrCpus * TLB_WORDS_PER_CPU * 4],
+    ['percpu', nrCpus * PERCPU_WORDS * 4],
+    ['mm', MAX_MMS * MM_WORDS * 4],
+    ['vmas', MAX_MMS * MAX_VMAS * VMA_WORDS * 4],
+    ['files', MAX_FILES * FILE_WORDS * 4],
+    ['disk', DISK_WORDS * 4],
+    ['globals', GLOBALS_WORDS * 4],
+    ['counters', nrCpus * COUNTER_STRIDE * 8],
+    ['waits', nrCpus * WAIT_STRIDE * 8],
+    ['csd', nrCpus * CSD_WORDS * 8],
+    ['rings', nrCpus * RING_WORDS_PER_CPU * 4],
+    ['violations', VIOLATION_WORDS * 4],
+  ];
+}
+
+const LINE = 64;
+
+/** Byte offset and length of every region: each starts on a cache line of its own. */
+function lineAlignedLayout(nrCpus: number, nrFrames: number): { regions: Map<string, { offset: number; bytes: number }>; total: number } {
+  const regions = new Map<string, { offset: number; bytes: number }>();
+  let offset = 0;
+  for (const [name, bytes] of regionBytes(nrCpus, nrFrames)) {
+    regions.set(name, { offset, bytes });
+    offset += Math.ceil(bytes / LINE) * LINE;
+  }
+  return { regions, total: offset };
+}
 
 export function createMachineMemory(nrCpus: number, nrFrames: number): MachineMemory {
   if (nrFrames > MAX_FRAMES) throw new RangeError(`at most ${MAX_FRAMES} frames, got ${nrFrames}`);
-  return {
-    nrCpus,
-    nrFrames,
-    phys: i32(nrFrames * WORDS_PER_FRAME),
-    frameMeta: i32(nrFrames * FRAME_META_WORDS),
-    zone: i32(ZONE_WORDS + nrCpus * PCP_STRIDE),
-    tlb: i32(nrCpus * TLB_WORDS_PER_CPU),
-    percpu: i32(nrCpus * PERCPU_WORDS),
-    mm: i32(MAX_MMS * MM_WORDS),
-    vmas: i32(MAX_MMS * MAX_VMAS * VMA_WORDS),
-    files: i32(MAX_FILES * FILE_WORDS),
-    disk: i32(DISK_WORDS),
-    globals: i32(GLOBALS_WORDS),
-    counters: new SharedArrayBuffer(nrCpus * COUNTER_STRIDE * 8),
-    waits: new SharedArrayBuffer(nrCpus * WAIT_STRIDE * 8),
-    csd: new SharedArrayBuffer(nrCpus * CSD_WORDS * 8),
-    rings: i32(nrCpus * RING_WORDS_PER_CPU),
-    violations: i32(VIOLATION_WORDS),
-  };
+  return { nrCpus, nrFrames, buffer: new SharedArrayBuffer(lineAlignedLayout(nrCpus, nrFrames).total) };
 }
 
 export function viewsOf(mem: MachineMemory): MachineViews {
+  const { regions } = lineAlignedLayout(mem.nrCpus, mem.nrFrames);
+  const buf = mem.buffer;
+  const i32 = (name: Int32Region): Int32Array => {
+    const r = regions.get(name)!;
+    return new Int32Array(buf, r.offset, r.bytes / 4);
+  };
+  const f64 = (name: Float64Region): Float64Array => {
+    const r = regions.get(name)!;
+    return new Float64Array(buf, r.offset, r.bytes / 8);
+  };
+  const int32Regions: Int32Region[] = ['phys', 'frameMeta', 'zone', 'tlb', 'percpu', 'mm', 'vmas', 'files', 'disk', 'globals', 'rings', 'violations'];
+  const at = Object.fromEntries(int32Regions.map((name) => [name, regions.get(name)!.offset / 4])) as RegionOffsets;
+  const csd = regions.get('csd')!;
   return {
     nrCpus: mem.nrCpus,
     nrFrames: mem.nrFrames,
-    phys: new Int32Array(mem.phys),
-    frameMeta: new Int32Array(mem.frameMeta),
-    zone: new Int32Array(mem.zone),
-    tlb: new Int32Array(mem.tlb),
-    percpu: new Int32Array(mem.percpu),
-    mm: new Int32Array(mem.mm),
-    vmas: new Int32Array(mem.vmas),
-    files: new Int32Array(mem.files),
-    disk: new Int32Array(mem.disk),
-    globals: new Int32Array(mem.globals),
-    counters: new Float64Array(mem.counters),
-    waits: new Float64Array(mem.waits),
-    csd: new Float64Array(mem.csd),
-    csdMask: new Int32Array(mem.csd),
-    rings: new Int32Array(mem.rings),
-    violations: new Int32Array(mem.violations),
+    phys: i32('phys'),
+    frameMeta: i32('frameMeta'),
+    zone: i32('zone'),
+    tlb: i32('tlb'),
+    percpu: i32('percpu'),
+    mm: i32('mm'),
+    vmas: i32('vmas'),
+    files: i32('files'),
+    disk: i32('disk'),
+    globals: i32('globals'),
+    counters: f64('counters'),
+    waits: f64('waits'),
+    csd: f64('csd'),
+    csdMask: new Int32Array(buf, csd.offset, csd.bytes / 4),
+    rings: i32('rings'),
+    violations: i32('violations'),
+    words: new Int32Array(buf),
+    at,
   };
 }
 
 /** Zeroes every region: the machine as it is at power-on, before the boot CPU sets it up. */
 export function clearMachineMemory(v: MachineViews): void {
-  for (const a of [v.phys, v.frameMeta, v.zone, v.tlb, v.percpu, v.mm, v.vmas, v.files, v.disk, v.globals, v.rings, v.violations]) a.fill(0);
-  v.counters.fill(0);
-  v.waits.fill(0);
-  v.csd.fill(0);
+  v.words.fill(0);
 }
