@@ -7,7 +7,9 @@
 export const CPUMASK_WORDS = 2;
 
 export class CpuMask {
-  readonly words = new Int32Array(CPUMASK_WORDS);
+  /** CPUs 0-31 and 32-63: plain numbers, so that a mask that never leaves a function is free */
+  w0 = 0;
+  w1 = 0;
 
   static of(...cpus: number[]): CpuMask {
     const m = new CpuMask();
@@ -18,37 +20,50 @@ export class CpuMask {
   /** Reads a mask from shared memory at `a[i]`, `a[i + 1]`. */
   static load(a: Int32Array, i: number): CpuMask {
     const m = new CpuMask();
-    m.words[0] = Atomics.load(a, i);
-    m.words[1] = Atomics.load(a, i + 1);
+    m.w0 = Atomics.load(a, i);
+    m.w1 = Atomics.load(a, i + 1);
     return m;
   }
 
+  /** Word `w`: CPUs 32w to 32w + 31. */
+  word(w: number): number {
+    return w === 0 ? this.w0 : this.w1;
+  }
+
   set(cpu: number): this {
-    this.words[cpu >>> 5] |= 1 << (cpu & 31);
+    if (cpu < 32) this.w0 |= 1 << cpu;
+    else this.w1 |= 1 << (cpu & 31);
     return this;
   }
 
   clear(cpu: number): this {
-    this.words[cpu >>> 5] &= ~(1 << (cpu & 31));
+    if (cpu < 32) this.w0 &= ~(1 << cpu);
+    else this.w1 &= ~(1 << (cpu & 31));
+    return this;
+  }
+
+  clearAll(): this {
+    this.w0 = 0;
+    this.w1 = 0;
     return this;
   }
 
   test(cpu: number): boolean {
-    return (this.words[cpu >>> 5] & (1 << (cpu & 31))) !== 0;
+    return (this.word(cpu >>> 5) & (1 << (cpu & 31))) !== 0;
   }
 
   or(other: CpuMask): this {
-    this.words[0] |= other.words[0];
-    this.words[1] |= other.words[1];
+    this.w0 |= other.w0;
+    this.w1 |= other.w1;
     return this;
   }
 
   weight(): number {
-    return popcount(this.words[0]) + popcount(this.words[1]);
+    return popcount(this.w0) + popcount(this.w1);
   }
 
   isEmpty(): boolean {
-    return this.words[0] === 0 && this.words[1] === 0;
+    return this.w0 === 0 && this.w1 === 0;
   }
 
   /** cpumask_any_but: whether any CPU other than `cpu` is set. */
@@ -63,7 +78,7 @@ export class CpuMask {
   next(cpu: number): number {
     for (let w = (cpu + 1) >>> 5; w < CPUMASK_WORDS; w++) {
       // the bits of word w at or above cpu + 1
-      const bits = w === (cpu + 1) >>> 5 ? this.words[w] & (-1 << ((cpu + 1) & 31)) : this.words[w];
+      const bits = w === (cpu + 1) >>> 5 ? this.word(w) & (-1 << ((cpu + 1) & 31)) : this.word(w);
       if (bits !== 0) return w * 32 + 31 - Math.clz32(bits & -bits);
     }
     return -1;

@@ -169,8 +169,8 @@ export class IpiFabric {
     // the initiator's wait, timed only when someone is waited for
     const t0 = n > 0 ? performance.now() : 0;
     // the pending mask is complete before any target can ack
-    Atomics.store(v.csdMask, this.csd + CSD_PENDING, remote.words[0]);
-    Atomics.store(v.csdMask, this.csd + CSD_PENDING + 1, remote.words[1]);
+    Atomics.store(v.csdMask, this.csd + CSD_PENDING, remote.w0);
+    Atomics.store(v.csdMask, this.csd + CSD_PENDING + 1, remote.w1);
     for (let t = remote.next(-1); t >= 0; t = remote.next(t)) {
       traceEvent(v, this.self, Ev.IpiSend, t, msg);
       this.send(t, msg);
@@ -194,9 +194,9 @@ export class IpiFabric {
     const { p, base, v } = this;
     const prevActivity = p[base + ST_ACTIVITY];
     p[base + ST_ACTIVITY] = Activity.CsdWait;
-    p[base + ST_WAITING_ON] = targets.words[0];
-    p[base + ST_WAITING_ON + 1] = targets.words[1];
-    traceEvent(v, this.self, Ev.CsdWait, targets.words[0], targets.words[1]);
+    p[base + ST_WAITING_ON] = targets.w0;
+    p[base + ST_WAITING_ON + 1] = targets.w1;
+    traceEvent(v, this.self, Ev.CsdWait, targets.w0, targets.w1);
     let spins = 0;
     let since = 0;
     for (;;) {

@@ -121,8 +121,8 @@ export function setTlbUbcFlushPending(cpu: Cpu, mm: number, writable: boolean): 
       break;
     case 'cpumask': {
       const cpus = mmCpumask(v, mm);
-      Atomics.or(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK, cpus.words[0]);
-      Atomics.or(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK + 1, cpus.words[1]);
+      Atomics.or(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK, cpus.w0);
+      Atomics.or(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK + 1, cpus.w1);
       break;
     }
   }
@@ -139,7 +139,7 @@ export function tryToUnmapFlush(cpu: Cpu): void {
     ubc.arch.cpumask.or(pending);
   }
   const covered = ubc.mms.every((mm, i) => deferredFlushCovered(cpu, mm, ubc.gens[i]));
-  if (skipCovered(cpu, covered)) ubc.arch.cpumask.words.fill(0);
+  if (skipCovered(cpu, covered)) ubc.arch.cpumask.clearAll();
   else archTlbbatchFlush(cpu, ubc.arch);
   ubc.flushRequired = false;
   ubc.writable = false;
@@ -192,7 +192,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
     case 'cpumask': {
       const pending = CpuMask.load(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK);
       const cpus = mmCpumask(v, mm);
-      if ((pending.words[0] & cpus.words[0]) !== 0 || (pending.words[1] & cpus.words[1]) !== 0) flushTlbMm(cpu, mm);
+      if ((pending.w0 & cpus.w0) !== 0 || (pending.w1 & cpus.w1) !== 0) flushTlbMm(cpu, mm);
       return;
     }
   }

@@ -334,5 +334,5 @@ export function archTlbbatchFlush(cpu: Cpu, batch: ArchTlbflushUnmapBatch): void
     flushTlbFunc(cpu, info);
     cpu.localIrqEnable();
   }
-  batch.cpumask.words.fill(0);
+  batch.cpumask.clearAll();
 }
