@@ -190,8 +190,9 @@ export function tlbInvlpgPages(t: Int32Array, cpu: number, startVpn: number, end
 
 /**
  * What a page fault at `vpn` invalidates (SDM 4.10.4.1): the TLB entries for the page under
- * `pcid`, 4 KiB and 2 MiB (with its pieces), and the paging-structure-cache entries that would be used to translate it. Without the
- * latter a fault through a stale cached table would repeat forever.
+ * `pcid`, 4 KiB and 2 MiB (with its pieces), and the paging-structure-cache entries that would be
+ * used to translate it. Without the latter a fault through a stale cached table would repeat
+ * forever.
  */
 export function tlbInvalidateOnFault(t: Int32Array, cpu: number, vpn: number, pcid: number): void {
   const base = tlbBase(cpu);
@@ -203,7 +204,6 @@ export function tlbInvalidateOnFault(t: Int32Array, cpu: number, vpn: number, pc
   }
 }
 
-/** Every non-global entry of `pcid`, and its paging-structure-cache entries. */
 /**
  * Invalidates the valid entries among the `count` entries from word `first`: the non-global ones
  * of `pcid`, or every one when `pcid` is -1. Returns how many.
