@@ -8,19 +8,28 @@
  * With more CPU threads than host cores, a flush waits for the host scheduler to run every
  * target, so latencies grow to the scheduler's tick; read the figures with the core count.
  *
- *   npx tsx bench/ipi-fanout.ts [--targets 1,2,4,8,16] [--modes busy,idle]
+ * Between two flushes the initiator runs on for --gap-us (200 by default, long enough for idle
+ * targets to fall asleep again). The gap changes what a busy target's flush costs: after 200 us
+ * the path's cache lines have cooled on this kind of host, after 20 us they have not (1.5 to 4 us
+ * apart on the 2-core development VM); bench/ipi-floor.ts keeps the gap at 20 us.
+ *
+ *   npx tsx bench/ipi-fanout.ts [--targets 1,2,4,8,16] [--modes busy,idle] [--gap-us 200]
  */
 import { parseArgs } from 'node:util';
 import { Machine } from '../src/machine/machine.ts';
 import type { FanoutOptions, FanoutResult, TargetMode } from './workloads/ipi-fanout.ts';
 import { formatHost, hostInfo, percentile, watchOtherLoad, writeResults } from './report.ts';
 
-const { values: args } = parseArgs({ options: { targets: { type: 'string', default: '1,2,4,8,16' }, modes: { type: 'string', default: 'busy,idle' } } });
+const { values: args } = parseArgs({
+  options: { targets: { type: 'string', default: '1,2,4,8,16' }, modes: { type: 'string', default: 'busy,idle' }, 'gap-us': { type: 'string', default: '200' } },
+});
 const TARGETS = args.targets.split(',').map(Number);
 const MODES = args.modes.split(',') as TargetMode[];
+const GAP_US = Number(args['gap-us']);
+if (!(GAP_US >= 0)) throw new RangeError(`--gap-us must be a number of microseconds, got ${args['gap-us']}`);
 // the warm-up runs until V8 has optimized the flush path on every thread: after a few hundred
 // flushes it has not, and the median measures the interpreter (7 us against 4 us, one busy target)
-const RUN: Omit<FanoutOptions, 'mode'> = { warmupFlushes: 20_000, flushes: 2000, budgetMs: 10_000, gapUs: 200 };
+const RUN: Omit<FanoutOptions, 'mode'> = { warmupFlushes: 20_000, flushes: 2000, budgetMs: 10_000, gapUs: GAP_US };
 const WORKLOAD = { url: new URL('./workloads/ipi-fanout.ts', import.meta.url).href };
 
 interface Row {
