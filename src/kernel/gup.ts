@@ -40,9 +40,9 @@
  * already reused as a page table in that instant.
  */
 import type { Cpu } from '../cpu/cpu.ts';
-import { FrameKind, PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
+import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { frameGen, frameKind } from '../machine/frames.ts';
-import { PGD_LEVEL, PTE_LEVEL, USER_VA_LIMIT, entryWord, tableIndex, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PTE_LEVEL, USER_VA_LIMIT, entrySpan, entryWord, tableIndex, vpnOf } from '../machine/pagetable.ts';
 import { pteHuge, ptePfn, ptePresent, pteUser, pteWrite } from '../machine/pte.ts';
 import { mmPgd } from './mm.ts';
 import { folioTryGet, pinPage, putPage, unpinPage } from './page.ts';
@@ -120,7 +120,7 @@ function gupFastPte(w: GupFastWalk, addr: number, ptep: number, pte: number, pmd
  */
 function gupFastRange(w: GupFastWalk, table: number, level: number, addr: number, end: number, upperSlot: number, upperEntry: number): boolean {
   const phys = w.cpu.v.phys;
-  const span = PAGE_SIZE * PTRS_PER_TABLE ** (level - 1);
+  const span = entrySpan(level);
   while (addr < end) {
     const next = Math.min(end, (Math.floor(addr / span) + 1) * span);
     const slot = entryWord(table, tableIndex(vpnOf(addr), level));

@@ -11,7 +11,7 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
-import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entrySpan, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, vpnOf } from '../machine/pagetable.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
 import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbEndVma, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry, tlbStartVma } from './mmu-gather.ts';
@@ -108,9 +108,6 @@ export function unmapSingleVma(cpu: Cpu, tlb: MmuGather, mm: number, vma: Vma, s
   unmapPageRange(cpu, tlb, mm, s, e, fromMadvise);
   tlbEndVma(cpu, tlb);
 }
-
-/** Bytes one entry at `level` maps. */
-const entrySpan = (level: number): number => PAGE_SIZE * PTRS_PER_TABLE ** (level - 1);
 
 /** Hands a table at `level`, mapping from `addr`, to the gather (pte/pmd/pud_free_tlb). */
 function freeTableTlb(tlb: MmuGather, table: number, level: number, addr: number): void {

@@ -3,7 +3,7 @@ import { createMachineMemory, viewsOf, type MachineViews } from '../../src/machi
 import { CONTROL_CPU, frameKind, frameMetaIndex, initFrames, nrFreeFrames } from '../../src/machine/frames.ts';
 import { FrameKind, META_INDEX, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from '../../src/machine/phys-layout.ts';
 import {
-  PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, PUD_LEVEL, USER_VA_LIMIT, entryWord, pgdAlloc, pteAlloc,
+  PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, PUD_LEVEL, USER_VA_LIMIT, entrySpan, entryWord, pgdAlloc, pteAlloc,
   pteOffset, ptepGet, ptepGetAndClear, ptepSetWrprotect, ptepTestAndClearYoung, setPte, tableIndex,
   tablesOnPathNoSideEffects, vpnOf,
 } from '../../src/machine/pagetable.ts';
@@ -42,6 +42,10 @@ describe('virtual address decomposition', () => {
     const vpn = (5 << 27) | (17 << 18) | (300 << 9) | 511;
     expect([PTE_LEVEL, PMD_LEVEL, PUD_LEVEL, PGD_LEVEL].map((l) => tableIndex(vpn, l))).toEqual([511, 300, 17, 5]);
     expect(vpnOf(vpn * PAGE_SIZE + PAGE_SIZE - 1)).toBe(vpn);
+  });
+
+  it('gives the bytes one entry maps at each level: a page, 2 MiB, 1 GiB, 512 GiB', () => {
+    expect([PTE_LEVEL, PMD_LEVEL, PUD_LEVEL, PGD_LEVEL].map(entrySpan)).toEqual([PAGE_SIZE, PMD_SIZE, 2 ** 30, 2 ** 39]);
   });
 
   it('keeps the VPN of the last user page positive', () => {
