@@ -21,7 +21,7 @@
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
  * is retried, otherwise the access fails (load returns FAULTED, store returns false).
  */
-import type { MachineViews } from '../machine/memory.ts';
+import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
 import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
@@ -111,11 +111,11 @@ export class Cpu implements IpiCpu {
     this.counterBase = id * COUNTER_STRIDE;
     this.t = v.tlb;
     this.w = v.words;
-    this.tlbAt = v.at.tlb;
-    this.tlbWords = v.at.tlb + this.tlbBase;
-    this.genAt = v.at.frameMeta + META_GEN;
-    this.mmAt = v.at.mm;
-    this.physAt = v.at.phys;
+    this.tlbAt = wordIndexOf(v.tlb);
+    this.tlbWords = this.tlbAt + this.tlbBase;
+    this.genAt = wordIndexOf(v.frameMeta) + META_GEN;
+    this.mmAt = wordIndexOf(v.mm);
+    this.physAt = wordIndexOf(v.phys);
     this.percpu = v.percpu;
     this.frameMeta = v.frameMeta;
     this.mmWords = v.mm;

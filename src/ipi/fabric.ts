@@ -28,8 +28,9 @@
  *   takeInterrupts        the interrupt point's check of the doorbell.
  *
  * Acknowledgements are bits in the sender's CSD_PENDING mask, on the line of its flush_tlb_info
- * (csd-layout.ts), cleared by each target after its handler returns. A wait longer than the CSD-lock watchdog allows fails the run with the state of
- * the waiting CPU and of every target that has not answered, instead of hanging.
+ * (csd-layout.ts), cleared by each target after its handler returns. A wait longer than the
+ * CSD-lock watchdog allows fails the run with the state of the waiting CPU and of every target
+ * that has not answered, instead of hanging.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { MachineViews } from '../machine/memory.ts';

@@ -46,72 +46,66 @@ export interface MachineViews {
   rings: Int32Array;
   violations: Int32Array;
   /**
-   * The whole buffer as Int32 words, and where each Int32 region starts in it: for the CPU's hot
-   * path (cpu/cpu.ts), which reads the TLB, frame metadata, mm words and physical memory through
-   * one typed array instead of four.
+   * The whole buffer as Int32 words: for the CPU's hot path (cpu/cpu.ts), which reads the TLB,
+   * frame metadata, mm words and physical memory through one typed array instead of four. A
+   * region starts in it at wordIndexOf(its view).
    */
   words: Int32Array;
-  at: RegionOffsets;
 }
 
 type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'globals' | 'rings' | 'violations';
 type Float64Region = 'counters' | 'waits' | 'csd';
-/** word offsets of the Int32 regions in MachineViews.words */
-export type RegionOffsets = Record<Int32Region, number>;
 
 /** Each region in bytes, in the order they sit in the buffer. */
-function regionBytes(nrCpus: number, nrFrames: number): [Int32Region | Float64Region, number][] {
-  return [
-    ['phys', nrFrames * WORDS_PER_FRAME * 4],
-    ['frameMeta', nrFrames * FRAME_META_WORDS * 4],
-    ['zone', (ZONE_WORDS + nrCpus * PCP_STRIDE) * 4],
-    ['tlb', nrCpus * TLB_WORDS_PER_CPU * 4],
-    ['percpu', nrCpus * PERCPU_WORDS * 4],
-    ['mm', MAX_MMS * MM_WORDS * 4],
-    ['vmas', MAX_MMS * MAX_VMAS * VMA_WORDS * 4],
-    ['files', MAX_FILES * FILE_WORDS * 4],
-    ['disk', DISK_WORDS * 4],
-    ['globals', GLOBALS_WORDS * 4],
-    ['counters', nrCpus * COUNTER_STRIDE * 8],
-    ['waits', nrCpus * WAIT_STRIDE * 8],
-    ['csd', nrCpus * CSD_WORDS * 8],
-    ['rings', nrCpus * RING_WORDS_PER_CPU * 4],
-    ['violations', VIOLATION_WORDS * 4],
-  ];
+function regionBytes(nrCpus: number, nrFrames: number): Record<Int32Region | Float64Region, number> {
+  return {
+    phys: nrFrames * WORDS_PER_FRAME * 4,
+    frameMeta: nrFrames * FRAME_META_WORDS * 4,
+    zone: (ZONE_WORDS + nrCpus * PCP_STRIDE) * 4,
+    tlb: nrCpus * TLB_WORDS_PER_CPU * 4,
+    percpu: nrCpus * PERCPU_WORDS * 4,
+    mm: MAX_MMS * MM_WORDS * 4,
+    vmas: MAX_MMS * MAX_VMAS * VMA_WORDS * 4,
+    files: MAX_FILES * FILE_WORDS * 4,
+    disk: DISK_WORDS * 4,
+    globals: GLOBALS_WORDS * 4,
+    counters: nrCpus * COUNTER_STRIDE * 8,
+    waits: nrCpus * WAIT_STRIDE * 8,
+    csd: nrCpus * CSD_WORDS * 8,
+    rings: nrCpus * RING_WORDS_PER_CPU * 4,
+    violations: VIOLATION_WORDS * 4,
+  };
 }
 
 const LINE = 64;
 
-/** Byte offset and length of every region: each starts on a cache line of its own. */
-function lineAlignedLayout(nrCpus: number, nrFrames: number): { regions: Map<string, { offset: number; bytes: number }>; total: number } {
-  const regions = new Map<string, { offset: number; bytes: number }>();
-  let offset = 0;
-  for (const [name, bytes] of regionBytes(nrCpus, nrFrames)) {
-    regions.set(name, { offset, bytes });
-    offset += Math.ceil(bytes / LINE) * LINE;
+/** Where every region starts, each on a cache line of its own, and the bytes of the whole buffer. */
+function lineAlignedLayout(bytes: Record<Int32Region | Float64Region, number>): { offsets: Map<string, number>; total: number } {
+  const offsets = new Map<string, number>();
+  let total = 0;
+  for (const [name, n] of Object.entries(bytes)) {
+    offsets.set(name, total);
+    total += Math.ceil(n / LINE) * LINE;
   }
-  return { regions, total: offset };
+  return { offsets, total };
 }
 
 export function createMachineMemory(nrCpus: number, nrFrames: number): MachineMemory {
   if (nrFrames > MAX_FRAMES) throw new RangeError(`at most ${MAX_FRAMES} frames, got ${nrFrames}`);
-  return { nrCpus, nrFrames, buffer: new SharedArrayBuffer(lineAlignedLayout(nrCpus, nrFrames).total) };
+  return { nrCpus, nrFrames, buffer: new SharedArrayBuffer(lineAlignedLayout(regionBytes(nrCpus, nrFrames)).total) };
+}
+
+/** Where a view over the machine's buffer starts in MachineViews.words. */
+export function wordIndexOf(view: Int32Array): number {
+  return view.byteOffset / 4;
 }
 
 export function viewsOf(mem: MachineMemory): MachineViews {
-  const { regions } = lineAlignedLayout(mem.nrCpus, mem.nrFrames);
+  const bytes = regionBytes(mem.nrCpus, mem.nrFrames);
+  const { offsets } = lineAlignedLayout(bytes);
   const buf = mem.buffer;
-  const i32 = (name: Int32Region): Int32Array => {
-    const r = regions.get(name)!;
-    return new Int32Array(buf, r.offset, r.bytes / 4);
-  };
-  const f64 = (name: Float64Region): Float64Array => {
-    const r = regions.get(name)!;
-    return new Float64Array(buf, r.offset, r.bytes / 8);
-  };
-  const int32Regions: Int32Region[] = ['phys', 'frameMeta', 'zone', 'tlb', 'percpu', 'mm', 'vmas', 'files', 'disk', 'globals', 'rings', 'violations'];
-  const at = Object.fromEntries(int32Regions.map((name) => [name, regions.get(name)!.offset / 4])) as RegionOffsets;
-  const csd = regions.get('csd')!;
+  const i32 = (name: Int32Region | 'csd'): Int32Array => new Int32Array(buf, offsets.get(name)!, bytes[name] / 4);
+  const f64 = (name: Float64Region): Float64Array => new Float64Array(buf, offsets.get(name)!, bytes[name] / 8);
   return {
     nrCpus: mem.nrCpus,
     nrFrames: mem.nrFrames,
@@ -128,11 +122,10 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     counters: f64('counters'),
     waits: f64('waits'),
     csd: f64('csd'),
-    csdMask: new Int32Array(buf, csd.offset, csd.bytes / 4),
+    csdMask: i32('csd'),
     rings: i32('rings'),
     violations: i32('violations'),
     words: new Int32Array(buf),
-    at,
   };
 }
 
