@@ -46,7 +46,7 @@ export interface FanoutResult {
 }
 
 /** Where the one flushed page is mapped. */
-const BENCH_BASE = 2 ** 36;
+export const BENCH_BASE = 2 ** 36;
 
 /** Accesses a busy target makes between two looks at the stop flag. */
 const BURST = 256;
@@ -89,7 +89,8 @@ function timedFlush(cpu: Cpu, p: FanoutParams): number {
   return (t1 - t0) * 1000;
 }
 
-function busyTarget(cpu: Cpu): void {
+/** A busy CPU: loads from the flushed page until told to stop, taking IPIs at its interrupt points. */
+export function busyTarget(cpu: Cpu): void {
   let sum = 0;
   while (!cpu.shouldStop()) for (let i = 0; i < BURST; i++) sum += cpu.load(BENCH_BASE);
   if (Number.isNaN(sum)) throw new Error(`CPU ${cpu.id}: a load of the mapped page faulted`);

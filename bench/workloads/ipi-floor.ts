@@ -16,6 +16,7 @@ import { IpiFn } from '../../src/ipi/protocol.ts';
 import { mmAlloc } from '../../src/kernel/mm.ts';
 import { mapAnonPages } from '../../src/scenario/populate.ts';
 import { defineWorkload } from '../../src/scenario/workload.ts';
+import { BENCH_BASE, busyTarget } from './ipi-fanout.ts';
 
 export interface FloorOptions {
   /** untimed pairs first, so that both paths are optimized */
@@ -31,12 +32,10 @@ export interface FloorResult {
   flushUs: number[];
 }
 
-const BASE = 2 ** 36;
-
 export default defineWorkload<FloorOptions & { mm: number }, FloorResult, FloorOptions>({
   setup(v: MachineViews, o: FloorOptions) {
     const mm = mmAlloc(v, CONTROL_CPU);
-    mapAnonPages(v, CONTROL_CPU, mm, BASE, 1);
+    mapAnonPages(v, CONTROL_CPU, mm, BENCH_BASE, 1);
     return { ...o, mm };
   },
 
@@ -47,9 +46,7 @@ export default defineWorkload<FloorOptions & { mm: number }, FloorResult, FloorO
     smpBarrier(cpu);
     const out: FloorResult = { nopUs: [], flushUs: [] };
     if (cpu.id !== 0) {
-      let sum = 0;
-      while (!cpu.shouldStop()) for (let i = 0; i < 256; i++) sum += cpu.load(BASE);
-      if (Number.isNaN(sum)) throw new Error(`CPU ${cpu.id}: a load of the mapped page faulted`);
+      busyTarget(cpu);
       return out;
     }
     const target = CpuMask.of(1);
@@ -63,7 +60,7 @@ export default defineWorkload<FloorOptions & { mm: number }, FloorResult, FloorO
       const nop = performance.now() - t0;
       pause();
       t0 = performance.now();
-      flushTlbMmRange(cpu, p.mm, BASE, BASE + PAGE_SIZE);
+      flushTlbMmRange(cpu, p.mm, BENCH_BASE, BENCH_BASE + PAGE_SIZE);
       const flush = performance.now() - t0;
       pause();
       if (i >= p.warmup) {
