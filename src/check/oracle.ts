@@ -30,8 +30,8 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
-import { Ev, traceEvent } from '../trace/events.ts';
-import { FRAME_META_WORDS, META_FLAGS, PAGE_SIZE, PG_DIRTY } from '../machine/phys-layout.ts';
+import { Ev, seqDiff, traceEvent } from '../trace/events.ts';
+import { FRAME_META_WORDS, META_FLAGS, META_WRITTEN_SEQ, PAGE_SIZE, PG_DIRTY } from '../machine/phys-layout.ts';
 import { pteAtNoSideEffects } from '../machine/pagetable.ts';
 import { pteDirty, ptePfn, ptePresent } from '../machine/pte.ts';
 import {
@@ -45,7 +45,7 @@ import {
 export const enum ViolationKind {
   UseAfterFree = 1,
   AccessAfterReturn = 2,
-  LostWrite = 3,
+  LostWrite = 3, // details: pfn, PTE now, the entry's fill sequence, the page's last writeback sequence
   FreedTableWalk = 4,
   LostDirtyBit = 5, // details: pfn, PTE overwritten, PTE stored, word index of the PTE
   LostAccessedBit = 6, // details as for LostDirtyBit
@@ -53,6 +53,9 @@ export const enum ViolationKind {
   // details: pfn through the 4 KiB entry, pfn through the 2 MiB one, the page shift of the entry
   // being filled (12 or 21), the permission bits (TLBF_*) on which they differ
   TlbConflict = 8,
+  // details: the value found, a value expected (the last one recorded), the CPU that stored it,
+  // where it was found (0 memory through a load, 1 the page cache, 2 the disk) (data.ts)
+  LostData = 9,
 }
 
 export const VIOLATION_KIND_NAMES: Record<number, string> = {
@@ -64,6 +67,7 @@ export const VIOLATION_KIND_NAMES: Record<number, string> = {
   [ViolationKind.LostAccessedBit]: 'lost-accessed-bit',
   [ViolationKind.GupPinUnmapped]: 'gup-pin-unmapped',
   [ViolationKind.TlbConflict]: 'tlb-conflict',
+  [ViolationKind.LostData]: 'lost-data',
 };
 
 function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number): void {
@@ -136,15 +140,50 @@ export function readViolations(v: MachineViews): Violation[] {
 }
 
 /**
- * The lost-write oracle, for a store about to land on page-cache frame `pfn` at `vpn`: the page
- * must be dirty, or mapped here by a dirty PTE that writeback's folio_mkclean will find.
+ * Writeback has copied page-cache frame `pfn` to the disk (called by the kernel's writeback right
+ * after the copy): from now on a TLB entry filled before this moment has outlived a writeback.
  */
-export function checkFileStore(v: MachineViews, cpu: number, cr3: number, vpn: number, pfn: number): void {
-  if ((Atomics.load(v.frameMeta, pfn * FRAME_META_WORDS + META_FLAGS) & PG_DIRTY) !== 0) return;
+export function noteWrittenBack(v: MachineViews, pfn: number): void {
+  // its own place in the global order, after the copy: a fill stamped before it came before it
+  Atomics.store(v.frameMeta, pfn * FRAME_META_WORDS + META_WRITTEN_SEQ, Atomics.add(v.globals, G_TRACE_SEQ, 1));
+}
+
+/**
+ * The lost-write oracle, for a store about to land on page-cache frame `pfn` at `vpn` through a
+ * TLB entry filled at `fillSeq` (machine/tlb-layout.ts TLBE_FILL_SEQ). Reported when all three
+ * hold:
+ *   1. writeback copied the page to the disk after the entry was filled (META_WRITTEN_SEQ);
+ *   2. the page is clean (PG_dirty clear);
+ *   3. the PTE does not map the page dirty.
+ * Then this store lands after the copy on a page nothing marks for writeback again: the data
+ * reaches the disk only if some later write happens to redirty the page.
+ *
+ * Why mainline never gets here: a writable translation exists only of a dirty PTE (write-notify,
+ * fault.ts), and writeback copies the page only after folio_mkclean has cleaned every PTE that
+ * maps it and flushed its translations from every TLB of the mm, under the PTL (writeback.ts);
+ * a PTE that zap or reclaim cleared first had its translations flushed before the PTL was dropped
+ * (zap's force flush for a dirty file page) or before the I/O (try_to_unmap_flush_dirty). So an
+ * entry filled before a copy cannot outlive it, and condition 1 alone is the kernel's bug; 2 and
+ * 3 keep the report to a write that is really lost.
+ *
+ * What it leaves out on purpose: a store while a dirty bit is in flight (a PTE cleared by zap or
+ * folio_mkclean, its D not yet carried to PG_dirty, or a write fault between setting its PTE and
+ * marking the page dirty). The page looks clean and unmapped for a moment, but no writeback has
+ * passed since the fill, and the dirty bit reaches the page right after: nothing is lost. The
+ * three reads are not one atomic snapshot; condition 1 is read first, and once it holds the kernel
+ * has already broken its rule, so a page redirtied between the other two reads cannot make a
+ * report out of a correct kernel. The end-of-trial data check (data.ts) is the ground truth
+ * behind this early warning.
+ */
+export function checkFileStore(v: MachineViews, cpu: number, cr3: number, vpn: number, pfn: number, fillSeq: number): void {
+  const meta = pfn * FRAME_META_WORDS;
+  const writtenSeq = Atomics.load(v.frameMeta, meta + META_WRITTEN_SEQ);
+  if (seqDiff(writtenSeq, fillSeq) <= 0) return;
+  if ((Atomics.load(v.frameMeta, meta + META_FLAGS) & PG_DIRTY) !== 0) return;
   // a look that marks nothing seen (lost-bits.ts): the oracle is not the kernel
   const pte = pteAtNoSideEffects(v, cr3, vpn * PAGE_SIZE);
   if (ptePresent(pte) && ptePfn(pte) === pfn && pteDirty(pte)) return;
-  reportViolation(v, cpu, ViolationKind.LostWrite, vpn, pfn, pte, 0, 0);
+  reportViolation(v, cpu, ViolationKind.LostWrite, vpn, pfn, pte, fillSeq, writtenSeq);
 }
 
 /**

@@ -219,7 +219,7 @@ export class Cpu implements IpiCpu {
       e = -1;
     }
     if (e < 0) e = this.translateSlow(va, vpn, true);
-    if (e >= 0 && (this.t[e + TLBE_FLAGS] & TLBF_FILE) !== 0) checkFileStore(this.v, this.id, this.cr3, vpn, this.t[e + TLBE_PFN]);
+    if (e >= 0 && (this.t[e + TLBE_FLAGS] & TLBF_FILE) !== 0) checkFileStore(this.v, this.id, this.cr3, vpn, this.t[e + TLBE_PFN], this.t[e + TLBE_FILL_SEQ]);
     return e;
   }
 

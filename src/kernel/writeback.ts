@@ -42,6 +42,7 @@ import { folioLock, folioMapped, folioMarkDirty, folioTestClearDirty, folioUnloc
 import { pteUnlock } from './ptl.ts';
 import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
 import { ptepGetAndClearFull } from './zap.ts';
+import { noteWrittenBack } from '../check/oracle.ts';
 
 /**
  * folio_mkclean: every PTE that maps `pfn` dirty or writable becomes clean and read-only, its
@@ -88,6 +89,8 @@ function folioClearDirtyForIo(cpu: Cpu, pfn: number): boolean {
 export function writeoutFolioLocked(cpu: Cpu, pfn: number): boolean {
   if (!folioClearDirtyForIo(cpu, pfn)) return false;
   writePageToDisk(cpu.v, pageOwner(cpu.v, pfn), pageIndex(cpu.v, pfn), pfn);
+  // the lost-write oracle's record: translations filled before now must all be gone
+  noteWrittenBack(cpu.v, pfn);
   return true;
 }
 

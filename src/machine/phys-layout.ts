@@ -40,6 +40,10 @@ export const META_PINCOUNT = 9; // pins taken by GUP (folio pincount)
 // worst). The PTE's VPN beside it, for the report.
 export const META_HW_AD = 10;
 export const META_HW_AD_VPN = 11;
+// The lost-write oracle's record (check/oracle.ts), not kernel state: the global trace sequence
+// just after writeback last copied this page-cache frame to the disk, or at the frame's allocation.
+// A TLB entry filled before it has outlived a writeback.
+export const META_WRITTEN_SEQ = 12;
 export const HWAD_ACCESSED = 1 << 0;
 export const HWAD_DIRTY = 1 << 1;
 export const HWAD_PTEP_SHIFT = 2; // a PTE's word index is below MAX_FRAMES * WORDS_PER_FRAME = 2^29
