@@ -25,21 +25,15 @@
  * Race windows stretched by noise: after each PTE clear (zap.ts) and before the gather's flush
  * (mmu-gather.ts tlbFlush).
  *
- * Known limit of the oracle, why the suite tests this race through its mechanism only
- * (test/scenarios/lost-dirty-early-rmap.test.ts, with the forced interleaving of
- * test/fixtures/oracle-workloads.ts) and leaves stress figures to the stress command and bench/:
- * under `fixed` these programs also draw lost-write reports that are not lost writes. A write fault here marks the
- * page dirty without the page lock, so it can land between writeback's folio_mkclean and its
- * PG_dirty test-and-clear, leaving a clean page under a dirty PTE (Linux holds the page lock
- * across both). When zap or folio_mkclean later clears that PTE, its dirty bit is in flight, in
- * the clearing CPU's hands until folio_mark_dirty; a writer's store through its TLB in that
- * window finds a clean page and no dirty PTE, and is reported, although the dirty bit reaches
- * the page right after. Measured (3 CPUs, noise high, 200 rounds a trial, seeds 1-5): buggy
- * reports in trial 1, 1, 1, 3, 1; fixed in trial 1, 18, 5, 164, 70. So a stress run shows the
- * race but cannot yet tell the kernels apart: that needs the oracle to see the in-flight window
- * (or write faults to take the page lock, as Linux's do). The same runs draw access-after-return
- * reports too: a TLB entry filled between a madvise's zap and its return carries the epoch from
- * before that promise, and is judged by it against a later clear (writeback's) still in flight.
+ * At the end of each trial every CPU stops, writeback syncs the file, and the data check
+ * (check/data.ts) judges every word the writers stored: on the disk and in the page cache it must
+ * be one of the values last stored to it. It is the ground truth behind the lost-write warning,
+ * and rarely fires here (a later store to the same page usually redirties it and carries the lost
+ * value to the disk after all); under `fixed` it must stay silent like every other oracle.
+ *
+ * The lost-write oracle reports a store only through an entry filled before the page's last
+ * writeback (check/oracle.ts checkFileStore), so a store while a dirty bit is in flight (cleared
+ * from a PTE, not yet carried to PG_dirty) is not reported: nothing is lost there.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import type { MachineViews } from '../../machine/memory.ts';
@@ -53,7 +47,8 @@ import { MADV_DONTNEED, sysMadvise } from '../../kernel/madvise.ts';
 import { createFile } from '../../kernel/filemap.ts';
 import { writebackFile } from '../../kernel/writeback.ts';
 import { defineScenario } from '../scenario.ts';
-import { SCENARIO_BASE, driverGoesOn, followerGoesOn, storeBurst, type RoundsOptions } from './lib.ts';
+import { SCENARIO_BASE, driverGoesOn, followerGoesOn, type RoundsOptions } from './lib.ts';
+import { checkFileData, dataShadow, dataStoreBurst, type DataShadow } from '../../check/data.ts';
 
 /** Pages of the file, all mapped: few, so that writers and the zapper meet often. */
 const PAGES = 4;
@@ -63,6 +58,7 @@ interface Params {
   mm: number;
   file: number;
   rounds: number;
+  data: DataShadow;
 }
 
 export default defineScenario<Params, RoundsOptions>({
@@ -75,7 +71,7 @@ export default defineScenario<Params, RoundsOptions>({
   trialOptions: { rounds: 200 },
 
   setup(v: MachineViews, { rounds }: RoundsOptions): Params {
-    return { mm: mmAlloc(v, CONTROL_CPU), file: createFile(v, PAGES), rounds };
+    return { mm: mmAlloc(v, CONTROL_CPU), file: createFile(v, PAGES), rounds, data: dataShadow(PAGES, v.nrCpus) };
   },
 
   run(cpu: Cpu, p: Params): void {
@@ -93,7 +89,13 @@ export default defineScenario<Params, RoundsOptions>({
         cpu.interruptPoint();
       }
     } else {
-      for (let value = 1; followerGoesOn(cpu); value++) storeBurst(cpu, SCENARIO_BASE, PAGES, STORES_PER_BURST, value);
+      for (let round = 0; followerGoesOn(cpu); round++) dataStoreBurst(cpu, p.data, SCENARIO_BASE, STORES_PER_BURST, round);
+    }
+    // every store has landed: sync the file and judge every word
+    smpBarrier(cpu);
+    if (cpu.id === 1) {
+      writebackFile(cpu, p.file);
+      checkFileData(cpu, p.data, SCENARIO_BASE, p.file, 0);
     }
   },
 });
