@@ -8,6 +8,8 @@
  *
  * A CPU whose ASID is behind (lazy, or switched away) may hold stale entries: it flushes them when
  * it next loads the mm, and is not in violation. Only valid while the PTEs of the range are stable.
+ * It is flush_tlb_mm_range's own contract, which mainline keeps by waiting in
+ * smp_call_function_many until every CPU in mm_cpumask that is not lazy ran flush_tlb_func.
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';

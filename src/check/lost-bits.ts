@@ -29,6 +29,13 @@
  *
  * The oracles' own reads (ptepGetNoSideEffects) mark nothing seen: the oracle is not the kernel.
  *
+ * Why mainline never gets there: every x86 primitive that stores over a PTE the walker may be
+ * updating either returns the old value atomically (ptep_get_and_clear's xchg, the cmpxchg loops
+ * of ptep_test_and_clear_young and ptep_set_wrprotect, ptep_modify_prot_start) or stores over an
+ * entry the walker cannot touch (not present, or one it has just read and cleared itself), and the
+ * caller carries the bits it got back to the page (folio_mark_dirty, folio_mark_accessed).
+
+ *
  *   CPU A (kernel, read-then-clear)      CPU B (user store through a clean writable entry)
  *   old = ptep_get(ptep)   (no D)
  *                                        walker: cmpxchg(ptep, old, old | D)   succeeds

@@ -1,29 +1,49 @@
 /*
  * The oracles: rules checked at the moment of the access, on the CPU that makes it, so that a
  * report points at the access that broke the rule. An oracle never trusts a flag a kernel path
- * sets about itself; it looks at what the hardware did.
+ * sets about itself; it looks at what the hardware did. The trust rule (DESIGN 3): each oracle
+ * reports one exact condition that mainline can never reach, so that under a fixed or mainline
+ * kernel any report is a bug of the emulator or of the kernel, never noise. For each kind, what
+ * it reports and why mainline never gets there:
  *
- *   use-after-free   an access completed through a TLB entry whose frame generation differs from
- *                    the frame's: the frame was freed (and maybe reused) while the translation
- *                    was still cached. Checked on every TLB hit, one plain read.
- *   access after return   an access through a translation that a munmap, madvise or mprotect
- *                    already returned from removing or demoting (promises.ts). Every TLB hit
- *                    compares its epoch with its mm's promise count, one plain read.
- *   lost write       a store lands on a page-cache page that is clean and that no dirty PTE
- *                    maps: writeback will never see it. Checked on stores through file entries.
- *   freed-table walk a page walk starts from a paging-structure-cache entry whose table frame
- *                    was freed since, or GUP-fast walks a table freed under it.
- *   lost dirty / accessed bit   a kernel store over a PTE wipes a D or A bit that the page
- *                    walker set and that no kernel primitive ever returned (lost-bits.ts);
- *                    reported on the CPU whose store wiped it, at the store.
- *   GUP pin of an unmapped frame   a GUP-fast pin that survives to its caller although, once the
- *                    pin was taken, the PTE no longer mapped that frame (kernel/gup.ts).
- *   TLB conflict     two entries of one TLB translate one address differently: a 2 MiB entry
+ *   use-after-free   an access completes through a TLB entry whose frame generation (read at the
+ *                    fill, while the PTE mapped the frame) differs from the frame's now: the
+ *                    frame was freed since the fill. Checked on every TLB hit, one plain read.
+ *                    Mainline frees a page only after the flush that removed every translation
+ *                    of it (tlb_finish_mmu, try_to_unmap_flush before the free); a CPU it skips
+ *                    (lazy) runs no user code of the mm, and catches up on tlb_gen before it does.
+ *   access-after-return   an access through a translation filled before a munmap, madvise or
+ *                    mprotect that covers it returned, that no longer agrees with the PTE
+ *                    (promises.ts, which states the exact rule for entries filled during the call).
+ *                    Mainline flushes every TLB of the mm before such a call returns (with
+ *                    flush_tlb_batched_pending for what reclaim left pending).
+ *   lost-write       a store through an entry filled before writeback last copied the page, onto
+ *                    a page that is clean and that no dirty PTE maps (checkFileStore below, with
+ *                    the argument). Mainline flushes every writable translation before the copy.
+ *   freed-table-walk a page walk starts from a paging-structure-cache entry whose table frame
+ *                    has been freed since it was cached (walker.ts), or GUP-fast, with IRQs off,
+ *                    read a table that was freed before it finished (kernel/gup.ts). Mainline
+ *                    frees a table only after a flush with freed_tables set, which also reaches
+ *                    lazy CPUs and drops the paging-structure caches, and after GUP-fast walkers
+ *                    have left (the IRQ-disabled walk holds off the sync IPI or the RCU grace
+ *                    period that frees the table).
+ *   lost-dirty-bit / lost-accessed-bit   a kernel store over a PTE wipes a D or A bit that the
+ *                    walker set and that no kernel primitive ever returned (lost-bits.ts); on the
+ *                    CPU whose store wiped it, at the store. Mainline takes bits away only with
+ *                    xchg or cmpxchg, whose returned value carries them.
+ *   gup-pin-unmapped a GUP-fast pin that survives to its caller although, once the pin was taken,
+ *                    the PTE no longer mapped that frame (kernel/gup.ts). Mainline's GUP-fast
+ *                    rechecks the PTE after taking the reference and drops the pin if it changed.
+ *   tlb-conflict     two entries of one TLB translate one address differently: a 2 MiB entry
  *                    enters the TLB while a 4 KiB entry of its range maps another frame than the
  *                    2 MiB page's or with other permissions, or a 4 KiB entry from a PTE enters
  *                    it while a 2 MiB translation of its page differs (SDM vol. 3 4.10.2.3: the
  *                    processor may use either, or fail, AMD erratum 383). Checked by the walker at
- *                    the fill, on the filling CPU's own TLB, once per fill.
+ *                    the fill, on the filling CPU's own TLB, once per fill. Mainline replaces a
+ *                    PMD's table by a huge entry (and back) only after clearing the PMD and
+ *                    flushing the range (pmdp_collapse_flush, pmdp_invalidate).
+ *   lost-data        the ground truth, at the end of a trial: a word no longer holds any value a
+ *                    CPU last stored to it since the program last discarded it (data.ts).
  *
  * A violation is recorded in the shared violation log (violation-layout.ts) and as an event in the
  * CPU's ring; the access itself completes, as it would on hardware.

@@ -31,6 +31,18 @@
  * Sequence numbers wrap at 2^32 (trace/events.ts): they are compared by their difference.
  *
  * Promises older than the ring are not checked (a missed report, never a false one).
+ *
+ * What is reported, exactly: a user access through a TLB entry of the mm, filled before a
+ * munmap or MADV_DONTNEED covering its address started (before an mprotect covering it returned),
+ * that completes after that call returned, while the PTE now is not present, maps another frame,
+ * or (a store) is not writable. Why mainline never gets there: each of these calls changes the
+ * PTEs of its range under the PTL and flushes them from every CPU that runs the mm before it
+ * returns; a PTE it found already clear was cleared by someone whose flush it waits for first
+ * (flush_tlb_batched_pending for reclaim's batch, the forced flush of mm_tlb_flush_nested for a
+ * concurrent zapper). A lazy CPU may keep the entry, but runs no user access of the mm until
+ * switch_mm has flushed it. So an entry older than the call cannot answer an access after the
+ * return; the comparison with the PTE only keeps the report to an entry that is also wrong now.
+
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
