@@ -9,12 +9,11 @@
  */
 import { parseArgs } from 'node:util';
 import { defaultCpus } from '../src/scenario/scenario.ts';
-import { Machine } from '../src/machine/machine.ts';
+import type { Machine } from '../src/machine/machine.ts';
 import { loadCatalog } from '../src/scenario/catalog/index.ts';
-import { runTrials } from '../src/campaign/trials.ts';
-import { NOISE_LEVELS } from '../src/campaign/noise.ts';
 import { parseDuration } from '../src/campaign/stress.ts';
-import { formatHost, hostInfo, percentile, writeResults } from './report.ts';
+import { formatHost, hostInfo, writeResults } from './report.ts';
+import { machineFor, raceTiming } from './race-timing.ts';
 
 const { values: args } = parseArgs({ options: { seeds: { type: 'string', default: '1,2,3,4,5' }, cap: { type: 'string', default: '20s' } } });
 const seeds = args.seeds.split(',').map(Number);
@@ -30,27 +29,11 @@ try {
   console.log('scenario                  cpus  noise  found  median ms  worst ms  median trials  trials/s');
   for (const { name, url, scenario } of entries) {
     const cpus = defaultCpus(scenario);
-    let machine = machines.get(cpus);
-    if (!machine) machines.set(cpus, (machine = await Machine.boot({ cpus })));
-    const noise = scenario.noise ?? 'low';
-    const ms: number[] = [];
-    const trials: number[] = [];
-    let found = 0;
-    let totalTrials = 0;
-    let totalMs = 0;
-    for (const seed of seeds) {
-      const r = await runTrials(machine, { url, scenario, preset: 'buggy', seed, durationMs: capMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: true });
-      totalTrials += r.trials;
-      totalMs += r.elapsedMs;
-      // a seed that found nothing within the cap counts as never: the median is over all seeds
-      found += r.firstViolation ? 1 : 0;
-      ms.push(r.firstViolation ? r.firstViolation.elapsedMs : Infinity);
-      trials.push(r.firstViolation ? r.firstViolation.trial : Infinity);
-    }
-    const row = { scenario: name, cpus, noise, found, of: seeds.length, medianMs: percentile(ms, 50), worstMs: Math.max(...ms), medianTrials: percentile(trials, 50), trialsPerSec: (totalTrials * 1000) / totalMs };
+    const t = await raceTiming(await machineFor(machines, cpus), { name, url, scenario }, seeds, capMs);
+    const row = { scenario: name, cpus, noise: t.noise, found: t.found, of: seeds.length, medianMs: t.medianMs, worstMs: Math.max(...t.ms), medianTrials: t.medianTrials, trialsPerSec: t.trialsPerSec };
     rows.push(row);
     console.log(
-      `${name.padEnd(25)} ${String(cpus).padStart(4)}  ${noise.padEnd(5)} ${`${found}/${seeds.length}`.padStart(5)} ${row.medianMs.toFixed(0).padStart(10)} ${row.worstMs.toFixed(0).padStart(9)} ${String(row.medianTrials).padStart(14)} ${row.trialsPerSec.toFixed(1).padStart(9)}`,
+      `${name.padEnd(25)} ${String(cpus).padStart(4)}  ${t.noise.padEnd(5)} ${`${t.found}/${seeds.length}`.padStart(5)} ${row.medianMs.toFixed(0).padStart(10)} ${row.worstMs.toFixed(0).padStart(9)} ${String(row.medianTrials).padStart(14)} ${row.trialsPerSec.toFixed(1).padStart(9)}`,
     );
   }
   console.log(`results: ${writeResults('time-to-race', { host, seeds, capMs, rows })}`);
