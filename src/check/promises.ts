@@ -22,8 +22,9 @@
  * never fills from a PROT_NONE PTE, and a fill from the new read-only PTE is not writable). So an
  * mprotect judges every entry filled before it returned, also those filled while it ran: that is
  * what catches a walker that sets D by cmpxchg in mprotect's own window and refills a writable,
- * dirty entry from the PTE mprotect is about to change (scenario mprotect-skip-demotion). Only
- * entries filled after the call returned are left out, since the promise says nothing about them.
+ * dirty entry from the PTE mprotect is about to change (scenario mprotect-skip-nonatomic-clear).
+ * Only entries filled after the call returned are left out, since the promise says nothing about
+ * them.
  *
  * A promise record is four words (kernel/mm-layout.ts): start VPN, end VPN, kind with the call's
  * duration in the sequence above it (PROMISE_KIND_BITS; a duration beyond 2^28 events saturates,

@@ -1,7 +1,15 @@
 /*
- * mprotect-skip-demotion: can mprotect(PROT_READ) return while another CPU can still write the
- * range, because it skipped a write-protect's flush? (seed 000 patch 03, "mm/mprotect: do not
- * flush on permission promotion", and its review)
+ * mprotect-skip-nonatomic-clear: two bugs together. Can mprotect(PROT_READ) return while another
+ * CPU can still write the range, when mprotect skips the flush of a write-protect it judged clean
+ * and reads the PTE it changes non-atomically? The buggy preset sets one switch from each source:
+ *   mprotectFlush=skip-promotions    seed 000 patch 03, "mm/mprotect: do not flush on permission
+ *                                    promotion" (its pte_may_need_flush as corrected in review):
+ *                                    no flush for write-protecting a clean writable PTE
+ *   ptepGetAndClear=read-then-clear  seed 000, the review of the same RFC: ptep_get_and_clear
+ *                                    must be one xchg to keep the A/D bits the hardware sets (x86
+ *                                    native_ptep_get_and_clear); here it is a load, then a store
+ * Neither alone lets a write through after mprotect returned on x86 (below); the tests show that
+ * setting either switch back to mainline makes the scenario clean, and both together reproduce.
  *
  * What the RFC's condition does on x86, honestly: nothing unsafe. Its misplaced negation
  * (!(pte_dirty(old) || !pte_write(old))) skips only write-protects of clean writable PTEs, and so
@@ -117,8 +125,8 @@ function writer(cpu: Cpu, p: Params): void {
 }
 
 export default defineScenario<Params, Options>({
-  name: 'mprotect-skip-demotion',
-  question: 'Can mprotect(PROT_READ) skip the flush of a PTE whose dirty bit a racing read-then-clear lost, and return while a CPU still writes?',
+  name: 'mprotect-skip-nonatomic-clear',
+  question: 'With two bugs together, can mprotect(PROT_READ) skip the flush of a PTE whose dirty bit a read-then-clear lost, and return while a CPU still writes?',
   forbidden: 'access-after-return',
   cpus: 2,
   presets: {
