@@ -5,28 +5,34 @@
  * (MADV_DONTNEED, MADV_FREE, munmap). No TLB, PTE or flag is consulted: only the values.
  *
  * What is expected of a word. Each CPU's program records, per tracked word, the last value it
- * stored there (dataStore); a discarding syscall's caller forgets the range for every CPU once
- * the call has returned (dataForget). At the end the word must hold one of the values still
- * recorded: the last store to a word in memory order is some CPU's last store to it, since one
- * CPU's stores to one word stay in program order. A word nobody recorded is not judged.
+ * stored there and when it recorded it (dataStore: a place in the shadow's own sequence, taken
+ * before the store). A discarding syscall's caller, once the call has returned, takes a cut in
+ * the same sequence for the pages it discarded (dataForget). At the end, for each word:
+ *   certain    records taken after the page's last cut: their stores came after the discard
+ *              returned, so none was wiped;
+ *   uncertain  records taken before it: the store may have been wiped by the discard, or may
+ *              have landed after it (a CPU preempted between its record and its store), even
+ *              after a certain store of another CPU.
+ * A word with no certain record is not judged (MADV_FREE may leave old data, the discard zeros).
+ * Otherwise it must hold a certain or an uncertain record's value: the last store to a word in
+ * memory order is some CPU's last store to it, since one CPU's stores to one word stay in program
+ * order, and a certain store can only be followed by another record's store.
  *
  *   CPU A (dataStore)                 CPU B (madvise, then dataForget)
- *   record v as A's last value
- *   store v                           zap: the page goes, v with it (the store came first)
- *                                     return, forget A's record
+ *   record v at 10
+ *                                     zap, return; cut at 11: A's v is uncertain
+ *   store v                           (lands on the new page, or had landed before the zap)
+ *   record w at 12, store w           certain: the word must hold w, or v if it landed later
  *
- * A records before it stores, so that a record can never appear after a forget that followed the
- * store: a store the discard legitimately wiped is never expected. The other order (store, then
- * a late record after B's forget) would expect a value the zap removed.
- *
- * Why mainline never fails it: a store that completed before the discard returned may be wiped
- * (its record is forgotten), and every store after it lands on the page that the next load, the
- * page cache or writeback finds; mainline loses no store to a page it keeps. A report is a lost
+ * Why mainline never fails it: a store recorded before the discard returned may be wiped (it is
+ * uncertain), and every store after it lands on the page that the next load, the page cache or
+ * writeback finds; mainline loses no store to a page it keeps. A report is a lost
  * write (a store through a stale translation to a frame that was written back, dropped or reused)
  * or a frame reused under a live translation.
  *
  * Layout: one SharedArrayBuffer per tracked range, made by the scenario's setup and handed to the
- * CPUs in its params: for each CPU, `words` values, then `words` flags (1: recorded).
+ * CPUs in its params: the sequence, each page's last cut, then for each CPU a value per word and
+ * the place in the sequence of its record there (0: none).
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
@@ -37,16 +43,23 @@ import { diskWord, filemapLookup } from '../kernel/filemap.ts';
 export interface DataShadow {
   readonly pages: number;
   readonly cpus: number;
-  /** per CPU: pages * WORDS_PER_FRAME values, then as many recorded flags */
+  /** the layout in the header */
   readonly words: Int32Array;
 }
 
+const SEQ = 0;
+const CUTS = 1;
+
 /** A shadow for `pages` pages stored to by up to `cpus` CPUs (control plane, in a setup). */
 export function dataShadow(pages: number, cpus: number): DataShadow {
-  return { pages, cpus, words: new Int32Array(new SharedArrayBuffer(cpus * pages * WORDS_PER_FRAME * 2 * 4)) };
+  const words = new Int32Array(new SharedArrayBuffer((CUTS + pages + cpus * pages * WORDS_PER_FRAME * 2) * 4));
+  words[SEQ] = 1;
+  return { pages, cpus, words };
 }
 
 const span = (d: DataShadow): number => d.pages * WORDS_PER_FRAME;
+/** where `cpu`'s value for word `slot` is; its record's place in the sequence is span(d) further */
+const recordAt = (d: DataShadow, cpu: number, slot: number): number => CUTS + d.pages + cpu * 2 * span(d) + slot;
 
 /**
  * A user store of `value` at `va`, word `slot` of the tracked range, recorded as this CPU's last
@@ -54,15 +67,15 @@ const span = (d: DataShadow): number => d.pages * WORDS_PER_FRAME;
  * it was.
  */
 export function dataStore(cpu: Cpu, d: DataShadow, slot: number, va: number, value: number): boolean {
-  const at = cpu.id * 2 * span(d) + slot;
+  const at = recordAt(d, cpu.id, slot);
   const oldValue = d.words[at];
-  const oldFlag = d.words[at + span(d)];
-  // record first (see the header): a forget that follows the store also removes this record
+  const oldSeq = d.words[at + span(d)];
+  // the record's place is taken before the store: a cut taken after it makes it uncertain
   d.words[at] = value;
-  Atomics.store(d.words, at + span(d), 1);
+  d.words[at + span(d)] = Atomics.add(d.words, SEQ, 1);
   if (cpu.store(va, value)) return true;
   d.words[at] = oldValue;
-  Atomics.store(d.words, at + span(d), oldFlag);
+  d.words[at + span(d)] = oldSeq;
   return false;
 }
 
@@ -77,28 +90,36 @@ export function dataStoreBurst(cpu: Cpu, d: DataShadow, base: number, n: number,
   }
 }
 
-/** After a discarding syscall over pages [first, first + n) of the range returned: no CPU's store there is expected any more. */
+/** After a discarding syscall over pages [first, first + n) of the range returned: the cut for those pages. */
 export function dataForget(d: DataShadow, first: number, n: number): void {
-  for (let c = 0; c < d.cpus; c++) {
-    const flags = c * 2 * span(d) + span(d);
-    for (let w = first * WORDS_PER_FRAME; w < (first + n) * WORDS_PER_FRAME; w++) Atomics.store(d.words, flags + w, 0);
+  const cut = Atomics.add(d.words, SEQ, 1);
+  // a concurrent forget of the same page with a later cut keeps its own
+  for (let page = first; page < first + n; page++) {
+    for (let old = Atomics.load(d.words, CUTS + page); old < cut; old = Atomics.load(d.words, CUTS + page)) {
+      if (Atomics.compareExchange(d.words, CUTS + page, old, cut) === old) break;
+    }
   }
 }
 
 /**
  * Judges word `slot`, found holding `actual` at `va` (by `where`: 0 memory, 1 page cache,
- * 2 disk): reported as lost-data on `cpu` unless some CPU's recorded last store is `actual`.
- * Returns whether it was reported.
+ * 2 disk), once every CPU has stopped storing: reported as lost-data on `cpu` if the word has a
+ * certain record and no record, certain or uncertain, of value `actual`. Returns whether it was
+ * reported.
  */
 function judgeWord(cpu: Cpu, d: DataShadow, slot: number, va: number, actual: number, where: number): boolean {
+  const cut = d.words[CUTS + Math.floor(slot / WORDS_PER_FRAME)];
   let expected = 0;
   let by = -1;
   for (let c = 0; c < d.cpus; c++) {
-    const at = c * 2 * span(d) + slot;
-    if (Atomics.load(d.words, at + span(d)) === 0) continue;
+    const at = recordAt(d, c, slot);
+    const seq = d.words[at + span(d)];
+    if (seq === 0) continue;
     if (d.words[at] === actual) return false;
-    expected = d.words[at];
-    by = c;
+    if (seq > cut) {
+      expected = d.words[at];
+      by = c;
+    }
   }
   if (by < 0) return false;
   reportViolation(cpu.v, cpu.id, ViolationKind.LostData, Math.floor(va / PAGE_SIZE), actual, expected, by, where);

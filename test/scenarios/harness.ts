@@ -48,6 +48,8 @@ export interface RaceChecks<R> {
 const catalogUrl = (scenario: Scenario) => new URL(`../../src/scenario/catalog/${scenario.name}.ts`, import.meta.url).href;
 
 export interface FreeRunningOptions {
+  /** the module the scenario is the default export of, when it is not in the catalog */
+  url?: string;
   seed: number;
   trials: number;
   noiseShift: number;
@@ -55,7 +57,7 @@ export interface FreeRunningOptions {
 
 /** The scenario's programs for `trials` trials from `seed`, stopping at the first forbidden report. */
 export function freeRunning(machine: () => Machine, scenario: Scenario, o: FreeRunningOptions, checks: RaceChecks<TrialsResult> = {}): Harness<TrialsResult> {
-  const url = catalogUrl(scenario);
+  const url = o.url ?? catalogUrl(scenario);
   return {
     what: `${o.trials} free-running trials from seed ${o.seed}`,
     run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true }),
