@@ -110,14 +110,22 @@ export function violationCountOf(v: MachineViews, kind: ViolationKind): number {
   return Atomics.load(v.violations, V_KIND_COUNT + kind);
 }
 
+/** A kind's name; `kind-N` for a number no name was given to. */
+const kindName = (kind: number): string => VIOLATION_KIND_NAMES[kind] ?? `kind-${kind}`;
+
 function readRecord(v: MachineViews, r: number): Violation {
   return {
-    kind: VIOLATION_KIND_NAMES[v.violations[r + VR_KIND]] ?? `kind-${v.violations[r + VR_KIND]}`,
+    kind: kindName(v.violations[r + VR_KIND]),
     cpu: v.violations[r + VR_CPU],
     seq: v.violations[r + VR_SEQ] >>> 0, // unsigned: the sequence wraps (trace/events.ts)
     va: v.violations[r + VR_VPN] * 4096,
     details: Array.from(v.violations.subarray(r + VR_A0, r + VR_A0 + 4)),
   };
+}
+
+/** The kinds reported in this run, 1..MAX_KINDS. */
+function reportedKinds(v: MachineViews): number[] {
+  return Array.from({ length: MAX_KINDS }, (_, i) => i + 1).filter((kind) => Atomics.load(v.violations, V_KIND_COUNT + kind) > 0);
 }
 
 /**
@@ -127,12 +135,19 @@ function readRecord(v: MachineViews, r: number): Violation {
 export function readViolations(v: MachineViews): Violation[] {
   const n = Math.min(MAX_VIOLATIONS, violationCount(v));
   const out = Array.from({ length: n }, (_, i) => readRecord(v, V_BASE + i * VR_WORDS));
-  const kinds = new Set(Array.from({ length: n }, (_, i) => v.violations[V_BASE + i * VR_WORDS + VR_KIND]));
-  for (let kind = 1; kind <= MAX_KINDS; kind++) {
-    if (kinds.has(kind) || Atomics.load(v.violations, V_KIND_COUNT + kind) === 0) continue;
-    out.push(readRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS));
-  }
+  const logged = new Set(Array.from({ length: n }, (_, i) => v.violations[V_BASE + i * VR_WORDS + VR_KIND]));
+  for (const kind of reportedKinds(v)) if (!logged.has(kind)) out.push(readRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS));
   return out;
+}
+
+/** The first report of each kind reported in this run, by kind number. Read after the run. */
+export function readFirstReports(v: MachineViews): Violation[] {
+  return reportedKinds(v).map((kind) => readRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS));
+}
+
+/** How many reports of each kind this run made, by kind name; kinds not reported are left out. */
+export function readReportCounts(v: MachineViews): Record<string, number> {
+  return Object.fromEntries(reportedKinds(v).map((kind) => [kindName(kind), Atomics.load(v.violations, V_KIND_COUNT + kind)]));
 }
 
 /**
