@@ -25,7 +25,8 @@
  * (campaign/compare.ts) can give costs per operation.
  */
 import type { Cpu } from '../cpu/cpu.ts';
-import { violationCount } from '../check/oracle.ts';
+import { VIOLATION_KIND_NAMES, violationCount } from '../check/oracle.ts';
+import { applySwitches, defaultKernelConfig } from '../config/kernel-config.ts';
 import type { Workload } from './workload.ts';
 import type { NoiseLevel } from '../campaign/noise.ts';
 import { UsageError } from '../errors.ts';
@@ -70,11 +71,27 @@ export type MeasurementSpec<P, O> = Omit<ScenarioSpec<P, O>, 'forbidden' | 'expe
 
 export type Scenario<P = unknown, O = unknown> = Readonly<ScenarioSpec<P, O>>;
 
+/**
+ * Checks what a scenario names before any machine boots: its forbidden outcome is an oracle kind
+ * ('any' for a measurement), each preset's switches and values exist. A UsageError names the
+ * scenario, the preset and the valid names; the loader (catalog/index.ts) adds the file.
+ */
 export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
   for (const required of spec.kind === 'measurement' ? [] : ['buggy', 'fixed']) {
-    if (!spec.presets[required]) throw new Error(`scenario ${spec.name} has no '${required}' preset`);
+    if (!spec.presets[required]) throw new UsageError(`scenario ${spec.name} has no '${required}' preset; presets: ${Object.keys(spec.presets).join(', ') || '(none)'}`);
   }
-  if (Object.keys(spec.presets).length === 0) throw new Error(`scenario ${spec.name} has no preset`);
+  if (Object.keys(spec.presets).length === 0) throw new UsageError(`scenario ${spec.name} has no preset`);
+  const kinds = Object.values(VIOLATION_KIND_NAMES);
+  if (spec.kind === 'measurement' ? spec.forbidden !== ANY_VIOLATION : !kinds.includes(spec.forbidden)) {
+    throw new UsageError(`scenario ${spec.name}: forbidden '${spec.forbidden}' is not an oracle kind; kinds: ${kinds.join(', ')}`);
+  }
+  for (const [preset, switches] of Object.entries(spec.presets)) {
+    try {
+      applySwitches(defaultKernelConfig(), switches);
+    } catch (err) {
+      throw new UsageError(`scenario ${spec.name}, preset '${preset}': ${(err as Error).message}`);
+    }
+  }
   return Object.freeze({ ...spec });
 }
 
