@@ -211,7 +211,7 @@ export function writeTraces(first: FirstViolation, meta: TraceMetadata, files: {
 
 /**
  * A progress line on stderr, on a terminal only, redrawn at most four times a second: trials,
- * violations, the rate, elapsed and remaining time (by the duration, or by the rate for --trials).
+ * violations, oracle reports of any kind, the rate, elapsed and remaining time (by the duration, or by the rate for --trials).
  */
 export function progressLine(label: string, trials: number | undefined, durationMs: number | undefined, stream: NodeJS.WriteStream = process.stderr) {
   if (!stream.isTTY) return undefined;
@@ -226,7 +226,7 @@ export function progressLine(label: string, trials: number | undefined, duration
       const elapsed = now - t0;
       const left = durationMs !== undefined ? durationMs - elapsed : trials !== undefined ? (elapsed / r.trials) * (trials - r.trials) : NaN;
       const rate = (r.trials / elapsed) * 1000;
-      stream.write(`\r${label}: ${r.trials} trials, ${r.violations} violations, ${rate.toFixed(1)}/s, ${short(elapsed)} elapsed, ${short(left)} left\x1b[K`);
+      stream.write(`\r${label}: ${r.trials} trials, ${r.violations} violations, ${r.reports} reports, ${rate.toFixed(1)}/s, ${short(elapsed)} elapsed, ${short(left)} left\x1b[K`);
     },
     stop(): void {
       stream.write('\r\x1b[K');
