@@ -211,7 +211,8 @@ export function writeTraces(first: FirstViolation, meta: TraceMetadata, files: {
 
 /**
  * A progress line on stderr, on a terminal only, redrawn at most four times a second: trials,
- * violations, oracle reports of any kind, the rate, elapsed and remaining time (by the duration, or by the rate for --trials).
+ * violations, oracle reports of any kind, the rate, elapsed and remaining time (by the duration,
+ * or by the rate for --trials).
  */
 export function progressLine(label: string, trials: number | undefined, durationMs: number | undefined, stream: NodeJS.WriteStream = process.stderr) {
   if (!stream.isTTY) return undefined;
