@@ -3,12 +3,14 @@
  * and decoded. A PTE prints as `0x35067 [P RW US A D] pfn 0x35`, a promise as the system call
  * whose promise broke, a TLB permission difference as the TLB flags.
  *
- * The detail words of each kind, as the call sites pass them (grep reportViolation):
+ * The detail words of each kind, as the call sites pass them (grep reportViolation); a kind that
+ * needs four leaves the fifth 0:
  *
  *   use-after-free        pfn, frame generation at fill (the TLB entry's), generation now, write
  *                         (cpu/cpu.ts checkHit)
  *   access-after-return   promise kind (check/promises.ts PromiseKind), pfn the TLB entry maps,
- *                         PTE now, write (check/promises.ts checkPromises)
+ *                         PTE now, write, the TLB entry's flags (TLBF_*) (check/promises.ts
+ *                         checkPromises, given them by cpu/cpu.ts checkHit)
  *   lost-write            page-cache pfn, PTE now (check/oracle.ts checkFileStore)
  *   freed-table-walk      from a paging-structure-cache entry: table pfn, its generation when
  *                         cached, its generation now, the table's level 1..3 (machine/walker.ts);
@@ -28,7 +30,7 @@
 import type { Violation } from './oracle.ts';
 import { pteFlagNames, ptePfn } from '../machine/pte.ts';
 import { PromiseKind } from './promises.ts';
-import { TLBF_NX, TLBF_USER, TLBF_WRITE } from '../machine/tlb-layout.ts';
+import { TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_VALID, TLBF_WRITE } from '../machine/tlb-layout.ts';
 
 export interface ViolationDescription {
   /** one line: kind, where, and what the details say */
@@ -58,7 +60,13 @@ const PROMISE_CALLS: Record<number, string> = {
 
 const TABLE_LEVELS: Record<number, string> = { 1: 'PTE table', 2: 'PMD table', 3: 'PUD table' };
 
-const TLB_PERM_NAMES: [number, string][] = [[TLBF_WRITE, 'W'], [TLBF_USER, 'U'], [TLBF_NX, 'NX']];
+const TLB_FLAG_NAMES: [number, string][] = [
+  [TLBF_VALID, 'V'], [TLBF_WRITE, 'W'], [TLBF_USER, 'U'], [TLBF_DIRTY, 'D'], [TLBF_GLOBAL, 'G'], [TLBF_NX, 'NX'],
+  [TLBF_HUGE, '2M-piece'], [TLBF_FILE, 'file'],
+];
+
+/** The names of the TLB entry flags (machine/tlb-layout.ts TLBF_*) set in `flags`. */
+const tlbFlagNames = (flags: number): string[] => TLB_FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n);
 
 const access = (write: number): string => (write !== 0 ? 'write' : 'read');
 
@@ -70,12 +78,13 @@ const KINDS: Record<string, Describe> = {
     what: `through a TLB entry for pfn ${hex(pfn)} filled at frame generation ${genAtFill}; the frame is at generation ${genNow} now (freed since)`,
     fields: { access: access(write), pfn: hex(pfn), frameGenerationAtFill: genAtFill, frameGenerationNow: genNow },
   }),
-  'access-after-return': ([promise, pfn, pte, write]) => {
+  'access-after-return': ([promise, pfn, pte, write, tlbFlags]) => {
     const call = PROMISE_CALLS[promise] ?? `promise kind ${promise}`;
+    const entry = `pfn ${hex(pfn)} [${tlbFlagNames(tlbFlags).join(' ')}]`;
     return {
       at: access(write),
-      what: `after ${call} returned: the TLB entry still maps pfn ${hex(pfn)}, the PTE is now ${describePte(pte)}`,
-      fields: { access: access(write), promiseBrokenBy: call, tlbPfn: hex(pfn), pteNow: describePte(pte) },
+      what: `after ${call} returned: the TLB entry still maps ${entry}, the PTE is now ${describePte(pte)}`,
+      fields: { access: access(write), promiseBrokenBy: call, tlbEntry: entry, pteNow: describePte(pte) },
     };
   },
   'lost-write': ([pfn, pte]) => ({
@@ -104,7 +113,7 @@ const KINDS: Record<string, Describe> = {
   }),
   'tlb-conflict': ([pfn4k, pfn2m, shift, perms]) => {
     const filled = shift === 21 ? '2 MiB' : '4 KiB';
-    const differ = TLB_PERM_NAMES.filter(([bit]) => (perms & bit) !== 0).map(([, n]) => n);
+    const differ = tlbFlagNames(perms);
     return {
       at: `${filled} TLB fill`,
       what: `the 4 KiB entry maps pfn ${hex(pfn4k)}, the 2 MiB one pfn ${hex(pfn2m)}${differ.length > 0 ? `, permissions differ on ${differ.join(' ')}` : ''}`,

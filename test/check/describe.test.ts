@@ -7,7 +7,7 @@ import { createMachineMemory, viewsOf } from '../../src/machine/memory.ts';
 import { ViolationKind, readFirstReports, readReportCounts, readViolations, reportViolation } from '../../src/check/oracle.ts';
 import { PromiseKind } from '../../src/check/promises.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte } from '../../src/machine/pte.ts';
-import { TLBF_NX, TLBF_WRITE } from '../../src/machine/tlb-layout.ts';
+import { TLBF_DIRTY, TLBF_NX, TLBF_USER, TLBF_VALID, TLBF_WRITE } from '../../src/machine/tlb-layout.ts';
 import { describePte, describeViolation } from '../../src/check/describe.ts';
 import { MAX_KINDS } from '../../src/check/violation-layout.ts';
 
@@ -17,9 +17,9 @@ const DIRTY = mkPte(0x35, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED
 const CLEAN = mkPte(0x35, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED);
 
 /** One report recorded on CPU 3 as an oracle records it, read back and described. */
-function recorded(kind: ViolationKind, a0: number, a1: number, a2: number, a3: number, cpu = 3) {
+function recorded(kind: ViolationKind, a0: number, a1: number, a2: number, a3: number, a4 = 0, cpu = 3) {
   const v = viewsOf(createMachineMemory(4, 64));
-  reportViolation(v, cpu, kind, VPN, a0, a1, a2, a3);
+  reportViolation(v, cpu, kind, VPN, a0, a1, a2, a3, a4);
   const [r] = readViolations(v);
   return describeViolation(r);
 }
@@ -45,9 +45,9 @@ describe('describeViolation', () => {
     [PromiseKind.WriteProtected, 'mprotect(PROT_READ)'],
     [PromiseKind.Inaccessible, 'mprotect(PROT_NONE)'],
   ])('access-after-return: promise kind %i is the system call %s', (promise, call) => {
-    const d = recorded(ViolationKind.AccessAfterReturn, promise, 0x35, CLEAN & ~_PAGE_RW, 1);
-    expect(d.message).toBe(`access-after-return on CPU 3, write at ${ADDRESS}: after ${call} returned: the TLB entry still maps pfn 0x35, the PTE is now 0x35025 [P US A] pfn 0x35`);
-    expect(d.fields).toEqual({ address: ADDRESS, access: 'write', promiseBrokenBy: call, tlbPfn: '0x35', pteNow: '0x35025 [P US A] pfn 0x35' });
+    const d = recorded(ViolationKind.AccessAfterReturn, promise, 0x35, CLEAN & ~_PAGE_RW, 1, TLBF_VALID | TLBF_WRITE | TLBF_USER | TLBF_DIRTY);
+    expect(d.message).toBe(`access-after-return on CPU 3, write at ${ADDRESS}: after ${call} returned: the TLB entry still maps pfn 0x35 [V W U D], the PTE is now 0x35025 [P US A] pfn 0x35`);
+    expect(d.fields).toEqual({ address: ADDRESS, access: 'write', promiseBrokenBy: call, tlbEntry: 'pfn 0x35 [V W U D]', pteNow: '0x35025 [P US A] pfn 0x35' });
   });
 
   it('lost-write: the page-cache frame and the PTE found', () => {
@@ -91,9 +91,9 @@ describe('describeViolation', () => {
   });
 
   it('a kind it does not know, made at the end of a trial by the control plane: its raw words', () => {
-    const d = recorded(MAX_KINDS as ViolationKind, 1, -1, 0x35, 0, -1);
-    expect(d.message).toBe(`kind-${MAX_KINDS} on the control plane, access at ${ADDRESS}: (details 0x1 0xffffffff 0x35 0x0)`);
-    expect(d.fields).toEqual({ address: ADDRESS, detail0: '0x1', detail1: '0xffffffff', detail2: '0x35', detail3: '0x0' });
+    const d = recorded(MAX_KINDS as ViolationKind, 1, -1, 0x35, 0, 7, -1);
+    expect(d.message).toBe(`kind-${MAX_KINDS} on the control plane, access at ${ADDRESS}: (details 0x1 0xffffffff 0x35 0x0 0x7)`);
+    expect(d.fields).toEqual({ address: ADDRESS, detail0: '0x1', detail1: '0xffffffff', detail2: '0x35', detail3: '0x0', detail4: '0x7' });
   });
 });
 

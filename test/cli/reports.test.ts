@@ -28,6 +28,8 @@ describe('a trial with reports of two kinds', () => {
     // the forbidden one is the one traced; the other kind is listed beside it
     expect(out.firstViolation).toMatchObject({ kind: 'access-after-return', trial: 1, seed: 7, cpus: [1], address: '0x4000001000' });
     expect(out.firstViolation.fields).toMatchObject({ access: 'read', promiseBrokenBy: 'munmap', pteNow: '0x0 (none)' });
+    // the entry CPU 1 loaded through, filled from B's PTE: writable, and dirty since CPU 0's store
+    expect(out.firstViolation.fields.tlbEntry).toMatch(/^pfn 0x[0-9a-f]+ \[V W U D\]$/);
     expect(out.traced.kind).toBe('access-after-return');
     expect(out.firstReports['use-after-free']).toMatchObject({ trial: 1, seed: 7, cpus: [1], address: '0x4000000000' });
     expect(out.firstReports['use-after-free'].message).toMatch(/^use-after-free on CPU 1, read at 0x4000000000: through a TLB entry for pfn 0x[0-9a-f]+ filled at frame generation \d+; the frame is at generation \d+ now/);
