@@ -62,6 +62,18 @@ describe('a trial with reports of two kinds', () => {
   });
 });
 
+describe('compare with a run that reports', () => {
+  it('exits 1 and shows every kind with the first report, text and JSON', async () => {
+    const r = await shootdown('compare', TWO_KINDS, '--kernel', 'fixed', '--cpus', '2', '--seed', '3', '--json');
+    expect(r.code).toBe(1);
+    const [row] = JSON.parse(r.stdout).rows;
+    expect(row).toMatchObject({ kernel: 'fixed', violations: 2, reportsByKind: { 'use-after-free': 1, 'access-after-return': 1 }, firstReport: { kind: 'use-after-free', trial: 1, seed: 3 } });
+    const text = await shootdown('compare', TWO_KINDS, '--kernel', 'fixed', '--cpus', '2', '--seed', '3');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('  fixed on 2 CPUs: use-after-free 1, access-after-return 1; first, trial 1 (seed 3): use-after-free on CPU 1, read at 0x4000000000: ');
+  });
+});
+
 describe('a scenario that names what does not exist', () => {
   it.each([
     ['bad-forbidden', "scenario bad-forbidden: forbidden 'use-after-fre' is not an oracle kind; kinds: use-after-free, access-after-return,"],
