@@ -102,11 +102,17 @@ checks every access with the oracles. Trial i runs with seed S + i.
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
   --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low)
   --stop-on-first     stop at the first trial that shows the forbidden outcome
-  --trace FILE        write the first violation's interleaving as Chrome trace JSON (Perfetto)
+  --trace FILE        write the traced report's interleaving as Chrome trace JSON (Perfetto): the
+                      first forbidden one, or under a preset expected 'never' the first of any kind
   --ftrace FILE       write it as ftrace text (tlb:tlb_flush format)
-  --json              one JSON object on stdout
+  --json              one JSON object on stdout: ... reportsByKind, firstViolation, firstReports
+                      (by kind), traced, failed; each report with its message and named fields
 
-Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed), 2 bad input.`,
+A trial's programs stop at the forbidden outcome only; reports of every kind are counted and shown.
+
+Exit status: 0 the run met its expectation, 1 the forbidden outcome was seen, or under a preset
+expected 'never' any oracle report (or a run failed), 2 bad input (a scenario whose forbidden is
+not an oracle kind, or whose preset names an unknown switch, included).`,
     positionals: true,
     options: {
       kernel: { type: 'string' },
@@ -131,7 +137,7 @@ Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed),
       const durationMs = values.duration !== undefined ? parseDuration('--duration', values.duration as string) : trials === undefined ? 10_000 : undefined;
       const seed = seedOption(values.seed) ?? randomSeed();
       const noise = (values.noise as string | undefined) ?? 'low';
-      const { summary, first } = await runStress({
+      const { summary, traced } = await runStress({
         resolved,
         preset: (values.kernel as string | undefined) ?? ('buggy' in resolved.scenario.presets ? 'buggy' : Object.keys(resolved.scenario.presets)[0]),
         set: (values.set as string[] | undefined) ?? [],
@@ -146,10 +152,10 @@ Exit status: 0 no violation, 1 the forbidden outcome was seen (or a run failed),
       });
       const files = { chrome: values.trace as string | undefined, ftrace: values.ftrace as string | undefined };
       const wanted = [files.chrome, files.ftrace].filter((f) => f !== undefined);
-      if (first) writeTraces(first, traceMetadata(summary), files);
-      const traces = wanted.map((f) => (first ? `${f} written` : `${f} not written: no violation`));
-      process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: first ? wanted : [] }) : formatStress(summary, traces)) + '\n');
-      return summary.violations > 0 ? 1 : 0;
+      if (traced) writeTraces(traced, traceMetadata(summary), files);
+      const traces = wanted.map((f) => (traced ? `${f} written` : `${f} not written: no violation`));
+      process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: traced ? wanted : [] }) : formatStress(summary, traces)) + '\n');
+      return summary.failed ? 1 : 0;
     },
   },
   compare: {
@@ -178,7 +184,7 @@ numa-scan); race scenarios work too.
   --json              one JSON object on stdout: {scenario, operation, kernels, variants, cpus,
                       seed, host, warnings, costModel, rows: [{kernel, variant, cpus, ...counts,
                       waitUs: {median, p99, samples}, measuredUsPerOp, modelledUsPerOp,
-                      violations, counters}]}
+                      violations, reportsByKind, firstReport, counters}]}
 
 The cost model's constants come from 'shootdown calibrate' when it has been run here
 (.shootdown/calibration.json, or the file SHOOTDOWN_CALIBRATION names), else from the defaults.
@@ -227,15 +233,17 @@ violation) and its fixed kernel, with noise low (or the scenario's own), on as m
 host has cores (more where a scenario needs them). The buggy runs go first and share 60% of the
 budget, the rarest races (those that ask for noise high) last, so they get the time the quick
 ones leave; the fixed runs share the rest. Prints a table: scenario, preset,
-trials, violations, time to the first violation, seed. Writes the same as JSON to
-reports/run-all.json, and each first violation's trace to reports/<scenario>-<preset>.json
-(Chrome trace, Perfetto) and reports/<scenario>-<preset>.ftrace.txt.
+trials, violations, time to the first violation, reports of other kinds, seed. Writes the same as
+JSON to reports/run-all.json (with reportsByKind per row), and the trace of each first violation,
+or of a fixed run's first report of any kind, to reports/<scenario>-<preset>.json (Chrome trace,
+Perfetto) and reports/<scenario>-<preset>.ftrace.txt.
 
   --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
   --json       the report as one JSON object on stdout
 
-Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset found
-nothing (or the catalog is empty), 1 otherwise, 2 bad input.`,
+Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset had
+no oracle report of any kind (or the catalog is empty), 1 otherwise (a catalog file that does not
+load included), 2 bad input.`,
     options: { budget: { type: 'string' } },
     async run(values) {
       const budgetMs = values.budget === undefined ? 120_000 : parseDuration('--budget', values.budget as string);

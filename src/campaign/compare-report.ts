@@ -4,6 +4,7 @@
  */
 import type { KernelConfig } from '../config/kernel-config.ts';
 import type { Counters } from '../trace/counters.ts';
+import type { ReportSummary } from './stress.ts';
 import type { CostModel } from '../cost/model.ts';
 import type { HostInfo } from './host.ts';
 
@@ -40,6 +41,10 @@ export interface CompareRow {
   /** the cost model's time for the initiators' waits (cost/model.ts modelledWaitNs), per operation, microseconds */
   modelledWaitUsPerOp: number;
   violations: number;
+  /** every kind reported, with its count */
+  reportsByKind: Record<string, number>;
+  /** the first report of these trials, described (check/describe.ts), or null */
+  firstReport: ReportSummary | null;
   counters: Counters;
 }
 

@@ -7,6 +7,10 @@
  * the hardware cost model (cost/model.ts) applied to the counts: the initiators' modelled wait,
  * beside the measured one, and the machine time every CPU spends.
  *
+ * Any oracle report, of any kind, makes the run fail (exit 1): a row counts them (`violations`, and
+ * `reportsByKind`) and shows its first report, described; the counts of such a row describe a
+ * broken kernel.
+ *
  * A kernel is a preset of the scenario, or switch assignments joined by '+'
  * (mprotectFlush=always+syncIpi=never) on top of mainline; --set applies to all of them.
  */
@@ -18,7 +22,7 @@ import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
 import { kernelFor, runTrials, type TrialsResult } from './trials.ts';
-import type { ResolvedScenario } from './stress.ts';
+import { formatKindCounts, reportSummary, type ResolvedScenario } from './stress.ts';
 import type { CompareReport, CompareRow } from './compare-report.ts';
 import { formatTable } from './table.ts';
 
@@ -130,6 +134,8 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
     modelledUsPerOp: perOp(modelled / 1000),
     modelledWaitUsPerOp: perOp(modelledWait / 1000),
     violations: r.reports,
+    reportsByKind: r.reportsByKind,
+    firstReport: r.firstReport && reportSummary(r.firstReport),
     counters: c,
   };
 }
@@ -174,7 +180,13 @@ export function formatCompare(r: CompareReport): string {
     );
   }
   const bad = r.rows.filter((row) => row.violations > 0);
-  if (bad.length > 0) out.push('', `violations in ${bad.map((row) => `${row.kernel}${row.variant ? ` ${row.variant}` : ''} on ${row.cpus} CPUs`).join(', ')}: the counts of those runs describe a broken kernel`);
+  if (bad.length > 0) {
+    out.push('', `oracle reports in ${bad.length} runs: the counts of those runs describe a broken kernel`);
+    for (const row of bad) {
+      const first = row.firstReport;
+      out.push(`  ${row.kernel}${row.variant ? ` ${row.variant}` : ''} on ${row.cpus} CPUs: ${formatKindCounts(row.reportsByKind)}${first ? `; first, trial ${first.trial} (seed ${first.seed}): ${first.message}` : ''}`);
+    }
+  }
   return out.join('\n');
 }
 

@@ -5,11 +5,13 @@
  * each stops at its first violation, and whatever time a run leaves goes to the runs after it, so
  * the scenarios that ask for more noise (the rarest races) run last and get most of what the
  * quick ones left. The fixed runs share the rest. The result is a table, reports/run-all.json,
- * and the first violation's trace of each run that found one (reports/<scenario>-<preset>.json,
+ * and the traced report's interleaving of each run that has one (reports/<scenario>-<preset>.json,
  * .ftrace.txt).
  *
- * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and found
- * nothing if it says `never`; the job passes when every run met its expectation.
+ * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and when no
+ * oracle reported anything, of any kind, if it says `never`; the job passes when every run met its
+ * expectation. Reports of kinds other than the forbidden one are shown beside it in every row, and
+ * a failing `never` run's trace is its first report's, whatever its kind.
  */
 import { defaultCpus } from '../scenario/scenario.ts';
 import { rmSync } from 'node:fs';
@@ -19,8 +21,8 @@ import { Machine } from '../machine/machine.ts';
 import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
-import { randomSeed, runTrials } from './trials.ts';
-import { progressLine, replayCommand, writeTraces } from './stress.ts';
+import { randomSeed, runTrials, tracedReport } from './trials.ts';
+import { formatKindCounts, progressLine, replayCommand, reportSummary, writeTraces, type ReportSummary } from './stress.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { formatTable } from './table.ts';
 
@@ -49,14 +51,22 @@ export interface RunAllRow {
   scenario: string;
   preset: string;
   expected: string;
+  /** the oracle kind of the forbidden outcome */
+  forbidden: string;
   cpus: number;
   seed: number;
   trials: number;
+  /** trials in which the forbidden outcome was seen */
   violations: number;
+  /** oracle reports of any kind, and every kind reported with its count */
+  reports: number;
+  reportsByKind: Record<string, number>;
   /** time to the first violation, or null */
   firstViolationMs: number | null;
+  /** the report the traces show: the first forbidden one, or under 'never' the first of any kind */
+  traced: ReportSummary | null;
   replay: string | null;
-  /** the trace files of the first violation */
+  /** the trace files of the traced report */
   traces: string[];
   /** the run met its expectation */
   ok: boolean;
@@ -120,22 +130,24 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
   const cpus = defaultCpus(scenario);
   const seed = randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
-  const row: RunAllRow = { scenario: name, preset, expected, cpus, seed, trials: 0, violations: 0, firstViolationMs: null, replay: null, traces: [], ok: false };
+  const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, replay: null, traces: [], ok: false };
   const line = req.progress ? progressLine(`${name} [${preset}]`, undefined, durationMs) : undefined;
   try {
     let machine = machines.get(cpus);
     if (!machine) machines.set(cpus, (machine = await Machine.boot({ cpus })));
     const noise = scenario.noise ?? NOISE;
     const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial: line?.update });
-    Object.assign(row, { trials: r.trials, violations: r.violations, ok: expected === 'sometimes' ? r.violations > 0 : r.violations === 0 });
-    const fv = r.firstViolation;
+    const ok = expected === 'sometimes' ? r.violations > 0 : r.trialsWithReports === 0;
+    Object.assign(row, { trials: r.trials, violations: r.violations, reports: r.reports, reportsByKind: r.reportsByKind, ok });
+    row.firstViolationMs = r.firstViolation?.elapsedMs ?? null;
+    const traced = tracedReport(r, expected);
     const base = join(req.reportsDir, `${name}-${preset}`);
     const [chrome, ftrace] = [`${base}.json`, `${base}.ftrace.txt`];
-    if (fv) {
-      row.firstViolationMs = fv.elapsedMs;
-      row.replay = replayCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise }, fv.seed);
+    if (traced) {
+      row.traced = reportSummary(traced);
+      row.replay = replayCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise }, traced.seed);
       row.traces = [chrome, ftrace];
-      writeTraces(fv, { scenario: name, kernel: preset, cpus, seed: fv.seed, trial: fv.trial, replay: row.replay }, { chrome, ftrace });
+      writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, replay: row.replay }, { chrome, ftrace });
     } else {
       // a trace left by an earlier job would pass for this run's
       for (const f of [chrome, ftrace]) rmSync(f, { force: true });
@@ -151,16 +163,22 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
   return row;
 }
 
+/** A row's reports of kinds other than its scenario's forbidden one. */
+function otherKinds(row: RunAllRow): Record<string, number> {
+  return Object.fromEntries(Object.entries(row.reportsByKind).filter(([kind]) => kind !== row.forbidden));
+}
+
 export function formatRunAll(r: RunAllReport): string {
   if (r.rows.length === 0 && r.broken.length === 0) return 'run-all: the scenario catalog (src/scenario/catalog) is empty; nothing to run';
   const table = [
-    ['scenario', 'preset', 'trials', 'violations', 'first after', 'seed', 'result'],
+    ['scenario', 'preset', 'trials', 'violations', 'first after', 'other reports', 'seed', 'result'],
     ...r.rows.map((row) => [
       row.scenario,
       row.preset,
       String(row.trials),
       String(row.violations),
       row.firstViolationMs === null ? '-' : prettyMs(row.firstViolationMs),
+      formatKindCounts(otherKinds(row)) || '-',
       String(row.seed),
       row.error ? 'FAILED: the run failed' : row.ok ? 'ok' : `FAILED: expected ${row.expected}`,
     ]),
@@ -174,7 +192,9 @@ export function formatRunAll(r: RunAllReport): string {
     ...failed.map((row) =>
       row.error
         ? `failed: ${row.scenario} [${row.preset}]: ${row.error}`
-        : `failed: ${row.scenario} [${row.preset}] expected ${row.expected}, found ${row.violations} violations in ${row.trials} trials (seed ${row.seed})`,
+        : row.expected === 'never'
+          ? `failed: ${row.scenario} [${row.preset}] expected never, found ${row.reports} oracle reports (${formatKindCounts(row.reportsByKind)}) in ${row.trials} trials (seed ${row.seed}); first: ${row.traced?.message}`
+          : `failed: ${row.scenario} [${row.preset}] expected ${row.expected}, found ${row.violations} violations in ${row.trials} trials (seed ${row.seed})`,
     ),
     ...r.broken.map((b) => `failed: catalog file ${b.name}.ts did not load: ${b.error}`),
     ...r.rows.filter((row) => row.replay).map((row) => `replay ${row.scenario} [${row.preset}]: ${row.replay}`),

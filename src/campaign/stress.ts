@@ -2,8 +2,10 @@
  * `shootdown stress`: one scenario (from the catalog, or a user's file written against
  * scenario/scenario.ts) run trial after trial on one machine under one kernel preset, until the
  * budget is spent or, with --stop-on-first, its forbidden outcome is seen. The result carries the
- * seed and a command that replays the first violation (STYLE 11); its interleaving can be written
- * as a Chrome trace (Perfetto) and as ftrace text.
+ * seed, every report by kind with the first of each described field by field (check/describe.ts),
+ * and a command that replays the traced report (STYLE 11): the first forbidden one, or under a
+ * preset expected 'never', where any report is a failure, the first of any kind. Its interleaving
+ * can be written as a Chrome trace (Perfetto) and as ftrace text.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,7 +20,8 @@ import { toChromeTrace, toFtrace, type TraceMetadata } from '../trace/export.ts'
 import { MEASURE_DIR, catalogScenario, importScenario, loadCatalog } from '../scenario/catalog/index.ts';
 import type { Scenario } from '../scenario/scenario.ts';
 import { hostInfo, type HostInfo } from './host.ts';
-import { kernelFor, runTrials, type FirstViolation, type TrialsResult } from './trials.ts';
+import { kernelFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
+import { describeViolation, hex } from '../check/describe.ts';
 
 /** A scenario ready to run: what the command line named, and the module the CPUs import. */
 export interface ResolvedScenario {
@@ -72,6 +75,18 @@ export interface StressRequest {
   progress: boolean;
 }
 
+/** A first report as stress prints it: where, when, and every field named (check/describe.ts). */
+export interface ReportSummary {
+  kind: string;
+  trial: number;
+  seed: number;
+  cpus: number[];
+  address: string;
+  elapsedMs: number;
+  message: string;
+  fields: Record<string, string | number>;
+}
+
 export interface StressSummary {
   scenario: string;
   question: string;
@@ -89,17 +104,28 @@ export interface StressSummary {
   elapsedMs: number;
   /** trials in which the forbidden outcome was seen */
   violations: number;
+  /** trials with a report of any kind */
+  trialsWithReports: number;
   /** oracle reports of any kind */
   reports: number;
-  firstViolation: { kind: string; trial: number; cpus: number[]; address: string; elapsedMs: number; seed: number; message: string } | null;
-  /** replays the first violation's trial */
+  /** every kind reported, with its count */
+  reportsByKind: Record<string, number>;
+  /** the first report of the forbidden kind */
+  firstViolation: ReportSummary | null;
+  /** the first report of each kind */
+  firstReports: Record<string, ReportSummary>;
+  /** the run failed its expectation: any report under 'never', the forbidden outcome otherwise */
+  failed: boolean;
+  /** the report the traces show and the replay replays: under 'never' the first of any kind */
+  traced: ReportSummary | null;
+  /** replays the traced report's trial */
   replay: string | null;
   counters: Counters;
   host: HostInfo;
 }
 
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
-export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; first: FirstViolation | null }> {
+export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null }> {
   const { scenario, url } = req.resolved;
   kernelFor(scenario, req.preset, req.set); // bad preset or switch: before the machine boots
   const machine = await Machine.boot({ cpus: req.cpus });
@@ -122,22 +148,29 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
     } finally {
       line?.stop();
     }
-    return { summary: summarize(req, result), first: result.firstViolation };
+    const expected = scenario.expected[req.preset] ?? null;
+    return { summary: summarize(req, result, expected), traced: tracedReport(result, expected) };
   } finally {
     await machine.close();
   }
 }
 
-function summarize(req: StressRequest, r: TrialsResult): StressSummary {
+/** A first report, described. */
+export function reportSummary(f: FirstReport): ReportSummary {
+  const { message, fields } = describeViolation(f);
+  return { kind: f.kind, trial: f.trial, seed: f.seed, cpus: [f.cpu], address: hex(f.va), elapsedMs: f.elapsedMs, message, fields };
+}
+
+function summarize(req: StressRequest, r: TrialsResult, expected: string | null): StressSummary {
   const s = req.resolved.scenario;
-  const fv = r.firstViolation;
+  const traced = tracedReport(r, expected);
   return {
     scenario: s.name,
     question: s.question,
     forbidden: s.forbidden,
     kernel: req.preset,
     set: req.set,
-    expected: s.expected[req.preset] ?? null,
+    expected,
     switches: r.kernel,
     cpus: req.cpus,
     seed: req.seed,
@@ -145,23 +178,17 @@ function summarize(req: StressRequest, r: TrialsResult): StressSummary {
     trials: r.trials,
     elapsedMs: r.elapsedMs,
     violations: r.violations,
+    trialsWithReports: r.trialsWithReports,
     reports: r.reports,
-    firstViolation: fv && { kind: fv.kind, trial: fv.trial, cpus: [fv.cpu], address: hex(fv.va), elapsedMs: fv.elapsedMs, seed: fv.seed, message: violationMessage(fv) },
-    replay: fv && replayCommand(req, fv.seed),
+    reportsByKind: r.reportsByKind,
+    firstViolation: r.firstViolation && reportSummary(r.firstViolation),
+    firstReports: Object.fromEntries(Object.entries(r.firstByKind).map(([kind, f]) => [kind, reportSummary(f)])),
+    failed: trialsFailed(r, expected),
+    traced: traced && reportSummary(traced),
+    replay: traced && replayCommand(req, traced.seed),
     counters: r.counters,
     host: hostInfo(),
   };
-}
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
-
-/** What the trace mark says after the kind and the CPU. */
-function violationDetails(v: FirstViolation): string {
-  return `access at ${hex(v.va)} (oracle details ${v.details.map(hex).join(' ')})`;
-}
-
-function violationMessage(v: FirstViolation): string {
-  return `${v.kind} on CPU ${v.cpu}, ${violationDetails(v)}`;
 }
 
 export function replayCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'cpus' | 'noise'>, seed: number): string {
@@ -171,20 +198,21 @@ export function replayCommand(req: Pick<StressRequest, 'resolved' | 'preset' | '
 
 /** What an exported trace says about itself, so that the file alone tells how to replay it. */
 export function traceMetadata(s: StressSummary): TraceMetadata {
-  return { scenario: s.scenario, kernel: s.kernel, set: s.set.join(' '), cpus: s.cpus, seed: s.firstViolation?.seed ?? s.seed, trial: s.firstViolation?.trial ?? 0, replay: s.replay ?? '' };
+  return { scenario: s.scenario, kernel: s.kernel, set: s.set.join(' '), cpus: s.cpus, seed: s.traced?.seed ?? s.seed, trial: s.traced?.trial ?? 0, replay: s.replay ?? '' };
 }
 
-/** Writes the first violation's interleaving as Chrome trace JSON and/or ftrace text. */
+/** Writes a first report's interleaving as Chrome trace JSON and/or ftrace text. */
 export function writeTraces(first: FirstViolation, meta: TraceMetadata, files: { chrome?: string; ftrace?: string }): void {
-  const opts = { violation: { seq: first.seq, cpu: first.cpu, kind: first.kind, message: violationDetails(first) }, metadata: meta };
+  const { detail, fields } = describeViolation(first);
+  const opts = { violation: { seq: first.seq, cpu: first.cpu, kind: first.kind, message: detail, fields }, metadata: meta };
   if (files.chrome) writeFileAtomic(files.chrome, JSON.stringify(toChromeTrace(first.events, opts)) + '\n');
   if (files.ftrace) writeFileAtomic(files.ftrace, toFtrace(first.events, opts));
 }
 
-/** Writes a temporary file beside `path`, then renames it: `path` is whole or absent. */
 /**
  * A progress line on stderr, on a terminal only, redrawn at most four times a second: trials,
- * violations, the rate, elapsed and remaining time (by the duration, or by the rate for --trials).
+ * violations, oracle reports of any kind, the rate, elapsed and remaining time (by the duration,
+ * or by the rate for --trials).
  */
 export function progressLine(label: string, trials: number | undefined, durationMs: number | undefined, stream: NodeJS.WriteStream = process.stderr) {
   if (!stream.isTTY) return undefined;
@@ -199,7 +227,7 @@ export function progressLine(label: string, trials: number | undefined, duration
       const elapsed = now - t0;
       const left = durationMs !== undefined ? durationMs - elapsed : trials !== undefined ? (elapsed / r.trials) * (trials - r.trials) : NaN;
       const rate = (r.trials / elapsed) * 1000;
-      stream.write(`\r${label}: ${r.trials} trials, ${r.violations} violations, ${rate.toFixed(1)}/s, ${short(elapsed)} elapsed, ${short(left)} left\x1b[K`);
+      stream.write(`\r${label}: ${r.trials} trials, ${r.violations} violations, ${r.reports} reports, ${rate.toFixed(1)}/s, ${short(elapsed)} elapsed, ${short(left)} left\x1b[K`);
     },
     stop(): void {
       stream.write('\r\x1b[K');
@@ -207,12 +235,34 @@ export function progressLine(label: string, trials: number | undefined, duration
   };
 }
 
+/** `kind n, kind m`, the counts of every kind reported. */
+export function formatKindCounts(byKind: Record<string, number>): string {
+  return Object.entries(byKind).map(([kind, n]) => `${kind} ${n}`).join(', ');
+}
+
+/** A report's lines: the message, then each field named. */
+function reportLines(label: string, r: ReportSummary): string[] {
+  const width = Math.max(...Object.keys(r.fields).map((k) => k.length));
+  return [
+    `  ${label.padEnd(14)}after ${prettyMs(r.elapsedMs)}, trial ${r.trial} (seed ${r.seed}): ${r.message}`,
+    ...Object.entries(r.fields).map(([k, v]) => `                  ${k.padEnd(width)}  ${v}`),
+  ];
+}
+
 export function formatStress(s: StressSummary, traces: string[]): string {
-  const fv = s.firstViolation;
   const rate = s.elapsedMs > 0 ? `, ${((s.trials / s.elapsedMs) * 1000).toFixed(1)}/s` : '';
   const mainline = defaultKernelConfig();
   const changed = Object.entries(s.switches).filter(([k, v]) => mainline[k as keyof KernelConfig] !== v);
   const kernel = `${s.kernel}${s.set.length > 0 ? ` + ${s.set.join(' ')}` : ''}: ${changed.map(([k, v]) => `${k}=${v}`).join(' ') || 'mainline'}${changed.length > 0 ? ', mainline otherwise' : ''}`;
+  // the traced report first, then the first of each other kind
+  const others = Object.values(s.firstReports).filter((r) => r.kind !== s.traced?.kind);
+  const verdict = !s.failed
+    ? s.reports === 0
+      ? 'clean: no report'
+      : `no ${s.forbidden}; the reports of other kinds are above`
+    : s.expected === 'never'
+      ? `FAILED: expected never, found ${s.reports} oracle reports in ${s.trialsWithReports} trials`
+      : `the forbidden outcome (${s.forbidden}) was seen in ${s.violations} trials`;
   return [
     `stress ${s.scenario}: ${s.question}`,
     `  kernel        ${kernel}`,
@@ -220,13 +270,12 @@ export function formatStress(s: StressSummary, traces: string[]): string {
     `  cpus          ${s.cpus} on ${s.host.cores} host cores (Node ${s.host.node})`,
     `  seed          ${s.seed}, noise ${s.noise}`,
     `  trials        ${s.trials} in ${prettyMs(s.elapsedMs)}${rate}`,
-    `  violations    ${s.violations}${s.reports > s.violations ? ` (${s.reports} oracle reports of any kind)` : ''}`,
-    ...(fv
-      ? [
-          `  first         after ${prettyMs(fv.elapsedMs)}, trial ${fv.trial} (seed ${fv.seed}): ${fv.message}`,
-          `  replay        ${s.replay}`,
-        ]
-      : []),
+    `  violations    ${s.violations} trials with ${s.forbidden}`,
+    `  reports       ${s.reports > 0 ? `${s.reports} in ${s.trialsWithReports} trials: ${formatKindCounts(s.reportsByKind)}` : 'none'}`,
+    ...(s.traced ? reportLines(s.traced.kind === s.forbidden ? 'first' : 'first report', s.traced) : []),
+    ...others.flatMap((r) => reportLines('also', r)),
+    `  verdict       ${verdict}`,
+    ...(s.replay ? [`  replay        ${s.replay}`] : []),
     ...traces.map((t) => `  trace         ${t}`),
   ].join('\n');
 }

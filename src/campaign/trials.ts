@@ -1,18 +1,24 @@
 /*
  * Trials of a scenario on one machine: the same workload run again and again with seeds
  * seed, seed + 1, ..., on CPU threads that stay up, until the budget (trials or time) is spent or,
- * with stopOnFirst, the scenario's forbidden outcome is seen.
+ * with stopOnFirst, the scenario's forbidden outcome is seen. Every report of every kind is counted
+ * and the first of each kind kept; a trial's programs stop at a report of the forbidden kind only
+ * (RunOptions.stopOnKind), so that a report of another kind cannot hide it.
+ *
+ * What fails a run depends on the preset's expectation: under 'never' (a fixed or mainline kernel,
+ * every measurement) a report of any kind is a failure, and the first report is the one traced;
+ * otherwise the forbidden outcome is what counts, and the first forbidden report is traced.
  */
 import { Machine, type RunResult } from '../machine/machine.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { UsageError } from '../errors.ts';
 import { addCounters, zeroCounters, type Counters } from '../trace/counters.ts';
-import type { Violation } from '../check/oracle.ts';
+import { readFirstReports, readReportCounts, type Violation } from '../check/oracle.ts';
 import { addWaits, zeroWaits, type Waits } from '../trace/waits.ts';
-import { isForbidden, type Scenario } from '../scenario/scenario.ts';
-import { readEvents, type TraceRecord } from '../trace/events.ts';
+import { forbiddenKind, isForbidden, type Scenario } from '../scenario/scenario.ts';
+import { readEvents, seqDiff, type TraceRecord } from '../trace/events.ts';
 
-/** Events of the interleaving kept with the first violation. */
+/** Events of the interleaving kept with a first report. */
 const EVENTS_KEPT = 256;
 
 export interface TrialsRequest {
@@ -35,10 +41,15 @@ export interface TrialsRequest {
   onTrial?: (done: TrialsResult) => void;
 }
 
-export interface FirstViolation extends Violation {
+/** The first report of one kind over the trials. */
+export interface FirstReport extends Violation {
   trial: number;
   seed: number;
   elapsedMs: number;
+}
+
+/** A first report kept with its interleaving, for a trace. */
+export interface FirstViolation extends FirstReport {
   /** the merged interleaving of every CPU's last events, read right after the trial */
   events: TraceRecord[];
 }
@@ -47,15 +58,34 @@ export interface TrialsResult {
   trials: number;
   /** trials in which the forbidden outcome was seen */
   violations: number;
+  /** trials with an oracle report of any kind */
+  trialsWithReports: number;
   /** all oracle reports, of any kind */
   reports: number;
+  /** every kind reported, with its count over all trials */
+  reportsByKind: Record<string, number>;
+  /** the first report of each kind reported */
+  firstByKind: Record<string, FirstReport>;
+  /** the first report of the forbidden kind */
   firstViolation: FirstViolation | null;
+  /** the first report of any kind (the earliest in the first trial with one) */
+  firstReport: FirstViolation | null;
   elapsedMs: number;
   counters: Counters;
   /** the initiators' IPI waits over every trial */
   waits: Waits;
   kernel: KernelConfig;
   lastRun: RunResult<unknown> | null;
+}
+
+/** Whether the trials fail under `expected`: any report under 'never', the forbidden outcome otherwise. */
+export function trialsFailed(r: TrialsResult, expected: string | null): boolean {
+  return expected === 'never' ? r.trialsWithReports > 0 : r.violations > 0;
+}
+
+/** The report a run's trace shows: the first of any kind under 'never', else the first forbidden one. */
+export function tracedReport(r: TrialsResult, expected: string | null): FirstViolation | null {
+  return expected === 'never' ? r.firstReport : r.firstViolation;
 }
 
 /** A seed for a run the user gave none for (printed with its result, so it can be replayed). */
@@ -75,31 +105,50 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   const maxTrials = req.trials ?? Infinity;
   const deadline = req.durationMs === undefined ? Infinity : performance.now() + req.durationMs;
   const t0 = performance.now();
-  const out: TrialsResult = { trials: 0, violations: 0, reports: 0, firstViolation: null, elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, lastRun: null };
+  const out: TrialsResult = {
+    trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
+    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, lastRun: null,
+  };
+  // a report of another kind does not end the trial's programs: the forbidden one may follow
+  const stopOnKind = forbiddenKind(req.scenario);
   while (out.trials < maxTrials && performance.now() < deadline) {
     const seed = (req.seed + out.trials) >>> 0;
-    const run = await machine.run(
-      { url: req.url },
-      req.options ?? req.scenario.trialOptions,
-      { seed, kernel, noiseShift: req.noiseShift ?? -1 },
-    );
+    const run = await machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, { seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind });
     out.trials++;
     out.lastRun = run;
     out.reports += run.violationCount;
     addCounters(out.counters, run.counters);
     addWaits(out.waits, run.waits);
-    const hit = run.violations.find((v) => isForbidden(req.scenario, v.kind));
-    if (hit) {
-      out.violations++;
-      if (!out.firstViolation) {
-        const cpus = Array.from({ length: machine.nrCpus }, (_, c) => c);
-        out.firstViolation = { ...hit, trial: out.trials, seed, elapsedMs: performance.now() - t0, events: readEvents(machine.v, cpus, EVENTS_KEPT) };
-      }
-    }
+    const hit = noteReports(machine, req.scenario, out, seed, performance.now() - t0);
     out.elapsedMs = performance.now() - t0;
     req.onTrial?.(out);
     if (hit && req.stopOnFirst) break;
   }
   out.elapsedMs = performance.now() - t0;
   return out;
+}
+
+/**
+ * Adds one trial's reports (still in the machine's memory) to `out`: the counts by kind, the
+ * first of each kind, the first of any kind and the first forbidden one with the interleaving.
+ * Returns whether the forbidden outcome was seen.
+ */
+function noteReports(machine: Machine, scenario: Scenario, out: TrialsResult, seed: number, elapsedMs: number): boolean {
+  const firsts = readFirstReports(machine.v);
+  if (firsts.length === 0) return false;
+  out.trialsWithReports++;
+  for (const [kind, n] of Object.entries(readReportCounts(machine.v))) out.reportsByKind[kind] = (out.reportsByKind[kind] ?? 0) + n;
+  const at = { trial: out.trials, seed, elapsedMs };
+  for (const f of firsts) out.firstByKind[f.kind] ??= { ...f, ...at };
+  let events: TraceRecord[] | undefined;
+  const withEvents = (f: Violation): FirstViolation => {
+    events ??= readEvents(machine.v, Array.from({ length: machine.nrCpus }, (_, c) => c), EVENTS_KEPT);
+    return { ...f, ...at, events };
+  };
+  out.firstReport ??= withEvents(firsts.reduce((a, b) => (seqDiff(b.seq, a.seq) < 0 ? b : a)));
+  const hit = firsts.find((f) => isForbidden(scenario, f.kind));
+  if (!hit) return false;
+  out.violations++;
+  out.firstViolation ??= withEvents(hit);
+  return true;
 }

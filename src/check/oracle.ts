@@ -59,7 +59,7 @@ import {
 } from '../machine/tlb-layout.ts';
 import { htlbLookup, tlbBase, tlbEntryServesPcid, tlbLookup } from '../machine/tlb.ts';
 import {
-  MAX_KINDS, MAX_VIOLATIONS, V_BASE, V_COUNT, V_FIRST_BASE, V_KIND_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS,
+  DETAIL_WORDS, MAX_KINDS, MAX_VIOLATIONS, V_BASE, V_COUNT, V_FIRST_BASE, V_KIND_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS,
 } from './violation-layout.ts';
 
 export const enum ViolationKind {
@@ -90,7 +90,7 @@ export const VIOLATION_KIND_NAMES: Record<number, string> = {
   [ViolationKind.LostData]: 'lost-data',
 };
 
-function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number): void {
+function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number, a4: number): void {
   v.violations[r + VR_KIND] = kind;
   v.violations[r + VR_CPU] = cpu;
   v.violations[r + VR_SEQ] = seq;
@@ -99,22 +99,24 @@ function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKin
   v.violations[r + VR_A0 + 1] = a1;
   v.violations[r + VR_A0 + 2] = a2;
   v.violations[r + VR_A0 + 3] = a3;
+  v.violations[r + VR_A0 + 4] = a4;
 }
 
 /**
- * Records a violation seen on `cpu` at `vpn`; `a0..a3` are the kind's details. `cpu` is -1 for the
- * control plane (no CPU, no ring: the record only).
+ * Records a violation seen on `cpu` at `vpn`; `a0..a4` are the kind's details (check/describe.ts
+ * names them; a4 is 0 for the kinds that need four). `cpu` is -1 for the control plane (no CPU,
+ * no ring: the record only).
  */
-export function reportViolation(v: MachineViews, cpu: number, kind: ViolationKind, vpn: number, a0: number, a1: number, a2: number, a3: number): void {
+export function reportViolation(v: MachineViews, cpu: number, kind: ViolationKind, vpn: number, a0: number, a1: number, a2: number, a3: number, a4 = 0): void {
   if (cpu >= 0) traceEvent(v, cpu, Ev.Violation, kind, vpn, a0, a1);
   // the Violation event's own stamp (traceEvent took it just now)
   const seq = Atomics.load(v.globals, G_TRACE_SEQ) - 1;
   if (kind >= 1 && kind <= MAX_KINDS && Atomics.add(v.violations, V_KIND_COUNT + kind, 1) === 0) {
-    writeRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3);
+    writeRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3, a4);
   }
   const n = Atomics.add(v.violations, V_COUNT, 1);
   if (n >= MAX_VIOLATIONS) return;
-  writeRecord(v, V_BASE + n * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3);
+  writeRecord(v, V_BASE + n * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3, a4);
 }
 
 export interface Violation {
@@ -134,14 +136,22 @@ export function violationCountOf(v: MachineViews, kind: ViolationKind): number {
   return Atomics.load(v.violations, V_KIND_COUNT + kind);
 }
 
+/** A kind's name; `kind-N` for a number no name was given to. */
+const kindName = (kind: number): string => VIOLATION_KIND_NAMES[kind] ?? `kind-${kind}`;
+
 function readRecord(v: MachineViews, r: number): Violation {
   return {
-    kind: VIOLATION_KIND_NAMES[v.violations[r + VR_KIND]] ?? `kind-${v.violations[r + VR_KIND]}`,
+    kind: kindName(v.violations[r + VR_KIND]),
     cpu: v.violations[r + VR_CPU],
     seq: v.violations[r + VR_SEQ] >>> 0, // unsigned: the sequence wraps (trace/events.ts)
     va: v.violations[r + VR_VPN] * 4096,
-    details: Array.from(v.violations.subarray(r + VR_A0, r + VR_A0 + 4)),
+    details: Array.from(v.violations.subarray(r + VR_A0, r + VR_A0 + DETAIL_WORDS)),
   };
+}
+
+/** The kinds reported in this run, 1..MAX_KINDS. */
+function reportedKinds(v: MachineViews): number[] {
+  return Array.from({ length: MAX_KINDS }, (_, i) => i + 1).filter((kind) => Atomics.load(v.violations, V_KIND_COUNT + kind) > 0);
 }
 
 /**
@@ -151,12 +161,19 @@ function readRecord(v: MachineViews, r: number): Violation {
 export function readViolations(v: MachineViews): Violation[] {
   const n = Math.min(MAX_VIOLATIONS, violationCount(v));
   const out = Array.from({ length: n }, (_, i) => readRecord(v, V_BASE + i * VR_WORDS));
-  const kinds = new Set(Array.from({ length: n }, (_, i) => v.violations[V_BASE + i * VR_WORDS + VR_KIND]));
-  for (let kind = 1; kind <= MAX_KINDS; kind++) {
-    if (kinds.has(kind) || Atomics.load(v.violations, V_KIND_COUNT + kind) === 0) continue;
-    out.push(readRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS));
-  }
+  const logged = new Set(Array.from({ length: n }, (_, i) => v.violations[V_BASE + i * VR_WORDS + VR_KIND]));
+  for (const kind of reportedKinds(v)) if (!logged.has(kind)) out.push(readRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS));
   return out;
+}
+
+/** The first report of each kind reported in this run, by kind number. Read after the run. */
+export function readFirstReports(v: MachineViews): Violation[] {
+  return reportedKinds(v).map((kind) => readRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS));
+}
+
+/** How many reports of each kind this run made, by kind name; kinds not reported are left out. */
+export function readReportCounts(v: MachineViews): Record<string, number> {
+  return Object.fromEntries(reportedKinds(v).map((kind) => [kindName(kind), Atomics.load(v.violations, V_KIND_COUNT + kind)]));
 }
 
 /**

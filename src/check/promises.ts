@@ -98,10 +98,10 @@ export function makePromise(v: MachineViews, mm: number, start: number, end: num
 
 /**
  * The slow half of the check on a TLB hit whose epoch is behind the mm's promise count: reports a
- * violation if a promise made since the fill covers this access and the entry is stale. Returns
- * the count the entry may now carry.
+ * violation if a promise made since the fill covers this access and the entry is stale (`pfn` and
+ * `tlbFlags` are the entry's, for the report). Returns the count the entry may now carry.
  */
-export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: number, pfn: number, write: boolean, epoch: number, fillSeq: number): number {
+export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: number, pfn: number, write: boolean, epoch: number, fillSeq: number, tlbFlags: number): number {
   const b = mmBase(mm);
   const now = Atomics.load(v.mm, b + MM_PROMISE_COUNT);
   for (let i = Math.max(epoch, now - MAX_PROMISES); i < now; i++) {
@@ -120,7 +120,7 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
     }
     const pte = pteAtNoSideEffects(v, mmPgd(v, mm), vpn * 4096);
     if (!ptePresent(pte) || ptePfn(pte) !== pfn || (write && !pteWrite(pte))) {
-      reportViolation(v, cpu, ViolationKind.AccessAfterReturn, vpn, kind, pfn, pte, write ? 1 : 0);
+      reportViolation(v, cpu, ViolationKind.AccessAfterReturn, vpn, kind, pfn, pte, write ? 1 : 0, tlbFlags);
       break;
     }
   }

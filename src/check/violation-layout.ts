@@ -16,8 +16,9 @@ export const VR_KIND = 0;
 export const VR_CPU = 1;
 export const VR_SEQ = 2; // the global trace sequence at the violation
 export const VR_VPN = 3;
-export const VR_A0 = 4; // kind-specific details, 4 words
-export const VR_WORDS = 8;
+export const VR_A0 = 4; // kind-specific details, DETAIL_WORDS words (unused ones 0)
+export const DETAIL_WORDS = 5;
+export const VR_WORDS = VR_A0 + DETAIL_WORDS;
 
 /** the first report of kind k, for k in 1..MAX_KINDS: record V_FIRST_BASE + (k - 1) * VR_WORDS */
 export const V_FIRST_BASE = V_BASE + MAX_VIOLATIONS * VR_WORDS;

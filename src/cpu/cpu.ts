@@ -237,7 +237,7 @@ export class Cpu implements IpiCpu {
       this.t[e + TLBE_GEN] = frameGen;
     }
     if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
-      this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, this.t[e + TLBE_EPOCH], this.t[e + TLBE_FILL_SEQ]);
+      this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, this.t[e + TLBE_EPOCH], this.t[e + TLBE_FILL_SEQ], this.t[e + TLBE_FLAGS]);
     }
   }
 

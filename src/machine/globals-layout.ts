@@ -7,6 +7,9 @@ export const G_ABORT_CPU = 1; // the CPU that aborted the run
 export const G_STOP = 2; // nonzero: workloads should wind down (set by a workload)
 export const G_NEXT_CTX_ID = 3; // last_mm_ctx_id
 export const G_PROGRESS = 5; // units of work done, for the control plane's progress line
+// the oracle kind whose report ends a trial's programs, 0 for any (RunOptions.stopOnKind); set by
+// the control plane before the CPUs start, read-only during the run
+export const G_STOP_ON_KIND = 6;
 export const G_BARRIER_COUNT = 16; // CPUs arrived at the current barrier
 export const G_BARRIER_GEN = 17; // barrier generation, futex word
 export const G_DONE = 32; // CPUs that finished their program in this run

@@ -14,6 +14,7 @@ import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type Machin
 import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
 import { initInitMm } from '../kernel/mm.ts';
 import { abortRun } from '../cpu/smp.ts';
+import { G_STOP_ON_KIND } from './globals-layout.ts';
 import { readEvents } from '../trace/events.ts';
 import { readViolations, violationCount, type Violation } from '../check/oracle.ts';
 import { readWaits, type Waits } from '../trace/waits.ts';
@@ -39,6 +40,11 @@ export interface RunOptions {
   noiseShift?: number;
   /** the kernel variant; mainline defaults when absent */
   kernel?: KernelConfig;
+  /**
+   * the oracle kind (ViolationKind) whose report ends the trial's programs, or 0 (default) for a
+   * report of any kind: what scenario.ts's forbiddenReported reads. Not kernel configuration.
+   */
+  stopOnKind?: number;
 }
 
 export interface RunResult<R> {
@@ -146,6 +152,8 @@ export class Machine {
       clearMachineMemory(v);
       initFrames(v);
       initInitMm(v, CONTROL_CPU);
+      // before any CPU starts: the pool's task handoff orders it before every CPU's first read
+      Atomics.store(v.globals, G_STOP_ON_KIND, runOpts.stopOnKind ?? 0);
       const params = workload.setup(v, options);
       const seed = (runOpts.seed ?? (Math.random() * 2 ** 31) >>> 0) >>> 0;
       const task: RunTask = {

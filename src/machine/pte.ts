@@ -75,15 +75,20 @@ export const pteMkdirty = (pte: number): number => pte | _PAGE_DIRTY;
 export const pteMkold = (pte: number): number => pte & ~_PAGE_ACCESSED;
 export const pteMkyoung = (pte: number): number => pte | _PAGE_ACCESSED;
 
+const FLAG_NAMES: [number, string][] = [
+  [_PAGE_PRESENT, 'P'], [_PAGE_RW, 'RW'], [_PAGE_USER, 'US'], [_PAGE_PWT, 'PWT'],
+  [_PAGE_PCD, 'PCD'], [_PAGE_ACCESSED, 'A'], [_PAGE_DIRTY, 'D'], [_PAGE_PSE, 'PS'],
+  [_PAGE_GLOBAL, 'G'], [_PAGE_SOFTW1, 'SW1'], [_PAGE_SOFTW2, 'SW2'], [_PAGE_SOFTW3, 'SW3'],
+  [_PAGE_NX, 'NX'],
+];
+
+/** The names of the flags set in `pte`, low bit first: ['P', 'RW', 'US', 'A', 'D']. */
+export function pteFlagNames(pte: number): string[] {
+  return FLAG_NAMES.filter(([bit]) => (pte & bit) !== 0).map(([, n]) => n);
+}
+
 /** A readable rendering, e.g. `pfn=0x2a P|RW|US|A|D`. */
 export function formatPte(pte: number): string {
   if (pte === 0) return 'none';
-  const names: [number, string][] = [
-    [_PAGE_PRESENT, 'P'], [_PAGE_RW, 'RW'], [_PAGE_USER, 'US'], [_PAGE_PWT, 'PWT'],
-    [_PAGE_PCD, 'PCD'], [_PAGE_ACCESSED, 'A'], [_PAGE_DIRTY, 'D'], [_PAGE_PSE, 'PS'],
-    [_PAGE_GLOBAL, 'G'], [_PAGE_SOFTW1, 'SW1'], [_PAGE_SOFTW2, 'SW2'], [_PAGE_SOFTW3, 'SW3'],
-    [_PAGE_NX, 'NX'],
-  ];
-  const flags = names.filter(([bit]) => (pte & bit) !== 0).map(([, n]) => n);
-  return `pfn=0x${ptePfn(pte).toString(16)} ${flags.join('|') || '-'}`;
+  return `pfn=0x${ptePfn(pte).toString(16)} ${pteFlagNames(pte).join('|') || '-'}`;
 }

@@ -25,7 +25,9 @@
  * (campaign/compare.ts) can give costs per operation.
  */
 import type { Cpu } from '../cpu/cpu.ts';
-import { violationCount } from '../check/oracle.ts';
+import { VIOLATION_KIND_NAMES, violationCount, violationCountOf } from '../check/oracle.ts';
+import { G_STOP_ON_KIND } from '../machine/globals-layout.ts';
+import { applySwitches, defaultKernelConfig } from '../config/kernel-config.ts';
 import type { Workload } from './workload.ts';
 import type { NoiseLevel } from '../campaign/noise.ts';
 import { UsageError } from '../errors.ts';
@@ -70,11 +72,27 @@ export type MeasurementSpec<P, O> = Omit<ScenarioSpec<P, O>, 'forbidden' | 'expe
 
 export type Scenario<P = unknown, O = unknown> = Readonly<ScenarioSpec<P, O>>;
 
+/**
+ * Checks what a scenario names before any machine boots: its forbidden outcome is an oracle kind
+ * ('any' for a measurement), each preset's switches and values exist. A UsageError names the
+ * scenario, the preset and the valid names; the loader (catalog/index.ts) adds the file.
+ */
 export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
   for (const required of spec.kind === 'measurement' ? [] : ['buggy', 'fixed']) {
-    if (!spec.presets[required]) throw new Error(`scenario ${spec.name} has no '${required}' preset`);
+    if (!spec.presets[required]) throw new UsageError(`scenario ${spec.name} has no '${required}' preset; presets: ${Object.keys(spec.presets).join(', ') || '(none)'}`);
   }
-  if (Object.keys(spec.presets).length === 0) throw new Error(`scenario ${spec.name} has no preset`);
+  if (Object.keys(spec.presets).length === 0) throw new UsageError(`scenario ${spec.name} has no preset`);
+  const kinds = Object.values(VIOLATION_KIND_NAMES);
+  if (spec.kind === 'measurement' ? spec.forbidden !== ANY_VIOLATION : !kinds.includes(spec.forbidden)) {
+    throw new UsageError(`scenario ${spec.name}: forbidden '${spec.forbidden}' is not an oracle kind; kinds: ${kinds.join(', ')}`);
+  }
+  for (const [preset, switches] of Object.entries(spec.presets)) {
+    try {
+      applySwitches(defaultKernelConfig(), switches);
+    } catch (err) {
+      throw new UsageError(`scenario ${spec.name}, preset '${preset}': ${(err as Error).message}`);
+    }
+  }
   return Object.freeze({ ...spec });
 }
 
@@ -104,15 +122,31 @@ export function variantOptions<O>(scenario: Scenario<unknown, O>, variant: strin
   return { ...(scenario.trialOptions as O), ...change };
 }
 
-/** Whether an oracle has reported anything in this run: what ends a trial by default. */
-export const anyReport = (cpu: Cpu): boolean => violationCount(cpu.v) > 0;
+/**
+ * The oracle kind number of a scenario's forbidden outcome, as RunOptions.stopOnKind takes it: 0
+ * for a measurement's 'any'. defineScenario made sure the name is a kind.
+ */
+export function forbiddenKind(scenario: Scenario): number {
+  const entry = Object.entries(VIOLATION_KIND_NAMES).find(([, name]) => name === scenario.forbidden);
+  return entry ? Number(entry[0]) : 0;
+}
+
+/**
+ * Whether the run's stop kind was reported (any report when it is 0): what ends a trial by
+ * default. The control plane sets the kind per run (RunOptions.stopOnKind; campaign/trials.ts
+ * passes the scenario's forbidden kind), so that a report of another kind does not end the trial
+ * before the forbidden one can be seen.
+ */
+export function forbiddenReported(cpu: Cpu): boolean {
+  const kind = Atomics.load(cpu.v.globals, G_STOP_ON_KIND);
+  return kind === 0 ? violationCount(cpu.v) > 0 : violationCountOf(cpu.v, kind) > 0;
+}
 
 /**
  * Whether a trial's program should go on: rounds left, no stop asked, and `reported` (by default
- * any oracle report) not seen yet. A scenario whose race opens with a report of another kind
- * passes its own test for the forbidden one.
+ * forbiddenReported) not seen yet. A scenario whose race needs its own test passes it.
  */
-export function keepGoing(cpu: Cpu, round: number, rounds: number, reported = anyReport): boolean {
+export function keepGoing(cpu: Cpu, round: number, rounds: number, reported = forbiddenReported): boolean {
   return round < rounds && !cpu.shouldStop() && !reported(cpu);
 }
 

@@ -19,18 +19,22 @@
  * flags column is the constant `d..1.`: the rings do not record IRQ or preempt state per event.
  *
  * Options, common to both:
- *   violation  the report the trace leads up to (seq, CPU, kind, message): marked right after the
- *              last record at or before its seq;
+ *   violation  the report the trace leads up to (seq, CPU, kind, message, fields): marked right
+ *              after the last record at or before its seq;
  *   metadata   seed, scenario, kernel, ...: in the ftrace header and the Chrome trace's metadata,
  *              so that an exported trace still says how to replay it.
  */
+import { reporter } from '../check/describe.ts';
 import { Ev, TLB_FLUSH_REASON_NAMES, seqDiff, unwrapSeq, type TraceRecord } from './events.ts';
 
 export interface TraceViolation {
   seq: number;
+  /** -1: the control plane (a report made at the end of a trial) */
   cpu: number;
   kind: string;
   message: string;
+  /** every detail named (check/describe.ts): one `#` line each after the mark, args in Chrome */
+  fields?: Record<string, string | number>;
 }
 
 /** seed, scenario, kernel, ... passed through as they are. */
@@ -144,12 +148,14 @@ export function toFtrace(records: readonly TraceRecord[], opts: FtraceOptions = 
   const markSeq = violation?.seq ?? highlight;
   const markAt = markSeq === undefined ? undefined : inFrame(sorted, markSeq);
   const at = markAt === undefined ? -1 : markIndex(sorted, markAt);
-  const mark = violation ? `# ^^^ violation: ${violation.kind} on CPU ${violation.cpu}: ${violation.message}` : `# ^^^ violation: seq ${markAt}`;
+  const mark = violation
+    ? [`# ^^^ violation: ${violation.kind} on ${reporter(violation.cpu)}: ${violation.message}`, ...Object.entries(violation.fields ?? {}).map(([k, v]) => `#       ${k}: ${v}`)]
+    : [`# ^^^ violation: seq ${markAt}`];
   sorted.forEach((r, i) => {
-    if (i === at) lines.push(mark);
+    if (i === at) lines.push(...mark);
     lines.push(ftraceLine(r));
   });
-  if (at === sorted.length) lines.push(mark);
+  if (at === sorted.length) lines.push(...mark);
   return lines.join('\n') + '\n';
 }
 
@@ -228,7 +234,7 @@ export function toChromeTrace(records: readonly TraceRecord[], opts: ExportOptio
   const events: ChromeTraceEvent[] = [
     { name: 'process_name', ph: 'M', pid: PID, tid: 0, args: { name: 'shootdown' } },
     ...cpus.flatMap((cpu): ChromeTraceEvent[] => [
-      { name: 'thread_name', ph: 'M', pid: PID, tid: cpu, args: { name: `CPU ${cpu}` } },
+      { name: 'thread_name', ph: 'M', pid: PID, tid: cpu, args: { name: reporter(cpu) } },
       { name: 'thread_sort_index', ph: 'M', pid: PID, tid: cpu, args: { sort_index: cpu } },
     ]),
   ];
@@ -236,9 +242,9 @@ export function toChromeTrace(records: readonly TraceRecord[], opts: ExportOptio
     (r): ChromeTraceEvent => ({ name: r.name, cat: CATEGORIES[r.type] ?? 'other', ph: 'i', s: 't', pid: PID, tid: r.cpu, ts: r.seq, args: chromeArgs(r) }),
   );
   if (violation) {
-    const { cpu, kind, message } = violation;
+    const { cpu, kind, message, fields } = violation;
     const seq = inFrame(sorted, violation.seq);
-    instants.splice(markIndex(sorted, seq), 0, { name: `violation: ${kind}`, cat: 'violation', ph: 'i', s: 'g', pid: PID, tid: cpu, ts: seq, args: { seq, cpu, message } });
+    instants.splice(markIndex(sorted, seq), 0, { name: `violation: ${kind}`, cat: 'violation', ph: 'i', s: 'g', pid: PID, tid: cpu, ts: seq, args: { seq, cpu, message, ...fields } });
   }
   return {
     traceEvents: [...events, ...instants, ...spanEvents(sorted)],

@@ -61,7 +61,7 @@ describe('the GUP pin oracle', () => {
     ptepGetAndClear(m.v, m.ptep);
     keep(m, pin(m));
     expect(readViolations(m.v)).toEqual([
-      { kind: 'gup-pin-unmapped', cpu: GUP_CPU, seq: expect.any(Number), va: VA, details: [m.pfn, m.pte, 0, MM] },
+      { kind: 'gup-pin-unmapped', cpu: GUP_CPU, seq: expect.any(Number), va: VA, details: [m.pfn, m.pte, 0, MM, 0] },
     ]);
   });
 

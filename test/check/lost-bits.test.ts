@@ -68,7 +68,7 @@ describe('the lost-bit oracle', () => {
       cpu: KERNEL,
       seq: expect.any(Number),
       va: VPN * PAGE_SIZE,
-      details: [p.pfn, mkPte(p.pfn, USER_RW | _PAGE_ACCESSED | _PAGE_DIRTY), 0, p.ptep],
+      details: [p.pfn, mkPte(p.pfn, USER_RW | _PAGE_ACCESSED | _PAGE_DIRTY), 0, p.ptep, 0],
     });
   });
 
@@ -192,7 +192,7 @@ describe('the violation log', () => {
     expect(violationCountOf(p.v, ViolationKind.LostAccessedBit)).toBe(MAX_VIOLATIONS + 4);
     const vs = readViolations(p.v);
     expect(vs).toHaveLength(MAX_VIOLATIONS + 1);
-    expect(vs.at(-1)).toMatchObject({ kind: 'access-after-return', cpu: USER, va: 77 * PAGE_SIZE, details: [1, 2, 3, 4] });
+    expect(vs.at(-1)).toMatchObject({ kind: 'access-after-return', cpu: USER, va: 77 * PAGE_SIZE, details: [1, 2, 3, 4, 0] });
   });
 });
 

@@ -12,6 +12,7 @@ import { G_TRACE_SEQ } from '../../src/machine/globals-layout.ts';
 import { mmAlloc, mmPgd } from '../../src/kernel/mm.ts';
 import { PromiseKind, checkPromises, makePromise, promiseStart } from '../../src/check/promises.ts';
 import { readViolations, violationCount } from '../../src/check/oracle.ts';
+import { TLBF_DIRTY, TLBF_USER, TLBF_VALID, TLBF_WRITE } from '../../src/machine/tlb-layout.ts';
 
 const CPU = 1;
 const VA = 2 ** 37;
@@ -37,8 +38,9 @@ function world(seq = 1000): World {
 }
 
 const now = (w: World) => Atomics.load(w.v.globals, G_TRACE_SEQ);
+const WRITABLE = TLBF_VALID | TLBF_WRITE | TLBF_USER | TLBF_DIRTY;
 /** A store hits a writable entry for VA filled at `fillSeq` with promise epoch 0. */
-const storeHit = (w: World, fillSeq: number) => checkPromises(w.v, CPU, w.mm, VPN, w.pfn, true, 0, fillSeq);
+const storeHit = (w: World, fillSeq: number) => checkPromises(w.v, CPU, w.mm, VPN, w.pfn, true, 0, fillSeq, WRITABLE);
 
 /** A call of `kind` over VA's page; `during` runs between its start and its return; returns the fill stamp `during` gave. */
 function call(w: World, kind: PromiseKind, during: () => number): number {
@@ -61,7 +63,7 @@ describe('the promise oracle and entries filled while the call ran', () => {
     const w = world();
     const fill = call(w, PromiseKind.WriteProtected, () => now(w));
     storeHit(w, fill);
-    expect(readViolations(w.v)).toMatchObject([{ kind: 'access-after-return', details: [PromiseKind.WriteProtected, w.pfn, expect.any(Number), 1] }]);
+    expect(readViolations(w.v)).toMatchObject([{ kind: 'access-after-return', details: [PromiseKind.WriteProtected, w.pfn, expect.any(Number), 1, WRITABLE] }]);
   });
 
   it('does not judge an entry filled after mprotect returned', () => {

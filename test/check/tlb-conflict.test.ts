@@ -18,7 +18,7 @@ describe('the TLB-conflict oracle against a huge PMD replacing a PTE table', () 
     const cpu1 = r.results[1] as ConflictResult;
     // one report, on the filling CPU, for the first stale 4 KiB entry: old frame against the huge page's
     expect(r.violationCount).toBe(1);
-    expect(r.violations[0]).toMatchObject({ kind: 'tlb-conflict', cpu: 1, va: BASE, details: [oldPfn, cpu1.huge, 21, 0] });
+    expect(r.violations[0]).toMatchObject({ kind: 'tlb-conflict', cpu: 1, va: BASE, details: [oldPfn, cpu1.huge, 21, 0, 0] });
     // both translations sit in CPU 1's TLB at once: 4 KiB entries to the old frames, a 2 MiB one to the copies
     expect(cpu1).toMatchObject({ pteEntries: CACHED, hugeEntries: 1, uncached: 0, cached: 0x7c000000 });
     expect(oldPfn).not.toBe(cpu1.huge);
@@ -49,7 +49,7 @@ describe('the TLB-conflict oracle at a fill', () => {
     pte(v, H + 3, 77);
     pte(v, H + 4, 78);
     checkHugeTlbFill(v, 0, H + 100, 1, HUGE, RW);
-    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 3, details: [77, HUGE + 3, 21, 0] }]);
+    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 3, details: [77, HUGE + 3, 21, 0, 0] }]);
   });
 
   it('reports a 4 KiB entry to the same frame with other permissions, and passes one that agrees', () => {
@@ -59,7 +59,7 @@ describe('the TLB-conflict oracle at a fill', () => {
     expect(reports(v)).toEqual([]);
     pte(v, H + 4, HUGE + 4, RO);
     checkHugeTlbFill(v, 0, H, 1, HUGE, RW);
-    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 4, details: [HUGE + 4, HUGE + 4, 21, TLBF_WRITE] }]);
+    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 4, details: [HUGE + 4, HUGE + 4, 21, TLBF_WRITE, 0] }]);
   });
 
   it('passes the pieces of the same 2 MiB page, also from a read-only fill, but not those of another', () => {
@@ -69,7 +69,7 @@ describe('the TLB-conflict oracle at a fill', () => {
     expect(reports(v)).toEqual([]);
     tlbFillHugePiece(v.tlb, 0, huge(v, 1, 2048, RW), H + 6, 1, 0);
     checkHugeTlbFill(v, 0, H, 1, HUGE, RW);
-    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 6, details: [2048 + 6, HUGE + 6, 21, 0] }]);
+    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 6, details: [2048 + 6, HUGE + 6, 21, 0, 0] }]);
   });
 
   it('looks only at entries of the filling PCID (or global), inside the 2 MiB, in the filling CPU\'s TLB', () => {
@@ -95,8 +95,8 @@ describe('the TLB-conflict oracle at a fill', () => {
     checkPteTlbFill(v, 0, H + 7, 1, 99, RW);
     checkPteTlbFill(v, 0, H + 8, 1, HUGE + 8, RO);
     expect(reports(v)).toEqual([
-      { kind: 'tlb-conflict', cpu: 0, vpn: H + 7, details: [99, HUGE + 7, 12, 0] },
-      { kind: 'tlb-conflict', cpu: 0, vpn: H + 8, details: [HUGE + 8, HUGE + 8, 12, TLBF_WRITE] },
+      { kind: 'tlb-conflict', cpu: 0, vpn: H + 7, details: [99, HUGE + 7, 12, 0, 0] },
+      { kind: 'tlb-conflict', cpu: 0, vpn: H + 8, details: [HUGE + 8, HUGE + 8, 12, TLBF_WRITE, 0] },
     ]);
   });
 
@@ -108,6 +108,6 @@ describe('the TLB-conflict oracle at a fill', () => {
     checkPteTlbFill(v, 0, H + 8, 1, 99, RW);
     expect(reports(v)).toEqual([]);
     checkPteTlbFill(v, 0, H + 7, 1, 99, RW);
-    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 7, details: [99, HUGE + 7, 12, 0] }]);
+    expect(reports(v)).toEqual([{ kind: 'tlb-conflict', cpu: 0, vpn: H + 7, details: [99, HUGE + 7, 12, 0, 0] }]);
   });
 });

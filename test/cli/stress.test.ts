@@ -62,7 +62,7 @@ describe('shootdown stress with a scenario file of the user', () => {
     expect(r.stdout).toContain('stress reclaim-while-switched-out: Can a CPU read a page that reclaim freed');
     expect(r.stdout).toMatch(/seed +40, noise low/);
     expect(r.stdout).toMatch(/trials +1 in /);
-    expect(r.stdout).toContain('trial 1 (seed 40): use-after-free on CPU 1, access at 0x2000000000');
+    expect(r.stdout).toContain('trial 1 (seed 40): use-after-free on CPU 1, read at 0x2000000000: through a TLB entry for pfn');
     expect(r.stdout).toContain(`npx shootdown stress ${USER} --kernel buggy --cpus 3 --noise low --seed 40 --trials 1`);
   });
 

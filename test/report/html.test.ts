@@ -33,7 +33,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
           invlpg: 1234 * cpus, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0,
           redundantFlushes: k, waitUs: { median: wait, p99: wait * 3.5, samples: shootdowns },
           measuredUsPerOp: (wait * shootdowns) / operations, modelledUsPerOp: (ipis * 3.5) / operations, modelledWaitUsPerOp: (ipis * 3) / operations,
-          violations: 0, counters,
+          violations: 0, reportsByKind: {}, firstReport: null, counters,
         });
       }),
     ),

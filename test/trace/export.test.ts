@@ -66,6 +66,19 @@ describe('toFtrace', () => {
     const highlighted = toFtrace(records, { highlight: 9 }).trimEnd().split('\n');
     expect(highlighted[highlighted.findIndex((l) => l.includes('tlb_fill')) + 1]).toBe('# ^^^ violation: seq 9');
   });
+
+  it("lists the violation's named fields under the mark, and names the control plane's reports", () => {
+    const fields = { address: '0x1234000', pfn: '0x5', frameGenerationNow: 3 };
+    const marked = toFtrace(records, { violation: { ...violation, cpu: -1, fields } }).trimEnd().split('\n');
+    const at = marked.findIndex((l) => l.startsWith('# ^^^'));
+    expect(marked.slice(at, at + 5)).toEqual([
+      '# ^^^ violation: use-after-free on the control plane: stale entry for va 0x1234000',
+      '#       address: 0x1234000',
+      '#       pfn: 0x5',
+      '#       frameGenerationNow: 3',
+      expect.stringContaining(' irq_enable:'),
+    ]);
+  });
 });
 
 describe('toChromeTrace', () => {
@@ -111,6 +124,11 @@ describe('toChromeTrace', () => {
       { name: 'csd_wait', tid: 0, ts: 2, dur: 5, unfinished: false },
       { name: 'irqs_off', tid: 0, ts: 10, dur: 0, unfinished: true },
     ]);
+  });
+
+  it("carries the violation's named fields in the mark's args", () => {
+    const trace = toChromeTrace(records, { violation: { ...violation, fields: { pfn: '0x5', frameGenerationNow: 3 } } });
+    expect(trace.traceEvents.find((e) => e.s === 'g')?.args).toEqual({ seq: 5, cpu: 1, message: violation.message, pfn: '0x5', frameGenerationNow: 3 });
   });
 
   it('has no violation marker without a violation', () => {

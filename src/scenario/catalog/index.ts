@@ -6,7 +6,10 @@
  * found the same way.
  */
 import { readdirSync } from 'node:fs';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isScenario, type Scenario } from '../scenario.ts';
+import { UsageError } from '../../errors.ts';
 
 export interface CatalogEntry {
   name: string;
@@ -26,9 +29,18 @@ export function catalogUrls(dir: URL = CATALOG_DIR): Map<string, string> {
   return new Map(files.sort().map((f) => [f.slice(0, -'.ts'.length), new URL(f, dir).href]));
 }
 
-/** The default export of the module at `url` if defineScenario made it, else null. */
+/**
+ * The default export of the module at `url` if defineScenario made it, else null. A scenario that
+ * names what does not exist (defineScenario's UsageError) is a UsageError naming its file.
+ */
 export async function importScenario(url: string): Promise<Scenario | null> {
-  const mod = (await import(url)) as { default?: unknown };
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(url)) as { default?: unknown };
+  } catch (err) {
+    if ((err as Error)?.name === 'UsageError') throw new UsageError(`${relative(process.cwd(), fileURLToPath(url))}: ${(err as Error).message}`);
+    throw err;
+  }
   return isScenario(mod.default) ? mod.default : null;
 }
 

@@ -14,7 +14,7 @@ import { mmAlloc, mmPgd } from '../../kernel/mm.ts';
 import { pteAtNoSideEffects } from '../../machine/pagetable.ts';
 import { ptePfn, ptePresent } from '../../machine/pte.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
-import { anyReport, keepGoing } from '../scenario.ts';
+import { forbiddenReported, keepGoing } from '../scenario.ts';
 
 /** 2 MiB aligned, so that a mapping there has PTE tables of its own. */
 export const SCENARIO_BASE = 2 ** 38;
@@ -26,8 +26,8 @@ export interface RoundsOptions {
 }
 
 /**
- * The driving CPU's loop condition: rounds left and no violation seen. When it says no, the
- * driver asks every other CPU to wind down.
+ * The driving CPU's loop condition: rounds left and the forbidden outcome not seen
+ * (forbiddenReported). When it says no, the driver asks every other CPU to wind down.
  */
 export function driverGoesOn(cpu: Cpu, round: number, rounds: number): boolean {
   if (keepGoing(cpu, round, rounds)) return true;
@@ -35,7 +35,7 @@ export function driverGoesOn(cpu: Cpu, round: number, rounds: number): boolean {
   return false;
 }
 
-/** The other CPUs' loop condition: until the driver stops or an oracle reported. */
+/** The other CPUs' loop condition: until the driver stops or the forbidden outcome was reported. */
 export function followerGoesOn(cpu: Cpu): boolean {
   return keepGoing(cpu, 0, 1);
 }
@@ -99,8 +99,11 @@ export function flagParams(v: MachineViews, o: RoundsOptions): FlagParams {
   return { mm: mmAlloc(v, CONTROL_CPU), flags: new Int32Array(new SharedArrayBuffer(16 * 4)), rounds: o.rounds };
 }
 
-/** Sleeps until `done()`, or the run stops, or an oracle fired (`reported`: then nobody will signal). */
-export function waitFor(cpu: Cpu, done: () => boolean, reported = anyReport): void {
+/**
+ * Sleeps until `done()`, or the run stops, or `reported` (the forbidden outcome, by default): the
+ * CPU that saw it stops its program, so nobody may signal any more.
+ */
+export function waitFor(cpu: Cpu, done: () => boolean, reported = forbiddenReported): void {
   cpu.idleUntil(() => done() || cpu.shouldStop() || reported(cpu));
 }
 
@@ -120,7 +123,7 @@ export function bumpFlag(cpu: Cpu, p: FlagParams, i: number): void {
  * Waits until the driver has started `round` in flag word `i` (it stores round + 1, and
  * p.rounds + 1 when it is done); false when the driver is done and there is no round to run.
  */
-export function roundStarted(cpu: Cpu, p: FlagParams, i: number, round: number, reported = anyReport): boolean {
+export function roundStarted(cpu: Cpu, p: FlagParams, i: number, round: number, reported = forbiddenReported): boolean {
   waitFor(cpu, () => Atomics.load(p.flags, i) >= round + 1, reported);
   return Atomics.load(p.flags, i) <= p.rounds;
 }
