@@ -11,7 +11,8 @@
  *   access-after-return   promise kind (check/promises.ts PromiseKind), pfn the TLB entry maps,
  *                         PTE now, write, the TLB entry's flags (TLBF_*) (check/promises.ts
  *                         checkPromises, given them by cpu/cpu.ts checkHit)
- *   lost-write            page-cache pfn, PTE now (check/oracle.ts checkFileStore)
+ *   lost-write            page-cache pfn, PTE now, the TLB entry's fill and the page's last
+ *                         writeback in the global sequence (check/oracle.ts checkFileStore)
  *   freed-table-walk      from a paging-structure-cache entry: table pfn, its generation when
  *                         cached, its generation now, the table's level 1..3 (machine/walker.ts);
  *                         from GUP-fast: mm, pages, 0, 0 (kernel/gup.ts). The level word, never 0
@@ -23,6 +24,8 @@
  *   tlb-conflict          pfn through the 4 KiB entry, pfn through the 2 MiB one, page shift of
  *                         the entry being filled, the TLB permission bits they differ on
  *                         (check/oracle.ts checkHugeTlbFill, checkPteTlbFill)
+ *   lost-data             value found, a value expected, the CPU that stored it, where it was
+ *                         found: 0 memory, 1 page cache, 2 disk (check/data.ts)
  *
  * A kind this file does not know (one added later) prints its raw words, so that adding a kind
  * never breaks a report.
@@ -58,6 +61,9 @@ const PROMISE_CALLS: Record<number, string> = {
   [PromiseKind.Inaccessible]: 'mprotect(PROT_NONE)',
 };
 
+/** Where the data check found a word (check/data.ts). */
+const DATA_PLACES: Record<number, string> = { 0: 'memory', 1: 'page cache', 2: 'disk' };
+
 const TABLE_LEVELS: Record<number, string> = { 1: 'PTE table', 2: 'PMD table', 3: 'PUD table' };
 
 const TLB_FLAG_NAMES: [number, string][] = [
@@ -87,11 +93,19 @@ const KINDS: Record<string, Describe> = {
       fields: { access: access(write), promiseBrokenBy: call, tlbEntry: entry, pteNow: describePte(pte) },
     };
   },
-  'lost-write': ([pfn, pte]) => ({
+  'lost-write': ([pfn, pte, fillSeq, writtenSeq]) => ({
     at: 'write',
-    what: `to page-cache pfn ${hex(pfn)}, which is clean, and the PTE ${describePte(pte)} is no dirty mapping of it: writeback will not see the store`,
-    fields: { access: 'write', pfn: hex(pfn), pteNow: describePte(pte) },
+    what: `to page-cache pfn ${hex(pfn)} through a TLB entry filled at seq ${fillSeq >>> 0}, before writeback copied the page at seq ${writtenSeq >>> 0}; the page is clean and the PTE ${describePte(pte)} is no dirty mapping of it: writeback will not see the store`,
+    fields: { access: 'write', pfn: hex(pfn), pteNow: describePte(pte), tlbEntryFilledAtSeq: fillSeq >>> 0, writtenBackAtSeq: writtenSeq >>> 0 },
   }),
+  'lost-data': ([found, expected, by, where]) => {
+    const place = DATA_PLACES[where] ?? `place ${where}`;
+    return {
+      at: 'end-of-trial check',
+      what: `the word holds ${hex(found)} (${place}), none of the values last stored to it (CPU ${by} stored ${hex(expected)})`,
+      fields: { found: hex(found), expected: hex(expected), storedBy: by, foundIn: place },
+    };
+  },
   'freed-table-walk': ([a0, a1, a2, level]): ReturnType<Describe> =>
     level === 0
       ? {

@@ -9,7 +9,7 @@ describe('the data check (check/data.ts)', () => {
   it('reports a word whose last store a discard took, when the program did not forget it', async () => {
     const r = await run('anonDiscard');
     // word 0 holds 6, stored after the discard; word 1 reads 0, where 9 was stored
-    expect(r.violations).toEqual([{ kind: 'lost-data', cpu: 0, seq: expect.any(Number), va: BASE, details: [0, 9, 0, 0] }]);
+    expect(r.violations).toEqual([{ kind: 'lost-data', cpu: 0, seq: expect.any(Number), va: BASE, details: [0, 9, 0, 0, 0] }]);
     expect(r.violationCount).toBe(1);
   });
 
@@ -25,7 +25,7 @@ describe('the data check (check/data.ts)', () => {
 
   it('finds a file store the final sync did not write to the disk, though the page cache holds it', async () => {
     const r = await run('fileSync', { wipeDirty: true });
-    expect(r.violations).toEqual([{ kind: 'lost-data', cpu: 0, seq: expect.any(Number), va: BASE, details: [0, 7, 0, 2] }]);
+    expect(r.violations).toEqual([{ kind: 'lost-data', cpu: 0, seq: expect.any(Number), va: BASE, details: [0, 7, 0, 2, 0] }]);
   });
 
   it('accepts a file store that the final sync wrote out', async () => {

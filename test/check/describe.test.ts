@@ -50,10 +50,16 @@ describe('describeViolation', () => {
     expect(d.fields).toEqual({ address: ADDRESS, access: 'write', promiseBrokenBy: call, tlbEntry: 'pfn 0x35 [V W U D]', pteNow: '0x35025 [P US A] pfn 0x35' });
   });
 
-  it('lost-write: the page-cache frame and the PTE found', () => {
-    const d = recorded(ViolationKind.LostWrite, 0x35, CLEAN, 0, 0);
-    expect(d.message).toContain(`lost-write on CPU 3, write at ${ADDRESS}: to page-cache pfn 0x35, which is clean`);
-    expect(d.fields).toEqual({ address: ADDRESS, access: 'write', pfn: '0x35', pteNow: '0x35027 [P RW US A] pfn 0x35' });
+  it('lost-write: the page-cache frame, the PTE found, when the entry was filled and when the page was written back', () => {
+    const d = recorded(ViolationKind.LostWrite, 0x35, CLEAN, 16, 27);
+    expect(d.message).toContain(`lost-write on CPU 3, write at ${ADDRESS}: to page-cache pfn 0x35 through a TLB entry filled at seq 16, before writeback copied the page at seq 27; the page is clean`);
+    expect(d.fields).toEqual({ address: ADDRESS, access: 'write', pfn: '0x35', pteNow: '0x35027 [P RW US A] pfn 0x35', tlbEntryFilledAtSeq: 16, writtenBackAtSeq: 27 });
+  });
+
+  it('lost-data: the value found, where, and the value a CPU stored last', () => {
+    const d = recorded(ViolationKind.LostData, 1, 2, 1, 2);
+    expect(d.message).toBe(`lost-data on CPU 3, end-of-trial check at ${ADDRESS}: the word holds 0x1 (disk), none of the values last stored to it (CPU 1 stored 0x2)`);
+    expect(d.fields).toEqual({ address: ADDRESS, found: '0x1', expected: '0x2', storedBy: 1, foundIn: 'disk' });
   });
 
   it('freed-table-walk from the paging-structure cache: the table, its level and generations', () => {

@@ -24,7 +24,7 @@ describe('lost-dirty-early-rmap: writeback cleans a page while a stale dirty TLB
     report: (v, r) => {
       expect(v).toMatchObject({ cpu: 1, va: BASE });
       // the data check on CPU 2: the disk holds 1, CPU 1 stored 2 last
-      expect(r.violations.find((x) => x.kind === 'lost-data')).toMatchObject({ cpu: 2, va: BASE, details: [1, 2, 1, 2] });
+      expect(r.violations.find((x) => x.kind === 'lost-data')).toMatchObject({ cpu: 2, va: BASE, details: [1, 2, 1, 2, 0] });
       expect(r.results[2]).toBe(1);
     },
   }));

@@ -31,8 +31,7 @@ import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { changeProtNuma, migratePage } from '../../kernel/numa.ts';
-import { violationCount } from '../../check/oracle.ts';
-import { defineScenario, keepGoing } from '../scenario.ts';
+import { defineScenario, forbiddenReported, keepGoing } from '../scenario.ts';
 import { dither, flagParams, mapAndTouch, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
 
 export type Options = RoundsOptions;
@@ -48,7 +47,7 @@ const F_STOP = 1;
 
 /** Whether a non-scanner CPU should go on. */
 function running(cpu: Cpu, p: Params): boolean {
-  return Atomics.load(p.flags, F_STOP) === 0 && !cpu.shouldStop() && violationCount(cpu.v) === 0;
+  return Atomics.load(p.flags, F_STOP) === 0 && !cpu.shouldStop() && !forbiddenReported(cpu);
 }
 
 function scanner(cpu: Cpu, p: Params): void {

@@ -55,7 +55,6 @@ import { smpBarrier } from '../../cpu/smp.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
 import { MADV_DONTNEED, sysMadvise } from '../../kernel/madvise.ts';
 import { sysMprotect } from '../../kernel/mprotect.ts';
-import { ViolationKind, violationCountOf } from '../../check/oracle.ts';
 import { defineScenario, keepGoing } from '../scenario.ts';
 import { bumpFlag, dither, flagParams, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
 
@@ -74,26 +73,19 @@ const F_LOADED = 2;
 const F_DONE = 3;
 const F_GO = 4;
 
-/*
- * The catalog's loop and wait helpers stop at the first report of any kind; here the lost D that
- * opens the race is itself reported (lost-dirty-bit) before the forbidden outcome can happen, so
- * they are given the forbidden kind to stop at.
- */
-const forbiddenSeen = (cpu: Cpu): boolean => violationCountOf(cpu.v, ViolationKind.AccessAfterReturn) > 0;
-
 function protector(cpu: Cpu, p: Params): void {
   const writers = cpu.v.nrCpus - 1;
   const len = PAGES * PAGE_SIZE;
   sysMmap(cpu, p.mm, { addr: BASE, length: len, prot: PROT_READ | PROT_WRITE });
-  for (let round = 0; keepGoing(cpu, round, p.rounds, forbiddenSeen); round++) {
+  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
     sysMprotect(cpu, p.mm, BASE, len, PROT_READ | PROT_WRITE);
     sysMadvise(cpu, p.mm, BASE, len, MADV_DONTNEED);
     setFlag(cpu, p, F_PREPARED, round + 1);
-    waitFor(cpu, () => Atomics.load(p.flags, F_LOADED) >= writers * (round + 1), forbiddenSeen);
+    waitFor(cpu, () => Atomics.load(p.flags, F_LOADED) >= writers * (round + 1));
     setFlag(cpu, p, F_GO, round + 1);
     sysMprotect(cpu, p.mm, BASE, len, PROT_READ);
     setFlag(cpu, p, F_PROTECTED, round + 1);
-    waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= writers * (round + 1), forbiddenSeen);
+    waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= writers * (round + 1));
   }
   setFlag(cpu, p, F_PREPARED, p.rounds + 1);
 }
@@ -101,12 +93,12 @@ function protector(cpu: Cpu, p: Params): void {
 function writer(cpu: Cpu, p: Params): void {
   const writers = cpu.v.nrCpus - 1;
   const k = cpu.id - 1;
-  for (let round = 0; keepGoing(cpu, round, p.rounds, forbiddenSeen); round++) {
-    if (!roundStarted(cpu, p, F_PREPARED, round, forbiddenSeen)) return;
+  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
+    if (!roundStarted(cpu, p, F_PREPARED, round)) return;
     for (let i = k; i < PAGES; i += writers) cpu.load(BASE + i * PAGE_SIZE);
     bumpFlag(cpu, p, F_LOADED);
     // the user thread is told that mprotect is being called, and writes meanwhile
-    waitFor(cpu, () => Atomics.load(p.flags, F_GO) >= round + 1, forbiddenSeen);
+    waitFor(cpu, () => Atomics.load(p.flags, F_GO) >= round + 1);
     // store until mprotect returned or every page of ours faults
     let writable = true;
     while (writable && Atomics.load(p.flags, F_PROTECTED) < round + 1 && !cpu.shouldStop()) {
@@ -116,7 +108,7 @@ function writer(cpu: Cpu, p: Params): void {
         if (cpu.store(BASE + i * PAGE_SIZE, round)) writable = true;
       }
     }
-    waitFor(cpu, () => Atomics.load(p.flags, F_PROTECTED) >= round + 1, forbiddenSeen);
+    waitFor(cpu, () => Atomics.load(p.flags, F_PROTECTED) >= round + 1);
     // mprotect has returned: no store may succeed through an old translation now (one that
     // does is the promise oracle's to see)
     for (let i = k; i < PAGES; i += writers) cpu.store(BASE + i * PAGE_SIZE, round);
