@@ -74,7 +74,7 @@ async function soak(machine: Machine, entry: CatalogEntry, preset: string, varia
 
 function printRow(r: SoakRow): void {
   const kinds = Object.entries(r.reportsByKind).map(([k, n]) => `${k} ${n}`).join(', ') || '-';
-  const median = r.buggyMedianMs === null ? '-' : prettyMs(r.buggyMedianMs);
+  const median = r.buggyMedianMs === null ? '-' : Number.isFinite(r.buggyMedianMs) ? prettyMs(r.buggyMedianMs) : 'not found';
   console.log(`${`${r.scenario}${r.variant ? `/${r.variant}` : ''}`.padEnd(30)} ${r.preset.padEnd(20)} ${String(r.cpus).padStart(4)} ${median.padStart(10)} ${prettyMs(r.soakMs).padStart(8)} ${String(r.trials).padStart(7)} ${String(r.reports).padStart(7)}  ${kinds}`);
 }
 

@@ -22,7 +22,7 @@ import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
 import { randomSeed, runTrials, tracedReport } from './trials.ts';
-import { formatKindCounts, progressLine, replayCommand, reportSummary, writeTraces, type ReportSummary } from './stress.ts';
+import { RERUN_NOTE, formatKindCounts, progressLine, rerunCommand, reportSummary, writeTraces, type ReportSummary } from './stress.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { formatTable } from './table.ts';
 
@@ -65,7 +65,8 @@ export interface RunAllRow {
   firstViolationMs: number | null;
   /** the report the traces show: the first forbidden one, or under 'never' the first of any kind */
   traced: ReportSummary | null;
-  replay: string | null;
+  /** reruns the traced report's trial (stress.ts RERUN_NOTE: not a replay) */
+  rerun: string | null;
   /** the trace files of the traced report */
   traces: string[];
   /** the run met its expectation */
@@ -130,7 +131,7 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
   const cpus = defaultCpus(scenario);
   const seed = randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
-  const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, replay: null, traces: [], ok: false };
+  const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], ok: false };
   const line = req.progress ? progressLine(`${name} [${preset}]`, undefined, durationMs) : undefined;
   try {
     let machine = machines.get(cpus);
@@ -145,9 +146,9 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
     const [chrome, ftrace] = [`${base}.json`, `${base}.ftrace.txt`];
     if (traced) {
       row.traced = reportSummary(traced);
-      row.replay = replayCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise }, traced.seed);
+      row.rerun = rerunCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise }, traced.seed);
       row.traces = [chrome, ftrace];
-      writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, replay: row.replay }, { chrome, ftrace });
+      writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, rerun: row.rerun }, { chrome, ftrace });
     } else {
       // a trace left by an earlier job would pass for this run's
       for (const f of [chrome, ftrace]) rmSync(f, { force: true });
@@ -197,7 +198,8 @@ export function formatRunAll(r: RunAllReport): string {
           : `failed: ${row.scenario} [${row.preset}] expected ${row.expected}, found ${row.violations} violations in ${row.trials} trials (seed ${row.seed})`,
     ),
     ...r.broken.map((b) => `failed: catalog file ${b.name}.ts did not load: ${b.error}`),
-    ...r.rows.filter((row) => row.replay).map((row) => `replay ${row.scenario} [${row.preset}]: ${row.replay}`),
+    ...r.rows.filter((row) => row.rerun).map((row) => `rerun ${row.scenario} [${row.preset}]: ${row.rerun}`),
+    ...(r.rows.some((row) => row.rerun) ? [`(${RERUN_NOTE})`] : []),
     `run-all.json and the traces are under ${r.reportsDir}/; ${r.ok ? 'every run as expected' : `${failed.length + r.broken.length} failed`}`,
   ].join('\n');
 }

@@ -3,7 +3,7 @@
  * scenario/scenario.ts) run trial after trial on one machine under one kernel preset, until the
  * budget is spent or, with --stop-on-first, its forbidden outcome is seen. The result carries the
  * seed, every report by kind with the first of each described field by field (check/describe.ts),
- * and a command that replays the traced report (STYLE 11): the first forbidden one, or under a
+ * and a command that reruns the traced report (STYLE 11): the first forbidden one, or under a
  * preset expected 'never', where any report is a failure, the first of any kind. Its interleaving
  * can be written as a Chrome trace (Perfetto) and as ftrace text.
  */
@@ -25,7 +25,7 @@ import { describeViolation, hex } from '../check/describe.ts';
 
 /** A scenario ready to run: what the command line named, and the module the CPUs import. */
 export interface ResolvedScenario {
-  /** as the user wrote it: a catalog name or a path; used in the replay command */
+  /** as the user wrote it: a catalog name or a path; used in the rerun command */
   arg: string;
   url: string;
   scenario: Scenario;
@@ -116,10 +116,13 @@ export interface StressSummary {
   firstReports: Record<string, ReportSummary>;
   /** the run failed its expectation: any report under 'never', the forbidden outcome otherwise */
   failed: boolean;
-  /** the report the traces show and the replay replays: under 'never' the first of any kind */
+  /** the report the traces show and the rerun is for: under 'never' the first of any kind */
   traced: ReportSummary | null;
-  /** replays the traced report's trial */
-  replay: string | null;
+  /**
+   * reruns the traced report's trial with its seed; a free run's seed fixes the noise, not the
+   * interleaving, so the rerun may not show the report again (RERUN_NOTE)
+   */
+  rerun: string | null;
   counters: Counters;
   host: HostInfo;
 }
@@ -185,20 +188,23 @@ function summarize(req: StressRequest, r: TrialsResult, expected: string | null)
     firstReports: Object.fromEntries(Object.entries(r.firstByKind).map(([kind, f]) => [kind, reportSummary(f)])),
     failed: trialsFailed(r, expected),
     traced: traced && reportSummary(traced),
-    replay: traced && replayCommand(req, traced.seed),
+    rerun: traced && rerunCommand(req, traced.seed),
     counters: r.counters,
     host: hostInfo(),
   };
 }
 
-export function replayCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'cpus' | 'noise'>, seed: number): string {
+/** What the output says beside a rerun command: why it is not called a replay. */
+export const RERUN_NOTE = 'free run: the seed fixes the noise, not the interleaving; the rerun may not show it again';
+
+export function rerunCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'cpus' | 'noise'>, seed: number): string {
   const set = req.set.map((a) => ` --set ${a}`).join('');
   return `npx shootdown stress ${req.resolved.arg} --kernel ${req.preset}${set} --cpus ${req.cpus} --noise ${req.noise} --seed ${seed} --trials 1`;
 }
 
-/** What an exported trace says about itself, so that the file alone tells how to replay it. */
+/** What an exported trace says about itself, so that the file alone tells how to rerun it. */
 export function traceMetadata(s: StressSummary): TraceMetadata {
-  return { scenario: s.scenario, kernel: s.kernel, set: s.set.join(' '), cpus: s.cpus, seed: s.traced?.seed ?? s.seed, trial: s.traced?.trial ?? 0, replay: s.replay ?? '' };
+  return { scenario: s.scenario, kernel: s.kernel, set: s.set.join(' '), cpus: s.cpus, seed: s.traced?.seed ?? s.seed, trial: s.traced?.trial ?? 0, rerun: s.rerun ?? '' };
 }
 
 /** Writes a first report's interleaving as Chrome trace JSON and/or ftrace text. */
@@ -275,7 +281,7 @@ export function formatStress(s: StressSummary, traces: string[]): string {
     ...(s.traced ? reportLines(s.traced.kind === s.forbidden ? 'first' : 'first report', s.traced) : []),
     ...others.flatMap((r) => reportLines('also', r)),
     `  verdict       ${verdict}`,
-    ...(s.replay ? [`  replay        ${s.replay}`] : []),
+    ...(s.rerun ? [`  rerun         ${s.rerun}`, `                (${RERUN_NOTE})`] : []),
     ...traces.map((t) => `  trace         ${t}`),
   ].join('\n');
 }

@@ -88,7 +88,7 @@ export function tracedReport(r: TrialsResult, expected: string | null): FirstVio
   return expected === 'never' ? r.firstReport : r.firstViolation;
 }
 
-/** A seed for a run the user gave none for (printed with its result, so it can be replayed). */
+/** A seed for a run the user gave none for (printed with its result, so it can be rerun). */
 export function randomSeed(): number {
   return (Math.random() * 2 ** 32) >>> 0;
 }

@@ -22,7 +22,7 @@
  *   violation  the report the trace leads up to (seq, CPU, kind, message, fields): marked right
  *              after the last record at or before its seq;
  *   metadata   seed, scenario, kernel, ...: in the ftrace header and the Chrome trace's metadata,
- *              so that an exported trace still says how to replay it.
+ *              so that an exported trace still says how to rerun it.
  */
 import { reporter } from '../check/describe.ts';
 import { Ev, TLB_FLUSH_REASON_NAMES, seqDiff, unwrapSeq, type TraceRecord } from './events.ts';

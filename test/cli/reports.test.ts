@@ -58,7 +58,7 @@ describe('a trial with reports of two kinds', () => {
     expect(r.code).toBe(1);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ expected: 'never', failed: true, reports: 2, traced: { kind: 'use-after-free', trial: 1, seed: 9 } });
-    expect(out.replay).toContain('--kernel fixed');
+    expect(out.rerun).toContain('--kernel fixed');
   });
 });
 
@@ -100,7 +100,7 @@ describe('a scenario that names what does not exist', () => {
 describe('the run-all table', () => {
   const row = (preset: string, o: Partial<RunAllRow>): RunAllRow => ({
     scenario: 'two-kinds', preset, expected: preset === 'fixed' ? 'never' : 'sometimes', forbidden: 'access-after-return', cpus: 2, seed: 1, trials: 3,
-    violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, replay: null, traces: [], ok: true, ...o,
+    violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], ok: true, ...o,
   });
   const report = (rows: RunAllRow[], broken: RunAllReport['broken'] = []): RunAllReport =>
     ({ budgetMs: 1000, elapsedMs: 900, noise: 'low', reportsDir: 'reports', host: hostInfo(), rows, broken, ok: false });
