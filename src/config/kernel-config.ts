@@ -12,7 +12,7 @@
  *   nestedRange                 mm/mmu_gather.c:tlb_finish_mmu (what the forced flush covers)
  *   batchedPending              mm/rmap.c:set_tlb_ubc_flush_pending, flush_tlb_batched_pending
  *   madviseBatchedPending       mm/madvise.c:madvise_free_pte_range, madvise_cold_or_pageout_pte_range
- *   syncIpi                     mm/mmu_gather.c:tlb_remove_table_sync_one
+ *   syncIpi                     mm/mmu_gather.c:tlb_remove_table_sync_one (khugepaged's collapse)
  *   mprotectFlush               mm/mprotect.c:change_pte_range, arch/x86 pte_needs_flush
  *   deferredFlushGen            inc_mm_tlb_gen for a deferred flush (arch_tlbbatch_add_mm, mmu_gather)
  *   pteAccessibleChecksPending  arch/x86/include/asm/pgtable.h:pte_accessible
@@ -91,12 +91,12 @@ export const SWITCHES = {
   }),
   syncIpi: defineSwitch({
     values: {
-      always: 'tlb_remove_table_sync_one IPIs every CPU before a page table is freed, so no GUP-fast walk (IRQs off) is still inside it',
-      'skip-when-flushed-all': 'tlb_remove_table_sync_one is skipped when the flush IPI already reached every CPU; never after an INVLPGB or paravirt flush, which interrupts no one',
-      never: 'no sync IPI: GUP-fast on another CPU can walk a page table after it is freed',
+      always: 'khugepaged\'s collapse IPIs every CPU (tlb_remove_table_sync_one) after pmdp_collapse_flush, so no GUP-fast walk (IRQs off) is still in the old table when its pages are checked and copied',
+      'skip-after-ipi-flush': 'tlb_remove_table_sync_one is skipped when the flush before it was a native IPI flush (tlb_table_flush_implies_ipi_broadcast), which every CPU running the mm took; never after an INVLPGB or paravirt flush',
+      never: 'no sync IPI at all, even after a flush that interrupted no one',
     },
     default: 'always',
-    from: 'seed 001: "[PATCH v2 0/3] skip redundant TLB sync IPIs"; mainline "mm/khugepaged: fix GUP-fast interaction by sending IPI"',
+    from: 'seed 001: "[PATCH v2 0/3] skip redundant TLB sync IPIs" (Lance Yang, posted through v5 in 2026-03, not merged); mainline 2ba99c5e0881 "mm/khugepaged: fix GUP-fast interaction by sending IPI". Page tables freed by munmap wait for an RCU grace period instead (a37259732a7d)',
   }),
   mprotectFlush: defineSwitch({
     values: {

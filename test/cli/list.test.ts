@@ -16,7 +16,7 @@ describe('shootdown list', () => {
       expect(s.from).toMatch(/seed|mainline/);
     }
     expect(switches.find((s: { name: string }) => s.name === 'syncIpi')).toMatchObject({
-      values: ['always', 'skip-when-flushed-all', 'never'],
+      values: ['always', 'skip-after-ipi-flush', 'never'],
       default: 'always',
     });
   });

@@ -298,6 +298,18 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
   return ipied;
 }
 
+/**
+ * tlb_table_flush_implies_ipi_broadcast (seed 001, posted, not in mainline): whether the flush
+ * that came before a tlb_remove_table_sync_one interrupted every CPU that could be in GUP-fast on
+ * the mm. Such a CPU runs the mm (GUP-fast walks current->mm only), so it is in mm_cpumask, not
+ * lazy, and native_flush_tlb_multi IPIs it; the IPI waits for its IRQs to come on. Always true
+ * here: this machine flushes by IPI only, with neither INVLPGB nor a paravirt flush.
+ */
+// models arch/x86/include/asm/tlb.h:tlb_table_flush_implies_ipi_broadcast (seed 001 patch 2)
+export function tlbTableFlushImpliesIpiBroadcast(_cpu: Cpu): boolean {
+  return true;
+}
+
 /** do_flush_tlb_all: everything, global entries included. */
 export function doFlushTlbAll(cpu: Cpu): void {
   cpu.count(Counter.NrTlbLocalFlushAll);
