@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
-import type { LazyResult, SwitchResult } from '../fixtures/flush-workloads.ts';
+import type { ConcurrentOptions, LazyResult, SwitchResult, TakenFlushes } from '../fixtures/flush-workloads.ts';
 import type { FlushViolation } from '../../src/check/flush-postcondition.ts';
 import { INIT_MM } from '../../src/kernel/mm-layout.ts';
 
@@ -73,3 +73,29 @@ describe('flush ranges', () => {
     expect(run.counters.nr_tlb_local_flush_all).toBe(1);
   });
 });
+
+/*
+ * flush_tlb_func's rule (arch/x86/flush.ts, the example of its header): a request is applied as
+ * a range only when it is the next generation and the newest (new == local + 1 == mm); otherwise
+ * the target flushes everything and catches up, and the older request finds nothing left to do.
+ * CPU 2 takes the requests of two flushes of one mm together.
+ */
+describe('two concurrent flushes of one mm', () => {
+  const taken = async (flushers: number[]) => {
+    const run = await machine().run<unknown, TakenFlushes | null, ConcurrentOptions>(workload('concurrentFlushes'), { flushers }, { seed: 61, speculationShift: -1 });
+    return run.results[2]!;
+  };
+
+  it('one flush, the next and newest generation: page 1 is invalidated alone, pages 0, 2 and 3 stay cached', async () => {
+    expect(await taken([1])).toEqual({ full: 0, ranged: 1, cached: [true, false, true, true] });
+  });
+
+  it('the newer request first (local 0, request 2): a full flush, and the older request then does nothing', async () => {
+    expect(await taken([1, 0])).toEqual({ full: 1, ranged: 0, cached: [false, false, false, false] });
+  });
+
+  it('the older request first (request 1 = local + 1, but the mm is at 2): a full flush too, and the newer then does nothing', async () => {
+    expect(await taken([0, 1])).toEqual({ full: 1, ranged: 0, cached: [false, false, false, false] });
+  });
+});
+
