@@ -19,6 +19,7 @@
  *   mprotectBatching            mm/mprotect.c:change_protection
  *   numaPidFilter               kernel/sched/fair.c:task_numa_work, vma_is_accessed
  *   completedGen                mm/rmap.c:try_to_unmap_flush, flush_tlb_batched_pending (seed 000 patches 08, 15, 17)
+ *   lazyTlb                     arch/x86/mm/tlb.c:switch_mm_irqs_off, should_flush_tlb, flush_tlb_func
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  */
@@ -147,6 +148,14 @@ export const SWITCHES = {
     },
     default: 'off',
     from: 'seed 000 patches 08 "mm: store completed TLB generation", 15 "mm: detect deferred TLB flushes in vma granularity", 17 "mm/tlb: updated completed deferred TLB flush conditionally"',
+  }),
+  lazyTlb: defineSwitch({
+    values: {
+      'lazy-cpumask': 'a CPU stays in mm_cpumask after switching away; a flush that freed no tables IPIs only the CPUs of the mask that have the mm loaded and are not lazy (should_flush_tlb), and a stale CPU leaves the mask when a flush reaches it',
+      'clear-at-switch': 'switch_mm clears the CPU from the old mm\'s mm_cpumask; a flush that freed no tables IPIs every CPU of the mask that is not lazy (tlb_is_not_lazy)',
+    },
+    default: 'lazy-cpumask',
+    from: 'mainline 209954cbc7d0 "x86/mm/tlb: Update mm_cpumask lazily" and 6db2526c1d69 "x86/mm/tlb: Only trim the mm_cpumask once a second" (v6.14; the once-a-second trim is not modelled); clear-at-switch is the rule before them',
   }),
 } as const;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
-import type { ConcurrentOptions, LazyResult, SwitchResult, TakenFlushes } from '../fixtures/flush-workloads.ts';
+import type { ConcurrentOptions, LazyResult, SwitchResult, SwitchedAwayResult, TakenFlushes } from '../fixtures/flush-workloads.ts';
+import { applySwitches, defaultKernelConfig } from '../../src/config/kernel-config.ts';
 import type { FlushViolation } from '../../src/check/flush-postcondition.ts';
 import { INIT_MM } from '../../src/kernel/mm-layout.ts';
 
@@ -19,14 +20,29 @@ describe('x86 flush_tlb_mm_range', () => {
     expect(run.counters.ipis_sent).toBe(0);
   });
 
-  it('IPIs a lazy CPU when tables were freed, and the CPU drops the mm for init_mm', async () => {
-    const run = await machine().run<unknown, LazyResult | null, object>(workload('lazyTarget'), { flush: true }, quiet);
+  // mainline leaves the CPU in mm_cpumask when it drops the mm (a later flush takes it out)
+  it.each([
+    ['lazy-cpumask', true],
+    ['clear-at-switch', false],
+  ])('IPIs a lazy CPU when tables were freed, and the CPU drops the mm for init_mm (lazyTlb=%s; still in mm_cpumask: %s)', async (mode, inMask) => {
+    const run = await machine().run<unknown, LazyResult | null, object>(workload('lazyTarget'), { flush: true }, { ...quiet, kernel: applySwitches(defaultKernelConfig(), [`lazyTlb=${mode}`]) });
     const r = run.results[1]!;
     expect(r.ipisWhileLazy).toBe(1);
     expect(r.staleEntryKept).toBe(false);
     expect(r.loadedAfterFlush).toBe(INIT_MM);
-    expect(r.inCpumaskAfterFlush).toBe(false);
+    expect(r.inCpumaskAfterFlush).toBe(inMask);
     expect(r.valueAfterReturn).toBe(0x1234);
+  });
+
+  it('mainline (lazyTlb=lazy-cpumask): a CPU that switched away stays in mm_cpumask, a flush that freed no tables skips it (should_flush_tlb), one that freed tables reaches it and it leaves the mask', async () => {
+    const run = await machine().run<unknown, SwitchedAwayResult | null, object>(workload('switchedAway'), {}, quiet);
+    expect(run.results[1]).toEqual({ inMaskAfterSwitch: true, ipisPlainFlush: 0, inMaskAfterPlainFlush: true, ipisFreedTablesFlush: 1, inMaskAfterFreedTablesFlush: false });
+  });
+
+  it('lazyTlb=clear-at-switch: a CPU that switched away leaves mm_cpumask at once and no flush reaches it', async () => {
+    const kernel = applySwitches(defaultKernelConfig(), ['lazyTlb=clear-at-switch']);
+    const run = await machine().run<unknown, SwitchedAwayResult | null, object>(workload('switchedAway'), {}, { ...quiet, kernel });
+    expect(run.results[1]).toEqual({ inMaskAfterSwitch: false, ipisPlainFlush: 0, inMaskAfterPlainFlush: false, ipisFreedTablesFlush: 0, inMaskAfterFreedTablesFlush: false });
   });
 
   it('does a full flush on switching back to an mm whose generation moved on meanwhile', async () => {

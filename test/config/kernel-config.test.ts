@@ -21,7 +21,7 @@ function usageErrorOf(fn: () => unknown): UsageError {
 }
 
 describe('kernel switches', () => {
-  it('has the thirteen switches of the catalog', () => {
+  it('has the fourteen switches of the catalog', () => {
     expect(SWITCH_NAMES).toEqual([
       'delayedRmap',
       'ptepGetAndClear',
@@ -36,6 +36,7 @@ describe('kernel switches', () => {
       'mprotectBatching',
       'numaPidFilter',
       'completedGen',
+      'lazyTlb',
     ]);
   });
 
