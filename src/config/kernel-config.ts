@@ -92,7 +92,7 @@ export const SWITCHES = {
   }),
   syncIpi: defineSwitch({
     values: {
-      always: 'khugepaged\'s collapse IPIs every CPU (tlb_remove_table_sync_one) after pmdp_collapse_flush, so no GUP-fast walk (IRQs off) is still in the old table when its pages are checked and copied',
+      always: 'tlb_remove_table_sync_one IPIs every CPU after khugepaged\'s pmdp_collapse_flush, so no GUP-fast walk (IRQs off) is still in the old table when its pages are checked and copied',
       'skip-after-ipi-flush': 'tlb_remove_table_sync_one is skipped when the flush before it was a native IPI flush (tlb_table_flush_implies_ipi_broadcast), which every CPU running the mm took; never after an INVLPGB or paravirt flush',
       never: 'no sync IPI at all, even after a flush that interrupted no one',
     },
