@@ -12,13 +12,14 @@
  *   nestedRange                 mm/mmu_gather.c:tlb_finish_mmu (what the forced flush covers)
  *   batchedPending              mm/rmap.c:set_tlb_ubc_flush_pending, flush_tlb_batched_pending
  *   madviseBatchedPending       mm/madvise.c:madvise_free_pte_range, madvise_cold_or_pageout_pte_range
- *   syncIpi                     mm/mmu_gather.c:tlb_remove_table_sync_one
+ *   syncIpi                     mm/mmu_gather.c:tlb_remove_table_sync_one (khugepaged's collapse)
  *   mprotectFlush               mm/mprotect.c:change_pte_range, arch/x86 pte_needs_flush
  *   deferredFlushGen            inc_mm_tlb_gen for a deferred flush (arch_tlbbatch_add_mm, mmu_gather)
  *   pteAccessibleChecksPending  arch/x86/include/asm/pgtable.h:pte_accessible
  *   mprotectBatching            mm/mprotect.c:change_protection
  *   numaPidFilter               kernel/sched/fair.c:task_numa_work, vma_is_accessed
  *   completedGen                mm/rmap.c:try_to_unmap_flush, flush_tlb_batched_pending (seed 000 patches 08, 15, 17)
+ *   lazyTlb                     arch/x86/mm/tlb.c:switch_mm_irqs_off, should_flush_tlb, flush_tlb_func
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  */
@@ -91,12 +92,12 @@ export const SWITCHES = {
   }),
   syncIpi: defineSwitch({
     values: {
-      always: 'tlb_remove_table_sync_one IPIs every CPU before a page table is freed, so no GUP-fast walk (IRQs off) is still inside it',
-      'skip-when-flushed-all': 'tlb_remove_table_sync_one is skipped when the flush IPI already reached every CPU; never after an INVLPGB or paravirt flush, which interrupts no one',
-      never: 'no sync IPI: GUP-fast on another CPU can walk a page table after it is freed',
+      always: 'tlb_remove_table_sync_one IPIs every CPU after khugepaged\'s pmdp_collapse_flush, so no GUP-fast walk (IRQs off) is still in the old table when its pages are checked and copied',
+      'skip-after-ipi-flush': 'tlb_remove_table_sync_one is skipped when the flush before it was a native IPI flush (tlb_table_flush_implies_ipi_broadcast), which every CPU running the mm took; never after an INVLPGB or paravirt flush',
+      never: 'no sync IPI at all, even after a flush that interrupted no one',
     },
     default: 'always',
-    from: 'seed 001: "[PATCH v2 0/3] skip redundant TLB sync IPIs"; mainline "mm/khugepaged: fix GUP-fast interaction by sending IPI"',
+    from: 'seed 001: "[PATCH v2 0/3] skip redundant TLB sync IPIs" (Lance Yang, posted through v5 in 2026-03, not merged); mainline 2ba99c5e0881 "mm/khugepaged: fix GUP-fast interaction by sending IPI". Page tables freed by munmap wait for an RCU grace period instead (a37259732a7d)',
   }),
   mprotectFlush: defineSwitch({
     values: {
@@ -147,6 +148,14 @@ export const SWITCHES = {
     },
     default: 'off',
     from: 'seed 000 patches 08 "mm: store completed TLB generation", 15 "mm: detect deferred TLB flushes in vma granularity", 17 "mm/tlb: updated completed deferred TLB flush conditionally"',
+  }),
+  lazyTlb: defineSwitch({
+    values: {
+      'lazy-cpumask': 'a CPU stays in mm_cpumask after switching away; a flush that freed no tables IPIs only the CPUs of the mask that have the mm loaded and are not lazy (should_flush_tlb), and a stale CPU leaves the mask when a flush reaches it',
+      'clear-at-switch': 'switch_mm clears the CPU from the old mm\'s mm_cpumask; a flush that freed no tables IPIs every CPU of the mask that is not lazy (tlb_is_not_lazy)',
+    },
+    default: 'lazy-cpumask',
+    from: 'mainline 209954cbc7d0 "x86/mm/tlb: Update mm_cpumask lazily" and 6db2526c1d69 "x86/mm/tlb: Only trim the mm_cpumask once a second" (v6.14; the once-a-second trim is not modelled); clear-at-switch is the rule before them',
   }),
 } as const;
 

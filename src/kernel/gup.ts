@@ -2,12 +2,13 @@
  * GUP-fast: pinning user pages without taking a lock (mm/gup.c: gup_fast, gup_fast_pgd_range ..
  * gup_fast_pte_range, the lockless half of pin_user_pages_fast), and unpin_user_pages.
  *
- * The invariant it relies on: a page table is freed, and a page that a PTE mapped is freed, only
- * after an IPI that every CPU has taken, either the TLB flush IPI to the CPUs of mm_cpumask
- * (arch/x86/flush.ts flushTlbMmRange) or tlb_remove_table_sync_one's IPI to every CPU
- * (mmu-gather.ts). GUP-fast keeps IRQs off from its first page-table read to its last, so a CPU
- * can take neither IPI in the middle of the walk: no table it reads from and no page it finds
- * mapped can be freed under it. It takes no lock at all.
+ * The invariant it relies on: a page table is freed only after an RCU grace period
+ * (MMU_GATHER_RCU_TABLE_FREE, mmu-gather.ts, kernel/rcu.ts) or, where khugepaged reuses one at
+ * once, after tlb_remove_table_sync_one's IPI to every CPU; a page that a PTE mapped is freed
+ * only after the TLB flush IPI to the CPUs of mm_cpumask (arch/x86/flush.ts flushTlbMmRange).
+ * GUP-fast keeps IRQs off from its first page-table read to its last: that is an RCU read-side
+ * section, and no IPI can be taken in it, so no table it reads from and no page it finds mapped
+ * can be freed under it. It takes no lock at all.
  *
  * What it does not rely on: that the entries stay put. munmap, madvise and khugepaged clear
  * entries under their own locks while the walk runs, so each entry is read once (READ_ONCE;
@@ -18,8 +19,9 @@
  * dropped and the walk stops (mainline 70cbc3cc78a9, "mm: gup: fix the fast GUP race against THP
  * collapse"). The caller falls back to the slow path for the rest, which is not modelled here.
  *
- * The CPU must be running `mm` (current->mm): that is what puts it in mm_cpumask, so that a flush
- * of the mm waits for its walk. A walker outside mm_cpumask is protected by the sync IPI alone.
+ * The CPU must be running `mm` (current->mm; getUserPagesFast throws otherwise): that is what puts
+ * it in mm_cpumask, so that a flush of the mm waits for its walk. Linux never walks another mm
+ * locklessly; a remote GUP takes the mmap_lock and the slow path.
  *
  * API:
  *   getUserPagesFast(cpu, mm, addr, nrPages, write)   pin from `addr` on until a page cannot be
@@ -150,6 +152,7 @@ export function getUserPagesFast(cpu: Cpu, mm: number, addr: number, nrPages: nu
   if (!Number.isInteger(nrPages) || nrPages < 0 || addr % PAGE_SIZE !== 0 || addr < 0 || addr + nrPages * PAGE_SIZE > USER_VA_LIMIT) {
     throw new RangeError(`GUP-fast of ${nrPages} pages at 0x${addr.toString(16)}: not page-aligned user addresses`);
   }
+  if (mm !== cpu.mm) throw new Error(`GUP-fast walks current->mm only: CPU ${cpu.id} runs mm ${cpu.mm}, not mm ${mm}`);
   const flags = cpu.localIrqSave();
   // RACE WINDOW (GUP-fast): from here to localIrqRestore this CPU reads page tables that other
   // CPUs are unhooking; only the IPIs it cannot take before then keep those tables and pages

@@ -4,30 +4,32 @@
  *
  * The rule: the PTE table being replaced is first unhooked and flushed (pmdp_collapse_flush), then
  * tlb_remove_table_sync_one waits until no CPU can still be walking it with IRQs off (GUP-fast);
- * only after that are its pages checked for references beyond their mapping, copied and freed,
- * and the table itself freed. A GUP-fast walker that read the PMD before it was cleared has by
- * then either finished, and its pin shows in the refcount check (the collapse backs off), or it
- * re-read the PMD after pinning, found it changed and dropped the pin; a later walker finds no PMD.
+ * only after that are its pages checked for references beyond their mapping, copied and freed.
+ * A GUP-fast walker that read the PMD before it was cleared has by then either finished, and its
+ * pin shows in the refcount check (the collapse backs off), or it re-read the PMD after pinning,
+ * found it changed and dropped the pin; a later walker finds no PMD. The table is not freed: it
+ * is deposited (pgtable_trans_huge_deposit) for a later split of the huge PMD. This is no grace
+ * period, which is why the sync IPI is needed here and not in munmap (mmu-gather.ts).
  *
  *   collapse_huge_page                           GUP-fast on another CPU (IRQs off)
  *   mmap_write_lock, anon_vma_lock_write
  *   pmd_lock; old = xchg(*pmd, 0)                pmd = READ_ONCE(*pmdp): old, or none
  *   flush_tlb_range, freed_tables  ---IPI--->    taken only once the walk is over
  *   pmd_unlock
- *   tlb_remove_table_sync_one  ------IPI--->     every CPU, also those outside mm_cpumask
+ *   tlb_remove_table_sync_one  ------IPI--->     every CPU
  *   pte_lock; isolate: every PTE present, its page mapped once, locked, one reference (no pin)
- *   copy; clear the old PTEs, free the old pages; install; free the old table
+ *   copy; clear the old PTEs, free the old pages; deposit the old table; install
  *
- * Switch syncIpi decides the second IPI: always (mainline); skipped when the flush already IPIed
- * every other CPU (seed 001); never, when a walker the flush did not interrupt (a CPU outside
- * mm_cpumask here; INVLPGB or a paravirt flush on real hardware) may still be in the table when it
- * is freed.
+ * Switch syncIpi decides the second IPI: always (mainline); skipped after a native IPI flush,
+ * which every CPU that can run GUP-fast on the mm took (seed 001); never. On this machine every
+ * flush is a native IPI flush, so skipping is safe; the walkers a flush does not interrupt
+ * (INVLPGB, a paravirt flush that skips a preempted vCPU) belong to the broadcast-flush work.
  *
  * What the collapse produces: this kernel has no transparent huge pages yet (the machine walks a
  * PSE PMD and caches it in its 2 MiB TLB, but the fault path, zap and free_pgtables know none),
- * so the 512 pages are copied into 512 fresh 4 KiB frames under a fresh PTE table, and that
- * table goes into the PMD where mainline installs a huge PMD. Mainline deposits the old table for
- * a later split; here it is freed, as retract_page_tables frees one. Every step the race depends
+ * so the 512 pages are copied into 512 fresh 4 KiB frames, mapped by the old PTE table put back
+ * in the PMD where mainline installs a huge PMD: the table mainline deposits is the one that maps
+ * the copies here, and as in mainline no table is freed at collapse. Every step the race depends
  * on is mainline's. khugepaged's scan (hpage_collapse_scan_pmd) is not modelled: the caller names
  * the range; max_ptes_none and max_ptes_shared are 0 (every PTE present, every page mapped once).
  *
@@ -38,15 +40,14 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
-import { allocFrame, freeFrame } from '../machine/frames.ts';
+import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SHIFT, PTRS_PER_TABLE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import {
-  PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryWord, ptepGet, ptepGetAndClear, setPte,
+  PGD_LEVEL, PMD_LEVEL, PMD_SIZE, USER_VA_LIMIT, entryWord, ptepGet, ptepGetAndClear, setPte,
   tableIndex, tablesOnPathNoSideEffects, vpnOf,
 } from '../machine/pagetable.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPte, pteHuge, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
-import { Counter } from '../trace/counters.ts';
 import { MM_ANON_VMA_LOCK, MM_MMAP_LOCK } from './mm-layout.ts';
 import { mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { downWrite, rwsemIsWriteLocked, upWrite } from './locks.ts';
@@ -71,46 +72,37 @@ export type ScanResult =
 
 const HPAGE_PMD_NR = PTRS_PER_TABLE;
 
-/** What a collapse copies into: a PTE table and one frame per page, allocated before any lock. */
-interface CollapseTarget {
-  table: number;
-  pages: number[];
-}
-
-/** alloc_charge_folio: the new frames for the range starting at VPN `hvpn`, or null when memory is out. */
-function allocCollapseTarget(cpu: Cpu, mm: number, hvpn: number): CollapseTarget | null {
-  const v = cpu.v;
-  const target: CollapseTarget = { table: allocFrame(v, cpu.id, FrameKind.PageTable, mm, PTE_LEVEL, true), pages: [] };
-  if (target.table === 0) return null;
+/** alloc_charge_folio: one frame per page of the range starting at VPN `hvpn`, allocated before any lock; null when memory is out. */
+function allocCollapseTarget(cpu: Cpu, mm: number, hvpn: number): number[] | null {
+  const pages: number[] = [];
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     // not zeroed: every word is copied over
-    const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, hvpn + i, false);
+    const pfn = allocFrame(cpu.v, cpu.id, FrameKind.Anon, mm, hvpn + i, false);
     if (pfn === 0) {
-      freeCollapseTarget(cpu, target);
+      freeCollapseTarget(cpu, pages);
       return null;
     }
-    target.pages.push(pfn);
+    pages.push(pfn);
   }
-  return target;
+  return pages;
 }
 
-function freeCollapseTarget(cpu: Cpu, target: CollapseTarget): void {
-  for (const pfn of target.pages) putPage(cpu.v, cpu.id, pfn);
-  freeFrame(cpu.v, cpu.id, target.table);
+function freeCollapseTarget(cpu: Cpu, pages: number[]): void {
+  for (const pfn of pages) putPage(cpu.v, cpu.id, pfn);
 }
 
 /**
  * pmdp_collapse_flush: unhooks the PTE table and flushes the range from every CPU running the mm,
  * freed_tables set as x86 flush_tlb_range sets it (lazy CPUs and paging-structure caches too).
- * Returns the old PMD, and whether the flush IPIed every other CPU.
+ * Returns the old PMD.
  */
 // models mm/pgtable-generic.c:pmdp_collapse_flush (x86 has no override of its own)
-export function pmdpCollapseFlush(cpu: Cpu, mm: number, haddr: number, pmdp: number): { pmd: number; flushedAll: boolean } {
+export function pmdpCollapseFlush(cpu: Cpu, mm: number, haddr: number, pmdp: number): number {
   // xchg, as pmdp_huge_get_and_clear: a walker's compareExchange setting A on the old entry fails
   // from here on, and its reload finds the PMD gone
   const pmd = ptepGetAndClear(cpu.v, pmdp);
-  const ipied = flushTlbMmRange(cpu, mm, haddr, haddr + PMD_SIZE, PAGE_SHIFT, true);
-  return { pmd, flushedAll: ipied === cpu.v.nrCpus - 1 };
+  flushTlbMmRange(cpu, mm, haddr, haddr + PMD_SIZE, PAGE_SHIFT, true);
+  return pmd;
 }
 
 /** Unlocks the pages of the first `n` PTEs of `table`, which isolation locked. */
@@ -152,13 +144,13 @@ function collapseHugePageIsolate(cpu: Cpu, table: number): ScanResult {
  * new frame, then under the old table's PTL clears each old PTE, removes its rmap, unlocks the
  * page and puts it (freeing it: isolation saw no other reference).
  */
-function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: CollapseTarget): void {
+function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: number[]): void {
   const v = cpu.v;
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const src = ptePfn(ptepGet(v, entryWord(oldTable, i)));
     // no CPU can reach the old page any more (unhooked, flushed, synced, unpinned): a plain copy
     // reads its final contents
-    v.phys.copyWithin(target.pages[i] * WORDS_PER_FRAME, src * WORDS_PER_FRAME, (src + 1) * WORDS_PER_FRAME);
+    v.phys.copyWithin(target[i] * WORDS_PER_FRAME, src * WORDS_PER_FRAME, (src + 1) * WORDS_PER_FRAME);
   }
   const first = entryWord(oldTable, 0);
   pteLock(cpu, first);
@@ -175,7 +167,7 @@ function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: CollapseTarget
  * collapse_huge_page from the VMA revalidation on; the caller holds the mmap_lock for writing,
  * which keeps faults, munmap and madvise out of the range throughout.
  */
-function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: CollapseTarget): ScanResult {
+function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: number[]): ScanResult {
   const v = cpu.v;
   if (!rwsemIsWriteLocked(v.mm, mmBase(mm) + MM_MMAP_LOCK)) throw new Error(`collapse of mm ${mm} without its mmap_lock held for writing`);
   const hvpn = vpnOf(haddr);
@@ -197,11 +189,11 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
   // pmd_lock: with split PMD locks, the lock of the PMD table, which ptl.ts keys by the table an
   // entry lives in
   pteLock(cpu, pmdp);
-  const { pmd, flushedAll } = pmdpCollapseFlush(cpu, mm, haddr, pmdp);
+  const pmd = pmdpCollapseFlush(cpu, mm, haddr, pmdp);
   pteUnlock(cpu, pmdp);
   // After the flush no CPU running the mm is still walking the old table with IRQs off; after
   // this, no CPU at all (unless switch syncIpi leaves it out).
-  tlbRemoveTableSyncOne(cpu, flushedAll);
+  tlbRemoveTableSyncOne(cpu);
 
   const oldTable = ptePfn(pmd);
   const first = entryWord(oldTable, 0);
@@ -220,26 +212,25 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
   upWrite(cpu, v.mm, anonVmaLock);
 
   collapseHugePageCopy(cpu, oldTable, target);
-  // what maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd())) gives the huge PMD, on each new PTE
+  // pgtable_trans_huge_deposit: the old table, empty now, is kept for the huge PMD; the PTEs
+  // that stand for that PMD go into it. What maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd()))
+  // gives the huge PMD, each of them gets.
   const prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | ((vmaFlags(v, vma) & VM_WRITE) !== 0 ? _PAGE_RW : 0);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
-    pageAddRmap(v, target.pages[i]);
-    setPte(v, entryWord(target.table, i), mkPte(target.pages[i], prot));
+    pageAddRmap(v, target[i]);
+    setPte(v, entryWord(oldTable, i), mkPte(target[i], prot));
   }
   pteLock(cpu, pmdp);
   // set_pmd_at: publishes the copies and their PTEs to any walker that reads the new PMD
-  setPte(v, pmdp, mkPte(target.table, _PAGE_TABLE));
+  setPte(v, pmdp, mkPte(oldTable, _PAGE_TABLE));
   pteUnlock(cpu, pmdp);
-  // pte_free: unhooked, flushed and synced, so no walker is left in it
-  freeFrame(v, cpu.id, oldTable);
-  cpu.count(Counter.PageTablesFreed);
   return 'SCAN_SUCCEED';
 }
 
 /**
  * collapse_huge_page for the 2 MiB-aligned range at `addr` of `mm`: on SCAN_SUCCEED the range maps
- * fresh copies of its pages and the old pages and PTE table are freed; on any other result the
- * range is as it was. Runs on `cpu` as khugepaged (any loaded mm) or as MADV_COLLAPSE (`mm` loaded).
+ * fresh copies of its pages and the old pages are freed; on any other result the range is as it
+ * was. Runs on `cpu` as khugepaged (any loaded mm) or as MADV_COLLAPSE (`mm` loaded).
  */
 // models mm/khugepaged.c:collapse_huge_page
 export function collapseHugePage(cpu: Cpu, mm: number, addr: number): ScanResult {

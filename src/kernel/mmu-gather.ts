@@ -11,25 +11,41 @@
  * API, in pairs:
  *   tlbGatherMmu / tlbFinishMmu        start and finish a gather (inc/dec_tlb_flush_pending)
  *   tlbGatherMmuFullmm                 the same for exit_mmap, where no CPU runs the mm any more
- *   tlbStartVma / tlbEndVma            bracket each VMA (end flushes what the VMA gathered)
  *   tlbRemoveTlbEntry                  a PTE was cleared: widen the range, note cleared_ptes
  *   tlbFlushPteRange                   widen the range for a PTE change without a page to free
  *   tlbRemovePage                      a page to put after the flush (maybe with its rmap)
  *   pteFreeTlb / pmdFreeTlb / pudFreeTlb   a page table to free after the flush (freed_tables)
  *   tlbFlushMmuTlbonly                 flush the TLBs for what was gathered, keep the pages
  *   tlbFlushRmaps                      remove the delayed rmaps (after the flush, under the PTL)
- *   tlbFlushMmu                        flush the TLBs, then free pages and tables
+ *   tlbFlushMmu                        flush the TLBs, then free pages and queue tables for RCU
+ *   tlbRemoveTableSyncOne              the IPI khugepaged sends before it reuses a table
  *
  * Fields:
  *   start, end        the virtual range gathered so far
  *   fullmm            the whole mm is being torn down (exit); flush everything
  *   needFlushAll      flush the whole mm rather than the range
  *   freedTables       page tables were freed: lazy CPUs and paging-structure caches must be
- *                     flushed too, and the tables may go only after the sync IPI
+ *                     flushed too
  *   clearedPtes, clearedPmds, clearedPuds, clearedP4ds   which levels were cleared; the stride
  *                     of the flush follows the smallest
  *   pages, delayRmap  the page batch; a delayed page's rmap is removed only after the flush
- *   tables            page-table frames to free after the flush and the sync IPI
+ *   activeBatch, activeNr, batchCount   where the batch stands: the on-stack bundle (batch 0)
+ *                     or one of the batch pages allocated so far (MAX_GATHER_BATCH_COUNT at most)
+ *   tables            page-table frames unhooked and waiting for the flush
+ *   rcuTables         tables handed to call_rcu after the flush, each batch with its grace period
+ *
+ * Page tables (MMU_GATHER_RCU_TABLE_FREE, unconditional on x86 since a37259732a7d, v6.15): the
+ * flush with freed_tables drops every paging-structure cache entry that points to them, on lazy
+ * CPUs too; then tlb_table_flush hands them to call_rcu (tlb_remove_table_free), and they are
+ * freed after a grace period (kernel/rcu.ts), which a lockless walker with IRQs off (GUP-fast)
+ * holds off. No IPI beyond the flush: tlb_remove_table_sync_one is for khugepaged, which reuses
+ * the table at once instead of freeing it, and for __tlb_remove_table_one when no batch page can
+ * be allocated (not modelled: the batch never fails here).
+ *
+ * tlb_start_vma / tlb_end_vma do nothing on x86, which has no flush_cache_range and selects
+ * MMU_GATHER_MERGE_VMAS: the range grows over all the VMAs of a gather, and munmap's
+ * unmap_region flushes once, at tlb_finish_mmu, for the pages and the tables together (or
+ * earlier when the page batch runs out or a dirty file page forces it).
  *
  * Nested gathers: mm->tlb_flush_pending counts the gathers under way. Two MADV_DONTNEED on one
  * range run under the mmap_lock held for reading: the second finds the PTEs already cleared,
@@ -43,13 +59,24 @@ import { PAGE_SHIFT, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { freeFrame } from '../machine/frames.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
 import { IpiFn } from '../ipi/protocol.ts';
-import { TLB_FLUSH_ALL, flushTlbMmRange } from '../arch/x86/flush.ts';
+import { TLB_FLUSH_ALL, flushTlbMmRange, tlbTableFlushImpliesIpiBroadcast } from '../arch/x86/flush.ts';
 import { Counter } from '../trace/counters.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.ts';
 import { pageRemoveRmap, putPage } from './page.ts';
+import { rcuSnapshot, rcuWaitGp } from './rcu.ts';
 
-/** How many pages a gather holds before it must flush and free (MAX_GATHER_BATCH, scaled down). */
-export const MAX_GATHER_BATCH = 64;
+/*
+ * The page batch as include/asm-generic/tlb.h sizes it on x86-64: the gather's on-stack bundle
+ * (MMU_GATHER_BUNDLE entries), then batch pages of MAX_GATHER_BATCH entries, at most
+ * MAX_GATHER_BATCH_COUNT of them. A batch counts as full one entry early (batch->nr >=
+ * batch->max - 1 in __tlb_remove_folio_pages_size, room for a folio's page count). Allocating a
+ * batch page never fails here (GFP_NOWAIT in the kernel), and takes no frame.
+ */
+export const MMU_GATHER_BUNDLE = 8;
+/** (PAGE_SIZE - sizeof(struct mmu_gather_batch)) / sizeof(void *): 510 on x86-64 */
+export const MAX_GATHER_BATCH = (PAGE_SIZE - 16) / 8;
+/** 10000UL / MAX_GATHER_BATCH */
+export const MAX_GATHER_BATCH_COUNT = Math.floor(10000 / MAX_GATHER_BATCH);
 // x86-64 with 4 levels: the P4D level is folded into the PGD
 const PMD_SHIFT = PAGE_SHIFT + 9;
 const PUD_SHIFT = PMD_SHIFT + 9;
@@ -68,9 +95,14 @@ export class MmuGather {
   readonly pages: number[] = [];
   readonly delayRmap: boolean[] = [];
   delayedRmapPending = false;
+  /** tlb->active: 0 for the on-stack bundle, i for the i-th batch page */
+  activeBatch = 0;
+  /** batch->nr of the active batch */
+  activeNr = 0;
+  /** tlb->batch_count: batch pages allocated, kept across flushes as the kernel keeps them */
+  batchCount = 0;
   readonly tables: number[] = [];
-  /** the last flush since a table was unhooked IPIed every other CPU: the sync-IPI skip of seed 001 */
-  ipiedAll = false;
+  readonly rcuTables: { tables: number[]; gp: CpuMask }[] = [];
 
   constructor(
     readonly mm: number,
@@ -123,14 +155,34 @@ export function tlbFlushPteRange(tlb: MmuGather, va: number, size: number): void
 
 
 /**
- * __tlb_remove_page_size: queues a page to put after the flush; `delayRmap` also keeps its rmap
- * until then. Returns true when the batch is full and the caller must flush.
+ * tlb_next_batch: moves to the next batch page, allocating it if need be. Fails (the caller must
+ * flush) at MAX_GATHER_BATCH_COUNT pages, and past the first batch page while delayed rmaps are
+ * pending, which mainline limits so that tlb_flush_rmaps has little to walk under the PTL.
  */
+// models mm/mmu_gather.c:tlb_next_batch
+function tlbNextBatch(tlb: MmuGather): boolean {
+  if (tlb.delayedRmapPending && tlb.activeBatch !== 0) return false;
+  if (tlb.activeBatch === tlb.batchCount) {
+    if (tlb.batchCount === MAX_GATHER_BATCH_COUNT) return false;
+    tlb.batchCount++;
+  }
+  tlb.activeBatch++;
+  tlb.activeNr = 0;
+  return true;
+}
+
+/**
+ * __tlb_remove_folio_pages_size for one page: queues it to put after the flush; `delayRmap`
+ * also keeps its rmap until then. Returns true when no batch is left and the caller must flush.
+ */
+// models mm/mmu_gather.c:__tlb_remove_folio_pages_size
 export function tlbRemovePage(tlb: MmuGather, pfn: number, delayRmap: boolean): boolean {
   tlb.pages.push(pfn);
   tlb.delayRmap.push(delayRmap);
   if (delayRmap) tlb.delayedRmapPending = true;
-  return tlb.pages.length >= MAX_GATHER_BATCH;
+  const max = tlb.activeBatch === 0 ? MMU_GATHER_BUNDLE : MAX_GATHER_BATCH;
+  if (++tlb.activeNr < max - 1) return false;
+  return !tlbNextBatch(tlb);
 }
 
 /*
@@ -144,8 +196,6 @@ function rawFreeTableTlb(tlb: MmuGather, table: number, va: number): void {
   tlb.freedTables = true;
   tlbAdjustRange(tlb, va, PAGE_SIZE);
   tlb.tables.push(table);
-  // only a flush after this unhook can stand in for the sync IPI
-  tlb.ipiedAll = false;
 }
 
 /** pte_free_tlb: a PTE table (its PMD entry cleared). */
@@ -181,8 +231,7 @@ function tlbFlush(cpu: Cpu, tlb: MmuGather): void {
   const start = all ? 0 : tlb.start;
   const end = all ? TLB_FLUSH_ALL : tlb.end;
   cpu.raceWindow(); // race window: the gathered entries are gone from the page tables, not yet from other TLBs
-  const ipied = flushTlbMmRange(cpu, tlb.mm, start, end, tlbGetUnmapShift(tlb), tlb.freedTables);
-  tlb.ipiedAll = ipied === cpu.v.nrCpus - 1;
+  flushTlbMmRange(cpu, tlb.mm, start, end, tlbGetUnmapShift(tlb), tlb.freedTables);
 }
 
 /** tlb_flush_mmu_tlbonly: flushes what was gathered, if anything; pages stay queued. */
@@ -209,29 +258,48 @@ export function tlbFlushRmaps(cpu: Cpu, tlb: MmuGather): void {
 
 /**
  * tlb_remove_table_sync_one: an IPI to every other CPU, waited for. A CPU in GUP-fast has IRQs
- * off, so when this returns no CPU is still walking a table unhooked before the call.
- * Switch syncIpi: always; skipped when this gather's flush already IPIed every other CPU (seed
- * 001); or never.
+ * off, so when this returns no CPU is still walking a table unhooked before the call. This is
+ * not a grace period; mainline calls it where a table is reused or freed without one
+ * (khugepaged's collapse; __tlb_remove_table_one). Switch syncIpi: always (mainline); skipped
+ * when the flush before it was a native IPI flush, which every CPU that can run GUP-fast on the
+ * mm took with IRQs on (seed 001, tlb_table_flush_implies_ipi_broadcast); or never.
  */
-export function tlbRemoveTableSyncOne(cpu: Cpu, flushReachedAll: boolean): void {
+// models mm/mmu_gather.c:tlb_remove_table_sync_one
+export function tlbRemoveTableSyncOne(cpu: Cpu): void {
   const mode = cpu.config.syncIpi;
-  if (mode === 'never' || (mode === 'skip-when-flushed-all' && flushReachedAll)) return;
+  if (mode === 'never' || (mode === 'skip-after-ipi-flush' && tlbTableFlushImpliesIpiBroadcast(cpu))) return;
   const all = new CpuMask();
   for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
   cpu.count(Counter.TlbRemoveTableSyncOne);
   cpu.fabric.smpCallFunctionMany(cpu, all, IpiFn.TlbRemoveTableSmpSync, false);
 }
 
-/** tlb_table_flush: the tables go once no walker can be in them. */
+/**
+ * tlb_table_flush with MMU_GATHER_RCU_TABLE_FREE: the tables unhooked so far go to call_rcu
+ * (tlb_remove_table_free). The caller has flushed them from every TLB and paging-structure cache.
+ */
+// models mm/mmu_gather.c:tlb_table_flush
 function tlbTableFlush(cpu: Cpu, tlb: MmuGather): void {
   if (tlb.tables.length === 0) return;
-  tlbRemoveTableSyncOne(cpu, tlb.ipiedAll);
-  for (const table of tlb.tables) freeFrame(cpu.v, cpu.id, table);
-  cpu.count(Counter.PageTablesFreed, tlb.tables.length);
-  tlb.tables.length = 0;
+  tlb.rcuTables.push({ tables: tlb.tables.splice(0), gp: rcuSnapshot(cpu) });
 }
 
-/** tlb_flush_mmu: flush, then put the batched pages and free the batched tables. */
+/**
+ * tlb_remove_table_rcu, the callback: each batch of tables is freed once its grace period is
+ * over. Run by the gathering CPU at the end of tlb_finish_mmu (kernel/rcu.ts says why).
+ */
+// models mm/mmu_gather.c:tlb_remove_table_rcu
+function tlbRemoveTableRcu(cpu: Cpu, tlb: MmuGather): void {
+  for (const { tables, gp } of tlb.rcuTables) {
+    rcuWaitGp(cpu, gp);
+    for (const table of tables) freeFrame(cpu.v, cpu.id, table);
+    cpu.count(Counter.PageTablesFreed, tables.length);
+  }
+  tlb.rcuTables.length = 0;
+}
+
+/** tlb_flush_mmu: flush, then put the batched pages and hand the batched tables to RCU. */
+// models mm/mmu_gather.c:tlb_flush_mmu
 export function tlbFlushMmu(cpu: Cpu, tlb: MmuGather): void {
   tlbFlushMmuTlbonly(cpu, tlb);
   tlbTableFlush(cpu, tlb);
@@ -239,6 +307,9 @@ export function tlbFlushMmu(cpu: Cpu, tlb: MmuGather): void {
   for (const pfn of tlb.pages) putPage(cpu.v, cpu.id, pfn);
   tlb.pages.length = 0;
   tlb.delayRmap.length = 0;
+  // tlb_batch_pages_flush: back to the bundle; the batch pages stay for reuse
+  tlb.activeBatch = 0;
+  tlb.activeNr = 0;
 }
 
 /** tlb_finish_mmu: the nested-gather check, the last flush and frees, then the pending count drops. */
@@ -258,13 +329,5 @@ export function tlbFinishMmu(cpu: Cpu, tlb: MmuGather): void {
   }
   tlbFlushMmu(cpu, tlb);
   decTlbFlushPending(cpu.v, tlb.mm);
-}
-
-/** tlb_start_vma: nothing to do on x86 beyond what the gather tracks. */
-export function tlbStartVma(_tlb: MmuGather): void {}
-
-/** tlb_end_vma: flush what this VMA gathered (the range must not span VMAs of other flags). */
-export function tlbEndVma(cpu: Cpu, tlb: MmuGather): void {
-  if (tlb.fullmm) return;
-  tlbFlushMmuTlbonly(cpu, tlb);
+  tlbRemoveTableRcu(cpu, tlb);
 }

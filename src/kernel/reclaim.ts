@@ -46,6 +46,7 @@ import {
 import { pteUnlock } from './ptl.ts';
 import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
 import { setTlbUbcFlushPending, tryToUnmapFlush, tryToUnmapFlushDirty } from './tlb-batch.ts';
+import { pteAccessible } from './numa.ts';
 import { writeoutFolioLocked } from './writeback.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 
@@ -92,12 +93,13 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
   // entry caches D may still write until the flush, one whose entry does not faults (the walker
   // never sets D in a non-present PTE)
   const pteval = ptepGetAndClearFull(cpu, ptep);
-  if (shouldDeferFlush(cpu, mm)) {
+  // set_tlb_ubc_flush_pending and ptep_clear_flush both return early for a PTE that no TLB can
+  // hold (x86 pte_accessible): a PROT_NONE NUMA-hinting entry with no deferred flush pending
+  if (pteAccessible(cpu, mm, pteval)) {
     // a dirty PTE may be cached writable: such a page is written out only after a flush
-    setTlbUbcFlushPending(cpu, mm, pteDirty(pteval));
-  } else {
+    if (shouldDeferFlush(cpu, mm)) setTlbUbcFlushPending(cpu, mm, pteDirty(pteval));
     // ptep_clear_flush
-    flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
+    else flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
   }
   if (pteDirty(pteval)) folioMarkDirty(v, pfn);
   if (pageIsAnon(v, pfn)) {

@@ -14,7 +14,7 @@ import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
 import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entrySpan, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, vpnOf } from '../machine/pagetable.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
-import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbEndVma, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry, tlbStartVma } from './mmu-gather.ts';
+import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry } from './mmu-gather.ts';
 import { folioMarkDirty, pageIsAnon, pageRemoveRmap } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
@@ -98,15 +98,16 @@ export function unmapPageRange(cpu: Cpu, tlb: MmuGather, mm: number, start: numb
   }
 }
 
-/** unmap_single_vma: the part of [start, end) inside the VMA. */
+/**
+ * unmap_single_vma: the part of [start, end) inside the VMA. Its tlb_start_vma / tlb_end_vma do
+ * nothing on x86 (MMU_GATHER_MERGE_VMAS, mmu-gather.ts): no flush at the end of each VMA.
+ */
 export function unmapSingleVma(cpu: Cpu, tlb: MmuGather, mm: number, vma: Vma, start: number, end: number, fromMadvise: boolean): void {
   const v = cpu.v;
   const s = Math.max(start, vmaStart(v, vma) * PAGE_SIZE);
   const e = Math.min(end, vmaEnd(v, vma) * PAGE_SIZE);
   if (s >= e) return;
-  tlbStartVma(tlb);
   unmapPageRange(cpu, tlb, mm, s, e, fromMadvise);
-  tlbEndVma(cpu, tlb);
 }
 
 /** Hands a table at `level`, mapping from `addr`, to the gather (pte/pmd/pud_free_tlb). */
@@ -119,7 +120,7 @@ function freeTableTlb(tlb: MmuGather, table: number, level: number, addr: number
 /**
  * free_pgd_range / free_p*d_range: walks the tables of `table` (at `level`, mapping from `base`)
  * that cover [start, end), and unhooks every lower table whose whole span lies within
- * [floor, ceiling), where no VMA remains; the gather frees them after the flush and the sync IPI.
+ * [floor, ceiling), where no VMA remains; the gather frees them after the flush and a grace period.
  * The caller unlinked the VMAs from the rmap first, so no rmap walk is in these tables.
  */
 function freeTables(cpu: Cpu, tlb: MmuGather, table: number, level: number, base: number, start: number, end: number, floor: number, ceiling: number): void {

@@ -7,7 +7,7 @@ describe('shootdown list', () => {
     const r = await shootdown('list', '--json');
     expect(r.code).toBe(0);
     const { switches } = JSON.parse(r.stdout);
-    expect(switches).toHaveLength(13);
+    expect(switches).toHaveLength(14);
     expect(switches.map((s: { name: string }) => s.name)).toEqual(SWITCH_NAMES);
     for (const s of switches) {
       expect(s.default).toBe(SWITCHES[s.name as keyof typeof SWITCHES].default);
@@ -16,7 +16,7 @@ describe('shootdown list', () => {
       expect(s.from).toMatch(/seed|mainline/);
     }
     expect(switches.find((s: { name: string }) => s.name === 'syncIpi')).toMatchObject({
-      values: ['always', 'skip-when-flushed-all', 'never'],
+      values: ['always', 'skip-after-ipi-flush', 'never'],
       default: 'always',
     });
   });

@@ -21,7 +21,7 @@ function usageErrorOf(fn: () => unknown): UsageError {
 }
 
 describe('kernel switches', () => {
-  it('has the thirteen switches of the catalog', () => {
+  it('has the fourteen switches of the catalog', () => {
     expect(SWITCH_NAMES).toEqual([
       'delayedRmap',
       'ptepGetAndClear',
@@ -36,6 +36,7 @@ describe('kernel switches', () => {
       'mprotectBatching',
       'numaPidFilter',
       'completedGen',
+      'lazyTlb',
     ]);
   });
 
@@ -65,10 +66,10 @@ describe('applySwitches', () => {
   it('applies assignments in order into a new frozen config and leaves its input alone', () => {
     const base: KernelConfig = { ...defaultKernelConfig() };
     const before = { ...base };
-    const config = applySwitches(base, ['syncIpi=never', 'delayedRmap=off', 'syncIpi=skip-when-flushed-all']);
+    const config = applySwitches(base, ['syncIpi=never', 'delayedRmap=off', 'syncIpi=skip-after-ipi-flush']);
     expect(config).not.toBe(base);
     expect(Object.isFrozen(config)).toBe(true);
-    expect(config).toEqual({ ...before, delayedRmap: 'off', syncIpi: 'skip-when-flushed-all' });
+    expect(config).toEqual({ ...before, delayedRmap: 'off', syncIpi: 'skip-after-ipi-flush' });
     expect(base).toEqual(before);
   });
 
@@ -83,7 +84,7 @@ describe('applySwitches', () => {
 
   it('names the switch and its values for an unknown value', () => {
     const err = usageErrorOf(() => applySwitches(defaultKernelConfig(), ['syncIpi=x']));
-    expect(err.message).toBe('unknown value \'x\' for switch syncIpi; values: always, skip-when-flushed-all, never');
+    expect(err.message).toBe('unknown value \'x\' for switch syncIpi; values: always, skip-after-ipi-flush, never');
   });
 
   it.each(['syncIpi', 'syncIpi=', '=never', ''])('gives the expected form for the malformed %j', (assignment) => {

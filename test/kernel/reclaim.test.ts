@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
 import type { LostPendingResult, MadvFreeResult, PendingCounts, ReaderResult } from '../fixtures/reclaim-workloads.ts';
 import type { ReclaimStat } from '../../src/kernel/reclaim.ts';
+import type { ReclaimHintedResult } from '../fixtures/kernel-workloads.ts';
 import { applySwitches, defaultKernelConfig } from '../../src/config/kernel-config.ts';
 
 const CPUS = 4;
@@ -71,3 +72,14 @@ describe('flush_tlb_batched_pending bookkeeping', () => {
     expect(run.results[0]).toEqual({ flushedInRace: 1, flushedAfter });
   });
 });
+
+describe('set_tlb_ubc_flush_pending returns early for a PTE no TLB can hold (pte_accessible)', () => {
+  it.each([
+    ['a present PTE: one deferred flush, to the other CPU running the mm', 0, 1],
+    ['a PROT_NONE NUMA hinting PTE, already flushed: no flush at all', 1, 0],
+  ])('%s', async (_, rounds, ipis) => {
+    const run = await machine().run<unknown, ReclaimHintedResult | null, object>(fixtureUrl('kernel-workloads', 'reclaimHinted'), { rounds }, { seed: 29, speculationShift: -1 });
+    expect(run.results[0]).toEqual({ lazyfreed: 1, ipis });
+  });
+});
+

@@ -17,6 +17,14 @@
  * applying only 6's page would leave 5's page cached while claiming generation 6, so C flushes
  * everything and records 6; request 5 then finds 5 <= 6 and does nothing.
  *
+ * Who gets the IPI (switch lazyTlb). mainline (since 209954cbc7d0 and 6db2526c1d69, v6.14): a
+ * CPU joins mm_cpumask when it switches to the mm and stays in it after switching away; a flush
+ * that freed no tables IPIs only the CPUs of the mask that are not lazy and have the mm loaded
+ * (should_flush_tlb), or are switching; one that freed tables IPIs the whole mask, and a CPU that
+ * finds it runs another mm leaves the mask (flush_tlb_func). clear-at-switch, the rule before: a
+ * CPU leaves the mask when it switches away, and every CPU of the mask that is not lazy is IPIed
+ * (tlb_is_not_lazy). The once-a-second trim of mainline (should_trim_cpumask) is not modelled.
+ *
  * API:
  *   switchMmIrqsOff      load an mm (or init_mm), catching up with its tlb_gen, PCID kept
  *   switchMm             the same with IRQs off around it
@@ -42,6 +50,8 @@ import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_
 
 export const TLB_FLUSH_ALL = -1;
 export const TLB_GENERATION_INVALID = 0;
+/** cpu_tlbstate.loaded_mm while switch_mm_irqs_off changes it: neither the old mm nor the new one */
+const LOADED_MM_SWITCHING = -1;
 /** tlb_single_page_flush_ceiling: a larger range is flushed whole. */
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
 
@@ -76,6 +86,21 @@ export function isLazy(cpu: Cpu): boolean {
 /** tlb_is_not_lazy's opposite, read on a remote CPU's shared TLB state. */
 function remoteIsLazy(cpu: Cpu, other: number): boolean {
   return Atomics.load(cpu.v.percpu, other * PERCPU_WORDS + TLBSTATE_BASE + TS_IS_LAZY) !== 0;
+}
+
+/**
+ * should_flush_tlb, or with switch lazyTlb=clear-at-switch tlb_is_not_lazy: whether a flush that
+ * freed no page tables IPIs CPU `other` of the mask. A lazy CPU catches up when it switches back.
+ * Under mainline's rule a CPU left in the mask by an earlier switch is skipped too, unless it is
+ * in the middle of a switch: it may have read tlb_gen before this flush bumped it.
+ */
+// models arch/x86/mm/tlb.c:should_flush_tlb (v6.14, without the trim_cpumask case)
+function shouldFlushTlb(cpu: Cpu, other: number, info: FlushTlbInfo): boolean {
+  if (remoteIsLazy(cpu, other)) return false;
+  if (cpu.config.lazyTlb === 'clear-at-switch' || info.mm < 0) return true;
+  // pairs with switch_mm's store of LOADED_MM_SWITCHING before it joins the mask and reads tlb_gen
+  const loaded = Atomics.load(cpu.v.percpu, other * PERCPU_WORDS + TLBSTATE_BASE + TS_LOADED_MM);
+  return loaded === LOADED_MM_SWITCHING || loaded === info.mm;
 }
 
 /** ctxs[asid].tlb_gen: the generation this CPU's entries under `asid` have caught up to. */
@@ -131,12 +156,16 @@ function chooseNewAsid(cpu: Cpu, next: number, nextTlbGen: number): { asid: numb
  * tlb_gen, so that a flush either sees this CPU in the mask or bumped tlb_gen before we read it:
  *
  *   this CPU (switch_mm)                  initiator (flush_tlb_mm_range)
- *   cpumask_set_cpu(mm)                   change PTEs
- *   read mm tlb_gen                       inc_mm_tlb_gen
- *                                         read mm_cpumask -> IPI
+ *   loaded_mm = LOADED_MM_SWITCHING       change PTEs
+ *   cpumask_set_cpu(mm)                   inc_mm_tlb_gen
+ *   read mm tlb_gen                       read mm_cpumask, then loaded_mm -> IPI
  *
- * With both sides seq-cst, at least one sees the other: we flush on catch-up, or get the IPI.
+ * With both sides seq-cst, at least one sees the other: we flush on catch-up, or get the IPI
+ * (should_flush_tlb sees SWITCHING or the new mm, never the old one, once the bit is seen).
+ * Switch lazyTlb: mainline leaves the old mm's mask bit set (flush_tlb_func clears it later);
+ * clear-at-switch clears it here.
  */
+// models arch/x86/mm/tlb.c:switch_mm_irqs_off
 export function switchMmIrqsOff(cpu: Cpu, next: number): void {
   const v = cpu.v;
   const p = v.percpu;
@@ -155,10 +184,11 @@ export function switchMmIrqsOff(cpu: Cpu, next: number): void {
     asid = prevAsid;
     needFlush = true;
   } else {
+    Atomics.store(p, ts(cpu, TS_LOADED_MM), LOADED_MM_SWITCHING);
     if (next !== INIT_MM) atomicCpumaskSet(v.mm, mmCpumaskIndex(next), cpu.id);
     nextTlbGen = mmTlbGen(v, next);
     ({ asid, needFlush } = chooseNewAsid(cpu, next, nextTlbGen));
-    if (prev !== INIT_MM) atomicCpumaskClear(v.mm, mmCpumaskIndex(prev), cpu.id);
+    if (prev !== INIT_MM && cpu.config.lazyTlb === 'clear-at-switch') atomicCpumaskClear(v.mm, mmCpumaskIndex(prev), cpu.id);
   }
   if (needFlush) {
     setCtx(cpu, asid, mmCtxId(v, next), nextTlbGen);
@@ -250,16 +280,17 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
 }
 
 /**
- * native_flush_tlb_multi: IPI every CPU of `cpumask` (skipping lazy ones unless page tables were
- * freed), running the local part too when this CPU is in the mask. Returns when all have flushed.
+ * native_flush_tlb_multi: IPI every CPU of `cpumask` when page tables were freed, else those
+ * shouldFlushTlb picks, running the local part too when this CPU is in the mask. Returns when
+ * all have flushed.
  */
 function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
   cpu.count(Counter.NrTlbRemoteFlush);
   traceTlbFlush(cpu, TlbFlushReason.RemoteSendIpi, info.end === TLB_FLUSH_ALL ? TLB_FLUSH_ALL : (info.end - info.start) / PAGE_SIZE, info.mm);
   const targets = new CpuMask();
   for (let c = cpumask.next(-1); c >= 0; c = cpumask.next(c)) {
-    // lazy CPUs flush themselves at their next switch, unless tables were freed under them
-    if (info.freedTables || c === cpu.id || !remoteIsLazy(cpu, c)) targets.set(c);
+    // freed tables: every CPU that may cache a pointer to them, lazy or not, must flush now
+    if (info.freedTables || c === cpu.id || shouldFlushTlb(cpu, c, info)) targets.set(c);
   }
   setCsdFlushInfo(cpu.v, cpu.id, info);
   return cpu.fabric.smpCallFunctionMany(cpu, targets, IpiFn.FlushTlbFunc, targets.test(cpu.id));
@@ -296,6 +327,18 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
   // seed 000 patch 08: every CPU that could use the mm is at newTlbGen or beyond
   markMmTlbGenDone(cpu.v, mm, newTlbGen);
   return ipied;
+}
+
+/**
+ * tlb_table_flush_implies_ipi_broadcast (seed 001, posted, not in mainline): whether the flush
+ * that came before a tlb_remove_table_sync_one interrupted every CPU that could be in GUP-fast on
+ * the mm. Such a CPU runs the mm (GUP-fast walks current->mm only), so it is in mm_cpumask, not
+ * lazy, and native_flush_tlb_multi IPIs it; the IPI waits for its IRQs to come on. Always true
+ * here: this machine flushes by IPI only, with neither INVLPGB nor a paravirt flush.
+ */
+// models arch/x86/include/asm/tlb.h:tlb_table_flush_implies_ipi_broadcast (seed 001 patch 2)
+export function tlbTableFlushImpliesIpiBroadcast(_cpu: Cpu): boolean {
+  return true;
 }
 
 /** do_flush_tlb_all: everything, global entries included. */

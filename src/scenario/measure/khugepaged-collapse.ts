@@ -4,17 +4,18 @@
  *
  * Once per operation CPU 0 maps 2 MiB of anonymous memory, faults every page in, collapses it
  * (collapse_huge_page: the PTE table is unhooked, the range flushed, then
- * tlb_remove_table_sync_one IPIs every CPU before the table is freed) and unmaps it (munmap frees
- * the new table: another flush with freed tables, another sync).
+ * tlb_remove_table_sync_one IPIs every CPU before the pages are checked and copied; the table is
+ * deposited) and unmaps it (munmap: one flush with freed tables, the table freed after an RCU
+ * grace period, no sync IPI).
  *
  *   on-mm    the other CPUs run the mm, reading a page of their own: every flush IPIs all of
  *            them, so the sync IPI after it interrupts nobody who was not just interrupted
- *   off-mm   the other CPUs sleep outside the mm: the flushes IPI nobody, and the sync IPI is
- *            the only thing that reaches a GUP-fast walker there
+ *   off-mm   the other CPUs sleep outside the mm: the flushes IPI nobody, and only the sync IPI
+ *            wakes them, though no GUP-fast on the mm can run there
  *
- *   fixed                  syncIpi=always
- *   skip-redundant-sync    syncIpi=skip-when-flushed-all: no sync IPI after a flush that IPIed
- *                          every other CPU
+ *   fixed                  syncIpi=always (mainline)
+ *   skip-redundant-sync    syncIpi=skip-after-ipi-flush: no sync IPI after a native IPI flush
+ *                          (seed 001), in both variants
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
@@ -60,7 +61,7 @@ export default defineMeasurement<Params, Options>({
   question: 'How many IPIs does a collapse cost, and how many does skipping the redundant sync IPI save?',
   operation: 'map, fault in, collapse and unmap 2 MiB',
   cpus: 1,
-  presets: { fixed: [], 'skip-redundant-sync': ['syncIpi=skip-when-flushed-all'] },
+  presets: { fixed: [], 'skip-redundant-sync': ['syncIpi=skip-after-ipi-flush'] },
   variants: { 'on-mm': { othersOnMm: true }, 'off-mm': { othersOnMm: false } },
   trialOptions: { collapses: 4, othersOnMm: true },
   setup(v, o) {
