@@ -62,7 +62,7 @@ export interface RunOptions {
    * and a run still going WATCHDOG_GRACE_MS later is aborted as stuck
    */
   deadline?: number;
-  /** the run watchdog: how long no CPU may pass an interrupt point (default WATCHDOG_MS) */
+  /** the run watchdog: how long no CPU may pass an interrupt point (default WATCHDOG_MS; Infinity for no bound) */
   watchdogMs?: number;
 }
 
