@@ -65,20 +65,25 @@ Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
     },
   },
   list: {
-    summary: 'list the kernel switches: their values, defaults and where each comes from',
-    usage: `shootdown list [--json]
+    summary: 'list the kernel switches (and a scenario\'s own): their values, defaults and sources',
+    usage: `shootdown list [scenario|path/to/file.ts] [--json]
 
 Every kernel switch (a patch, fix or bug from the reference threads or mainline): its values with
 what each does in the kernel, the default (today's mainline behaviour, marked *), and the seed
-thread or mainline commit it comes from.
+thread or mainline commit it comes from. With a scenario, also the switches it declares of its own,
+which its presets and --set take beside the kernel's.
 
   --json   one JSON object on stdout: {"switches": [{"name", "values", "default",
-           "description" (value -> text), "from"}]}
+           "description" (value -> text), "from"}], "scenario": {"name", "switches": [...]}}
 
-Exit status: 0.`,
+Exit status: 0, 2 bad input.`,
     options: {},
-    async run(values) {
-      process.stdout.write((values.json ? JSON.stringify(listing()) : formatListing()) + '\n');
+    positionals: true,
+    async run(values, positionals) {
+      if (positionals.length > 1) throw new UsageError(`list takes at most one scenario, got ${positionals.join(' ')}`);
+      const scenario = positionals.length === 1 ? (await resolveScenario(positionals[0])).scenario : undefined;
+      const list = listing(scenario);
+      process.stdout.write((values.json ? JSON.stringify(list) : formatListing(list)) + '\n');
       return 0;
     },
   },
@@ -94,7 +99,10 @@ checks every access with the oracles. Trial i runs with seed S + i.
 
   --kernel PRESET     the scenario's kernel preset: buggy (default), fixed, or another it defines
                       (a measurement of src/scenario/measure: its first preset by default)
-  --set switch=value  a kernel switch on top of the preset (see 'shootdown list'); repeatable
+  --set switch=value  a kernel switch, or one of the scenario's own, on top of the preset (see
+                      'shootdown list <scenario>'); repeatable
+  --param key=value   a trial option, one the scenario's trialOptions declare, of its type;
+                      repeatable
   --cpus N            simulated CPUs, at least what the scenario needs, at most ${MAX_CPUS}
                       (default: the host's core count, or what the scenario needs or prefers if more)
   --duration T        the time budget: 500ms, 30s, 2m (default 10s)
@@ -117,6 +125,7 @@ not an oracle kind, or whose preset names an unknown switch, included).`,
     options: {
       kernel: { type: 'string' },
       set: { type: 'string', multiple: true },
+      param: { type: 'string', multiple: true },
       cpus: { type: 'string' },
       duration: { type: 'string' },
       trials: { type: 'string' },
@@ -141,6 +150,7 @@ not an oracle kind, or whose preset names an unknown switch, included).`,
         resolved,
         preset: (values.kernel as string | undefined) ?? ('buggy' in resolved.scenario.presets ? 'buggy' : Object.keys(resolved.scenario.presets)[0]),
         set: (values.set as string[] | undefined) ?? [],
+        params: (values.param as string[] | undefined) ?? [],
         cpus,
         seed,
         noise,

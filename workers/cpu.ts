@@ -6,10 +6,14 @@
  *   run    one run of a workload: configure, meet the other CPUs at the start barrier, run the
  *          workload's program, then stay online taking IPIs until every CPU has finished.
  *
+ * console.log and the like, from a program, reach the terminal's stderr prefixed "[cpu N] ".
+ *
  * Every CPU of a run gets one run task, and a task waits at the barrier until all have started,
  * so the tasks of one run land on distinct threads: each runs the CPU it was booted as.
  */
 import type { MessagePort } from 'node:worker_threads';
+import { writeSync } from 'node:fs';
+import { format } from 'node:util';
 import * as Comlink from 'comlink';
 import { Cpu } from '../src/cpu/cpu.ts';
 import { viewsOf, type MachineMemory } from '../src/machine/memory.ts';
@@ -48,6 +52,7 @@ export interface RunTask {
   speculationShift: number;
   noiseShift: number;
   config: KernelConfig;
+  scenarioSwitches: Readonly<Record<string, string>>;
 }
 
 export interface RunTaskResult {
@@ -68,6 +73,19 @@ function controlApi(cpu: Cpu) {
 }
 export type CpuControlApi = ReturnType<typeof controlApi>;
 
+/**
+ * A program's console output goes to the terminal's stderr at once, each line prefixed with its
+ * CPU ("[cpu 2] ..."): written synchronously from this thread, so that nothing is lost when the
+ * process exits, and kept off stdout, which --json keeps for its one object.
+ */
+function prefixConsole(id: number): void {
+  const write = (...args: unknown[]) => {
+    const text = format(...args).replace(/\n/g, `\n[cpu ${id}] `);
+    writeSync(2, `[cpu ${id}] ${text}\n`);
+  };
+  for (const name of ['log', 'info', 'warn', 'error', 'debug'] as const) console[name] = write;
+}
+
 async function boot(task: BootTask): Promise<number> {
   if (self !== null) throw new Error(`thread already runs CPU ${self.id}`);
   const arrived = new Int32Array(task.bootBarrier);
@@ -81,6 +99,7 @@ async function boot(task: BootTask): Promise<number> {
   }
   const v = viewsOf(task.memory);
   self = new Cpu(v, task.cpu, task.tx, task.rx, dispatchIpi);
+  prefixConsole(task.cpu);
   Comlink.expose(controlApi(self), task.control);
   return task.cpu;
 }
@@ -91,7 +110,10 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   const mod = (await import(task.url)) as Record<string, Workload>;
   const workload = mod[task.exportName];
   if (!workload || typeof workload.run !== 'function') throw new Error(`${task.url} has no workload export '${task.exportName}'`);
-  cpu.configure({ seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, noiseShift: task.noiseShift, config: task.config });
+  cpu.configure({
+    seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, noiseShift: task.noiseShift, config: task.config,
+    scenarioSwitches: task.scenarioSwitches,
+  });
   cpu.pageFaultHandler = handleMmFault;
   resetTlbUbc(cpu);
   cpu.fabric.discardStaleMessages();

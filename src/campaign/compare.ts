@@ -88,6 +88,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
             scenario,
             preset: item,
             kernel: config,
+            set: req.set, // the scenario's own switches among them (the kernel's are in config)
             seed: req.seed,
             trials: req.trials,
             noiseShift: req.noiseShift,

@@ -18,9 +18,9 @@ import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.
 import type { Counters } from '../trace/counters.ts';
 import { toChromeTrace, toFtrace, type TraceMetadata } from '../trace/export.ts';
 import { MEASURE_DIR, catalogScenario, importScenario, loadCatalog } from '../scenario/catalog/index.ts';
-import type { Scenario } from '../scenario/scenario.ts';
+import { withParams, type Scenario } from '../scenario/scenario.ts';
 import { hostInfo, type HostInfo } from './host.ts';
-import { kernelFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
+import { runConfigFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
 import { describeViolation, hex } from '../check/describe.ts';
 
 /** A scenario ready to run: what the command line named, and the module the CPUs import. */
@@ -63,6 +63,8 @@ export interface StressRequest {
   resolved: ResolvedScenario;
   preset: string;
   set: string[];
+  /** --param key=value: trial options on top of the scenario's trialOptions (withParams) */
+  params?: string[];
   cpus: number;
   seed: number;
   /** the --noise level's name, and its shift (campaign/noise.ts) */
@@ -97,6 +99,10 @@ export interface StressSummary {
   expected: string | null;
   /** the whole kernel configuration the trials ran */
   switches: KernelConfig;
+  /** the scenario's own switches the trials ran with (empty when it declares none) */
+  scenarioSwitches: Readonly<Record<string, string>>;
+  /** the --param assignments given */
+  params: string[];
   cpus: number;
   seed: number;
   noise: string;
@@ -130,7 +136,9 @@ export interface StressSummary {
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
 export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null }> {
   const { scenario, url } = req.resolved;
-  kernelFor(scenario, req.preset, req.set); // bad preset or switch: before the machine boots
+  // bad preset, switch or option: before the machine boots
+  runConfigFor(scenario, req.preset, req.set);
+  const options = withParams(scenario, scenario.trialOptions, req.params ?? []);
   const machine = await Machine.boot({ cpus: req.cpus });
   try {
     const line = req.progress ? progressLine(`${scenario.name} [${req.preset}]`, req.trials, req.durationMs) : undefined;
@@ -146,6 +154,7 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
         durationMs: req.durationMs,
         noiseShift: req.noiseShift,
         stopOnFirst: req.stopOnFirst,
+        options,
         onTrial: line?.update,
       });
     } finally {
@@ -175,6 +184,8 @@ function summarize(req: StressRequest, r: TrialsResult, expected: string | null)
     set: req.set,
     expected,
     switches: r.kernel,
+    scenarioSwitches: r.scenarioSwitches,
+    params: req.params ?? [],
     cpus: req.cpus,
     seed: req.seed,
     noise: req.noise,
@@ -197,8 +208,8 @@ function summarize(req: StressRequest, r: TrialsResult, expected: string | null)
 /** What the output says beside a rerun command: why it is not called a replay. */
 export const RERUN_NOTE = 'free run: the seed fixes the noise, not the interleaving; the rerun may not show it again';
 
-export function rerunCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'cpus' | 'noise'>, seed: number): string {
-  const set = req.set.map((a) => ` --set ${a}`).join('');
+export function rerunCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus' | 'noise'>, seed: number): string {
+  const set = [...req.set.map((a) => ` --set ${a}`), ...(req.params ?? []).map((a) => ` --param ${a}`)].join('');
   return `npx shootdown stress ${req.resolved.arg} --kernel ${req.preset}${set} --cpus ${req.cpus} --noise ${req.noise} --seed ${seed} --trials 1`;
 }
 
@@ -260,6 +271,7 @@ export function formatStress(s: StressSummary, traces: string[]): string {
   const mainline = defaultKernelConfig();
   const changed = Object.entries(s.switches).filter(([k, v]) => mainline[k as keyof KernelConfig] !== v);
   const kernel = `${s.kernel}${s.set.length > 0 ? ` + ${s.set.join(' ')}` : ''}: ${changed.map(([k, v]) => `${k}=${v}`).join(' ') || 'mainline'}${changed.length > 0 ? ', mainline otherwise' : ''}`;
+  const own = Object.entries(s.scenarioSwitches).map(([k, v]) => `${k}=${v}`).join(' ');
   // the traced report first, then the first of each other kind
   const others = Object.values(s.firstReports).filter((r) => r.kind !== s.traced?.kind);
   const verdict = !s.failed
@@ -272,6 +284,8 @@ export function formatStress(s: StressSummary, traces: string[]): string {
   return [
     `stress ${s.scenario}: ${s.question}`,
     `  kernel        ${kernel}`,
+    ...(own ? [`  switches      ${own} (the scenario's own)`] : []),
+    ...(s.params.length > 0 ? [`  params        ${s.params.join(' ')}`] : []),
     `  expected      ${s.expected ?? '(the scenario says nothing for this preset)'}; forbidden: ${s.forbidden}`,
     `  cpus          ${s.cpus} on ${s.host.cores} host cores (Node ${s.host.node})`,
     `  seed          ${s.seed}, noise ${s.noise}`,

@@ -10,12 +10,12 @@
  * otherwise the forbidden outcome is what counts, and the first forbidden report is traced.
  */
 import { Machine, type RunResult } from '../machine/machine.ts';
-import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
+import type { KernelConfig } from '../config/kernel-config.ts';
 import { UsageError } from '../errors.ts';
 import { addCounters, zeroCounters, type Counters } from '../trace/counters.ts';
 import { readFirstReports, readReportCounts, type Violation } from '../check/oracle.ts';
 import { addWaits, zeroWaits, type Waits } from '../trace/waits.ts';
-import { forbiddenKind, isForbidden, type Scenario } from '../scenario/scenario.ts';
+import { configFor, forbiddenKind, isForbidden, type RunConfig, type Scenario } from '../scenario/scenario.ts';
 import { readEvents, seqDiff, type TraceRecord } from '../trace/events.ts';
 
 /** Events of the interleaving kept with a first report. */
@@ -28,7 +28,7 @@ export interface TrialsRequest {
   preset: string;
   /** the kernel to run, when it is not the preset's (compare's switch lists) */
   kernel?: KernelConfig;
-  /** switches set on top of the preset's */
+  /** switches set on top of the preset's: the kernel's, or the scenario's own */
   set?: string[];
   seed: number;
   trials?: number;
@@ -75,6 +75,8 @@ export interface TrialsResult {
   /** the initiators' IPI waits over every trial */
   waits: Waits;
   kernel: KernelConfig;
+  /** the scenario's own switches the trials ran with (ScenarioSpec.switches) */
+  scenarioSwitches: Readonly<Record<string, string>>;
   lastRun: RunResult<unknown> | null;
 }
 
@@ -93,27 +95,42 @@ export function randomSeed(): number {
   return (Math.random() * 2 ** 32) >>> 0;
 }
 
-/** The kernel a preset (plus extra switches) stands for; unknown presets name the valid ones. */
-export function kernelFor(scenario: Scenario, preset: string, set: string[] = []): KernelConfig {
+/**
+ * The kernel and the scenario's own switches a preset (plus extra switches) stands for; unknown
+ * presets name the valid ones.
+ */
+export function runConfigFor(scenario: Scenario, preset: string, set: string[] = []): RunConfig {
   const switches = scenario.presets[preset];
   if (!switches) throw new UsageError(`scenario ${scenario.name} has no preset '${preset}'; presets: ${Object.keys(scenario.presets).join(', ')}`);
-  return applySwitches(defaultKernelConfig(), [...switches, ...set]);
+  return configFor(scenario, [...switches, ...set]);
+}
+
+/** The kernel a preset (plus extra switches) stands for. */
+export function kernelFor(scenario: Scenario, preset: string, set: string[] = []): KernelConfig {
+  return runConfigFor(scenario, preset, set).kernel;
 }
 
 export async function runTrials(machine: Machine, req: TrialsRequest): Promise<TrialsResult> {
-  const kernel = req.kernel ?? kernelFor(req.scenario, req.preset, req.set);
+  // a kernel given outright (compare's switch lists) runs the scenario's own switches of the
+  // preset when it names one, else their defaults, with --set's on top
+  const config = Object.hasOwn(req.scenario.presets, req.preset) ? runConfigFor(req.scenario, req.preset, req.set) : configFor(req.scenario, req.set ?? []);
+  const kernel = req.kernel ?? config.kernel;
   const maxTrials = req.trials ?? Infinity;
   const deadline = req.durationMs === undefined ? Infinity : performance.now() + req.durationMs;
   const t0 = performance.now();
   const out: TrialsResult = {
     trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
-    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, lastRun: null,
+    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, scenarioSwitches: config.own, lastRun: null,
   };
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
   while (out.trials < maxTrials && performance.now() < deadline) {
     const seed = (req.seed + out.trials) >>> 0;
-    const run = await machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, { seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind });
+    const run = await machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
+      seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,
+      // a trial under way at the end of the budget is asked to stop there (the run watchdog)
+      deadline: Number.isFinite(deadline) ? deadline : undefined,
+    });
     out.trials++;
     out.lastRun = run;
     out.reports += run.violationCount;

@@ -26,6 +26,8 @@
  *                         (check/oracle.ts checkHugeTlbFill, checkPteTlbFill)
  *   lost-data             value found, a value expected, the CPU that stored it, where it was
  *                         found: 0 memory, 1 page cache, 2 disk (check/data.ts)
+ *   assertion             the message's offset in the run's string table; the record carries the
+ *                         message read back (Violation.text) (cpu/cpu.ts expect)
  *
  * A kind this file does not know (one added later) prints its raw words, so that adding a kind
  * never breaks a report.
@@ -76,7 +78,7 @@ const tlbFlagNames = (flags: number): string[] => TLB_FLAG_NAMES.filter(([bit]) 
 
 const access = (write: number): string => (write !== 0 ? 'write' : 'read');
 
-type Describe = (d: number[]) => { at: string; what: string; fields: Record<string, string | number> };
+type Describe = (d: number[], text?: string) => { at: string; what: string; fields: Record<string, string | number> };
 
 const KINDS: Record<string, Describe> = {
   'use-after-free': ([pfn, genAtFill, genNow, write]) => ({
@@ -118,6 +120,11 @@ const KINDS: Record<string, Describe> = {
           what: `started from a cached pointer to ${TABLE_LEVELS[level] ?? `level ${level} table`} pfn ${hex(a0)} cached at generation ${a1}; the table frame is at generation ${a2} now (freed since)`,
           fields: { walker: 'page walk (paging-structure cache)', table: TABLE_LEVELS[level] ?? `level ${level}`, tablePfn: hex(a0), tableGenerationAtFill: a1, tableGenerationNow: a2 },
         },
+  assertion: (_d, text) => ({
+    at: 'cpu.expect',
+    what: text ?? '(no message)',
+    fields: { message: text ?? '(no message)' },
+  }),
   'lost-dirty-bit': (d) => lostBit('D', d),
   'lost-accessed-bit': (d) => lostBit('A', d),
   'gup-pin-unmapped': ([pfn, pteRead, pteAfter, mm]) => ({
@@ -148,11 +155,13 @@ function lostBit(bit: 'D' | 'A', [pfn, old, stored, ptep]: number[]): ReturnType
 export const reporter = (cpu: number): string => (cpu < 0 ? 'the control plane' : `CPU ${cpu}`);
 
 /** A violation record in words: the one-line message and every field named. */
-export function describeViolation(v: Pick<Violation, 'kind' | 'cpu' | 'va' | 'details'>): ViolationDescription {
-  const known = KINDS[v.kind]?.(v.details);
-  const at = `${known?.at ?? 'access'} at ${hex(v.va)}`;
+export function describeViolation(v: Pick<Violation, 'kind' | 'cpu' | 'va' | 'details' | 'text'>): ViolationDescription {
+  const known = KINDS[v.kind]?.(v.details, v.text);
   const fields = known?.fields ?? Object.fromEntries(v.details.map((d, i) => [`detail${i}`, hex(d)]));
   const what = known?.what ?? `(details ${v.details.map(hex).join(' ')})`;
+  // an assertion is about the program, not an address
+  if (v.kind === 'assertion') return { message: `${v.kind} on ${reporter(v.cpu)}: ${what}`, detail: what, fields };
+  const at = `${known?.at ?? 'access'} at ${hex(v.va)}`;
   const detail = `${at}: ${what}`;
   return { message: `${v.kind} on ${reporter(v.cpu)}, ${detail}`, detail, fields: { address: hex(v.va), ...fields } };
 }

@@ -44,6 +44,9 @@
  *                    flushing the range (pmdp_collapse_flush, pmdp_invalidate).
  *   lost-data        the ground truth, at the end of a trial: a word no longer holds any value a
  *                    CPU last stored to it since the program last discarded it (data.ts).
+ *   assertion        the scenario's own check: a program's cpu.expect(condition, message) found
+ *                    its condition false (cpu/cpu.ts). Not an oracle of the emulator: what it
+ *                    means is the scenario's; the report carries the program's message.
  *
  * A violation is recorded in the shared violation log (violation-layout.ts) and as an event in the
  * CPU's ring; the access itself completes, as it would on hardware.
@@ -57,6 +60,7 @@ import { pteDirty, ptePfn, ptePresent } from '../machine/pte.ts';
 import {
   HPAGE_VPNS, TLB_ENTRIES, TLB_HUGE_PIECES, TLBE_FLAGS, TLBE_PFN, TLBE_VPN, TLBE_WORDS, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE,
 } from '../machine/tlb-layout.ts';
+import { readText } from './user-text.ts';
 import { htlbLookup, tlbBase, tlbEntryServesPcid, tlbLookup } from '../machine/tlb.ts';
 import {
   DETAIL_WORDS, MAX_KINDS, MAX_VIOLATIONS, V_BASE, V_COUNT, V_FIRST_BASE, V_KIND_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS,
@@ -76,6 +80,8 @@ export const enum ViolationKind {
   // details: the value found, a value expected (the last one recorded), the CPU that stored it,
   // where it was found (0 memory through a load, 1 the page cache, 2 the disk) (data.ts)
   LostData = 9,
+  // details: the message's offset in the run's string table (check/user-text.ts)
+  Assertion = 10,
 }
 
 export const VIOLATION_KIND_NAMES: Record<number, string> = {
@@ -88,6 +94,7 @@ export const VIOLATION_KIND_NAMES: Record<number, string> = {
   [ViolationKind.GupPinUnmapped]: 'gup-pin-unmapped',
   [ViolationKind.TlbConflict]: 'tlb-conflict',
   [ViolationKind.LostData]: 'lost-data',
+  [ViolationKind.Assertion]: 'assertion',
 };
 
 function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number, a4: number): void {
@@ -125,6 +132,8 @@ export interface Violation {
   seq: number;
   va: number;
   details: number[];
+  /** an assertion's message (check/user-text.ts) */
+  text?: string;
 }
 
 export function violationCount(v: MachineViews): number {
@@ -140,13 +149,16 @@ export function violationCountOf(v: MachineViews, kind: ViolationKind): number {
 const kindName = (kind: number): string => VIOLATION_KIND_NAMES[kind] ?? `kind-${kind}`;
 
 function readRecord(v: MachineViews, r: number): Violation {
-  return {
-    kind: kindName(v.violations[r + VR_KIND]),
+  const kind = v.violations[r + VR_KIND];
+  const record: Violation = {
+    kind: kindName(kind),
     cpu: v.violations[r + VR_CPU],
     seq: v.violations[r + VR_SEQ] >>> 0, // unsigned: the sequence wraps (trace/events.ts)
     va: v.violations[r + VR_VPN] * 4096,
     details: Array.from(v.violations.subarray(r + VR_A0, r + VR_A0 + DETAIL_WORDS)),
   };
+  if (kind === ViolationKind.Assertion) record.text = readText(v, record.details[0]);
+  return record;
 }
 
 /** The kinds reported in this run, 1..MAX_KINDS. */

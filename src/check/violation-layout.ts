@@ -23,4 +23,13 @@ export const VR_WORDS = VR_A0 + DETAIL_WORDS;
 /** the first report of kind k, for k in 1..MAX_KINDS: record V_FIRST_BASE + (k - 1) * VR_WORDS */
 export const V_FIRST_BASE = V_BASE + MAX_VIOLATIONS * VR_WORDS;
 
-export const VIOLATION_WORDS = V_FIRST_BASE + MAX_KINDS * VR_WORDS;
+/**
+ * The run's user strings (check/user-text.ts): assertion messages and trace-mark labels, each
+ * [length, UTF-16 code units...], claimed by Atomics.add on V_TEXT_HEAD (the next free word,
+ * relative to V_TEXT_BASE). A record's detail word or a mark's argument holds the string's offset.
+ */
+export const V_TEXT_HEAD = V_FIRST_BASE + MAX_KINDS * VR_WORDS;
+export const V_TEXT_BASE = V_TEXT_HEAD + 16;
+export const TEXT_WORDS = 4096;
+
+export const VIOLATION_WORDS = V_TEXT_BASE + TEXT_WORDS;

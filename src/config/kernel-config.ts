@@ -22,6 +22,10 @@
  *   lazyTlb                     arch/x86/mm/tlb.c:switch_mm_irqs_off, should_flush_tlb, flush_tlb_func
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
+ *
+ * A scenario may declare switches of its own in the same shape (scenario/scenario.ts
+ * ScenarioSpec.switches): presets, --set and `list` take them beside these, and only the
+ * scenario's programs read them (Cpu.scenarioSwitch); kernel code reads only these.
  */
 import { UsageError } from '../errors.ts';
 
@@ -181,25 +185,32 @@ export function defaultKernelConfig(): KernelConfig {
   return DEFAULTS;
 }
 
-function isSwitchName(name: string): name is SwitchName {
+export function isSwitchName(name: string): name is SwitchName {
   return Object.hasOwn(SWITCHES, name);
 }
 
-/** Parses 'switch=value'; a UsageError names what is wrong and what is accepted. */
-export function parseSwitchAssignment(assignment: string): SwitchAssignment {
+/** Splits 'switch=value' (not checked against any switch); a UsageError when it is malformed. */
+export function splitAssignment(assignment: string): { name: string; value: string } {
   const eq = assignment.indexOf('=');
   if (eq <= 0 || eq === assignment.length - 1) {
     throw new UsageError(`malformed switch assignment ${JSON.stringify(assignment)}; expected --set switch=value`);
   }
-  const name = assignment.slice(0, eq);
-  const value = assignment.slice(eq + 1);
+  return { name: assignment.slice(0, eq), value: assignment.slice(eq + 1) };
+}
+
+/** Checks that `value` is one of switch `name`'s values; the UsageError lists them. */
+export function checkSwitchValue(name: string, spec: Pick<SwitchSpec, 'values'>, value: string): void {
+  const values = Object.keys(spec.values);
+  if (!values.includes(value)) throw new UsageError(`unknown value '${value}' for switch ${name}; values: ${values.join(', ')}`);
+}
+
+/** Parses 'switch=value'; a UsageError names what is wrong and what is accepted. */
+export function parseSwitchAssignment(assignment: string): SwitchAssignment {
+  const { name, value } = splitAssignment(assignment);
   if (!isSwitchName(name)) {
     throw new UsageError(`unknown switch '${name}'; switches: ${SWITCH_NAMES.join(', ')}`);
   }
-  const values: string[] = switchValues(name);
-  if (!values.includes(value)) {
-    throw new UsageError(`unknown value '${value}' for switch ${name}; values: ${values.join(', ')}`);
-  }
+  checkSwitchValue(name, SWITCHES[name], value);
   return { name, value } as SwitchAssignment;
 }
 

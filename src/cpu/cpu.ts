@@ -20,6 +20,18 @@
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
  * is retried, otherwise the access fails (load returns FAULTED, store returns false).
+ *
+ * What a scenario's program may use besides loads, stores and system calls (the public API):
+ *   expect(condition, message)     the program's own check: a false condition files a report of
+ *                                  kind 'assertion' with the message (check/oracle.ts)
+ *   mark(label, a0, a1, a2)        an event of the program's in the trace, named mark:<label>
+ *   scenarioSwitch(name)           the value of one of the scenario's own switches this run
+ *                                  (ScenarioSpec.switches); the kernel's switches stay the
+ *                                  kernel's (cpu.config is for kernel and arch code only)
+ *   pointCount / waitPoint         how often a named kernel point was passed (kernel/points.ts),
+ *                                  and a wait for it that keeps taking IPIs
+ *   idleUntil(done)                a wait for the program's own condition that keeps taking IPIs
+ * Every wait here sleeps in the idle loop, IRQs on: no program can stall another CPU's flush.
  */
 import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
@@ -29,9 +41,13 @@ import { checkPromises } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../machine/tlb.ts';
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
-import { G_ABORT, G_ABORT_CPU, G_STOP } from '../machine/globals-layout.ts';
-import { Activity, IPI_PENDING, PERCPU_WORDS, ST_ACTIVITY, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS } from './percpu-layout.ts';
-import { IpiFabric, type IpiCpu } from '../ipi/fabric.ts';
+import { G_ABORT, G_ABORT_CPU, G_POINT_WAITERS, G_STOP } from '../machine/globals-layout.ts';
+import {
+  Activity, IPI_PENDING, PERCPU_WORDS, POINTS_BASE, ST_ACTIVITY, ST_BEAT, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS, ST_WAIT, ST_WAIT_ARG, Wait,
+} from './percpu-layout.ts';
+import { kernelPoint, type KernelPoint } from '../kernel/points.ts';
+import { internText } from '../check/user-text.ts';
+import { IpiFabric, kickCpu, type IpiCpu } from '../ipi/fabric.ts';
 import type { IpiMessage } from '../ipi/protocol.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
@@ -55,6 +71,8 @@ export interface CpuOptions {
   speculationShift: number;
   seed: number;
   config: KernelConfig;
+  /** the scenario's own switches this run (scenario/scenario.ts), read by its programs */
+  scenarioSwitches?: Readonly<Record<string, string>>;
 }
 
 const RECENT = 8;
@@ -98,6 +116,9 @@ export class Cpu implements IpiCpu {
   /** VPNs of recent misses: where a speculative walk may wander */
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
+  private scenarioSwitches: Readonly<Record<string, string>> = {};
+  /** the strings this CPU put in the run's table (check/user-text.ts), by text: each once a run */
+  private readonly texts = new Map<string, number>();
 
   constructor(
     readonly v: MachineViews,
@@ -129,6 +150,8 @@ export class Cpu implements IpiCpu {
   configure(opts: CpuOptions): void {
     this.csdLockTimeoutMs = opts.csdLockTimeoutMs;
     this.config = opts.config;
+    this.scenarioSwitches = opts.scenarioSwitches ?? {};
+    this.texts.clear();
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     this.noiseMask = opts.noiseShift < 0 ? -1 : (1 << opts.noiseShift) - 1;
     this.rng = (opts.seed ^ Math.imul(this.id + 1, 0x9e3779b1)) | 1;
@@ -277,6 +300,8 @@ export class Cpu implements IpiCpu {
    */
   interruptPoint(): void {
     this.percpu[this.base + ST_OPS] = this.ops & 0x7fffffff;
+    // the run watchdog's sign of life (machine/machine.ts): an Int32 store wraps by itself
+    this.percpu[this.base + ST_BEAT]++;
     if (Atomics.load(this.percpu, this.base + IPI_PENDING) !== 0 || this.speculationMask >= 0) this.interrupted();
   }
 
@@ -298,11 +323,13 @@ export class Cpu implements IpiCpu {
 
   /**
    * A race window: kernel paths call this where another CPU's access could slip in (between a PTE
-   * clear and its flush, between rmap removal and the flush, inside GUP-fast, ...). With noise on,
+   * clear and its flush, between rmap removal and the flush, inside GUP-fast, ...), naming it
+   * (kernel/points.ts): the window is a kernel point that programs can wait for. With noise on,
    * the seeded stream sometimes stretches the window: a short spin, or a nap that hands the host
    * core to another CPU thread, which on an oversubscribed host is where races open.
    */
-  raceWindow(): void {
+  raceWindow(point: KernelPoint): void {
+    this.passPoint(point);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
@@ -312,6 +339,91 @@ export class Cpu implements IpiCpu {
       let spin = (r >>> 21) & 1023;
       while (spin-- > 0) this.random();
     }
+  }
+
+  /**
+   * Counts one pass of a named kernel point on this CPU (kernel/points.ts), and wakes the CPUs
+   * sleeping in waitPoint if there are any. Allocation-free; one more load when nobody waits.
+   */
+  passPoint(point: KernelPoint): void {
+    // pairs with the load in waitPoint's condition: a waiter that sees the old count is asleep
+    // or about to look again, and G_POINT_WAITERS was raised before it looked (waitPoint)
+    Atomics.add(this.percpu, this.base + POINTS_BASE + point, 1);
+    if (Atomics.load(this.v.globals, G_POINT_WAITERS) !== 0) for (let c = 0; c < this.v.nrCpus; c++) kickCpu(this.percpu, c);
+  }
+
+  /**
+   * How often kernel point `name` (kernel/points.ts, e.g. 'zap:pte-cleared') was passed in this run,
+   * by CPU `onCpu`, or by every CPU together when it is not given.
+   */
+  pointCount(name: string, onCpu?: number): number {
+    return this.pointCountOf(kernelPoint(name), onCpu);
+  }
+
+  private pointCountOf(point: KernelPoint, onCpu: number | undefined): number {
+    const p = this.percpu;
+    if (onCpu !== undefined) return Atomics.load(p, onCpu * PERCPU_WORDS + POINTS_BASE + point);
+    let n = 0;
+    for (let c = 0; c < this.v.nrCpus; c++) n += Atomics.load(p, c * PERCPU_WORDS + POINTS_BASE + point);
+    return n;
+  }
+
+  /**
+   * Waits until kernel point `name` was passed `count` times in this run (default 1), by CPU
+   * `cpu` or, when it is not given, by all CPUs together; `pointCount(name) + 1` waits for the next
+   * pass. Sleeps in the idle loop with IRQs as they are (on in a program): the CPU it waits for can
+   * flush through it. Returns true when the count was reached, false when the run is winding
+   * down first (shouldStop), so that a program waiting on a point that never comes still ends.
+   */
+  waitPoint(name: string, opts: { cpu?: number; count?: number } = {}): boolean {
+    const point = kernelPoint(name);
+    const count = opts.count ?? 1;
+    if (opts.cpu !== undefined && !(Number.isInteger(opts.cpu) && opts.cpu >= 0 && opts.cpu < this.v.nrCpus)) {
+      throw new RangeError(`waitPoint: no CPU ${opts.cpu} in this run of ${this.v.nrCpus}`);
+    }
+    const reached = () => this.pointCountOf(point, opts.cpu) >= count;
+    if (reached()) return true;
+    // before the first look inside idleUntil: a pass after it kicks us (passPoint)
+    Atomics.add(this.v.globals, G_POINT_WAITERS, 1);
+    try {
+      this.idleUntil(() => reached() || this.shouldStop(), Wait.KernelPoint, point);
+    } finally {
+      Atomics.sub(this.v.globals, G_POINT_WAITERS, 1);
+    }
+    return reached();
+  }
+
+  /**
+   * The program's own check: when `condition` is false, files a report of kind 'assertion' with
+   * `message` (check/oracle.ts), which ends the trial when the scenario forbids 'assertion'.
+   * Returns `condition`.
+   */
+  expect(condition: boolean, message: string): boolean {
+    if (!condition) reportViolation(this.v, this.id, ViolationKind.Assertion, 0, this.text(message), 0, 0, 0);
+    return condition;
+  }
+
+  /** An event of the program's in this CPU's trace ring, named mark:<label>, with up to three numbers. */
+  mark(label: string, a0 = 0, a1 = 0, a2 = 0): void {
+    traceEvent(this.v, this.id, Ev.Mark, this.text(label), a0, a1, a2);
+  }
+
+  /** The value of the scenario's own switch `name` in this run (its default unless a preset or --set changed it). */
+  scenarioSwitch(name: string): string {
+    const value = this.scenarioSwitches[name];
+    if (value === undefined) {
+      throw new Error(`scenarioSwitch: the scenario declares no switch '${name}'; its switches: ${Object.keys(this.scenarioSwitches).join(', ') || '(none)'}`);
+    }
+    return value;
+  }
+
+  private text(s: string): number {
+    let at = this.texts.get(s);
+    if (at === undefined) {
+      at = internText(this.v, s);
+      this.texts.set(s, at);
+    }
+    return at;
   }
 
   checkAbort(): void {
@@ -378,11 +490,21 @@ export class Cpu implements IpiCpu {
     this.localIrqRestore(flags);
   }
 
-  /** Sleeps until `done()` holds, taking IPIs meanwhile (the idle loop). */
-  idleUntil(done: () => boolean): void {
-    const prev = this.percpu[this.base + ST_ACTIVITY];
+  /**
+   * Sleeps until `done()` holds, taking IPIs meanwhile (the idle loop). `wait` and `arg` say what
+   * for, in the status the run watchdog reports (cpu/status.ts).
+   */
+  idleUntil(done: () => boolean, wait: Wait = Wait.Condition, arg = 0): void {
+    const p = this.percpu;
+    const prev = p[this.base + ST_ACTIVITY];
     this.setActivity(Activity.Idle);
-    this.fabric.idleUntil(this, done);
+    p[this.base + ST_WAIT] = wait;
+    p[this.base + ST_WAIT_ARG] = arg;
+    try {
+      this.fabric.idleUntil(this, done);
+    } finally {
+      p[this.base + ST_WAIT] = Wait.None;
+    }
     this.setActivity(prev);
   }
 }

@@ -20,9 +20,29 @@ export const ST_OPS = 34; // user operations retired, low 31 bits
 export const ST_WAITING_ON = 35; // two words: the CPUs a CSD wait is waiting for
 export const ST_IPI_FN = 37; // the IPI function being run, -1 when none
 export const ST_IRQ_OFF_SINCE = 38; // ST_OPS when IRQs were last disabled
+export const ST_BEAT = 39; // interrupt points passed, wrapping: the run watchdog's sign of progress
+export const ST_WAIT = 40; // Wait: what an idle wait of this CPU waits for (0 when not waiting)
+export const ST_WAIT_ARG = 41; // the wait's argument (the kernel point, the barrier's generation)
 
 export const TLBSTATE_BASE = 48;
-export const PERCPU_WORDS = TLBSTATE_BASE + TLBSTATE_WORDS;
+/**
+ * How often this CPU passed each named kernel point (kernel/points.ts), one word per point,
+ * written by the owner only (Atomics.add), read by any CPU waiting on the point.
+ */
+export const POINTS_BASE = TLBSTATE_BASE + TLBSTATE_WORDS;
+export const POINT_WORDS = 32;
+export const PERCPU_WORDS = POINTS_BASE + POINT_WORDS;
+
+/** What an idle wait waits for (ST_WAIT), for the run watchdog's report. */
+export const enum Wait {
+  None = 0,
+  Barrier = 1, // smpBarrier: the others of the run to arrive (ST_WAIT_ARG: the generation)
+  KernelPoint = 2, // Cpu.waitPoint: a kernel point to be passed (ST_WAIT_ARG: the point)
+  Condition = 3, // a Cpu.idleUntil of the program or the kernel (a flag, a handshake, a page lock)
+  Finished = 4, // the program returned: the others to finish
+}
+
+export const WAIT_NAMES = ['', 'smpBarrier', 'kernel point', 'a condition (a flag, a handshake, a lock)', 'the other CPUs to finish'];
 
 export const enum Activity {
   Offline = 0,

@@ -49,6 +49,7 @@ import { pteHuge, ptePfn, ptePresent, pteUser, pteWrite } from '../machine/pte.t
 import { mmPgd } from './mm.ts';
 import { folioTryGet, pinPage, putPage, unpinPage } from './page.ts';
 import { ViolationKind, checkGupPin, gupPinMappedNoSideEffects, reportViolation } from '../check/oracle.ts';
+import { KernelPoint } from './points.ts';
 
 export interface GupFastResult {
   /** the frames pinned, for the pages from `addr` on; fewer than asked when the walk stopped early */
@@ -134,7 +135,7 @@ function gupFastRange(w: GupFastWalk, table: number, level: number, addr: number
       // no transparent huge pages in this kernel: a leaf above the PTE level ends the fast walk
       if (!ptePresent(e) || pteHuge(e)) return false;
       w.enter(ptePfn(e));
-      w.cpu.raceWindow(); // race window: inside a table that another CPU may be unhooking
+      w.cpu.raceWindow(KernelPoint.GupFastInTable); // race window: inside a table that another CPU may be unhooking
       if (!gupFastRange(w, ptePfn(e), level - 1, addr, next, slot, e)) return false;
     }
     addr = next;

@@ -23,6 +23,7 @@ import { pageIsAnon, pageMapcount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
+import { KernelPoint } from './points.ts';
 
 export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
@@ -34,6 +35,7 @@ export function sysMadvise(cpu: Cpu, mm: number, addr: number, length: number, a
   const v = cpu.v;
   const end = addr + Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
   cpu.setActivity(Activity.Kernel);
+  cpu.passPoint(KernelPoint.MadviseEnter);
   const since = promiseStart(v);
   mmapReadLock(cpu, mm);
   try {
@@ -50,6 +52,7 @@ export function sysMadvise(cpu: Cpu, mm: number, addr: number, length: number, a
     return 0;
   } finally {
     mmapReadUnlock(cpu, mm);
+    cpu.passPoint(KernelPoint.MadviseReturn);
     cpu.setActivity(Activity.User);
   }
 }

@@ -23,6 +23,7 @@ import { freePgdRange, unmapSingleVma } from './zap.ts';
 import { unlinkVma } from './rmap.ts';
 import { fileSize } from './filemap.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
+import { KernelPoint } from './points.ts';
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -62,6 +63,7 @@ export function sysMmap(cpu: Cpu, mm: number, req: MmapRequest): number {
   if (file !== NO_FILE && pgoff + pages > fileSize(v, file)) throw new RangeError(`mmap of ${pages} pages at file page ${pgoff} runs past the end of file ${file}`);
   const flags = (req.prot & PROT_READ ? VM_READ : 0) | (req.prot & PROT_WRITE ? VM_WRITE : 0) | (req.prot & PROT_EXEC ? VM_EXEC : 0) | (file !== NO_FILE ? VM_SHARED : 0);
   cpu.setActivity(Activity.Kernel);
+  cpu.passPoint(KernelPoint.MmapEnter);
   mmapWriteLock(cpu, mm);
   try {
     let start: number;
@@ -77,6 +79,7 @@ export function sysMmap(cpu: Cpu, mm: number, req: MmapRequest): number {
     return start * PAGE_SIZE;
   } finally {
     mmapWriteUnlock(cpu, mm);
+    cpu.passPoint(KernelPoint.MmapReturn);
     cpu.setActivity(Activity.User);
   }
 }
@@ -96,11 +99,13 @@ export function sysMunmap(cpu: Cpu, mm: number, addr: number, length: number): v
   const startVpn = addr / PAGE_SIZE;
   const endVpn = startVpn + pages;
   cpu.setActivity(Activity.Kernel);
+  cpu.passPoint(KernelPoint.MunmapEnter);
   const since = promiseStart(v);
   mmapWriteLock(cpu, mm);
   const vmas = splitVmasAt(v, mm, startVpn, endVpn);
   if (vmas.length === 0) {
     mmapWriteUnlock(cpu, mm);
+    cpu.passPoint(KernelPoint.MunmapReturn);
     cpu.setActivity(Activity.User);
     return;
   }
@@ -118,6 +123,7 @@ export function sysMunmap(cpu: Cpu, mm: number, addr: number, length: number): v
   mmapReadUnlock(cpu, mm);
   // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
   makePromise(v, mm, start, end, PromiseKind.Unmapped, since);
+  cpu.passPoint(KernelPoint.MunmapReturn);
   cpu.setActivity(Activity.User);
 }
 

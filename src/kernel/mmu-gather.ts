@@ -64,6 +64,7 @@ import { Counter } from '../trace/counters.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.ts';
 import { pageRemoveRmap, putPage } from './page.ts';
 import { rcuSnapshot, rcuWaitGp } from './rcu.ts';
+import { KernelPoint } from './points.ts';
 
 /*
  * The page batch as include/asm-generic/tlb.h sizes it on x86-64: the gather's on-stack bundle
@@ -230,7 +231,7 @@ function tlbFlush(cpu: Cpu, tlb: MmuGather): void {
   const all = tlb.fullmm || tlb.needFlushAll;
   const start = all ? 0 : tlb.start;
   const end = all ? TLB_FLUSH_ALL : tlb.end;
-  cpu.raceWindow(); // race window: the gathered entries are gone from the page tables, not yet from other TLBs
+  cpu.raceWindow(KernelPoint.MmuGatherBeforeFlush); // race window: the gathered entries are gone from the page tables, not yet from other TLBs
   flushTlbMmRange(cpu, tlb.mm, start, end, tlbGetUnmapShift(tlb), tlb.freedTables);
 }
 

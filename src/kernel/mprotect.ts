@@ -69,6 +69,7 @@ import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './mmap.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
+import { KernelPoint } from './points.ts';
 
 const EINVAL = -22;
 const ENOMEM = -12;
@@ -276,7 +277,7 @@ function changePteRange(cpu: Cpu, batch: ProtectionBatch, vma: Vma, start: numbe
     pages++;
   }
   pteUnlock(cpu, first);
-  cpu.raceWindow(); // race window: PTEs changed, PTL dropped, their flush still deferred (mm_tlb_flush_pending)
+  cpu.raceWindow(KernelPoint.MprotectPtlDroppedFlushPending); // race window: PTEs changed, PTL dropped, their flush still deferred (mm_tlb_flush_pending)
   return pages;
 }
 
@@ -338,6 +339,7 @@ export function sysMprotect(cpu: Cpu, mm: number, addr: number, len: number, pro
   if (end > USER_VA_LIMIT) return ENOMEM;
   const v = cpu.v;
   cpu.setActivity(Activity.Kernel);
+  cpu.passPoint(KernelPoint.MprotectEnter);
   const since = promiseStart(v);
   mmapWriteLock(cpu, mm);
   try {
@@ -352,6 +354,7 @@ export function sysMprotect(cpu: Cpu, mm: number, addr: number, len: number, pro
     return 0;
   } finally {
     mmapWriteUnlock(cpu, mm);
+    cpu.passPoint(KernelPoint.MprotectReturn);
     cpu.setActivity(Activity.User);
   }
 }

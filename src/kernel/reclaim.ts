@@ -49,6 +49,7 @@ import { setTlbUbcFlushPending, tryToUnmapFlush, tryToUnmapFlushDirty } from './
 import { pteAccessible } from './numa.ts';
 import { writeoutFolioLocked } from './writeback.ts';
 import { ptepGetAndClearFull } from './zap.ts';
+import { KernelPoint } from './points.ts';
 
 /** A page to reclaim: a frame (what the LRU lists hold), or a page of a file's cache. */
 export type ReclaimTarget = number | { file: number; index: number };
@@ -189,7 +190,7 @@ export function reclaimPages(cpu: Cpu, targets: readonly ReclaimTarget[]): Recla
       if (shrinkFolio(cpu, pfn, stat)) freeFolios.push(pfn);
       else keptFolios.push(pfn);
     }
-    cpu.raceWindow(); // race window: PTEs cleared, their batched flush (set_tlb_ubc_flush_pending) not yet done
+    cpu.raceWindow(KernelPoint.ReclaimBeforeBatchedFlush); // race window: PTEs cleared, their batched flush (set_tlb_ubc_flush_pending) not yet done
     // no TLB translates to a frame below once this returns
     tryToUnmapFlush(cpu);
     for (const pfn of freeFolios) {

@@ -39,6 +39,7 @@ import { ArchTlbflushUnmapBatch, TLB_FLUSH_ALL, archTlbbatchAddPending, archTlbb
 import { Counter } from '../trace/counters.ts';
 import { MM_TLB_BATCHED_GEN, MM_TLB_FLUSH_BATCHED } from './mm-layout.ts';
 import { mmBase, mmCpumask, mmTlbGenCompleted, raiseGeneration } from './mm.ts';
+import { KernelPoint } from './points.ts';
 
 /** struct tlbflush_unmap_batch, one per task: here, per CPU (a reclaim run is one task). */
 export class TlbflushUnmapBatch {
@@ -173,7 +174,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
     case 'flag':
       if (Atomics.load(v.mm, word) !== 0) {
         if (!skipCovered(cpu, batchedFlushCovered(cpu, mm))) flushTlbMm(cpu, mm);
-        cpu.raceWindow(); // race window: flushed, flag not yet cleared; a new set_tlb_ubc_flush_pending is lost
+        cpu.raceWindow(KernelPoint.BatchedPendingFlushedBeforeClear); // race window: flushed, flag not yet cleared; a new set_tlb_ubc_flush_pending is lost
         // the race of seed 000 patch 20: a flag set since the flush began is cleared too
         Atomics.store(v.mm, word, 0);
       }

@@ -19,6 +19,7 @@ import { folioMarkDirty, pageIsAnon, pageRemoveRmap } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { vmaEnd, vmaStart, type Vma } from './vma.ts';
+import { KernelPoint } from './points.ts';
 
 /**
  * ptep_get_and_clear as switch ptepGetAndClear says: one exchange, or a load then a store of 0,
@@ -27,7 +28,7 @@ import { vmaEnd, vmaStart, type Vma } from './vma.ts';
 export function ptepGetAndClearFull(cpu: Cpu, ptep: number): number {
   if (cpu.config.ptepGetAndClear === 'xchg') return ptepGetAndClear(cpu.v, ptep);
   const old = ptepGet(cpu.v, ptep);
-  cpu.raceWindow(); // race window: the walker may set A or D between the read and the clear
+  cpu.raceWindow(KernelPoint.PtepClearBetweenReadAndClear); // race window: the walker may set A or D between the read and the clear
   // a plain store of 0: setPte sees what it overwrote, and reports a bit set since the read
   // (the lost-bit oracle, check/lost-bits.ts) on this CPU
   setPte(cpu.v, ptep, 0, cpu.id);
@@ -53,7 +54,7 @@ function zapPteRange(cpu: Cpu, tlb: MmuGather, mm: number, table: number, start:
     // a PROT_NONE (NUMA hinting) entry still maps its page
     if (!pteMapsPage(pte)) continue;
     // race window: the PTE is gone, the TLB entries of other CPUs are not
-    cpu.raceWindow();
+    cpu.raceWindow(KernelPoint.ZapPteCleared);
     tlbRemoveTlbEntry(tlb, addr);
     const pfn = ptePfn(pte);
     let delayRmap = false;

@@ -10,7 +10,11 @@ export const G_PROGRESS = 5; // units of work done, for the control plane's prog
 // the oracle kind whose report ends a trial's programs, 0 for any (RunOptions.stopOnKind); set by
 // the control plane before the CPUs start, read-only during the run
 export const G_STOP_ON_KIND = 6;
-export const G_BARRIER_COUNT = 16; // CPUs arrived at the current barrier
+// CPUs waiting in Cpu.waitPoint: while nonzero, passing a kernel point wakes the sleepers
+export const G_POINT_WAITERS = 7;
+// smpBarrier's word: CPUs arrived at the current barrier (low 16 bits) and CPUs whose program
+// returned (high bits), which no barrier waits for any more (cpu/smp.ts)
+export const G_BARRIER_COUNT = 16;
 export const G_BARRIER_GEN = 17; // barrier generation, futex word
 export const G_DONE = 32; // CPUs that finished their program in this run
 export const G_TRACE_SEQ = 48; // the global event sequence: an int32 that wraps, compared by seqDiff (trace/events.ts)

@@ -6,6 +6,14 @@
  * A run: the memory is reset to power-on state, the workload's setup runs here, then every CPU
  * runs the workload's program at once. When one CPU fails, the others are aborted and the run
  * rejects with that CPU's error; a run never leaves the pool hung.
+ *
+ * The run watchdog, here on the control plane, ends a run that hangs. Once every CPU has passed
+ * the start barrier it looks at the CPUs' heartbeats (cpu/percpu-layout.ts ST_BEAT, bumped at
+ * every interrupt point) every WATCHDOG_TICK_MS. A run in which no CPU passed an interrupt point
+ * for RunOptions.watchdogMs, or that has a deadline (RunOptions.deadline: it is asked to stop
+ * there, G_STOP) and is still going WATCHDOG_GRACE_MS after it, is aborted, and the run rejects
+ * with a RunStuckError naming every CPU still in its program and what each waits for
+ * (cpu/status.ts).
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -13,8 +21,10 @@ import * as Comlink from 'comlink';
 import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type MachineMemory, type MachineViews } from './memory.ts';
 import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
 import { initInitMm } from '../kernel/mm.ts';
-import { abortRun } from '../cpu/smp.ts';
-import { G_STOP_ON_KIND } from './globals-layout.ts';
+import { abortRun, stopAll } from '../cpu/smp.ts';
+import { G_BARRIER_GEN, G_STOP_ON_KIND } from './globals-layout.ts';
+import { PERCPU_WORDS, ST_BEAT, WAIT_NAMES, Wait } from '../cpu/percpu-layout.ts';
+import { formatCpuStatus, readCpuStatus, type CpuStatus } from '../cpu/status.ts';
 import { readEvents } from '../trace/events.ts';
 import { readViolations, violationCount, type Violation } from '../check/oracle.ts';
 import { readWaits, type Waits } from '../trace/waits.ts';
@@ -45,6 +55,32 @@ export interface RunOptions {
    * report of any kind: what scenario.ts's forbiddenReported reads. Not kernel configuration.
    */
   stopOnKind?: number;
+  /** the scenario's own switches (scenario/scenario.ts), which its programs read */
+  scenarioSwitches?: Readonly<Record<string, string>>;
+  /**
+   * when the run should end, in performance.now() time: the CPUs are asked to stop there (G_STOP),
+   * and a run still going WATCHDOG_GRACE_MS later is aborted as stuck
+   */
+  deadline?: number;
+  /** the run watchdog: how long no CPU may pass an interrupt point (default WATCHDOG_MS; Infinity for no bound) */
+  watchdogMs?: number;
+}
+
+/** The run watchdog's bound on a run without progress, by default. */
+export const WATCHDOG_MS = 2000;
+/** How long after its deadline a run may take to wind down. */
+export const WATCHDOG_GRACE_MS = 1000;
+const WATCHDOG_TICK_MS = 100;
+const WAIT_FINISHED = WAIT_NAMES[Wait.Finished];
+
+/** A run the watchdog ended: no progress, or past its deadline; `stuck` is every CPU still in its program. */
+export class RunStuckError extends CpuFailedError {
+  override name = 'RunStuckError';
+  constructor(message: string, readonly stuck: CpuStatus[]) {
+    super(message, -1, { stuck });
+    // a report, not a crash: the message is all there is to print
+    this.stack = `${this.name}: ${message}`;
+  }
 }
 
 export interface RunResult<R> {
@@ -166,17 +202,24 @@ export class Machine {
         speculationShift: runOpts.speculationShift ?? 4,
         noiseShift: runOpts.noiseShift ?? -1,
         config: runOpts.kernel ?? defaultKernelConfig(),
+        scenarioSwitches: runOpts.scenarioSwitches ?? {},
       };
       const t0 = performance.now();
-      const settled = await Promise.allSettled(
-        Array.from({ length: this.nrCpus }, () =>
-          (this.pool.run(task) as Promise<RunTaskResult>).catch((err: unknown) => {
-            // a worker died: nobody will answer its IPIs, so stop the others
-            abortRun(v, CONTROL_CPU);
-            throw err;
-          }),
-        ),
-      );
+      const watchdog = runWatchdog(v, runOpts.watchdogMs ?? WATCHDOG_MS, runOpts.deadline);
+      let settled: PromiseSettledResult<RunTaskResult>[];
+      try {
+        settled = await Promise.allSettled(
+          Array.from({ length: this.nrCpus }, () =>
+            (this.pool.run(task) as Promise<RunTaskResult>).catch((err: unknown) => {
+              // a worker died: nobody will answer its IPIs, so stop the others
+              abortRun(v, CONTROL_CPU);
+              throw err;
+            }),
+          ),
+        );
+      } finally {
+        watchdog.stop();
+      }
       const elapsedMs = performance.now() - t0;
       const results: R[] = new Array(this.nrCpus);
       const failures: CpuFailedError[] = [];
@@ -195,6 +238,8 @@ export class Machine {
           failures.push(f);
         }
       }
+      const stuck = watchdog.error();
+      if (stuck) throw stuck;
       if (failures.length > 0) throw failures[0];
       return {
         seed,
@@ -216,6 +261,49 @@ export class Machine {
     for (const p of this.ports) p.close();
     await this.pool.destroy();
   }
+}
+
+/**
+ * The run watchdog (see the top of this file): a timer on the control plane while the CPUs run.
+ * `error()` is the RunStuckError it ended the run with, if it did.
+ */
+function runWatchdog(v: MachineViews, noProgressMs: number, deadline: number | undefined) {
+  let startedAt = -1;
+  let lastBeats = NaN;
+  let lastChange = 0;
+  let stopAsked = false;
+  let fired: RunStuckError | null = null;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (startedAt < 0) {
+      // armed once the start barrier released every CPU into its program (workers/cpu.ts)
+      if (Atomics.load(v.globals, G_BARRIER_GEN) === 0) return;
+      startedAt = lastChange = now;
+    }
+    let beats = 0;
+    for (let c = 0; c < v.nrCpus; c++) beats += Atomics.load(v.percpu, c * PERCPU_WORDS + ST_BEAT);
+    if (beats !== lastBeats) {
+      lastBeats = beats;
+      lastChange = now;
+    }
+    if (deadline !== undefined && now >= deadline && !stopAsked) {
+      stopAsked = true;
+      stopAll(v);
+    }
+    const overdue = deadline !== undefined && now >= Math.max(deadline, startedAt) + WATCHDOG_GRACE_MS;
+    if (now - lastChange < noProgressMs && !overdue) return;
+    const stuck = Array.from({ length: v.nrCpus }, (_, c) => readCpuStatus(v, c)).filter((s) => s.activity !== 'done' && s.waitingFor !== WAIT_FINISHED);
+    const why = overdue
+      ? `the run did not end within ${WATCHDOG_GRACE_MS} ms of its deadline`
+      : `no CPU passed an interrupt point for ${Math.round(now - lastChange)} ms`;
+    fired = new RunStuckError(`run watchdog: ${why}; stuck: ${stuck.map((s) => `CPU ${s.cpu}`).join(', ') || 'none'}\n  ${stuck.map(formatCpuStatus).join('\n  ')}`, stuck);
+    clearInterval(timer);
+    abortRun(v, CONTROL_CPU);
+  }, WATCHDOG_TICK_MS);
+  return {
+    stop: () => clearInterval(timer),
+    error: (): RunStuckError | null => fired,
+  };
 }
 
 function perCpu(v: MachineViews, nrCpus: number): Counters[] {

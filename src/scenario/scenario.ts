@@ -14,6 +14,22 @@
  *     run(cpu, params) { ... },         // every CPU; loop while keepGoing(cpu, round, params)
  *   });
  *
+ * Beyond the kernel's oracles, a scenario can check what its own programs expect and switch its
+ * own code paths:
+ *   forbidden: 'assertion'            the outcome is a failed cpu.expect(condition, message)
+ *   switches: { name: { values: { a: '...', b: '...' }, default: 'a', from?: '...' } }
+ *                                     switches of its own, as the kernel's (config/kernel-config.ts):
+ *                                     presets, --set and `list <scenario>` take them; its programs
+ *                                     read them with cpu.scenarioSwitch(name)
+ *   trialOptions: { pages: 8, ... }   the options setup gets, which also declares them: `--param
+ *                                     key=value` sets one, of the type of its default (an integer
+ *                                     default takes integers); another key or type is an input error
+ *
+ * Who runs the program: every CPU of the run (--cpus N: all N), each with its cpu.id; a program
+ * that has nothing for a CPU returns at once, and smpBarrier (cpu/smp.ts) then waits no more for
+ * that CPU. A run that makes no progress, or outlives its deadline, ends with a report of the stuck
+ * CPUs (machine/machine.ts, the run watchdog).
+ *
  * One trial is one run of the workload on a machine whose CPU threads are reused from trial to
  * trial; a stress campaign (campaign/stress.ts) runs trials until its budget is spent or, with
  * --stop-on-first, the forbidden outcome is seen.
@@ -27,7 +43,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { VIOLATION_KIND_NAMES, violationCount, violationCountOf } from '../check/oracle.ts';
 import { G_STOP_ON_KIND } from '../machine/globals-layout.ts';
-import { applySwitches, defaultKernelConfig } from '../config/kernel-config.ts';
+import { applySwitches, checkSwitchValue, defaultKernelConfig, isSwitchName, splitAssignment, SWITCH_NAMES, type KernelConfig, type SwitchSpec } from '../config/kernel-config.ts';
 import type { Workload } from './workload.ts';
 import type { NoiseLevel } from '../campaign/noise.ts';
 import { UsageError } from '../errors.ts';
@@ -62,6 +78,18 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   operation?: string;
   /** the workload's variants: name -> what they change in trialOptions */
   variants?: Record<string, Partial<O>>;
+  /** switches of the scenario's own, which its presets and --set may flip and its programs read */
+  switches?: Record<string, ScenarioSwitchSpec>;
+}
+
+/** A scenario's own switch: as a kernel switch, its source optional. */
+export type ScenarioSwitchSpec = Omit<SwitchSpec, 'from'> & { readonly from?: string };
+
+/** What a run executes: the kernel, and the values of the scenario's own switches. */
+export interface RunConfig {
+  kernel: KernelConfig;
+  /** switch -> value, for every switch the scenario declares */
+  own: Readonly<Record<string, string>>;
 }
 
 /** What a measurement gives: no forbidden outcome, no expectations, an operation to count. */
@@ -86,9 +114,18 @@ export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
   if (spec.kind === 'measurement' ? spec.forbidden !== ANY_VIOLATION : !kinds.includes(spec.forbidden)) {
     throw new UsageError(`scenario ${spec.name}: forbidden '${spec.forbidden}' is not an oracle kind; kinds: ${kinds.join(', ')}`);
   }
+  for (const [name, sw] of Object.entries(spec.switches ?? {})) {
+    if (isSwitchName(name)) throw new UsageError(`scenario ${spec.name}: its switch '${name}' has the name of a kernel switch`);
+    if (Object.keys(sw.values ?? {}).length === 0) throw new UsageError(`scenario ${spec.name}: its switch '${name}' has no values`);
+    try {
+      checkSwitchValue(name, sw, sw.default);
+    } catch (err) {
+      throw new UsageError(`scenario ${spec.name}, default of its switch: ${(err as Error).message}`);
+    }
+  }
   for (const [preset, switches] of Object.entries(spec.presets)) {
     try {
-      applySwitches(defaultKernelConfig(), switches);
+      configFor(spec, switches);
     } catch (err) {
       throw new UsageError(`scenario ${spec.name}, preset '${preset}': ${(err as Error).message}`);
     }
@@ -99,6 +136,66 @@ export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
 export function defineMeasurement<P, O>(spec: MeasurementSpec<P, O>): Scenario<P, O> {
   const expected = Object.fromEntries(Object.keys(spec.presets).map((name) => [name, 'never' as const]));
   return defineScenario({ ...spec, kind: 'measurement', forbidden: ANY_VIOLATION, expected });
+}
+
+/**
+ * The kernel and the scenario's own switches for `assignments` ('switch=value', in order, later
+ * ones winning) on top of `base` (mainline by default) and the scenario's defaults. A name that is
+ * neither the scenario's nor the kernel's is a UsageError listing both.
+ */
+export function configFor(scenario: Pick<ScenarioSpec<unknown, unknown>, 'name' | 'switches'>, assignments: readonly string[], base: KernelConfig = defaultKernelConfig()): RunConfig {
+  const declared = scenario.switches ?? {};
+  const own: Record<string, string> = Object.fromEntries(Object.entries(declared).map(([name, sw]) => [name, sw.default]));
+  const kernel: string[] = [];
+  for (const assignment of assignments) {
+    const { name, value } = splitAssignment(assignment);
+    if (Object.hasOwn(declared, name)) {
+      checkSwitchValue(name, declared[name], value);
+      own[name] = value;
+    } else if (isSwitchName(name)) {
+      kernel.push(assignment);
+    } else {
+      const mine = Object.keys(declared);
+      throw new UsageError(`unknown switch '${name}'; ${mine.length > 0 ? `scenario ${scenario.name}'s switches: ${mine.join(', ')}; kernel ` : ''}switches: ${SWITCH_NAMES.join(', ')}`);
+    }
+  }
+  return { kernel: applySwitches(base, kernel), own: Object.freeze(own) };
+}
+
+/**
+ * The options one trial's setup gets with `--param key=value` assignments on top of `base` (the
+ * scenario's trialOptions, or a variant's). trialOptions declares the options: a key it does not
+ * have, or a value not of its default's type (number, integer when the default is one, boolean
+ * true/false, string), is a UsageError naming the scenario's options.
+ */
+export function withParams<O>(scenario: Scenario<unknown, O>, base: O, assignments: readonly string[]): O {
+  if (assignments.length === 0) return base;
+  const declared = (scenario.trialOptions ?? {}) as Record<string, unknown>;
+  const names = Object.keys(declared).filter((k) => ['number', 'boolean', 'string'].includes(typeof declared[k]));
+  const out: Record<string, unknown> = { ...(base as object) };
+  for (const assignment of assignments) {
+    const eq = assignment.indexOf('=');
+    if (eq <= 0) throw new UsageError(`malformed --param ${JSON.stringify(assignment)}; expected --param key=value`);
+    const key = assignment.slice(0, eq);
+    const raw = assignment.slice(eq + 1);
+    if (!names.includes(key)) throw new UsageError(`unknown --param '${key}' for scenario ${scenario.name}; options: ${names.map((n) => `${n} (default ${JSON.stringify(declared[n])})`).join(', ') || '(none)'}`);
+    out[key] = paramValue(key, declared[key], raw);
+  }
+  return out as O;
+}
+
+function paramValue(key: string, def: unknown, raw: string): unknown {
+  if (typeof def === 'boolean') {
+    if (raw !== 'true' && raw !== 'false') throw new UsageError(`--param ${key} must be true or false, got ${JSON.stringify(raw)}`);
+    return raw === 'true';
+  }
+  if (typeof def === 'number') {
+    const n = raw.trim() === '' ? NaN : Number(raw);
+    const integer = Number.isInteger(def);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`--param ${key} must be ${integer ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  return raw;
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
+import { readText } from '../check/user-text.ts';
 import { REC_A0, REC_ARGS, REC_SEQ, REC_TYPE, REC_WORDS, RING_BASE, RING_HEAD, RING_RECORDS, RING_WORDS_PER_CPU } from './ring-layout.ts';
 
 export const enum Ev {
@@ -27,6 +28,7 @@ export const enum Ev {
   IrqOff = 10,
   IrqOn = 11,
   Violation = 12, // kind, vpn, detail 0, detail 1
+  Mark = 13, // the program's cpu.mark: label (check/user-text.ts offset), three numbers
 }
 
 /** Names and argument names, for reports. Index by event type. */
@@ -43,6 +45,7 @@ export const EVENT_FORMATS: Record<number, { name: string; args: string[] }> = {
   [Ev.IrqOff]: { name: 'irq_disable', args: [] },
   [Ev.IrqOn]: { name: 'irq_enable', args: [] },
   [Ev.Violation]: { name: 'violation', args: ['kind', 'vpn', 'a0', 'a1'] },
+  [Ev.Mark]: { name: 'mark', args: ['label', 'a0', 'a1', 'a2'] },
 };
 
 /** enum tlb_flush_reason (include/linux/mm_types.h) */
@@ -115,7 +118,9 @@ export function readEvents(v: MachineViews, cpus: number[], max = 64): TraceReco
       fmt.args.forEach((name, k) => {
         if (k < REC_ARGS) args[name] = v.rings[rec + REC_A0 + k];
       });
-      out.push({ seq: v.rings[rec + REC_SEQ], cpu, type, name: fmt.name, args });
+      // a mark is named by its label: mark:<label>
+      const name = type === Ev.Mark ? `mark:${readText(v, args.label)}` : fmt.name;
+      out.push({ seq: v.rings[rec + REC_SEQ], cpu, type, name, args });
     }
   }
   if (out.length === 0) return out;

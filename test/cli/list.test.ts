@@ -32,7 +32,7 @@ describe('shootdown list', () => {
   it('has help text', async () => {
     const r = await shootdown('list', '--help');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('shootdown list [--json]');
+    expect(r.stdout).toContain('shootdown list [scenario|path/to/file.ts] [--json]');
   });
 
   it('rejects an option it does not take with exit 2', async () => {

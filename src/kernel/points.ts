@@ -1,0 +1,66 @@
+/*
+ * Named kernel points: the places in kernel paths that a scenario may order its programs against,
+ * listed here, in one place, with where each sits. They are the race windows the kernel paths
+ * already mark (Cpu.raceWindow, which the noise injector may stretch) and the entry and return of
+ * each system call (Cpu.passPoint). A CPU that passes a point adds one to its own counter of that
+ * point (cpu/percpu-layout.ts POINTS_BASE: a plain Atomics.add on a word only it writes, no
+ * allocation); a program reads the counters with Cpu.pointCount and waits on them with
+ * Cpu.waitPoint, which sleeps in the idle loop and so keeps taking IPIs: a program waiting on a
+ * point never holds up the flush of the CPU it waits for.
+ *
+ * A point is passed, not held: the CPU that passes it goes on at once. Waiting for
+ * 'zap:pte-cleared' tells a program that some PTE is gone and its flush not yet made; it does not
+ * keep the window open. To widen a window, run with noise (campaign/noise.ts).
+ *
+ * The names are stable: scenarios use them. A new point goes at the end of the enum.
+ */
+
+export const enum KernelPoint {
+  // race windows (Cpu.raceWindow)
+  ZapPteCleared = 0,
+  PtepClearBetweenReadAndClear = 1,
+  MmuGatherBeforeFlush = 2,
+  ReclaimBeforeBatchedFlush = 3,
+  BatchedPendingFlushedBeforeClear = 4,
+  MprotectPtlDroppedFlushPending = 5,
+  GupFastInTable = 6,
+  // system calls (Cpu.passPoint)
+  MmapEnter = 7,
+  MmapReturn = 8,
+  MunmapEnter = 9,
+  MunmapReturn = 10,
+  MadviseEnter = 11,
+  MadviseReturn = 12,
+  MprotectEnter = 13,
+  MprotectReturn = 14,
+}
+
+/** Each point's name, by KernelPoint, and where it is passed. */
+export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
+  { name: 'zap:pte-cleared', where: 'kernel/zap.ts zapPteRange: a present PTE was cleared, its TLB entries not yet flushed (mm/memory.c:zap_pte_range)' },
+  { name: 'ptep-clear:between-read-and-clear', where: 'kernel/zap.ts ptepGetAndClearFull with ptepGetAndClear=read-then-clear: the PTE read, not yet cleared' },
+  { name: 'mmu-gather:before-flush', where: 'kernel/mmu-gather.ts tlbFlush: the gathered entries are out of the page tables, not yet out of other TLBs (mm/mmu_gather.c:tlb_flush_mmu_tlbonly)' },
+  { name: 'reclaim:before-batched-flush', where: 'kernel/reclaim.ts: PTEs cleared with a batched flush (set_tlb_ubc_flush_pending), try_to_unmap_flush not yet made (mm/vmscan.c:shrink_folio_list)' },
+  { name: 'batched-pending:flushed-before-clear', where: 'kernel/tlb-batch.ts flushTlbBatchedPending with batchedPending=flag: flushed, the flag not yet cleared (mm/rmap.c:flush_tlb_batched_pending)' },
+  { name: 'mprotect:ptl-dropped-flush-pending', where: 'kernel/mprotect.ts changePteRange: PTEs changed, PTL dropped, their flush still deferred (mm/mprotect.c:change_pte_range)' },
+  { name: 'gup-fast:in-table', where: 'kernel/gup.ts: GUP-fast, IRQs off, inside a table another CPU may be unhooking (mm/gup.c:gup_fast_pgd_range)' },
+  { name: 'mmap:enter', where: 'kernel/mmap.ts sysMmap: entry' },
+  { name: 'mmap:return', where: 'kernel/mmap.ts sysMmap: return, the mmap_lock released' },
+  { name: 'munmap:enter', where: 'kernel/mmap.ts sysMunmap: entry' },
+  { name: 'munmap:return', where: 'kernel/mmap.ts sysMunmap: return, every TLB flushed' },
+  { name: 'madvise:enter', where: 'kernel/madvise.ts sysMadvise: entry (a valid advice and range)' },
+  { name: 'madvise:return', where: 'kernel/madvise.ts sysMadvise: return, the mmap_lock released' },
+  { name: 'mprotect:enter', where: 'kernel/mprotect.ts sysMprotect: entry (a valid range and protection)' },
+  { name: 'mprotect:return', where: 'kernel/mprotect.ts sysMprotect: return, the mmap_lock released' },
+];
+
+export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);
+
+const BY_NAME = new Map(KERNEL_POINT_NAMES.map((name, i) => [name, i]));
+
+/** The KernelPoint of a name; an Error naming the points for one that does not exist. */
+export function kernelPoint(name: string): KernelPoint {
+  const point = BY_NAME.get(name);
+  if (point === undefined) throw new Error(`unknown kernel point '${name}'; points: ${KERNEL_POINT_NAMES.join(', ')}`);
+  return point;
+}
