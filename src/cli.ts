@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError, integerOption } from './errors.ts';
 import { MAX_CPUS } from './machine/memory.ts';
 import { formatDemo, runDemo } from './campaign/demo.ts';
-import { formatListing, listing } from './config/list.ts';
+import { formatListing, formatScenariosListing, listing, scenariosListing } from './config/list.ts';
 import { NOISE_LEVELS, noiseShift } from './campaign/noise.ts';
 import { formatStress, parseDuration, resolveScenario, runStress, traceMetadata, writeTraces } from './campaign/stress.ts';
 import { formatRunAll, runAll } from './campaign/main-job.ts';
@@ -65,21 +65,32 @@ Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
     },
   },
   list: {
-    summary: 'list the kernel switches: their values, defaults and where each comes from',
-    usage: `shootdown list [--json]
+    summary: 'list the kernel switches, or with --scenarios the catalog and the measurements',
+    usage: `shootdown list [--scenarios] [--json]
 
 Every kernel switch (a patch, fix or bug from the reference threads or mainline): its values with
 what each does in the kernel, the default (today's mainline behaviour, marked *), and the seed
 thread or mainline commit it comes from.
 
-  --json   one JSON object on stdout: {"switches": [{"name", "values", "default",
-           "description" (value -> text), "from"}]}
+  --scenarios  the race scenarios (src/scenario/catalog) and the measurements (src/scenario/measure)
+               instead: each one's question, forbidden outcome, CPUs, presets with their switches
+               and expected results, trial options and variants
+  --json       one JSON object on stdout: {"switches": [{"name", "values", "default",
+               "description" (value -> text), "from"}]}; with --scenarios {"scenarios",
+               "measurements": [{"name", "kind", "question", "forbidden", "cpus", "preferredCpus",
+               "presets": [{"name", "switches", "expected"}], "noise", "trialOptions", "variants",
+               "operation"}], "broken": [{"name", "error"}]}
 
-Exit status: 0.`,
-    options: {},
+Exit status: 0, or with --scenarios 1 when a file of the catalog does not load.`,
+    options: { scenarios: { type: 'boolean' } },
     async run(values) {
-      process.stdout.write((values.json ? JSON.stringify(listing()) : formatListing()) + '\n');
-      return 0;
+      if (!values.scenarios) {
+        process.stdout.write((values.json ? JSON.stringify(listing()) : formatListing()) + '\n');
+        return 0;
+      }
+      const scenarios = await scenariosListing();
+      process.stdout.write((values.json ? JSON.stringify(scenarios) : formatScenariosListing(scenarios)) + '\n');
+      return scenarios.broken.length > 0 ? 1 : 0;
     },
   },
   stress: {
