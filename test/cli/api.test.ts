@@ -51,7 +51,7 @@ describe('a scenario file in a folder of its own', () => {
     expect(r.stdout).toBe('');
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`^shootdown: ${file}:\\d+:\\d+: error TS2345: .*Property 'rounds' is missing in type '\\{ rouns: number; \\}'`));
+    expect(lines[0]).toMatch(new RegExp(`^shootdown: ${file}:\\d+:\\d+: error TS2561: .*'rouns' does not exist in type 'Options'. Did you mean to write 'rounds'\\?`));
   });
 
   it('--typecheck reports every error, one line each', async () => {
