@@ -2,14 +2,16 @@
  * A scenario of the user's own, in a temporary folder outside the repository with no
  * package.json and no node_modules, importing only from 'shootdown': the command resolves that to
  * the running package (bin/hooks.mjs), in the main thread and in every CPU worker, as .ts and as
- * .mts; stress --typecheck checks it against the package's types before the run.
+ * .mts; stress --typecheck checks it against the package's types before the run. And the API
+ * has every name the catalog's scenarios and measurements import from the package's modules.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shootdown } from '../fixtures/cli.ts';
+import * as api from '../../src/index.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/own-scenario/', import.meta.url));
 let dir: string;
@@ -63,5 +65,27 @@ describe('a scenario file in a folder of its own', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(new RegExp(`^shootdown: ${file}:3:16: error TS2345: .*'string'.*'number'`));
     expect(lines[1]).toMatch(new RegExp(`^${file}:4:26: error TS2345: .*'prot'`));
+  });
+});
+
+describe("what 'shootdown' exports", () => {
+  const API_TEXT = readFileSync(new URL('../../src/index.ts', import.meta.url), 'utf8');
+  const IMPORT = /import (type )?\{([^}]*)\} from '\.[^']*'/g;
+  // the catalog's scenarios and measurements, and the suite's adversarial scenarios
+  const files = ['catalog', 'measure'].flatMap((dir) => {
+    const url = new URL(`../../src/scenario/${dir}/`, import.meta.url);
+    return readdirSync(url).filter((f) => f !== 'index.ts' && f !== 'lib.ts').map((f) => new URL(f, url));
+  });
+  files.push(...['anon', 'file'].map((kind) => new URL(`../fixtures/adversarial-${kind}.ts`, import.meta.url)));
+
+  it.each(files.map((url) => [url.pathname.split(/\/(?:src|test)\//)[1], url]))('has every name %s imports from the package', (_, url) => {
+    for (const [, typeOnly, names] of readFileSync(url, 'utf8').matchAll(IMPORT)) {
+      for (const raw of names.split(',').map((n) => n.trim()).filter(Boolean)) {
+        const name = raw.replace(/^type /, '');
+        // a type leaves nothing at run time: the API's text names it
+        if (typeOnly || raw.startsWith('type ')) expect(API_TEXT).toMatch(new RegExp(`\\b${name}\\b`));
+        else expect(api).toHaveProperty(name);
+      }
+    }
   });
 });
