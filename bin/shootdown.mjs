@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The `shootdown` command: registers the TypeScript loader, then runs the CLI.
-import { register } from 'tsx/esm/api';
+// The `shootdown` command: registers the TypeScript loader and the package's own resolution hooks
+// (bin/hooks.mjs: 'shootdown' is src/index.ts, a user's .ts file is ESM), then runs the CLI.
+import { register } from 'node:module';
+import { register as registerTsx } from 'tsx/esm/api';
 
-register();
+// first: tsx's resolve, registered after, calls these hooks as its next step
+register('./hooks.mjs', import.meta.url);
+registerTsx();
 const { main } = await import('../src/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { UsageError, integerOption } from './errors.ts';
 import { MAX_CPUS } from './machine/memory.ts';
 import { formatDemo, runDemo } from './campaign/demo.ts';
-import { formatListing, listing } from './config/list.ts';
+import { formatListing, formatScenariosListing, listing, scenariosListing } from './config/list.ts';
 import { NOISE_LEVELS, noiseShift } from './campaign/noise.ts';
 import { formatStress, parseDuration, resolveScenario, runStress, traceMetadata, writeTraces } from './campaign/stress.ts';
 import { formatRunAll, runAll } from './campaign/main-job.ts';
@@ -65,22 +65,33 @@ Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
     },
   },
   list: {
-    summary: 'list the kernel switches (and a scenario\'s own): their values, defaults and sources',
-    usage: `shootdown list [scenario|path/to/file.ts] [--json]
+    summary: 'list the kernel switches (and a scenario\'s own), or with --scenarios the catalog and the measurements',
+    usage: `shootdown list [scenario|path/to/file.ts] [--scenarios] [--json]
 
 Every kernel switch (a patch, fix or bug from the reference threads or mainline): its values with
 what each does in the kernel, the default (today's mainline behaviour, marked *), and the seed
 thread or mainline commit it comes from. With a scenario, also the switches it declares of its own,
 which its presets and --set take beside the kernel's.
 
-  --json   one JSON object on stdout: {"switches": [{"name", "values", "default",
-           "description" (value -> text), "from"}], "scenario": {"name", "switches": [...]}}
+  --scenarios  the race scenarios (src/scenario/catalog) and the measurements (src/scenario/measure)
+               instead: each one's question, forbidden outcome, CPUs, presets with their switches
+               and expected results, trial options and variants
+  --json       one JSON object on stdout: {"switches": [{"name", "values", "default",
+               "description" (value -> text), "from"}], "scenario": {"name", "switches": [...]}};
+               with --scenarios {"scenarios", "measurements": [{"name", "kind", "question",
+               "forbidden", "cpus", "preferredCpus", "presets": [{"name", "switches", "expected"}],
+               "noise", "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
 
-Exit status: 0, 2 bad input.`,
-    options: {},
+Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog does not load.`,
+    options: { scenarios: { type: 'boolean' } },
     positionals: true,
     async run(values, positionals) {
-      if (positionals.length > 1) throw new UsageError(`list takes at most one scenario, got ${positionals.join(' ')}`);
+      if (positionals.length > (values.scenarios ? 0 : 1)) throw new UsageError(`list takes at most one scenario${values.scenarios ? ', and none with --scenarios' : ''}, got ${positionals.join(' ')}`);
+      if (values.scenarios) {
+        const scenarios = await scenariosListing();
+        process.stdout.write((values.json ? JSON.stringify(scenarios) : formatScenariosListing(scenarios)) + '\n');
+        return scenarios.broken.length > 0 ? 1 : 0;
+      }
       const scenario = positionals.length === 1 ? (await resolveScenario(positionals[0])).scenario : undefined;
       const list = listing(scenario);
       process.stdout.write((values.json ? JSON.stringify(list) : formatListing(list)) + '\n');
@@ -91,11 +102,12 @@ Exit status: 0, 2 bad input.`,
     summary: 'run one race scenario trial after trial under a kernel preset; report the first violation',
     usage: `shootdown stress <scenario|path/to/file.ts> [--kernel PRESET] [--set switch=value ...] [--cpus N]
                  [--duration 10s | --trials N] [--seed S] [--noise off|low|high] [--stop-on-first]
-                 [--json] [--trace FILE] [--ftrace FILE]
+                 [--json] [--trace FILE] [--ftrace FILE] [--typecheck] [--debug]
 
-Runs a scenario of the catalog (src/scenario/catalog), or a .ts file of your own whose default
-export is made by defineScenario (src/scenario/scenario.ts), again and again on one machine, and
-checks every access with the oracles. Trial i runs with seed S + i.
+Runs a scenario of the catalog (src/scenario/catalog), or a .ts or .mts file of your own, in any
+folder, whose default export is made by defineScenario (import { defineScenario, ... } from
+'shootdown': README, "Writing your own scenario"), again and again on one machine, and checks
+every access with the oracles. Trial i runs with seed S + i.
 
   --kernel PRESET     the scenario's kernel preset: buggy (default), fixed, or another it defines
                       (a measurement of src/scenario/measure: its first preset by default)
@@ -113,14 +125,18 @@ checks every access with the oracles. Trial i runs with seed S + i.
   --trace FILE        write the traced report's interleaving as Chrome trace JSON (Perfetto): the
                       first forbidden one, or under a preset expected 'never' the first of any kind
   --ftrace FILE       write it as ftrace text (tlb:tlb_flush format)
+  --typecheck         type-check the scenario file against the package's types before the run;
+                      type errors are exit 2, one line each (file:line:col)
+  --debug             a file that does not load: the error's stack too, not only its line
   --json              one JSON object on stdout: ... reportsByKind, firstViolation, firstReports
                       (by kind), traced, failed; each report with its message and named fields
 
 A trial's programs stop at the forbidden outcome only; reports of every kind are counted and shown.
 
 Exit status: 0 the run met its expectation, 1 the forbidden outcome was seen, or under a preset
-expected 'never' any oracle report (or a run failed), 2 bad input (a scenario whose forbidden is
-not an oracle kind, or whose preset names an unknown switch, included).`,
+expected 'never' any oracle report (or a run failed), 2 bad input (a scenario file that does not
+load: a syntax error, a throw at import, no scenario as its default export, a forbidden that is
+not an oracle kind, a preset naming an unknown switch; one line naming the file, included).`,
     positionals: true,
     options: {
       kernel: { type: 'string' },
@@ -134,11 +150,13 @@ not an oracle kind, or whose preset names an unknown switch, included).`,
       'stop-on-first': { type: 'boolean' },
       trace: { type: 'string' },
       ftrace: { type: 'string' },
+      debug: { type: 'boolean' },
+      typecheck: { type: 'boolean' },
     },
     async run(values, positionals) {
       if (positionals.length !== 1) throw new UsageError(`stress takes one scenario (a catalog name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
       if (values.duration !== undefined && values.trials !== undefined) throw new UsageError('give --duration or --trials, not both');
-      const resolved = await resolveScenario(positionals[0]);
+      const resolved = await resolveScenario(positionals[0], { typecheck: values.typecheck === true });
       const need = resolved.scenario.cpus;
       const cpus = values.cpus === undefined ? defaultCpus(resolved.scenario) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       if (cpus < need) throw new UsageError(`--cpus must be at least ${need}: scenario ${resolved.scenario.name} needs ${need} CPUs, got ${cpus}`);
@@ -172,7 +190,7 @@ not an oracle kind, or whose preset names an unknown switch, included).`,
     summary: 'one workload under several kernels and CPU counts: IPIs, flushes, waits, modelled cost',
     usage: `shootdown compare <scenario|path/to/file.ts> [--kernel A,B,...] [--set switch=value ...]
                   [--variant V,...] [--cpus 1,2,4,8,16] [--trials N] [--seed S] [--noise LEVEL]
-                  [--json] [--html FILE]
+                  [--json] [--html FILE] [--debug]
 
 Runs the same workload, with the same seeds, under each kernel at each CPU count, and prints them
 side by side: IPIs sent, CPUs reached per shootdown, full and ranged flushes, INVLPGs, entries
@@ -191,6 +209,7 @@ numa-scan); race scenarios work too.
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
   --noise LEVEL       race-window noise: ${Object.keys(NOISE_LEVELS).join(', ')} (default off)
   --html FILE         also write a self-contained page with charts
+  --debug             a file that does not load: the error's stack too, not only its line
   --json              one JSON object on stdout: {scenario, operation, kernels, variants, cpus,
                       seed, host, warnings, costModel, rows: [{kernel, variant, cpus, ...counts,
                       waitUs: {median, p99, samples}, measuredUsPerOp, modelledUsPerOp,
@@ -210,6 +229,7 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       seed: { type: 'string' },
       noise: { type: 'string' },
       html: { type: 'string' },
+      debug: { type: 'boolean' },
     },
     async run(values, positionals) {
       if (positionals.length !== 1) throw new UsageError(`compare takes one scenario (a name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
@@ -236,7 +256,7 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
   calibrate: calibrateCommand,
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
-    usage: `shootdown run-all [--budget 2m] [--json]
+    usage: `shootdown run-all [--budget 2m] [--json] [--debug]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
 violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the
@@ -249,12 +269,13 @@ or of a fixed run's first report of any kind, to reports/<scenario>-<preset>.jso
 Perfetto) and reports/<scenario>-<preset>.ftrace.txt.
 
   --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
+  --debug      an error's stack too, not only its line
   --json       the report as one JSON object on stdout
 
 Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset had
 no oracle report of any kind (or the catalog is empty), 1 otherwise (a catalog file that does not
 load included), 2 bad input.`,
-    options: { budget: { type: 'string' } },
+    options: { budget: { type: 'string' }, debug: { type: 'boolean' } },
     async run(values) {
       const budgetMs = values.budget === undefined ? 120_000 : parseDuration('--budget', values.budget as string);
       const report = await runAll({ budgetMs, reportsDir: 'reports', progress: !values.json });
@@ -276,6 +297,12 @@ function topUsage(): string {
   ].join('\n');
 }
 
+/** --debug: an error's stack, and its cause's (what a loading error wraps: catalog/index.ts loadError). */
+function stackOf(err: unknown): string {
+  const e = err as Error;
+  return [e.stack ?? e.message ?? String(err), ...(e.cause === undefined ? [] : [`caused by: ${stackOf(e.cause)}`])].join('\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
@@ -283,6 +310,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const json = rest.includes('--json');
+  const debug = rest.includes('--debug');
   try {
     const command = commands[name];
     if (!command) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(commands).join(', ')}`);
@@ -302,7 +330,7 @@ export async function main(argv: string[]): Promise<number> {
     const usage = err instanceof UsageError;
     const message = (err as Error).message ?? String(err);
     if (json) process.stdout.write(JSON.stringify({ error: { kind: usage ? 'usage' : (err as Error).name, message } }) + '\n');
-    else process.stderr.write(`shootdown: ${usage ? message : (err as Error).stack ?? message}\n`);
+    else process.stderr.write(`shootdown: ${usage && !debug ? message : stackOf(err)}\n`);
     return usage ? 2 : 1;
   }
 }

@@ -10,16 +10,17 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.ts';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import prettyMs from 'pretty-ms';
 import { Machine } from '../machine/machine.ts';
 import { UsageError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import type { Counters } from '../trace/counters.ts';
 import { toChromeTrace, toFtrace, type TraceMetadata } from '../trace/export.ts';
-import { MEASURE_DIR, catalogScenario, importScenario, loadCatalog } from '../scenario/catalog/index.ts';
+import { MEASURE_DIR, catalogScenario, loadCatalog, scenarioFile } from '../scenario/catalog/index.ts';
 import { withParams, type Scenario } from '../scenario/scenario.ts';
 import { hostInfo, type HostInfo } from './host.ts';
+import { typecheckScenario } from './typecheck.ts';
 import { runConfigFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
 import { describeViolation, hex } from '../check/describe.ts';
 
@@ -31,20 +32,24 @@ export interface ResolvedScenario {
   scenario: Scenario;
 }
 
-/** A catalog name, or a path (relative to the working directory) to a .ts file that default-exports a scenario. */
-export async function resolveScenario(arg: string): Promise<ResolvedScenario> {
-  if (arg.endsWith('.ts') || arg.includes('/')) {
+/**
+ * A catalog name, or a path (relative to the working directory) to a .ts or .mts file that
+ * default-exports a scenario; with `typecheck`, the file is type-checked first (a path before it
+ * is imported, a catalog scenario once it is found).
+ */
+export async function resolveScenario(arg: string, opts: { typecheck?: boolean } = {}): Promise<ResolvedScenario> {
+  if (/\.m?ts$/.test(arg) || arg.includes('/')) {
     if (!existsSync(arg)) throw new UsageError(`no scenario file ${arg}`);
+    if (opts.typecheck) await typecheckScenario(arg);
     const url = pathToFileURL(resolve(arg)).href;
-    const scenario = await importScenario(url);
-    if (!scenario) throw new UsageError(`${arg} does not default-export a scenario made by defineScenario (src/scenario/scenario.ts)`);
-    return { arg, url, scenario };
+    return { arg, url, scenario: await scenarioFile(url) };
   }
   const entry = (await catalogScenario(arg)) ?? (await catalogScenario(arg, MEASURE_DIR));
   if (!entry) {
     const names = [...(await loadCatalog()).entries, ...(await loadCatalog(MEASURE_DIR)).entries].map((e) => e.name);
     throw new UsageError(`unknown scenario '${arg}'; scenarios: ${names.join(', ') || '(the catalog is empty)'}, or a path to a .ts file`);
   }
+  if (opts.typecheck) await typecheckScenario(fileURLToPath(entry.url));
   return { arg, url: entry.url, scenario: entry.scenario };
 }
 

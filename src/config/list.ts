@@ -1,8 +1,12 @@
 /*
  * `shootdown list [scenario]`: the kernel switches (kernel-config.ts), and a scenario's own switches
- * (scenario/scenario.ts ScenarioSpec.switches) when one is named, for a terminal or as JSON.
+ * (scenario/scenario.ts ScenarioSpec.switches) when one is named; with --scenarios the race catalog
+ * and the measurements (their questions, presets with switches and expected results, forbidden
+ * kinds and CPUs), for a terminal or as JSON.
  */
 import { SWITCHES, SWITCH_NAMES, type SwitchSpec } from './kernel-config.ts';
+import { CATALOG_DIR, MEASURE_DIR, loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
+import type { Expected, ScenarioKind } from '../scenario/scenario.ts';
 
 export interface SwitchListing {
   name: string;
@@ -47,4 +51,93 @@ export function formatListing({ switches, scenario }: Listing = listing()): stri
     lines.push('', `switches of scenario ${scenario.name} (* marks the default)${scenario.switches.length === 0 ? ': none' : ''}`, ...formatSwitches(scenario.switches));
   }
   return lines.join('\n');
+}
+
+/** One scenario or measurement as `list --scenarios` shows it. */
+export interface ScenarioListing {
+  name: string;
+  kind: ScenarioKind;
+  question: string;
+  /** the oracle kind of the forbidden outcome; 'any' for a measurement */
+  forbidden: string;
+  /** CPUs it needs, and what it runs on by default when more than the host's cores */
+  cpus: number;
+  preferredCpus: number | null;
+  /** each preset: its switches on top of mainline, and the expected result */
+  presets: { name: string; switches: string[]; expected: Expected | null }[];
+  /** the noise run-all gives it, when not the default */
+  noise: string | null;
+  /** what one trial's setup receives, and the variants that change it */
+  trialOptions: unknown;
+  variants: string[];
+  /** a measurement's operation, as compare's columns count it */
+  operation: string | null;
+}
+
+export interface ScenariosListing {
+  /** the race catalog, src/scenario/catalog */
+  scenarios: ScenarioListing[];
+  /** the measurements, src/scenario/measure */
+  measurements: ScenarioListing[];
+  /** files of either that did not load, with their one-line error */
+  broken: { name: string; error: string }[];
+}
+
+function scenarioListing({ name, scenario: s }: CatalogEntry): ScenarioListing {
+  return {
+    name,
+    kind: s.kind ?? 'race',
+    question: s.question,
+    forbidden: s.forbidden,
+    cpus: s.cpus,
+    preferredCpus: s.preferredCpus ?? null,
+    presets: Object.entries(s.presets).map(([preset, switches]) => ({ name: preset, switches, expected: s.expected[preset] ?? null })),
+    noise: s.noise ?? null,
+    trialOptions: s.trialOptions ?? null,
+    variants: Object.keys(s.variants ?? {}),
+    operation: s.operation ?? null,
+  };
+}
+
+/** `list --scenarios`: the catalog and the measurements, each file loaded as stress would load it. */
+export async function scenariosListing(): Promise<ScenariosListing> {
+  const [catalog, measure] = await Promise.all([loadCatalog(CATALOG_DIR), loadCatalog(MEASURE_DIR)]);
+  return {
+    scenarios: catalog.entries.map(scenarioListing),
+    measurements: measure.entries.map(scenarioListing),
+    broken: [...catalog.broken, ...measure.broken],
+  };
+}
+
+/** `key=value ...` of a trial's options, as far as they are plain values. */
+function formatOptions(options: unknown): string {
+  if (typeof options !== 'object' || options === null) return '';
+  return Object.entries(options).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+}
+
+function formatScenario(s: ScenarioListing): string[] {
+  const width = Math.max(...s.presets.map((p) => p.name.length));
+  const cpus = `${s.cpus}${s.preferredCpus !== null ? ` (runs on ${s.preferredCpus} unless told)` : ''}`;
+  const options = formatOptions(s.trialOptions);
+  return [
+    '',
+    s.name,
+    `  ${s.question}`,
+    ...(s.kind === 'measurement' ? [`  operation   ${s.operation}; every oracle on, any report fails`] : [`  forbidden   ${s.forbidden}`]),
+    `  cpus        ${cpus}${s.noise !== null ? `; noise ${s.noise} in run-all` : ''}`,
+    ...s.presets.map((p, i) => `  ${i === 0 ? 'presets' : ''.padEnd(7)}     ${p.name.padEnd(width)}  ${(p.expected ?? '-').padEnd(9)}  ${p.switches.join(' ') || '(mainline)'}`),
+    ...(options ? [`  options     ${options}`] : []),
+    ...(s.variants.length > 0 ? [`  variants    ${s.variants.join(', ')}`] : []),
+  ];
+}
+
+export function formatScenariosListing(l: ScenariosListing): string {
+  return [
+    `race scenarios (src/scenario/catalog): shootdown stress <name>; each preset's expected result and switches`,
+    ...l.scenarios.flatMap(formatScenario),
+    '',
+    `measurements (src/scenario/measure): shootdown compare <name>`,
+    ...l.measurements.flatMap(formatScenario),
+    ...(l.broken.length > 0 ? ['', 'files that did not load:', ...l.broken.map((b) => `  ${b.name}: ${b.error}`)] : []),
+  ].join('\n');
 }

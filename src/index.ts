@@ -1,0 +1,92 @@
+/*
+ * The public API: `import { defineScenario, ... } from 'shootdown'`. What a scenario file needs,
+ * and nothing it should not lean on. When the command loads a scenario file (stress, compare), the
+ * specifier 'shootdown' resolves to this module of the running package (bin/hooks.mjs), so the
+ * file can sit in any folder, with no package.json and no node_modules; `stress --typecheck`
+ * checks it against these types (campaign/typecheck.ts).
+ *
+ * What a CPU program may call, by layer:
+ *   the scenario         defineScenario, defineMeasurement, keepGoing, forbiddenReported; the
+ *                        Cpu it runs on (cpu.load, cpu.store, cpu.random, cpu.idleUntil,
+ *                        cpu.shouldStop, cpu.interruptPoint, cpu.localIrqDisable/Enable, cpu.count)
+ *   system calls         sysMmap, sysMunmap, sysMadvise, sysMprotect, with the kernel's constants
+ *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
+ *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
+ *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
+ *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb
+ *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
+ *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
+ *                        checkFileData (check/data.ts: no store may be lost)
+ *   catalog helpers      SCENARIO_BASE, driverGoesOn, followerGoesOn, the bursts, flag words
+ *
+ * The kernel's switches are never read here: a scenario names them in its presets only.
+ */
+
+// the scenario definition
+export {
+  ANY_VIOLATION,
+  defineMeasurement,
+  defineScenario,
+  forbiddenReported,
+  keepGoing,
+  type Expected,
+  type MeasurementSpec,
+  type Scenario,
+  type ScenarioSpec,
+  type ScenarioSwitchSpec,
+} from './scenario/scenario.ts';
+// ordering on the kernel's named points (cpu.waitPoint, cpu.pointCount take these names)
+export { KERNEL_POINTS, KERNEL_POINT_NAMES } from './kernel/points.ts';
+export type { Workload } from './scenario/workload.ts';
+export type { Cpu } from './cpu/cpu.ts';
+export { FAULTED } from './cpu/cpu.ts';
+export type { MachineViews } from './machine/memory.ts';
+export { CONTROL_CPU } from './machine/frames.ts';
+export { PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './machine/phys-layout.ts';
+export { PMD_SIZE } from './machine/pagetable.ts';
+export { Counter } from './trace/counters.ts';
+export { VIOLATION_KIND_NAMES } from './check/oracle.ts';
+
+// system calls and kernel paths
+export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, sysMmap, sysMunmap, type MmapRequest } from './kernel/mmap.ts';
+export { MADV_DONTNEED, MADV_FREE, sysMadvise } from './kernel/madvise.ts';
+export { sysMprotect } from './kernel/mprotect.ts';
+export { reclaimPages, type ReclaimStat, type ReclaimTarget } from './kernel/reclaim.ts';
+export { writebackFile, writebackFilePage } from './kernel/writeback.ts';
+export { collapseHugePage, type ScanResult } from './kernel/khugepaged.ts';
+export { changeProtNuma, migratePage, numaScan, type NumaScanOptions } from './kernel/numa.ts';
+export { getUserPagesFast, unpinUserPages, type GupFastResult } from './kernel/gup.ts';
+export { enterLazyTlb, flushTlbMmRange, switchMm } from './arch/x86/flush.ts';
+
+// mm, files and run control
+export { mmAlloc, mmPgd } from './kernel/mm.ts';
+export { INIT_MM } from './kernel/mm-layout.ts';
+export { createFile } from './kernel/filemap.ts';
+export { mapAnonPages } from './scenario/populate.ts';
+export { kickAll, smpBarrier, stopAll } from './cpu/smp.ts';
+export { pteAtNoSideEffects } from './machine/pagetable.ts';
+export { ptePfn, ptePresent } from './machine/pte.ts';
+
+// the data check
+export { checkAnonData, checkFileData, dataForget, dataShadow, dataStore, dataStoreBurst, type DataShadow } from './check/data.ts';
+
+// what the catalog's scenarios share
+export {
+  PMD_SPAN,
+  SCENARIO_BASE,
+  bumpFlag,
+  dither,
+  driverGoesOn,
+  flagParams,
+  followerGoesOn,
+  loadBurst,
+  mapAndTouch,
+  mappedFrames,
+  randomWord,
+  roundStarted,
+  setFlag,
+  storeBurst,
+  waitFor,
+  type FlagParams,
+  type RoundsOptions,
+} from './scenario/catalog/lib.ts';
