@@ -22,6 +22,8 @@ import type { Scenario } from '../scenario/scenario.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { kernelFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
 import { describeViolation, hex } from '../check/describe.ts';
+import { trialsRun, type Progress } from './progress.ts';
+import { interruptedBy } from './interrupt.ts';
 
 /** A scenario ready to run: what the command line named, and the module the CPUs import. */
 export interface ResolvedScenario {
@@ -71,8 +73,10 @@ export interface StressRequest {
   trials?: number;
   durationMs?: number;
   stopOnFirst: boolean;
-  /** a progress line on stderr, if it is a terminal */
-  progress: boolean;
+  /** the progress line, or none (--quiet) */
+  progress?: Progress;
+  /** ends the run early, with the trials done as its result (interrupt.ts) */
+  signal?: AbortSignal;
 }
 
 /** A first report as stress prints it: where, when, and every field named (check/describe.ts). */
@@ -125,6 +129,8 @@ export interface StressSummary {
   rerun: string | null;
   counters: Counters;
   host: HostInfo;
+  /** the signal that ended the run early (the summary is of the trials done), or null */
+  interrupted: string | null;
 }
 
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
@@ -133,7 +139,7 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
   kernelFor(scenario, req.preset, req.set); // bad preset or switch: before the machine boots
   const machine = await Machine.boot({ cpus: req.cpus });
   try {
-    const line = req.progress ? progressLine(`${scenario.name} [${req.preset}]`, req.trials, req.durationMs) : undefined;
+    const onTrial = trialsRun(req.progress, `${scenario.name} [${req.preset}]`, { total: req.trials, durationMs: req.durationMs });
     let result: TrialsResult;
     try {
       result = await runTrials(machine, {
@@ -146,10 +152,11 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
         durationMs: req.durationMs,
         noiseShift: req.noiseShift,
         stopOnFirst: req.stopOnFirst,
-        onTrial: line?.update,
+        onTrial,
+        signal: req.signal,
       });
     } finally {
-      line?.stop();
+      req.progress?.end();
     }
     const expected = scenario.expected[req.preset] ?? null;
     return { summary: summarize(req, result, expected), traced: tracedReport(result, expected) };
@@ -191,6 +198,7 @@ function summarize(req: StressRequest, r: TrialsResult, expected: string | null)
     rerun: traced && rerunCommand(req, traced.seed),
     counters: r.counters,
     host: hostInfo(),
+    interrupted: interruptedBy(req.signal),
   };
 }
 
@@ -213,32 +221,6 @@ export function writeTraces(first: FirstViolation, meta: TraceMetadata, files: {
   const opts = { violation: { seq: first.seq, cpu: first.cpu, kind: first.kind, message: detail, fields }, metadata: meta };
   if (files.chrome) writeFileAtomic(files.chrome, JSON.stringify(toChromeTrace(first.events, opts)) + '\n');
   if (files.ftrace) writeFileAtomic(files.ftrace, toFtrace(first.events, opts));
-}
-
-/**
- * A progress line on stderr, on a terminal only, redrawn at most four times a second: trials,
- * violations, oracle reports of any kind, the rate, elapsed and remaining time (by the duration,
- * or by the rate for --trials).
- */
-export function progressLine(label: string, trials: number | undefined, durationMs: number | undefined, stream: NodeJS.WriteStream = process.stderr) {
-  if (!stream.isTTY) return undefined;
-  const t0 = performance.now();
-  let drawn = 0;
-  const short = (ms: number) => prettyMs(Math.max(0, ms), { compact: true });
-  return {
-    update(r: TrialsResult): void {
-      const now = performance.now();
-      if (now - drawn < 250) return;
-      drawn = now;
-      const elapsed = now - t0;
-      const left = durationMs !== undefined ? durationMs - elapsed : trials !== undefined ? (elapsed / r.trials) * (trials - r.trials) : NaN;
-      const rate = (r.trials / elapsed) * 1000;
-      stream.write(`\r${label}: ${r.trials} trials, ${r.violations} violations, ${r.reports} reports, ${rate.toFixed(1)}/s, ${short(elapsed)} elapsed, ${short(left)} left\x1b[K`);
-    },
-    stop(): void {
-      stream.write('\r\x1b[K');
-    },
-  };
 }
 
 /** `kind n, kind m`, the counts of every kind reported. */
@@ -275,7 +257,7 @@ export function formatStress(s: StressSummary, traces: string[]): string {
     `  expected      ${s.expected ?? '(the scenario says nothing for this preset)'}; forbidden: ${s.forbidden}`,
     `  cpus          ${s.cpus} on ${s.host.cores} host cores (Node ${s.host.node})`,
     `  seed          ${s.seed}, noise ${s.noise}`,
-    `  trials        ${s.trials} in ${prettyMs(s.elapsedMs)}${rate}`,
+    `  trials        ${s.trials} in ${prettyMs(s.elapsedMs)}${rate}${s.interrupted ? `, interrupted by ${s.interrupted}: the summary is of these trials` : ''}`,
     `  violations    ${s.violations} trials with ${s.forbidden}`,
     `  reports       ${s.reports > 0 ? `${s.reports} in ${s.trialsWithReports} trials: ${formatKindCounts(s.reportsByKind)}` : 'none'}`,
     ...(s.traced ? reportLines(s.traced.kind === s.forbidden ? 'first' : 'first report', s.traced) : []),

@@ -1,7 +1,8 @@
 /*
  * Trials of a scenario on one machine: the same workload run again and again with seeds
  * seed, seed + 1, ..., on CPU threads that stay up, until the budget (trials or time) is spent or,
- * with stopOnFirst, the scenario's forbidden outcome is seen. Every report of every kind is counted
+ * with stopOnFirst, the scenario's forbidden outcome is seen, or an interrupt (interrupt.ts) stops the
+ * trial under way and the loop: what was found so far is the result. Every report of every kind is counted
  * and the first of each kind kept; a trial's programs stop at a report of the forbidden kind only
  * (RunOptions.stopOnKind), so that a report of another kind cannot hide it.
  *
@@ -17,6 +18,8 @@ import { readFirstReports, readReportCounts, type Violation } from '../check/ora
 import { addWaits, zeroWaits, type Waits } from '../trace/waits.ts';
 import { forbiddenKind, isForbidden, type Scenario } from '../scenario/scenario.ts';
 import { readEvents, seqDiff, type TraceRecord } from '../trace/events.ts';
+import { abortRun, stopAll } from '../cpu/smp.ts';
+import { CONTROL_CPU } from '../machine/frames.ts';
 
 /** Events of the interleaving kept with a first report. */
 const EVENTS_KEPT = 256;
@@ -39,6 +42,8 @@ export interface TrialsRequest {
   options?: unknown;
   /** called after every trial, e.g. for a progress line */
   onTrial?: (done: TrialsResult) => void;
+  /** ends the trials early (interrupt.ts): the trial under way is stopped, no other starts */
+  signal?: AbortSignal;
 }
 
 /** The first report of one kind over the trials. */
@@ -111,9 +116,11 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   };
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
-  while (out.trials < maxTrials && performance.now() < deadline) {
+  while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
     const seed = (req.seed + out.trials) >>> 0;
-    const run = await machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, { seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind });
+    const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, { seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind }));
+    // a program that ignored the stop was aborted: its trial has no result
+    if (!run) break;
     out.trials++;
     out.lastRun = run;
     out.reports += run.violationCount;
@@ -126,6 +133,38 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   }
   out.elapsedMs = performance.now() - t0;
   return out;
+}
+
+/** How often an interrupted trial's stop is repeated, and when a trial that ignores it is aborted. */
+const STOP_REPEAT_MS = 50;
+const ABORT_AFTER_MS = 500;
+
+/**
+ * Runs one trial; once `signal` aborts, its CPUs are told to stop. The stop is repeated until the
+ * trial ends, since the machine resets its memory, G_STOP included, as a trial starts; a program
+ * that has not wound down within ABORT_AFTER_MS (one that never polls shouldStop) is aborted, and
+ * the trial resolves to null. A failure that was not the interrupt's doing still rejects.
+ */
+async function stoppable<R>(machine: Machine, signal: AbortSignal | undefined, run: () => Promise<R>): Promise<R | null> {
+  if (!signal) return run();
+  let repeat: ReturnType<typeof setInterval> | undefined;
+  let abort: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = () => {
+    stopAll(machine.v);
+    repeat = setInterval(() => stopAll(machine.v), STOP_REPEAT_MS);
+    abort = setTimeout(() => abortRun(machine.v, CONTROL_CPU), ABORT_AFTER_MS);
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await run();
+  } catch (err) {
+    if (signal.aborted) return null;
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    clearInterval(repeat);
+    clearTimeout(abort);
+  }
 }
 
 /**
