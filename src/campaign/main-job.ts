@@ -6,7 +6,10 @@
  * the scenarios that ask for more noise (the rarest races) run last and get most of what the
  * quick ones left. The fixed runs share the rest. The result is a table, reports/run-all.json,
  * and the traced report's interleaving of each run that has one (reports/<scenario>-<preset>.json,
- * .ftrace.txt).
+ * .ftrace.txt). They are written into a new folder beside reports/, renamed over it at the end
+ * (fs-atomic.ts stageDirectory): reports/ holds one whole job's files, never new traces beside an
+ * old run-all.json. An interrupted job (interrupt.ts) ends its run under way, keeps it if it had
+ * a trial done, runs no other, and is written the same way: the partial job, complete in itself.
  *
  * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and when no
  * oracle reported anything, of any kind, if it says `never`; the job passes when every run met its
