@@ -44,7 +44,11 @@ async function interruptible(body: (signal: AbortSignal) => Promise<number>): Pr
   const interrupt = catchInterrupts();
   try {
     const code = await body(interrupt.signal);
-    return interrupt.exitCode() ?? code;
+    const signalled = interrupt.exitCode();
+    // the results are out (stdout and files are written synchronously); a machine that was still
+    // booting when the signal came (trials.ts bootUnlessAborted) is not waited for
+    if (signalled !== null) process.exit(signalled);
+    return code;
   } finally {
     interrupt.dispose();
   }

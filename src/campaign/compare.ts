@@ -14,14 +14,13 @@
  * A kernel is a preset of the scenario, or switch assignments joined by '+'
  * (mprotectFlush=always+syncIpi=never) on top of mainline; --set applies to all of them.
  */
-import { Machine } from '../machine/machine.ts';
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { variantOptions } from '../scenario/scenario.ts';
 import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
-import { kernelFor, runTrials, type TrialsResult } from './trials.ts';
+import { bootUnlessAborted, kernelFor, runTrials, type TrialsResult } from './trials.ts';
 import { formatKindCounts, reportSummary, type ResolvedScenario } from './stress.ts';
 import type { CompareReport, CompareRow } from './compare-report.ts';
 import { formatTable } from './table.ts';
@@ -85,8 +84,8 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
   req.progress?.begin(`compare ${scenario.name}`, runs);
   try {
     for (const cpus of req.cpus) {
-      if (req.signal?.aborted) break;
-      const machine = await Machine.boot({ cpus });
+      const machine = await bootUnlessAborted(cpus, req.signal);
+      if (!machine) break;
       try {
         for (const { item, config } of kernels) {
           for (const variant of req.variants) {

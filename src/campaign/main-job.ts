@@ -19,11 +19,11 @@
 import { defaultCpus } from '../scenario/scenario.ts';
 import { join } from 'node:path';
 import prettyMs from 'pretty-ms';
-import { Machine } from '../machine/machine.ts';
+import type { Machine } from '../machine/machine.ts';
 import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
-import { randomSeed, runTrials, tracedReport } from './trials.ts';
+import { bootUnlessAborted, randomSeed, runTrials, tracedReport } from './trials.ts';
 import { RERUN_NOTE, formatKindCounts, rerunCommand, reportSummary, writeTraces, type ReportSummary } from './stress.ts';
 import { stageDirectory, writeFileAtomic } from '../fs-atomic.ts';
 import { trialsRun, type Progress } from './progress.ts';
@@ -166,8 +166,10 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
   const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], ok: false };
   const onTrial = trialsRun(req.progress, `${name} [${preset}]`, { durationMs });
   try {
-    let machine = machines.get(cpus);
-    if (!machine) machines.set(cpus, (machine = await Machine.boot({ cpus })));
+    const machine = machines.get(cpus) ?? (await bootUnlessAborted(cpus, req.signal));
+    // interrupted while it booted: no trial, no row
+    if (!machine) return row;
+    machines.set(cpus, machine);
     const noise = scenario.noise ?? NOISE;
     const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial, signal: req.signal });
     const ok = expected === 'sometimes' ? r.violations > 0 : r.trialsWithReports === 0;

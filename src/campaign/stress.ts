@@ -12,7 +12,6 @@ import { resolve } from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { pathToFileURL } from 'node:url';
 import prettyMs from 'pretty-ms';
-import { Machine } from '../machine/machine.ts';
 import { UsageError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import type { Counters } from '../trace/counters.ts';
@@ -20,7 +19,7 @@ import { toChromeTrace, toFtrace, type TraceMetadata } from '../trace/export.ts'
 import { MEASURE_DIR, catalogScenario, importScenario, loadCatalog } from '../scenario/catalog/index.ts';
 import type { Scenario } from '../scenario/scenario.ts';
 import { hostInfo, type HostInfo } from './host.ts';
-import { kernelFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
+import { bootUnlessAborted, kernelFor, noTrials, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
 import { describeViolation, hex } from '../check/describe.ts';
 import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
@@ -136,8 +135,11 @@ export interface StressSummary {
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
 export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null }> {
   const { scenario, url } = req.resolved;
-  kernelFor(scenario, req.preset, req.set); // bad preset or switch: before the machine boots
-  const machine = await Machine.boot({ cpus: req.cpus });
+  const kernel = kernelFor(scenario, req.preset, req.set); // bad preset or switch: before the machine boots
+  const expected = scenario.expected[req.preset] ?? null;
+  const machine = await bootUnlessAborted(req.cpus, req.signal);
+  // interrupted while the machine booted: no trial
+  if (!machine) return { summary: summarize(req, noTrials(kernel), expected), traced: null };
   try {
     const onTrial = trialsRun(req.progress, `${scenario.name} [${req.preset}]`, { total: req.trials, durationMs: req.durationMs });
     let result: TrialsResult;
@@ -158,7 +160,6 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
     } finally {
       req.progress?.end();
     }
-    const expected = scenario.expected[req.preset] ?? null;
     return { summary: summarize(req, result, expected), traced: tracedReport(result, expected) };
   } finally {
     await machine.close();
@@ -245,9 +246,11 @@ export function formatStress(s: StressSummary, traces: string[]): string {
   // the traced report first, then the first of each other kind
   const others = Object.values(s.firstReports).filter((r) => r.kind !== s.traced?.kind);
   const verdict = !s.failed
-    ? s.reports === 0
-      ? 'clean: no report'
-      : `no ${s.forbidden}; the reports of other kinds are above`
+    ? s.interrupted
+      ? `interrupted by ${s.interrupted}: ${s.reports === 0 ? 'no report' : `no ${s.forbidden}`} in the ${s.trials} trials done`
+      : s.reports === 0
+        ? 'clean: no report'
+        : `no ${s.forbidden}; the reports of other kinds are above`
     : s.expected === 'never'
       ? `FAILED: expected never, found ${s.reports} oracle reports in ${s.trialsWithReports} trials`
       : `the forbidden outcome (${s.forbidden}) was seen in ${s.violations} trials`;

@@ -105,15 +105,43 @@ export function kernelFor(scenario: Scenario, preset: string, set: string[] = []
   return applySwitches(defaultKernelConfig(), [...switches, ...set]);
 }
 
+/** The result of no trial yet (or of none at all: a run interrupted while its machine booted). */
+export function noTrials(kernel: KernelConfig): TrialsResult {
+  return {
+    trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
+    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, lastRun: null,
+  };
+}
+
+/**
+ * Boots a machine of `cpus` CPUs; if `signal` aborts first (interrupt.ts), resolves to null at
+ * once, and the machine is closed when its boot ends: a boot takes seconds on a loaded host, and
+ * an interrupt does not wait for it.
+ */
+export async function bootUnlessAborted(cpus: number, signal: AbortSignal | undefined): Promise<Machine | null> {
+  if (signal?.aborted) return null;
+  const booting = Machine.boot({ cpus });
+  if (!signal) return booting;
+  let onAbort = () => {};
+  const aborted = new Promise<null>((resolve) => {
+    onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const machine = await Promise.race([booting, aborted]);
+    if (machine === null) booting.then((late) => late.close(), () => {});
+    return machine;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 export async function runTrials(machine: Machine, req: TrialsRequest): Promise<TrialsResult> {
   const kernel = req.kernel ?? kernelFor(req.scenario, req.preset, req.set);
   const maxTrials = req.trials ?? Infinity;
   const deadline = req.durationMs === undefined ? Infinity : performance.now() + req.durationMs;
   const t0 = performance.now();
-  const out: TrialsResult = {
-    trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
-    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, lastRun: null,
-  };
+  const out = noTrials(kernel);
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
   while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
