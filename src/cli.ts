@@ -17,6 +17,9 @@ import { randomSeed } from './campaign/trials.ts';
 import { loadCostModel } from './cost/model.ts';
 import { calibrateCommand } from './cost/calibrate.ts';
 import { writeCompareHtml } from './report/html.ts';
+import { checkOutputFile } from './fs-atomic.ts';
+import { catchInterrupts } from './campaign/interrupt.ts';
+import { DEFAULT_PROGRESS_INTERVAL_MS, Progress } from './campaign/progress.ts';
 
 const DEFAULT_COMPARE_CPUS = [1, 2, 4, 8, 16];
 
@@ -24,6 +27,41 @@ const DEFAULT_COMPARE_CPUS = [1, 2, 4, 8, 16];
 function seedOption(raw: unknown): number | undefined {
   return raw === undefined ? undefined : integerOption('--seed', raw as string, 0, 2 ** 32 - 1);
 }
+
+/** The progress line on stderr (campaign/progress.ts), or none under --quiet. */
+function progressOf(values: Record<string, unknown>): Progress | undefined {
+  if (values.quiet) return undefined;
+  const every = process.env.SHOOTDOWN_PROGRESS_INTERVAL;
+  const intervalMs = every ? parseDuration('SHOOTDOWN_PROGRESS_INTERVAL', every) : DEFAULT_PROGRESS_INTERVAL_MS;
+  return new Progress({ json: values.json === true, intervalMs });
+}
+
+/**
+ * Runs a long command with SIGINT and SIGTERM caught (campaign/interrupt.ts): an interrupt stops
+ * the run, the command prints and writes what it found, and the exit code is the signal's.
+ */
+async function interruptible(body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const interrupt = catchInterrupts();
+  try {
+    const code = await body(interrupt.signal);
+    const signalled = interrupt.exitCode();
+    // the results are out (stdout and files are written synchronously); a machine that was still
+    // booting when the signal came (trials.ts bootUnlessAborted) is not waited for
+    if (signalled !== null) process.exit(signalled);
+    return code;
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+/** The --quiet lines of a command's usage, their text from column `col`. */
+function quietUsage(col: number): string {
+  const pad = '\n' + ' '.repeat(col);
+  return `${'  --quiet'.padEnd(col)}no progress on stderr: on a terminal a line redrawn as the run goes,${pad}else a line every 10 s (or every SHOOTDOWN_PROGRESS_INTERVAL, e.g. 500ms),${pad}a JSON object under --json`;
+}
+
+const INTERRUPT_USAGE = `Ctrl-C (SIGINT) or SIGTERM stops the run within a second: what was found so far is printed (or
+written) as usual, marked interrupted, and the exit status is 130 or 143; a second signal exits at once.`;
 
 interface Command {
   summary: string;
@@ -39,10 +77,12 @@ const common = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+const quiet = { quiet: { type: 'boolean', short: 'q' } } as const;
+
 const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
-    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--json]
+    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--json] [--quiet]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
@@ -52,14 +92,15 @@ against the page tables (the postcondition of a synced flush).
   --flushes F   flushes on CPU 0, 1 to 10000000 (default 1000)
   --seed S      the random seed, 0 to 4294967295 (default: random, printed)
   --json        one JSON object on stdout
+${quietUsage(16)}
 
 Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
-    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' } },
+    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, ...quiet },
     async run(values) {
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
       const seed = seedOption(values.seed);
-      const summary = await runDemo({ cpus, flushes, seed, progress: !values.json });
+      const summary = await runDemo({ cpus, flushes, seed, progress: progressOf(values) });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
     },
@@ -102,7 +143,7 @@ Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog do
     summary: 'run one race scenario trial after trial under a kernel preset; report the first violation',
     usage: `shootdown stress <scenario|path/to/file.ts> [--kernel PRESET] [--set switch=value ...] [--cpus N]
                  [--duration 10s | --trials N] [--seed S] [--noise off|low|high] [--stop-on-first]
-                 [--json] [--trace FILE] [--ftrace FILE] [--typecheck] [--debug]
+                 [--json] [--quiet] [--trace FILE] [--ftrace FILE] [--typecheck] [--debug]
 
 Runs a scenario of the catalog (src/scenario/catalog), or a .ts or .mts file of your own, in any
 folder, whose default export is made by defineScenario (import { defineScenario, ... } from
@@ -129,14 +170,19 @@ every access with the oracles. Trial i runs with seed S + i.
                       type errors are exit 2, one line each (file:line:col)
   --debug             a file that does not load: the error's stack too, not only its line
   --json              one JSON object on stdout: ... reportsByKind, firstViolation, firstReports
-                      (by kind), traced, failed; each report with its message and named fields
+                      (by kind), traced, failed, interrupted; each report with its message and
+                      named fields
+${quietUsage(22)}
 
 A trial's programs stop at the forbidden outcome only; reports of every kind are counted and shown.
+The trace files' directory must exist; they are checked before the run.
+${INTERRUPT_USAGE}
 
 Exit status: 0 the run met its expectation, 1 the forbidden outcome was seen, or under a preset
 expected 'never' any oracle report (or a run failed), 2 bad input (a scenario file that does not
 load: a syntax error, a throw at import, no scenario as its default export, a forbidden that is
-not an oracle kind, a preset naming an unknown switch; one line naming the file, included).`,
+not an oracle kind, a preset naming an unknown switch; one line naming the file; or a trace file
+that cannot be written, included), 130 or 143 interrupted.`,
     positionals: true,
     options: {
       kernel: { type: 'string' },
@@ -152,6 +198,7 @@ not an oracle kind, a preset naming an unknown switch; one line naming the file,
       ftrace: { type: 'string' },
       debug: { type: 'boolean' },
       typecheck: { type: 'boolean' },
+      ...quiet,
     },
     async run(values, positionals) {
       if (positionals.length !== 1) throw new UsageError(`stress takes one scenario (a catalog name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
@@ -164,33 +211,38 @@ not an oracle kind, a preset naming an unknown switch; one line naming the file,
       const durationMs = values.duration !== undefined ? parseDuration('--duration', values.duration as string) : trials === undefined ? 10_000 : undefined;
       const seed = seedOption(values.seed) ?? randomSeed();
       const noise = (values.noise as string | undefined) ?? 'low';
-      const { summary, traced } = await runStress({
-        resolved,
-        preset: (values.kernel as string | undefined) ?? ('buggy' in resolved.scenario.presets ? 'buggy' : Object.keys(resolved.scenario.presets)[0]),
-        set: (values.set as string[] | undefined) ?? [],
-        params: (values.param as string[] | undefined) ?? [],
-        cpus,
-        seed,
-        noise,
-        noiseShift: noiseShift(noise),
-        trials,
-        durationMs,
-        stopOnFirst: values['stop-on-first'] === true,
-        progress: !values.json,
-      });
       const files = { chrome: values.trace as string | undefined, ftrace: values.ftrace as string | undefined };
-      const wanted = [files.chrome, files.ftrace].filter((f) => f !== undefined);
-      if (traced) writeTraces(traced, traceMetadata(summary), files);
-      const traces = wanted.map((f) => (traced ? `${f} written` : `${f} not written: no violation`));
-      process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: traced ? wanted : [] }) : formatStress(summary, traces)) + '\n');
-      return summary.failed ? 1 : 0;
+      if (files.chrome !== undefined) checkOutputFile('--trace', files.chrome);
+      if (files.ftrace !== undefined) checkOutputFile('--ftrace', files.ftrace);
+      return interruptible(async (signal) => {
+        const { summary, traced } = await runStress({
+          resolved,
+          preset: (values.kernel as string | undefined) ?? ('buggy' in resolved.scenario.presets ? 'buggy' : Object.keys(resolved.scenario.presets)[0]),
+          set: (values.set as string[] | undefined) ?? [],
+          params: (values.param as string[] | undefined) ?? [],
+          cpus,
+          seed,
+          noise,
+          noiseShift: noiseShift(noise),
+          trials,
+          durationMs,
+          stopOnFirst: values['stop-on-first'] === true,
+          progress: progressOf(values),
+          signal,
+        });
+        const wanted = [files.chrome, files.ftrace].filter((f) => f !== undefined);
+        if (traced) writeTraces(traced, traceMetadata(summary), files);
+        const traces = wanted.map((f) => (traced ? `${f} written` : `${f} not written: no violation`));
+        process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: traced ? wanted : [] }) : formatStress(summary, traces)) + '\n');
+        return summary.failed ? 1 : 0;
+      });
     },
   },
   compare: {
     summary: 'one workload under several kernels and CPU counts: IPIs, flushes, waits, modelled cost',
     usage: `shootdown compare <scenario|path/to/file.ts> [--kernel A,B,...] [--set switch=value ...]
                   [--variant V,...] [--cpus 1,2,4,8,16] [--trials N] [--seed S] [--noise LEVEL]
-                  [--json] [--html FILE] [--debug]
+                  [--json] [--quiet] [--html FILE] [--debug]
 
 Runs the same workload, with the same seeds, under each kernel at each CPU count, and prints them
 side by side: IPIs sent, CPUs reached per shootdown, full and ranged flushes, INVLPGs, entries
@@ -208,17 +260,21 @@ numa-scan); race scenarios work too.
   --trials N          trials per kernel, variant and CPU count, 1 to 10000 (default 1)
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
   --noise LEVEL       race-window noise: ${Object.keys(NOISE_LEVELS).join(', ')} (default off)
-  --html FILE         also write a self-contained page with charts
+  --html FILE         also write a self-contained page with charts (its directory must exist;
+                      checked before the run)
   --debug             a file that does not load: the error's stack too, not only its line
   --json              one JSON object on stdout: {scenario, operation, kernels, variants, cpus,
-                      seed, host, warnings, costModel, rows: [{kernel, variant, cpus, ...counts,
-                      waitUs: {median, p99, samples}, measuredUsPerOp, modelledUsPerOp,
+                      seed, host, warnings, costModel, interrupted, rows: [{kernel, variant, cpus,
+                      ...counts, waitUs: {median, p99, samples}, measuredUsPerOp, modelledUsPerOp,
                       violations, reportsByKind, firstReport, counters}]}
+${quietUsage(22)}
 
 The cost model's constants come from 'shootdown calibrate' when it has been run here
 (.shootdown/calibration.json, or the file SHOOTDOWN_CALIBRATION names), else from the defaults.
+${INTERRUPT_USAGE} The rows are those done, the last with the trials it had done.
 
-Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed), 2 bad input.`,
+Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed), 2 bad input,
+130 or 143 interrupted.`,
     positionals: true,
     options: {
       kernel: { type: 'string' },
@@ -230,6 +286,7 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       noise: { type: 'string' },
       html: { type: 'string' },
       debug: { type: 'boolean' },
+      ...quiet,
     },
     async run(values, positionals) {
       if (positionals.length !== 1) throw new UsageError(`compare takes one scenario (a name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
@@ -247,16 +304,20 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       const trials = values.trials === undefined ? 1 : integerOption('--trials', values.trials as string, 1, 10_000);
       const seed = seedOption(values.seed) ?? randomSeed();
       const costModel = loadCostModel();
-      const report = await runCompare({ resolved, kernels, set, variants, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: !values.json });
-      if (values.html !== undefined) writeCompareHtml(report, values.html as string);
-      process.stdout.write((values.json ? JSON.stringify(report) : formatCompare(report) + (values.html !== undefined ? `\n${values.html} written` : '')) + '\n');
-      return report.rows.some((row) => row.violations > 0) ? 1 : 0;
+      const html = values.html as string | undefined;
+      if (html !== undefined) checkOutputFile('--html', html);
+      return interruptible(async (signal) => {
+        const report = await runCompare({ resolved, kernels, set, variants, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal });
+        if (html !== undefined) writeCompareHtml(report, html);
+        process.stdout.write((values.json ? JSON.stringify(report) : formatCompare(report) + (html !== undefined ? `\n${html} written` : '')) + '\n');
+        return report.rows.some((row) => row.violations > 0) ? 1 : 0;
+      });
     },
   },
   calibrate: calibrateCommand,
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
-    usage: `shootdown run-all [--budget 2m] [--json] [--debug]
+    usage: `shootdown run-all [--budget 2m] [--json] [--quiet] [--debug]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
 violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the
@@ -266,21 +327,28 @@ ones leave; the fixed runs share the rest. Prints a table: scenario, preset,
 trials, violations, time to the first violation, reports of other kinds, seed. Writes the same as
 JSON to reports/run-all.json (with reportsByKind per row), and the trace of each first violation,
 or of a fixed run's first report of any kind, to reports/<scenario>-<preset>.json (Chrome trace,
-Perfetto) and reports/<scenario>-<preset>.ftrace.txt.
+Perfetto) and reports/<scenario>-<preset>.ftrace.txt. The job writes into a new folder beside
+reports/ and renames it into place at the end: reports/ holds one whole job's files, never a mix.
 
   --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
   --debug      an error's stack too, not only its line
   --json       the report as one JSON object on stdout
+${quietUsage(15)}
+
+${INTERRUPT_USAGE} The partial job, complete in itself (its table, run-all.json marked interrupted
+and its traces), replaces reports/.
 
 Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset had
 no oracle report of any kind (or the catalog is empty), 1 otherwise (a catalog file that does not
-load included), 2 bad input.`,
-    options: { budget: { type: 'string' }, debug: { type: 'boolean' } },
+load included), 2 bad input (a reports/ that cannot be written included), 130 or 143 interrupted.`,
+    options: { budget: { type: 'string' }, debug: { type: 'boolean' }, ...quiet },
     async run(values) {
       const budgetMs = values.budget === undefined ? 120_000 : parseDuration('--budget', values.budget as string);
-      const report = await runAll({ budgetMs, reportsDir: 'reports', progress: !values.json });
-      process.stdout.write((values.json ? JSON.stringify(report) : formatRunAll(report)) + '\n');
-      return report.ok ? 0 : 1;
+      return interruptible(async (signal) => {
+        const report = await runAll({ budgetMs, reportsDir: 'reports', progress: progressOf(values), signal });
+        process.stdout.write((values.json ? JSON.stringify(report) : formatRunAll(report)) + '\n');
+        return report.ok ? 0 : 1;
+      });
     },
   },
 };

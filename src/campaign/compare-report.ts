@@ -61,4 +61,6 @@ export interface CompareReport {
   warnings: string[];
   costModel: CostModel;
   rows: CompareRow[];
+  /** the signal that ended the comparison early (the rows are those done), or null */
+  interrupted: string | null;
 }

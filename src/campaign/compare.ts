@@ -14,17 +14,18 @@
  * A kernel is a preset of the scenario, or switch assignments joined by '+'
  * (mprotectFlush=always+syncIpi=never) on top of mainline; --set applies to all of them.
  */
-import { Machine } from '../machine/machine.ts';
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { variantOptions } from '../scenario/scenario.ts';
 import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
-import { kernelFor, runTrials, type TrialsResult } from './trials.ts';
+import { bootUnlessAborted, kernelFor, runTrials, type TrialsResult } from './trials.ts';
 import { formatKindCounts, reportSummary, type ResolvedScenario } from './stress.ts';
 import type { CompareReport, CompareRow } from './compare-report.ts';
 import { formatTable } from './table.ts';
+import { trialsRun, type Progress } from './progress.ts';
+import { interruptedBy } from './interrupt.ts';
 
 export interface CompareRequest {
   resolved: ResolvedScenario;
@@ -37,8 +38,10 @@ export interface CompareRequest {
   trials: number;
   noiseShift: number;
   costModel: CostModel;
-  /** one line on stderr per run, if it is a terminal */
-  progress: boolean;
+  /** the progress line, or none (--quiet) */
+  progress?: Progress;
+  /** ends the comparison early, with the rows done as its result (interrupt.ts) */
+  signal?: AbortSignal;
 }
 
 /** The kernel a compare item names: a preset of the scenario, or 'switch=value+...' on mainline. */
@@ -75,33 +78,44 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
     warnings: req.cpus.filter((n) => n > host.cores).map((n) => `${n} CPUs on ${host.cores} host cores: CPU threads share cores, so the measured waits include the host's scheduling; the counts do not depend on it`),
     costModel: req.costModel,
     rows: [],
+    interrupted: null,
   };
-  for (const cpus of req.cpus) {
-    const machine = await Machine.boot({ cpus });
-    try {
-      for (const { item, config } of kernels) {
-        for (const variant of req.variants) {
-          const label = `compare ${scenario.name} ${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`;
-          if (req.progress && process.stderr.isTTY) process.stderr.write(`\r${label}...\x1b[K`);
-          const result = await runTrials(machine, {
-            url,
-            scenario,
-            preset: item,
-            kernel: config,
-            set: req.set, // the scenario's own switches among them (the kernel's are in config)
-            seed: req.seed,
-            trials: req.trials,
-            noiseShift: req.noiseShift,
-            options: variantOptions(scenario, variant),
-          });
-          report.rows.push(compareRow(item, variant, cpus, result, req.costModel));
+  const runs = req.cpus.length * kernels.length * req.variants.length;
+  req.progress?.begin(`compare ${scenario.name}`, runs);
+  try {
+    for (const cpus of req.cpus) {
+      const machine = await bootUnlessAborted(cpus, req.signal);
+      if (!machine) break;
+      try {
+        for (const { item, config } of kernels) {
+          for (const variant of req.variants) {
+            if (req.signal?.aborted) break;
+            const result = await runTrials(machine, {
+              url,
+              scenario,
+              preset: item,
+              kernel: config,
+              set: req.set, // the scenario's own switches among them (the kernel's are in config)
+              seed: req.seed,
+              trials: req.trials,
+              noiseShift: req.noiseShift,
+              options: variantOptions(scenario, variant),
+              onTrial: trialsRun(req.progress, `${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`, { total: req.trials }),
+              signal: req.signal,
+            });
+            // an interrupted run's trials so far make its row; one with none has no row
+            if (result.trials > 0) report.rows.push(compareRow(item, variant, cpus, result, req.costModel));
+          }
         }
+      } finally {
+        await machine.close();
       }
-    } finally {
-      await machine.close();
     }
+  } finally {
+    req.progress?.end();
   }
-  if (req.progress && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  report.interrupted = interruptedBy(req.signal);
+  if (report.interrupted) report.warnings.push(`interrupted by ${report.interrupted}: ${report.rows.length} of ${runs} runs have rows, the last of them with the trials it had done`);
   return report;
 }
 

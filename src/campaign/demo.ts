@@ -7,7 +7,7 @@ import { Machine } from '../machine/machine.ts';
 import type { Counters } from '../trace/counters.ts';
 import { summarize, type LatencySummary } from '../trace/stats.ts';
 import { hostInfo, type HostInfo } from './host.ts';
-import { startProgress } from './progress.ts';
+import { tickedWork, type Progress } from './progress.ts';
 import type { DemoCpuResult, DemoOptions } from '../scenario/demo-workload.ts';
 import type { FlushViolation } from '../check/flush-postcondition.ts';
 
@@ -15,7 +15,8 @@ export interface DemoRequest {
   cpus: number;
   flushes: number;
   seed?: number;
-  progress?: boolean;
+  /** the progress line, or none (--quiet) */
+  progress?: Progress;
 }
 
 export interface DemoSummary {
@@ -38,12 +39,12 @@ const DEMO_URL = new URL('../scenario/demo-workload.ts', import.meta.url).href;
 export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
   const machine = await Machine.boot({ cpus: req.cpus });
   try {
-    const stop = req.progress ? startProgress(machine.v, req.flushes, 'demo flushes') : () => {};
+    req.progress?.run('demo', { unit: 'flushes', total: req.flushes }, tickedWork(machine.v));
     let run;
     try {
       run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed: req.seed });
     } finally {
-      stop();
+      req.progress?.end();
     }
     // the postcondition checks after each flush, and the oracles on every access
     const violations = [

@@ -6,7 +6,10 @@
  * the scenarios that ask for more noise (the rarest races) run last and get most of what the
  * quick ones left. The fixed runs share the rest. The result is a table, reports/run-all.json,
  * and the traced report's interleaving of each run that has one (reports/<scenario>-<preset>.json,
- * .ftrace.txt).
+ * .ftrace.txt). They are written into a new folder beside reports/, renamed over it at the end
+ * (fs-atomic.ts stageDirectory): reports/ holds one whole job's files, never new traces beside an
+ * old run-all.json. An interrupted job (interrupt.ts) ends its run under way, keeps it if it had
+ * a trial done, runs no other, and is written the same way: the partial job, complete in itself.
  *
  * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and when no
  * oracle reported anything, of any kind, if it says `never`; the job passes when every run met its
@@ -14,16 +17,17 @@
  * a failing `never` run's trace is its first report's, whatever its kind.
  */
 import { defaultCpus } from '../scenario/scenario.ts';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import prettyMs from 'pretty-ms';
-import { Machine } from '../machine/machine.ts';
+import type { Machine } from '../machine/machine.ts';
 import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
-import { randomSeed, runTrials, tracedReport } from './trials.ts';
-import { RERUN_NOTE, formatKindCounts, progressLine, rerunCommand, reportSummary, writeTraces, type ReportSummary } from './stress.ts';
-import { writeFileAtomic } from '../fs-atomic.ts';
+import { bootUnlessAborted, randomSeed, runTrials, tracedReport } from './trials.ts';
+import { RERUN_NOTE, formatKindCounts, rerunCommand, reportSummary, writeTraces, type ReportSummary } from './stress.ts';
+import { stageDirectory, writeFileAtomic } from '../fs-atomic.ts';
+import { trialsRun, type Progress } from './progress.ts';
+import { interruptedBy } from './interrupt.ts';
 import { formatTable } from './table.ts';
 
 export const PRESETS = ['buggy', 'fixed'] as const;
@@ -38,11 +42,15 @@ interface PlannedRun {
 }
 
 /** Each run's time: an equal share of what is left to its group's deadline. */
-async function runGroup(runs: PlannedRun[], deadline: number, machines: Map<number, Machine>, req: RunAllRequest): Promise<RunAllRow[]> {
+async function runGroup(runs: PlannedRun[], deadline: number, machines: Map<number, Machine>, req: RunAllRequest, outDir: string): Promise<RunAllRow[]> {
   const rows: RunAllRow[] = [];
   for (const [i, { entry, preset }] of runs.entries()) {
+    if (req.signal?.aborted) break;
     const durationMs = Math.max(1, (deadline - performance.now()) / (runs.length - i));
-    rows.push(await runOne(machines, entry, preset, durationMs, req));
+    const row = await runOne(machines, entry, preset, durationMs, req, outDir);
+    // interrupted before its first trial ended: nothing to show
+    if (req.signal?.aborted && row.trials === 0 && !row.error) break;
+    rows.push(row);
   }
   return rows;
 }
@@ -85,16 +93,37 @@ export interface RunAllReport {
   /** catalog files that did not load */
   broken: { name: string; error: string }[];
   ok: boolean;
+  /** the signal that ended the job early (the rows are the runs done, the last one cut short), or null */
+  interrupted: string | null;
 }
 
 export interface RunAllRequest {
   budgetMs: number;
-  /** where run-all.json and the traces go */
+  /**
+   * where run-all.json and the traces go: written into a new folder beside it, renamed into place
+   * at the end (fs-atomic.ts stageDirectory), so that it is always one whole job's output
+   */
   reportsDir: string;
-  progress: boolean;
+  /** the progress line, or none (--quiet) */
+  progress?: Progress;
+  /** ends the job early (interrupt.ts): its runs so far are its result, written whole */
+  signal?: AbortSignal;
 }
 
+/** Checks that the reports directory can be written (UsageError if not) and runs the job into it. */
 export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
+  const staged = stageDirectory('reports directory', req.reportsDir);
+  try {
+    const report = await runAllInto(req, staged.dir);
+    staged.commit();
+    return report;
+  } catch (err) {
+    staged.discard();
+    throw err;
+  }
+}
+
+async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllReport> {
   const { entries, broken } = await loadCatalog();
   const t0 = performance.now();
   const deadline = t0 + req.budgetMs;
@@ -103,10 +132,12 @@ export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
   const needsNoise = (e: CatalogEntry) => (e.scenario.noise === 'high' ? 1 : 0);
   const buggy = [...entries].sort((a, b) => needsNoise(a) - needsNoise(b)).map((entry): PlannedRun => ({ entry, preset: 'buggy' }));
   const fixed = entries.map((entry): PlannedRun => ({ entry, preset: 'fixed' }));
+  req.progress?.begin('run-all', buggy.length + fixed.length, req.budgetMs);
   try {
-    rows.push(...(await runGroup(buggy, t0 + req.budgetMs * BUGGY_SHARE, machines, req)));
-    rows.push(...(await runGroup(fixed, deadline, machines, req)));
+    rows.push(...(await runGroup(buggy, t0 + req.budgetMs * BUGGY_SHARE, machines, req, outDir)));
+    rows.push(...(await runGroup(fixed, deadline, machines, req, outDir)));
   } finally {
+    req.progress?.end();
     await Promise.all([...machines.values()].map((m) => m.close()));
   }
   // the table by scenario, buggy then fixed
@@ -120,46 +151,44 @@ export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
     rows,
     broken,
     ok: broken.length === 0 && rows.every((r) => r.ok),
+    interrupted: interruptedBy(req.signal),
   };
-  writeFileAtomic(join(req.reportsDir, 'run-all.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomic(join(outDir, 'run-all.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
 }
 
 /** One scenario under one preset, on the machine of its CPU count (booted on first use). */
-async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, preset: string, durationMs: number, req: RunAllRequest): Promise<RunAllRow> {
+async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, preset: string, durationMs: number, req: RunAllRequest, outDir: string): Promise<RunAllRow> {
   const { scenario, url, name } = entry;
   const cpus = defaultCpus(scenario);
   const seed = randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
   const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], ok: false };
-  const line = req.progress ? progressLine(`${name} [${preset}]`, undefined, durationMs) : undefined;
+  const onTrial = trialsRun(req.progress, `${name} [${preset}]`, { durationMs });
   try {
-    let machine = machines.get(cpus);
-    if (!machine) machines.set(cpus, (machine = await Machine.boot({ cpus })));
+    const machine = machines.get(cpus) ?? (await bootUnlessAborted(cpus, req.signal));
+    // interrupted while it booted: no trial, no row
+    if (!machine) return row;
+    machines.set(cpus, machine);
     const noise = scenario.noise ?? NOISE;
-    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial: line?.update });
+    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial, signal: req.signal });
     const ok = expected === 'sometimes' ? r.violations > 0 : r.trialsWithReports === 0;
     Object.assign(row, { trials: r.trials, violations: r.violations, reports: r.reports, reportsByKind: r.reportsByKind, ok });
     row.firstViolationMs = r.firstViolation?.elapsedMs ?? null;
     const traced = tracedReport(r, expected);
-    const base = join(req.reportsDir, `${name}-${preset}`);
-    const [chrome, ftrace] = [`${base}.json`, `${base}.ftrace.txt`];
     if (traced) {
+      // the rows name the files where they will be once the folder is in place
+      const base = `${name}-${preset}`;
       row.traced = reportSummary(traced);
       row.rerun = rerunCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise }, traced.seed);
-      row.traces = [chrome, ftrace];
-      writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, rerun: row.rerun }, { chrome, ftrace });
-    } else {
-      // a trace left by an earlier job would pass for this run's
-      for (const f of [chrome, ftrace]) rmSync(f, { force: true });
+      row.traces = [`${base}.json`, `${base}.ftrace.txt`].map((f) => join(req.reportsDir, f));
+      writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, rerun: row.rerun }, { chrome: join(outDir, `${base}.json`), ftrace: join(outDir, `${base}.ftrace.txt`) });
     }
   } catch (err) {
     row.error = (err as Error).message ?? String(err);
     // a machine that lost a CPU worker cannot run again: the next scenario boots a new one
     await machines.get(cpus)?.close();
     machines.delete(cpus);
-  } finally {
-    line?.stop();
   }
   return row;
 }
@@ -200,6 +229,7 @@ export function formatRunAll(r: RunAllReport): string {
     ...r.broken.map((b) => `failed: catalog file ${b.name}.ts did not load: ${b.error}`),
     ...r.rows.filter((row) => row.rerun).map((row) => `rerun ${row.scenario} [${row.preset}]: ${row.rerun}`),
     ...(r.rows.some((row) => row.rerun) ? [`(${RERUN_NOTE})`] : []),
+    ...(r.interrupted ? [`interrupted by ${r.interrupted}: the table holds the runs done, the last one cut short; ${r.reportsDir}/ holds this partial job, whole`] : []),
     `run-all.json and the traces are under ${r.reportsDir}/; ${r.ok ? 'every run as expected' : `${failed.length + r.broken.length} failed`}`,
   ].join('\n');
 }

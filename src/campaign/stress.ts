@@ -12,7 +12,6 @@ import { resolve } from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import prettyMs from 'pretty-ms';
-import { Machine } from '../machine/machine.ts';
 import { UsageError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import type { Counters } from '../trace/counters.ts';
@@ -21,8 +20,10 @@ import { MEASURE_DIR, catalogScenario, loadCatalog, scenarioFile } from '../scen
 import { withParams, type Scenario } from '../scenario/scenario.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { typecheckScenario } from './typecheck.ts';
-import { runConfigFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
+import { bootUnlessAborted, noTrials, runConfigFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
 import { describeViolation, hex } from '../check/describe.ts';
+import { trialsRun, type Progress } from './progress.ts';
+import { interruptedBy } from './interrupt.ts';
 
 /** A scenario ready to run: what the command line named, and the module the CPUs import. */
 export interface ResolvedScenario {
@@ -78,8 +79,10 @@ export interface StressRequest {
   trials?: number;
   durationMs?: number;
   stopOnFirst: boolean;
-  /** a progress line on stderr, if it is a terminal */
-  progress: boolean;
+  /** the progress line, or none (--quiet) */
+  progress?: Progress;
+  /** ends the run early, with the trials done as its result (interrupt.ts) */
+  signal?: AbortSignal;
 }
 
 /** A first report as stress prints it: where, when, and every field named (check/describe.ts). */
@@ -136,17 +139,22 @@ export interface StressSummary {
   rerun: string | null;
   counters: Counters;
   host: HostInfo;
+  /** the signal that ended the run early (the summary is of the trials done), or null */
+  interrupted: string | null;
 }
 
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
 export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null }> {
   const { scenario, url } = req.resolved;
   // bad preset, switch or option: before the machine boots
-  runConfigFor(scenario, req.preset, req.set);
+  const config = runConfigFor(scenario, req.preset, req.set);
   const options = withParams(scenario, scenario.trialOptions, req.params ?? []);
-  const machine = await Machine.boot({ cpus: req.cpus });
+  const expected = scenario.expected[req.preset] ?? null;
+  const machine = await bootUnlessAborted(req.cpus, req.signal);
+  // interrupted while the machine booted: no trial
+  if (!machine) return { summary: summarize(req, noTrials(config.kernel, config.own), expected), traced: null };
   try {
-    const line = req.progress ? progressLine(`${scenario.name} [${req.preset}]`, req.trials, req.durationMs) : undefined;
+    const onTrial = trialsRun(req.progress, `${scenario.name} [${req.preset}]`, { total: req.trials, durationMs: req.durationMs });
     let result: TrialsResult;
     try {
       result = await runTrials(machine, {
@@ -160,12 +168,12 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
         noiseShift: req.noiseShift,
         stopOnFirst: req.stopOnFirst,
         options,
-        onTrial: line?.update,
+        onTrial,
+        signal: req.signal,
       });
     } finally {
-      line?.stop();
+      req.progress?.end();
     }
-    const expected = scenario.expected[req.preset] ?? null;
     return { summary: summarize(req, result, expected), traced: tracedReport(result, expected) };
   } finally {
     await machine.close();
@@ -207,6 +215,7 @@ function summarize(req: StressRequest, r: TrialsResult, expected: string | null)
     rerun: traced && rerunCommand(req, traced.seed),
     counters: r.counters,
     host: hostInfo(),
+    interrupted: interruptedBy(req.signal),
   };
 }
 
@@ -229,32 +238,6 @@ export function writeTraces(first: FirstViolation, meta: TraceMetadata, files: {
   const opts = { violation: { seq: first.seq, cpu: first.cpu, kind: first.kind, message: detail, fields }, metadata: meta };
   if (files.chrome) writeFileAtomic(files.chrome, JSON.stringify(toChromeTrace(first.events, opts)) + '\n');
   if (files.ftrace) writeFileAtomic(files.ftrace, toFtrace(first.events, opts));
-}
-
-/**
- * A progress line on stderr, on a terminal only, redrawn at most four times a second: trials,
- * violations, oracle reports of any kind, the rate, elapsed and remaining time (by the duration,
- * or by the rate for --trials).
- */
-export function progressLine(label: string, trials: number | undefined, durationMs: number | undefined, stream: NodeJS.WriteStream = process.stderr) {
-  if (!stream.isTTY) return undefined;
-  const t0 = performance.now();
-  let drawn = 0;
-  const short = (ms: number) => prettyMs(Math.max(0, ms), { compact: true });
-  return {
-    update(r: TrialsResult): void {
-      const now = performance.now();
-      if (now - drawn < 250) return;
-      drawn = now;
-      const elapsed = now - t0;
-      const left = durationMs !== undefined ? durationMs - elapsed : trials !== undefined ? (elapsed / r.trials) * (trials - r.trials) : NaN;
-      const rate = (r.trials / elapsed) * 1000;
-      stream.write(`\r${label}: ${r.trials} trials, ${r.violations} violations, ${r.reports} reports, ${rate.toFixed(1)}/s, ${short(elapsed)} elapsed, ${short(left)} left\x1b[K`);
-    },
-    stop(): void {
-      stream.write('\r\x1b[K');
-    },
-  };
 }
 
 /** `kind n, kind m`, the counts of every kind reported. */
@@ -280,9 +263,11 @@ export function formatStress(s: StressSummary, traces: string[]): string {
   // the traced report first, then the first of each other kind
   const others = Object.values(s.firstReports).filter((r) => r.kind !== s.traced?.kind);
   const verdict = !s.failed
-    ? s.reports === 0
-      ? 'clean: no report'
-      : `no ${s.forbidden}; the reports of other kinds are above`
+    ? s.interrupted
+      ? `interrupted by ${s.interrupted}: ${s.reports === 0 ? 'no report' : `no ${s.forbidden}`} in the ${s.trials} trials done`
+      : s.reports === 0
+        ? 'clean: no report'
+        : `no ${s.forbidden}; the reports of other kinds are above`
     : s.expected === 'never'
       ? `FAILED: expected never, found ${s.reports} oracle reports in ${s.trialsWithReports} trials`
       : `the forbidden outcome (${s.forbidden}) was seen in ${s.violations} trials`;
@@ -294,7 +279,7 @@ export function formatStress(s: StressSummary, traces: string[]): string {
     `  expected      ${s.expected ?? '(the scenario says nothing for this preset)'}; forbidden: ${s.forbidden}`,
     `  cpus          ${s.cpus} on ${s.host.cores} host cores (Node ${s.host.node})`,
     `  seed          ${s.seed}, noise ${s.noise}`,
-    `  trials        ${s.trials} in ${prettyMs(s.elapsedMs)}${rate}`,
+    `  trials        ${s.trials} in ${prettyMs(s.elapsedMs)}${rate}${s.interrupted ? `, interrupted by ${s.interrupted}: the summary is of these trials` : ''}`,
     `  violations    ${s.violations} trials with ${s.forbidden}`,
     `  reports       ${s.reports > 0 ? `${s.reports} in ${s.trialsWithReports} trials: ${formatKindCounts(s.reportsByKind)}` : 'none'}`,
     ...(s.traced ? reportLines(s.traced.kind === s.forbidden ? 'first' : 'first report', s.traced) : []),

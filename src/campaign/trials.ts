@@ -1,7 +1,8 @@
 /*
  * Trials of a scenario on one machine: the same workload run again and again with seeds
  * seed, seed + 1, ..., on CPU threads that stay up, until the budget (trials or time) is spent or,
- * with stopOnFirst, the scenario's forbidden outcome is seen. Every report of every kind is counted
+ * with stopOnFirst, the scenario's forbidden outcome is seen, or an interrupt (interrupt.ts) stops the
+ * trial under way and the loop: what was found so far is the result. Every report of every kind is counted
  * and the first of each kind kept; a trial's programs stop at a report of the forbidden kind only
  * (RunOptions.stopOnKind), so that a report of another kind cannot hide it.
  *
@@ -17,6 +18,8 @@ import { readFirstReports, readReportCounts, type Violation } from '../check/ora
 import { addWaits, zeroWaits, type Waits } from '../trace/waits.ts';
 import { configFor, forbiddenKind, isForbidden, type RunConfig, type Scenario } from '../scenario/scenario.ts';
 import { readEvents, seqDiff, type TraceRecord } from '../trace/events.ts';
+import { abortRun, stopAll } from '../cpu/smp.ts';
+import { CONTROL_CPU } from '../machine/frames.ts';
 
 /** Events of the interleaving kept with a first report. */
 const EVENTS_KEPT = 256;
@@ -39,6 +42,8 @@ export interface TrialsRequest {
   options?: unknown;
   /** called after every trial, e.g. for a progress line */
   onTrial?: (done: TrialsResult) => void;
+  /** ends the trials early (interrupt.ts): the trial under way is stopped, no other starts */
+  signal?: AbortSignal;
 }
 
 /** The first report of one kind over the trials. */
@@ -110,6 +115,37 @@ export function kernelFor(scenario: Scenario, preset: string, set: string[] = []
   return runConfigFor(scenario, preset, set).kernel;
 }
 
+/** The result of no trial yet (or of none at all: a run interrupted while its machine booted). */
+export function noTrials(kernel: KernelConfig, scenarioSwitches: Readonly<Record<string, string>> = {}): TrialsResult {
+  return {
+    trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
+    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, scenarioSwitches, lastRun: null,
+  };
+}
+
+/**
+ * Boots a machine of `cpus` CPUs; if `signal` aborts first (interrupt.ts), resolves to null at
+ * once, and the machine is closed when its boot ends: a boot takes seconds on a loaded host, and
+ * an interrupt does not wait for it.
+ */
+export async function bootUnlessAborted(cpus: number, signal: AbortSignal | undefined): Promise<Machine | null> {
+  if (signal?.aborted) return null;
+  const booting = Machine.boot({ cpus });
+  if (!signal) return booting;
+  let onAbort = () => {};
+  const aborted = new Promise<null>((resolve) => {
+    onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const machine = await Promise.race([booting, aborted]);
+    if (machine === null) booting.then((late) => late.close(), () => {});
+    return machine;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 export async function runTrials(machine: Machine, req: TrialsRequest): Promise<TrialsResult> {
   // a kernel given outright (compare's switch lists) runs the scenario's own switches of the
   // preset when it names one, else their defaults, with --set's on top
@@ -118,19 +154,18 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   const maxTrials = req.trials ?? Infinity;
   const deadline = req.durationMs === undefined ? Infinity : performance.now() + req.durationMs;
   const t0 = performance.now();
-  const out: TrialsResult = {
-    trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
-    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, scenarioSwitches: config.own, lastRun: null,
-  };
+  const out = noTrials(kernel, config.own);
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
-  while (out.trials < maxTrials && performance.now() < deadline) {
+  while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
     const seed = (req.seed + out.trials) >>> 0;
-    const run = await machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
+    const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
       seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,
       // a trial under way at the end of the budget is asked to stop there (the run watchdog)
       deadline: Number.isFinite(deadline) ? deadline : undefined,
-    });
+    }));
+    // a program that ignored the stop was aborted: its trial has no result
+    if (!run) break;
     out.trials++;
     out.lastRun = run;
     out.reports += run.violationCount;
@@ -143,6 +178,38 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   }
   out.elapsedMs = performance.now() - t0;
   return out;
+}
+
+/** How often an interrupted trial's stop is repeated, and when a trial that ignores it is aborted. */
+const STOP_REPEAT_MS = 50;
+const ABORT_AFTER_MS = 500;
+
+/**
+ * Runs one trial; once `signal` aborts, its CPUs are told to stop. The stop is repeated until the
+ * trial ends, since the machine resets its memory, G_STOP included, as a trial starts; a program
+ * that has not wound down within ABORT_AFTER_MS (one that never polls shouldStop) is aborted, and
+ * the trial resolves to null. A failure that was not the interrupt's doing still rejects.
+ */
+async function stoppable<R>(machine: Machine, signal: AbortSignal | undefined, run: () => Promise<R>): Promise<R | null> {
+  if (!signal) return run();
+  let repeat: ReturnType<typeof setInterval> | undefined;
+  let abort: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = () => {
+    stopAll(machine.v);
+    repeat = setInterval(() => stopAll(machine.v), STOP_REPEAT_MS);
+    abort = setTimeout(() => abortRun(machine.v, CONTROL_CPU), ABORT_AFTER_MS);
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await run();
+  } catch (err) {
+    if (signal.aborted) return null;
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    clearInterval(repeat);
+    clearTimeout(abort);
+  }
 }
 
 /**

@@ -11,11 +11,17 @@
  * '</script' as '<\/script'.
  *
  * The charts (chartSpecs), one line per kernel, x = CPU count:
- *   latency  the initiators' wait in smp_call_function_many: median solid, p99 dashed
+ *   latency  the initiators' wait in smp_call_function_many: median solid, p99 dashed, log scale
+ *            (the two, and 2 CPUs against 16, differ by orders of magnitude)
  *   ipis     IPIs sent per operation
- *   model    microseconds per operation, measured on this host (solid) and by the cost model (dashed)
+ *   model    microseconds per operation, measured on this host and by the cost model, each in a
+ *            panel with its own y axis: the measured wait (host threads) is thousands of times
+ *            the modelled one, and on one axis the model's line lies flat on zero
  * When the rows come in several workload variants, each chart is faceted into one column per
- * variant, so lines of different variants never join.
+ * variant, so lines of different variants never join. Kernels whose lines coincide (the same
+ * IPIs under two kernels) stay visible: each kernel's points sit a little to one side of the CPU
+ * count (xOffset) and have their own shape. Every axis says its unit; numbers are grouped by
+ * thousands. The table's headings are short (their meaning in a tooltip), so that it fits a page.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -43,53 +49,96 @@ export function chartSpecs(report: CompareReport): Record<ChartKey, TopLevelSpec
   return {
     latency: lineChart(report, {
       title: 'Shootdown latency',
-      subtitle: "the initiator's wait in smp_call_function_many",
+      subtitle: [`the initiator's wait in smp_call_function_many, log scale`],
+      // a log scale has no place for 0: such a wait shows in the table only
       values: waited.flatMap((r) => [
         { ...point(r), stat: 'median', us: r.waitUs.median, samples: r.waitUs.samples },
         { ...point(r), stat: 'p99', us: r.waitUs.p99, samples: r.waitUs.samples },
-      ]),
-      y: { field: 'us', title: 'wait (µs)' },
+      ]).filter((v) => v.us > 0),
+      y: { field: 'us', title: 'wait (µs)', log: true },
       dash: { field: 'stat', domain: ['median', 'p99'] },
       tooltip: ['samples'],
     }),
     ipis: lineChart(report, {
       title: 'IPIs per operation',
-      subtitle: `IPIs sent per ${op}`,
+      subtitle: [`one operation: ${op}`],
       values: operated.map((r) => ({ ...point(r), ipisPerOp: r.ipis / r.operations, ipis: r.ipis, operations: r.operations })),
-      y: { field: 'ipisPerOp', title: `IPIs per ${op}` },
+      y: { field: 'ipisPerOp', title: 'IPIs per operation' },
       tooltip: ['ipis', 'operations'],
     }),
     model: lineChart(report, {
       title: 'Measured and modelled wait per operation',
-      subtitle: "the initiators' wait in smp_call_function_many: measured in the emulator on this host, and the cost model's for the same counts",
+      subtitle: [
+        "the initiators' wait in smp_call_function_many: measured in the emulator on this host, and the cost model's for the same counts;",
+        `each on its own axis (they differ by orders of magnitude); one operation: ${op}`,
+      ],
       values: operated.flatMap((r) => [
-        { ...point(r), time: 'measured', usPerOp: r.measuredUsPerOp },
-        { ...point(r), time: 'modelled', usPerOp: r.modelledWaitUsPerOp },
+        { ...point(r), time: MEASURED, usPerOp: r.measuredUsPerOp },
+        { ...point(r), time: MODELLED, usPerOp: r.modelledWaitUsPerOp },
       ]),
-      y: { field: 'usPerOp', title: `µs per ${op}` },
-      dash: { field: 'time', domain: ['measured', 'modelled'] },
+      y: { field: 'usPerOp', title: 'wait per operation (µs)' },
+      split: { field: 'time', domain: [MEASURED, MODELLED] },
       tooltip: [],
     }),
   };
 }
 
+const MEASURED = 'measured on this host';
+const MODELLED = 'modelled by the cost model';
+
 interface LineChart {
   title: string;
-  subtitle: string;
+  subtitle: string[];
   values: Record<string, string | number>[];
-  y: { field: string; title: string };
-  /** a second series per kernel, told apart by dashes: the first value solid, the second dashed */
+  /** log: a log scale, for values spread over orders of magnitude */
+  y: { field: string; title: string; log?: boolean };
+  /** a second series per kernel on the same axis, told apart by dashes: the first value solid, the second dashed */
   dash?: { field: string; domain: string[] };
-  /** fields shown on hover besides kernel, variant, CPUs, y and the dash field */
+  /** series per kernel that differ in scale: a panel each, one above the other, each with its own y axis */
+  split?: { field: string; domain: string[] };
+  /** fields shown on hover besides kernel, variant, CPUs, y and the dash or split field */
   tooltip: string[];
+}
+
+/** Counts grouped by thousands, fractions to three significant digits (d3-format). */
+const NUMBER_FORMAT = ',.3~g';
+
+/** How far apart two kernels' points at one CPU count sit, in doublings of the CPU count. */
+const KERNEL_OFFSET = 0.07;
+
+/** 10^k from below `min` to above `max`: a log axis's labels. */
+function powersOfTen(min: number, max: number): number[] {
+  const out: number[] = [];
+  for (let k = Math.floor(Math.log10(min)); k <= Math.ceil(Math.log10(max)); k++) out.push(10 ** k);
+  return out;
 }
 
 function lineChart(report: CompareReport, c: LineChart): TopLevelSpec {
   const byVariant = new Set(report.rows.map((r) => r.variant)).size > 1;
+  const series = c.dash ?? c.split;
+  // each kernel a little to the side of the CPU count (log2 scale: the offset looks the same at
+  // every count), so that kernels with the same value draw side by side, not one over the other
+  const middle = (report.kernels.length - 1) / 2;
+  const at = (v: Record<string, string | number>) => (v.cpus as number) * 2 ** ((report.kernels.indexOf(v.kernel as string) - middle) * KERNEL_OFFSET);
+  const values: Record<string, string | number>[] = c.values.map((v) => ({ ...v, at: at(v) }));
+  const spread = 2 ** (Math.max(0.5, (middle + 1) * KERNEL_OFFSET));
+  const ys = values.map((v) => v[c.y.field] as number).filter((y) => y > 0);
   const encoding = {
-    // ordinal: every CPU count gets a labelled, evenly spaced tick (1, 2, 4, 8, 16 read as a log axis)
-    x: { field: 'cpus', type: 'ordinal', title: 'CPUs', scale: { domain: report.cpus }, axis: { labelAngle: 0 } },
-    y: { field: c.y.field, type: 'quantitative', title: c.y.title },
+    x: {
+      field: 'at',
+      type: 'quantitative',
+      title: 'simulated CPUs',
+      scale: { type: 'log', base: 2, nice: false, domain: [Math.min(...report.cpus) / spread, Math.max(...report.cpus) * spread] },
+      axis: { values: report.cpus, format: 'd', grid: false },
+    },
+    y: {
+      field: c.y.field,
+      type: 'quantitative',
+      title: c.y.title,
+      // a log axis labelled at the powers of ten only
+      ...(c.y.log && ys.length > 0 && { scale: { type: 'log' } }),
+      axis: { format: ',~f', ...(c.y.log && ys.length > 0 && { values: powersOfTen(Math.min(...ys), Math.max(...ys)) }) },
+    },
     // a kernel given as a switch list can be long: the legend shows it whole
     color: { field: 'kernel', type: 'nominal', title: 'kernel', scale: { domain: report.kernels }, legend: { labelLimit: 0 } },
   };
@@ -98,28 +147,35 @@ function lineChart(report: CompareReport, c: LineChart): TopLevelSpec {
     mark: { type: 'line' },
     ...(c.dash && {
       encoding: {
-        strokeDash: { field: c.dash.field, type: 'nominal', title: c.dash.field, scale: { domain: c.dash.domain } },
+        strokeDash: { field: c.dash.field, type: 'nominal', title: c.dash.field, scale: { domain: c.dash.domain }, legend: { symbolType: 'stroke', symbolStrokeWidth: 2, encode: { symbols: { update: { stroke: { value: '#555' } } } } } },
       },
     }),
   };
   const points = {
-    mark: { type: 'point', filled: true },
+    mark: { type: 'point', filled: true, size: 50, opacity: 0.9 },
     encoding: {
+      // on the points only: a line given a shape draws points of its own
+      shape: { field: 'kernel', type: 'nominal', title: 'kernel', scale: { domain: report.kernels } },
       tooltip: [
         { field: 'kernel', type: 'nominal' },
         ...(byVariant ? [{ field: 'variant', type: 'nominal' }] : []),
         { field: 'cpus', type: 'ordinal', title: 'CPUs' },
-        ...(c.dash ? [{ field: c.dash.field, type: 'nominal' }] : []),
-        { field: c.y.field, type: 'quantitative', title: c.y.title, format: '.3~g' },
-        ...c.tooltip.map((field) => ({ field, type: 'quantitative' })),
+        ...(series ? [{ field: series.field, type: 'nominal' }] : []),
+        { field: c.y.field, type: 'quantitative', title: c.y.title, format: NUMBER_FORMAT },
+        ...c.tooltip.map((field) => ({ field, type: 'quantitative', format: NUMBER_FORMAT })),
       ],
     },
   };
-  const unit = { width: byVariant ? 320 : 560, height: 260, encoding, layer: [lines, points] };
-  const top = { title: { text: c.title, subtitle: c.subtitle }, data: { values: c.values } };
-  const spec = byVariant
-    ? { ...top, facet: { column: { field: 'variant', type: 'nominal', title: 'variant', sort: report.variants } }, spec: unit }
-    : { ...top, ...unit };
+  const unit = { width: byVariant ? 380 : 640, height: c.split ? 180 : 260, encoding, layer: [lines, points] };
+  const top = { title: { text: c.title, subtitle: c.subtitle, anchor: 'start' }, data: { values } };
+  const facet = {
+    ...(byVariant && { column: { field: 'variant', type: 'nominal', title: 'variant', sort: report.variants } }),
+    ...(c.split && { row: { field: c.split.field, type: 'nominal', title: null, sort: c.split.domain, header: { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top', labelFontWeight: 'bold' } } }),
+  };
+  const spec =
+    Object.keys(facet).length > 0
+      ? { ...top, facet, spec: unit, ...(c.split && { resolve: { scale: { y: 'independent' } } }) }
+      : { ...top, ...unit };
   return spec as TopLevelSpec;
 }
 
@@ -181,51 +237,59 @@ ${warnings}
 </header>`;
 }
 
-/** The table's numeric columns, after kernel and variant. */
-function columns(op: string): [string, (r: CompareRow) => number][] {
+/**
+ * The table's numeric columns, after kernel and variant: a short heading, what it means (the
+ * heading's tooltip), the value. "op" is one operation of the workload, named above the table.
+ */
+function columns(): [string, string, (r: CompareRow) => number][] {
   return [
-    ['CPUs', (r) => r.cpus],
-    ['trials', (r) => r.trials],
-    ['operations', (r) => r.operations],
-    ['IPIs', (r) => r.ipis],
-    [`IPIs per ${op}`, (r) => r.ipis / r.operations],
-    ['shootdowns', (r) => r.shootdowns],
-    ['CPUs per shootdown', (r) => r.cpusPerShootdown],
-    ['full flushes', (r) => r.fullFlushes],
-    ['ranged flushes', (r) => r.rangedFlushes],
-    ['INVLPG', (r) => r.invlpg],
-    ['entries invalidated', (r) => r.entriesInvalidated],
-    ['refill walks', (r) => r.refillWalks],
-    ['sync IPIs', (r) => r.syncIpis],
-    ['redundant flushes', (r) => r.redundantFlushes],
+    ['CPUs', 'simulated CPUs', (r) => r.cpus],
+    ['trials', 'trials run', (r) => r.trials],
+    ['ops', 'operations of the workload', (r) => r.operations],
+    ['IPIs', 'IPIs sent, sync IPIs included', (r) => r.ipis],
+    ['IPIs /op', 'IPIs sent per operation', (r) => r.ipis / r.operations],
+    ['shoot\u00addowns', 'flushes that sent IPIs (nr_tlb_remote_flush)', (r) => r.shootdowns],
+    ['CPUs /shoot\u00addown', 'CPUs reached per shootdown', (r) => r.cpusPerShootdown],
+    ['full flushes', 'full TLB flushes', (r) => r.fullFlushes],
+    ['ranged flushes', 'ranged TLB flushes', (r) => r.rangedFlushes],
+    ['INVLPG', 'INVLPG instructions', (r) => r.invlpg],
+    ['entries invali\u00addated', 'TLB entries invalidated', (r) => r.entriesInvalidated],
+    ['refill walks', 'page walks refilling the TLB', (r) => r.refillWalks],
+    ['sync IPIs', 'tlb_remove_table_sync_one IPIs', (r) => r.syncIpis],
+    ['redun\u00addant flushes', 'deferred flushes a later completed flush already covered', (r) => r.redundantFlushes],
     // no waits (one CPU): no median to show, rather than a 0 that reads as a free shootdown
-    ['wait median µs', (r) => (r.waitUs.samples ? r.waitUs.median : NaN)],
-    ['wait p99 µs', (r) => (r.waitUs.samples ? r.waitUs.p99 : NaN)],
-    ['waits', (r) => r.waitUs.samples],
-    [`measured µs per ${op}`, (r) => r.measuredUsPerOp],
-    [`modelled wait µs per ${op}`, (r) => r.modelledWaitUsPerOp],
-    [`modelled CPU time µs per ${op}`, (r) => r.modelledUsPerOp],
-    ['violations', (r) => r.violations],
+    ['wait p50 µs', "median of the initiators' waits in smp_call_function_many, microseconds", (r) => (r.waitUs.samples ? r.waitUs.median : NaN)],
+    ['wait p99 µs', "99th percentile of the initiators' waits, microseconds", (r) => (r.waitUs.samples ? r.waitUs.p99 : NaN)],
+    ['waits', 'waits measured', (r) => r.waitUs.samples],
+    ['measured wait µs/op', "the initiators' total measured wait per operation, microseconds", (r) => r.measuredUsPerOp],
+    ['modelled wait µs/op', "the cost model's wait for the initiators per operation, microseconds", (r) => r.modelledWaitUsPerOp],
+    ['modelled CPU µs/op', "the cost model's machine time on every CPU per operation, microseconds", (r) => r.modelledUsPerOp],
+    ['viola\u00adtions', 'oracle reports of any kind', (r) => r.violations],
   ];
 }
 
 function table(report: CompareReport): string {
   const withVariant = report.rows.some((r) => r.variant !== '');
-  const cols = columns(report.operation);
-  const head = ['kernel', ...(withVariant ? ['variant'] : []), ...cols.map(([title]) => title)];
+  const cols = columns();
+  const head = [
+    '<th>kernel</th>',
+    ...(withVariant ? ['<th>variant</th>'] : []),
+    ...cols.map(([title, meaning]) => `<th title="${escapeHtml(meaning)}">${escapeHtml(title)}</th>`),
+  ];
   const body = report.rows.map((r) => {
     const switches = Object.entries(r.switches).map(([name, value]) => `${name}=${value}`).join(' ');
     const cells = [
-      `<td title="${escapeHtml(switches)}">${escapeHtml(r.kernel)}</td>`,
+      `<td class="kernel" title="${escapeHtml(switches)}">${escapeHtml(r.kernel)}</td>`,
       ...(withVariant ? [`<td>${escapeHtml(r.variant)}</td>`] : []),
-      ...cols.map(([, value]) => `<td class="num">${formatNumber(value(r))}</td>`),
+      ...cols.map(([, , value]) => `<td class="num">${formatNumber(value(r))}</td>`),
     ];
     return `<tr${r.violations > 0 ? ' class="violated"' : ''}>${cells.join('')}</tr>`;
   });
   return `<section>
 <h2>All rows</h2>
+<p class="note">op: one ${escapeHtml(report.operation)}. Times in microseconds; hover a heading for what it counts, a kernel for its switches.</p>
 <div class="scroll"><table>
-<thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
+<thead><tr>${head.join('')}</tr></thead>
 <tbody>
 ${body.join('\n')}
 </tbody>
@@ -284,9 +348,12 @@ dd { margin: 0; }
 .warnings { background: #fff4d6; border: 1px solid #e0b84a; padding: .5em 1.5em; }
 .chart { margin: 1.5em 0; }
 .scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 12px; }
-th, td { border: 1px solid #ddd; padding: 2px 6px; }
-th { background: #f4f4f4; vertical-align: bottom; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.note { color: #555; margin: .25em 0 .5em; }
+table { border-collapse: collapse; font-size: 12px; width: 100%; }
+th, td { border: 1px solid #ddd; padding: 2px 4px; }
+th { background: #f4f4f4; vertical-align: bottom; font-weight: 600; hyphens: manual; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.kernel { overflow-wrap: anywhere; min-width: 7em; }
+@media (max-width: 1200px) { table { font-size: 10.5px; } th, td { padding: 1px 2px; } td.kernel { min-width: 5em; } }
 tr.violated td { background: #fde2e2; }
 `;

@@ -9,7 +9,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('shootdown compare', () => {
   it('runs every kernel at every CPU count with one seed, prints one JSON object with stable names and writes the page', async () => {
-    const html = join(dir, 'out', 'mprotect.html');
+    const html = join(dir, 'mprotect.html');
     const r = await shootdown('compare', 'mprotect-toggle', '--kernel', 'always-flush,skip-promotions', '--cpus', '1,2', '--seed', '7', '--json', '--html', html);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);

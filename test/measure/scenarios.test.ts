@@ -22,7 +22,7 @@ async function fanout(options: Partial<FanoutOptions>) {
 }
 
 async function compare(name: string, kernels: string[], cpus: number[], variants = ['']): Promise<CompareRow[]> {
-  const req: CompareRequest = { resolved: await resolveScenario(name), kernels, set: [], variants, cpus, seed: 11, trials: 1, noiseShift: -1, costModel: DEFAULT_COST_MODEL, progress: false };
+  const req: CompareRequest = { resolved: await resolveScenario(name), kernels, set: [], variants, cpus, seed: 11, trials: 1, noiseShift: -1, costModel: DEFAULT_COST_MODEL };
   return (await runCompare(req)).rows;
 }
 

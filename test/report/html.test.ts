@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { chartSpecs, renderCompareHtml, writeCompareHtml } from '../../src/report/html.ts';
+import { chartSpecs, renderCompareHtml, writeCompareHtml, type ChartKey } from '../../src/report/html.ts';
 import type { CompareReport, CompareRow } from '../../src/campaign/compare-report.ts';
 import { defaultKernelConfig } from '../../src/config/kernel-config.ts';
 import { COUNTER_NAMES, type Counters } from '../../src/trace/counters.ts';
@@ -41,7 +41,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
   return {
     scenario: 'mprotect-skip-nonatomic-clear', operation: 'mprotect', kernels, variants, cpus: CPUS, seed: 12345,
     host: { cores: 2, node: 'v20.20.2' }, warnings: ['16 CPUs on 2 cores: times are inflated </script>'],
-    costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, source: 'calibrated' }, rows,
+    costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, source: 'calibrated' }, rows, interrupted: null,
   };
 }
 
@@ -111,7 +111,50 @@ describe('compare --html', () => {
   it('shows the median and p99 wait, and measured beside modelled time', async () => {
     const specs = embeddedSpecs(renderCompareHtml(single));
     expect(texts(await renderSvg(specs.latency))).toEqual(expect.arrayContaining(['median', 'p99']));
-    expect(texts(await renderSvg(specs.model))).toEqual(expect.arrayContaining(['measured', 'modelled']));
+    expect(texts(await renderSvg(specs.model))).toEqual(expect.arrayContaining(['measured on this host', 'modelled by the cost model']));
+  });
+
+  it('gives measured and modelled wait an axis each, so the smaller is not flat on zero', async () => {
+    // the measured wait a thousand times the modelled one, as threads on a shared host make it
+    const r = report(['buggy', 'fixed'], ['']);
+    for (const row of r.rows) row.measuredUsPerOp *= 1000;
+    const svg = await renderSvg(chartSpecs(r).model);
+    const shown = texts(svg);
+    expect(shown.filter((t) => t === 'wait per operation (µs)')).toHaveLength(2);
+    // the modelled panel's axis ends near its own largest value, not the measured one's
+    const largestModelled = Math.max(...r.rows.map((row) => row.modelledWaitUsPerOp));
+    // the y axes' labels (not the CPU counts under the x axis)
+    const labels = shown.filter((t) => /^[\d,.]+$/.test(t) && !CPUS.map(String).includes(t)).map((t) => Number(t.replace(/,/g, '')));
+    expect(labels.some((n) => n > largestModelled / 2 && n <= largestModelled * 1.5)).toBe(true);
+    expect(labels.some((n) => n >= 1000 * largestModelled / 4)).toBe(true);
+  });
+
+  it('keeps kernels whose lines coincide visible: their points side by side, each kernel its own shape', async () => {
+    const r = report(['buggy', 'fixed'], ['']);
+    // the same counts under both kernels
+    for (const row of r.rows.filter((row) => row.kernel === 'fixed')) Object.assign(row, { ipis: r.rows.find((b) => b.kernel === 'buggy' && b.cpus === row.cpus)!.ipis });
+    const svg = await renderSvg(chartSpecs(r).ipis);
+    const points = [...svg.matchAll(/aria-roledescription="point" transform="translate\(([\d.]+),([\d.]+)\)" d="([^"]+)"/g)];
+    const at = points.map((m) => `${m[1]},${m[2]}`);
+    expect(at).toHaveLength(r.rows.length);
+    expect(new Set(at).size).toBe(at.length);
+    // two symbol shapes: one per kernel
+    expect(new Set(points.map((m) => m[3].replace(/[\d.-]+/g, '#'))).size).toBe(2);
+  });
+
+  it('says the unit on every axis, labels a log axis at powers of ten and groups digits', async () => {
+    const r = report(['buggy'], ['']);
+    for (const row of r.rows) row.waitUs.p99 *= 1000;
+    const specs = chartSpecs(r);
+    const titles = { latency: 'wait (µs)', ipis: 'IPIs per operation', model: 'wait per operation (µs)' };
+    for (const key of CHARTS) {
+      const shown = texts(await renderSvg(specs[key as ChartKey]));
+      expect(shown, key).toContain('simulated CPUs');
+      expect(shown, key).toContain(titles[key as ChartKey]);
+      expect(shown.some((t) => /e[+-]\d/.test(t)), key).toBe(false);
+    }
+    const latency = texts(await renderSvg(specs.latency));
+    expect(latency).toEqual(expect.arrayContaining(['10', '100', '1,000', '10,000', '100,000']));
   });
 
   it('gives each variant its own panel, so lines of different variants never join', async () => {
@@ -125,6 +168,17 @@ describe('compare --html', () => {
       const lines = svg.match(/<path [^>]*aria-roledescription="line mark"/g) ?? [];
       expect(lines.length, key).toBe(twoVariants.kernels.length * perKernel * twoVariants.variants.length);
     }
+  });
+
+  it('keeps the table narrow: short headings, their meaning on hover, the operation named above', () => {
+    const page = renderCompareHtml(report(['buggy', 'fixed'], ['busy', 'idle']));
+    const headings = [.../<thead>(.*)<\/thead>/.exec(page)![1].matchAll(/<th( title="[^"]+")?>([^<]*)<\/th>/g)];
+    expect(headings.length).toBe(23);
+    for (const [, title, text] of headings) {
+      expect(text.replace(/\u00ad/g, '').length, text).toBeLessThanOrEqual(20);
+      if (!['kernel', 'variant'].includes(text)) expect(title, text).toBeDefined();
+    }
+    expect(page).toContain('<p class="note">op: one mprotect.');
   });
 
   it('tabulates every row with readable numbers', () => {
