@@ -56,7 +56,7 @@ export type TraceMetadata = Record<string, string | number | boolean>;
 export interface ExportOptions {
   violation?: TraceViolation;
   metadata?: TraceMetadata;
-  /** CPUs of the machine, the width of a printed cpumask; default: the highest CPU in the trace, plus one */
+  /** CPUs of the machine, the width of a printed cpumask; default: metadata.cpus, else the highest CPU in the trace, plus one */
   nrCpus?: number;
 }
 
@@ -151,7 +151,11 @@ function namedArgs(r: TraceRecord, nrCpus: number): [string, string | number][] 
   return out;
 }
 
-const nrCpusOf = (records: readonly TraceRecord[], opts: ExportOptions): number => opts.nrCpus ?? Math.max(1, ...records.map((r) => r.cpu + 1));
+/** The width of a cpumask: the option, else the metadata's `cpus` (stress and run-all set it), else the highest CPU seen. */
+const nrCpusOf = (records: readonly TraceRecord[], opts: ExportOptions): number => {
+  const fromMetadata = opts.metadata?.cpus;
+  return opts.nrCpus ?? (typeof fromMetadata === 'number' ? fromMetadata : Math.max(1, ...records.map((r) => r.cpu + 1)));
+};
 
 /**
  * The records in sequence order (wrap-aware), their stamps unwrapped from the first one (read as
