@@ -23,6 +23,7 @@ import { folioLock, folioMarkDirty, folioUnlock, pageAddRmap, putPage } from './
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { doNumaPage } from './numa.ts';
+import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
 const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
 
@@ -97,11 +98,18 @@ function doAnonWpPage(cpu: Cpu, ptep: number, pte: number): boolean {
   return true;
 }
 
-/** handle_mm_fault for a user access at `va` on this CPU's loaded mm. */
+/** handle_mm_fault for a user access at `va` on this CPU's loaded mm. Entry and return are traced. */
 export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
-  const v = cpu.v;
   const mm = loadedMm(cpu);
-  if (mm === INIT_MM) return false;
+  traceKernelEnter(cpu, KPath.HandleMmFault, mm, traceVpn(va), write ? 1 : 0);
+  const handled = mm !== INIT_MM && rawHandleMmFault(cpu, mm, va, write);
+  traceKernelExit(cpu, KPath.HandleMmFault, handled ? 1 : 0);
+  return handled;
+}
+
+/** handleMmFault's body, untraced, for a user mm. */
+function rawHandleMmFault(cpu: Cpu, mm: number, va: number, write: boolean): boolean {
+  const v = cpu.v;
   cpu.setActivity(Activity.Kernel);
   mmapReadLock(cpu, mm);
   try {

@@ -50,6 +50,7 @@ import { mmPgd } from './mm.ts';
 import { folioTryGet, pinPage, putPage, unpinPage } from './page.ts';
 import { ViolationKind, checkGupPin, gupPinMappedNoSideEffects, reportViolation } from '../check/oracle.ts';
 import { KernelPoint } from './points.ts';
+import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
 export interface GupFastResult {
   /** the frames pinned, for the pages from `addr` on; fewer than asked when the walk stopped early */
@@ -150,6 +151,14 @@ function gupFastRange(w: GupFastWalk, table: number, level: number, addr: number
  */
 // models mm/gup.c:gup_fast
 export function getUserPagesFast(cpu: Cpu, mm: number, addr: number, nrPages: number, write: boolean): GupFastResult {
+  traceKernelEnter(cpu, KPath.GupFast, mm, traceVpn(addr), nrPages, write ? 1 : 0);
+  const result = rawGetUserPagesFast(cpu, mm, addr, nrPages, write);
+  traceKernelExit(cpu, KPath.GupFast, result.pfns.length);
+  return result;
+}
+
+/** getUserPagesFast's body, untraced. */
+function rawGetUserPagesFast(cpu: Cpu, mm: number, addr: number, nrPages: number, write: boolean): GupFastResult {
   if (!Number.isInteger(nrPages) || nrPages < 0 || addr % PAGE_SIZE !== 0 || addr < 0 || addr + nrPages * PAGE_SIZE > USER_VA_LIMIT) {
     throw new RangeError(`GUP-fast of ${nrPages} pages at 0x${addr.toString(16)}: not page-aligned user addresses`);
   }

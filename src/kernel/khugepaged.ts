@@ -56,6 +56,7 @@ import { folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageR
 import { pteLock, pteUnlock } from './ptl.ts';
 import { VM_WRITE } from './vma-layout.ts';
 import { findVma, vmaEnd, vmaFlags, vmaIsAnon } from './vma.ts';
+import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
 /** enum scan_result, the values this collapse can return. */
 export type ScanResult =
@@ -234,6 +235,14 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: num
  */
 // models mm/khugepaged.c:collapse_huge_page
 export function collapseHugePage(cpu: Cpu, mm: number, addr: number): ScanResult {
+  traceKernelEnter(cpu, KPath.KhugepagedCollapse, mm, traceVpn(addr));
+  const result = rawCollapseHugePage(cpu, mm, addr);
+  traceKernelExit(cpu, KPath.KhugepagedCollapse, result === 'SCAN_SUCCEED' ? 1 : 0);
+  return result;
+}
+
+/** collapseHugePage's body, untraced. */
+function rawCollapseHugePage(cpu: Cpu, mm: number, addr: number): ScanResult {
   if (!Number.isInteger(addr) || addr < 0 || addr % PMD_SIZE !== 0 || addr + PMD_SIZE > USER_VA_LIMIT) {
     throw new RangeError(`collapse address 0x${addr.toString(16)} is not a 2 MiB-aligned user address`);
   }

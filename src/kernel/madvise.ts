@@ -24,12 +24,18 @@ import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 import { KernelPoint } from './points.ts';
+import { KPath, traceKernelEnter, traceKernelExit, tracePages, traceVpn } from '../trace/events.ts';
 
 export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
 
-/** madvise: returns 0, or -EINVAL (-22) for an unknown advice or a bad range. */
+/** madvise: returns 0, or -EINVAL (-22) for an unknown advice or a bad range. Entry and return are traced. */
 export function sysMadvise(cpu: Cpu, mm: number, addr: number, length: number, advice: number): number {
+  traceKernelEnter(cpu, KPath.Madvise, mm, traceVpn(addr), tracePages(length), advice);
+  return traceKernelExit(cpu, KPath.Madvise, rawSysMadvise(cpu, mm, addr, length, advice));
+}
+
+function rawSysMadvise(cpu: Cpu, mm: number, addr: number, length: number, advice: number): number {
   if (addr % PAGE_SIZE !== 0 || length <= 0 || addr + length > USER_VA_LIMIT) return -22;
   if (advice !== MADV_DONTNEED && advice !== MADV_FREE) return -22;
   const v = cpu.v;

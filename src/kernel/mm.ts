@@ -9,6 +9,7 @@ import { CpuMask } from '../cpu/cpumask.ts';
 import { INIT_MM, MAX_MMS, MM_CPUMASK, MM_CTX_ID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
 import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
 import type { Cpu } from '../cpu/cpu.ts';
+import { Ev, LockKind, traceEvent } from '../trace/events.ts';
 
 export const mmBase = (mm: number): number => mm * MM_WORDS;
 
@@ -90,21 +91,30 @@ export function mmCpumaskIndex(mm: number): number {
   return mmBase(mm) + MM_CPUMASK;
 }
 
-// mmap_lock (include/linux/mmap_lock.h)
+// mmap_lock (include/linux/mmap_lock.h), each operation logged once it is done (lock_acquire
+// when the lock is held, lock_release as it is dropped; a downgrade is a release of the write
+// side and an acquire of the read side)
+const traceMmapLock = (cpu: Cpu, ev: Ev, mm: number, write: boolean) => traceEvent(cpu.v, cpu.id, ev, LockKind.MmapLock, mm, write ? 1 : 0);
 export function mmapReadLock(cpu: Cpu, mm: number): void {
   downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  traceMmapLock(cpu, Ev.LockAcquire, mm, false);
 }
 export function mmapReadUnlock(cpu: Cpu, mm: number): void {
+  traceMmapLock(cpu, Ev.LockRelease, mm, false);
   upRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
 }
 export function mmapWriteLock(cpu: Cpu, mm: number): void {
   downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  traceMmapLock(cpu, Ev.LockAcquire, mm, true);
 }
 export function mmapWriteUnlock(cpu: Cpu, mm: number): void {
+  traceMmapLock(cpu, Ev.LockRelease, mm, true);
   upWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
 }
 export function mmapWriteDowngrade(cpu: Cpu, mm: number): void {
+  traceMmapLock(cpu, Ev.LockRelease, mm, true);
   downgradeWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  traceMmapLock(cpu, Ev.LockAcquire, mm, false);
 }
 
 /**

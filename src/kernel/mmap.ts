@@ -24,6 +24,7 @@ import { unlinkVma } from './rmap.ts';
 import { fileSize } from './filemap.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 import { KernelPoint } from './points.ts';
+import { KPath, traceKernelEnter, traceKernelExit, tracePages, traceVpn } from '../trace/events.ts';
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -54,8 +55,15 @@ function checkAligned(addr: number): void {
   }
 }
 
-/** mmap: returns the address of the new mapping. */
+/** mmap: returns the address of the new mapping. Entry and return are traced. */
 export function sysMmap(cpu: Cpu, mm: number, req: MmapRequest): number {
+  traceKernelEnter(cpu, KPath.Mmap, mm, traceVpn(req.addr ?? 0), tracePages(req.length), req.prot);
+  const addr = rawSysMmap(cpu, mm, req);
+  traceKernelExit(cpu, KPath.Mmap, traceVpn(addr));
+  return addr;
+}
+
+function rawSysMmap(cpu: Cpu, mm: number, req: MmapRequest): number {
   const v = cpu.v;
   const pages = pagesOf(req.length);
   const file = req.file ?? NO_FILE;
@@ -91,8 +99,14 @@ function unmapRegion(cpu: Cpu, tlb: MmuGather, mm: number, vmas: Vma[], start: n
   freePgdRange(cpu, tlb, mm, start, end, floor, ceiling);
 }
 
-/** munmap: when it returns, no CPU translates any address of [addr, addr + length). */
+/** munmap: when it returns, no CPU translates any address of [addr, addr + length). Entry and return are traced. */
 export function sysMunmap(cpu: Cpu, mm: number, addr: number, length: number): void {
+  traceKernelEnter(cpu, KPath.Munmap, mm, traceVpn(addr), tracePages(length));
+  rawSysMunmap(cpu, mm, addr, length);
+  traceKernelExit(cpu, KPath.Munmap, 0);
+}
+
+function rawSysMunmap(cpu: Cpu, mm: number, addr: number, length: number): void {
   const v = cpu.v;
   checkAligned(addr);
   const pages = pagesOf(length);

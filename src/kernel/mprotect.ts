@@ -50,7 +50,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import type { SwitchValue } from '../config/kernel-config.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { PMD_SIZE, USER_VA_LIMIT, pteOffset, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
+import { PMD_SIZE, USER_VA_LIMIT, pteOffset, ptepGet, setPte } from '../machine/pagetable.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT, _PAGE_RW,
   _PAGE_PROTNONE, _PAGE_SOFTW1, _PAGE_SOFTW2, _PAGE_SOFTW3, _PAGE_USER, PTE_PFN_MASK, PTE_PFN_SHIFT, pteDirty,
@@ -58,7 +58,6 @@ import {
 } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
-import { Ev, traceEvent } from '../trace/events.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { VMA_FLAGS, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { splitVmasAt, vmaEnd, vmaFlags, vmaStart, vmasIn, type Vma } from './vma.ts';
@@ -70,6 +69,7 @@ import { ptepGetAndClearFull } from './zap.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './mmap.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 import { KernelPoint } from './points.ts';
+import { KPath, traceKernelEnter, traceKernelExit, tracePages, traceVpn } from '../trace/events.ts';
 
 const EINVAL = -22;
 const ENOMEM = -12;
@@ -272,7 +272,6 @@ function changePteRange(cpu: Cpu, batch: ProtectionBatch, vma: Vma, start: numbe
     const newPte = pteModifyForVma(v, vma, oldPte, newprot, tryWritable);
     // publishes the new protection; a CPU that faults meanwhile waits on the PTL we hold
     setPte(v, ptep, newPte);
-    traceEvent(v, cpu.id, Ev.PteChange, mm, vpnOf(addr), oldPte, newPte);
     if (pteNeedsFlush(cpu.config.mprotectFlush, oldPte, newPte)) protectionBatchFlushPte(batch, addr);
     pages++;
   }
@@ -333,6 +332,12 @@ function mprotectFixup(cpu: Cpu, batch: ProtectionBatch, vma: Vma, prot: number)
  * range with more permission than `prot` grants.
  */
 export function sysMprotect(cpu: Cpu, mm: number, addr: number, len: number, prot: number): number {
+  traceKernelEnter(cpu, KPath.Mprotect, mm, traceVpn(addr), tracePages(len), prot);
+  return traceKernelExit(cpu, KPath.Mprotect, rawSysMprotect(cpu, mm, addr, len, prot));
+}
+
+/** sysMprotect's body, untraced. */
+function rawSysMprotect(cpu: Cpu, mm: number, addr: number, len: number, prot: number): number {
   if (!Number.isInteger(addr) || addr % PAGE_SIZE !== 0 || !Number.isInteger(len) || len <= 0) return EINVAL;
   if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) return EINVAL;
   const end = addr + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;

@@ -53,7 +53,6 @@ import { ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
 import { _PAGE_PRESENT, mkPte, pteFlags, pteMkyoung, ptePfn, ptePresent, pteProtnone } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
-import { Ev, traceEvent } from '../trace/events.ts';
 import { mmBase, mmPgd, mmTlbFlushPending, mmapReadLock, mmapReadUnlock } from './mm.ts';
 import { MM_NUMA_SCAN_SEQ } from './mm-layout.ts';
 import { Counter } from '../trace/counters.ts';
@@ -63,6 +62,7 @@ import { folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageR
 import { pteOffsetMapLock, pteUnlock } from './ptl.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { MM_CP_PROT_NUMA, changeProtection, protectionBatchFinish, protectionBatchStart, pteModifyForVma, vmGetPageProt } from './mprotect.ts';
+import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
 /**
  * x86 pte_accessible: may some TLB still translate through `pte`? A present PTE, yes; a PROT_NONE
@@ -145,6 +145,12 @@ const NUMA_SCANS_UNFILTERED = 2;
  * first NUMA_SCANS_UNFILTERED scans, or as `opts` says. Returns how many PTEs changed.
  */
 export function numaScan(cpu: Cpu, mm: number, opts: NumaScanOptions = {}): number {
+  traceKernelEnter(cpu, KPath.NumaScan, mm);
+  return traceKernelExit(cpu, KPath.NumaScan, rawNumaScan(cpu, mm, opts));
+}
+
+/** numaScan's body, untraced. */
+function rawNumaScan(cpu: Cpu, mm: number, opts: NumaScanOptions): number {
   const v = cpu.v;
   const seq = Atomics.add(v.mm, mmBase(mm) + MM_NUMA_SCAN_SEQ, 1);
   const filter = opts.filterByPid ?? (cpu.config.numaPidFilter === 'on' && seq >= NUMA_SCANS_UNFILTERED);
@@ -209,7 +215,6 @@ function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numb
   const newPte = mkPte(newPfn, pteFlags(mapped));
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
   setPte(v, ptep, newPte);
-  traceEvent(v, cpu.id, Ev.PteChange, mm, vpnOf(va), old, newPte);
   // the count is frozen at zero: nobody else can hold the old frame, it goes straight back
   freeFrame(v, cpu.id, oldPfn);
   return true;
@@ -231,7 +236,6 @@ export function doNumaPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: num
   const old = ptepGetAndClearFull(cpu, ptep);
   const pte = numaRestoredPte(v, vma, old);
   setPte(v, ptep, pte);
-  traceEvent(v, cpu.id, Ev.PteChange, mm, vpnOf(page), old, pte);
   return true;
 }
 

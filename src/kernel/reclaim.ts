@@ -50,6 +50,7 @@ import { pteAccessible } from './numa.ts';
 import { writeoutFolioLocked } from './writeback.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { KernelPoint } from './points.ts';
+import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
 /** A page to reclaim: a frame (what the LRU lists hold), or a page of a file's cache. */
 export type ReclaimTarget = number | { file: number; index: number };
@@ -173,6 +174,14 @@ function shrinkFolio(cpu: Cpu, pfn: number, stat: ReclaimStat): boolean {
  * frame it freed is out of every TLB, and every dirty file page it freed is on disk.
  */
 export function reclaimPages(cpu: Cpu, targets: readonly ReclaimTarget[]): ReclaimStat {
+  traceKernelEnter(cpu, KPath.Reclaim, targets.length);
+  const stat = rawReclaimPages(cpu, targets);
+  traceKernelExit(cpu, KPath.Reclaim, stat.reclaimed);
+  return stat;
+}
+
+/** reclaimPages' body, untraced. */
+function rawReclaimPages(cpu: Cpu, targets: readonly ReclaimTarget[]): ReclaimStat {
   const v = cpu.v;
   const stat: ReclaimStat = { reclaimed: 0, lazyfreed: 0, pageout: 0 };
   const freeFolios: number[] = [];

@@ -43,6 +43,7 @@ import { pteUnlock } from './ptl.ts';
 import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { noteWrittenBack } from '../check/oracle.ts';
+import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
 /**
  * folio_mkclean: every PTE that maps `pfn` dirty or writable becomes clean and read-only, its
@@ -106,13 +107,17 @@ export function writebackFilePage(cpu: Cpu, file: number, index: number): boolea
 
 // models the per-folio body of mm/page-writeback.c:write_cache_pages
 function writebackCached(cpu: Cpu, file: number, index: number): boolean {
+  traceKernelEnter(cpu, KPath.Writeback, file, index);
   // our reference keeps reclaim from taking the page out of the cache: its refcount freeze fails
   const pfn = filemapGetFolio(cpu, file, index);
-  if (pfn === 0) return false;
-  folioLock(cpu, pfn);
-  const written = writeoutFolioLocked(cpu, pfn);
-  folioUnlock(cpu, pfn);
-  putPage(cpu.v, cpu.id, pfn);
+  let written = false;
+  if (pfn !== 0) {
+    folioLock(cpu, pfn);
+    written = writeoutFolioLocked(cpu, pfn);
+    folioUnlock(cpu, pfn);
+    putPage(cpu.v, cpu.id, pfn);
+  }
+  traceKernelExit(cpu, KPath.Writeback, written ? 1 : 0);
   return written;
 }
 

@@ -11,7 +11,8 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
-import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entrySpan, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entrySpan, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
+import { PteOp } from '../trace/events.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
 import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry } from './mmu-gather.ts';
@@ -140,6 +141,7 @@ function freeTables(cpu: Cpu, tlb: MmuGather, table: number, level: number, base
     if (!whole) continue;
     // pmd_clear / pud_clear, then the table is the gather's: walkers may hold the old pointer until the flush
     Atomics.store(v.phys, slot, 0);
+    tracePteChange(v, cpu.id, PteOp.ClearTable, slot, e, 0);
     freeTableTlb(tlb, ptePfn(e), level - 1, addr);
   }
 }

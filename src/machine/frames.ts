@@ -9,7 +9,8 @@
  * belongs to someone else, and the generation in the stale TLB entry no longer matches.
  *
  * `cpu` is the simulated CPU doing the work, or CONTROL_CPU for the control plane (machine set-up
- * on the main thread), which uses the zone list only.
+ * on the main thread), which uses the zone list only. A CPU logs each frame it allocates and frees
+ * on its ring (trace/events.ts: the frame, its kind, its generation).
  */
 import type { MachineViews } from './memory.ts';
 import {
@@ -19,6 +20,7 @@ import {
 } from './phys-layout.ts';
 import { rawSpinLock, rawSpinUnlock } from './raw-spinlock.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
+import { Ev, traceEvent } from '../trace/events.ts';
 
 export const CONTROL_CPU = -1;
 
@@ -83,7 +85,9 @@ function rawAllocFrame(v: MachineViews, cpu: number): number {
  */
 export function allocFrame(v: MachineViews, cpu: number, kind: FrameKind, owner: number, index: number, zero: boolean): number {
   const pfn = rawAllocFrame(v, cpu);
-  if (pfn !== 0) prepNewFrame(v, pfn, kind, owner, index, zero);
+  if (pfn === 0) return 0;
+  prepNewFrame(v, pfn, kind, owner, index, zero);
+  if (cpu !== CONTROL_CPU) traceEvent(v, cpu, Ev.FrameAlloc, pfn, kind, owner, v.frameMeta[meta(pfn, META_GEN)]);
   return pfn;
 }
 
@@ -144,7 +148,8 @@ export function freeFrame(v: MachineViews, cpu: number, pfn: number): void {
   const m = v.frameMeta;
   // the new generation is visible before the frame can be handed out again: a CPU that still
   // translates to this frame compares its entry's generation with this one
-  Atomics.add(m, meta(pfn, META_GEN), 1);
+  const gen = Atomics.add(m, meta(pfn, META_GEN), 1) + 1;
+  if (cpu !== CONTROL_CPU) traceEvent(v, cpu, Ev.FrameFree, pfn, m[meta(pfn, META_KIND)], gen);
   m[meta(pfn, META_KIND)] = FrameKind.Free;
   m[meta(pfn, META_OWNER)] = 0;
   Atomics.store(m, meta(pfn, META_REFCOUNT), 0);

@@ -21,13 +21,20 @@
  * Upper-level entries (table pointers) go through the same primitives; the walker records bits
  * for leaves only (a PTE, or a 2 MiB leaf at the PMD level), so nothing is pending for pointers.
  *
+ * Every change an entry goes through here is logged on this thread's CPU's ring (trace/events.ts
+ * Ev.PteChange: the primitive, the mm, the VPN, the level, the old and the new entry), and so is
+ * the walker's A/D update (machine/walker.ts); a table frame keeps the first VPN it maps
+ * (META_TABLE_VPN) so that an entry's VPN is known from its word index. The control plane's
+ * changes (set-up on the main thread) have no ring and are not logged.
+ *
  * Entries are addressed by their word index in physical memory (`ptep`), as the kernel passes a
  * pte_t pointer. User virtual addresses are below USER_VA_LIMIT (2^43, so that a VPN fits in 31
  * bits); the walk is still the full four-level one.
  */
 import type { MachineViews } from './memory.ts';
-import { allocFrame, freeFrame } from './frames.ts';
-import { FrameKind, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './phys-layout.ts';
+import { allocFrame, frameMetaIndex, freeFrame } from './frames.ts';
+import { FrameKind, META_INDEX, META_OWNER, META_TABLE_VPN, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './phys-layout.ts';
+import { Ev, PteOp, traceEvent } from '../trace/events.ts';
 import { _PAGE_ACCESSED, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, mkPte, ptePfn, ptePresent } from './pte.ts';
 import { HW_AD_BITS, checkPteOverwrite, kernelSawPte } from '../check/lost-bits.ts';
 
@@ -72,6 +79,19 @@ export function bindPteCpu(cpu: number): void {
   knownPtep = -1;
 }
 
+/**
+ * Logs a change of the entry at `ptep` on `cpu`'s ring (nothing on the control plane): the mm and
+ * level of its table, and the VPN it maps, from the table frame's metadata.
+ */
+export function tracePteChange(v: MachineViews, cpu: number, op: PteOp, ptep: number, old: number, pte: number): void {
+  if (cpu < 0) return;
+  const table = Math.floor(ptep / WORDS_PER_FRAME);
+  const m = v.frameMeta;
+  const level = m[frameMetaIndex(table, META_INDEX)];
+  const vpn = m[frameMetaIndex(table, META_TABLE_VPN)] + (ptep - table * WORDS_PER_FRAME) * 2 ** (9 * (level - 1));
+  traceEvent(v, cpu, Ev.PteChange, op, m[frameMetaIndex(table, META_OWNER)], vpn, level, old, pte);
+}
+
 /** ptep_get: the kernel's look at an entry; the A and D bits it returns are seen. */
 export function ptepGet(v: MachineViews, ptep: number): number {
   const pte = Atomics.load(v.phys, ptep);
@@ -94,6 +114,7 @@ export function ptepGetNoSideEffects(v: MachineViews, ptep: number): number {
 export function setPte(v: MachineViews, ptep: number, pte: number, cpu = pteCpu): void {
   // publishes the new entry to walkers; a walker that reads it reads the frame's contents after it
   const old = Atomics.exchange(v.phys, ptep, pte);
+  tracePteChange(v, cpu, PteOp.SetPte, ptep, old, pte);
   const known = knownPtep === ptep ? knownPte : 0;
   knownPtep = ptep;
   knownPte = pte;
@@ -103,6 +124,7 @@ export function setPte(v: MachineViews, ptep: number, pte: number, cpu = pteCpu)
 /** ptep_get_and_clear: one atomic exchange, so no A/D bit a walker sets can be lost. */
 export function ptepGetAndClear(v: MachineViews, ptep: number): number {
   const pte = Atomics.exchange(v.phys, ptep, 0);
+  tracePteChange(v, pteCpu, PteOp.GetAndClear, ptep, pte, 0);
   knownPtep = ptep;
   knownPte = pte;
   if ((pte & HW_AD_BITS) !== 0) kernelSawPte(v, ptep, pte);
@@ -117,6 +139,7 @@ export function ptepTestAndClearYoung(v: MachineViews, ptep: number): boolean {
     if ((old & _PAGE_ACCESSED) === 0) return false;
     // races with a walker setting A or D: retry with what it wrote
     if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_ACCESSED) === old) {
+      tracePteChange(v, pteCpu, PteOp.ClearYoung, ptep, old, old & ~_PAGE_ACCESSED);
       // the caller learns A, not D: only A is seen
       kernelSawPte(v, ptep, old & ~HW_AD_BITS | _PAGE_ACCESSED);
       return true;
@@ -129,13 +152,18 @@ export function ptepSetWrprotect(v: MachineViews, ptep: number): void {
   if (knownPtep === ptep) knownPtep = -1;
   for (;;) {
     const old = Atomics.load(v.phys, ptep);
-    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_RW) === old) return;
+    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_RW) === old) {
+      tracePteChange(v, pteCpu, PteOp.SetWrprotect, ptep, old, old & ~_PAGE_RW);
+      return;
+    }
   }
 }
 
 /** Allocates a zeroed PGD for an mm. Returns its PFN, 0 when memory is out. */
 export function pgdAlloc(v: MachineViews, cpu: number, owner: number): number {
-  return allocFrame(v, cpu, FrameKind.PageTable, owner, PGD_LEVEL, true);
+  const pgd = allocFrame(v, cpu, FrameKind.PageTable, owner, PGD_LEVEL, true);
+  if (pgd !== 0) v.frameMeta[frameMetaIndex(pgd, META_TABLE_VPN)] = 0;
+  return pgd;
 }
 
 /**
@@ -181,11 +209,15 @@ export function pteAlloc(v: MachineViews, cpu: number, pgd: number, va: number, 
     if (!ptePresent(e)) {
       const fresh = allocFrame(v, cpu, FrameKind.PageTable, owner, level - 1, true);
       if (fresh === 0) return -1;
+      // the first VPN the new table maps: `vpn` without the bits its entries index
+      v.frameMeta[frameMetaIndex(fresh, META_TABLE_VPN)] = vpn - (vpn % 2 ** (9 * (level - 1)));
       const want = mkPte(fresh, _PAGE_TABLE);
       // pairs with the walker's load of this entry: the zeroed table is visible before the pointer
       const seen = Atomics.compareExchange(v.phys, slot, e, want);
-      if (seen === e) e = want;
-      else {
+      if (seen === e) {
+        e = want;
+        tracePteChange(v, cpu, PteOp.Populate, slot, seen, want);
+      } else {
         freeFrame(v, cpu, fresh);
         e = seen;
       }

@@ -27,6 +27,8 @@
  * When the compareExchange on a leaf sets A or D, the walker records it on the mapped frame, for
  * the lost-bit oracle (check/lost-bits.ts): "set by the hardware, not yet seen by the kernel".
  * `epoch` is the mm's promise count, kept in the TLB entry for the promise oracle.
+ * A fill and the A/D update of a leaf are logged on the CPU's ring (trace/events.ts); a TLB hit
+ * never comes here and logs nothing.
  */
 import type { MachineViews } from './memory.ts';
 import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND } from './phys-layout.ts';
@@ -35,7 +37,7 @@ import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
   _PAGE_USER, ptePfn,
 } from './pte.ts';
-import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
+import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex, tracePteChange } from './pagetable.ts';
 import {
   HPAGE_VPNS, PSCE_GEN, PSCE_TABLE, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_NX, TLBF_USER,
   TLBF_WRITE,
@@ -44,6 +46,7 @@ import { ViolationKind, checkHugeTlbFill, checkPteTlbFill, reportViolation } fro
 import { HW_AD_BITS, hwSetAccessFlags } from '../check/lost-bits.ts';
 import { htlbFill, htlbLookup, pscFill, pscLookup, tlbBase, tlbFill, tlbFillHugePiece } from './tlb.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
+import { Ev, PteOp, traceEvent } from '../trace/events.ts';
 
 /** Walk results below zero are faults. */
 export const FAULT_NOT_PRESENT = -1;
@@ -130,6 +133,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
       if (Atomics.load(phys, slot) !== e) continue;
     } else {
       if (Atomics.compareExchange(phys, slot, e, want) !== e) continue;
+      tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
       // the hardware's truth for the lost-bit oracle: these bits are ours, the kernel has not seen them
       hwSetAccessFlags(v, slot, want, want & ~e & HW_AD_BITS, vpn);
     }
@@ -143,6 +147,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     v.counters[cpu * COUNTER_STRIDE + Counter.TlbFills]++;
     // the fill's place in the global order, for the promise oracle
     const fillSeq = Atomics.load(v.globals, G_TRACE_SEQ);
+    traceEvent(v, cpu, Ev.TlbFill, vpn, pfn, flags);
     if (!huge) {
       checkPteTlbFill(v, cpu, vpn, pcid, pfn, flags);
       return tlbFill(tlb, tlbBase(cpu), vpn, pcid, pfn, flags, gen, victim, epoch, fillSeq);

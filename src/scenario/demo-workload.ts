@@ -17,7 +17,6 @@ import { mmAlloc, mmPgd, mmTlbGen } from '../kernel/mm.ts';
 import { flushTlbMmRange, switchMm } from '../arch/x86/flush.ts';
 import { smpBarrier, stopAll } from '../cpu/smp.ts';
 import { checkFlushPostcondition, type FlushViolation } from '../check/flush-postcondition.ts';
-import { Ev, traceEvent } from '../trace/events.ts';
 import { defineWorkload } from './workload.ts';
 import { progressTick } from '../campaign/progress.ts';
 
@@ -106,7 +105,6 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
         pte = mkPte(fresh, USER_PAGE);
       }
       setPte(v, ptep, pte);
-      traceEvent(v, cpu.id, Ev.PteChange, p.mm, ((start / PAGE_SIZE) | 0) + i, old, pte);
     }
     const t0 = performance.now();
     flushTlbMmRange(cpu, p.mm, start, end);

@@ -9,14 +9,24 @@
  * The invariant: both keep the order of the global trace sequence, and their clock is that
  * sequence, not time. The sequence wraps (trace/events.ts): records and the violation are ordered
  * by wrap-aware difference and printed unwrapped from the first record, so a window that spans a
- * wrap still reads in order, with timestamps that never go backwards. Seq 123 prints as ftrace's `0.000123` and as Chrome's ts 123 (microseconds),
- * so timestamps never go backwards and the two exports of one report line up event for event; a
- * gap between two timestamps counts the events logged in between, on any CPU, not elapsed time.
+ * wrap still reads in order, with timestamps that never go backwards. Seq 123 prints as ftrace's
+ * `0.000123` and as Chrome's ts 123 (which Perfetto labels microseconds; the trace's metadata and
+ * process name say it is the sequence), so the two exports of one report line up event for event;
+ * a gap between two timestamps counts the events stamped in between, on any CPU (collapsed repeats
+ * included), not elapsed time.
  *
  * tlb_flush prints exactly as the kernel's tracepoint (include/trace/events/tlb.h,
  * "pages:%ld reason:%s (%d)", pages -1 for TLB_FLUSH_ALL), so scripts written for real traces read
- * ours. Other events print `name: key=value ...`, with PTEs, PFNs and VPNs in hex. The ftrace
- * flags column is the constant `d..1.`: the rings do not record IRQ or preempt state per event.
+ * ours. Other events print `name: key=value ...`, with PTEs, PFNs, VPNs and lock ids in hex,
+ * cpumasks in hex as the kernel's %*pb prints them (32-bit chunks, comma-separated, as wide as the
+ * CPUs of the trace), and kinds and codes by name: flush reasons, IPI functions, fault codes, PTE
+ * operations, locks, frame kinds, violation kinds. System calls print as sys_enter_<name> and
+ * sys_exit_<name>, kernel paths as <name>_enter and <name>_exit.
+ *
+ * The ftrace flags column is the CPU's state at the event as the ring recorded it: 'd' with IRQs
+ * off, 'h' in an IPI handler; need-resched, preempt-depth and migrate-disable are not modelled and
+ * print '.'. A collapsed repeat (trace/events.ts) prints once, with how often its block of events
+ * repeated and when the last repeat began; in Chrome it is also a complete event over the repeats.
  *
  * Options, common to both:
  *   violation  the report the trace leads up to (seq, CPU, kind, message, fields): marked right
@@ -25,7 +35,10 @@
  *              so that an exported trace still says how to rerun it.
  */
 import { reporter } from '../check/describe.ts';
-import { Ev, TLB_FLUSH_REASON_NAMES, seqDiff, unwrapSeq, type TraceRecord } from './events.ts';
+import { VIOLATION_KIND_NAMES } from '../check/oracle.ts';
+import { IPI_FN_NAMES } from '../ipi/protocol.ts';
+import { FAULT_NOT_PRESENT, FAULT_PROTECTION } from '../machine/walker.ts';
+import { Ev, KPATH_FORMATS, LOCK_NAMES, PTE_OP_NAMES, TLB_FLUSH_REASON_NAMES, seqDiff, unwrapSeq, type TraceRecord } from './events.ts';
 
 export interface TraceViolation {
   seq: number;
@@ -43,6 +56,8 @@ export type TraceMetadata = Record<string, string | number | boolean>;
 export interface ExportOptions {
   violation?: TraceViolation;
   metadata?: TraceMetadata;
+  /** CPUs of the machine, the width of a printed cpumask; default: metadata.cpus, else the highest CPU in the trace, plus one */
+  nrCpus?: number;
 }
 
 export interface FtraceOptions extends ExportOptions {
@@ -68,16 +83,79 @@ export interface ChromeTrace {
   metadata: TraceMetadata;
 }
 
-/** Arguments that hold PTEs, PFNs or VPNs, printed in hex. */
-const HEX_ARGS = new Set(['old', 'new', 'pfn', 'vpn', 'pte']);
+/** Arguments that hold PTEs, PFNs, VPNs or lock ids, printed in hex. */
+const HEX_ARGS = new Set(['old', 'new', 'pfn', 'vpn', 'pte', 'id']);
 
 /** Entries are 32-bit: NX (bit 31) makes a PTE negative in the ring, so print it unsigned. */
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 
-const argValue = (name: string, value: number): string | number => (HEX_ARGS.has(name) ? hex(value) : value);
-
 /** __print_symbolic's lookup: an unknown value prints as hex. */
-const reasonName = (reason: number): string => TLB_FLUSH_REASON_NAMES[reason] ?? hex(reason);
+const symbolic = (names: Record<number, string>, value: number): string => names[value] ?? hex(value);
+
+const reasonName = (reason: number): string => symbolic(TLB_FLUSH_REASON_NAMES, reason);
+
+const FAULT_CODE_NAMES: Record<number, string> = { [FAULT_NOT_PRESENT]: 'not_present', [FAULT_PROTECTION]: 'protection' };
+/** enum FrameKind (machine/phys-layout.ts) */
+const FRAME_KIND_NAMES = ['free', 'anon', 'file', 'page_table', 'kernel'];
+const TLB_FLAG_NAMES = ['V', 'W', 'U', 'D', 'G', 'NX', 'HUGE', 'FILE'];
+
+/** Arguments printed by name, per event type. */
+const SYMBOLIC_ARGS: Record<number, Record<string, Record<number, string>>> = {
+  [Ev.IpiSend]: { fn: IPI_FN_NAMES },
+  [Ev.IpiTake]: { fn: IPI_FN_NAMES },
+  [Ev.PageFault]: { code: FAULT_CODE_NAMES },
+  [Ev.PteChange]: { op: PTE_OP_NAMES },
+  [Ev.FrameAlloc]: { kind: FRAME_KIND_NAMES },
+  [Ev.FrameFree]: { kind: FRAME_KIND_NAMES },
+  [Ev.LockAcquire]: { lock: LOCK_NAMES },
+  [Ev.LockRelease]: { lock: LOCK_NAMES },
+  [Ev.Violation]: { kind: VIOLATION_KIND_NAMES },
+};
+
+/** TLB entry flags (machine/tlb-layout.ts TLBF_*) as `V|W|U`, or 0. */
+function tlbFlagNames(flags: number): string {
+  const names = TLB_FLAG_NAMES.filter((_, bit) => (flags & (1 << bit)) !== 0);
+  return names.length === 0 ? '0' : names.join('|');
+}
+
+/**
+ * A cpumask of up to 64 CPUs (two words) as the kernel's %*pb prints one (lib/vsprintf.c:
+ * bitmap_string): hex in 32-bit chunks from the top, comma-separated, the top chunk as wide as
+ * its bits need, the others 8 digits.
+ */
+export function cpumaskHex(w0: number, w1: number, nrBits: number): string {
+  const chunks = [w0 >>> 0, w1 >>> 0].slice(0, Math.max(1, Math.ceil(nrBits / 32)));
+  const topBits = nrBits % 32 === 0 ? 32 : nrBits % 32;
+  return chunks
+    .map((c, i) => {
+      const bits = i === chunks.length - 1 ? topBits : 32;
+      const masked = bits === 32 ? c : c & ((1 << bits) - 1);
+      return masked.toString(16).padStart(Math.ceil(bits / 4), '0');
+    })
+    .reverse()
+    .join(',');
+}
+
+/** The record's arguments as they print: kernel paths without their code (it is in the name). */
+function namedArgs(r: TraceRecord, nrCpus: number): [string, string | number][] {
+  const out: [string, string | number][] = [];
+  const symbols = SYMBOLIC_ARGS[r.type] ?? {};
+  for (const [name, value] of Object.entries(r.args)) {
+    if (name === 'path' && (r.type === Ev.KernelEnter || r.type === Ev.KernelExit) && KPATH_FORMATS[value] !== undefined) continue;
+    if (r.type === Ev.CsdWait && name === 'targets1') continue;
+    if (r.type === Ev.CsdWait && name === 'targets0') out.push(['cpumask', cpumaskHex(value, r.args.targets1, nrCpus)]);
+    else if (r.type === Ev.TlbFill && name === 'flags') out.push([name, tlbFlagNames(value)]);
+    else if (symbols[name] !== undefined) out.push([name, symbolic(symbols[name], value)]);
+    else out.push([name, HEX_ARGS.has(name) ? hex(value) : value]);
+  }
+  return out;
+}
+
+/** The width of a cpumask: the option, else the metadata's `cpus` (stress and run-all set it), else the highest CPU seen. */
+const nrCpusOf = (records: readonly TraceRecord[], opts: ExportOptions): number => {
+  const fromMetadata = opts.metadata?.cpus;
+  return opts.nrCpus ?? (typeof fromMetadata === 'number' ? fromMetadata : Math.max(1, ...records.map((r) => r.cpu + 1)));
+};
 
 /**
  * The records in sequence order (wrap-aware), their stamps unwrapped from the first one (read as
@@ -104,27 +182,36 @@ const cpusOf = (records: readonly TraceRecord[], extra: number[]): number[] =>
 
 // ---- ftrace text ----
 
-const FTRACE_FLAGS = 'd..1.';
+/** irqs-off, need-resched, hardirq, preempt-depth, migrate-disable (trace_output.c:trace_print_lat_fmt) */
+const ftraceFlags = (r: TraceRecord): string => `${r.irqsOff ? 'd' : '.'}.${r.hardirq ? 'h' : '.'}..`;
 
 /** seq as ftrace's seconds.microseconds ("%5lu.%06lu"): one event per microsecond. */
 function ftraceTimestamp(seq: number): string {
   return `${Math.floor(seq / 1e6)}.${String(seq % 1e6).padStart(6, '0')}`.padStart(12);
 }
 
-function ftraceFields(r: TraceRecord): string {
+function ftraceFields(r: TraceRecord, nrCpus: number): string {
   // TP_printk of include/trace/events/tlb.h:tlb_flush
   if (r.type === Ev.TlbFlush) return `pages:${r.args.pages} reason:${reasonName(r.args.reason)} (${r.args.reason})`;
-  return Object.entries(r.args)
-    .map(([name, value]) => `${name}=${argValue(name, value)}`)
+  return namedArgs(r, nrCpus)
+    .map(([name, value]) => `${name}=${value}`)
     .join(' ');
 }
 
+/** A collapsed repeat, after the first event of its block. */
+function repeatNote(r: TraceRecord): string {
+  if (!r.repeats) return '';
+  const { count, period, lastSeq } = r.repeats;
+  const what = period === 1 ? 'this event' : `these ${period} events`;
+  return ` [${what} repeated ${count} more time${count === 1 ? '' : 's'}, the last from ${ftraceTimestamp(lastSeq).trim()}]`;
+}
+
 /** One line as trace_output.c prints it: "%16s-%-7d [%03d] flags timestamp: event: fields". */
-function ftraceLine(r: TraceRecord): string {
-  const fields = ftraceFields(r);
+function ftraceLine(r: TraceRecord, nrCpus: number): string {
+  const fields = ftraceFields(r, nrCpus);
   const task = `cpu${r.cpu}`.padStart(16);
   const cpu = String(r.cpu).padStart(3, '0');
-  return `${task}-${String(r.cpu).padEnd(7)} [${cpu}] ${FTRACE_FLAGS} ${ftraceTimestamp(r.seq)}: ${r.name}:${fields === '' ? '' : ` ${fields}`}`;
+  return `${task}-${String(r.cpu).padEnd(7)} [${cpu}] ${ftraceFlags(r)} ${ftraceTimestamp(r.seq)}: ${r.name}:${fields === '' ? '' : ` ${fields}`}${repeatNote(r)}`;
 }
 
 /**
@@ -141,7 +228,14 @@ export function toFtrace(records: readonly TraceRecord[], opts: FtraceOptions = 
     `# entries-in-buffer/entries-written: ${sorted.length}/${sorted.length}   #P:${cpusOf(sorted, []).length}`,
     ...(meta.length > 0 ? [`# shootdown: ${meta.join(' ')}`] : []),
     '# timestamps are global trace sequence numbers, one event per microsecond: seq 123 is 0.000123',
+    "# flags: 'd' IRQs off, 'h' in an IPI handler; need-resched, preempt-depth, migrate-disable not modelled",
     '#',
+    '#                                _-----=> irqs-off',
+    '#                               / _----=> need-resched',
+    '#                              | / _---=> hardirq/softirq',
+    '#                              || / _--=> preempt-depth',
+    '#                              ||| / _-=> migrate-disable',
+    '#                              |||| /',
     '#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION',
     '#              | |         |   |||||     |         |',
   ];
@@ -151,9 +245,10 @@ export function toFtrace(records: readonly TraceRecord[], opts: FtraceOptions = 
   const mark = violation
     ? [`# ^^^ violation: ${violation.kind} on ${reporter(violation.cpu)}: ${violation.message}`, ...Object.entries(violation.fields ?? {}).map(([k, v]) => `#       ${k}: ${v}`)]
     : [`# ^^^ violation: seq ${markAt}`];
+  const nrCpus = nrCpusOf(sorted, opts);
   sorted.forEach((r, i) => {
     if (i === at) lines.push(...mark);
-    lines.push(ftraceLine(r));
+    lines.push(ftraceLine(r, nrCpus));
   });
   if (at === sorted.length) lines.push(...mark);
   return lines.join('\n') + '\n';
@@ -162,6 +257,9 @@ export function toFtrace(records: readonly TraceRecord[], opts: FtraceOptions = 
 // ---- Chrome trace-event JSON ----
 
 const PID = 1;
+
+/** What ts is, in the process name and the metadata, since Perfetto labels it microseconds. */
+const CLOCK = 'ts is the global trace sequence number, not time: one event per microsecond';
 
 const CATEGORIES: Record<number, string> = {
   [Ev.TlbFlush]: 'tlb',
@@ -175,7 +273,14 @@ const CATEGORIES: Record<number, string> = {
   [Ev.IrqOff]: 'irq',
   [Ev.IrqOn]: 'irq',
   [Ev.SwitchMm]: 'mm',
+  [Ev.TlbGen]: 'mm',
   [Ev.Violation]: 'violation',
+  [Ev.KernelEnter]: 'kernel',
+  [Ev.KernelExit]: 'kernel',
+  [Ev.FrameAlloc]: 'frame',
+  [Ev.FrameFree]: 'frame',
+  [Ev.LockAcquire]: 'lock',
+  [Ev.LockRelease]: 'lock',
 };
 
 /** Event pairs that bracket a stretch of one CPU's time, exported as complete ('X') events too. */
@@ -184,14 +289,64 @@ const SPANS = [
   { begin: Ev.IrqOff, end: Ev.IrqOn, name: 'irqs_off', cat: 'irq' },
 ];
 
-function chromeArgs(r: TraceRecord): Record<string, string | number> {
-  const args: Record<string, string | number> = { seq: r.seq };
-  for (const [name, value] of Object.entries(r.args)) args[name] = argValue(name, value);
+function chromeArgs(r: TraceRecord, nrCpus: number): Record<string, string | number | boolean> {
+  const args: Record<string, string | number | boolean> = { seq: r.seq, irqs_off: r.irqsOff };
+  if (r.hardirq) args.hardirq = true;
+  for (const [name, value] of namedArgs(r, nrCpus)) args[name] = value;
   if (r.type === Ev.TlbFlush) {
     args.reason = reasonName(r.args.reason);
     args.reason_id = r.args.reason;
   }
+  if (r.repeats) {
+    args.repeats = r.repeats.count;
+    args.repeat_period = r.repeats.period;
+    args.last_repeat_seq = r.repeats.lastSeq;
+  }
   return args;
+}
+
+/**
+ * Complete events for the kernel paths, per CPU, from their entry and return: a return closes
+ * the innermost open entry of its path (and whatever opened inside it and never returned, which a
+ * window cut short can leave). An entry still open at the window's end lasts to the last record,
+ * marked unfinished; a return whose entry is before the window is dropped.
+ */
+function kernelPathEvents(records: readonly TraceRecord[]): ChromeTraceEvent[] {
+  const out: ChromeTraceEvent[] = [];
+  const stacks = new Map<number, TraceRecord[]>();
+  // the entry's arguments, then the return's (its value under the path's name for it)
+  const complete = (begin: TraceRecord, endSeq: number, exit: TraceRecord | undefined) => {
+    const path = KPATH_FORMATS[begin.args.path];
+    const args = { unfinished: exit === undefined, ...Object.fromEntries(namedArgs(begin, 64)), ...(exit ? Object.fromEntries(namedArgs(exit, 64).map(([k, v]) => [`return_${k}`, v])) : {}) };
+    out.push({ name: path?.name ?? `path_${begin.args.path}`, cat: 'kernel', ph: 'X', pid: PID, tid: begin.cpu, ts: begin.seq, dur: endSeq - begin.seq, args });
+  };
+  for (const r of records) {
+    if (r.type !== Ev.KernelEnter && r.type !== Ev.KernelExit) continue;
+    const stack = stacks.get(r.cpu) ?? [];
+    stacks.set(r.cpu, stack);
+    if (r.type === Ev.KernelEnter) stack.push(r);
+    else {
+      let at = stack.length - 1;
+      while (at >= 0 && stack[at].args.path !== r.args.path) at--;
+      if (at < 0) continue;
+      const [entry, ...unreturned] = stack.splice(at);
+      complete(entry, r.seq, r);
+      for (const open of unreturned) complete(open, r.seq, undefined);
+    }
+  }
+  const last = records.at(-1)?.seq ?? 0;
+  for (const stack of stacks.values()) for (const open of stack) complete(open, last, undefined);
+  return out;
+}
+
+/** A complete event over each collapsed repeat: from its first record to its last repeat. */
+function repeatEvents(records: readonly TraceRecord[]): ChromeTraceEvent[] {
+  return records
+    .filter((r) => r.repeats !== undefined)
+    .map((r): ChromeTraceEvent => {
+      const { count, period, lastSeq } = r.repeats!;
+      return { name: `${r.name} x${count + 1}`, cat: 'repeat', ph: 'X', pid: PID, tid: r.cpu, ts: r.seq, dur: lastSeq - r.seq, args: { repeats: count, period } };
+    });
 }
 
 /**
@@ -231,15 +386,16 @@ export function toChromeTrace(records: readonly TraceRecord[], opts: ExportOptio
   const sorted = bySeq(records);
   const { violation, metadata = {} } = opts;
   const cpus = cpusOf(sorted, violation ? [violation.cpu] : []);
+  const nrCpus = nrCpusOf(sorted, opts);
   const events: ChromeTraceEvent[] = [
-    { name: 'process_name', ph: 'M', pid: PID, tid: 0, args: { name: 'shootdown' } },
+    { name: 'process_name', ph: 'M', pid: PID, tid: 0, args: { name: `shootdown (${CLOCK})` } },
     ...cpus.flatMap((cpu): ChromeTraceEvent[] => [
       { name: 'thread_name', ph: 'M', pid: PID, tid: cpu, args: { name: reporter(cpu) } },
       { name: 'thread_sort_index', ph: 'M', pid: PID, tid: cpu, args: { sort_index: cpu } },
     ]),
   ];
   const instants = sorted.map(
-    (r): ChromeTraceEvent => ({ name: r.name, cat: CATEGORIES[r.type] ?? 'other', ph: 'i', s: 't', pid: PID, tid: r.cpu, ts: r.seq, args: chromeArgs(r) }),
+    (r): ChromeTraceEvent => ({ name: r.name, cat: CATEGORIES[r.type] ?? 'other', ph: 'i', s: 't', pid: PID, tid: r.cpu, ts: r.seq, args: chromeArgs(r, nrCpus) }),
   );
   if (violation) {
     const { cpu, kind, message, fields } = violation;
@@ -247,8 +403,8 @@ export function toChromeTrace(records: readonly TraceRecord[], opts: ExportOptio
     instants.splice(markIndex(sorted, seq), 0, { name: `violation: ${kind}`, cat: 'violation', ph: 'i', s: 'g', pid: PID, tid: cpu, ts: seq, args: { seq, cpu, message, ...fields } });
   }
   return {
-    traceEvents: [...events, ...instants, ...spanEvents(sorted)],
+    traceEvents: [...events, ...instants, ...spanEvents(sorted), ...kernelPathEvents(sorted), ...repeatEvents(sorted)],
     displayTimeUnit: 'ns',
-    metadata: { ...metadata, clock: 'global trace sequence: ts = seq, one event per microsecond' },
+    metadata: { ...metadata, clock: CLOCK },
   };
 }

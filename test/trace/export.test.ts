@@ -1,26 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { createMachineMemory, viewsOf } from '../../src/machine/memory.ts';
-import { Ev, TlbFlushReason, readEvents, traceEvent } from '../../src/trace/events.ts';
+import { Ev, PteOp, TlbFlushReason, readEvents, traceEvent } from '../../src/trace/events.ts';
 import { toChromeTrace, toFtrace, type ChromeTrace, type ChromeTraceEvent } from '../../src/trace/export.ts';
+import { Activity, PERCPU_WORDS, ST_ACTIVITY, ST_IRQS_ON } from '../../src/cpu/percpu-layout.ts';
 
 const NX_PTE = 0x80005067 | 0; // NX, PFN 5, present: negative as an int32
 
-/** A shootdown on two CPUs, interleaved as the rings merge it: seq 0..10, CPU per step below. */
+/**
+ * A shootdown on two CPUs, interleaved as the rings merge it: seq 0..10, CPU per step below. The
+ * CPUs' status words say what cpu.ts keeps in them: IRQs on or off, and the IPI handler's activity.
+ */
 function shootdownTrace() {
   const v = viewsOf(createMachineMemory(2, 16));
-  traceEvent(v, 0, Ev.PteChange, 1, 0x1234, NX_PTE, 0); // 0
+  const irqs = (cpu: number, on: boolean) => (v.percpu[cpu * PERCPU_WORDS + ST_IRQS_ON] = on ? 1 : 0);
+  const activity = (cpu: number, a: Activity) => (v.percpu[cpu * PERCPU_WORDS + ST_ACTIVITY] = a);
+  irqs(0, true);
+  irqs(1, true);
+  traceEvent(v, 0, Ev.PteChange, PteOp.GetAndClear, 1, 0x1234, 1, NX_PTE, 0); // 0
   traceEvent(v, 0, Ev.IpiSend, 1, 2); // 1
   traceEvent(v, 0, Ev.CsdWait, 2, 0); // 2
+  irqs(1, false);
   traceEvent(v, 1, Ev.IrqOff); // 3
+  activity(1, Activity.Irq);
   traceEvent(v, 1, Ev.IpiTake, 0, 2); // 4
   traceEvent(v, 1, Ev.TlbFlush, TlbFlushReason.RemoteShootdown, -1, 1); // 5
+  activity(1, Activity.Kernel);
+  irqs(1, true);
   traceEvent(v, 1, Ev.IrqOn); // 6
   traceEvent(v, 0, Ev.CsdDone); // 7
   traceEvent(v, 0, Ev.TlbFlush, TlbFlushReason.LocalShootdown, 1, 1); // 8
   traceEvent(v, 1, Ev.TlbFill, 0x1234, 5, 3); // 9
+  irqs(0, false);
   traceEvent(v, 0, Ev.IrqOff); // 10, still open at the end
   return readEvents(v, [0, 1]);
 }
+/** The flags column per seq: IRQs off from CPU 1's irq_disable to its irq_enable, 'h' in its IPI handler. */
+const FLAGS_OF_SEQ = ['.....', '.....', '.....', 'd....', 'd.h..', 'd.h..', '.....', '.....', '.....', '.....', 'd....'];
 const CPU_OF_SEQ = [0, 0, 0, 1, 1, 1, 1, 0, 0, 1, 0];
 const NAMES = ['pte_change', 'ipi_send', 'csd_wait', 'irq_disable', 'ipi_entry', 'tlb_flush', 'irq_enable', 'csd_done', 'tlb_flush', 'tlb_fill', 'irq_disable'];
 
@@ -40,22 +55,29 @@ describe('toFtrace', () => {
 
   it('prints one line per record in seq order across CPUs, with the CPU column of each', () => {
     expect(events).toHaveLength(11);
-    const parsed = events.map((l) => l.match(/^ +cpu(\d+)-(\d+) +\[(\d{3})\] d\.\.1\. +(\d+)\.(\d{6}): (\w+):/)!);
+    const parsed = events.map((l) => l.match(/^ +cpu(\d+)-(\d+) +\[(\d{3})\] ([d.]\.[h.]\.\.) +(\d+)\.(\d{6}): (\w+):/)!);
     expect(parsed.every((m) => m !== null)).toBe(true);
     expect(parsed.map((m) => Number(m[3]))).toEqual(CPU_OF_SEQ);
     expect(parsed.map((m) => Number(m[1]))).toEqual(CPU_OF_SEQ);
-    expect(parsed.map((m) => Number(m[4]) * 1e6 + Number(m[5]))).toEqual(CPU_OF_SEQ.map((_, seq) => seq));
-    expect(parsed.map((m) => m[6])).toEqual(NAMES);
+    expect(parsed.map((m) => Number(m[5]) * 1e6 + Number(m[6]))).toEqual(CPU_OF_SEQ.map((_, seq) => seq));
+    expect(parsed.map((m) => m[7])).toEqual(NAMES);
+  });
+
+  it('prints the IRQ state each event was logged in: d after irq_disable until irq_enable, h in the IPI handler', () => {
+    expect(events.map((l) => l.slice(31, 36))).toEqual(FLAGS_OF_SEQ);
+    expect(text).toContain("# flags: 'd' IRQs off, 'h' in an IPI handler");
   });
 
   it('prints tlb_flush in the kernel tracepoint format, -1 pages for a full flush', () => {
-    expect(events[5]).toBe('            cpu1-1       [001] d..1.     0.000005: tlb_flush: pages:-1 reason:TLB_REMOTE_SHOOTDOWN (1)');
+    expect(events[5]).toBe('            cpu1-1       [001] d.h..     0.000005: tlb_flush: pages:-1 reason:TLB_REMOTE_SHOOTDOWN (1)');
     expect(events[8]).toMatch(/ tlb_flush: pages:1 reason:TLB_LOCAL_SHOOTDOWN \(2\)$/);
   });
 
-  it('prints PTEs, PFNs and VPNs in hex, other arguments in decimal', () => {
-    expect(events[0]).toMatch(/ pte_change: mm=1 vpn=0x1234 old=0x80005067 new=0x0$/);
-    expect(events[9]).toMatch(/ tlb_fill: vpn=0x1234 pfn=0x5 flags=3$/);
+  it('prints PTEs, PFNs and VPNs in hex, cpumasks as the kernel does, codes by name, other arguments in decimal', () => {
+    expect(events[0]).toMatch(/ pte_change: op=ptep_get_and_clear mm=1 vpn=0x1234 level=1 old=0x80005067 new=0x0$/);
+    expect(events[9]).toMatch(/ tlb_fill: vpn=0x1234 pfn=0x5 flags=V\|W$/);
+    expect(events[1]).toMatch(/ ipi_send: target=1 fn=do_flush_tlb_all$/);
+    expect(events[2]).toMatch(/ csd_wait: cpumask=2$/);
     expect(events[7]).toMatch(/ csd_done:$/);
   });
 
@@ -91,7 +113,8 @@ describe('toChromeTrace', () => {
     expect(trace.displayTimeUnit).toBe('ns');
     expect(trace.metadata).toMatchObject({ seed: 42, scenario: 'munmap-vs-access' });
     const meta = ofPh('M');
-    expect(meta).toContainEqual({ name: 'process_name', ph: 'M', pid: 1, tid: 0, args: { name: 'shootdown' } });
+    expect(meta.find((e) => e.name === 'process_name')?.args?.name).toMatch(/^shootdown \(ts is the global trace sequence number, not time/);
+    expect(trace.metadata.clock).toMatch(/^ts is the global trace sequence number, not time/);
     for (const cpu of [0, 1]) expect(meta).toContainEqual({ name: 'thread_name', ph: 'M', pid: 1, tid: cpu, args: { name: `CPU ${cpu}` } });
   });
 
@@ -105,7 +128,8 @@ describe('toChromeTrace', () => {
   });
 
   it('resolves the tlb_flush reason name and keeps PTEs in hex', () => {
-    expect(cpuInstants[5].args).toEqual({ seq: 5, reason: 'TLB_REMOTE_SHOOTDOWN', reason_id: 1, pages: -1, mm: 1 });
+    expect(cpuInstants[5].args).toEqual({ seq: 5, irqs_off: true, hardirq: true, reason: 'TLB_REMOTE_SHOOTDOWN', reason_id: 1, pages: -1, mm: 1 });
+    expect(cpuInstants.map((e) => e.args!.irqs_off)).toEqual(FLAGS_OF_SEQ.map((f) => f[0] === 'd'));
     expect(cpuInstants[0].args).toMatchObject({ vpn: '0x1234', old: '0x80005067', new: '0x0' });
   });
 

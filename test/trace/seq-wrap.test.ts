@@ -63,7 +63,7 @@ describe('the trace sequence across its wrap', () => {
     expect(times.every((t, i) => i === 0 || t > times[i - 1])).toBe(true);
     const lines = text.split('\n').filter((l) => !l.startsWith('#   ') && l !== '');
     const mark = lines.findIndex((l) => l.startsWith('# ^^^ violation: lost-dirty-bit'));
-    expect(lines[mark - 1]).toContain('violation: kind=5');
+    expect(lines[mark - 1]).toContain('violation: kind=lost-dirty-bit');
     expect(lines[mark + 1]).toContain('vpn=0x64');
 
     // the same with the raw (negative) stamp the violation log holds

@@ -301,6 +301,13 @@ function strideBytes(shift: number): number {
   return shift < 31 ? 1 << shift : 2 ** shift;
 }
 
+/** inc_mm_tlb_gen, logged with the generation it made (trace/events.ts Ev.TlbGen). */
+function bumpTlbGen(cpu: Cpu, mm: number): number {
+  const gen = incMmTlbGen(cpu.v, mm);
+  traceEvent(cpu.v, cpu.id, Ev.TlbGen, mm, gen);
+  return gen;
+}
+
 /**
  * flush_tlb_mm_range: after changing PTEs of `mm` in [start, end), make every CPU drop its
  * translations of them. Ranges over TLB_SINGLE_PAGE_FLUSH_CEILING pages become full flushes.
@@ -313,7 +320,7 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
     end = TLB_FLUSH_ALL;
   }
   // also the barrier that pairs with switch_mm's read of tlb_gen
-  const newTlbGen = incMmTlbGen(cpu.v, mm);
+  const newTlbGen = bumpTlbGen(cpu, mm);
   const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
   const cpumask = mmCpumask(cpu.v, mm);
   let ipied = 0;
@@ -367,7 +374,7 @@ export class ArchTlbflushUnmapBatch {
  * generation the deferred flush stands for.
  */
 export function archTlbbatchAddPending(cpu: Cpu, batch: ArchTlbflushUnmapBatch, mm: number): number {
-  const gen = cpu.config.deferredFlushGen === 'bump' ? incMmTlbGen(cpu.v, mm) : mmTlbGen(cpu.v, mm);
+  const gen = cpu.config.deferredFlushGen === 'bump' ? bumpTlbGen(cpu, mm) : mmTlbGen(cpu.v, mm);
   batch.cpumask.or(mmCpumask(cpu.v, mm));
   return gen;
 }
