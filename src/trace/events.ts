@@ -151,6 +151,9 @@ export const TLB_FLUSH_REASON_NAMES = [
   'TLB_REMOTE_SEND_IPI',
 ];
 
+/** The event kinds that may end a collapsed block, as a bit mask by kind (all below 32). */
+const COLLAPSE_ENDS = [Ev.SwitchMm, Ev.PteChange, Ev.TlbFill, Ev.PageFault, Ev.KernelEnter, Ev.KernelExit, Ev.FrameAlloc, Ev.FrameFree, Ev.LockAcquire, Ev.LockRelease, Ev.Mark].reduce((m, t) => m | (1 << t), 0);
+
 /** Most records in a block that collapses into its predecessor. */
 export const MAX_PERIOD = 8;
 
@@ -194,7 +197,11 @@ function sameRecord(r: Int32Array, a: number, b: number): boolean {
  * same period); any other collapsed record in either block stops the match, so counts never mix.
  */
 function collapse(r: Int32Array, base: number, n: number): number {
+  const last = slotOf(base, n - 1);
   for (let p = 1; p <= MAX_PERIOD && 2 * p <= n; p++) {
+    // the cheap test first: the record just written must repeat the one p before it
+    const before = slotOf(base, n - 1 - p);
+    if (r[last + REC_INFO] !== r[before + REC_INFO] || r[last + REC_A0] !== r[before + REC_A0]) continue;
     let i = 0;
     for (; i < p; i++) {
       const a = slotOf(base, n - p + i);
@@ -230,7 +237,10 @@ export function traceEvent(v: MachineViews, cpu: number, type: Ev, a0 = 0, a1 = 
   r[rec + REC_A0 + 3] = a3;
   r[rec + REC_A0 + 4] = a4;
   r[rec + REC_A0 + 5] = a5;
-  const next = type === Ev.Violation ? head + 1 : collapse(r, base, head + 1);
+  // a block is collapsed when its last record is one a loop repeats (a fault, a fill, a kernel
+  // path's return, ...); the shootdown's own events (IPIs, CSD waits, flushes, IRQ toggles,
+  // tlb_gen) never end one, so the flush path pays no comparison (bench/ipi-floor)
+  const next = (COLLAPSE_ENDS >>> type) & 1 ? collapse(r, base, head + 1) : head + 1;
   // publishes the record to readers of the ring
   Atomics.store(r, base + RING_HEAD, next);
   return seq;
