@@ -115,9 +115,8 @@ function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKin
  * no ring: the record only).
  */
 export function reportViolation(v: MachineViews, cpu: number, kind: ViolationKind, vpn: number, a0: number, a1: number, a2: number, a3: number, a4 = 0): void {
-  if (cpu >= 0) traceEvent(v, cpu, Ev.Violation, kind, vpn, a0, a1);
-  // the Violation event's own stamp (traceEvent took it just now)
-  const seq = Atomics.load(v.globals, G_TRACE_SEQ) - 1;
+  // the Violation event's own stamp; the control plane, which has no ring, takes a place of its own
+  const seq = cpu >= 0 ? traceEvent(v, cpu, Ev.Violation, kind, vpn, a0, a1) : Atomics.add(v.globals, G_TRACE_SEQ, 1);
   if (kind >= 1 && kind <= MAX_KINDS && Atomics.add(v.violations, V_KIND_COUNT + kind, 1) === 0) {
     writeRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3, a4);
   }

@@ -448,9 +448,11 @@ export class Cpu implements IpiCpu {
   /** local_irq_enable: an interrupt point. */
   localIrqEnable(): void {
     if (!this.irqsOn) {
+      // traced before IRQs come on, as trace_hardirqs_on precedes raw_local_irq_enable: the
+      // event shows IRQs off ('d' in ftrace's flags)
+      traceEvent(this.v, this.id, Ev.IrqOn);
       this.irqsOn = true;
       Atomics.store(this.percpu, this.base + ST_IRQS_ON, 1);
-      traceEvent(this.v, this.id, Ev.IrqOn);
     }
     this.interruptPoint();
   }
