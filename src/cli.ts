@@ -241,7 +241,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
   compare: {
     summary: 'one workload under several kernels and CPU counts: IPIs, flushes, waits, modelled cost',
     usage: `shootdown compare <scenario|path/to/file.ts> [--kernel A,B,...] [--set switch=value ...]
-                  [--variant V,...] [--cpus 1,2,4,8,16] [--trials N] [--seed S] [--noise LEVEL]
+                  [--variant V,...] [--param key=value ...] [--cpus 1,2,4,8,16] [--trials N]
+                  [--seed S] [--noise LEVEL]
                   [--json] [--quiet] [--html FILE] [--debug]
 
 Runs the same workload, with the same seeds, under each kernel at each CPU count, and prints them
@@ -255,6 +256,8 @@ numa-scan); race scenarios work too.
                       (default: every preset of the scenario)
   --set switch=value  a kernel switch on top of every kernel (see 'shootdown list'); repeatable
   --variant V,...     the scenario's workload variants, e.g. busy,idle (default: all it has)
+  --param key=value   a trial option on top of every variant's, one the scenario's trialOptions
+                      declare, of its type; repeatable
   --cpus LIST         CPU counts, each 1 to ${MAX_CPUS} and at least what the scenario needs
                       (default: 1,2,4,8,16, leaving out those below the scenario's need)
   --trials N          trials per kernel, variant and CPU count, 1 to 10000 (default 1)
@@ -280,6 +283,7 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       kernel: { type: 'string' },
       set: { type: 'string', multiple: true },
       variant: { type: 'string' },
+      param: { type: 'string', multiple: true },
       cpus: { type: 'string' },
       trials: { type: 'string' },
       seed: { type: 'string' },
@@ -300,14 +304,15 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       if (low !== undefined) throw new UsageError(`--cpus: scenario ${resolved.scenario.name} needs at least ${need} CPUs, got ${low}`);
       const set = (values.set as string[] | undefined) ?? [];
       const kernels = values.kernel === undefined ? Object.keys(resolved.scenario.presets) : parseList('--kernel', values.kernel as string);
-      const variants = variantsOf({ resolved }, values.variant === undefined ? undefined : parseList('--variant', values.variant as string));
+      const params = (values.param as string[] | undefined) ?? [];
+      const variants = variantsOf({ resolved, params }, values.variant === undefined ? undefined : parseList('--variant', values.variant as string));
       const trials = values.trials === undefined ? 1 : integerOption('--trials', values.trials as string, 1, 10_000);
       const seed = seedOption(values.seed) ?? randomSeed();
       const costModel = loadCostModel();
       const html = values.html as string | undefined;
       if (html !== undefined) checkOutputFile('--html', html);
       return interruptible(async (signal) => {
-        const report = await runCompare({ resolved, kernels, set, variants, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal });
+        const report = await runCompare({ resolved, kernels, set, variants, params, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal });
         if (html !== undefined) writeCompareHtml(report, html);
         process.stdout.write((values.json ? JSON.stringify(report) : formatCompare(report) + (html !== undefined ? `\n${html} written` : '')) + '\n');
         return report.rows.some((row) => row.violations > 0) ? 1 : 0;

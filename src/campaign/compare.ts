@@ -16,7 +16,7 @@
  */
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
-import { variantOptions } from '../scenario/scenario.ts';
+import { variantOptions, withParams } from '../scenario/scenario.ts';
 import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
@@ -33,6 +33,8 @@ export interface CompareRequest {
   set: string[];
   /** the scenario's variants to run; [''] when it has none */
   variants: string[];
+  /** --param key=value: trial options on top of each variant's (scenario.ts withParams) */
+  params?: string[];
   cpus: number[];
   seed: number;
   trials: number;
@@ -55,11 +57,18 @@ export function kernelOf(req: Pick<CompareRequest, 'resolved' | 'set'>, item: st
 }
 
 /** The rows' variants: the ones asked for, or every variant the scenario has, or none. */
-export function variantsOf(req: Pick<CompareRequest, 'resolved'>, asked: string[] | undefined): string[] {
+export function variantsOf(req: Pick<CompareRequest, 'resolved' | 'params'>, asked: string[] | undefined): string[] {
   const all = Object.keys(req.resolved.scenario.variants ?? {});
   const variants = asked ?? (all.length > 0 ? all : ['']);
-  for (const variant of variants) variantOptions(req.resolved.scenario, variant);
+  // a bad variant or --param: before any machine boots
+  for (const variant of variants) trialOptionsOf(req, variant);
   return variants;
+}
+
+/** What one row's trials get: the variant's options, with the --param values on top. */
+function trialOptionsOf(req: Pick<CompareRequest, 'resolved' | 'params'>, variant: string): unknown {
+  const { scenario } = req.resolved;
+  return withParams(scenario, variantOptions(scenario, variant), req.params ?? []);
 }
 
 export async function runCompare(req: CompareRequest): Promise<CompareReport> {
@@ -99,7 +108,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
               seed: req.seed,
               trials: req.trials,
               noiseShift: req.noiseShift,
-              options: variantOptions(scenario, variant),
+              options: trialOptionsOf(req, variant),
               onTrial: trialsRun(req.progress, `${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`, { total: req.trials }),
               signal: req.signal,
             });

@@ -34,6 +34,17 @@ describe('shootdown compare', () => {
     expect(existsSync(html)).toBe(true);
   });
 
+  it('runs every row with the --param values on top of the trial options: twice the toggles, twice the IPIs', async () => {
+    const ipis = async (toggles: number) => {
+      const r = await shootdown('compare', 'mprotect-toggle', '--kernel', 'mainline', '--cpus', '2', '--seed', '3', '--param', `toggles=${toggles}`, '--json');
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout).rows[0].ipis as number;
+    };
+    const [ten, twenty] = [await ipis(10), await ipis(20)];
+    expect(ten).toBeGreaterThan(0);
+    expect(twenty).toBe(2 * ten);
+  });
+
   it('prints a table per variant and warns when CPUs outnumber the host cores', async () => {
     const cpus = Math.min(64, availableParallelism() + 1);
     const r = await shootdown('compare', 'fanout-sweep', '--cpus', `1,${cpus}`, '--seed', '1');
@@ -53,6 +64,8 @@ describe('shootdown compare', () => {
     [['compare', 'mprotect-toggle', '--kernel', 'mprotectFlush=sometimes'], /unknown value 'sometimes' for switch mprotectFlush/],
     [['compare', 'no-such-scenario'], /unknown scenario 'no-such-scenario'; scenarios: .*fanout-sweep/],
     [['compare'], /compare takes one scenario/],
+    [['compare', 'mprotect-toggle', '--param', 'toggle=5'], /unknown --param 'toggle' for scenario mprotect-toggle; options: pages \(default 16\), toggles \(default 50\)/],
+    [['compare', 'mprotect-toggle', '--param', 'toggles=many'], /--param toggles/],
   ])('bad input %j exits 2 with a one-line message and writes nothing', async (args, message) => {
     const html = join(dir, 'bad.html');
     const r = await shootdown(...args, '--html', html);
