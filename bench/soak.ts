@@ -10,13 +10,12 @@
  */
 import { parseArgs } from 'node:util';
 import prettyMs from 'pretty-ms';
-import { defaultCpus, type Scenario } from '../src/scenario/scenario.ts';
+import { defaultCpus, variantOptions, type Scenario } from '../src/scenario/scenario.ts';
 import type { Machine } from '../src/machine/machine.ts';
 import { MEASURE_DIR, loadCatalog, type CatalogEntry } from '../src/scenario/catalog/index.ts';
 import { randomSeed, runTrials } from '../src/campaign/trials.ts';
 import { NOISE_LEVELS } from '../src/campaign/noise.ts';
 import { parseDuration } from '../src/campaign/stress.ts';
-import { variantOptions } from '../src/scenario/scenario.ts';
 import { formatHost, hostInfo, writeResults } from './report.ts';
 import { machineFor, raceTiming } from './race-timing.ts';
 
@@ -56,7 +55,6 @@ const neverPresets = (s: Scenario) => Object.keys(s.presets).filter((p) => s.exp
 async function soak(machine: Machine, entry: CatalogEntry, preset: string, variant: string, soakMs: number, buggyMedianMs: number | null): Promise<SoakRow> {
   const { name, url, scenario } = entry;
   const seed = randomSeed();
-  const reportsByKind: Record<string, number> = {};
   const r = await runTrials(machine, {
     url,
     scenario,
@@ -65,11 +63,8 @@ async function soak(machine: Machine, entry: CatalogEntry, preset: string, varia
     durationMs: soakMs,
     options: variantOptions(scenario, variant),
     noiseShift: NOISE_LEVELS[scenario.noise ?? 'low'],
-    onTrial: (t) => {
-      for (const v of t.lastRun?.violations ?? []) reportsByKind[v.kind] = (reportsByKind[v.kind] ?? 0) + 1;
-    },
   });
-  return { scenario: name, preset, variant, cpus: machine.nrCpus, seed, buggyMedianMs, soakMs, trials: r.trials, reports: r.reports, reportsByKind };
+  return { scenario: name, preset, variant, cpus: machine.nrCpus, seed, buggyMedianMs, soakMs, trials: r.trials, reports: r.reports, reportsByKind: r.reportsByKind };
 }
 
 function printRow(r: SoakRow): void {

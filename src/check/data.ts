@@ -132,20 +132,11 @@ function judgeWord(cpu: Cpu, d: DataShadow, slot: number, va: number, actual: nu
  * storing (after a barrier). Reports the first lost word of each page; returns how many pages lost one.
  */
 export function checkAnonData(cpu: Cpu, d: DataShadow, base: number): number {
-  let lost = 0;
-  for (let page = 0; page < d.pages; page++) {
-    for (let w = 0; w < WORDS_PER_FRAME; w++) {
-      const va = base + page * PAGE_SIZE + w * 4;
-      const actual = cpu.load(va);
-      // unmapped: the program's munmap forgot what it stored there
-      if (Number.isNaN(actual)) continue;
-      if (judgeWord(cpu, d, page * WORDS_PER_FRAME + w, va, actual, 0)) {
-        lost++;
-        break;
-      }
-    }
-  }
-  return lost;
+  return pagesLosingAWord(d, base, () => (_w, slot, va) => {
+    const actual = cpu.load(va);
+    // unmapped: the program's munmap forgot what it stored there
+    return !Number.isNaN(actual) && judgeWord(cpu, d, slot, va, actual, 0);
+  });
 }
 
 /**
@@ -156,18 +147,29 @@ export function checkAnonData(cpu: Cpu, d: DataShadow, base: number): number {
  */
 export function checkFileData(cpu: Cpu, d: DataShadow, base: number, file: number, first: number): number {
   const v = cpu.v;
-  let lost = 0;
-  for (let page = 0; page < d.pages; page++) {
+  return pagesLosingAWord(d, base, (page) => {
     const pfn = filemapLookup(v, file, first + page);
-    for (let w = 0; w < WORDS_PER_FRAME; w++) {
-      const va = base + page * PAGE_SIZE + w * 4;
-      const slot = page * WORDS_PER_FRAME + w;
+    return (w, slot, va) => {
       const cachedLost = pfn !== 0 && judgeWord(cpu, d, slot, va, v.phys[pfn * WORDS_PER_FRAME + w], 1);
-      if (cachedLost || judgeWord(cpu, d, slot, va, diskWord(v, file, first + page, w), 2)) {
-        lost++;
+      return cachedLost || judgeWord(cpu, d, slot, va, diskWord(v, file, first + page, w), 2);
+    };
+  });
+}
+
+/**
+ * How many pages of the range at `base` have a word judged lost; `judgePage(page)` gives the
+ * judge of that page's words. Each page is judged up to its first lost word.
+ */
+function pagesLosingAWord(d: DataShadow, base: number, judgePage: (page: number) => (word: number, slot: number, va: number) => boolean): number {
+  let pages = 0;
+  for (let page = 0; page < d.pages; page++) {
+    const lost = judgePage(page);
+    for (let w = 0; w < WORDS_PER_FRAME; w++) {
+      if (lost(w, page * WORDS_PER_FRAME + w, base + page * PAGE_SIZE + w * 4)) {
+        pages++;
         break;
       }
     }
   }
-  return lost;
+  return pages;
 }
