@@ -90,7 +90,7 @@ async function importModule(url: string): Promise<{ default?: unknown }> {
 }
 
 /** The default export of the module at `url` if defineScenario made it, else null (lib.ts). */
-export async function importScenario(url: string): Promise<Scenario | null> {
+async function importScenario(url: string): Promise<Scenario | null> {
   const mod = await importModule(url);
   return isScenario(mod.default) ? mod.default : null;
 }
