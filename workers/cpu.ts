@@ -4,7 +4,9 @@
  *   boot   binds this thread to one CPU for the pool's life: its ports to and from every other
  *          CPU and its control-plane port (comlink) arrive with the task.
  *   run    one run of a workload: configure, meet the other CPUs at the start barrier, run the
- *          workload's program, then stay online taking IPIs until every CPU has finished.
+ *          workload's program, then stay online taking IPIs until every CPU has finished. In a
+ *          controlled run (schedule/baton.ts) the CPU takes its turns from the barrier on, and
+ *          leaves the schedule when it has finished or failed.
  *
  * console.log and the like, from a program, reach the terminal's stderr prefixed "[cpu N] ".
  *
@@ -29,6 +31,7 @@ import { readCpuStatus } from '../src/cpu/status.ts';
 import { dumpPsc, dumpTlb } from '../src/machine/tlb.ts';
 import type { Workload } from '../src/scenario/workload.ts';
 import type { KernelConfig } from '../src/config/kernel-config.ts';
+import { Baton, bindBaton, isControlled } from '../src/schedule/baton.ts';
 
 export interface BootTask {
   kind: 'boot';
@@ -110,9 +113,10 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   const mod = (await import(task.url)) as Record<string, Workload>;
   const workload = mod[task.exportName];
   if (!workload || typeof workload.run !== 'function') throw new Error(`${task.url} has no workload export '${task.exportName}'`);
+  const controlled = isControlled(cpu.v);
   cpu.configure({
     seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, noiseShift: task.noiseShift, config: task.config,
-    scenarioSwitches: task.scenarioSwitches,
+    scenarioSwitches: task.scenarioSwitches, controlled,
   });
   cpu.pageFaultHandler = handleMmFault;
   resetTlbUbc(cpu);
@@ -120,7 +124,10 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   initTlbState(cpu);
   let result: unknown = null;
   let error: SerializedError | null = null;
+  const baton = controlled ? new Baton(cpu.v, cpu.id) : null;
+  bindBaton(baton);
   try {
+    baton?.enter();
     smpBarrier(cpu);
     result = workload.run(cpu, task.params);
     finishAndWaitForAll(cpu);
@@ -129,6 +136,9 @@ async function run(task: RunTask): Promise<RunTaskResult> {
       error = serializeError(err);
       abortRun(cpu.v, cpu.id);
     }
+  } finally {
+    baton?.exit();
+    bindBaton(null);
   }
   cpu.setActivity(Activity.Done);
   return { cpu: cpu.id, result, error };

@@ -51,6 +51,7 @@
  * A violation is recorded in the shared violation log (violation-layout.ts) and as an event in the
  * CPU's ring; the access itself completes, as it would on hardware.
  */
+import { H_STEP, H_STRATEGY, KIND_STEP_BASE } from '../schedule/layout.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
 import { Ev, seqDiff, traceEvent } from '../trace/events.ts';
@@ -119,6 +120,8 @@ export function reportViolation(v: MachineViews, cpu: number, kind: ViolationKin
   const seq = cpu >= 0 ? traceEvent(v, cpu, Ev.Violation, kind, vpn, a0, a1) : Atomics.add(v.globals, G_TRACE_SEQ, 1);
   if (kind >= 1 && kind <= MAX_KINDS && Atomics.add(v.violations, V_KIND_COUNT + kind, 1) === 0) {
     writeRecord(v, V_FIRST_BASE + (kind - 1) * VR_WORDS, cpu, kind, seq, vpn, a0, a1, a2, a3, a4);
+    // where a controlled run's schedule stood (schedule/layout.ts): a schedule file's verdict
+    if (v.sched[H_STRATEGY] !== 0) v.sched[KIND_STEP_BASE + kind] = Atomics.load(v.sched, H_STEP);
   }
   const n = Atomics.add(v.violations, V_COUNT, 1);
   if (n >= MAX_VIOLATIONS) return;

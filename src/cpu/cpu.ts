@@ -53,6 +53,8 @@ import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { RunAbortedError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
 
 /** What a failed load returns. */
 export const FAULTED = NaN;
@@ -73,6 +75,8 @@ export interface CpuOptions {
   config: KernelConfig;
   /** the scenario's own switches this run (scenario/scenario.ts), read by its programs */
   scenarioSwitches?: Readonly<Record<string, string>>;
+  /** a controlled run (schedule/baton.ts): every interrupt point is a scheduling point, no noise */
+  controlled?: boolean;
 }
 
 const RECENT = 8;
@@ -111,6 +115,8 @@ export class Cpu implements IpiCpu {
   private rng = 1;
   private speculationMask = -1;
   private noiseMask = -1;
+  /** whether an interrupt point always takes the slow half: speculation on, or a controlled run */
+  private slowInterrupts = false;
   /** a word nobody notifies: Atomics.wait on it is a short sleep that yields the host core */
   private readonly napWord = new Int32Array(new SharedArrayBuffer(4));
   /** VPNs of recent misses: where a speculative walk may wander */
@@ -153,7 +159,9 @@ export class Cpu implements IpiCpu {
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
     this.texts.clear();
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
-    this.noiseMask = opts.noiseShift < 0 ? -1 : (1 << opts.noiseShift) - 1;
+    // a controlled run's scheduler is its noise: race windows are scheduling points instead
+    this.noiseMask = opts.noiseShift < 0 || opts.controlled ? -1 : (1 << opts.noiseShift) - 1;
+    this.slowInterrupts = this.speculationMask >= 0 || opts.controlled === true;
     this.rng = (opts.seed ^ Math.imul(this.id + 1, 0x9e3779b1)) | 1;
     this.ops = 0;
     this.cr3 = 0;
@@ -163,6 +171,7 @@ export class Cpu implements IpiCpu {
     // a fresh machine: forget this thread's last look at a PTE (check/lost-bits.ts)
     bindPteCpu(this.id);
     this.recent.fill(0);
+    this.recentHead = 0;
     this.pageFaultHandler = null;
     this.irqsOn = true;
     this.percpu[this.base + ST_IRQS_ON] = 1;
@@ -302,10 +311,12 @@ export class Cpu implements IpiCpu {
     this.percpu[this.base + ST_OPS] = this.ops & 0x7fffffff;
     // the run watchdog's sign of life (machine/machine.ts): an Int32 store wraps by itself
     this.percpu[this.base + ST_BEAT]++;
-    if (Atomics.load(this.percpu, this.base + IPI_PENDING) !== 0 || this.speculationMask >= 0) this.interrupted();
+    if (Atomics.load(this.percpu, this.base + IPI_PENDING) !== 0 || this.slowInterrupts) this.interrupted();
   }
 
   private interrupted(): void {
+    // in a controlled run another CPU may run here; a pending IPI is taken when this one goes on
+    schedPoint(Point.Interrupt);
     this.checkAbort();
     if (this.irqsOn) this.fabric.takeInterrupts(this);
     if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
@@ -326,10 +337,12 @@ export class Cpu implements IpiCpu {
    * clear and its flush, between rmap removal and the flush, inside GUP-fast, ...), naming it
    * (kernel/points.ts): the window is a kernel point that programs can wait for. With noise on,
    * the seeded stream sometimes stretches the window: a short spin, or a nap that hands the host
-   * core to another CPU thread, which on an oversubscribed host is where races open.
+   * core to another CPU thread, which on an oversubscribed host is where races open. In a
+   * controlled run the window is a scheduling point and the scheduler decides who runs in it.
    */
   raceWindow(point: KernelPoint): void {
     this.passPoint(point);
+    schedPoint(Point.RaceWindow, point + 1);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;

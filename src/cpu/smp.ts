@@ -8,6 +8,7 @@ import { G_ABORT, G_ABORT_CPU, G_BARRIER_COUNT, G_BARRIER_GEN, G_DONE, G_STOP } 
 import { kickCpu } from '../ipi/fabric.ts';
 import { IPI_PENDING, PERCPU_WORDS, Wait } from './percpu-layout.ts';
 import type { Cpu } from './cpu.ts';
+import { releaseBaton } from '../schedule/baton.ts';
 
 /** Wakes every CPU that sleeps on its wake word. */
 export function kickAll(v: MachineViews): void {
@@ -75,10 +76,13 @@ export function finishAndWaitForAll(cpu: Cpu): void {
 /**
  * A CPU failed (or, with CONTROL_CPU, the control plane lost one): every other CPU stops at its
  * next check of the abort word. The first to abort is the one reports name. Every doorbell is
- * raised too: a busy CPU's interrupt point looks at nothing else (cpu.ts interruptPoint).
+ * raised too: a busy CPU's interrupt point looks at nothing else (cpu.ts interruptPoint); and in a
+ * controlled run the baton is voided (schedule/baton.ts).
  */
 export function abortRun(v: MachineViews, cpu: number): void {
   if (Atomics.compareExchange(v.globals, G_ABORT, 0, 1) === 0) Atomics.store(v.globals, G_ABORT_CPU, cpu);
   for (let c = 0; c < v.nrCpus; c++) Atomics.store(v.percpu, c * PERCPU_WORDS + IPI_PENDING, 1);
   kickAll(v);
+  // a controlled run's parked CPUs run free to their next look at the abort word
+  releaseBaton(v);
 }

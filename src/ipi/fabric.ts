@@ -43,6 +43,8 @@ import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { recordWait } from '../trace/waits.ts';
 import { CsdLockTimeoutError } from '../errors.ts';
 import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
+import { currentBaton, schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
 
 /** What the fabric needs of the CPU it belongs to. */
 export interface IpiCpu {
@@ -107,13 +109,15 @@ export class IpiFabric {
     const seen = Atomics.load(p, base + IPI_WAKE);
     Atomics.store(p, base + IPI_SLEEPING, 1);
     const isReady = ready();
-    // a kick after the store bumps the word, and the wait returns at once
-    if (!isReady) Atomics.wait(p, base + IPI_WAKE, seen, ms);
+    // a kick after the store bumps the word, and the wait returns at once; in a controlled run
+    // the CPU blocks instead, until a kick or its slice of steps (schedule/baton.ts)
+    if (!isReady && !currentBaton()?.block(seen)) Atomics.wait(p, base + IPI_WAKE, seen, ms);
     Atomics.store(p, base + IPI_SLEEPING, 0);
     return isReady;
   }
 
   private send(target: number, msg: IpiMessage): void {
+    schedPoint(Point.IpiSend);
     this.tx[target]!.postMessage(msg);
     const tb = target * PERCPU_WORDS;
     // pairs with the exchange in takeInterrupts: the message is on the port before the bit is seen
@@ -153,6 +157,7 @@ export class IpiFabric {
 
   /** csd_unlock: tells `sender` this CPU has run its function. */
   ack(sender: number): void {
+    schedPoint(Point.IpiAck);
     // pairs with the sender's load of CSD_PENDING: everything the handler did is visible first
     Atomics.and(this.v.csdMask, sender * CSD_MASK_WORDS + CSD_PENDING + (this.self >>> 5), ~(1 << (this.self & 31)));
     this.kick(sender);
@@ -198,7 +203,8 @@ export class IpiFabric {
     p[base + ST_WAITING_ON] = targets.w0;
     p[base + ST_WAITING_ON + 1] = targets.w1;
     traceEvent(v, this.self, Ev.CsdWait, targets.w0, targets.w1);
-    let spins = 0;
+    // a controlled run has nobody to spin for: the targets run when this CPU blocks
+    let spins = currentBaton() === null ? 0 : CSD_SPINS;
     let since = 0;
     for (;;) {
       if (this.csdPendingEmpty()) break;

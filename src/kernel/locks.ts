@@ -8,11 +8,15 @@
  * word: it spins a little, then sleeps on its own wake word, which IPIs bump; an unlock that saw
  * waiters (state 2) wakes every CPU to retry.
  *
+ * Taking and dropping a lock is a scheduling point of a controlled run (schedule/baton.ts).
+ *
  *   spinLock / spinUnlock         spin_lock / spin_unlock (IRQs as they are)
  *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { kickAll } from '../cpu/smp.ts';
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
 
 const SPIN_TRIES = 100;
 const SLEEP_MS = 1;
@@ -28,12 +32,14 @@ function contend(cpu: Cpu, tryTake: () => boolean): void {
 
 // lock word: 0 unlocked, 1 locked, 2 locked and someone waits
 export function spinLock(cpu: Cpu, a: Int32Array, i: number): void {
+  schedPoint(Point.Lock);
   // acquiring orders every access after it; pairs with the exchange in spinUnlock
   if (Atomics.compareExchange(a, i, 0, 1) === 0) return;
   contend(cpu, () => Atomics.exchange(a, i, 2) === 0);
 }
 
 export function spinUnlock(cpu: Cpu, a: Int32Array, i: number): void {
+  schedPoint(Point.Unlock);
   // publishes every store made under the lock
   if (Atomics.exchange(a, i, 0) === 2) kickAll(cpu.v);
 }
@@ -49,6 +55,7 @@ export function spinIsLocked(a: Int32Array, i: number): boolean {
 const WRITER = -1;
 
 function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): void {
+  schedPoint(Point.Lock);
   if (tryTake()) return;
   Atomics.add(a, i + 1, 1);
   try {
@@ -70,6 +77,7 @@ export function downRead(cpu: Cpu, a: Int32Array, i: number): void {
 }
 
 export function upRead(cpu: Cpu, a: Int32Array, i: number): void {
+  schedPoint(Point.Unlock);
   if (Atomics.sub(a, i, 1) === 1) rwsemWake(cpu, a, i);
 }
 
@@ -78,12 +86,14 @@ export function downWrite(cpu: Cpu, a: Int32Array, i: number): void {
 }
 
 export function upWrite(cpu: Cpu, a: Int32Array, i: number): void {
+  schedPoint(Point.Unlock);
   Atomics.store(a, i, 0);
   rwsemWake(cpu, a, i);
 }
 
 /** downgrade_write: the writer becomes a reader without letting another writer in between. */
 export function downgradeWrite(cpu: Cpu, a: Int32Array, i: number): void {
+  schedPoint(Point.Unlock);
   Atomics.store(a, i, 1);
   rwsemWake(cpu, a, i);
 }

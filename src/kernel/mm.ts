@@ -2,6 +2,8 @@
  * mm_struct in shared memory (layout in mm-layout.ts): the page-table root, context.ctx_id,
  * context.tlb_gen and mm_cpumask. Kernel objects hang off the mm by its id (its slot number).
  */
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
@@ -57,6 +59,7 @@ export function mmTlbGen(v: MachineViews, mm: number): number {
  * reads the new generation (switch_mm, flush_tlb_func) decides it is up to date.
  */
 export function incMmTlbGen(v: MachineViews, mm: number): number {
+  schedPoint(Point.TlbGen);
   return Atomics.add(v.mm, mmBase(mm) + MM_TLB_GEN, 1) + 1;
 }
 

@@ -19,6 +19,8 @@ import {
   WORDS_PER_FRAME, ZONE_FREE_HEAD, ZONE_LOCK, ZONE_NR_FREE, ZONE_WORDS,
 } from './phys-layout.ts';
 import { rawSpinLock, rawSpinUnlock } from './raw-spinlock.ts';
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 
@@ -145,6 +147,7 @@ export function allocContigFrames(v: MachineViews, nr: number, kind: FrameKind, 
  * correct, no TLB does either.
  */
 export function freeFrame(v: MachineViews, cpu: number, pfn: number): void {
+  schedPoint(Point.FrameFree);
   const m = v.frameMeta;
   // the new generation is visible before the frame can be handed out again: a CPU that still
   // translates to this frame compares its entry's generation with this one

@@ -33,6 +33,7 @@ import { CpuFailedError, UsageError } from '../errors.ts';
 import type { Workload, WorkloadRef } from '../scenario/workload.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import type { BootTask, CpuControlApi, RunTask, RunTaskResult } from '../../workers/cpu.ts';
+import { prepareSchedule, readSchedule, type ScheduleOutcome, type ScheduleSpec } from '../schedule/control.ts';
 
 export interface MachineOptions {
   cpus: number;
@@ -64,6 +65,8 @@ export interface RunOptions {
   deadline?: number;
   /** the run watchdog: how long no CPU may pass an interrupt point (default WATCHDOG_MS; Infinity for no bound) */
   watchdogMs?: number;
+  /** a controlled schedule (schedule/baton.ts); free running when absent */
+  schedule?: ScheduleSpec;
 }
 
 /** The run watchdog's bound on a run without progress, by default. */
@@ -95,6 +98,8 @@ export interface RunResult<R> {
   violationCount: number;
   violations: Violation[];
   elapsedMs: number;
+  /** what the scheduler did, in a controlled run */
+  schedule: ScheduleOutcome | null;
 }
 
 const WORKER_URL = new URL('../../workers/cpu-worker.mjs', import.meta.url);
@@ -190,6 +195,7 @@ export class Machine {
       initInitMm(v, CONTROL_CPU);
       // before any CPU starts: the pool's task handoff orders it before every CPU's first read
       Atomics.store(v.globals, G_STOP_ON_KIND, runOpts.stopOnKind ?? 0);
+      prepareSchedule(v, runOpts.schedule ?? null);
       const params = workload.setup(v, options);
       const seed = (runOpts.seed ?? (Math.random() * 2 ** 31) >>> 0) >>> 0;
       const task: RunTask = {
@@ -250,6 +256,7 @@ export class Machine {
         violationCount: violationCount(v),
         violations: readViolations(v),
         elapsedMs,
+        schedule: runOpts.schedule ? readSchedule(v) : null,
       };
     } finally {
       this.running = false;

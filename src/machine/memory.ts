@@ -15,8 +15,9 @@ import { RING_WORDS_PER_CPU } from '../trace/ring-layout.ts';
 import { WAIT_STRIDE } from '../trace/waits.ts';
 import { CSD_WORDS } from '../ipi/csd-layout.ts';
 import { VIOLATION_WORDS } from '../check/violation-layout.ts';
+import { SCHED_WORDS } from '../schedule/layout.ts';
 
-export const MAX_CPUS = 64;
+export { MAX_CPUS } from './memory-limits.ts';
 
 /** The machine's memory: one buffer, the regions in it at lineAlignedLayout's offsets. */
 export interface MachineMemory {
@@ -37,6 +38,8 @@ export interface MachineViews {
   vmas: Int32Array;
   files: Int32Array;
   disk: Int32Array;
+  /** the controlled scheduler's words (schedule/layout.ts); clearMachineMemory leaves them */
+  sched: Int32Array;
   globals: Int32Array;
   counters: Float64Array;
   waits: Float64Array;
@@ -53,7 +56,7 @@ export interface MachineViews {
   words: Int32Array;
 }
 
-type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'globals' | 'rings' | 'violations';
+type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'sched' | 'globals' | 'rings' | 'violations';
 type Float64Region = 'counters' | 'waits' | 'csd';
 
 /** Each region in bytes, in the order they sit in the buffer. */
@@ -68,6 +71,7 @@ function regionBytes(nrCpus: number, nrFrames: number): Record<Int32Region | Flo
     vmas: MAX_MMS * MAX_VMAS * VMA_WORDS * 4,
     files: MAX_FILES * FILE_WORDS * 4,
     disk: DISK_WORDS * 4,
+    sched: SCHED_WORDS * 4,
     globals: GLOBALS_WORDS * 4,
     counters: nrCpus * COUNTER_STRIDE * 8,
     waits: nrCpus * WAIT_STRIDE * 8,
@@ -118,6 +122,7 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     vmas: i32('vmas'),
     files: i32('files'),
     disk: i32('disk'),
+    sched: i32('sched'),
     globals: i32('globals'),
     counters: f64('counters'),
     waits: f64('waits'),
@@ -145,7 +150,7 @@ export function clearMachineMemory(v: MachineViews): void {
   for (let file = 0; file < MAX_FILES; file++) {
     if (v.files[fileIndex(file) + F_IN_USE] !== 0) v.disk.fill(0, diskIndex(file, 0), diskIndex(file, FILE_PAGES - 1) + WORDS_PER_FRAME);
   }
-  // every other region: the frame metadata up to the disk, then the globals to the end
+  // every other region but the scheduler's: the frame metadata up to the disk, then the globals to the end
   v.words.fill(0, wordIndexOf(v.frameMeta), wordIndexOf(v.disk));
   v.words.fill(0, wordIndexOf(v.globals));
 }

@@ -21,6 +21,8 @@
  * Upper-level entries (table pointers) go through the same primitives; the walker records bits
  * for leaves only (a PTE, or a 2 MiB leaf at the PMD level), so nothing is pending for pointers.
  *
+ * Every write here is a scheduling point of a controlled run (schedule/baton.ts).
+ *
  * Every change an entry goes through here is logged on this thread's CPU's ring (trace/events.ts
  * Ev.PteChange: the primitive, the mm, the VPN, the level, the old and the new entry), and so is
  * the walker's A/D update (machine/walker.ts); a table frame keeps the first VPN it maps
@@ -37,6 +39,8 @@ import { FrameKind, META_INDEX, META_OWNER, META_TABLE_VPN, PAGE_SIZE, PTRS_PER_
 import { Ev, PteOp, traceEvent } from '../trace/events.ts';
 import { _PAGE_ACCESSED, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, mkPte, ptePfn, ptePresent } from './pte.ts';
 import { HW_AD_BITS, checkPteOverwrite, kernelSawPte } from '../check/lost-bits.ts';
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
 
 export const USER_VA_LIMIT = 2 ** 43;
 export const PMD_SIZE = PAGE_SIZE * PTRS_PER_TABLE;
@@ -112,6 +116,7 @@ export function ptepGetNoSideEffects(v: MachineViews, ptep: number): number {
  * is reported as lost, on `cpu` (this thread's CPU unless given).
  */
 export function setPte(v: MachineViews, ptep: number, pte: number, cpu = pteCpu): void {
+  schedPoint(Point.PteWrite);
   // publishes the new entry to walkers; a walker that reads it reads the frame's contents after it
   const old = Atomics.exchange(v.phys, ptep, pte);
   tracePteChange(v, cpu, PteOp.SetPte, ptep, old, pte);
@@ -123,6 +128,7 @@ export function setPte(v: MachineViews, ptep: number, pte: number, cpu = pteCpu)
 
 /** ptep_get_and_clear: one atomic exchange, so no A/D bit a walker sets can be lost. */
 export function ptepGetAndClear(v: MachineViews, ptep: number): number {
+  schedPoint(Point.PteWrite);
   const pte = Atomics.exchange(v.phys, ptep, 0);
   tracePteChange(v, pteCpu, PteOp.GetAndClear, ptep, pte, 0);
   knownPtep = ptep;
@@ -133,6 +139,7 @@ export function ptepGetAndClear(v: MachineViews, ptep: number): number {
 
 /** ptep_test_and_clear_young: clears A if set; returns whether it was set (A is then seen). */
 export function ptepTestAndClearYoung(v: MachineViews, ptep: number): boolean {
+  schedPoint(Point.PteWrite);
   if (knownPtep === ptep) knownPtep = -1;
   for (;;) {
     const old = Atomics.load(v.phys, ptep);
@@ -149,6 +156,7 @@ export function ptepTestAndClearYoung(v: MachineViews, ptep: number): boolean {
 
 /** ptep_set_wrprotect: clears RW without losing a D bit set concurrently (nothing is seen). */
 export function ptepSetWrprotect(v: MachineViews, ptep: number): void {
+  schedPoint(Point.PteWrite);
   if (knownPtep === ptep) knownPtep = -1;
   for (;;) {
     const old = Atomics.load(v.phys, ptep);
@@ -212,6 +220,7 @@ export function pteAlloc(v: MachineViews, cpu: number, pgd: number, va: number, 
       // the first VPN the new table maps: `vpn` without the bits its entries index
       v.frameMeta[frameMetaIndex(fresh, META_TABLE_VPN)] = vpn - (vpn % 2 ** (9 * (level - 1)));
       const want = mkPte(fresh, _PAGE_TABLE);
+      schedPoint(Point.PteWrite);
       // pairs with the walker's load of this entry: the zeroed table is visible before the pointer
       const seen = Atomics.compareExchange(v.phys, slot, e, want);
       if (seen === e) {

@@ -30,6 +30,8 @@
  * A fill and the A/D update of a leaf are logged on the CPU's ring (trace/events.ts); a TLB hit
  * never comes here and logs nothing.
  */
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
 import type { MachineViews } from './memory.ts';
 import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND } from './phys-layout.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
@@ -73,6 +75,8 @@ function markAccessed(phys: Int32Array, slot: number, e: number, bits: number): 
 }
 
 function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number): number {
+  // a walk sets A and D where another CPU may be changing the entry: a scheduling point
+  schedPoint(Point.Walk);
   const { phys, tlb } = v;
   const counters = cpu * COUNTER_STRIDE;
   v.counters[counters + (access === Access.Speculative ? Counter.SpeculativeWalks : Counter.PageWalks)]++;

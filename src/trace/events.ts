@@ -14,7 +14,8 @@
  * changes with their old and new values (the page-table primitives and the walker's A/D update
  * log them, machine/pagetable.ts), frames allocated and freed, the mmap_lock and the PTLs taken
  * and dropped, page faults, IRQs off and on, the entry and return of every system call and kernel
- * path (KernelEnter / KernelExit with a KPath), and violations. A TLB hit logs nothing.
+ * path (KernelEnter / KernelExit with a KPath), violations, and in a controlled run each hand-over
+ * of the CPU's slot (SchedSwitch, schedule/baton.ts). A TLB hit logs nothing.
  *
  * Each record keeps the CPU's IRQ state at the event (ST_IRQS_ON, and in an IPI handler the
  * hardirq context), read from the CPU's own status words, for ftrace's flags column.
@@ -56,6 +57,7 @@ export const enum Ev {
   LockRelease = 18, // LockKind, id, write
   TlbGen = 19, // mm, the new tlb_gen
   Mark = 20, // the program's cpu.mark: label (check/user-text.ts offset), three numbers
+  SchedSwitch = 21, // a controlled run's scheduler handed this CPU's slot on: next CPU, Point, kernel point + 1 at a race window
 }
 
 /** Names and argument names, for reports. Index by event type (KernelEnter/Exit: see KPATH_FORMATS). */
@@ -80,6 +82,7 @@ export const EVENT_FORMATS: Record<number, { name: string; args: string[] }> = {
   [Ev.LockRelease]: { name: 'lock_release', args: ['lock', 'id', 'write'] },
   [Ev.TlbGen]: { name: 'tlb_gen', args: ['mm', 'gen'] },
   [Ev.Mark]: { name: 'mark', args: ['label', 'a0', 'a1', 'a2'] },
+  [Ev.SchedSwitch]: { name: 'sched_switch', args: ['next', 'at', 'window'] },
 };
 
 /** The system calls and kernel paths whose entry and return are logged (Ev.KernelEnter/Exit). */
