@@ -20,6 +20,10 @@ import { writeCompareHtml } from './report/html.ts';
 import { checkOutputFile } from './fs-atomic.ts';
 import { catchInterrupts } from './campaign/interrupt.ts';
 import { DEFAULT_PROGRESS_INTERVAL_MS, Progress } from './campaign/progress.ts';
+import { parseScheduleMode, type ScheduleMode } from './schedule/control.ts';
+import { replaySchedule, reproduceUnderPct, scheduleFileFor, shrinkSchedule, unsavable, type Reproduced } from './schedule/commands.ts';
+import { writeScheduleFile } from './schedule/file.ts';
+import prettyMs from 'pretty-ms';
 
 const DEFAULT_COMPARE_CPUS = [1, 2, 4, 8, 16];
 
@@ -59,6 +63,25 @@ function quietUsage(col: number): string {
   const pad = '\n' + ' '.repeat(col);
   return `${'  --quiet'.padEnd(col)}no progress on stderr: on a terminal a line redrawn as the run goes,${pad}else a line every 10 s (or every SHOOTDOWN_PROGRESS_INTERVAL, e.g. 500ms),${pad}a JSON object under --json`;
 }
+
+/** --schedule, --parallel and --horizon of a command that runs trials on `cpus` CPUs. */
+function scheduleOptions(values: Record<string, unknown>, cpus: number): { mode: ScheduleMode; horizon: number | undefined } {
+  const mode = parseScheduleMode(values.schedule as string | undefined, values.parallel as string | undefined, cpus);
+  if (values.horizon !== undefined && mode.strategy !== 'pct') throw new UsageError("--horizon is PCT's: give it with --schedule pct");
+  const horizon = values.horizon === undefined ? undefined : integerOption('--horizon', values.horizon as string, 1, 1_000_000_000);
+  return { mode, horizon };
+}
+
+const SCHEDULE_USAGE = `  --schedule S        free (default): the CPUs run at once on their threads; random or
+                      pct[:DEPTH] (default depth 3): a controlled run, every CPU still on its own
+                      thread, at most K between scheduling points, the next chosen by the strategy
+                      from the trial's seed and recorded
+  --parallel K        CPUs running between scheduling points in a controlled run, 1 (default:
+                      deterministic, replayable) to the run's CPUs
+  --horizon N         PCT's k, the steps its change points are drawn from (default: the most
+                      steps a trial took so far, 20000 before the first)`;
+
+const scheduleCliOptions = { schedule: { type: 'string' }, parallel: { type: 'string' }, horizon: { type: 'string' } } as const;
 
 const INTERRUPT_USAGE = `Ctrl-C (SIGINT) or SIGTERM stops the run within a second: what was found so far is printed (or
 written) as usual, marked interrupted, and the exit status is 130 or 143; a second signal exits at once.`;
@@ -143,6 +166,8 @@ Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog do
     summary: 'run one race scenario trial after trial under a kernel preset; report the first violation',
     usage: `shootdown stress <scenario|path/to/file.ts> [--kernel PRESET] [--set switch=value ...] [--cpus N]
                  [--duration 10s | --trials N] [--seed S] [--noise off|low|high] [--stop-on-first]
+                 [--schedule free|random|pct[:D]] [--parallel K] [--horizon N]
+                 [--save-schedule FILE] [--reproduce]
                  [--json] [--quiet] [--trace FILE] [--ftrace FILE] [--typecheck] [--debug]
 
 Runs a scenario of the catalog (src/scenario/catalog), or a .ts or .mts file of your own, in any
@@ -163,6 +188,13 @@ every access with the oracles. Trial i runs with seed S + i.
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
   --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low)
   --stop-on-first     stop at the first trial that shows the forbidden outcome
+${SCHEDULE_USAGE}
+  --save-schedule F   write the traced report's trial (or, with none, the last trial) as a schedule
+                      file that 'shootdown replay F' runs again exactly; needs a controlled
+                      --schedule with --parallel 1, or --reproduce
+  --reproduce         after a free run's violation, search the same scenario, preset, CPUs, seed
+                      and budget under pct until the same kind is reported, and save that trial's
+                      schedule (to --save-schedule's file, or <scenario>-<preset>.schedule.json)
   --trace FILE        write the traced report's interleaving as Chrome trace JSON (Perfetto): the
                       first forbidden one, or under a preset expected 'never' the first of any kind
   --ftrace FILE       write it as ftrace text (tlb:tlb_flush format)
@@ -198,6 +230,9 @@ that cannot be written, included), 130 or 143 interrupted.`,
       ftrace: { type: 'string' },
       debug: { type: 'boolean' },
       typecheck: { type: 'boolean' },
+      ...scheduleCliOptions,
+      'save-schedule': { type: 'string' },
+      reproduce: { type: 'boolean' },
       ...quiet,
     },
     async run(values, positionals) {
@@ -214,8 +249,17 @@ that cannot be written, included), 130 or 143 interrupted.`,
       const files = { chrome: values.trace as string | undefined, ftrace: values.ftrace as string | undefined };
       if (files.chrome !== undefined) checkOutputFile('--trace', files.chrome);
       if (files.ftrace !== undefined) checkOutputFile('--ftrace', files.ftrace);
+      const { mode, horizon } = scheduleOptions(values, cpus);
+      const reproduce = values.reproduce === true;
+      if (reproduce && mode.strategy !== 'free') throw new UsageError('--reproduce searches under pct after a free run: give it without --schedule');
+      const saveTo = values['save-schedule'] as string | undefined;
+      if (saveTo !== undefined && !reproduce) {
+        const why = unsavable(mode, null);
+        if (why !== 'no trial ran' && why !== null) throw new UsageError(`--save-schedule: ${why}`);
+      }
+      if (saveTo !== undefined) checkOutputFile('--save-schedule', saveTo);
       return interruptible(async (signal) => {
-        const { summary, traced } = await runStress({
+        const request = {
           resolved,
           preset: (values.kernel as string | undefined) ?? ('buggy' in resolved.scenario.presets ? 'buggy' : Object.keys(resolved.scenario.presets)[0]),
           set: (values.set as string[] | undefined) ?? [],
@@ -229,11 +273,35 @@ that cannot be written, included), 130 or 143 interrupted.`,
           stopOnFirst: values['stop-on-first'] === true,
           progress: progressOf(values),
           signal,
-        });
+          schedule: mode,
+          horizon,
+        };
+        const { summary, traced, schedule } = await runStress(request);
         const wanted = [files.chrome, files.ftrace].filter((f) => f !== undefined);
         if (traced) writeTraces(traced, traceMetadata(summary), files);
         const traces = wanted.map((f) => (traced ? `${f} written` : `${f} not written: no violation`));
-        process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: traced ? wanted : [] }) : formatStress(summary, traces)) + '\n');
+        let scheduleFile: string | null = null;
+        const notes: string[] = [];
+        if (saveTo !== undefined && !reproduce) {
+          const why = unsavable(mode, schedule);
+          if (why === null) {
+            writeScheduleFile(saveTo, scheduleFileFor(request, summary, schedule!, traced));
+            scheduleFile = saveTo;
+            notes.push(`  schedule      ${saveTo} written (${traced ? `trial ${traced.trial}, ${traced.kind}` : 'the last trial, clean'}): npx shootdown replay ${saveTo}`);
+          } else notes.push(`  schedule      not written: ${why}`);
+        }
+        let reproduced: Reproduced | null = null;
+        if (reproduce && traced && !signal.aborted) {
+          const out = saveTo ?? `${resolved.scenario.name}-${request.preset}.schedule.json`;
+          reproduced = await reproduceUnderPct({ ...request, progress: progressOf(values) }, traced.kind, out);
+          scheduleFile = reproduced.file;
+          notes.push(
+            reproduced.file
+              ? `  reproduce     ${traced.kind} under ${reproduced.schedule} in ${reproduced.trials} trials (${prettyMs(reproduced.elapsedMs)}): ${out} written: npx shootdown replay ${out}`
+              : `  reproduce     no ${traced.kind} under ${reproduced.schedule} in ${reproduced.trials} trials (${prettyMs(reproduced.elapsedMs)}): no schedule written`,
+          );
+        }
+        process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: traced ? wanted : [], scheduleFile, reproduce: reproduced }) : [formatStress(summary, traces), ...notes].join('\n')) + '\n');
         return summary.failed ? 1 : 0;
       });
     },
@@ -316,6 +384,74 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
         if (html !== undefined) writeCompareHtml(report, html);
         process.stdout.write((values.json ? JSON.stringify(report) : formatCompare(report) + (html !== undefined ? `\n${html} written` : '')) + '\n');
         return report.rows.some((row) => row.violations > 0) ? 1 : 0;
+      });
+    },
+  },
+  replay: {
+    summary: 'run a schedule file\'s trial again, exactly, and print its report as stress does',
+    usage: `shootdown replay FILE [--json] [--quiet]
+
+Runs the one trial a schedule file holds (stress --save-schedule, --reproduce, run-all's
+reports/<scenario>-buggy.schedule.json, or shrink's output) with every recorded choice made at its
+recorded step, one CPU at a time, and prints the report as stress prints it. The scenario's file
+must hash as it did when the schedule was saved, and its preset must make the recorded kernel.
+
+  --json       one JSON object on stdout: what stress --json prints, with "replay": {file, status}
+${quietUsage(15)}
+
+Exit status: 1 the recorded violation came again (the same kind, CPU and address), 0 the recorded
+run was clean and still is, 2 bad input: a file that is not a schedule, of a newer format, whose
+scenario or kernel preset changed, or whose run diverged ("schedule diverged at step N", one line).`,
+    options: { ...quiet },
+    positionals: true,
+    async run(values, positionals) {
+      if (positionals.length !== 1) throw new UsageError(`replay takes one schedule file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+      return interruptible(async (signal) => {
+        const r = await replaySchedule(positionals[0], { progress: progressOf(values), signal });
+        const line = r.status === 'reproduced' ? `reproduced: ${r.file.verdict!.kind} on CPU ${r.file.verdict!.cpu} at ${r.file.verdict!.address}, step ${r.file.verdict!.step} of ${r.file.steps}` : `clean, as recorded (${r.file.steps} steps)`;
+        process.stdout.write((values.json ? JSON.stringify({ ...r.summary, replay: { file: positionals[0], status: r.status } }) : `${formatStress(r.summary, [])}\n  replay        ${line}`) + '\n');
+        return r.status === 'reproduced' ? 1 : 0;
+      });
+    },
+  },
+  shrink: {
+    summary: 'make a schedule file\'s violation need fewer preemptions; print the interleaving as a table',
+    usage: `shootdown shrink FILE [-o OUT] [--budget 60s] [--json] [--quiet]
+
+Removes recorded choices from a schedule file (delta debugging) while its trial still reports the
+same kind on the same CPU at the same address: every choice removed becomes the default, the CPU
+at the point going on, so fewer preemptions are left. Writes the smallest schedule found, which
+'shootdown replay' runs again exactly, and prints its interleaving as a table: a column per CPU,
+a row per kernel step (system call entry and return, PTE change, flush, tlb_gen bump, IPI sent or
+taken, page fault, frame freed, the violation).
+
+  -o, --out OUT  the shrunk file (default: FILE with .shrunk before .json); its directory must exist
+  --budget T     the time for candidate runs: 500ms, 30s, 2m (default 60s)
+  --json         one JSON object on stdout: {file, before, after, candidates, verdict, table}
+${quietUsage(17)}
+
+Exit status: 0 written, 1 a run failed, 2 bad input (as replay's, and a file whose run is clean).`,
+    options: { out: { type: 'string', short: 'o' }, budget: { type: 'string' }, ...quiet },
+    positionals: true,
+    async run(values, positionals) {
+      if (positionals.length !== 1) throw new UsageError(`shrink takes one schedule file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+      const path = positionals[0];
+      const out = (values.out as string | undefined) ?? (path.endsWith('.json') ? `${path.slice(0, -5)}.shrunk.json` : `${path}.shrunk.json`);
+      checkOutputFile('--out', out);
+      const budgetMs = values.budget === undefined ? 60_000 : parseDuration('--budget', values.budget as string);
+      return interruptible(async (signal) => {
+        const r = await shrinkSchedule(path, { budgetMs, progress: progressOf(values), signal });
+        writeScheduleFile(out, r.file);
+        const v = r.file.verdict!;
+        const text = [
+          `shrink ${r.file.scenario.name} [${r.file.preset}]: ${v.kind} on CPU ${v.cpu} at ${v.address}`,
+          `  choices       ${r.before.choices} recorded (${r.before.preemptions} preemptions) -> ${r.after.choices} (${r.after.preemptions} preemptions), ${r.candidates} candidate runs`,
+          `  written       ${out}: npx shootdown replay ${out}`,
+          '',
+          r.table,
+        ].join('\n');
+        process.stdout.write((values.json ? JSON.stringify({ file: out, before: r.before, after: r.after, candidates: r.candidates, verdict: v, table: r.table }) : text) + '\n');
+        return 0;
       });
     },
   },

@@ -24,6 +24,8 @@ import { bootUnlessAborted, noTrials, runConfigFor, runTrials, tracedReport, tri
 import { describeViolation, hex } from '../check/describe.ts';
 import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
+import { FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
+import type { TrialSchedule, TrialsRequest } from './trials.ts';
 
 /** A scenario ready to run: what the command line named, and the module the CPUs import. */
 export interface ResolvedScenario {
@@ -83,6 +85,12 @@ export interface StressRequest {
   progress?: Progress;
   /** ends the run early, with the trials done as its result (interrupt.ts) */
   signal?: AbortSignal;
+  /** free running (default) or a controlled strategy (schedule/control.ts) */
+  schedule?: ScheduleMode;
+  /** PCT's horizon (--horizon); measured from the trials when absent */
+  horizon?: number;
+  /** recorded choices to follow (replay, shrink: schedule/commands.ts) */
+  replay?: TrialsRequest['replay'];
 }
 
 /** A first report as stress prints it: where, when, and every field named (check/describe.ts). */
@@ -114,6 +122,8 @@ export interface StressSummary {
   cpus: number;
   seed: number;
   noise: string;
+  /** free, random or pct:DEPTH, with --parallel K when K > 1 */
+  schedule: string;
   trials: number;
   elapsedMs: number;
   /** trials in which the forbidden outcome was seen */
@@ -134,9 +144,12 @@ export interface StressSummary {
   traced: ReportSummary | null;
   /**
    * reruns the traced report's trial with its seed; a free run's seed fixes the noise, not the
-   * interleaving, so the rerun may not show the report again (RERUN_NOTE)
+   * interleaving, so the rerun may not show the report again (RERUN_NOTE); a controlled run with
+   * --parallel 1 is the same run again (REPLAY_NOTE)
    */
   rerun: string | null;
+  /** what the rerun line can promise: RERUN_NOTE, REPLAY_NOTE or PARALLEL_NOTE */
+  rerunNote: string | null;
   counters: Counters;
   host: HostInfo;
   /** the signal that ended the run early (the summary is of the trials done), or null */
@@ -144,7 +157,7 @@ export interface StressSummary {
 }
 
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
-export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null }> {
+export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null; schedule: TrialSchedule | null }> {
   const { scenario, url } = req.resolved;
   // bad preset, switch or option: before the machine boots
   const config = runConfigFor(scenario, req.preset, req.set);
@@ -152,7 +165,7 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
   const expected = scenario.expected[req.preset] ?? null;
   const machine = await bootUnlessAborted(req.cpus, req.signal);
   // interrupted while the machine booted: no trial
-  if (!machine) return { summary: summarize(req, noTrials(config.kernel, config.own), expected), traced: null };
+  if (!machine) return { summary: summarize(req, noTrials(config.kernel, config.own), expected), traced: null, schedule: null };
   try {
     const onTrial = trialsRun(req.progress, `${scenario.name} [${req.preset}]`, { total: req.trials, durationMs: req.durationMs });
     let result: TrialsResult;
@@ -170,11 +183,15 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
         options,
         onTrial,
         signal: req.signal,
+        schedule: req.schedule,
+        horizon: req.horizon,
+        replay: req.replay,
       });
     } finally {
       req.progress?.end();
     }
-    return { summary: summarize(req, result, expected), traced: tracedReport(result, expected) };
+    const traced = tracedReport(result, expected);
+    return { summary: summarize(req, result, expected), traced, schedule: traced ? (traced.schedule ?? null) : result.lastSchedule };
   } finally {
     await machine.close();
   }
@@ -202,6 +219,7 @@ function summarize(req: StressRequest, r: TrialsResult, expected: string | null)
     cpus: req.cpus,
     seed: req.seed,
     noise: req.noise,
+    schedule: describeMode(req.schedule ?? FREE),
     trials: r.trials,
     elapsedMs: r.elapsedMs,
     violations: r.violations,
@@ -212,19 +230,30 @@ function summarize(req: StressRequest, r: TrialsResult, expected: string | null)
     firstReports: Object.fromEntries(Object.entries(r.firstByKind).map(([kind, f]) => [kind, reportSummary(f)])),
     failed: trialsFailed(r, expected),
     traced: traced && reportSummary(traced),
-    rerun: traced && rerunCommand(req, traced.seed),
+    rerun: traced && rerunCommand(req, traced.seed, traced.schedule?.horizon),
+    rerunNote: traced && rerunNote(req.schedule ?? FREE),
     counters: r.counters,
     host: hostInfo(),
     interrupted: interruptedBy(req.signal),
   };
 }
 
-/** What the output says beside a rerun command: why it is not called a replay. */
-export const RERUN_NOTE = 'free run: the seed fixes the noise, not the interleaving; the rerun may not show it again';
+/** What the output says beside a free run's rerun command: why it is not called a replay. */
+export const RERUN_NOTE = 'free run: interleaving not recorded; the seed fixes the noise, not the interleaving, so the rerun may not show it again';
+/** Beside a controlled run's with K = 1: it is one. */
+export const REPLAY_NOTE = 'controlled run, one CPU at a time: the same seed, schedule and horizon give the same run, a replay';
+/** Beside a controlled run's with K > 1. */
+export const PARALLEL_NOTE = 'controlled run with --parallel above 1: the choices are the same, the interleaving between scheduling points is not; the rerun may not show it again';
 
-export function rerunCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus' | 'noise'>, seed: number): string {
+function rerunNote(mode: ScheduleMode): string {
+  return mode.strategy === 'free' ? RERUN_NOTE : mode.parallel > 1 ? PARALLEL_NOTE : REPLAY_NOTE;
+}
+
+export function rerunCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus' | 'noise' | 'schedule'>, seed: number, horizon?: number): string {
   const set = [...req.set.map((a) => ` --set ${a}`), ...(req.params ?? []).map((a) => ` --param ${a}`)].join('');
-  return `npx shootdown stress ${req.resolved.arg} --kernel ${req.preset}${set} --cpus ${req.cpus} --noise ${req.noise} --seed ${seed} --trials 1`;
+  const mode = req.schedule ?? FREE;
+  const schedule = mode.strategy === 'free' ? '' : ` --schedule ${describeMode(mode)}${mode.strategy === 'pct' && horizon !== undefined ? ` --horizon ${horizon}` : ''}`;
+  return `npx shootdown stress ${req.resolved.arg} --kernel ${req.preset}${set} --cpus ${req.cpus} --noise ${req.noise}${schedule} --seed ${seed} --trials 1`;
 }
 
 /** What an exported trace says about itself, so that the file alone tells how to rerun it. */
@@ -278,14 +307,14 @@ export function formatStress(s: StressSummary, traces: string[]): string {
     ...(s.params.length > 0 ? [`  params        ${s.params.join(' ')}`] : []),
     `  expected      ${s.expected ?? '(the scenario says nothing for this preset)'}; forbidden: ${s.forbidden}`,
     `  cpus          ${s.cpus} on ${s.host.cores} host cores (Node ${s.host.node})`,
-    `  seed          ${s.seed}, noise ${s.noise}`,
+    `  seed          ${s.seed}, ${s.schedule === 'free' ? `noise ${s.noise}` : `schedule ${s.schedule} (noise off: the scheduler decides who runs in a race window)`}`,
     `  trials        ${s.trials} in ${prettyMs(s.elapsedMs)}${rate}${s.interrupted ? `, interrupted by ${s.interrupted}: the summary is of these trials` : ''}`,
     `  violations    ${s.violations} trials with ${s.forbidden}`,
     `  reports       ${s.reports > 0 ? `${s.reports} in ${s.trialsWithReports} trials: ${formatKindCounts(s.reportsByKind)}` : 'none'}`,
     ...(s.traced ? reportLines(s.traced.kind === s.forbidden ? 'first' : 'first report', s.traced) : []),
     ...others.flatMap((r) => reportLines('also', r)),
     `  verdict       ${verdict}`,
-    ...(s.rerun ? [`  rerun         ${s.rerun}`, `                (${RERUN_NOTE})`] : []),
+    ...(s.rerun ? [`  rerun         ${s.rerun}`, `                (${s.rerunNote})`] : []),
     ...traces.map((t) => `  trace         ${t}`),
   ].join('\n');
 }

@@ -20,6 +20,8 @@ import { configFor, forbiddenKind, isForbidden, type RunConfig, type Scenario } 
 import { readEvents, seqDiff, type TraceRecord } from '../trace/events.ts';
 import { abortRun, stopAll } from '../cpu/smp.ts';
 import { CONTROL_CPU } from '../machine/frames.ts';
+import { FIRST_HORIZON, type Deviation, type ScheduleMode, type ScheduleOutcome, type ScheduleSpec } from '../schedule/control.ts';
+import { Strategy } from '../schedule/layout.ts';
 
 /** Events of the interleaving kept with a first report. */
 const EVENTS_KEPT = 256;
@@ -44,6 +46,21 @@ export interface TrialsRequest {
   onTrial?: (done: TrialsResult) => void;
   /** ends the trials early (interrupt.ts): the trial under way is stopped, no other starts */
   signal?: AbortSignal;
+  /** how the trials are scheduled (schedule/control.ts); free running when absent */
+  schedule?: ScheduleMode;
+  /** PCT's horizon; when absent, the most steps a trial took so far (FIRST_HORIZON at first) */
+  horizon?: number;
+  /** recorded choices to follow: strictly (replay) or where they still apply (shrink's candidates) */
+  replay?: { deviations: readonly Deviation[]; strict: boolean };
+}
+
+/** How one controlled trial was scheduled, and what its scheduler did: what a schedule file keeps. */
+export interface TrialSchedule {
+  mode: ScheduleMode;
+  /** the trial's seed, which seeds the strategy's stream too */
+  seed: number;
+  horizon: number;
+  outcome: ScheduleOutcome;
 }
 
 /** The first report of one kind over the trials. */
@@ -51,6 +68,8 @@ export interface FirstReport extends Violation {
   trial: number;
   seed: number;
   elapsedMs: number;
+  /** the trial's schedule, in a controlled run */
+  schedule?: TrialSchedule;
 }
 
 /** A first report kept with its interleaving, for a trace. */
@@ -83,6 +102,8 @@ export interface TrialsResult {
   /** the scenario's own switches the trials ran with (ScenarioSpec.switches) */
   scenarioSwitches: Readonly<Record<string, string>>;
   lastRun: RunResult<unknown> | null;
+  /** the last trial's schedule, in a controlled run */
+  lastSchedule: TrialSchedule | null;
 }
 
 /** Whether the trials fail under `expected`: any report under 'never', the forbidden outcome otherwise. */
@@ -119,7 +140,7 @@ export function kernelFor(scenario: Scenario, preset: string, set: string[] = []
 export function noTrials(kernel: KernelConfig, scenarioSwitches: Readonly<Record<string, string>> = {}): TrialsResult {
   return {
     trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
-    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, scenarioSwitches, lastRun: null,
+    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, scenarioSwitches, lastRun: null, lastSchedule: null,
   };
 }
 
@@ -157,27 +178,41 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   const out = noTrials(kernel, config.own);
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
+  const controlled = req.schedule !== undefined && req.schedule.strategy !== 'free' ? req.schedule : null;
+  let measured = 0;
   while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
     const seed = (req.seed + out.trials) >>> 0;
+    const horizon = req.horizon ?? (measured || FIRST_HORIZON);
+    const schedule = controlled && scheduleSpec(controlled, seed, horizon, req.replay);
     const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
       seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,
-      // a trial under way at the end of the budget is asked to stop there (the run watchdog)
-      deadline: Number.isFinite(deadline) ? deadline : undefined,
+      // a free trial under way at the end of the budget is asked to stop there (the run watchdog);
+      // a controlled one runs to its end, which its schedule alone decides
+      deadline: Number.isFinite(deadline) && !controlled ? deadline : undefined,
+      schedule: schedule || undefined,
     }));
     // a program that ignored the stop was aborted: its trial has no result
     if (!run) break;
     out.trials++;
     out.lastRun = run;
+    out.lastSchedule = controlled && run.schedule && { mode: controlled, seed, horizon, outcome: run.schedule };
+    if (run.schedule && run.schedule.steps > measured) measured = run.schedule.steps;
     out.reports += run.violationCount;
     addCounters(out.counters, run.counters);
     addWaits(out.waits, run.waits);
-    const hit = noteReports(machine, req.scenario, out, seed, performance.now() - t0);
+    const hit = noteReports(machine, req.scenario, out, seed, performance.now() - t0, out.lastSchedule ?? undefined);
     out.elapsedMs = performance.now() - t0;
     req.onTrial?.(out);
     if (hit && req.stopOnFirst) break;
   }
   out.elapsedMs = performance.now() - t0;
   return out;
+}
+
+/** One controlled trial's schedule: the mode's strategy, seeded by the trial's seed, or a replay. */
+function scheduleSpec(mode: ScheduleMode, seed: number, horizon: number, replay: TrialsRequest['replay']): ScheduleSpec {
+  const strategy = replay ? (replay.strict ? Strategy.Replay : Strategy.ReplayLenient) : mode.strategy === 'pct' ? Strategy.Pct : Strategy.Random;
+  return { strategy, parallel: mode.parallel, seed, depth: mode.depth, horizon, replay: replay?.deviations };
 }
 
 /** How often an interrupted trial's stop is repeated, and when a trial that ignores it is aborted. */
@@ -217,12 +252,12 @@ async function stoppable<R>(machine: Machine, signal: AbortSignal | undefined, r
  * first of each kind, the first of any kind and the first forbidden one with the interleaving.
  * Returns whether the forbidden outcome was seen.
  */
-function noteReports(machine: Machine, scenario: Scenario, out: TrialsResult, seed: number, elapsedMs: number): boolean {
+function noteReports(machine: Machine, scenario: Scenario, out: TrialsResult, seed: number, elapsedMs: number, schedule: TrialSchedule | undefined): boolean {
   const firsts = readFirstReports(machine.v);
   if (firsts.length === 0) return false;
   out.trialsWithReports++;
   for (const [kind, n] of Object.entries(readReportCounts(machine.v))) out.reportsByKind[kind] = (out.reportsByKind[kind] ?? 0) + n;
-  const at = { trial: out.trials, seed, elapsedMs };
+  const at = { trial: out.trials, seed, elapsedMs, ...(schedule && { schedule }) };
   for (const f of firsts) out.firstByKind[f.kind] ??= { ...f, ...at };
   let events: TraceRecord[] | undefined;
   const withEvents = (f: Violation): FirstViolation => {

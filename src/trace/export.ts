@@ -37,6 +37,8 @@
 import { reporter } from '../check/describe.ts';
 import { VIOLATION_KIND_NAMES } from '../check/oracle.ts';
 import { IPI_FN_NAMES } from '../ipi/protocol.ts';
+import { POINT_NAMES } from '../schedule/layout.ts';
+import { KERNEL_POINTS } from '../kernel/points.ts';
 import { FAULT_NOT_PRESENT, FAULT_PROTECTION } from '../machine/walker.ts';
 import { Ev, KPATH_FORMATS, LOCK_NAMES, PTE_OP_NAMES, TLB_FLUSH_REASON_NAMES, seqDiff, unwrapSeq, type TraceRecord } from './events.ts';
 
@@ -193,6 +195,7 @@ function ftraceTimestamp(seq: number): string {
 function ftraceFields(r: TraceRecord, nrCpus: number): string {
   // TP_printk of include/trace/events/tlb.h:tlb_flush
   if (r.type === Ev.TlbFlush) return `pages:${r.args.pages} reason:${reasonName(r.args.reason)} (${r.args.reason})`;
+  if (r.type === Ev.SchedSwitch) return `next=${r.args.next} at=${POINT_NAMES[r.args.at] ?? r.args.at}${r.args.window > 0 ? ` (${KERNEL_POINTS[r.args.window - 1]?.name ?? r.args.window - 1})` : ''}`;
   return namedArgs(r, nrCpus)
     .map(([name, value]) => `${name}=${value}`)
     .join(' ');
@@ -212,6 +215,34 @@ function ftraceLine(r: TraceRecord, nrCpus: number): string {
   const task = `cpu${r.cpu}`.padStart(16);
   const cpu = String(r.cpu).padStart(3, '0');
   return `${task}-${String(r.cpu).padEnd(7)} [${cpu}] ${ftraceFlags(r)} ${ftraceTimestamp(r.seq)}: ${r.name}:${fields === '' ? '' : ` ${fields}`}${repeatNote(r)}`;
+}
+
+/** Kinds of event an interleaving table shows: the kernel steps, not the bookkeeping around them. */
+const TABLE_EVENTS = new Set([Ev.KernelEnter, Ev.KernelExit, Ev.PteChange, Ev.TlbFlush, Ev.IpiSend, Ev.IpiTake, Ev.PageFault, Ev.TlbGen, Ev.SwitchMm, Ev.FrameFree, Ev.Violation, Ev.Mark, Ev.SchedSwitch]);
+
+/**
+ * The records up to the one stamped `until` (a violation's) as a table of the interleaving, one
+ * column per CPU, one row per kernel step in the global order (system call entry and return, PTE
+ * change, flush, tlb_gen bump, IPI sent or taken, page fault, frame freed, the violation): what a
+ * commit message can show of a race. At most the last `rows` steps before it.
+ */
+export function toInterleavingTable(records: readonly TraceRecord[], nrCpus: number, until: number, rows = 40): string {
+  const upTo = records.filter((r) => seqDiff(r.seq, until) <= 0);
+  const sorted = bySeq(upTo).filter((r) => TABLE_EVENTS.has(r.type));
+  const shown = sorted.slice(-rows);
+  const cpus = cpusOf(shown, []);
+  const cell = (r: TraceRecord): string => {
+    if (r.type === Ev.SchedSwitch) return `-> CPU ${r.args.next}: ${r.args.window > 0 ? KERNEL_POINTS[r.args.window - 1]?.name : POINT_NAMES[r.args.at]}`;
+    const fields = ftraceFields(r, nrCpus);
+    return `${r.name}${fields === '' ? '' : ` ${fields}`}${r.repeats ? ` (x${r.repeats.count + 1})` : ''}`;
+  };
+  const width = Math.min(40, Math.max(12, ...shown.map((r) => cell(r).length)));
+  const head = ['step'.padStart(5), ...cpus.map((c) => `CPU ${c}`.padEnd(width))].join('  ');
+  const lines = shown.map((r, i) => {
+    const cols = cpus.map((c) => (c === r.cpu ? cell(r).slice(0, width) : '').padEnd(width));
+    return [String(sorted.length - shown.length + i + 1).padStart(5), ...cols].join('  ').trimEnd();
+  });
+  return [head.trimEnd(), ...lines].join('\n');
 }
 
 /**

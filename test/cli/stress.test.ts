@@ -64,7 +64,7 @@ describe('shootdown stress with a scenario file of the user', () => {
     expect(r.stdout).toMatch(/trials +1 in /);
     expect(r.stdout).toContain('trial 1 (seed 40): use-after-free on CPU 1, read at 0x2000000000: through a TLB entry for pfn');
     expect(r.stdout).toMatch(new RegExp(`rerun +npx shootdown stress ${USER} --kernel buggy --cpus 3 --noise low --seed 40 --trials 1`));
-    expect(r.stdout).toContain('(free run: the seed fixes the noise, not the interleaving; the rerun may not show it again)');
+    expect(r.stdout).toContain('(free run: interleaving not recorded; the seed fixes the noise, not the interleaving, so the rerun may not show it again)');
     expect(r.stdout).not.toContain('replay');
   });
 
