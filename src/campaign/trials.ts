@@ -48,7 +48,7 @@ export interface TrialsRequest {
   signal?: AbortSignal;
   /** how the trials are scheduled (schedule/control.ts); free running when absent */
   schedule?: ScheduleMode;
-  /** PCT's horizon; when absent, the most steps a trial took so far (FIRST_HORIZON at first) */
+  /** PCT's horizon; when absent, the steps of a first trial under random (pctHorizon) */
   horizon?: number;
   /** recorded choices to follow: strictly (replay) or where they still apply (shrink's candidates) */
   replay?: { deviations: readonly Deviation[]; strict: boolean };
@@ -179,10 +179,10 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
   const controlled = req.schedule !== undefined && req.schedule.strategy !== 'free' ? req.schedule : null;
-  let measured = 0;
+  const measured = controlled?.strategy === 'pct' && req.horizon === undefined && !req.replay ? await pctHorizon(machine, req, kernel, config.own, stopOnKind) : 0;
   while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
     const seed = (req.seed + out.trials) >>> 0;
-    const horizon = req.horizon ?? (measured || FIRST_HORIZON);
+    const horizon = req.horizon ?? measured;
     const schedule = controlled && scheduleSpec(controlled, seed, horizon, req.replay);
     const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
       seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,
@@ -196,7 +196,6 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
     out.trials++;
     out.lastRun = run;
     out.lastSchedule = controlled && run.schedule && { mode: controlled, seed, horizon, outcome: run.schedule };
-    if (run.schedule && run.schedule.steps > measured) measured = run.schedule.steps;
     out.reports += run.violationCount;
     addCounters(out.counters, run.counters);
     addWaits(out.waits, run.waits);
@@ -209,8 +208,22 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   return out;
 }
 
+/**
+ * PCT's horizon k, measured as shuttle measures it, by a first run that PCT's priorities do not
+ * skew: one trial of the scenario under the random strategy, from the campaign's seed, whose steps
+ * are k; its reports are not the campaign's. PCT's own trials would not do: a CPU that polls in a
+ * loop at the top priority runs until the horizon, so that each trial would take longer than the
+ * last.
+ */
+async function pctHorizon(machine: Machine, req: TrialsRequest, kernel: KernelConfig, own: Readonly<Record<string, string>>, stopOnKind: number): Promise<number> {
+  const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
+    seed: req.seed, kernel, stopOnKind, scenarioSwitches: own, schedule: { strategy: Strategy.Random, parallel: req.schedule!.parallel, seed: req.seed },
+  }));
+  return Math.max(1, run?.schedule?.steps ?? FIRST_HORIZON);
+}
+
 /** One controlled trial's schedule: the mode's strategy, seeded by the trial's seed, or a replay. */
-function scheduleSpec(mode: ScheduleMode, seed: number, horizon: number, replay: TrialsRequest['replay']): ScheduleSpec {
+export function scheduleSpec(mode: ScheduleMode, seed: number, horizon: number, replay: TrialsRequest['replay']): ScheduleSpec {
   const strategy = replay ? (replay.strict ? Strategy.Replay : Strategy.ReplayLenient) : mode.strategy === 'pct' ? Strategy.Pct : Strategy.Random;
   return { strategy, parallel: mode.parallel, seed, depth: mode.depth, horizon, replay: replay?.deviations };
 }

@@ -53,7 +53,7 @@ import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
 import { RunAbortedError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
-import { schedPoint } from '../schedule/baton.ts';
+import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
 
 /** What a failed load returns. */
@@ -318,7 +318,7 @@ export class Cpu implements IpiCpu {
     // in a controlled run another CPU may run here; a pending IPI is taken when this one goes on
     schedPoint(Point.Interrupt);
     this.checkAbort();
-    if (this.irqsOn) this.fabric.takeInterrupts(this);
+    if (this.irqsOn && !(this.fabric.hasPendingIpi() && currentBaton()?.deferInterrupt())) this.fabric.takeInterrupts(this);
     if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
   }
 

@@ -44,7 +44,7 @@ import {
   C_BLOCKED_AT, C_PARKED, C_POINT, C_PRIORITY, C_SEEN_WAKE, C_STATE, CHANGE_BASE, CpuState, DEV_WORDS, H_CHANGE_LEN, H_CHANGE_POS,
   H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LAST, H_LOCK, H_LOG_LEN, H_LOG_OVERFLOW, H_MAX_STEPS, H_PARALLEL, H_PREEMPTIONS,
   H_RELEASED, H_REPLAY_LEN, H_REPLAY_POS, H_RNG, H_RUNNING, H_STEP, H_STRATEGY, H_TIMEOUT_STEPS, LOG_BASE, LOG_CAP, Point, REPLAY_BASE,
-  Strategy, cpuWord, H_ARRIVED, H_SWITCHES,
+  Strategy, cpuWord, H_ARRIVED, H_SWITCHES, C_DEFERRED, C_LATE_IRQ, DEFER_IRQ, MAX_DEFERRED,
 } from './layout.ts';
 
 /** How long one sleep of a parked CPU lasts before it looks at the release word again. */
@@ -124,6 +124,41 @@ export class Baton {
     }
     rawSpinUnlock(s, H_LOCK);
     if (next !== this.cpu) this.waitTurn();
+  }
+
+  /**
+   * Whether this CPU, at an interrupt point with IRQs on and an IPI pending, leaves it pending to
+   * its next interrupt point: in hardware the interrupt lands at whichever instruction boundary
+   * it reaches first, so when it lands is a scheduling decision too. The default (not logged) is
+   * to take it now; at most MAX_DEFERRED points in a row leave it.
+   */
+  deferInterrupt(): boolean {
+    if (this.released()) return false;
+    const s = this.s;
+    rawSpinLock(s, H_LOCK);
+    const step = ++s[H_STEP];
+    const hash = s[H_HASH];
+    s[H_HASH] = Math.imul(hash ^ (this.cpu | (Point.IrqDelivery << 8)), 0x01000193);
+    const at = cpuWord(this.cpu, C_DEFERRED);
+    let defer = false;
+    if (s[at] < MAX_DEFERRED) {
+      switch (s[H_STRATEGY]) {
+        case Strategy.Random:
+          defer = (this.random() & 1) !== 0;
+          break;
+        case Strategy.Pct:
+          defer = s[cpuWord(this.cpu, C_LATE_IRQ)] !== 0;
+          break;
+        case Strategy.Replay:
+        case Strategy.ReplayLenient:
+          defer = this.replayChoice(1, step, hash, this.cpu, true) === DEFER_IRQ;
+          break;
+      }
+    }
+    if (defer) this.log(step, DEFER_IRQ, hash);
+    s[at] = defer ? s[at] + 1 : 0;
+    rawSpinUnlock(s, H_LOCK);
+    return defer;
   }
 
   /**
@@ -228,7 +263,7 @@ export class Baton {
         break;
       case Strategy.Replay:
       case Strategy.ReplayLenient:
-        next = this.replayChoice(n, step, hashBefore, def);
+        next = this.replayChoice(n, step, hashBefore, def, false);
         break;
     }
     if (next !== def) this.log(step, next, hashBefore);
@@ -327,7 +362,7 @@ export class Baton {
    * voids the baton and asks the run to stop (the control plane reports where); a lenient one
    * takes the default.
    */
-  private replayChoice(n: number, step: number, hash: number, def: number): number {
+  private replayChoice(n: number, step: number, hash: number, def: number, irq: boolean): number {
     const s = this.s;
     const pos = s[H_REPLAY_POS];
     if (pos >= s[H_REPLAY_LEN]) return def;
@@ -337,12 +372,13 @@ export class Baton {
     if (s[at] < step && !strict) {
       // a lenient replay skips deviations of steps it went past (a shorter path)
       while (s[H_REPLAY_POS] < s[H_REPLAY_LEN] && s[REPLAY_BASE + s[H_REPLAY_POS] * DEV_WORDS] < step) s[H_REPLAY_POS]++;
-      return this.replayChoice(n, step, hash, def);
+      return this.replayChoice(n, step, hash, def, irq);
     }
     s[H_REPLAY_POS] = pos + 1;
     const want = s[at + 1];
-    let runnable = false;
-    for (let i = 0; i < n; i++) if (this.candidates[i] === want) runnable = true;
+    // an IPI decision takes DEFER_IRQ only, a CPU decision one of the candidates
+    let runnable = irq ? want === DEFER_IRQ : false;
+    if (!irq) for (let i = 0; i < n; i++) if (this.candidates[i] === want) runnable = true;
     if (strict && (s[at] !== step || !runnable || s[at + 2] !== hash)) {
       this.diverge(Math.min(s[at], step), want);
       return def;

@@ -24,6 +24,7 @@ import { hex } from '../check/describe.ts';
 import { describeMode, parseScheduleMode, type Deviation, type ScheduleMode } from './control.ts';
 import { decodeChoices, emulatorCodeHash, encodeChoices, fileSha256, readScheduleFile, SCHEDULE_FORMAT, SCHEDULE_VERSION, writeScheduleFile, type ScheduleFile } from './file.ts';
 import { toInterleavingTable } from '../trace/export.ts';
+import type { KernelConfig } from '../config/kernel-config.ts';
 import type { Progress } from '../campaign/progress.ts';
 
 /** The file of a resolved scenario, for its hash. */
@@ -31,19 +32,27 @@ function scenarioPath(resolved: ResolvedScenario): string {
   return fileURLToPath(resolved.url);
 }
 
-/** The schedule file of one controlled trial that `stress` ran. */
-export function scheduleFileFor(req: StressRequest, summary: StressSummary, schedule: TrialSchedule, traced: FirstViolation | null): ScheduleFile {
+/** What a schedule file says of the run a trial was part of: what it was asked, and what it ran. */
+export type ScheduleSource = Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus'>;
+export interface RanWith {
+  kernel: KernelConfig;
+  scenarioSwitches: Readonly<Record<string, string>>;
+  reportsByKind: Record<string, number>;
+}
+
+/** The schedule file of one controlled trial (of stress, run-all or a --reproduce search). */
+export function scheduleFileFor(req: ScheduleSource, ran: RanWith, schedule: TrialSchedule, traced: FirstViolation | null): ScheduleFile {
   const { outcome } = schedule;
   const verdict = traced && { kind: traced.kind, cpu: traced.cpu, address: hex(traced.va), step: outcome.stepByKind[traced.kind] ?? 0 };
   return {
     format: SCHEDULE_FORMAT,
     version: SCHEDULE_VERSION,
-    scenario: { name: summary.scenario, arg: req.resolved.arg, file: scenarioPath(req.resolved), sha256: fileSha256(scenarioPath(req.resolved)) },
+    scenario: { name: req.resolved.scenario.name, arg: req.resolved.arg, file: scenarioPath(req.resolved), sha256: fileSha256(scenarioPath(req.resolved)) },
     preset: req.preset,
     set: req.set,
     params: req.params ?? [],
-    kernel: summary.switches,
-    scenarioSwitches: { ...summary.scenarioSwitches },
+    kernel: ran.kernel,
+    scenarioSwitches: { ...ran.scenarioSwitches },
     cpus: req.cpus,
     parallel: schedule.mode.parallel,
     strategy: describeMode({ ...schedule.mode, parallel: 1 }),
@@ -55,8 +64,13 @@ export function scheduleFileFor(req: StressRequest, summary: StressSummary, sche
     preemptions: outcome.preemptions,
     choices: encodeChoices(outcome.deviations),
     verdict,
-    reportsByKind: traced ? summary.reportsByKind : {},
+    reportsByKind: traced ? ran.reportsByKind : {},
   };
+}
+
+/** What a stress summary ran with, for scheduleFileFor. */
+export function ranWith(s: StressSummary): RanWith {
+  return { kernel: s.switches, scenarioSwitches: s.scenarioSwitches, reportsByKind: s.reportsByKind };
 }
 
 /** Why a schedule cannot be written for a run, or null when it can. */
@@ -146,7 +160,7 @@ export async function reproduceUnderPct(req: StressRequest, kind: string, out: s
   // the traced report is the one a schedule is kept for: the forbidden one, or under a preset
   // expected 'never' the first of any kind
   if (traced?.kind !== kind || !schedule) return reproduced;
-  writeScheduleFile(out, scheduleFileFor(search, summary, schedule, traced));
+  writeScheduleFile(out, scheduleFileFor(search, ranWith(summary), schedule, traced));
   return { ...reproduced, file: out };
 }
 

@@ -5,12 +5,12 @@
  *
  * PCT's set-up (Burckhardt et al., ASPLOS 2010) is made here, from the schedule's own seed: the
  * CPUs' distinct priorities d .. d + n - 1 in a random order, and d - 1 change points drawn
- * uniformly from [1, k], k being the horizon (the steps a run of the scenario takes, measured by
- * earlier trials: campaign/trials.ts).
+ * uniformly from [1, k], k being the horizon (the steps a run of the scenario takes, measured by a
+ * first trial under random: campaign/trials.ts pctHorizon).
  */
 import type { MachineViews } from '../machine/memory.ts';
 import {
-  C_PRIORITY, CHANGE_BASE, CPU_WORDS, CPU_BASE, DEV_WORDS, H_CHANGE_LEN, H_DEPTH, H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LOG_LEN,
+  C_LATE_IRQ, C_PRIORITY, CHANGE_BASE, CPU_WORDS, CPU_BASE, DEV_WORDS, H_CHANGE_LEN, H_DEPTH, H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LOG_LEN,
   H_LOG_OVERFLOW, H_MAX_STEPS, H_PARALLEL, H_PREEMPTIONS, H_REPLAY_LEN, H_RNG, H_STEP, H_STRATEGY, H_TIMEOUT_STEPS, HEADER_WORDS, KIND_STEP_BASE,
   LOG_BASE, LOG_CAP, MAX_CHANGE_POINTS, REPLAY_BASE, Strategy, cpuWord, H_SWITCHES,
 } from './layout.ts';
@@ -34,7 +34,7 @@ export const DEFAULT_PCT_DEPTH = 3;
 export const MAX_STEPS = 4_000_000;
 /** A blocked CPU's slice, in steps: it looks at its condition again after this many. */
 export const TIMEOUT_STEPS = 256;
-/** PCT's horizon before any trial has measured one. */
+/** PCT's horizon when none could be measured (a measuring trial that was interrupted). */
 export const FIRST_HORIZON = 20_000;
 
 /** One recorded choice: at `step` the scheduler ran `cpu`, the rolling hash being `hash` before. */
@@ -135,6 +135,8 @@ export function prepareSchedule(v: MachineViews, spec: ScheduleSpec | null): voi
       [prio[i], prio[j]] = [prio[j], prio[i]];
     }
     prio.forEach((p, c) => (s[cpuWord(c, C_PRIORITY)] = p));
+    // which CPUs take a pending IPI one or two interrupt points late
+    for (let c = 0; c < v.nrCpus; c++) s[cpuWord(c, C_LATE_IRQ)] = next() & 1;
     const change = Array.from({ length: d - 1 }, () => 1 + (next() % k)).sort((a, b) => a - b);
     change.forEach((step, i) => (s[CHANGE_BASE + i] = step));
     s[H_CHANGE_LEN] = change.length;

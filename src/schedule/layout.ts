@@ -56,6 +56,12 @@ export const C_PRIORITY = 2; // PCT's priority
 export const C_SEEN_WAKE = 3; // a blocked CPU's IPI_WAKE when it blocked: a kick since moves it
 export const C_BLOCKED_AT = 4; // the step at which it blocked
 export const C_POINT = 5; // the point kind it is parked at
+export const C_DEFERRED = 6; // interrupt points in a row at which this CPU's pending IPIs were left pending
+export const C_LATE_IRQ = 7; // PCT: 1 if this CPU takes pending IPIs late (drawn per trial)
+/** In a logged choice, the CPU field of a decision to leave a pending IPI pending. */
+export const DEFER_IRQ = -1;
+/** At most this many interrupt points in a row leave an IPI pending: a flush's wait must end. */
+export const MAX_DEFERRED = 2;
 
 export const enum CpuState {
   Absent = 0,
@@ -97,6 +103,7 @@ export const enum Point {
   IpiAck = 11,
   Block = 12,
   Exit = 13,
+  IrqDelivery = 14,
 }
 
-export const POINT_NAMES = ['', 'start', 'interrupt point', 'race window', 'PTE write', 'page walk', 'lock', 'unlock', 'tlb_gen bump', 'frame free', 'IPI send', 'IPI ack', 'wait', 'exit'];
+export const POINT_NAMES = ['', 'start', 'interrupt point', 'race window', 'PTE write', 'page walk', 'lock', 'unlock', 'tlb_gen bump', 'frame free', 'IPI send', 'IPI ack', 'wait', 'exit', 'IPI delivery'];

@@ -71,6 +71,20 @@ describe('controlled schedules on the command line', () => {
     expect(replay.stdout).toContain('clean, as recorded');
   });
 
+  it('--reproduce turns a free run\'s violation into a schedule file found under pct', async () => {
+    const file = join(dir, 'reproduced.json');
+    const r = await shootdown('stress', RACE, '--seed', '4', '--trials', '30', '--stop-on-first', '--reproduce', '--save-schedule', file, '--json', '--quiet');
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out.schedule).toBe('free');
+    expect(out.rerunNote).toContain('free run: interleaving not recorded');
+    expect(out.reproduce).toMatchObject({ schedule: 'pct:3', file });
+    expect(out.scheduleFile).toBe(file);
+    expect(JSON.parse(readFileSync(file, 'utf8')).verdict.kind).toBe('access-after-return');
+    const replay = await shootdown('replay', file, '--quiet');
+    expect(replay.code).toBe(1);
+  });
+
   it.each([
     [['stress', RACE, '--schedule', 'often'], /unknown --schedule 'often'/],
     [['stress', RACE, '--schedule', 'random', '--parallel', '0'], /--parallel must be an integer from 1 to the run's 3 CPUs, got '0'/],
@@ -78,6 +92,7 @@ describe('controlled schedules on the command line', () => {
     [['stress', RACE, '--save-schedule', join(dir, 'x.json')], /--save-schedule: a free run records no schedule/],
     [['stress', RACE, '--schedule', 'random', '--parallel', '2', '--save-schedule', join(dir, 'x.json')], /needs --parallel 1/],
     [['stress', RACE, '--horizon', '10'], /--horizon is PCT's/],
+    [['stress', RACE, '--schedule', 'pct', '--reproduce'], /--reproduce searches under pct after a free run/],
     [['replay', join(dir, 'nothing.json')], /cannot read schedule file/],
     [['replay', 'package.json'], /package.json is not a schedule file/],
   ])('refuses bad input with one line and exit 2: %j', async (args, message) => {
