@@ -13,15 +13,25 @@
  * the path's cache lines have cooled on this kind of host, after 20 us they have not (1.5 to 4 us
  * apart on the 2-core development VM); bench/ipi-floor.ts keeps the gap at 20 us.
  *
- *   npx tsx bench/ipi-fanout.ts [--targets 1,2,4,8,16] [--modes busy,idle] [--gap-us 200]
+ * Under --schedule random or pct (with --parallel K, at most the host's cores) the CPUs take turns
+ * on a baton (src/schedule/baton.ts): a target not holding it is parked at a scheduling point and
+ * takes the flush when it next runs, so no flush waits for the host scheduler's tick; what a flush
+ * then costs is the hand-overs to every target.
+ *
+ *   npx tsx bench/ipi-fanout.ts [--targets 1,2,4,8,16] [--modes busy,idle] [--gap-us 200] [--schedule free|random|pct] [--parallel K]
  */
 import { parseArgs } from 'node:util';
 import { Machine } from '../src/machine/machine.ts';
 import type { FanoutOptions, FanoutResult, TargetMode } from './workloads/ipi-fanout.ts';
 import { formatHost, hostInfo, percentile, watchOtherLoad, writeResults } from './report.ts';
+import { FIRST_HORIZON, describeMode, parseScheduleMode } from '../src/schedule/control.ts';
+import { scheduleSpec } from '../src/campaign/trials.ts';
 
 const { values: args } = parseArgs({
-  options: { targets: { type: 'string', default: '1,2,4,8,16' }, modes: { type: 'string', default: 'busy,idle' }, 'gap-us': { type: 'string', default: '200' } },
+  options: {
+    targets: { type: 'string', default: '1,2,4,8,16' }, modes: { type: 'string', default: 'busy,idle' }, 'gap-us': { type: 'string', default: '200' },
+    schedule: { type: 'string' }, parallel: { type: 'string' },
+  },
 });
 const TARGETS = args.targets.split(',').map(Number);
 const MODES = args.modes.split(',') as TargetMode[];
@@ -31,6 +41,8 @@ if (!(GAP_US >= 0)) throw new RangeError(`--gap-us must be a number of microseco
 // flushes it has not, and the median measures the interpreter (7 us against 4 us, one busy target)
 const RUN: Omit<FanoutOptions, 'mode'> = { warmupFlushes: 20_000, flushes: 2000, budgetMs: 10_000, gapUs: GAP_US };
 const WORKLOAD = { url: new URL('./workloads/ipi-fanout.ts', import.meta.url).href };
+// checked against the smallest machine, of one target
+const SCHEDULE = parseScheduleMode(args.schedule, args.parallel, 1 + Math.min(...TARGETS));
 
 interface Row {
   mode: TargetMode;
@@ -48,13 +60,16 @@ interface Row {
 const host = hostInfo();
 const rows: Row[] = [];
 console.log(formatHost(host));
+console.log(`schedule ${describeMode(SCHEDULE)}`);
 console.log('mode  targets  median us   p99 us  timed  flushes    ipis  median us/target  others\' cores');
 for (const targets of TARGETS) {
   const machine = await Machine.boot({ cpus: targets + 1 });
   try {
     for (const mode of MODES) {
       const otherLoad = watchOtherLoad();
-      const run = await machine.run<unknown, FanoutResult, FanoutOptions>(WORKLOAD, { ...RUN, mode }, { speculationShift: -1 });
+      const seed = 1;
+      const schedule = SCHEDULE.strategy === 'free' ? undefined : scheduleSpec(SCHEDULE, seed, FIRST_HORIZON, undefined);
+      const run = await machine.run<unknown, FanoutResult, FanoutOptions>(WORKLOAD, { ...RUN, mode }, { speculationShift: -1, seed, schedule });
       const us = run.results[0].shootdownUs;
       const row: Row = {
         mode,
@@ -75,4 +90,4 @@ for (const targets of TARGETS) {
     await machine.close();
   }
 }
-console.log(`results: ${writeResults('ipi-fanout', { host, options: RUN, speculationShift: -1, rows })}`);
+console.log(`results: ${writeResults(SCHEDULE.strategy === 'free' ? 'ipi-fanout' : `ipi-fanout-${SCHEDULE.strategy}-k${SCHEDULE.parallel}`, { host, options: RUN, schedule: describeMode(SCHEDULE), speculationShift: -1, rows })}`);

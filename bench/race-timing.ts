@@ -1,9 +1,10 @@
-/* Time to race, shared by bench/time-to-race and bench/soak: a buggy preset's first violation over several seeds. */
+/* Time to race, shared by bench/time-to-race and bench/soak: a buggy preset's first violation over several seeds, free or under a controlled schedule. */
 import { Machine } from '../src/machine/machine.ts';
 import type { CatalogEntry } from '../src/scenario/catalog/index.ts';
 import { runTrials } from '../src/campaign/trials.ts';
 import { NOISE_LEVELS, type NoiseLevel } from '../src/campaign/noise.ts';
 import { percentile } from './report.ts';
+import { FREE, type ScheduleMode } from '../src/schedule/control.ts';
 
 export interface RaceTiming {
   noise: NoiseLevel;
@@ -18,14 +19,14 @@ export interface RaceTiming {
 }
 
 /** Runs the buggy preset of `entry` once per seed until its first violation or `capMs`. */
-export async function raceTiming(machine: Machine, { url, scenario }: CatalogEntry, seeds: number[], capMs: number): Promise<RaceTiming> {
+export async function raceTiming(machine: Machine, { url, scenario }: CatalogEntry, seeds: number[], capMs: number, schedule: ScheduleMode = FREE): Promise<RaceTiming> {
   const noise = scenario.noise ?? 'low';
   const ms: number[] = [];
   const trials: number[] = [];
   let totalTrials = 0;
   let totalMs = 0;
   for (const seed of seeds) {
-    const r = await runTrials(machine, { url, scenario, preset: 'buggy', seed, durationMs: capMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: true });
+    const r = await runTrials(machine, { url, scenario, preset: 'buggy', seed, durationMs: capMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: true, schedule });
     totalTrials += r.trials;
     totalMs += r.elapsedMs;
     // a seed that found nothing within the cap counts as never: the median is over all seeds

@@ -20,8 +20,8 @@ import { writeCompareHtml } from './report/html.ts';
 import { checkOutputFile } from './fs-atomic.ts';
 import { catchInterrupts } from './campaign/interrupt.ts';
 import { DEFAULT_PROGRESS_INTERVAL_MS, Progress } from './campaign/progress.ts';
-import { parseScheduleMode, type ScheduleMode } from './schedule/control.ts';
-import { replaySchedule, reproduceUnderPct, scheduleFileFor, shrinkSchedule, unsavable, type Reproduced } from './schedule/commands.ts';
+import { FIRST_HORIZON, parseScheduleMode, type ScheduleMode } from './schedule/control.ts';
+import { ranWith, replaySchedule, reproduceUnderPct, scheduleFileFor, shrinkSchedule, unsavable, type Reproduced } from './schedule/commands.ts';
 import { writeScheduleFile } from './schedule/file.ts';
 import prettyMs from 'pretty-ms';
 
@@ -72,14 +72,15 @@ function scheduleOptions(values: Record<string, unknown>, cpus: number): { mode:
   return { mode, horizon };
 }
 
-const SCHEDULE_USAGE = `  --schedule S        free (default): the CPUs run at once on their threads; random or
+/** The usage lines of --schedule, --parallel and --horizon; `horizon` is --horizon's default. */
+const scheduleUsage = (horizon: string): string => `  --schedule S        free (default): the CPUs run at once on their threads; random or
                       pct[:DEPTH] (default depth 3): a controlled run, every CPU still on its own
                       thread, at most K between scheduling points, the next chosen by the strategy
                       from the trial's seed and recorded
   --parallel K        CPUs running between scheduling points in a controlled run, 1 (default:
                       deterministic, replayable) to the run's CPUs
-  --horizon N         PCT's k, the steps its change points are drawn from (default: the most
-                      steps a trial took so far, 20000 before the first)`;
+  --horizon N         PCT's k, the steps its change points are drawn from; default:
+                      ${horizon}`;
 
 const scheduleCliOptions = { schedule: { type: 'string' }, parallel: { type: 'string' }, horizon: { type: 'string' } } as const;
 
@@ -105,7 +106,7 @@ const quiet = { quiet: { type: 'boolean', short: 'q' } } as const;
 const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
-    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--json] [--quiet]
+    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
@@ -116,14 +117,16 @@ against the page tables (the postcondition of a synced flush).
   --seed S      the random seed, 0 to 4294967295 (default: random, printed)
   --json        one JSON object on stdout
 ${quietUsage(16)}
+${scheduleUsage(String(FIRST_HORIZON))}
 
 Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
-    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, ...quiet },
+    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, ...scheduleCliOptions, ...quiet },
     async run(values) {
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
       const seed = seedOption(values.seed);
-      const summary = await runDemo({ cpus, flushes, seed, progress: progressOf(values) });
+      const { mode, horizon } = scheduleOptions(values, cpus);
+      const summary = await runDemo({ cpus, flushes, seed, progress: progressOf(values), schedule: mode, horizon });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
     },
@@ -188,7 +191,7 @@ every access with the oracles. Trial i runs with seed S + i.
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
   --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low)
   --stop-on-first     stop at the first trial that shows the forbidden outcome
-${SCHEDULE_USAGE}
+${scheduleUsage('the steps of a first trial under random, run to measure it, its reports not counted')}
   --save-schedule F   write the traced report's trial (or, with none, the last trial) as a schedule
                       file that 'shootdown replay F' runs again exactly; needs a controlled
                       --schedule with --parallel 1, or --reproduce
@@ -285,7 +288,7 @@ that cannot be written, included), 130 or 143 interrupted.`,
         if (saveTo !== undefined && !reproduce) {
           const why = unsavable(mode, schedule);
           if (why === null) {
-            writeScheduleFile(saveTo, scheduleFileFor(request, summary, schedule!, traced));
+            writeScheduleFile(saveTo, scheduleFileFor(request, ranWith(summary), schedule!, traced));
             scheduleFile = saveTo;
             notes.push(`  schedule      ${saveTo} written (${traced ? `trial ${traced.trial}, ${traced.kind}` : 'the last trial, clean'}): npx shootdown replay ${saveTo}`);
           } else notes.push(`  schedule      not written: ${why}`);
@@ -310,7 +313,7 @@ that cannot be written, included), 130 or 143 interrupted.`,
     summary: 'one workload under several kernels and CPU counts: IPIs, flushes, waits, modelled cost',
     usage: `shootdown compare <scenario|path/to/file.ts> [--kernel A,B,...] [--set switch=value ...]
                   [--variant V,...] [--param key=value ...] [--cpus 1,2,4,8,16] [--trials N]
-                  [--seed S] [--noise LEVEL]
+                  [--seed S] [--noise LEVEL] [--schedule S] [--parallel K]
                   [--json] [--quiet] [--html FILE] [--debug]
 
 Runs the same workload, with the same seeds, under each kernel at each CPU count, and prints them
@@ -333,6 +336,10 @@ numa-scan); race scenarios work too.
   --noise LEVEL       race-window noise: ${Object.keys(NOISE_LEVELS).join(', ')} (default off)
   --html FILE         also write a self-contained page with charts (its directory must exist;
                       checked before the run)
+  --schedule S        free (default), random or pct[:DEPTH]: how each trial is scheduled (see
+                      stress --help); the waits of a controlled run include the baton's hand-overs
+  --parallel K        CPUs running between scheduling points in a controlled run (default 1; at
+                      most the smallest of --cpus)
   --debug             a file that does not load: the error's stack too, not only its line
   --json              one JSON object on stdout: {scenario, operation, kernels, variants, cpus,
                       seed, host, warnings, costModel, interrupted, rows: [{kernel, variant, cpus,
@@ -358,6 +365,8 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       noise: { type: 'string' },
       html: { type: 'string' },
       debug: { type: 'boolean' },
+      schedule: { type: 'string' },
+      parallel: { type: 'string' },
       ...quiet,
     },
     async run(values, positionals) {
@@ -376,11 +385,12 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       const variants = variantsOf({ resolved, params }, values.variant === undefined ? undefined : parseList('--variant', values.variant as string));
       const trials = values.trials === undefined ? 1 : integerOption('--trials', values.trials as string, 1, 10_000);
       const seed = seedOption(values.seed) ?? randomSeed();
+      const schedule = parseScheduleMode(values.schedule as string | undefined, values.parallel as string | undefined, Math.min(...cpus));
       const costModel = loadCostModel();
       const html = values.html as string | undefined;
       if (html !== undefined) checkOutputFile('--html', html);
       return interruptible(async (signal) => {
-        const report = await runCompare({ resolved, kernels, set, variants, params, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal });
+        const report = await runCompare({ resolved, kernels, set, variants, params, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal, schedule });
         if (html !== undefined) writeCompareHtml(report, html);
         process.stdout.write((values.json ? JSON.stringify(report) : formatCompare(report) + (html !== undefined ? `\n${html} written` : '')) + '\n');
         return report.rows.some((row) => row.violations > 0) ? 1 : 0;
@@ -458,7 +468,7 @@ Exit status: 0 written, 1 a run failed, 2 bad input (as replay's, and a file who
   calibrate: calibrateCommand,
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
-    usage: `shootdown run-all [--budget 2m] [--json] [--quiet] [--debug]
+    usage: `shootdown run-all [--budget 2m] [--schedule free|random|pct[:D]] [--parallel K] [--json] [--quiet] [--debug]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
 violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the
@@ -468,10 +478,15 @@ ones leave; the fixed runs share the rest. Prints a table: scenario, preset,
 trials, violations, time to the first violation, reports of other kinds, seed. Writes the same as
 JSON to reports/run-all.json (with reportsByKind per row), and the trace of each first violation,
 or of a fixed run's first report of any kind, to reports/<scenario>-<preset>.json (Chrome trace,
-Perfetto) and reports/<scenario>-<preset>.ftrace.txt. The job writes into a new folder beside
+Perfetto) and reports/<scenario>-<preset>.ftrace.txt, and each buggy run's first violation as a
+schedule file, reports/<scenario>-buggy.schedule.json, that 'shootdown replay' runs again exactly:
+in a free job (the default) the scenario is searched again under pct, with the run's time left,
+until the same kind is reported; in a controlled job it is the violating trial's own schedule. The job writes into a new folder beside
 reports/ and renames it into place at the end: reports/ holds one whole job's files, never a mix.
 
   --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
+  --schedule S free (default), random or pct[:DEPTH]: how every run is scheduled (see stress --help)
+  --parallel K CPUs running between scheduling points in a controlled job (default 1)
   --debug      an error's stack too, not only its line
   --json       the report as one JSON object on stdout
 ${quietUsage(15)}
@@ -482,11 +497,13 @@ and its traces), replaces reports/.
 Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset had
 no oracle report of any kind (or the catalog is empty), 1 otherwise (a catalog file that does not
 load included), 2 bad input (a reports/ that cannot be written included), 130 or 143 interrupted.`,
-    options: { budget: { type: 'string' }, debug: { type: 'boolean' }, ...quiet },
+    options: { budget: { type: 'string' }, debug: { type: 'boolean' }, schedule: { type: 'string' }, parallel: { type: 'string' }, ...quiet },
     async run(values) {
       const budgetMs = values.budget === undefined ? 120_000 : parseDuration('--budget', values.budget as string);
+      // K is checked against the smallest machine a scenario runs on: 2 CPUs
+      const schedule = parseScheduleMode(values.schedule as string | undefined, values.parallel as string | undefined, Math.min(MAX_CPUS, availableParallelism()));
       return interruptible(async (signal) => {
-        const report = await runAll({ budgetMs, reportsDir: 'reports', progress: progressOf(values), signal });
+        const report = await runAll({ budgetMs, reportsDir: 'reports', progress: progressOf(values), signal, schedule });
         process.stdout.write((values.json ? JSON.stringify(report) : formatRunAll(report)) + '\n');
         return report.ok ? 0 : 1;
       });

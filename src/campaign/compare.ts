@@ -26,6 +26,7 @@ import type { CompareReport, CompareRow } from './compare-report.ts';
 import { formatTable } from './table.ts';
 import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
+import type { ScheduleMode } from '../schedule/control.ts';
 
 export interface CompareRequest {
   resolved: ResolvedScenario;
@@ -44,6 +45,8 @@ export interface CompareRequest {
   progress?: Progress;
   /** ends the comparison early, with the rows done as its result (interrupt.ts) */
   signal?: AbortSignal;
+  /** free running (default) or a controlled strategy (schedule/control.ts) */
+  schedule?: ScheduleMode;
 }
 
 /** The kernel a compare item names: a preset of the scenario, or 'switch=value+...' on mainline. */
@@ -111,6 +114,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
               options: trialOptionsOf(req, variant),
               onTrial: trialsRun(req.progress, `${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`, { total: req.trials }),
               signal: req.signal,
+              schedule: req.schedule,
             });
             // an interrupted run's trials so far make its row; one with none has no row
             if (result.trials > 0) report.rows.push(compareRow(item, variant, cpus, result, req.costModel));

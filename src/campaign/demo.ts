@@ -10,6 +10,8 @@ import { hostInfo, type HostInfo } from './host.ts';
 import { tickedWork, type Progress } from './progress.ts';
 import type { DemoCpuResult, DemoOptions } from '../scenario/demo-workload.ts';
 import type { FlushViolation } from '../check/flush-postcondition.ts';
+import { FIRST_HORIZON, FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
+import { randomSeed, scheduleSpec } from './trials.ts';
 
 export interface DemoRequest {
   cpus: number;
@@ -17,6 +19,10 @@ export interface DemoRequest {
   seed?: number;
   /** the progress line, or none (--quiet) */
   progress?: Progress;
+  /** free running (default) or a controlled strategy (schedule/control.ts) */
+  schedule?: ScheduleMode;
+  /** PCT's horizon (FIRST_HORIZON when absent: the demo measures none) */
+  horizon?: number;
 }
 
 export interface DemoSummary {
@@ -29,6 +35,8 @@ export interface DemoSummary {
   accesses: number;
   faults: number;
   seed: number;
+  /** free, random or pct:DEPTH */
+  schedule: string;
   elapsedMs: number;
   host: HostInfo;
   counters: Counters;
@@ -42,7 +50,10 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
     req.progress?.run('demo', { unit: 'flushes', total: req.flushes }, tickedWork(machine.v));
     let run;
     try {
-      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed: req.seed });
+      const mode = req.schedule ?? FREE;
+      const seed = req.seed ?? randomSeed();
+      const schedule = mode.strategy === 'free' ? undefined : scheduleSpec(mode, seed, req.horizon ?? FIRST_HORIZON, undefined);
+      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed, schedule });
     } finally {
       req.progress?.end();
     }
@@ -61,6 +72,7 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
       accesses: run.results.reduce((n, r) => n + r.accesses, 0),
       faults: run.results.reduce((n, r) => n + r.faults, 0),
       seed: run.seed,
+      schedule: describeMode(req.schedule ?? FREE),
       elapsedMs: run.elapsedMs,
       host: hostInfo(),
       counters: run.counters,
@@ -77,7 +89,7 @@ export function formatUs(us: number): string {
 export function formatDemo(s: DemoSummary): string {
   const c = s.counters;
   const lines = [
-    `shootdown demo: ${s.cpus} CPUs on ${s.host.cores} host cores (Node ${s.host.node}), seed ${s.seed}`,
+    `shootdown demo: ${s.cpus} CPUs on ${s.host.cores} host cores (Node ${s.host.node}), seed ${s.seed}${s.schedule === 'free' ? '' : `, schedule ${s.schedule}`}`,
     `  flushes             ${s.flushes} in ${prettyMs(s.elapsedMs)}`,
     `  IPIs sent           ${s.ipis}`,
     `  shootdown latency   median ${formatUs(s.shootdownUs.median)}, p99 ${formatUs(s.shootdownUs.p99)}`,

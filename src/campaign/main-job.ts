@@ -11,6 +11,11 @@
  * old run-all.json. An interrupted job (interrupt.ts) ends its run under way, keeps it if it had
  * a trial done, runs no other, and is written the same way: the partial job, complete in itself.
  *
+ * Every buggy run's first violation is kept as a schedule file too (reports/<scenario>-buggy.
+ * schedule.json), which `shootdown replay` runs again exactly: the violating trial's own schedule
+ * in a controlled job (--schedule random or pct), or, in a free job, the first trial that shows the
+ * same kind when the scenario is searched again under pct with what is left of the run's time.
+ *
  * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and when no
  * oracle reported anything, of any kind, if it says `never`; the job passes when every run met its
  * expectation. Reports of kinds other than the forbidden one are shown beside it in every row, and
@@ -23,12 +28,16 @@ import type { Machine } from '../machine/machine.ts';
 import { loadCatalog, type CatalogEntry } from '../scenario/catalog/index.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { NOISE_LEVELS, type NoiseLevel } from './noise.ts';
-import { bootUnlessAborted, randomSeed, runTrials, tracedReport } from './trials.ts';
+import { bootUnlessAborted, randomSeed, runTrials, tracedReport, type FirstViolation, type TrialsResult } from './trials.ts';
 import { RERUN_NOTE, formatKindCounts, rerunCommand, reportSummary, writeTraces, type ReportSummary } from './stress.ts';
 import { stageDirectory, writeFileAtomic } from '../fs-atomic.ts';
 import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
 import { formatTable } from './table.ts';
+import { FREE, describeMode, parseScheduleMode, type ScheduleMode } from '../schedule/control.ts';
+import { scheduleFileFor, unsavable } from '../schedule/commands.ts';
+import { writeScheduleFile } from '../schedule/file.ts';
+import type { TrialSchedule } from './trials.ts';
 
 export const PRESETS = ['buggy', 'fixed'] as const;
 /** The noise both presets run under: the race windows are stretched now and then. */
@@ -77,6 +86,10 @@ export interface RunAllRow {
   rerun: string | null;
   /** the trace files of the traced report */
   traces: string[];
+  /** a buggy run's first violation as a schedule file that replay runs again, or null */
+  schedule: string | null;
+  /** why a buggy run's violation has no schedule file (a pct search that found nothing) */
+  noSchedule?: string;
   /** the run met its expectation */
   ok: boolean;
   /** the run failed (a CPU's program threw): no result */
@@ -87,6 +100,8 @@ export interface RunAllReport {
   budgetMs: number;
   elapsedMs: number;
   noise: NoiseLevel;
+  /** free, random or pct:DEPTH */
+  schedule: string;
   reportsDir: string;
   host: HostInfo;
   rows: RunAllRow[];
@@ -108,6 +123,8 @@ export interface RunAllRequest {
   progress?: Progress;
   /** ends the job early (interrupt.ts): its runs so far are its result, written whole */
   signal?: AbortSignal;
+  /** free running (default) or a controlled strategy for every run */
+  schedule?: ScheduleMode;
 }
 
 /** Checks that the reports directory can be written (UsageError if not) and runs the job into it. */
@@ -146,6 +163,7 @@ async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllRep
     budgetMs: req.budgetMs,
     elapsedMs: performance.now() - t0,
     noise: NOISE,
+    schedule: describeMode(req.schedule ?? FREE),
     reportsDir: req.reportsDir,
     host: hostInfo(),
     rows,
@@ -163,7 +181,9 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
   const cpus = defaultCpus(scenario);
   const seed = randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
-  const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], ok: false };
+  const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], schedule: null, ok: false };
+  const mode = req.schedule ?? FREE;
+  const t0 = performance.now();
   const onTrial = trialsRun(req.progress, `${name} [${preset}]`, { durationMs });
   try {
     const machine = machines.get(cpus) ?? (await bootUnlessAborted(cpus, req.signal));
@@ -171,7 +191,7 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
     if (!machine) return row;
     machines.set(cpus, machine);
     const noise = scenario.noise ?? NOISE;
-    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial, signal: req.signal });
+    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial, signal: req.signal, schedule: mode });
     const ok = expected === 'sometimes' ? r.violations > 0 : r.trialsWithReports === 0;
     Object.assign(row, { trials: r.trials, violations: r.violations, reports: r.reports, reportsByKind: r.reportsByKind, ok });
     row.firstViolationMs = r.firstViolation?.elapsedMs ?? null;
@@ -180,9 +200,27 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
       // the rows name the files where they will be once the folder is in place
       const base = `${name}-${preset}`;
       row.traced = reportSummary(traced);
-      row.rerun = rerunCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise }, traced.seed);
+      row.rerun = rerunCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise, schedule: mode }, traced.seed, traced.schedule?.horizon);
       row.traces = [`${base}.json`, `${base}.ftrace.txt`].map((f) => join(req.reportsDir, f));
       writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, rerun: row.rerun }, { chrome: join(outDir, `${base}.json`), ftrace: join(outDir, `${base}.ftrace.txt`) });
+      if (preset === 'buggy') {
+        const source = { resolved: { arg: name, url, scenario }, preset, set: [], params: [], cpus };
+        let kept: { schedule: TrialSchedule; traced: FirstViolation; r: TrialsResult } | null = traced.schedule && !unsavable(mode, traced.schedule) ? { schedule: traced.schedule, traced, r } : null;
+        if (mode.strategy === 'free' && !req.signal?.aborted) {
+          // the free trial's interleaving is not recorded: search it again under pct with the time left
+          const search = await runTrials(machine, {
+            url, scenario, preset, seed, durationMs: Math.max(1, durationMs - (performance.now() - t0)), stopOnFirst: true, signal: req.signal,
+            schedule: parseScheduleMode('pct', undefined, cpus),
+          });
+          const again = tracedReport(search, expected);
+          if (again?.kind === traced.kind && again.schedule) kept = { schedule: again.schedule, traced: again, r: search };
+          else row.noSchedule = `pct found no ${traced.kind} in ${search.trials} trials (${prettyMs(search.elapsedMs)})`;
+        }
+        if (kept) {
+          writeScheduleFile(join(outDir, `${base}.schedule.json`), scheduleFileFor(source, { kernel: kept.r.kernel, scenarioSwitches: kept.r.scenarioSwitches, reportsByKind: kept.r.reportsByKind }, kept.schedule, kept.traced));
+          row.schedule = join(req.reportsDir, `${base}.schedule.json`);
+        }
+      }
     }
   } catch (err) {
     row.error = (err as Error).message ?? String(err);
@@ -215,7 +253,7 @@ export function formatRunAll(r: RunAllReport): string {
   ];
   const failed = r.rows.filter((row) => !row.ok);
   return [
-    `run-all: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (budget ${prettyMs(r.budgetMs)}), noise ${r.noise}, on ${r.host.cores} host cores (Node ${r.host.node})`,
+    `run-all: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (budget ${prettyMs(r.budgetMs)}), ${r.schedule === 'free' ? `noise ${r.noise}` : `schedule ${r.schedule}`}, on ${r.host.cores} host cores (Node ${r.host.node})`,
     '',
     ...formatTable(table),
     '',
@@ -228,7 +266,9 @@ export function formatRunAll(r: RunAllReport): string {
     ),
     ...r.broken.map((b) => `failed: catalog file ${b.name}.ts did not load: ${b.error}`),
     ...r.rows.filter((row) => row.rerun).map((row) => `rerun ${row.scenario} [${row.preset}]: ${row.rerun}`),
-    ...(r.rows.some((row) => row.rerun) ? [`(${RERUN_NOTE})`] : []),
+    ...(r.rows.some((row) => row.rerun) && r.schedule === 'free' ? [`(${RERUN_NOTE})`] : []),
+    ...r.rows.filter((row) => row.schedule).map((row) => `replay ${row.scenario} [${row.preset}]: npx shootdown replay ${row.schedule}`),
+    ...r.rows.filter((row) => row.noSchedule).map((row) => `no schedule for ${row.scenario} [${row.preset}]: ${row.noSchedule}`),
     ...(r.interrupted ? [`interrupted by ${r.interrupted}: the table holds the runs done, the last one cut short; ${r.reportsDir}/ holds this partial job, whole`] : []),
     `run-all.json and the traces are under ${r.reportsDir}/; ${r.ok ? 'every run as expected' : `${failed.length + r.broken.length} failed`}`,
   ].join('\n');

@@ -100,10 +100,10 @@ describe('a scenario that names what does not exist', () => {
 describe('the run-all table', () => {
   const row = (preset: string, o: Partial<RunAllRow>): RunAllRow => ({
     scenario: 'two-kinds', preset, expected: preset === 'fixed' ? 'never' : 'sometimes', forbidden: 'access-after-return', cpus: 2, seed: 1, trials: 3,
-    violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], ok: true, ...o,
+    violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], schedule: null, ok: true, ...o,
   });
   const report = (rows: RunAllRow[], broken: RunAllReport['broken'] = []): RunAllReport =>
-    ({ budgetMs: 1000, elapsedMs: 900, noise: 'low', reportsDir: 'reports', host: hostInfo(), rows, broken, ok: false, interrupted: null });
+    ({ budgetMs: 1000, elapsedMs: 900, noise: 'low', schedule: 'free', reportsDir: 'reports', host: hostInfo(), rows, broken, ok: false, interrupted: null });
 
   it('shows the reports of other kinds in a column and a fixed row that failed on one', () => {
     const traced = { kind: 'use-after-free', trial: 2, seed: 3, cpus: [1], address: '0x0', elapsedMs: 1, message: 'use-after-free on CPU 1, read at 0x0: ...', fields: {} };
@@ -122,5 +122,14 @@ describe('the run-all table', () => {
     expect(formatRunAll(report([], [{ name: 'bad-value', error: `${BAD}/bad-value.ts: scenario bad-value, preset 'fixed': ...` }]))).toContain(
       `failed: catalog file bad-value.ts did not load: ${BAD}/bad-value.ts: scenario bad-value, preset 'fixed': ...`,
     );
+  });
+
+  it('names each buggy run\'s schedule file, and says why a run has none', () => {
+    const text = formatRunAll(report([
+      row('buggy', { violations: 1, schedule: 'reports/two-kinds-buggy.schedule.json' }),
+      row('buggy', { scenario: 'rare', violations: 1, noSchedule: 'pct found no access-after-return in 40 trials (10s)' }),
+    ]));
+    expect(text).toContain('replay two-kinds [buggy]: npx shootdown replay reports/two-kinds-buggy.schedule.json');
+    expect(text).toContain('no schedule for rare [buggy]: pct found no access-after-return in 40 trials (10s)');
   });
 });
