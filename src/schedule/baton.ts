@@ -100,7 +100,7 @@ export class Baton {
     s[cpuWord(this.cpu, C_POINT)] = Point.Start;
     if (++s[H_ARRIVED] === this.nrCpus) {
       s[H_LAST] = this.nrCpus - 1;
-      this.fill(-1, false, Point.Start);
+      this.fill(Point.Start);
     }
     rawSpinUnlock(s, H_LOCK);
     this.waitTurn();
@@ -122,8 +122,10 @@ export class Baton {
       s[H_RUNNING]--;
       this.grant(next);
     }
+    // with K > 1 a slot left free (a CPU that blocked with no one to run) is filled here
+    this.fill(point);
     rawSpinUnlock(s, H_LOCK);
-    if (next !== this.cpu) this.waitTurn();
+    this.waitTurn();
   }
 
   /**
@@ -177,9 +179,9 @@ export class Baton {
     const next = this.decide(Point.Block, false);
     if (next !== this.cpu) traceEvent(this.v, this.cpu, Ev.SchedSwitch, next, Point.Block, 0);
     if (next >= 0) this.grant(next);
-    this.fill(next, false, Point.Block);
+    this.fill(Point.Block);
     rawSpinUnlock(s, H_LOCK);
-    if (next !== this.cpu) this.waitTurn();
+    this.waitTurn();
     return true;
   }
 
@@ -192,18 +194,19 @@ export class Baton {
     s[H_RUNNING]--;
     const next = this.decide(Point.Exit, false);
     if (next >= 0) this.grant(next);
-    this.fill(next, false, Point.Exit);
+    this.fill(Point.Exit);
     rawSpinUnlock(s, H_LOCK);
   }
 
   /**
-   * Sleeps until this CPU holds a slot (or the baton is void). No spinning first: measured on a
+   * Returns when this CPU holds a slot (or the baton is void), sleeping until then. No spinning first: measured on a
    * 2-core host, a spinning CPU slowed trials down (it holds the core the woken CPU needs), and a
    * hand-over through the futex costs 40-70 us there, most of it waking an idle host core.
    */
   private waitTurn(): void {
     const s = this.s;
     const at = cpuWord(this.cpu, C_STATE);
+    if (Atomics.load(s, at) === CpuState.Running) return;
     for (;;) {
       // the granter stores Running, then notifies if it sees C_PARKED: one of the two sees the other
       Atomics.store(s, cpuWord(this.cpu, C_PARKED), 1);
@@ -225,13 +228,14 @@ export class Baton {
   }
 
   /**
-   * With K > 1: fills the slots left free (after `chosen` took one) with more candidates, by the
-   * strategy. Under H_LOCK. With K = 1 there is never a free slot left here.
+   * With K > 1: fills the slots left free with more candidates, by the strategy (a CPU that just
+   * gave its slot away may get one back). Under H_LOCK. With K = 1 no slot is left free after a
+   * decision, but at the start and when no CPU can run.
    */
-  private fill(chosen: number, selfRunnable: boolean, point: Point): void {
+  private fill(point: Point): void {
     const s = this.s;
     while (s[H_RUNNING] < s[H_PARALLEL]) {
-      const next = this.decide(point, selfRunnable && chosen !== this.cpu);
+      const next = this.decide(point, false);
       if (next < 0) return;
       this.grant(next);
     }
