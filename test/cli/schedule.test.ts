@@ -7,6 +7,13 @@ import { shootdown } from '../fixtures/cli.ts';
 const dir = mkdtempSync(join(tmpdir(), 'shootdown-schedule-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A schedule file of a format newer than this shootdown reads. */
+function newer(): string {
+  const path = join(dir, 'newer.json');
+  writeFileSync(path, JSON.stringify({ format: 'shootdown-schedule', version: 2 }));
+  return path;
+}
+
 // a race PCT finds in its first trials on 3 CPUs (seed 0)
 const RACE = 'dontneed-nested-flush';
 
@@ -95,6 +102,8 @@ describe('controlled schedules on the command line', () => {
     [['stress', RACE, '--schedule', 'pct', '--reproduce'], /--reproduce searches under pct after a free run/],
     [['replay', join(dir, 'nothing.json')], /cannot read schedule file/],
     [['replay', 'package.json'], /package.json is not a schedule file/],
+    [['replay', newer()], /schedule file of format version 2; this shootdown reads version 1: update shootdown/],
+    [['shrink', 'package.json'], /package.json is not a schedule file/],
   ])('refuses bad input with one line and exit 2: %j', async (args, message) => {
     const r = await shootdown(...args, ...(args[0] === 'stress' ? ['--trials', '1'] : []));
     expect(r.code).toBe(2);
