@@ -419,7 +419,8 @@ scenario or kernel preset changed, or whose run diverged ("schedule diverged at 
       return interruptible(async (signal) => {
         const r = await replaySchedule(positionals[0], { progress: progressOf(values), signal });
         const line = r.status === 'reproduced' ? `reproduced: ${r.file.verdict!.kind} on CPU ${r.file.verdict!.cpu} at ${r.file.verdict!.address}, step ${r.file.verdict!.step} of ${r.file.steps}` : `clean, as recorded (${r.file.steps} steps)`;
-        process.stdout.write((values.json ? JSON.stringify({ ...r.summary, replay: { file: positionals[0], status: r.status } }) : `${formatStress(r.summary, [])}\n  replay        ${line}`) + '\n');
+        const code = r.codeChanged ? "\n                (the emulator's code changed since the file was saved; the run was the same, step for step)" : '';
+        process.stdout.write((values.json ? JSON.stringify({ ...r.summary, replay: { file: positionals[0], status: r.status, codeChanged: r.codeChanged } }) : `${formatStress(r.summary, [])}\n  replay        ${line}${code}`) + '\n');
         return r.status === 'reproduced' ? 1 : 0;
       });
     },

@@ -170,6 +170,8 @@ export interface ReplayResult {
   file: ScheduleFile;
   /** the recorded violation came again, or the recorded clean run is clean again */
   status: 'reproduced' | 'clean';
+  /** the emulator's sources differ from those the file was saved with (the run was still the same) */
+  codeChanged: boolean;
 }
 
 /**
@@ -180,10 +182,11 @@ export async function replaySchedule(path: string, opts: { progress?: Progress; 
   const p = await prepare(path);
   const req = stressRequestOf(p, { deviations: p.deviations, strict: true }, opts.progress, opts.signal);
   const { summary, traced, schedule } = await runStress(req);
-  if (summary.interrupted) return { summary, traced, file: p.file, status: p.file.verdict ? 'reproduced' : 'clean' };
+  const result: ReplayResult = { summary, traced, file: p.file, status: p.file.verdict ? 'reproduced' : 'clean', codeChanged: p.codeChanged };
+  if (summary.interrupted) return result;
   const diverged = divergence(p, schedule, traced);
   if (diverged) throw new UsageError(`${path}: ${diverged}`);
-  return { summary, traced, file: p.file, status: p.file.verdict ? 'reproduced' : 'clean' };
+  return result;
 }
 
 export interface ShrinkResult {

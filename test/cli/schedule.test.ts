@@ -44,7 +44,7 @@ describe('controlled schedules on the command line', () => {
     const replay = await shootdown('replay', file, '--json', '--quiet');
     expect(replay.code).toBe(1);
     const again = JSON.parse(replay.stdout);
-    expect(again.replay).toEqual({ file, status: 'reproduced' });
+    expect(again.replay).toEqual({ file, status: 'reproduced', codeChanged: false });
     expect(again.firstViolation).toMatchObject({ kind: stress.firstViolation.kind, cpus: stress.firstViolation.cpus, address: stress.firstViolation.address, message: stress.firstViolation.message });
     expect(again.counters).toEqual(stress.counters);
 
