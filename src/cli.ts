@@ -406,7 +406,8 @@ reports/<scenario>-buggy.schedule.json, or shrink's output) with every recorded 
 recorded step, one CPU at a time, and prints the report as stress prints it. The scenario's file
 must hash as it did when the schedule was saved, and its preset must make the recorded kernel.
 
-  --json       one JSON object on stdout: what stress --json prints, with "replay": {file, status}
+  --json       one JSON object on stdout: what stress --json prints, with "replay": {file, status,
+               codeChanged}
 ${quietUsage(15)}
 
 Exit status: 1 the recorded violation came again (the same kind, CPU and address), 0 the recorded
