@@ -26,8 +26,9 @@
  *     notify B if parked, unlock
  *   Atomics.wait(state[A], Ready)           runs to its next scheduling point
  *
- * The default choice, which the log does not record: the CPU at the point goes on if it can; one
- * that blocks or exits hands over to the next candidate after it, round robin. The log records
+ * The default choice, which the log does not record: the CPU at the point goes on if it can, for at
+ * most QUANTUM points in a row; one that blocks, exits or used up its quantum hands over to the
+ * next candidate after it, round robin. The log records
  * every other choice (a deviation) with its step and the rolling hash of every (CPU, point) so
  * far: a replay follows the deviations and checks the hash where each was made, so a run that
  * took another path is caught at the first recorded step where it shows (H_DIVERGED).
@@ -44,7 +45,7 @@ import {
   C_BLOCKED_AT, C_PARKED, C_POINT, C_PRIORITY, C_SEEN_WAKE, C_STATE, CHANGE_BASE, CpuState, DEV_WORDS, H_CHANGE_LEN, H_CHANGE_POS,
   H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LAST, H_LOCK, H_LOG_LEN, H_LOG_OVERFLOW, H_MAX_STEPS, H_PARALLEL, H_PREEMPTIONS,
   H_RELEASED, H_REPLAY_LEN, H_REPLAY_POS, H_RNG, H_RUNNING, H_STEP, H_STRATEGY, H_TIMEOUT_STEPS, LOG_BASE, LOG_CAP, Point, REPLAY_BASE,
-  Strategy, cpuWord, H_ARRIVED, H_SWITCHES, C_DEFERRED, C_LATE_IRQ, DEFER_IRQ, MAX_DEFERRED,
+  Strategy, cpuWord, H_ARRIVED, H_SWITCHES, C_DEFERRED, C_HELD, QUANTUM, C_LATE_IRQ, DEFER_IRQ, MAX_DEFERRED,
 } from './layout.ts';
 
 /** How long one sleep of a parked CPU lasts before it looks at the release word again. */
@@ -222,6 +223,7 @@ export class Baton {
     const s = this.s;
     s[H_RUNNING]++;
     s[H_LAST] = c;
+    s[cpuWord(c, C_HELD)] = 0;
     Atomics.store(s, cpuWord(c, C_STATE), CpuState.Running);
     if (c !== this.cpu) s[H_SWITCHES]++;
     if (c !== this.cpu && Atomics.load(s, cpuWord(c, C_PARKED)) !== 0) Atomics.notify(s, cpuWord(c, C_STATE));
@@ -270,8 +272,12 @@ export class Baton {
         next = this.replayChoice(n, step, hashBefore, def, false);
         break;
     }
-    if (next !== def) this.log(step, next, hashBefore);
-    if (selfRunnable && next !== this.cpu) s[H_PREEMPTIONS]++;
+    if (next !== def) {
+      this.log(step, next, hashBefore);
+      // a recorded choice that took the slot from a CPU that could have gone on
+      if (selfRunnable && next !== this.cpu) s[H_PREEMPTIONS]++;
+    }
+    if (selfRunnable && next === this.cpu) s[cpuWord(this.cpu, C_HELD)]++;
     return next;
   }
 
@@ -327,10 +333,13 @@ export class Baton {
     return n + 1;
   }
 
-  /** This CPU if it may go on, else the first candidate after the CPU that ran last, round robin. */
+  /**
+   * This CPU if it may go on and has not used up its QUANTUM, else the first candidate after the
+   * CPU that ran last (this one, when it goes on), round robin.
+   */
   private defaultChoice(n: number, selfRunnable: boolean): number {
-    if (selfRunnable) return this.cpu;
-    const last = this.s[H_LAST];
+    if (selfRunnable && this.s[cpuWord(this.cpu, C_HELD)] < QUANTUM) return this.cpu;
+    const last = selfRunnable ? this.cpu : this.s[H_LAST];
     for (let i = 0; i < n; i++) if (this.candidates[i] > last) return this.candidates[i];
     return this.candidates[0];
   }

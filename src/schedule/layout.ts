@@ -25,7 +25,7 @@ export const H_REPLAY_LEN = 14; // deviations to follow
 export const H_REPLAY_POS = 15; // the next one
 export const H_DIVERGED = 16; // step + 1 at which a strict replay found its recorded CPU unable to run
 export const H_DIVERGED_CPU = 17; // the CPU the replay wanted there
-export const H_PREEMPTIONS = 18; // switches away from a CPU that could have gone on
+export const H_PREEMPTIONS = 18; // recorded choices that switched away from a CPU that could have gone on
 export const H_LAST = 19; // the CPU that last ran (the default choice's round-robin origin)
 export const H_MAX_STEPS = 20; // past this many steps the run is asked to stop (G_STOP)
 export const H_TIMEOUT_STEPS = 21; // a blocked CPU is looked at again after this many steps (its sleep slice)
@@ -58,6 +58,13 @@ export const C_BLOCKED_AT = 4; // the step at which it blocked
 export const C_POINT = 5; // the point kind it is parked at
 export const C_DEFERRED = 6; // interrupt points in a row at which this CPU's pending IPIs were left pending
 export const C_LATE_IRQ = 7; // PCT: 1 if this CPU takes pending IPIs late (drawn per trial)
+export const C_HELD = 8; // scheduling points this CPU has gone on from since it was last given a slot
+/**
+ * The default's time slice: a CPU that has gone on from this many points in a row hands over,
+ * round robin, so that a default schedule (a replay past its last choice, a shrink candidate) is
+ * fair, and a CPU polling without waiting cannot hold the baton for ever.
+ */
+export const QUANTUM = 1000;
 /** In a logged choice, the CPU field of a decision to leave a pending IPI pending. */
 export const DEFER_IRQ = -1;
 /** At most this many interrupt points in a row leave an IPI pending: a flush's wait must end. */
