@@ -483,8 +483,9 @@ or of a fixed run's first report of any kind, to reports/<scenario>-<preset>.jso
 Perfetto) and reports/<scenario>-<preset>.ftrace.txt, and each buggy run's first violation as a
 schedule file, reports/<scenario>-buggy.schedule.json, that 'shootdown replay' runs again exactly:
 in a free job (the default) the scenario is searched again under pct, with the run's time left,
-until the same kind is reported; in a controlled job it is the violating trial's own schedule. The job writes into a new folder beside
-reports/ and renames it into place at the end: reports/ holds one whole job's files, never a mix.
+until the same kind is reported; in a controlled job it is the violating trial's own schedule.
+The job writes into a new folder beside reports/ and renames it into place at the end: reports/
+holds one whole job's files, never a mix.
 
   --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
   --schedule S free (default), random or pct[:DEPTH]: how every run is scheduled (see stress --help)

@@ -81,7 +81,8 @@ describe.each(SIGNALS)('%s', (signal, code) => {
     expect(out.rows.length).toBeGreaterThanOrEqual(1);
     const written = JSON.parse(readFileSync(join(cwd, 'reports', 'run-all.json'), 'utf8'));
     expect(written).toEqual(out);
-    const traces: string[] = out.rows.flatMap((r: { traces: string[] }) => r.traces);
+    // the traces and schedule files the rows name, and nothing else
+    const traces: string[] = out.rows.flatMap((r: { traces: string[]; schedule: string | null }) => [...r.traces, ...(r.schedule ? [r.schedule] : [])]);
     for (const t of traces) expect(existsSync(join(cwd, t)), t).toBe(true);
     expect(readdirSync(join(cwd, 'reports')).sort()).toEqual(['run-all.json', ...traces.map((t) => basename(t))].sort());
     // no folder left beside it

@@ -121,7 +121,7 @@ describe('shootdown run-all', () => {
   it('has help text', async () => {
     const r = await shootdown('run-all', '--help');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('shootdown run-all [--budget 2m] [--json]');
+    expect(r.stdout).toContain('shootdown run-all [--budget 2m] [--schedule free|random|pct[:D]] [--parallel K] [--json]');
     expect(r.stdout).toContain('reports/run-all.json');
   });
 
