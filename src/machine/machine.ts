@@ -15,15 +15,15 @@
  * with a RunStuckError naming every CPU still in its program and what each waits for
  * (cpu/status.ts).
  *
- * Warmers: during a controlled run (schedule/baton.ts), which runs K CPUs at a time, the host's
- * other cores are kept busy by threads that spin and do nothing else (they are no CPU of the
- * machine, and touch none of its memory). A hand-over of the baton wakes a CPU thread with a futex;
- * on a host whose cores halt when idle, that waits for a halted core to wake: 34-61 us a
- * hand-over on the 2-core development VM, 19-45 us with its other core kept busy (trials 1.4 to
- * 2.2 times faster). They spin only while a controlled run runs, and sleep otherwise.
+ * Warmers: while the CPUs of a controlled run take turns (schedule/baton.ts: from the first choice
+ * to the first CPU leaving, K at a time), the host's other cores are kept busy by threads that
+ * spin and do nothing else (no CPU of the machine; they read one word of it, H_WARM). A hand-over
+ * of the baton wakes a CPU thread with a futex; on a host whose cores halt when idle that waits
+ * for a halted core to wake: 34-61 us a hand-over on the 2-core development VM, 19-45 us with its
+ * other core kept busy. They sleep the rest of the time, the start and the end of a run included,
+ * when every CPU thread runs at once.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import * as Comlink from 'comlink';
 import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type MachineMemory, type MachineViews } from './memory.ts';
@@ -41,7 +41,8 @@ import { CpuFailedError, UsageError } from '../errors.ts';
 import type { Workload, WorkloadRef } from '../scenario/workload.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import type { BootTask, CpuControlApi, RunTask, RunTaskResult } from '../../workers/cpu.ts';
-import { prepareSchedule, readSchedule, type ScheduleOutcome, type ScheduleSpec } from '../schedule/control.ts';
+import { prepareSchedule, readSchedule, warmersFor, type ScheduleOutcome, type ScheduleSpec } from '../schedule/control.ts';
+import { H_WARM } from '../schedule/layout.ts';
 
 export interface MachineOptions {
   cpus: number;
@@ -111,14 +112,14 @@ export interface RunResult<R> {
 }
 
 const WORKER_URL = new URL('../../workers/cpu-worker.mjs', import.meta.url);
-/** A warmer's program: spin while warmth[0] > its index, sleep otherwise, exit when warmth[1] is set. */
+/** A warmer's program: spin while the word at `at` is above its index, sleep on it otherwise. */
 const WARMER = `
-const { workerData: { warmth, index } } = require('node:worker_threads');
+const { workerData: { buffer, at, index } } = require('node:worker_threads');
+const words = new Int32Array(buffer);
 for (;;) {
-  const n = Atomics.load(warmth, 0);
-  if (Atomics.load(warmth, 1) !== 0) break;
-  if (n <= index) { Atomics.wait(warmth, 0, n); continue; }
-  while (Atomics.load(warmth, 0) === n) {}
+  const n = Atomics.load(words, at);
+  if (n <= index) Atomics.wait(words, at, n);
+  else while (Atomics.load(words, at) === n) {}
 }`;
 const BOOT_TIMEOUT_MS = 60_000;
 
@@ -129,8 +130,6 @@ export class Machine {
   private lostCpu: string | null = null;
   /** the warmers (see the top of this file), started on first use */
   private readonly warmers: Worker[] = [];
-  /** word 0: how many warmers spin now; word 1: nonzero when they should exit */
-  private readonly warmth = new Int32Array(new SharedArrayBuffer(8));
 
   private constructor(
     readonly memory: MachineMemory,
@@ -232,7 +231,7 @@ export class Machine {
         scenarioSwitches: runOpts.scenarioSwitches ?? {},
       };
       const t0 = performance.now();
-      if (runOpts.schedule) this.warm(availableParallelism() - runOpts.schedule.parallel);
+      if (runOpts.schedule) this.startWarmers(warmersFor(runOpts.schedule.parallel));
       const watchdog = runWatchdog(v, runOpts.watchdogMs ?? WATCHDOG_MS, runOpts.deadline);
       let settled: PromiseSettledResult<RunTaskResult>[];
       try {
@@ -247,7 +246,8 @@ export class Machine {
         );
       } finally {
         watchdog.stop();
-        this.warm(0);
+        // a run that ended before its CPUs left the schedule (an abort) leaves no warmer spinning
+        Atomics.store(v.sched, H_WARM, 0);
       }
       const elapsedMs = performance.now() - t0;
       const results: R[] = new Array(this.nrCpus);
@@ -286,20 +286,16 @@ export class Machine {
     }
   }
 
-  /** Makes `n` warmers spin (0: none). */
-  private warm(n: number): void {
+  /** Starts warmers up to `n`, asleep until a controlled run's first choice sets H_WARM. */
+  private startWarmers(n: number): void {
     while (this.warmers.length < n) {
-      const w = new Worker(WARMER, { eval: true, workerData: { warmth: this.warmth, index: this.warmers.length } });
+      const w = new Worker(WARMER, { eval: true, workerData: { buffer: this.memory.buffer, at: this.v.sched.byteOffset / 4 + H_WARM, index: this.warmers.length } });
       w.unref();
       this.warmers.push(w);
     }
-    Atomics.store(this.warmth, 0, Math.max(0, n));
-    Atomics.notify(this.warmth, 0);
   }
 
   async close(): Promise<void> {
-    Atomics.store(this.warmth, 1, 1);
-    this.warm(0);
     await Promise.all(this.warmers.map((w) => w.terminate()));
     for (const c of this.controls) c[Comlink.releaseProxy]();
     for (const p of this.ports) p.close();

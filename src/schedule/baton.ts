@@ -45,7 +45,7 @@ import {
   C_BLOCKED_AT, C_PARKED, C_POINT, C_PRIORITY, C_SEEN_WAKE, C_STATE, CHANGE_BASE, CpuState, DEV_WORDS, H_CHANGE_LEN, H_CHANGE_POS,
   H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LAST, H_LOCK, H_LOG_LEN, H_LOG_OVERFLOW, H_MAX_STEPS, H_PARALLEL, H_PREEMPTIONS,
   H_RELEASED, H_REPLAY_LEN, H_REPLAY_POS, H_RNG, H_RUNNING, H_STEP, H_STRATEGY, H_TIMEOUT_STEPS, LOG_BASE, LOG_CAP, Point, REPLAY_BASE,
-  Strategy, cpuWord, H_ARRIVED, H_SWITCHES, C_DEFERRED, C_HELD, QUANTUM, C_LATE_IRQ, DEFER_IRQ, MAX_DEFERRED,
+  Strategy, cpuWord, H_ARRIVED, H_SWITCHES, H_WARM, H_WARMERS, C_DEFERRED, C_HELD, QUANTUM, C_LATE_IRQ, DEFER_IRQ, MAX_DEFERRED,
 } from './layout.ts';
 
 /** How long one sleep of a parked CPU lasts before it looks at the release word again. */
@@ -102,6 +102,9 @@ export class Baton {
     if (++s[H_ARRIVED] === this.nrCpus) {
       s[H_LAST] = this.nrCpus - 1;
       this.fill(Point.Start);
+      // the host's other cores kept busy while the CPUs take turns (machine/machine.ts)
+      Atomics.store(s, H_WARM, s[H_WARMERS]);
+      Atomics.notify(s, H_WARM);
     }
     rawSpinUnlock(s, H_LOCK);
     this.waitTurn();
@@ -188,8 +191,10 @@ export class Baton {
 
   /** The end of this CPU's run: its slot goes to another CPU, and it is never chosen again. */
   exit(): void {
-    if (this.released()) return;
     const s = this.s;
+    // the CPUs are finishing, at once: the warmers go back to sleep
+    Atomics.store(s, H_WARM, 0);
+    if (this.released()) return;
     rawSpinLock(s, H_LOCK);
     s[cpuWord(this.cpu, C_STATE)] = CpuState.Exited;
     s[H_RUNNING]--;

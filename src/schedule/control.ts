@@ -12,8 +12,9 @@ import type { MachineViews } from '../machine/memory.ts';
 import {
   C_LATE_IRQ, C_PRIORITY, CHANGE_BASE, CPU_WORDS, CPU_BASE, DEV_WORDS, H_CHANGE_LEN, H_DEPTH, H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LOG_LEN,
   H_LOG_OVERFLOW, H_MAX_STEPS, H_PARALLEL, H_PREEMPTIONS, H_REPLAY_LEN, H_RNG, H_STEP, H_STRATEGY, H_TIMEOUT_STEPS, HEADER_WORDS, KIND_STEP_BASE,
-  LOG_BASE, LOG_CAP, MAX_CHANGE_POINTS, REPLAY_BASE, Strategy, cpuWord, H_SWITCHES,
+  LOG_BASE, LOG_CAP, MAX_CHANGE_POINTS, REPLAY_BASE, Strategy, cpuWord, H_SWITCHES, H_WARMERS,
 } from './layout.ts';
+import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.ts';
 import { VIOLATION_KIND_NAMES } from '../check/oracle.ts';
 
@@ -99,6 +100,11 @@ export function describeMode(mode: ScheduleMode): string {
   return `${mode.strategy === 'pct' ? `pct:${mode.depth}` : mode.strategy}${mode.parallel > 1 ? ` --parallel ${mode.parallel}` : ''}`;
 }
 
+/** Warmer threads a controlled run of K CPUs at a time keeps spinning: the host's other cores. */
+export function warmersFor(parallel: number): number {
+  return Math.max(0, availableParallelism() - parallel);
+}
+
 /** xorshift32 from a seed that is never 0. */
 function stream(seed: number): () => number {
   let x = Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) | 1;
@@ -121,6 +127,7 @@ export function prepareSchedule(v: MachineViews, spec: ScheduleSpec | null): voi
   s.fill(0, CPU_BASE, CPU_BASE + v.nrCpus * CPU_WORDS);
   const next = stream(spec.seed);
   s[H_PARALLEL] = spec.parallel;
+  s[H_WARMERS] = warmersFor(spec.parallel);
   s[H_RNG] = next() | 1;
   s[H_HASH] = 0x811c9dc5 | 0;
   s[H_MAX_STEPS] = MAX_STEPS;

@@ -32,6 +32,8 @@ export const H_TIMEOUT_STEPS = 21; // a blocked CPU is looked at again after thi
 export const H_CHANGE_LEN = 23; // PCT's change points (sorted steps at CHANGE_BASE)
 export const H_CHANGE_POS = 24; // the next change point not yet passed
 export const H_SWITCHES = 25; // slots handed from one CPU to another
+export const H_WARMERS = 26; // warmer threads the run may keep spinning (machine/machine.ts), set by the control plane
+export const H_WARM = 27; // futex word: warmers spinning now; H_WARMERS from the first choice to the first exit
 // KIND_STEP_BASE + kind: the step of a controlled run at which the first report of that oracle
 // kind was made (check/oracle.ts), 0 for none
 export const KIND_STEP_BASE = 32;
