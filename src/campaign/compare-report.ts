@@ -56,6 +56,8 @@ export interface CompareReport {
   variants: string[];
   cpus: number[];
   seed: number;
+  /** free, or the controlled strategy every trial ran under (schedule/control.ts) */
+  schedule: string;
   host: HostInfo;
   /** e.g. CPUs outnumbering the host's cores */
   warnings: string[];

@@ -26,7 +26,7 @@ import type { CompareReport, CompareRow } from './compare-report.ts';
 import { formatTable } from './table.ts';
 import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
-import type { ScheduleMode } from '../schedule/control.ts';
+import { FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
 
 export interface CompareRequest {
   resolved: ResolvedScenario;
@@ -86,6 +86,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
     variants: req.variants,
     cpus: req.cpus,
     seed: req.seed,
+    schedule: describeMode(req.schedule ?? FREE),
     host,
     warnings: req.cpus.filter((n) => n > host.cores).map((n) => `${n} CPUs on ${host.cores} host cores: CPU threads share cores, so the measured waits include the host's scheduling; the counts do not depend on it`),
     costModel: req.costModel,
@@ -173,7 +174,7 @@ const num = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(
 
 export function formatCompare(r: CompareReport): string {
   const out = [
-    `compare ${r.scenario}: seed ${r.seed}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
+    `compare ${r.scenario}: seed ${r.seed}${r.schedule === 'free' ? '' : `, schedule ${r.schedule}`}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
     `  cost model (${r.costModel.source}): IPI send ${r.costModel.ipiSendNs} ns, per target ${r.costModel.perTargetNs} ns, INVLPG ${r.costModel.invlpgNs} ns, full flush ${r.costModel.fullFlushNs} ns`,
     ...r.warnings.map((w) => `  warning: ${w}`),
   ];

@@ -39,7 +39,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
     ),
   );
   return {
-    scenario: 'mprotect-skip-nonatomic-clear', operation: 'mprotect', kernels, variants, cpus: CPUS, seed: 12345,
+    scenario: 'mprotect-skip-nonatomic-clear', operation: 'mprotect', kernels, variants, cpus: CPUS, seed: 12345, schedule: 'free',
     host: { cores: 2, node: 'v20.20.2' }, warnings: ['16 CPUs on 2 cores: times are inflated </script>'],
     costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, source: 'calibrated' }, rows, interrupted: null,
   };
