@@ -3,7 +3,8 @@ import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
 import { catalogScenario } from '../../src/scenario/catalog/index.ts';
 import { forbiddenKind } from '../../src/scenario/scenario.ts';
 import { runConfigFor } from '../../src/campaign/trials.ts';
-import { DEFER_IRQ, Strategy } from '../../src/schedule/layout.ts';
+import { DEFER_IRQ, QUANTUM, Strategy } from '../../src/schedule/layout.ts';
+import { INTERRUPT_INTERVAL } from '../../src/cpu/cpu.ts';
 import { readEvents } from '../../src/trace/events.ts';
 import { toFtrace } from '../../src/trace/export.ts';
 import type { Machine, RunOptions } from '../../src/machine/machine.ts';
@@ -66,6 +67,17 @@ describe('the baton', () => {
     const changed = log.map((d, j) => (j === i ? { ...d, hash: d.hash ^ 1 } : d));
     const diverged = await catalogTrial(machine(), 'dontneed-nested-flush', { strategy: Strategy.Replay, parallel: 1, seed: 0, replay: changed });
     expect(diverged.run.schedule!.diverged).toEqual({ step: log[i].step, cpu: log[i].cpu });
+  });
+
+  it('hands the baton on when a CPU polls without waiting past its slice, so that the default schedule ends', async () => {
+    const polls = fixtureUrl('schedule-workloads', 'pollsForOther');
+    // the default alone: a lenient replay of no choices
+    const run = await machine().run<unknown, number, object>(polls, {}, { ...noSpeculation, schedule: { strategy: Strategy.ReplayLenient, parallel: 1, seed: 1, replay: [] } });
+    // CPU 0 ran first and polled through one slice of points (its interrupt points and the few
+    // of its mmap and barrier before them) before CPU 1 ran: one slice, not less, not two
+    expect(run.results[0]).toBeGreaterThan((QUANTUM / 2) * INTERRUPT_INTERVAL);
+    expect(run.results[0]).toBeLessThan(QUANTUM * INTERRUPT_INTERVAL);
+    expect(run.schedule!.deviations).toEqual([]);
   });
 
   it('a CPU that fails in a controlled run ends the run with its error, the blocked CPUs released', async () => {
