@@ -54,6 +54,7 @@ import { Ev, traceEvent } from '../trace/events.ts';
 import { RunAbortedError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
+import { xorshift32 } from './xorshift.ts';
 import { Point } from '../schedule/layout.ts';
 
 /** What a failed load returns. */
@@ -180,10 +181,7 @@ export class Cpu implements IpiCpu {
 
   /** xorshift32: the CPU's own seeded random stream. */
   random(): number {
-    let x = this.rng;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
+    const x = xorshift32(this.rng);
     this.rng = x;
     return x >>> 0;
   }
