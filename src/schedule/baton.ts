@@ -14,7 +14,7 @@
  *
  * A CPU that waits (fabric.ts sleepUnless: a CSD wait, a contended lock, the idle loop, a barrier)
  * blocks: it gives its slot away and is not a candidate again until something kicks it (the
- * IPI_WAKE word every kick bumps, ipi/fabric.ts kickCpu), or until H_TIMEOUT_STEPS steps have
+ * IPI_WAKE word every kick bumps, ipi/fabric.ts kickCpu), or until TIMEOUT_STEPS steps have
  * passed, the controlled counterpart of a sleep's time slice: a wait whose waker does not kick
  * (an RCU grace period polled on the other CPUs' IRQ state) still looks again. When no CPU can
  * run, the one blocked longest is woken, as its slice would have ended first. Nothing ever spins
@@ -41,10 +41,11 @@ import { rawSpinLock, rawSpinUnlock } from '../machine/raw-spinlock.ts';
 import { IPI_WAKE, PERCPU_WORDS } from '../cpu/percpu-layout.ts';
 import { G_STOP } from '../machine/globals-layout.ts';
 import { Ev, traceEvent } from '../trace/events.ts';
+import { xorshift32 } from '../cpu/xorshift.ts';
 import {
-  C_BLOCKED_AT, C_PARKED, C_POINT, C_PRIORITY, C_SEEN_WAKE, C_STATE, CHANGE_BASE, CpuState, DEV_WORDS, H_CHANGE_LEN, H_CHANGE_POS,
-  H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LAST, H_LOCK, H_LOG_LEN, H_LOG_OVERFLOW, H_MAX_STEPS, H_PARALLEL, H_PREEMPTIONS,
-  H_RELEASED, H_REPLAY_LEN, H_REPLAY_POS, H_RNG, H_RUNNING, H_STEP, H_STRATEGY, H_TIMEOUT_STEPS, LOG_BASE, LOG_CAP, Point, REPLAY_BASE,
+  C_BLOCKED_AT, C_PARKED, C_PRIORITY, C_SEEN_WAKE, C_STATE, CHANGE_BASE, CpuState, DEV_WORDS, H_CHANGE_LEN, H_CHANGE_POS,
+  H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LAST, H_LOCK, H_LOG_LEN, H_LOG_OVERFLOW, H_PARALLEL, H_PREEMPTIONS,
+  H_RELEASED, H_REPLAY_LEN, H_REPLAY_POS, H_RNG, H_RUNNING, H_STEP, H_STRATEGY, LOG_BASE, MAX_STEPS, TIMEOUT_STEPS, LOG_CAP, Point, REPLAY_BASE,
   Strategy, cpuWord, H_ARRIVED, H_SWITCHES, H_WARM, H_WARMERS, C_DEFERRED, C_HELD, QUANTUM, C_LATE_IRQ, DEFER_IRQ, MAX_DEFERRED,
 } from './layout.ts';
 
@@ -98,7 +99,6 @@ export class Baton {
     const s = this.s;
     rawSpinLock(s, H_LOCK);
     s[cpuWord(this.cpu, C_STATE)] = CpuState.Ready;
-    s[cpuWord(this.cpu, C_POINT)] = Point.Start;
     if (++s[H_ARRIVED] === this.nrCpus) {
       s[H_LAST] = this.nrCpus - 1;
       this.fill(Point.Start);
@@ -142,9 +142,8 @@ export class Baton {
     if (this.released()) return false;
     const s = this.s;
     rawSpinLock(s, H_LOCK);
-    const step = ++s[H_STEP];
-    const hash = s[H_HASH];
-    s[H_HASH] = Math.imul(hash ^ (this.cpu | (Point.IrqDelivery << 8)), 0x01000193);
+    const hash = this.countStep(this.cpu, Point.IrqDelivery);
+    const step = s[H_STEP];
     const at = cpuWord(this.cpu, C_DEFERRED);
     let defer = false;
     if (s[at] < MAX_DEFERRED) {
@@ -255,12 +254,10 @@ export class Baton {
    */
   private decide(point: Point, selfRunnable: boolean): number {
     const s = this.s;
-    const step = ++s[H_STEP];
-    const hashBefore = s[H_HASH];
     // the start's decision is made by whichever CPU arrived last: it is not part of the run
-    const who = point === Point.Start ? 0xff : this.cpu;
-    s[H_HASH] = Math.imul(hashBefore ^ (who | (point << 8)), 0x01000193);
-    if (step === s[H_MAX_STEPS]) this.askToStop();
+    const hashBefore = this.countStep(point === Point.Start ? 0xff : this.cpu, point);
+    const step = s[H_STEP];
+    if (step === MAX_STEPS) this.askToStop();
     const n = this.gatherCandidates(selfRunnable, step);
     if (n === 0) return -1;
     const def = this.defaultChoice(n, selfRunnable);
@@ -287,55 +284,49 @@ export class Baton {
   }
 
   /**
+   * Counts one step (under H_LOCK) and folds (`who`, `point`) into the rolling hash a replay
+   * checks. Returns the hash before the step, which a logged choice keeps.
+   */
+  private countStep(who: number, point: Point): number {
+    const s = this.s;
+    s[H_STEP]++;
+    const before = s[H_HASH];
+    s[H_HASH] = Math.imul(before ^ (who | (point << 8)), 0x01000193);
+    return before;
+  }
+
+  /**
    * Fills `candidates` with the CPUs that may run now, in CPU order: this one if it may go on,
    * the Ready ones, and the Blocked ones kicked since they blocked or whose slice of steps is over
    * (made Ready here). When there is none, the CPU blocked longest is woken.
    */
   private gatherCandidates(selfRunnable: boolean, step: number): number {
     const s = this.s;
-    const timeout = s[H_TIMEOUT_STEPS];
     let n = 0;
     let longest = -1;
     for (let c = 0; c < this.nrCpus; c++) {
-      const at = cpuWord(c, C_STATE);
-      const state = s[at];
-      if (c === this.cpu) {
-        // Ready only at the start rendezvous (enter), before this CPU ever ran
-        if (selfRunnable || state === CpuState.Ready) this.candidates[n++] = c;
-        else if (state === CpuState.Blocked && longest < 0) longest = c;
+      // this CPU holds its slot (Running) when it may go on
+      if (c === this.cpu && selfRunnable) {
+        this.candidates[n++] = c;
         continue;
       }
-      if (state === CpuState.Blocked) {
+      const at = cpuWord(c, C_STATE);
+      // a CPU that blocked, this one too (it may have been kicked while it blocked)
+      if (s[at] === CpuState.Blocked) {
         const kicked = Atomics.load(this.p, c * PERCPU_WORDS + IPI_WAKE) !== s[cpuWord(c, C_SEEN_WAKE)];
-        if (kicked || step - s[cpuWord(c, C_BLOCKED_AT)] >= timeout) {
+        if (kicked || step - s[cpuWord(c, C_BLOCKED_AT)] >= TIMEOUT_STEPS) {
           s[at] = CpuState.Ready;
-        } else {
-          if (longest < 0 || s[cpuWord(c, C_BLOCKED_AT)] < s[cpuWord(longest, C_BLOCKED_AT)]) longest = c;
-          continue;
+        } else if (longest < 0 || s[cpuWord(c, C_BLOCKED_AT)] < s[cpuWord(longest, C_BLOCKED_AT)]) {
+          longest = c;
         }
       }
       if (s[at] === CpuState.Ready) this.candidates[n++] = c;
-    }
-    // a CPU that just blocked, kicked meanwhile, is a candidate too
-    if (!selfRunnable && s[cpuWord(this.cpu, C_STATE)] === CpuState.Blocked && Atomics.load(this.p, this.cpu * PERCPU_WORDS + IPI_WAKE) !== s[cpuWord(this.cpu, C_SEEN_WAKE)]) {
-      s[cpuWord(this.cpu, C_STATE)] = CpuState.Ready;
-      n = this.insertSorted(n, this.cpu);
     }
     if (n === 0 && longest >= 0) {
       s[cpuWord(longest, C_STATE)] = CpuState.Ready;
       this.candidates[n++] = longest;
     }
     return n;
-  }
-
-  private insertSorted(n: number, c: number): number {
-    let i = n;
-    while (i > 0 && this.candidates[i - 1] > c) {
-      this.candidates[i] = this.candidates[i - 1];
-      i--;
-    }
-    this.candidates[i] = c;
-    return n + 1;
   }
 
   /**
@@ -430,10 +421,7 @@ export class Baton {
 
   /** The strategy's xorshift32 stream (H_RNG), under H_LOCK. */
   private random(): number {
-    let x = this.s[H_RNG];
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
+    const x = xorshift32(this.s[H_RNG]);
     this.s[H_RNG] = x;
     return x >>> 0;
   }

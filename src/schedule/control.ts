@@ -10,12 +10,13 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import {
-  C_LATE_IRQ, C_PRIORITY, CHANGE_BASE, CPU_WORDS, CPU_BASE, DEV_WORDS, H_CHANGE_LEN, H_DEPTH, H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LOG_LEN,
-  H_LOG_OVERFLOW, H_MAX_STEPS, H_PARALLEL, H_PREEMPTIONS, H_REPLAY_LEN, H_RNG, H_STEP, H_STRATEGY, H_TIMEOUT_STEPS, HEADER_WORDS, KIND_STEP_BASE,
+  C_LATE_IRQ, C_PRIORITY, CHANGE_BASE, CPU_WORDS, CPU_BASE, DEV_WORDS, H_CHANGE_LEN, H_DIVERGED, H_DIVERGED_CPU, H_HASH, H_HORIZON, H_LOG_LEN,
+  H_LOG_OVERFLOW, H_PARALLEL, H_PREEMPTIONS, H_REPLAY_LEN, H_RNG, H_STEP, H_STRATEGY, HEADER_WORDS, KIND_STEP_BASE,
   LOG_BASE, LOG_CAP, MAX_CHANGE_POINTS, REPLAY_BASE, Strategy, cpuWord, H_SWITCHES, H_WARMERS,
 } from './layout.ts';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.ts';
+import { xorshift32 } from '../cpu/xorshift.ts';
 import { VIOLATION_KIND_NAMES } from '../check/oracle.ts';
 
 export type StrategyName = 'random' | 'pct';
@@ -31,10 +32,6 @@ export interface ScheduleMode {
 
 export const FREE: ScheduleMode = { strategy: 'free', depth: 0, parallel: 0 };
 export const DEFAULT_PCT_DEPTH = 3;
-/** A run still going after this many steps is asked to stop (G_STOP), as a time budget would. */
-export const MAX_STEPS = 4_000_000;
-/** A blocked CPU's slice, in steps: it looks at its condition again after this many. */
-export const TIMEOUT_STEPS = 256;
 /** PCT's horizon when none could be measured (a measuring trial that was interrupted). */
 export const FIRST_HORIZON = 20_000;
 
@@ -105,15 +102,10 @@ export function warmersFor(parallel: number): number {
   return Math.max(0, availableParallelism() - parallel);
 }
 
-/** xorshift32 from a seed that is never 0. */
+/** An xorshift32 stream from a seed, its state never 0. */
 function stream(seed: number): () => number {
   let x = Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) | 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
+  return () => (x = xorshift32(x)) >>> 0;
 }
 
 /** Sets the scheduler's words for the next run: `spec`, or free running when null. */
@@ -130,8 +122,6 @@ export function prepareSchedule(v: MachineViews, spec: ScheduleSpec | null): voi
   s[H_WARMERS] = warmersFor(spec.parallel);
   s[H_RNG] = next() | 1;
   s[H_HASH] = 0x811c9dc5 | 0;
-  s[H_MAX_STEPS] = MAX_STEPS;
-  s[H_TIMEOUT_STEPS] = TIMEOUT_STEPS;
   if (spec.strategy === Strategy.Pct) {
     const d = spec.depth ?? DEFAULT_PCT_DEPTH;
     const k = Math.max(1, spec.horizon ?? FIRST_HORIZON);
@@ -147,7 +137,6 @@ export function prepareSchedule(v: MachineViews, spec: ScheduleSpec | null): voi
     const change = Array.from({ length: d - 1 }, () => 1 + (next() % k)).sort((a, b) => a - b);
     change.forEach((step, i) => (s[CHANGE_BASE + i] = step));
     s[H_CHANGE_LEN] = change.length;
-    s[H_DEPTH] = d;
     s[H_HORIZON] = k;
   }
   const replay = spec.replay ?? [];

@@ -17,7 +17,6 @@ export const H_RUNNING = 6; // CPUs holding a slot now
 export const H_STEP = 7; // scheduling points passed, in all
 export const H_RNG = 8; // the strategy's xorshift32 state
 export const H_HASH = 9; // a rolling hash of (step, CPU, point kind): what a replay compares
-export const H_DEPTH = 10; // PCT's d
 export const H_HORIZON = 11; // PCT's k: change points are drawn from [1, k]
 export const H_LOG_LEN = 12; // deviations recorded
 export const H_LOG_OVERFLOW = 13; // nonzero when the log ran out of room
@@ -27,8 +26,6 @@ export const H_DIVERGED = 16; // step + 1 at which a strict replay found its rec
 export const H_DIVERGED_CPU = 17; // the CPU the replay wanted there
 export const H_PREEMPTIONS = 18; // recorded choices that switched away from a CPU that could have gone on
 export const H_LAST = 19; // the CPU that last ran (the default choice's round-robin origin)
-export const H_MAX_STEPS = 20; // past this many steps the run is asked to stop (G_STOP)
-export const H_TIMEOUT_STEPS = 21; // a blocked CPU is looked at again after this many steps (its sleep slice)
 export const H_CHANGE_LEN = 23; // PCT's change points (sorted steps at CHANGE_BASE)
 export const H_CHANGE_POS = 24; // the next change point not yet passed
 export const H_SWITCHES = 25; // slots handed from one CPU to another
@@ -57,7 +54,6 @@ export const C_PARKED = 1; // 1 while this CPU sleeps on C_STATE, waiting for it
 export const C_PRIORITY = 2; // PCT's priority
 export const C_SEEN_WAKE = 3; // a blocked CPU's IPI_WAKE when it blocked: a kick since moves it
 export const C_BLOCKED_AT = 4; // the step at which it blocked
-export const C_POINT = 5; // the point kind it is parked at
 export const C_DEFERRED = 6; // interrupt points in a row at which this CPU's pending IPIs were left pending
 export const C_LATE_IRQ = 7; // PCT: 1 if this CPU takes pending IPIs late (drawn per trial)
 export const C_HELD = 8; // scheduling points this CPU has gone on from since it was last given a slot
@@ -67,6 +63,10 @@ export const C_HELD = 8; // scheduling points this CPU has gone on from since it
  * fair, and a CPU polling without waiting cannot hold the baton for ever.
  */
 export const QUANTUM = 1000;
+/** A run still going after this many steps is asked to stop (G_STOP), as a time budget would. */
+export const MAX_STEPS = 4_000_000;
+/** A blocked CPU's slice, in steps: it looks at its condition again after this many. */
+export const TIMEOUT_STEPS = 256;
 /** In a logged choice, the CPU field of a decision to leave a pending IPI pending. */
 export const DEFER_IRQ = -1;
 /** At most this many interrupt points in a row leave an IPI pending: a flush's wait must end. */
