@@ -21,7 +21,7 @@ import { checkOutputFile } from './fs-atomic.ts';
 import { catchInterrupts } from './campaign/interrupt.ts';
 import { DEFAULT_PROGRESS_INTERVAL_MS, Progress } from './campaign/progress.ts';
 import { FIRST_HORIZON, parseScheduleMode, type ScheduleMode } from './schedule/control.ts';
-import { ranWith, replaySchedule, reproduceUnderPct, scheduleFileFor, shrinkSchedule, unsavable, type Reproduced } from './schedule/commands.ts';
+import { ranWith, replaySchedule, reproduceUnderPct, scheduleFileFor, shrinkSchedule, unsavable, unsavableMode, type Reproduced } from './schedule/commands.ts';
 import { writeScheduleFile } from './schedule/file.ts';
 import prettyMs from 'pretty-ms';
 
@@ -257,8 +257,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
       if (reproduce && mode.strategy !== 'free') throw new UsageError('--reproduce searches under pct after a free run: give it without --schedule');
       const saveTo = values['save-schedule'] as string | undefined;
       if (saveTo !== undefined && !reproduce) {
-        const why = unsavable(mode, null);
-        if (why !== 'no trial ran' && why !== null) throw new UsageError(`--save-schedule: ${why}`);
+        const why = unsavableMode(mode);
+        if (why !== null) throw new UsageError(`--save-schedule: ${why}`);
       }
       if (saveTo !== undefined) checkOutputFile('--save-schedule', saveTo);
       return interruptible(async (signal) => {

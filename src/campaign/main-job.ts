@@ -205,7 +205,8 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
       writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, rerun: row.rerun }, { chrome: join(outDir, `${base}.json`), ftrace: join(outDir, `${base}.ftrace.txt`) });
       if (preset === 'buggy') {
         const source = { resolved: { arg: name, url, scenario }, preset, set: [], params: [], cpus };
-        let kept: { schedule: TrialSchedule; traced: FirstViolation; r: TrialsResult } | null = traced.schedule && !unsavable(mode, traced.schedule) ? { schedule: traced.schedule, traced, r } : null;
+        // the trials' result says what they ran with (scheduleFileFor's RanWith)
+        let kept: { schedule: TrialSchedule; traced: FirstViolation; ran: TrialsResult } | null = traced.schedule && !unsavable(mode, traced.schedule) ? { schedule: traced.schedule, traced, ran: r } : null;
         if (mode.strategy === 'free' && !req.signal?.aborted) {
           // the free trial's interleaving is not recorded: search it again under pct with the time left
           const search = await runTrials(machine, {
@@ -213,11 +214,11 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
             schedule: parseScheduleMode('pct', undefined, cpus),
           });
           const again = tracedReport(search, expected);
-          if (again?.kind === traced.kind && again.schedule) kept = { schedule: again.schedule, traced: again, r: search };
+          if (again?.kind === traced.kind && again.schedule) kept = { schedule: again.schedule, traced: again, ran: search };
           else row.noSchedule = `pct found no ${traced.kind} in ${search.trials} trials (${prettyMs(search.elapsedMs)})`;
         }
         if (kept) {
-          writeScheduleFile(join(outDir, `${base}.schedule.json`), scheduleFileFor(source, { kernel: kept.r.kernel, scenarioSwitches: kept.r.scenarioSwitches, reportsByKind: kept.r.reportsByKind }, kept.schedule, kept.traced));
+          writeScheduleFile(join(outDir, `${base}.schedule.json`), scheduleFileFor(source, kept.ran, kept.schedule, kept.traced));
           row.schedule = join(req.reportsDir, `${base}.schedule.json`);
         }
       }

@@ -35,13 +35,18 @@ export interface ResolvedScenario {
   scenario: Scenario;
 }
 
+/** Whether a scenario argument is a path to a file (a .ts or .mts name, or one with a '/'), not a catalog name. */
+export function isScenarioPath(arg: string): boolean {
+  return /\.m?ts$/.test(arg) || arg.includes('/');
+}
+
 /**
  * A catalog name, or a path (relative to the working directory) to a .ts or .mts file that
  * default-exports a scenario; with `typecheck`, the file is type-checked first (a path before it
  * is imported, a catalog scenario once it is found).
  */
 export async function resolveScenario(arg: string, opts: { typecheck?: boolean } = {}): Promise<ResolvedScenario> {
-  if (/\.m?ts$/.test(arg) || arg.includes('/')) {
+  if (isScenarioPath(arg)) {
     if (!existsSync(arg)) throw new UsageError(`no scenario file ${arg}`);
     if (opts.typecheck) await typecheckScenario(arg);
     const url = pathToFileURL(resolve(arg)).href;

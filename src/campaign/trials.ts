@@ -179,10 +179,9 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
   const controlled = req.schedule !== undefined && req.schedule.strategy !== 'free' ? req.schedule : null;
-  const measured = controlled?.strategy === 'pct' && req.horizon === undefined && !req.replay ? await pctHorizon(machine, req, kernel, config.own, stopOnKind) : 0;
+  const horizon = req.horizon ?? (controlled?.strategy === 'pct' && !req.replay ? await pctHorizon(machine, req, kernel, config.own, stopOnKind) : 0);
   while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
     const seed = (req.seed + out.trials) >>> 0;
-    const horizon = req.horizon ?? measured;
     const schedule = controlled && scheduleSpec(controlled, seed, horizon, req.replay);
     const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
       seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,

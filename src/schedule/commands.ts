@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
-import { resolveScenario, runStress, type ResolvedScenario, type StressRequest, type StressSummary } from '../campaign/stress.ts';
+import { isScenarioPath, resolveScenario, runStress, type ResolvedScenario, type StressRequest, type StressSummary } from '../campaign/stress.ts';
 import { bootUnlessAborted, runConfigFor, runTrials, tracedReport, type FirstViolation, type TrialSchedule } from '../campaign/trials.ts';
 import { withParams } from '../scenario/scenario.ts';
 import { hex } from '../check/describe.ts';
@@ -44,10 +44,11 @@ export interface RanWith {
 export function scheduleFileFor(req: ScheduleSource, ran: RanWith, schedule: TrialSchedule, traced: FirstViolation | null): ScheduleFile {
   const { outcome } = schedule;
   const verdict = traced && { kind: traced.kind, cpu: traced.cpu, address: hex(traced.va), step: outcome.stepByKind[traced.kind] ?? 0 };
+  const file = scenarioPath(req.resolved);
   return {
     format: SCHEDULE_FORMAT,
     version: SCHEDULE_VERSION,
-    scenario: { name: req.resolved.scenario.name, arg: req.resolved.arg, file: scenarioPath(req.resolved), sha256: fileSha256(scenarioPath(req.resolved)) },
+    scenario: { name: req.resolved.scenario.name, arg: req.resolved.arg, file, sha256: fileSha256(file) },
     preset: req.preset,
     set: req.set,
     params: req.params ?? [],
@@ -73,10 +74,17 @@ export function ranWith(s: StressSummary): RanWith {
   return { kernel: s.switches, scenarioSwitches: s.scenarioSwitches, reportsByKind: s.reportsByKind };
 }
 
-/** Why a schedule cannot be written for a run, or null when it can. */
-export function unsavable(mode: ScheduleMode, schedule: TrialSchedule | null): string | null {
+/** Why runs of `mode` cannot be saved as schedules, or null when they can. */
+export function unsavableMode(mode: ScheduleMode): string | null {
   if (mode.strategy === 'free') return 'a free run records no schedule: give --schedule random or pct (or --reproduce)';
   if (mode.parallel > 1) return `with --parallel ${mode.parallel} the interleaving between scheduling points is not recorded: a schedule file needs --parallel 1`;
+  return null;
+}
+
+/** Why a run's schedule cannot be written, or null when it can. */
+export function unsavable(mode: ScheduleMode, schedule: TrialSchedule | null): string | null {
+  const why = unsavableMode(mode);
+  if (why !== null) return why;
   if (!schedule) return 'no trial ran';
   if (schedule.outcome.overflow) return `the trial made more recorded choices than a schedule can hold`;
   return null;
@@ -99,8 +107,9 @@ function switchChanges(recorded: Record<string, unknown>, now: Record<string, un
 
 async function prepare(path: string): Promise<Prepared> {
   const file = readScheduleFile(path);
-  const arg = existsSync(file.scenario.file) ? file.scenario.file : file.scenario.arg;
-  const resolved = await resolveScenario(/\.m?ts$/.test(file.scenario.arg) || file.scenario.arg.includes('/') ? arg : file.scenario.arg);
+  // a user's file where it was saved, if it is still there; a catalog scenario by its name
+  const { arg } = file.scenario;
+  const resolved = await resolveScenario(isScenarioPath(arg) && existsSync(file.scenario.file) ? file.scenario.file : arg);
   const sha = fileSha256(scenarioPath(resolved));
   if (sha !== file.scenario.sha256) throw new UsageError(`${path}: scenario ${file.scenario.name} changed since the schedule was saved (${scenarioPath(resolved)}: sha256 ${file.scenario.sha256.slice(0, 12)} then, ${sha.slice(0, 12)} now)`);
   const config = runConfigFor(resolved.scenario, file.preset, file.set);

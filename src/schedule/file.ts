@@ -64,12 +64,8 @@ export interface ScheduleFile {
   reportsByKind: Record<string, number>;
 }
 
-export function sha256(bytes: string | Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 export function fileSha256(path: string): string {
-  return sha256(readFileSync(path));
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 let codeHash: string | null = null;
