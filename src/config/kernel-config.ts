@@ -20,6 +20,8 @@
  *   numaPidFilter               kernel/sched/fair.c:task_numa_work, vma_is_accessed
  *   completedGen                mm/rmap.c:try_to_unmap_flush, flush_tlb_batched_pending (seed 000 patches 08, 15, 17)
  *   lazyTlb                     arch/x86/mm/tlb.c:switch_mm_irqs_off, should_flush_tlb, flush_tlb_func
+ *   x86TlbFlush                 arch/x86/mm/tlb.c:flush_tlb_mm_range, broadcast_tlb_flush, arch_tlbbatch_flush;
+ *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -98,6 +100,7 @@ export const SWITCHES = {
     values: {
       always: 'tlb_remove_table_sync_one IPIs every CPU after khugepaged\'s pmdp_collapse_flush, so no GUP-fast walk (IRQs off) is still in the old table when its pages are checked and copied',
       'skip-after-ipi-flush': 'tlb_remove_table_sync_one is skipped when the flush before it was a native IPI flush (tlb_table_flush_implies_ipi_broadcast), which every CPU running the mm took; never after an INVLPGB or paravirt flush',
+      'skip-after-any-flush': 'tlb_remove_table_sync_one is skipped after every flush, as if every flush interrupted each CPU running the mm: wrong under x86TlbFlush=invlpgb or kvm-pv, where a walker with IRQs off is not waited for (the condition the review put on seed 001)',
       never: 'no sync IPI at all, even after a flush that interrupted no one',
     },
     default: 'always',
@@ -160,6 +163,15 @@ export const SWITCHES = {
     },
     default: 'lazy-cpumask',
     from: 'mainline 209954cbc7d0 "x86/mm/tlb: Update mm_cpumask lazily" and 6db2526c1d69 "x86/mm/tlb: Only trim the mm_cpumask once a second" (v6.14; the once-a-second trim is not modelled); clear-at-switch is the rule before them',
+  }),
+  x86TlbFlush: defineSwitch({
+    values: {
+      ipi: 'native_flush_tlb_multi: the initiator IPIs the CPUs that may cache the range and waits for each to flush (bare metal without INVLPGB)',
+      invlpgb: 'AMD INVLPGB/TLBSYNC (v6.15): an mm running on more than three CPUs gets a global ASID and is flushed by broadcast invalidation, which interrupts no one and completes at the initiator\'s TLBSYNC; reclaim\'s batch flushes every non-global ASID the same way',
+      'kvm-pv': 'a KVM guest (kvm_flush_tlb_multi): a vCPU the host has preempted is not IPIed; the flush is left in its steal_time.preempted as KVM_VCPU_FLUSH_TLB, and the host flushes its TLB before it runs guest code again',
+    },
+    default: 'ipi',
+    from: 'mainline INVLPGB: b7aa05cbdc52 "x86/mm: Add INVLPGB support code", d504d1247e36 global ASID helpers, 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes", 72a920eacd8a and 0b7eb55cb706 for reclaim (v6.15); mainline kvm-pv: "KVM: X86: use paravirtualized TLB Shootdown" (Wanpeng Li, v4.16: arch/x86/kernel/kvm.c kvm_flush_tlb_multi, arch/x86/kvm/x86.c record_steal_time)',
   }),
 } as const;
 

@@ -8,7 +8,7 @@ describe('shootdown list', () => {
     const r = await shootdown('list', '--json');
     expect(r.code).toBe(0);
     const { switches } = JSON.parse(r.stdout);
-    expect(switches).toHaveLength(14);
+    expect(switches).toHaveLength(15);
     expect(switches.map((s: { name: string }) => s.name)).toEqual(SWITCH_NAMES);
     for (const s of switches) {
       expect(s.default).toBe(SWITCHES[s.name as keyof typeof SWITCHES].default);
@@ -17,7 +17,7 @@ describe('shootdown list', () => {
       expect(s.from).toMatch(/seed|mainline/);
     }
     expect(switches.find((s: { name: string }) => s.name === 'syncIpi')).toMatchObject({
-      values: ['always', 'skip-after-ipi-flush', 'never'],
+      values: ['always', 'skip-after-ipi-flush', 'skip-after-any-flush', 'never'],
       default: 'always',
     });
   });

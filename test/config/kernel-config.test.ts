@@ -37,6 +37,7 @@ describe('kernel switches', () => {
       'numaPidFilter',
       'completedGen',
       'lazyTlb',
+      'x86TlbFlush',
     ]);
   });
 
@@ -84,7 +85,7 @@ describe('applySwitches', () => {
 
   it('names the switch and its values for an unknown value', () => {
     const err = usageErrorOf(() => applySwitches(defaultKernelConfig(), ['syncIpi=x']));
-    expect(err.message).toBe('unknown value \'x\' for switch syncIpi; values: always, skip-after-ipi-flush, never');
+    expect(err.message).toBe('unknown value \'x\' for switch syncIpi; values: always, skip-after-ipi-flush, skip-after-any-flush, never');
   });
 
   it.each(['syncIpi', 'syncIpi=', '=never', ''])('gives the expected form for the malformed %j', (assignment) => {
