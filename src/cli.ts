@@ -2,6 +2,7 @@
  * The command line: `shootdown <command> [options]`. Every command takes --json and --help.
  * Exit codes: 0 done and clean, 1 a violation was found (or a run failed), 2 bad input.
  */
+import { applySwitches, defaultKernelConfig } from './config/kernel-config.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { UsageError, integerOption } from './errors.ts';
@@ -106,7 +107,7 @@ const quiet = { quiet: { type: 'boolean', short: 'q' } } as const;
 const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
-    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
+    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--set switch=value ...] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
@@ -115,18 +116,22 @@ against the page tables (the postcondition of a synced flush).
   --cpus N      simulated CPUs, 1 to ${MAX_CPUS} (default: the host's core count)
   --flushes F   flushes on CPU 0, 1 to 10000000 (default 1000)
   --seed S      the random seed, 0 to 4294967295 (default: random, printed)
+  --set switch=value   a kernel switch on top of mainline (see 'shootdown list'), e.g.
+                x86TlbFlush=invlpgb; repeatable
   --json        one JSON object on stdout
 ${quietUsage(16)}
 ${scheduleUsage(String(FIRST_HORIZON))}
 
 Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
-    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, ...scheduleCliOptions, ...quiet },
+    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
     async run(values) {
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
       const seed = seedOption(values.seed);
       const { mode, horizon } = scheduleOptions(values, cpus);
-      const summary = await runDemo({ cpus, flushes, seed, progress: progressOf(values), schedule: mode, horizon });
+      const set = (values.set as string[] | undefined) ?? [];
+      const kernel = applySwitches(defaultKernelConfig(), set);
+      const summary = await runDemo({ cpus, flushes, seed, set, kernel, progress: progressOf(values), schedule: mode, horizon });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
     },

@@ -316,6 +316,8 @@ export class Cpu implements IpiCpu {
     // in a controlled run another CPU may run here; a pending IPI is taken when this one goes on
     schedPoint(Point.Interrupt);
     this.checkAbort();
+    // other CPUs' INVLPGBs: the hardware applies them whatever the IRQ state
+    this.fabric.takeBroadcastInvalidations();
     if (this.irqsOn && !(this.fabric.hasPendingIpi() && currentBaton()?.deferInterrupt())) this.fabric.takeInterrupts(this);
     if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
   }

@@ -45,6 +45,7 @@ import { CsdLockTimeoutError } from '../errors.ts';
 import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
+import { invlpgbApplyPending, invlpgbPending } from '../machine/invlpgb.ts';
 
 /** What the fabric needs of the CPU it belongs to. */
 export interface IpiCpu {
@@ -124,6 +125,15 @@ export class IpiFabric {
     Atomics.or(this.p, tb + IPI_MASK + (this.self >>> 5), 1 << (this.self & 31));
     Atomics.store(this.p, tb + IPI_PENDING, 1);
     this.kick(target);
+  }
+
+  /**
+   * The INVLPGBs other CPUs posted since this CPU last looked, applied to its TLB: hardware work,
+   * done at every interrupt point and in every wait, IRQs on or off (machine/invlpgb.ts).
+   */
+  takeBroadcastInvalidations(): void {
+    if (!invlpgbPending(this.v, this.self)) return;
+    this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyPending(this.v, this.self);
   }
 
   hasPendingIpi(): boolean {
@@ -208,6 +218,7 @@ export class IpiFabric {
     let since = 0;
     for (;;) {
       if (this.csdPendingEmpty()) break;
+      this.takeBroadcastInvalidations();
       if (cpu.irqsOn) this.takeInterrupts(cpu);
       cpu.checkAbort();
       if (spins < CSD_SPINS) {
@@ -215,7 +226,7 @@ export class IpiFabric {
         continue;
       }
       if (since === 0) since = performance.now();
-      this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()), SLEEP_SLICE_MS);
+      this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()) || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
       if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) throw this.watchdog(cpu);
     }
     p[base + ST_WAITING_ON] = 0;
@@ -242,13 +253,38 @@ export class IpiFabric {
    */
   idleUntil(cpu: IpiCpu, done: () => boolean, sliceMs = SLEEP_SLICE_MS): void {
     let isDone = false;
-    const ready = (): boolean => (isDone = done()) || (cpu.irqsOn && this.hasPendingIpi());
+    const ready = (): boolean => (isDone = done()) || (cpu.irqsOn && this.hasPendingIpi()) || invlpgbPending(this.v, this.self);
     for (;;) {
+      this.takeBroadcastInvalidations();
       if (cpu.irqsOn) this.takeInterrupts(cpu);
       cpu.checkAbort();
       if (done()) return;
       this.sleepUnless(ready, sliceMs);
       if (isDone) return;
+    }
+  }
+
+  /**
+   * Waits in an instruction (TLBSYNC, or an INVLPGB whose ring is full) until `done()` holds: no
+   * IPI is taken, but the INVLPGBs of other CPUs are applied meanwhile, as the hardware does. The
+   * CPUs it waits for kick it. A wait longer than the CSD-lock watchdog allows fails the run.
+   */
+  hardwareWait(cpu: IpiCpu, done: () => boolean): void {
+    let since = 0;
+    for (;;) {
+      this.takeBroadcastInvalidations();
+      cpu.checkAbort();
+      if (done()) return;
+      if (since === 0) since = performance.now();
+      else if (performance.now() - since > cpu.csdLockTimeoutMs) {
+        const states = Array.from({ length: this.v.nrCpus }, (_, c) => readCpuStatus(this.v, c));
+        throw new CsdLockTimeoutError(`CPU ${this.self} waited more than ${cpu.csdLockTimeoutMs} ms for its INVLPGBs to complete\n  ${states.map(formatCpuStatus).join('\n  ')}`, {
+          waiter: this.self,
+          stuck: [],
+          cpus: states,
+        });
+      }
+      this.sleepUnless(() => done() || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
     }
   }
 }
