@@ -151,7 +151,7 @@ which its presets and --set take beside the kernel's.
   --json       one JSON object on stdout: {"switches": [{"name", "values", "default",
                "description" (value -> text), "from"}], "scenario": {"name", "switches": [...]}};
                with --scenarios {"scenarios", "measurements": [{"name", "kind", "question",
-               "forbidden", "cpus", "preferredCpus", "presets": [{"name", "switches", "expected"}],
+               "source", "forbidden", "cpus", "preferredCpus", "presets": [{"name", "switches", "expected"}],
                "noise", "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
 
 Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog does not load.`,

@@ -118,8 +118,6 @@ export class Cpu implements IpiCpu {
   private noiseMask = -1;
   /** whether an interrupt point always takes the slow half: speculation on, or a controlled run */
   private slowInterrupts = false;
-  /** a word nobody notifies: Atomics.wait on it is a short sleep that yields the host core */
-  private readonly napWord = new Int32Array(new SharedArrayBuffer(4));
   /** VPNs of recent misses: where a speculative walk may wander */
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
@@ -347,7 +345,7 @@ export class Cpu implements IpiCpu {
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
     if ((r & 0x100000) !== 0) {
-      Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) * 0.05 + 0.02);
+      this.fabric.stall(((r >>> 21) & 7) * 0.05 + 0.02);
     } else {
       let spin = (r >>> 21) & 1023;
       while (spin-- > 0) this.random();

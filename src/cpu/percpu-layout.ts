@@ -13,6 +13,7 @@ export const IPI_PENDING = 1; // nonzero when some sender bit is set in IPI_MASK
 export const IPI_MASK = 2; // two words: bit s set when CPU s posted on its port to this CPU
 export const IPI_SLEEPING = 4; // 1 while this CPU is in Atomics.wait on IPI_WAKE (its own write)
 export const INVLPGB_PENDING = 6; // nonzero when some CPU posted an INVLPGB this CPU has not applied (machine/invlpgb.ts)
+export const TLB_OWNER = 7; // who may touch this CPU's TLB: machine/invlpgb.ts TLB_ACTIVE, TLB_QUIESCENT, TLB_REMOTE
 
 // The status line, written by the owner, read by the watchdog and by reports.
 export const ST_IRQS_ON = 32; // 1 when IRQs are enabled

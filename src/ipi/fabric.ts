@@ -45,7 +45,7 @@ import { CsdLockTimeoutError } from '../errors.ts';
 import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
-import { invlpgbApplyPending, invlpgbPending } from '../machine/invlpgb.ts';
+import { invlpgbApplyForSleepers, invlpgbApplyPending, invlpgbPending, tlbQuiesce, tlbResume } from '../machine/invlpgb.ts';
 
 /** What the fabric needs of the CPU it belongs to. */
 export interface IpiCpu {
@@ -112,7 +112,12 @@ export class IpiFabric {
     const isReady = ready();
     // a kick after the store bumps the word, and the wait returns at once; in a controlled run
     // the CPU blocks instead, until a kick or its slice of steps (schedule/baton.ts)
-    if (!isReady && !currentBaton()?.block(seen)) Atomics.wait(p, base + IPI_WAKE, seen, ms);
+    if (!isReady) {
+      // asleep, the CPU's TLB is left to INVLPGB issuers (machine/invlpgb.ts)
+      tlbQuiesce(this.v, this.self);
+      if (!currentBaton()?.block(seen)) Atomics.wait(p, base + IPI_WAKE, seen, ms);
+      tlbResume(this.v, this.self);
+    }
     Atomics.store(p, base + IPI_SLEEPING, 0);
     return isReady;
   }
@@ -134,6 +139,19 @@ export class IpiFabric {
   takeBroadcastInvalidations(): void {
     if (!invlpgbPending(this.v, this.self)) return;
     this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyPending(this.v, this.self);
+  }
+
+  /**
+   * A stall of `ms` (the noise of a race window): the CPU runs no instruction meanwhile, IRQs as
+   * they were, but its TLB still takes the INVLPGBs of other CPUs, as hardware does.
+   */
+  stall(ms: number): void {
+    const end = performance.now() + ms;
+    for (let left = ms; left > 0; left = end - performance.now()) {
+      this.takeBroadcastInvalidations();
+      this.sleepUnless(() => invlpgbPending(this.v, this.self), left);
+    }
+    this.takeBroadcastInvalidations();
   }
 
   hasPendingIpi(): boolean {
@@ -284,7 +302,14 @@ export class IpiFabric {
           cpus: states,
         });
       }
-      this.sleepUnless(() => done() || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
+      // the CPUs asleep take our INVLPGBs from us; the others, at their next interrupt point
+      this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyForSleepers(this.v, this.self);
+      if (done()) continue;
+      // In a controlled run every other CPU is parked, or on its way there, or outside the baton:
+      // the wait ends without anyone else running, and must not be a decision of the scheduler
+      // (how long a CPU takes to park is the host's, and would change the schedule).
+      if (currentBaton() !== null) Atomics.wait(this.p, this.base + IPI_WAKE, Atomics.load(this.p, this.base + IPI_WAKE), 0.05);
+      else this.sleepUnless(() => done() || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
     }
   }
 }

@@ -22,6 +22,20 @@
  *   apply it locally                         Atomics.store(applied[issuer], head), kick issuer
  *   TLBSYNC: sleep until applied >= head
  *
+ * A CPU that runs no instruction for a while (asleep in a wait, stalled in a race window, parked
+ * by the controlled scheduler) still has its TLB invalidated: the hardware does not need the CPU
+ * to run. Such a CPU marks its TLB quiescent (TLB_OWNER = TLB_QUIESCENT) before it sleeps, and an
+ * issuer waiting in TLBSYNC applies its requests to that TLB itself, holding it (TLB_REMOTE) so
+ * that the owner, waking, waits until it is done before it touches its TLB again. A CPU that
+ * runs, or that the host has descheduled anywhere else, applies them itself at its next
+ * interrupt point or wait.
+ *
+ *   owner, going to sleep               issuer in TLBSYNC
+ *   TLB_OWNER = QUIESCENT                cmpxchg(TLB_OWNER, QUIESCENT, REMOTE)
+ *   sleep                                apply ring[applied..head) of every issuer
+ *   cmpxchg(TLB_OWNER, QUIESCENT, ACTIVE)  TLB_OWNER = QUIESCENT, notify
+ *   (waits while it is REMOTE)
+ *
  * A ring slot is reused only once every CPU has applied it: an issuer that finds its ring full
  * waits as TLBSYNC does (the hardware would stall the INVLPGB).
  *
@@ -31,7 +45,7 @@
 import type { MachineViews } from './memory.ts';
 import { MAX_CPUS } from './memory-limits.ts';
 import { tlbFlushNonGlobal, tlbFlushPcid, tlbInvlpgPages } from './tlb.ts';
-import { IPI_PENDING, INVLPGB_PENDING, PERCPU_WORDS } from '../cpu/percpu-layout.ts';
+import { IPI_PENDING, INVLPGB_PENDING, PERCPU_WORDS, TLB_OWNER } from '../cpu/percpu-layout.ts';
 import { kickCpu } from '../ipi/fabric.ts';
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
@@ -114,14 +128,15 @@ export function invlpgbPending(v: MachineViews, cpu: number): boolean {
   return Atomics.load(v.percpu, cpu * PERCPU_WORDS + INVLPGB_PENDING) !== 0;
 }
 
-/**
- * The target's side: applies every request posted for `cpu` since it last looked, issuer by
- * issuer, and wakes each issuer it caught up with (it may sleep in TLBSYNC). Returns the TLB
- * entries invalidated. Owner only.
- */
-export function invlpgbApplyPending(v: MachineViews, cpu: number): number {
-  // cleared before the heads are read: a request posted after this raises it again
-  Atomics.store(v.percpu, cpu * PERCPU_WORDS + INVLPGB_PENDING, 0);
+/** TLB_OWNER: the owner runs and may use its TLB at any moment */
+const TLB_ACTIVE = 0;
+/** TLB_OWNER: the owner sleeps; an issuer may take the TLB to apply requests */
+const TLB_QUIESCENT = 1;
+/** TLB_OWNER: an issuer is applying requests to it */
+const TLB_REMOTE = 2;
+
+/** Applies to `cpu`'s TLB every request posted since it was last brought up to date; returns the entries invalidated. */
+function applyPosted(v: MachineViews, cpu: number): number {
   const ib = v.invlpgb;
   const b = block(cpu);
   let n = 0;
@@ -131,9 +146,50 @@ export function invlpgbApplyPending(v: MachineViews, cpu: number): number {
     let applied = ib[b + IB_APPLIED + issuer];
     if (applied === head) continue;
     for (; applied < head; applied++) n += applyRequest(v, cpu, block(issuer) + IB_RING + (applied % IB_SLOTS) * IB_REQ_WORDS);
-    // the issuer's TLBSYNC reads this: our TLB no longer holds what the requests removed
+    // the issuer's TLBSYNC reads this: the TLB no longer holds what the requests removed
     Atomics.store(ib, b + IB_APPLIED + issuer, applied);
     kickCpu(v.percpu, issuer);
+  }
+  return n;
+}
+
+/**
+ * The target's side, on the target: applies every request posted for `cpu` since it last looked
+ * and wakes each issuer it caught up with (it may sleep in TLBSYNC). Returns the TLB entries
+ * invalidated.
+ */
+export function invlpgbApplyPending(v: MachineViews, cpu: number): number {
+  // cleared before the heads are read: a request posted after this raises it again
+  Atomics.store(v.percpu, cpu * PERCPU_WORDS + INVLPGB_PENDING, 0);
+  return applyPosted(v, cpu);
+}
+
+/** The owner is about to sleep: until tlbResume, an issuer may apply requests to its TLB. */
+export function tlbQuiesce(v: MachineViews, cpu: number): void {
+  Atomics.store(v.percpu, cpu * PERCPU_WORDS + TLB_OWNER, TLB_QUIESCENT);
+}
+
+/** The owner woke: it takes its TLB back, waiting while an issuer is still applying requests to it. */
+export function tlbResume(v: MachineViews, cpu: number): void {
+  const at = cpu * PERCPU_WORDS + TLB_OWNER;
+  while (Atomics.compareExchange(v.percpu, at, TLB_QUIESCENT, TLB_ACTIVE) === TLB_REMOTE) Atomics.wait(v.percpu, at, TLB_REMOTE, 1);
+}
+
+/**
+ * An issuer waiting for its requests (TLBSYNC): applies them, and everything else posted, to the
+ * TLB of every CPU that lags behind and is quiescent. Returns the entries invalidated.
+ */
+export function invlpgbApplyForSleepers(v: MachineViews, issuer: number): number {
+  const head = v.invlpgb[block(issuer) + IB_HEAD];
+  let n = 0;
+  for (let c = 0; c < v.nrCpus; c++) {
+    if (c === issuer || Atomics.load(v.invlpgb, block(c) + IB_APPLIED + issuer) >= head) continue;
+    const at = c * PERCPU_WORDS + TLB_OWNER;
+    if (Atomics.compareExchange(v.percpu, at, TLB_QUIESCENT, TLB_REMOTE) !== TLB_QUIESCENT) continue;
+    n += applyPosted(v, c);
+    // hands the TLB back; wakes the owner if it woke meanwhile and waits for it
+    Atomics.store(v.percpu, at, TLB_QUIESCENT);
+    Atomics.notify(v.percpu, at);
   }
   return n;
 }
