@@ -171,7 +171,7 @@ export function checkShards(shards: readonly ShardFile[], dirs: readonly string[
 /** A one-line account of missing shards, naming the files (in the first folder) that are not there. */
 function missingLine(dirs: readonly string[], count: number, missing: number[]): string {
   const files = missing.slice(0, 3).map((index) => join(dirs[0], shardFileName({ index, count })));
-  return `${missing.length === 1 ? 'shard' : `${missing.length} shards`} of ${count} missing: no ${files.join(', ')}${missing.length > 3 ? ', ...' : ''}`;
+  return `${missing.length === 1 ? `shard ${missing[0]}` : `${missing.length} shards`} of ${count} missing: no ${files.join(', ')}${missing.length > 3 ? ', ...' : ''}`;
 }
 
 /** The shards of `dirs`, whole and of one campaign (UsageError otherwise, one line naming the file). */
