@@ -490,8 +490,8 @@ Exit status: 0 written, 1 a run failed, 2 bad input (as replay's, and a file who
   merge: mergeCommand,
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
-    usage: `shootdown run-all [--budget 2m | --trials N] [--seed S] [--schedule free|random|pct[:D]] [--parallel K]
-                         [--shard I/N] [--shards N] [--results DIR] [--json] [--quiet] [--debug]
+    usage: `shootdown run-all [--budget 2m] [--schedule free|random|pct[:D]] [--parallel K] [--json] [--quiet] [--debug]
+                         [--trials N] [--seed S] [--shard I/N] [--shards N] [--results DIR]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
 violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the

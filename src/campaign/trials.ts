@@ -73,7 +73,7 @@ export interface TrialSchedule {
 
 /** The first report of one kind over the trials. */
 export interface FirstReport extends Violation {
-  /** the trial's index in the campaign (0-based), the same in a shard as in one whole run */
+  /** the trial's number in the campaign (from 1: trial n runs with seed + n - 1), the same in a shard as in one whole run */
   trial: number;
   seed: number;
   elapsedMs: number;
@@ -209,7 +209,7 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
     out.reports += run.violationCount;
     addCounters(out.counters, run.counters);
     addWaits(out.waits, run.waits);
-    const hit = noteReports(machine, req.scenario, out, { trial: index, seed, elapsedMs: performance.now() - t0, ...(out.lastSchedule && { schedule: out.lastSchedule }) });
+    const hit = noteReports(machine, req.scenario, out, { trial: index + 1, seed, elapsedMs: performance.now() - t0, ...(out.lastSchedule && { schedule: out.lastSchedule }) });
     out.elapsedMs = performance.now() - t0;
     req.onTrial?.(out);
     if (hit && req.stopOnFirst) break;
