@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { loadCatalog } from '../scenario/catalog/index.ts';
 import { defaultCpus } from '../scenario/scenario.ts';
-import { describeMode, type ScheduleMode } from '../schedule/control.ts';
+import { FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
 import { compareRow, formatCompare, type CompareRequest } from './compare.ts';
 import type { CompareReport, CompareRow } from './compare-report.ts';
 import { formatRunAll, metExpectation, type RunAllReport, type RunAllRequest, type RunAllRow } from './main-job.ts';
@@ -56,7 +56,7 @@ export function writeShardResult(dir: string, r: ShardResult): string {
 }
 
 export function stressShard(req: StressRequest, shard: Shard, result: TrialsResult, summary: StressSummary): ShardResult {
-  const mode = req.schedule ?? { strategy: 'free', depth: 0, parallel: 0 };
+  const mode = req.schedule ?? FREE;
   const campaign = {
     scenario: req.resolved.arg, preset: req.preset, set: req.set, params: req.params ?? [], cpus: req.cpus, seed: req.seed, noise: req.noise,
     schedule: describeMode(mode), horizon: req.horizon ?? null, trials: req.trials ?? null, durationMs: req.durationMs ?? null, stopOnFirst: req.stopOnFirst,
@@ -254,12 +254,12 @@ function mergeRunAllRow(parts: { row: RunAllRow; trials: ShardTrials | null }[])
   const r = mergeTrials(parts.map((p) => p.trials!));
   const expected = parts[0].row.expected;
   const traced = tracedReport(r, expected);
-  const source = traced ? parts.find((p) => p.row.traced?.trial === traced.trial)!.row : { traced: null, rerun: null, traces: [], schedule: null };
+  // the shard that ran the traced trial wrote its traces and schedule file
+  const source = traced && parts.find((p) => p.row.traced?.trial === traced.trial)!.row;
   return {
     ...parts[0].row,
     trials: r.trials, violations: r.violations, reports: r.reports, reportsByKind: r.reportsByKind, firstViolationMs: r.firstViolation?.elapsedMs ?? null,
-    traced: source.traced, rerun: source.rerun, traces: source.traces, schedule: source.schedule,
-    ...('noSchedule' in source && source.noSchedule !== undefined ? { noSchedule: source.noSchedule } : { noSchedule: undefined }),
+    traced: source?.traced ?? null, rerun: source?.rerun ?? null, traces: source?.traces ?? [], schedule: source?.schedule ?? null, noSchedule: source?.noSchedule,
     ok: metExpectation(r, expected),
   };
 }

@@ -1,8 +1,8 @@
 /*
  * Shards of a campaign: `stress`, `run-all` and `compare` spread over the hosts of a batch engine
  * (a Slurm job array, a Kubernetes Indexed Job), with no coordinator of ours. Shard I of N runs
- * the trial indices i with i mod N = I, and trial i runs with seed campaign seed + i whichever
- * shard runs it (trials.ts): with a trial budget T the N shards together run exactly the T trials
+ * the trial indices i (from 0; reports number trials from 1, trial i + 1) with i mod N = I, and
+ * trial i runs with seed campaign seed + i whichever shard runs it (trials.ts): with a trial budget T the N shards together run exactly the T trials
  * of one whole run, seeds and, under a controlled schedule, schedules included; with a time budget
  * each shard runs for that time on its own indices. Strided rather than in blocks, so that a time
  * budget needs no bound on the indices and every shard starts at the campaign's first trials.
