@@ -201,10 +201,10 @@ ${scheduleUsage('the steps of a first trial under random, run to measure it, its
   --save-schedule F   write the traced report's trial (or, with none, the last trial) as a schedule
                       file that 'shootdown replay F' runs again exactly; needs a controlled
                       --schedule with --parallel 1, or --reproduce
-${shardUsage(22)}
   --reproduce         after a free run's violation, search the same scenario, preset, CPUs, seed
                       and budget under pct until the same kind is reported, and save that trial's
                       schedule (to --save-schedule's file, or <scenario>-<preset>.schedule.json)
+${shardUsage(22)}
   --trace FILE        write the traced report's interleaving as Chrome trace JSON (Perfetto): the
                       first forbidden one, or under a preset expected 'never' the first of any kind
   --ftrace FILE       write it as ftrace text (tlb:tlb_flush format)
