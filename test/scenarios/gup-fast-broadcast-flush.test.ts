@@ -1,10 +1,10 @@
 /*
- * gup-fast-broadcast-flush: the walker must be stalled inside GUP-fast, after it read the PMD,
+ * gup-fast-broadcast-flush: a walker must be stalled inside GUP-fast, after it read the PMD,
  * while the collapse and the munmap run to their end. Free-running on 2 cores the buggy preset
- * shows it in about one 20 s stress run of two (the first violation after 6, 8 and 13 s, none in
- * one run of 20 s), too variable for a bounded test; under PCT with one CPU at a time the trials
- * are deterministic, and seed 3 shows it in its 5th trial. The fixed kernels run PCT from the
- * same seed and the free-running scenario.
+ * shows it within one 20 s stress run (4 runs of 4: after 0.5, 0.8, 12 and 17 s), but the time
+ * varies too much for a bounded test; under PCT with one CPU at a time the trials are
+ * deterministic, and on 4 CPUs every seed from 1 to 6 shows it within 5 trials (seed 1: the
+ * 3rd). The fixed kernels run PCT from the same seed and the free-running scenario.
  */
 import { describe, expect, it } from 'vitest';
 import { useMachine } from '../fixtures/machine.ts';
@@ -13,15 +13,15 @@ import { parseScheduleMode } from '../../src/schedule/control.ts';
 import scenario from '../../src/scenario/catalog/gup-fast-broadcast-flush.ts';
 import { fixedAndMutation, freeRunning } from './harness.ts';
 
-const CPUS = 5;
+const CPUS = 4;
 const machine = useMachine({ cpus: CPUS });
 const pct = parseScheduleMode('pct', '1', CPUS);
 
 describe('gup-fast-broadcast-flush: khugepaged skips the sync IPI after an INVLPGB', () => {
-  fixedAndMutation(scenario, freeRunning(machine, scenario, { seed: 3, trials: 10, noiseShift: NOISE_LEVELS.low, schedule: pct }, {
+  fixedAndMutation(scenario, freeRunning(machine, scenario, { seed: 1, trials: 10, noiseShift: NOISE_LEVELS.low, schedule: pct }, {
     // the collapse flushed by broadcast and sent no sync IPI (fixed sends it: checked below)
     exercised: (r) => expect(r.counters.invlpgb).toBeGreaterThan(0),
-    report: (v) => expect(v.cpu).toBe(1),
+    report: (v) => expect(v.cpu).toBeGreaterThan(0),
   }));
 
   it('fixed sends the sync IPI after a broadcast flush; ipi-flush skips it, the flush IPI having waited for the walker: 30 free-running trials each, no report', async () => {

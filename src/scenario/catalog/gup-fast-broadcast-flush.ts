@@ -32,8 +32,8 @@
  * Programs (4 CPUs or more: four must run the mm for a global ASID), round after round:
  *   CPU 0    maps 2 MiB of anonymous memory, faults every page in, collapses it
  *            (collapse_huge_page, as MADV_COLLAPSE runs it) and unmaps it
- *   CPU 1    pins PIN pages at a time with GUP-fast during the collapse, and unpins them
- *   others   run the mm, idle: one walker only, so that pins seldom make the collapse back off
+ *   others   pin one page at a time with GUP-fast during the collapse, and unpin it: one page,
+ *            so that a pin seldom makes the collapse back off (SCAN_PAGE_COUNT)
  *
  * Forbidden: freed-table-walk.
  *   buggy   (x86TlbFlush=invlpgb, syncIpi=skip-after-any-flush)   sometimes
@@ -58,8 +58,8 @@ const BASE = 2 ** 37;
 /** the page CPU 0 toggles to get the mm its global ASID, in another PMD range */
 const TOGGLE = BASE + 4 * PMD_SIZE;
 const PAGES = PTRS_PER_TABLE;
-const PIN = 4;
-const WALKER = 1;
+const PIN = 1;
+const WALKERS = 4;
 const WARMUP = 64;
 
 // flag words: the round mapped (r + 1), collapsed and unmapped (r + 1), CPUs ready, CPUs done
@@ -88,12 +88,12 @@ function collapser(cpu: Cpu, p: FlagParams): void {
   setFlag(cpu, p, F_MAPPED, p.rounds + 1);
 }
 
-/** CPU 1 walks with GUP-fast; the others only run the mm (a global ASID needs four CPUs on it) */
+/** CPUs 1..WALKERS walk with GUP-fast; any others only run the mm (a global ASID needs four CPUs on it) */
 function walkerOrIdle(cpu: Cpu, p: FlagParams): void {
   for (let round = 0; followerGoesOn(cpu); round++) {
     if (!roundStarted(cpu, p, F_MAPPED, round)) return;
     bumpFlag(cpu, p, F_READY);
-    if (cpu.id !== WALKER) waitFor(cpu, () => Atomics.load(p.flags, F_UNMAPPED) >= round + 1);
+    if (cpu.id > WALKERS) waitFor(cpu, () => Atomics.load(p.flags, F_UNMAPPED) >= round + 1);
     while (Atomics.load(p.flags, F_UNMAPPED) < round + 1 && followerGoesOn(cpu)) {
       const first = cpu.random() % (PAGES - PIN + 1);
       unpinUserPages(cpu, getUserPagesFast(cpu, p.mm, BASE + first * PAGE_SIZE, PIN, false).pfns);
