@@ -124,6 +124,8 @@ export class Cpu implements IpiCpu {
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
   private scenarioSwitches: Readonly<Record<string, string>> = {};
+  /** holdInWindow's request: the race window to stay in, and the flag word that ends the stay */
+  private hold: { point: KernelPoint; flags: Int32Array; index: number } | null = null;
   /** the strings this CPU put in the run's table (check/user-text.ts), by text: each once a run */
   private readonly texts = new Map<string, number>();
 
@@ -158,6 +160,7 @@ export class Cpu implements IpiCpu {
     this.csdLockTimeoutMs = opts.csdLockTimeoutMs;
     this.config = opts.config;
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
+    this.hold = null;
     this.texts.clear();
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     // a controlled run's scheduler is its noise: race windows are scheduling points instead
@@ -343,6 +346,7 @@ export class Cpu implements IpiCpu {
   raceWindow(point: KernelPoint): void {
     this.passPoint(point);
     schedPoint(Point.RaceWindow, point + 1);
+    if (this.hold !== null && this.hold.point === point) this.stayInWindow(this.hold);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
@@ -352,6 +356,21 @@ export class Cpu implements IpiCpu {
       let spin = (r >>> 21) & 1023;
       while (spin-- > 0) this.random();
     }
+  }
+
+  /**
+   * Forcing an interleaving (test fixtures): the next time this CPU enters race window `name`
+   * (kernel/points.ts), it stays there until word `index` of `flags` is nonzero, as if the window
+   * lasted that long: other CPUs' broadcast invalidations are applied meanwhile, as the hardware
+   * does, and IPIs are taken only if IRQs are on there. Another CPU sees it there with waitPoint.
+   */
+  holdInWindow(name: string, flags: Int32Array, index: number): void {
+    this.hold = { point: kernelPoint(name), flags, index };
+  }
+
+  private stayInWindow(hold: { flags: Int32Array; index: number }): void {
+    this.hold = null;
+    this.fabric.idleUntil(this, () => Atomics.load(hold.flags, hold.index) !== 0 || this.shouldStop());
   }
 
   /**
