@@ -180,7 +180,7 @@ export const SWITCHES = {
       'no-switching-wait': 'finish_asid_transition skips a CPU in the middle of switch_mm as one that does not run the mm: a CPU that chose its per-CPU ASID before the mm got its global one loads it unseen, the transition is declared over, and the broadcasts (which name only the global PCID) never reach its entries',
     },
     default: 'mainline',
-    from: 'mainline 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes" (v6.15), finish_asid_transition: "The remote CPU is context switching. Wait for that to finish, to catch the unlikely case of it switching to the target mm with an out of date ASID."; no-switching-wait is that loop without the wait',
+    from: 'mainline 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes" (v6.15), finish_asid_transition: "The remote CPU is context switching. Wait for that to finish, to catch the unlikely case of it switching to the target mm with an out of date ASID."; no-switching-wait is that loop without the wait (not a posted version: every version of the series found has the wait)',
   }),
 } as const;
 

@@ -32,6 +32,9 @@
  *                                  and a wait for it that keeps taking IPIs
  *   idleUntil(done)                a wait for the program's own condition that keeps taking IPIs
  * Every wait here sleeps in the idle loop, IRQs on: no program can stall another CPU's flush.
+ * Test fixtures that force an interleaving also have holdInWindow(name, flags, i): the CPU stays
+ * in its next pass of a race window until a flag is set, and a flush that waits for it waits, as
+ * it would for a window that long.
  */
 import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';

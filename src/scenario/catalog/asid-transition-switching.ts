@@ -50,9 +50,9 @@
  * after `rounds` without one). The interleaving is forced with handshakes in
  * test/fixtures/asid-transition-workloads.ts (test/scenarios/asid-transition-switching.test.ts).
  *
- * Measured (2-core VM, 5 CPUs, noise low, shared host): stress --kernel buggy --duration 20s
- * --stop-on-first found it in every one of 8 runs, after 0.9-17 s (7-279 trials); the fixed preset
- * ran 962 trials in 60 s with no report of any kind.
+ * Measured (2-core VM shared with other jobs, 5 CPUs, noise low): stress --kernel buggy --duration
+ * 20s --stop-on-first found it in each of 11 runs, after 0.9-17 s (5-279 trials); the fixed preset
+ * ran 3239 trials in 200 s with no report of any kind.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import type { MachineViews } from '../../machine/memory.ts';
