@@ -51,8 +51,8 @@
  * test/fixtures/asid-transition-workloads.ts (test/scenarios/asid-transition-switching.test.ts).
  *
  * Measured (2-core VM shared with other jobs, 5 CPUs, noise low): stress --kernel buggy --duration
- * 20s --stop-on-first found it in each of 11 runs, after 0.9-17 s (5-279 trials); the fixed preset
- * ran 3239 trials in 200 s with no report of any kind.
+ * 20s --stop-on-first found it in each of 8 runs, after 0.6-12.8 s (2-279 trials); at noise high
+ * in 2 of 2 (8.7 s, 11.7 s). The fixed preset ran 3239 trials in 200 s with no report of any kind.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import type { MachineViews } from '../../machine/memory.ts';
