@@ -22,6 +22,7 @@
  *   lazyTlb                     arch/x86/mm/tlb.c:switch_mm_irqs_off, should_flush_tlb, flush_tlb_func
  *   x86TlbFlush                 arch/x86/mm/tlb.c:flush_tlb_mm_range, broadcast_tlb_flush, arch_tlbbatch_flush;
  *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
+ *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -172,6 +173,14 @@ export const SWITCHES = {
     },
     default: 'ipi',
     from: 'mainline INVLPGB: b7aa05cbdc52 "x86/mm: Add INVLPGB support code", d504d1247e36 global ASID helpers, 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes", 72a920eacd8a and 0b7eb55cb706 for reclaim (v6.15); mainline kvm-pv: "KVM: X86: use paravirtualized TLB Shootdown" (Wanpeng Li, v4.16: arch/x86/kernel/kvm.c kvm_flush_tlb_multi, arch/x86/kvm/x86.c record_steal_time)',
+  }),
+  asidTransition: defineSwitch({
+    values: {
+      mainline: 'finish_asid_transition waits for every CPU of mm_cpumask that is in the middle of switch_mm (loaded_mm == LOADED_MM_SWITCHING), then IPIs the mask if any CPU running the mm is not on its global ASID yet',
+      'no-switching-wait': 'finish_asid_transition skips a CPU in the middle of switch_mm as one that does not run the mm: a CPU that chose its per-CPU ASID before the mm got its global one loads it unseen, the transition is declared over, and the broadcasts (which name only the global PCID) never reach its entries',
+    },
+    default: 'mainline',
+    from: 'mainline 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes" (v6.15), finish_asid_transition: "The remote CPU is context switching. Wait for that to finish, to catch the unlikely case of it switching to the target mm with an out of date ASID."; no-switching-wait is that loop without the wait (not a posted version: every version of the series found has the wait)',
   }),
 } as const;
 

@@ -32,6 +32,9 @@
  *                                  and a wait for it that keeps taking IPIs
  *   idleUntil(done)                a wait for the program's own condition that keeps taking IPIs
  * Every wait here sleeps in the idle loop, IRQs on: no program can stall another CPU's flush.
+ * Test fixtures that force an interleaving also have holdInWindow(name, flags, i): the CPU stays
+ * in its next pass of a race window until a flag is set, and a flush that waits for it waits, as
+ * it would for a window that long.
  */
 import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
@@ -122,6 +125,8 @@ export class Cpu implements IpiCpu {
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
   private scenarioSwitches: Readonly<Record<string, string>> = {};
+  /** holdInWindow's request: the race window to stay in, and the flag word that ends the stay */
+  private hold: { point: KernelPoint; flags: Int32Array; index: number } | null = null;
   /** the strings this CPU put in the run's table (check/user-text.ts), by text: each once a run */
   private readonly texts = new Map<string, number>();
 
@@ -156,6 +161,7 @@ export class Cpu implements IpiCpu {
     this.csdLockTimeoutMs = opts.csdLockTimeoutMs;
     this.config = opts.config;
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
+    this.hold = null;
     this.texts.clear();
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     // a controlled run's scheduler is its noise: race windows are scheduling points instead
@@ -341,6 +347,7 @@ export class Cpu implements IpiCpu {
   raceWindow(point: KernelPoint): void {
     this.passPoint(point);
     schedPoint(Point.RaceWindow, point + 1);
+    if (this.hold !== null && this.hold.point === point) this.stayInWindow(this.hold);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
@@ -350,6 +357,21 @@ export class Cpu implements IpiCpu {
       let spin = (r >>> 21) & 1023;
       while (spin-- > 0) this.random();
     }
+  }
+
+  /**
+   * Forcing an interleaving (test fixtures): the next time this CPU enters race window `name`
+   * (kernel/points.ts), it stays there until word `index` of `flags` is nonzero, as if the window
+   * lasted that long: other CPUs' broadcast invalidations are applied meanwhile, as the hardware
+   * does, and IPIs are taken only if IRQs are on there. Another CPU sees it there with waitPoint.
+   */
+  holdInWindow(name: string, flags: Int32Array, index: number): void {
+    this.hold = { point: kernelPoint(name), flags, index };
+  }
+
+  private stayInWindow(hold: { flags: Int32Array; index: number }): void {
+    this.hold = null;
+    this.fabric.idleUntil(this, () => Atomics.load(hold.flags, hold.index) !== 0 || this.shouldStop());
   }
 
   /**

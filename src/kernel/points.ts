@@ -33,6 +33,9 @@ export const enum KernelPoint {
   MadviseReturn = 12,
   MprotectEnter = 13,
   MprotectReturn = 14,
+  // later: a race window, then a point passed
+  SwitchMmAsidChosen = 15,
+  AsidTransitionSwitching = 16,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -52,6 +55,8 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'madvise:return', where: 'kernel/madvise.ts sysMadvise: return, the mmap_lock released' },
   { name: 'mprotect:enter', where: 'kernel/mprotect.ts sysMprotect: entry (a valid range and protection)' },
   { name: 'mprotect:return', where: 'kernel/mprotect.ts sysMprotect: return, the mmap_lock released' },
+  { name: 'switch-mm:asid-chosen', where: 'arch/x86/flush.ts switchMmIrqsOff under x86TlbFlush=invlpgb: loaded_mm is LOADED_MM_SWITCHING, the ASID chosen, CR3 not yet loaded (arch/x86/mm/tlb.c:switch_mm_irqs_off)' },
+  { name: 'asid-transition:switching', where: 'arch/x86/flush.ts finishAsidTransition: the flusher found a CPU of mm_cpumask in the middle of switch_mm (loaded_mm == LOADED_MM_SWITCHING), before it waits for it (arch/x86/mm/tlb.c:finish_asid_transition)' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);

@@ -38,6 +38,7 @@ describe('kernel switches', () => {
       'completedGen',
       'lazyTlb',
       'x86TlbFlush',
+      'asidTransition',
     ]);
   });
 

@@ -24,6 +24,7 @@
  * API:
  *   isGlobalAsid, mmGlobalAsid, mmNeedsGlobalAsid, mmInAsidTransition, mmClearAsidTransition
  *   considerGlobalAsid(cpu, mm)            the periodic check after an IPI flush
+ *   useGlobalAsid(cpu, mm)                 what it does when the check passes
  *   destroyContextFreeGlobalAsid(cpu, mm)  at exit_mmap
  *   invlpgbFlushUserNrNosync, invlpgbFlushSinglePcidNosync, tlbsync
  *   invlpgbFlushAllNonglobals(cpu)         every non-global entry everywhere, then TLBSYNC
@@ -126,7 +127,7 @@ function mmActiveCpusExceeds(cpu: Cpu, mm: number, threshold: number): boolean {
 }
 
 /** use_global_asid: gives `mm` a global ASID unless another thread of it did meanwhile. */
-function useGlobalAsid(cpu: Cpu, mm: number): void {
+export function useGlobalAsid(cpu: Cpu, mm: number): void {
   const a = cpu.v.asids;
   const flags = cpu.localIrqSave();
   spinLock(cpu, a, GA_LOCK);

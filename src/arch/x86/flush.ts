@@ -47,6 +47,7 @@ import { promiseCountIndex } from '../../check/promises.ts';
 import { IpiFn, setCsdFlushInfo, type FlushTlbInfo } from '../../ipi/protocol.ts';
 import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
+import { KernelPoint } from '../../kernel/points.ts';
 import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, TS_NEXT_ASID, kernPcid } from './tlbstate-layout.ts';
 import {
   INVLPGB_COUNT_MAX, considerGlobalAsid, invlpgbFlushAllNonglobals, invlpgbFlushSinglePcidNosync, invlpgbFlushUserNrNosync, isGlobalAsid,
@@ -204,6 +205,11 @@ export function switchMmIrqsOff(cpu: Cpu, next: number): void {
     nextTlbGen = mmTlbGen(v, next);
     ({ asid, needFlush } = chooseNewAsid(cpu, next, nextTlbGen));
     if (prev !== INIT_MM && cpu.config.lazyTlb === 'clear-at-switch') atomicCpumaskClear(v.mm, mmCpumaskIndex(prev), cpu.id);
+    // the ASID is chosen and not loaded yet: a flusher that looks at this CPU now sees it
+    // switching, not on the ASID it will run (finishAsidTransition). Only broadcast flushing has
+    // a transition to get wrong here, so only there is it marked, and other kernels' noise and
+    // schedules stay as they were.
+    if (cpu.config.x86TlbFlush === 'invlpgb') cpu.raceWindow(KernelPoint.SwitchMmAsidChosen);
   }
   if (needFlush) {
     setCtx(cpu, asid, mmCtxId(v, next), nextTlbGen);
@@ -348,8 +354,17 @@ function finishAsidTransition(cpu: Cpu, info: FlushTlbInfo): number {
   const mask = mmCpumask(cpu.v, mm);
   for (let c = mask.next(-1); c >= 0; c = mask.next(c)) {
     const ts = c * PERCPU_WORDS + TLBSTATE_BASE;
-    cpu.fabric.idleUntil(cpu, () => Atomics.load(p, ts + TS_LOADED_MM) !== LOADED_MM_SWITCHING);
-    if (Atomics.load(p, ts + TS_LOADED_MM) !== mm) continue;
+    let loaded = Atomics.load(p, ts + TS_LOADED_MM);
+    if (loaded === LOADED_MM_SWITCHING) {
+      cpu.passPoint(KernelPoint.AsidTransitionSwitching);
+      // asidTransition=no-switching-wait: the switching CPU counts as one that does not run the
+      // mm, though it may be about to load it on the per-CPU ASID it chose before the global one
+      if (cpu.config.asidTransition === 'mainline') {
+        cpu.fabric.idleUntil(cpu, () => Atomics.load(p, ts + TS_LOADED_MM) !== LOADED_MM_SWITCHING);
+        loaded = Atomics.load(p, ts + TS_LOADED_MM);
+      }
+    }
+    if (loaded !== mm) continue;
     if (Atomics.load(p, ts + TS_LOADED_ASID) !== global) return flushTlbMulti(cpu, mask, info);
   }
   mmClearAsidTransition(cpu, mm);
