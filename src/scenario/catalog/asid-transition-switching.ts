@@ -137,6 +137,7 @@ function switchingUser(cpu: Cpu, p: Params): void {
 export default defineScenario<Params, Options>({
   name: 'asid-transition-switching',
   question: 'Can a CPU that chose a per-CPU ASID just before its mm got a global one be left out of the transition, so that later broadcast flushes never reach its TLB?',
+  source: 'mainline 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes" (v6.15), finish_asid_transition\'s wait for a CPU in switch_mm ("to catch the unlikely case of it switching to the target mm with an out of date ASID"); the preset without the wait was never posted',
   forbidden: 'use-after-free',
   cpus: 5,
   presets: { buggy: ['x86TlbFlush=invlpgb', 'asidTransition=no-switching-wait'], fixed: ['x86TlbFlush=invlpgb'] },
