@@ -23,6 +23,7 @@
  *   x86TlbFlush                 arch/x86/mm/tlb.c:flush_tlb_mm_range, broadcast_tlb_flush, arch_tlbbatch_flush;
  *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
  *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
+ *   tlbbatchFlush               arch/x86/mm/tlb.c:arch_tlbbatch_flush under x86TlbFlush=invlpgb
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -181,6 +182,14 @@ export const SWITCHES = {
     },
     default: 'mainline',
     from: 'mainline 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes" (v6.15), finish_asid_transition: "The remote CPU is context switching. Wait for that to finish, to catch the unlikely case of it switching to the target mm with an out of date ASID."; no-switching-wait is that loop without the wait (not a posted version: every version of the series found has the wait)',
+  }),
+  tlbbatchFlush: defineSwitch({
+    values: {
+      broadcast: 'with INVLPGB, arch_tlbbatch_flush is one INVLPGB of every non-global entry of every PCID and a TLBSYNC: global ASIDs are flushed on every CPU, running their mm or not',
+      'ipi-cpumask': 'with INVLPGB, arch_tlbbatch_flush IPIs the batch\'s cpumask as without it: a CPU on a global ASID answers without flushing (flush_tlb_func leaves global ASIDs to INVLPGB), and reclaim frees pages its TLB still maps',
+    },
+    default: 'broadcast',
+    from: 'mainline 72a920eacd8a "x86/mm: Use broadcast TLB flushing in page reclaim" and 0b7eb55cb706 (v6.15); the INVLPGB series fixed its reclaim flush twice in review: v2 "Fix bug in arch_tlbbatch_flush, where we need to do both the TLBSYNC, and flush the CPUs that are in the cpumask", v5 "fix a race between reclaim and ASID transition (Jann)". ipi-cpumask is the batch flush left as it was before the series, with global ASIDs in use',
   }),
 } as const;
 

@@ -39,6 +39,7 @@ describe('kernel switches', () => {
       'lazyTlb',
       'x86TlbFlush',
       'asidTransition',
+      'tlbbatchFlush',
     ]);
   });
 

@@ -478,7 +478,7 @@ export function archTlbbatchAddPending(cpu: Cpu, batch: ArchTlbflushUnmapBatch, 
  */
 export function archTlbbatchFlush(cpu: Cpu, batch: ArchTlbflushUnmapBatch): void {
   const info: FlushTlbInfo = { mm: -1, start: 0, end: TLB_FLUSH_ALL, strideShift: 0, freedTables: false, newTlbGen: TLB_GENERATION_INVALID, initiatingCpu: cpu.id };
-  if (cpu.config.x86TlbFlush === 'invlpgb' && batch.unmappedPages) {
+  if (cpu.config.x86TlbFlush === 'invlpgb' && cpu.config.tlbbatchFlush === 'broadcast' && batch.unmappedPages) {
     invlpgbFlushAllNonglobals(cpu);
     batch.unmappedPages = false;
   } else if (batch.cpumask.anyBut(cpu.id)) {
