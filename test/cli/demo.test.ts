@@ -13,7 +13,20 @@ describe('shootdown demo', () => {
     expect(out.counters.nr_tlb_remote_flush).toBe(200);
   });
 
+  it('runs clean under --set x86TlbFlush=invlpgb: the mm gets a global ASID and its flushes become INVLPGBs', async () => {
+    const r = await shootdown('demo', '--cpus', '5', '--flushes', '300', '--seed', '6', '--set', 'x86TlbFlush=invlpgb', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ cpus: 5, flushes: 300, violations: 0, set: ['x86TlbFlush=invlpgb'] });
+    expect(out.counters.global_asids_assigned).toBe(1);
+    expect(out.counters.invlpgb).toBeGreaterThan(0);
+    expect(out.counters.tlbsync).toBeGreaterThan(0);
+    // the flushes before the global ASID, and the transition's, IPIed the 4 others
+    expect(out.ipis).toBeLessThan(300 * 4);
+  });
+
   it.each([
+    [['--set', 'x86TlbFlush=nope'], "unknown value 'nope' for switch x86TlbFlush; values: ipi, invlpgb, kvm-pv"],
     [['--cpus', '0'], '--cpus must be an integer from 1 to 64, got "0"'],
     [['--cpus', '65'], '--cpus must be an integer from 1 to 64, got "65"'],
     [['--cpus', 'two'], '--cpus must be an integer from 1 to 64, got "two"'],
