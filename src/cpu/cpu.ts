@@ -66,6 +66,15 @@ export type PageFaultHandler = (cpu: Cpu, va: number, write: boolean, code: numb
 /** Runs an IPI's function on `cpu` (ipi/dispatch.ts). */
 export type IpiDispatcher = (cpu: Cpu, from: number, msg: IpiMessage) => void;
 
+/**
+ * The hypervisor under a vCPU (arch/x86/kvm.ts): what it does when it deschedules the vCPU's
+ * thread (put) and before it runs guest code on it again (load). Both run on the vCPU's thread.
+ */
+export interface HostVcpu {
+  put(cpu: Cpu): void;
+  load(cpu: Cpu): void;
+}
+
 export interface CpuOptions {
   csdLockTimeoutMs: number;
   /** race windows are stretched at about one in 2^noiseShift visits; -1 for none (campaign/noise.ts) */
@@ -116,8 +125,13 @@ export class Cpu implements IpiCpu {
   private rng = 1;
   private speculationMask = -1;
   private noiseMask = -1;
-  /** whether an interrupt point always takes the slow half: speculation on, or a controlled run */
+  /** whether an interrupt point always takes the slow half: speculation on, a controlled run, or a host that preempts */
   private slowInterrupts = false;
+  private controlled = false;
+  /** the host preempting this vCPU (setHostVcpu), or null on bare metal and in a guest it never preempts */
+  private hostVcpu: HostVcpu | null = null;
+  /** a host preemption at about one interrupt point in 2^(noiseShift + 8) of a free run */
+  private hostMask = -1;
   /** a word nobody notifies: Atomics.wait on it is a short sleep that yields the host core */
   private readonly napWord = new Int32Array(new SharedArrayBuffer(4));
   /** VPNs of recent misses: where a speculative walk may wander */
@@ -162,7 +176,10 @@ export class Cpu implements IpiCpu {
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     // a controlled run's scheduler is its noise: race windows are scheduling points instead
     this.noiseMask = opts.noiseShift < 0 || opts.controlled ? -1 : (1 << opts.noiseShift) - 1;
-    this.slowInterrupts = this.speculationMask >= 0 || opts.controlled === true;
+    this.controlled = opts.controlled === true;
+    this.hostMask = opts.noiseShift < 0 || this.controlled ? -1 : (1 << (opts.noiseShift + 8)) - 1;
+    this.hostVcpu = null;
+    this.slowInterrupts = this.speculationMask >= 0 || this.controlled;
     this.rng = (opts.seed ^ Math.imul(this.id + 1, 0x9e3779b1)) | 1;
     this.ops = 0;
     this.cr3 = 0;
@@ -314,7 +331,8 @@ export class Cpu implements IpiCpu {
 
   private interrupted(): void {
     // in a controlled run another CPU may run here; a pending IPI is taken when this one goes on
-    schedPoint(Point.Interrupt);
+    if (this.hostVcpu === null) schedPoint(Point.Interrupt);
+    else this.hostMayPreempt(Point.Interrupt, 0, this.controlled ? 63 : this.hostMask);
     this.checkAbort();
     if (this.irqsOn && !(this.fabric.hasPendingIpi() && currentBaton()?.deferInterrupt())) this.fabric.takeInterrupts(this);
     if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
@@ -340,16 +358,69 @@ export class Cpu implements IpiCpu {
    */
   raceWindow(point: KernelPoint): void {
     this.passPoint(point);
-    schedPoint(Point.RaceWindow, point + 1);
+    if (this.hostVcpu !== null && this.controlled) this.hostMayPreempt(Point.RaceWindow, point + 1, 7);
+    else schedPoint(Point.RaceWindow, point + 1);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
     if ((r & 0x100000) !== 0) {
-      Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) * 0.05 + 0.02);
+      // a guest's vCPU: half of the naps are the host's preemptions, longer ones
+      if (this.hostVcpu !== null && (r & 0x80000) !== 0) this.preemptedByHost(r);
+      else Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) * 0.05 + 0.02);
     } else {
       let spin = (r >>> 21) & 1023;
       while (spin-- > 0) this.random();
     }
+  }
+
+  /**
+   * Makes `host` the hypervisor under this vCPU for the run (arch/x86/kvm.ts kvmGuestInit), or
+   * none. With a host, interrupt points take their slow half: the host may preempt there.
+   */
+  setHostVcpu(host: HostVcpu | null): void {
+    this.hostVcpu = host;
+    this.slowInterrupts = this.speculationMask >= 0 || this.controlled || (host !== null && this.hostMask >= 0);
+  }
+
+  /**
+   * A point at which the host may preempt this vCPU, whatever its IRQ state: at one point in
+   * mask + 1 (none when mask < 0), drawn from the CPU's own seeded stream. Free run: the vCPU
+   * sleeps (preemptedByHost). Controlled run (a replay draws alike): the vCPU stays off through
+   * scheduling points, one in 4 of which lets it run again, so that how long it is off is the
+   * schedule's decision; the point is a scheduling point either way.
+   */
+  private hostMayPreempt(point: Point, arg: number, mask: number): void {
+    const preempt = mask >= 0 && (this.random() & mask) === 0;
+    if (!this.controlled) {
+      if (preempt) this.preemptedByHost(this.random());
+      return;
+    }
+    if (!preempt) {
+      schedPoint(point, arg);
+      return;
+    }
+    this.preemptedByHostWhile(() => {
+      do schedPoint(point, arg);
+      while ((this.random() & 3) !== 0);
+    });
+  }
+
+  /** The host deschedules this vCPU's thread for 0.5 to 4 ms (`r` draws how long), then runs it again. */
+  private preemptedByHost(r: number): void {
+    this.preemptedByHostWhile(() => Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) * 0.5 + 0.5));
+  }
+
+  /**
+   * The host deschedules this vCPU while `off` runs on its thread (which must run no guest code:
+   * take no IPI, touch no guest memory), whatever its IRQ state, then runs it again. Without a
+   * host (bare metal, or a guest that does not flush paravirtually), just `off`. Tests force a
+   * preemption with it; runs get theirs from hostMayPreempt and the race windows.
+   */
+  preemptedByHostWhile(off: () => void): void {
+    const host = this.hostVcpu;
+    host?.put(this);
+    off();
+    host?.load(this);
   }
 
   /**

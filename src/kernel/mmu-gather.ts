@@ -263,12 +263,15 @@ export function tlbFlushRmaps(cpu: Cpu, tlb: MmuGather): void {
  * not a grace period; mainline calls it where a table is reused or freed without one
  * (khugepaged's collapse; __tlb_remove_table_one). Switch syncIpi: always (mainline); skipped
  * when the flush before it was a native IPI flush, which every CPU that can run GUP-fast on the
- * mm took with IRQs on (seed 001, tlb_table_flush_implies_ipi_broadcast); or never.
+ * mm took with IRQs on (seed 001, tlb_table_flush_implies_ipi_broadcast); skipped after every
+ * flush, paravirt or broadcast too (the rule without its condition); or never. A vCPU that a
+ * paravirt flush left to the host still gets this IPI: it is taken once the vCPU runs again and
+ * turns its IRQs on, which is what makes this wait for a GUP-fast walk the host preempted.
  */
 // models mm/mmu_gather.c:tlb_remove_table_sync_one
 export function tlbRemoveTableSyncOne(cpu: Cpu): void {
   const mode = cpu.config.syncIpi;
-  if (mode === 'never' || (mode === 'skip-after-ipi-flush' && tlbTableFlushImpliesIpiBroadcast(cpu))) return;
+  if (mode === 'never' || mode === 'skip-after-any-flush' || (mode === 'skip-after-ipi-flush' && tlbTableFlushImpliesIpiBroadcast(cpu))) return;
   const all = new CpuMask();
   for (let c = 0; c < cpu.v.nrCpus; c++) all.set(c);
   cpu.count(Counter.TlbRemoveTableSyncOne);

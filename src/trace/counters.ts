@@ -46,6 +46,11 @@ export const COUNTER_NAMES = [
   'workload_ops',
   // 4 KiB TLB misses the 2 MiB TLB served, each installing a piece (machine/walker.ts: lookupHugeTlb)
   'huge_tlb_hits',
+  // x86TlbFlush=kvm-pv (arch/x86/kvm.ts): CPUs a paravirt flush left to the host instead of an
+  // IPI; the host's preemptions of vCPUs, and its flushes of a vCPU's TLB on resume
+  'pv_tlb_flushes_deferred',
+  'host_preemptions',
+  'host_tlb_flushes',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -81,6 +86,9 @@ export const enum Counter {
   DeferredFlushesSkipped,
   WorkloadOps,
   HugeTlbHits,
+  PvTlbFlushesDeferred,
+  HostPreemptions,
+  HostTlbFlushes,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */
