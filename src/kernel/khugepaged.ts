@@ -19,18 +19,25 @@
  *   tlb_remove_table_sync_one  ------IPI--->     every CPU
  *   pte_lock; isolate: every PTE present, its page mapped once, locked, one reference (no pin)
  *   copy; clear the old PTEs, free the old pages; deposit the old table; install
+ *   ...
+ *   munmap: zap_deposited_table frees the old table at once
+ *
+ * A walker still in the old table after the collapse is not harmed by the collapse itself: it finds
+ * the old PTEs cleared, or a page it pinned no longer mapped, and drops the pin. What it must not
+ * be in is the table's next life: the deposited table is freed with pte_free when the huge PMD is
+ * zapped (munmap, exit), and is handed out again at once.
  *
  * Switch syncIpi decides the second IPI: always (mainline); skipped after a native IPI flush,
- * which every CPU that can run GUP-fast on the mm took (seed 001); never. On this machine every
- * flush is a native IPI flush, so skipping is safe; the walkers a flush does not interrupt
- * (INVLPGB, a paravirt flush that skips a preempted vCPU) belong to the broadcast-flush work.
+ * which every CPU that can run GUP-fast on the mm took (seed 001); skipped after any flush; never.
+ * The flush interrupts every such walker only when it is an IPI flush (x86TlbFlush=ipi): an
+ * INVLPGB interrupts no one, and a paravirt flush skips a preempted vCPU.
  *
  * What the collapse produces: this kernel has no transparent huge pages yet (the machine walks a
  * PSE PMD and caches it in its 2 MiB TLB, but the fault path, zap and free_pgtables know none),
- * so the 512 pages are copied into 512 fresh 4 KiB frames, mapped by the old PTE table put back
- * in the PMD where mainline installs a huge PMD: the table mainline deposits is the one that maps
- * the copies here, and as in mainline no table is freed at collapse. Every step the race depends
- * on is mainline's. khugepaged's scan (hpage_collapse_scan_pmd) is not modelled: the caller names
+ * so the 512 pages are copied into 512 fresh 4 KiB frames, mapped by a fresh PTE table that stands
+ * for the huge PMD mainline installs; the old table is deposited with it, as mainline deposits it
+ * with the huge PMD, and freed with it. As in mainline no table is freed at collapse. Every step
+ * the race depends on is mainline's. khugepaged's scan (hpage_collapse_scan_pmd) is not modelled: the caller names
  * the range; max_ptes_none and max_ptes_shared are 0 (every PTE present, every page mapped once).
  *
  * API:
@@ -40,10 +47,10 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
-import { allocFrame } from '../machine/frames.ts';
-import { FrameKind, PAGE_SHIFT, PTRS_PER_TABLE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { allocFrame, frameMetaIndex, freeFrame } from '../machine/frames.ts';
+import { FrameKind, META_DEPOSIT, META_TABLE_VPN, PAGE_SHIFT, PTRS_PER_TABLE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import {
-  PGD_LEVEL, PMD_LEVEL, PMD_SIZE, USER_VA_LIMIT, entryWord, ptepGet, ptepGetAndClear, setPte,
+  PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryWord, ptepGet, ptepGetAndClear, setPte,
   tableIndex, tablesOnPathNoSideEffects, vpnOf,
 } from '../machine/pagetable.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPte, pteHuge, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
@@ -52,6 +59,7 @@ import { MM_ANON_VMA_LOCK, MM_MMAP_LOCK } from './mm-layout.ts';
 import { mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { downWrite, rwsemIsWriteLocked, upWrite } from './locks.ts';
 import { tlbRemoveTableSyncOne } from './mmu-gather.ts';
+import { zapDepositedTable } from './zap.ts';
 import { folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { VM_WRITE } from './vma-layout.ts';
@@ -73,23 +81,40 @@ export type ScanResult =
 
 const HPAGE_PMD_NR = PTRS_PER_TABLE;
 
-/** alloc_charge_folio: one frame per page of the range starting at VPN `hvpn`, allocated before any lock; null when memory is out. */
-function allocCollapseTarget(cpu: Cpu, mm: number, hvpn: number): number[] | null {
-  const pages: number[] = [];
+/** What the collapse puts in place of the old table: the copies, and the table that maps them. */
+interface CollapseTarget {
+  pages: number[];
+  /** the PTE table standing for the huge PMD (0 until allocated) */
+  table: number;
+}
+
+/**
+ * alloc_charge_folio: one frame per page of the range starting at VPN `hvpn`, and the table that
+ * will map them, allocated before any lock; null when memory is out.
+ */
+function allocCollapseTarget(cpu: Cpu, mm: number, hvpn: number): CollapseTarget | null {
+  const target: CollapseTarget = { pages: [], table: 0 };
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     // not zeroed: every word is copied over
     const pfn = allocFrame(cpu.v, cpu.id, FrameKind.Anon, mm, hvpn + i, false);
     if (pfn === 0) {
-      freeCollapseTarget(cpu, pages);
+      freeCollapseTarget(cpu, target);
       return null;
     }
-    pages.push(pfn);
+    target.pages.push(pfn);
   }
-  return pages;
+  target.table = allocFrame(cpu.v, cpu.id, FrameKind.PageTable, mm, PTE_LEVEL, true);
+  if (target.table === 0) {
+    freeCollapseTarget(cpu, target);
+    return null;
+  }
+  cpu.v.frameMeta[frameMetaIndex(target.table, META_TABLE_VPN)] = hvpn;
+  return target;
 }
 
-function freeCollapseTarget(cpu: Cpu, pages: number[]): void {
-  for (const pfn of pages) putPage(cpu.v, cpu.id, pfn);
+function freeCollapseTarget(cpu: Cpu, target: CollapseTarget): void {
+  for (const pfn of target.pages) putPage(cpu.v, cpu.id, pfn);
+  if (target.table !== 0) freeFrame(cpu.v, cpu.id, target.table);
 }
 
 /**
@@ -168,7 +193,7 @@ function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: number[]): voi
  * collapse_huge_page from the VMA revalidation on; the caller holds the mmap_lock for writing,
  * which keeps faults, munmap and madvise out of the range throughout.
  */
-function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: number[]): ScanResult {
+function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: CollapseTarget): ScanResult {
   const v = cpu.v;
   if (!rwsemIsWriteLocked(v.mm, mmBase(mm) + MM_MMAP_LOCK)) throw new Error(`collapse of mm ${mm} without its mmap_lock held for writing`);
   const hvpn = vpnOf(haddr);
@@ -183,6 +208,10 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: num
   const cur = ptepGet(v, pmdp);
   if (!ptePresent(cur)) return 'SCAN_PMD_NULL';
   if (pteHuge(cur)) return 'SCAN_PMD_MAPPED';
+  // A range collapsed before: its table stands for a huge PMD, which mainline would split before
+  // collapsing the range again, withdrawing the deposited table (pgtable_trans_huge_withdraw) to
+  // map the pages. Here the table that maps them is in place already: the deposit goes.
+  zapDepositedTable(cpu, ptePfn(cur));
 
   // anon_vma_lock_write: no rmap walk (reclaim, migration) is in the table from here
   const anonVmaLock = mmBase(mm) + MM_ANON_VMA_LOCK;
@@ -212,18 +241,20 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: num
   // every page is locked: an rmap walk that finds none of them mapped leaves them alone
   upWrite(cpu, v.mm, anonVmaLock);
 
-  collapseHugePageCopy(cpu, oldTable, target);
-  // pgtable_trans_huge_deposit: the old table, empty now, is kept for the huge PMD; the PTEs
-  // that stand for that PMD go into it. What maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd()))
-  // gives the huge PMD, each of them gets.
+  collapseHugePageCopy(cpu, oldTable, target.pages);
+  // The new table stands for the huge PMD: what maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd()))
+  // gives that PMD, each of its PTEs gets. No walker reaches it before set_pmd_at.
   const prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | ((vmaFlags(v, vma) & VM_WRITE) !== 0 ? _PAGE_RW : 0);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
-    pageAddRmap(v, target[i]);
-    setPte(v, entryWord(oldTable, i), mkPte(target[i], prot));
+    pageAddRmap(v, target.pages[i]);
+    setPte(v, entryWord(target.table, i), mkPte(target.pages[i], prot));
   }
   pteLock(cpu, pmdp);
+  // pgtable_trans_huge_deposit: the old table, empty now, is kept with the huge PMD for a later
+  // split, and freed when the PMD is zapped (zap.ts zapDepositedTable)
+  v.frameMeta[frameMetaIndex(target.table, META_DEPOSIT)] = oldTable;
   // set_pmd_at: publishes the copies and their PTEs to any walker that reads the new PMD
-  setPte(v, pmdp, mkPte(oldTable, _PAGE_TABLE));
+  setPte(v, pmdp, mkPte(target.table, _PAGE_TABLE));
   pteUnlock(cpu, pmdp);
   return 'SCAN_SUCCEED';
 }

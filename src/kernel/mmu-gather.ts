@@ -18,7 +18,7 @@
  *   tlbFlushMmuTlbonly                 flush the TLBs for what was gathered, keep the pages
  *   tlbFlushRmaps                      remove the delayed rmaps (after the flush, under the PTL)
  *   tlbFlushMmu                        flush the TLBs, then free pages and queue tables for RCU
- *   tlbRemoveTableSyncOne              the IPI khugepaged sends before it reuses a table
+ *   tlbRemoveTableSyncOne              the IPI khugepaged sends after it unhooks a table
  *
  * Fields:
  *   start, end        the virtual range gathered so far
@@ -38,9 +38,10 @@
  * flush with freed_tables drops every paging-structure cache entry that points to them, on lazy
  * CPUs too; then tlb_table_flush hands them to call_rcu (tlb_remove_table_free), and they are
  * freed after a grace period (kernel/rcu.ts), which a lockless walker with IRQs off (GUP-fast)
- * holds off. No IPI beyond the flush: tlb_remove_table_sync_one is for khugepaged, which reuses
- * the table at once instead of freeing it, and for __tlb_remove_table_one when no batch page can
- * be allocated (not modelled: the batch never fails here).
+ * holds off. No IPI beyond the flush: tlb_remove_table_sync_one is for khugepaged, which deposits
+ * the table it unhooks and frees it later with no grace period (zap_deposited_table), and for
+ * __tlb_remove_table_one when no batch page can be allocated (not modelled: the batch never fails
+ * here).
  *
  * tlb_start_vma / tlb_end_vma do nothing on x86, which has no flush_cache_range and selects
  * MMU_GATHER_MERGE_VMAS: the range grows over all the VMAs of a gather, and munmap's

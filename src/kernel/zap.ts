@@ -8,9 +8,14 @@
  * put after the flush. For a dirty file page the rmap removal is delayed past the flush (switch
  * delayedRmap), and the flush happens before the PTL is dropped, so writeback either sees the
  * mapping or sees a page no TLB can still write.
+ *
+ * free_pgtables unhooks the tables no VMA needs any more and hands them to the gather; a PTE table
+ * that stands for a collapsed huge PMD takes the table deposited with it along (zapDepositedTable).
  */
 import type { Cpu } from '../cpu/cpu.ts';
-import { PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
+import { META_DEPOSIT, PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
+import { frameMetaIndex, freeFrame } from '../machine/frames.ts';
+import { Counter } from '../trace/counters.ts';
 import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entrySpan, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
 import { PteOp } from '../trace/events.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
@@ -120,6 +125,23 @@ function freeTableTlb(tlb: MmuGather, table: number, level: number, addr: number
 }
 
 /**
+ * zap_deposited_table: the PTE table a collapse deposited with `table` (kernel/khugepaged.ts, which
+ * stands a PTE table in for the huge PMD) goes when `table` does, as mainline frees it when it
+ * zaps the huge PMD: with pte_free, at once, neither after the flush nor after a grace period. No
+ * walker can still be in it: it was unhooked at the collapse, and tlb_remove_table_sync_one
+ * waited then for every CPU that could have been walking it with IRQs off.
+ */
+// models mm/huge_memory.c:zap_deposited_table
+export function zapDepositedTable(cpu: Cpu, table: number): void {
+  const m = cpu.v.frameMeta;
+  const deposited = m[frameMetaIndex(table, META_DEPOSIT)];
+  if (deposited === 0) return;
+  m[frameMetaIndex(table, META_DEPOSIT)] = 0;
+  freeFrame(cpu.v, cpu.id, deposited);
+  cpu.count(Counter.PageTablesFreed);
+}
+
+/**
  * free_pgd_range / free_p*d_range: walks the tables of `table` (at `level`, mapping from `base`)
  * that cover [start, end), and unhooks every lower table whose whole span lies within
  * [floor, ceiling), where no VMA remains; the gather frees them after the flush and a grace period.
@@ -142,6 +164,7 @@ function freeTables(cpu: Cpu, tlb: MmuGather, table: number, level: number, base
     // pmd_clear / pud_clear, then the table is the gather's: walkers may hold the old pointer until the flush
     Atomics.store(v.phys, slot, 0);
     tracePteChange(v, cpu.id, PteOp.ClearTable, slot, e, 0);
+    if (level - 1 === PTE_LEVEL) zapDepositedTable(cpu, ptePfn(e));
     freeTableTlb(tlb, ptePfn(e), level - 1, addr);
   }
 }

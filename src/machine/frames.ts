@@ -14,7 +14,7 @@
  */
 import type { MachineViews } from './memory.ts';
 import {
-  FRAME_META_WORDS, FrameKind, META_FLAGS, META_GEN, META_HW_AD, META_INDEX, META_KIND, META_MAPCOUNT,
+  FRAME_META_WORDS, FrameKind, META_FLAGS, META_DEPOSIT, META_GEN, META_HW_AD, META_INDEX, META_KIND, META_MAPCOUNT,
   META_NEXT, META_OWNER, META_REFCOUNT, META_WRITTEN_SEQ, PCP_BATCH, PCP_COUNT, PCP_FRAMES, PCP_HIGH, PCP_STRIDE,
   WORDS_PER_FRAME, ZONE_FREE_HEAD, ZONE_LOCK, ZONE_NR_FREE, ZONE_WORDS,
 } from './phys-layout.ts';
@@ -103,6 +103,7 @@ function prepNewFrame(v: MachineViews, pfn: number, kind: FrameKind, owner: numb
   m[meta(pfn, META_MAPCOUNT)] = 0;
   // no PTE maps the new frame yet: nothing the walker set in one is pending (check/lost-bits.ts)
   m[meta(pfn, META_HW_AD)] = 0;
+  m[meta(pfn, META_DEPOSIT)] = 0;
   // no TLB entry of this frame's new life predates its first writeback (check/oracle.ts)
   m[meta(pfn, META_WRITTEN_SEQ)] = Atomics.load(v.globals, G_TRACE_SEQ);
   if (zero) v.phys.fill(0, pfn * WORDS_PER_FRAME, (pfn + 1) * WORDS_PER_FRAME);

@@ -46,6 +46,8 @@ export const META_HW_AD_VPN = 11;
 export const META_WRITTEN_SEQ = 12;
 // page table: the first VPN it maps, for the trace of its entries' changes (trace/events.ts)
 export const META_TABLE_VPN = 13;
+// page table: a PTE table deposited with it (pgtable_trans_huge_deposit), freed when it is; 0 for none
+export const META_DEPOSIT = 14;
 export const HWAD_ACCESSED = 1 << 0;
 export const HWAD_DIRTY = 1 << 1;
 export const HWAD_PTEP_SHIFT = 2; // a PTE's word index is below MAX_FRAMES * WORDS_PER_FRAME = 2^29
