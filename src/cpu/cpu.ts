@@ -17,6 +17,13 @@
  *
  * A miss probes the 2 MiB TLB before it walks (machine/walker.ts: lookupHugeTlb).
  *
+ * The host: in a KVM guest that flushes paravirtually (arch/x86/kvm.ts installs a HostVcpu), the
+ * hypervisor may deschedule the CPU at a race window or an interrupt point, IRQs off included:
+ * in a free run half of the race windows' noise naps, and one interrupt point in 2^(noise + 8);
+ * in a controlled run one race window in 8 and one interrupt point in 1024, drawn from the CPU's
+ * own stream, the vCPU then blocking in the baton for a drawn number of steps. Nothing of it
+ * runs on bare metal, and none of it on the hot path.
+ *
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
  * is retried, otherwise the access fails (load returns FAULTED, store returns false).
@@ -43,7 +50,7 @@ import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculativ
 import { bindPteCpu } from '../machine/pagetable.ts';
 import { G_ABORT, G_ABORT_CPU, G_POINT_WAITERS, G_STOP } from '../machine/globals-layout.ts';
 import {
-  Activity, IPI_PENDING, PERCPU_WORDS, POINTS_BASE, ST_ACTIVITY, ST_BEAT, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS, ST_WAIT, ST_WAIT_ARG, Wait,
+  Activity, IPI_PENDING, IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS, POINTS_BASE, ST_ACTIVITY, ST_BEAT, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS, ST_WAIT, ST_WAIT_ARG, Wait,
 } from './percpu-layout.ts';
 import { kernelPoint, type KernelPoint } from '../kernel/points.ts';
 import { internText } from '../check/user-text.ts';
@@ -55,7 +62,7 @@ import { RunAbortedError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { xorshift32 } from './xorshift.ts';
-import { Point } from '../schedule/layout.ts';
+import { H_STEP, Point } from '../schedule/layout.ts';
 
 /** What a failed load returns. */
 export const FAULTED = NaN;
@@ -332,7 +339,7 @@ export class Cpu implements IpiCpu {
   private interrupted(): void {
     // in a controlled run another CPU may run here; a pending IPI is taken when this one goes on
     if (this.hostVcpu === null) schedPoint(Point.Interrupt);
-    else this.hostMayPreempt(Point.Interrupt, 0, this.controlled ? 63 : this.hostMask);
+    else this.hostMayPreempt(Point.Interrupt, 0, this.controlled ? 1023 : this.hostMask);
     this.checkAbort();
     if (this.irqsOn && !(this.fabric.hasPendingIpi() && currentBaton()?.deferInterrupt())) this.fabric.takeInterrupts(this);
     if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
@@ -385,9 +392,8 @@ export class Cpu implements IpiCpu {
   /**
    * A point at which the host may preempt this vCPU, whatever its IRQ state: at one point in
    * mask + 1 (none when mask < 0), drawn from the CPU's own seeded stream. Free run: the vCPU
-   * sleeps (preemptedByHost). Controlled run (a replay draws alike): the vCPU stays off through
-   * scheduling points, one in 4 of which lets it run again, so that how long it is off is the
-   * schedule's decision; the point is a scheduling point either way.
+   * sleeps (preemptedByHost). Controlled run: the point is a scheduling point, and a preempted
+   * vCPU blocks in the baton (hostOffInControlledRun).
    */
   private hostMayPreempt(point: Point, arg: number, mask: number): void {
     const preempt = mask >= 0 && (this.random() & mask) === 0;
@@ -395,14 +401,33 @@ export class Cpu implements IpiCpu {
       if (preempt) this.preemptedByHost(this.random());
       return;
     }
-    if (!preempt) {
-      schedPoint(point, arg);
-      return;
+    schedPoint(point, arg);
+    if (preempt) this.preemptedByHostWhile(() => this.hostOffInControlledRun());
+  }
+
+  /**
+   * A controlled run's host preemption: the vCPU is no candidate of the baton (it blocks, as a
+   * wait does, and again each time it is chosen) until the run has made 512 to 8192 more steps,
+   * drawn from its own stream, or an IPI is posted to it (KVM runs a vCPU that an interrupt was
+   * kicked to), or no other CPU could run meanwhile. Every step of it is the schedule's or the seeded stream's: a replay makes the same
+   * preemption.
+   */
+  private hostOffInControlledRun(): void {
+    const p = this.percpu;
+    const s = this.v.sched;
+    const baton = currentBaton();
+    const until = Atomics.load(s, H_STEP) + ((this.random() & 15) + 1) * 512;
+    // as a sleeper (ipi/fabric.ts sleepUnless): a kick from here on bumps IPI_WAKE
+    Atomics.store(p, this.base + IPI_SLEEPING, 1);
+    for (;;) {
+      // read before the look at the doorbell: an IPI posted after it moves IPI_WAKE past `seen`
+      const seen = Atomics.load(p, this.base + IPI_WAKE);
+      const step = Atomics.load(s, H_STEP);
+      if (this.fabric.hasPendingIpi() || step >= until || baton === null || !baton.block(seen)) break;
+      // chosen again with no CPU having made progress meanwhile: the host has nothing else to run
+      if (Atomics.load(s, H_STEP) - step <= this.v.nrCpus) break;
     }
-    this.preemptedByHostWhile(() => {
-      do schedPoint(point, arg);
-      while ((this.random() & 3) !== 0);
-    });
+    Atomics.store(p, this.base + IPI_SLEEPING, 0);
   }
 
   /** The host deschedules this vCPU's thread for 0.5 to 4 ms (`r` draws how long), then runs it again. */

@@ -3,6 +3,8 @@ import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
 import type { FlushSide, Options, SyncSide, TargetSide } from '../fixtures/kvm-pv-workloads.ts';
 import { applySwitches, defaultKernelConfig } from '../../src/config/kernel-config.ts';
 import type { DemoCpuResult, DemoOptions } from '../../src/scenario/demo-workload.ts';
+import { scheduleSpec } from '../../src/campaign/trials.ts';
+import { FIRST_HORIZON } from '../../src/schedule/control.ts';
 
 const machine = useMachine({ cpus: 2 });
 const workload = (name: string) => fixtureUrl('kvm-pv-workloads', name);
@@ -60,5 +62,17 @@ describe('the demo under x86TlbFlush=kvm-pv, the host preempting vCPUs', () => {
     expect(run.counters.host_preemptions).toBeGreaterThan(0);
     expect(run.counters.pv_tlb_flushes_deferred).toBeGreaterThan(0);
     expect(run.counters.host_tlb_flushes).toBeGreaterThan(0);
+  });
+
+  it('in a controlled run the host preempts as the schedule says: the same seed, the same preemptions and deferred flushes', async () => {
+    const mode = { strategy: 'random', depth: 0, parallel: 1 } as const;
+    const once = () => machine().run<unknown, DemoCpuResult, DemoOptions>(demo, { flushes: 300 }, { seed: 9, kernel: kvmPv(), schedule: scheduleSpec(mode, 9, FIRST_HORIZON, undefined) });
+    const a = await once();
+    const b = await once();
+    expect(a.counters.host_preemptions).toBeGreaterThan(0);
+    expect(a.counters.pv_tlb_flushes_deferred).toBeGreaterThan(0);
+    expect(b.counters).toEqual(a.counters);
+    expect(a.results.flatMap((r) => r.violations)).toEqual([]);
+    expect(a.violations).toEqual([]);
   });
 });

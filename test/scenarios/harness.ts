@@ -24,6 +24,7 @@ import type { Violation } from '../../src/check/oracle.ts';
 import type { WorkloadRef } from '../../src/scenario/workload.ts';
 import type { Scenario } from '../../src/scenario/scenario.ts';
 import { kernelFor, runTrials, type TrialsResult } from '../../src/campaign/trials.ts';
+import { describeMode, type ScheduleMode } from '../../src/schedule/control.ts';
 
 export interface Harness<R> {
   /** what the harness runs, for the tests' names */
@@ -53,14 +54,16 @@ export interface FreeRunningOptions {
   seed: number;
   trials: number;
   noiseShift: number;
+  /** the trials under a controlled schedule (one CPU at a time: each trial a replay), not free */
+  schedule?: ScheduleMode;
 }
 
 /** The scenario's programs for `trials` trials from `seed`, stopping at the first forbidden report. */
 export function freeRunning(machine: () => Machine, scenario: Scenario, o: FreeRunningOptions, checks: RaceChecks<TrialsResult> = {}): Harness<TrialsResult> {
   const url = o.url ?? catalogUrl(scenario);
   return {
-    what: `${o.trials} free-running trials from seed ${o.seed}`,
-    run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true }),
+    what: `${o.trials} ${o.schedule ? `trials under --schedule ${describeMode(o.schedule)}` : 'free-running trials'} from seed ${o.seed}`,
+    run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true, schedule: o.schedule }),
     expectClean(r) {
       expect(r.trials).toBe(o.trials);
       expect(r.reports).toBe(0);
