@@ -19,10 +19,11 @@
  *
  * The host: in a KVM guest that flushes paravirtually (arch/x86/kvm.ts installs a HostVcpu), the
  * hypervisor may deschedule the CPU at a race window or an interrupt point, IRQs off included:
- * in a free run half of the race windows' noise naps, and one interrupt point in 2^(noise + 8);
- * in a controlled run one race window in 8 and one interrupt point in 1024, drawn from the CPU's
- * own stream, the vCPU then blocking in the baton for a drawn number of steps. Nothing of it
- * runs on bare metal, and none of it on the hot path.
+ * in a free run half of the race windows' noise naps (1 to 8 ms, where a noise nap is 0.02 to
+ * 0.37 ms), and one interrupt point in 2^(noise + 8); in a controlled run one race window in 8
+ * and one interrupt point in 1024, drawn from the CPU's own stream, the vCPU then blocking in the
+ * baton for a drawn number of steps. Nothing of it runs on bare metal, and none of it on the hot
+ * path.
  *
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
@@ -430,9 +431,9 @@ export class Cpu implements IpiCpu {
     Atomics.store(p, this.base + IPI_SLEEPING, 0);
   }
 
-  /** The host deschedules this vCPU's thread for 0.5 to 4 ms (`r` draws how long), then runs it again. */
+  /** The host deschedules this vCPU's thread for 1 to 8 ms (`r` draws how long), then runs it again. */
   private preemptedByHost(r: number): void {
-    this.preemptedByHostWhile(() => Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) * 0.5 + 0.5));
+    this.preemptedByHostWhile(() => Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) + 1));
   }
 
   /**
