@@ -2,6 +2,7 @@
  * The command line: `shootdown <command> [options]`. Every command takes --json and --help.
  * Exit codes: 0 done and clean, 1 a violation was found (or a run failed), 2 bad input.
  */
+import { applySwitches, defaultKernelConfig } from './config/kernel-config.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { UsageError, integerOption } from './errors.ts';
@@ -24,6 +25,12 @@ import { FIRST_HORIZON, parseScheduleMode, type ScheduleMode } from './schedule/
 import { ranWith, replaySchedule, reproduceUnderPct, scheduleFileFor, shrinkSchedule, unsavable, unsavableMode, type Reproduced } from './schedule/commands.ts';
 import { writeScheduleFile } from './schedule/file.ts';
 import prettyMs from 'pretty-ms';
+import { join } from 'node:path';
+import { shardCliOptions, shardFileName, shardRequest, shardUsage } from './campaign/shard.ts';
+import type { CompareRow } from './campaign/compare-report.ts';
+import type { TrialsResult } from './campaign/trials.ts';
+import type { RunAllRow } from './campaign/main-job.ts';
+import { compareShard, mergeCommand, runAllShard, stressShard, writeShardResult } from './campaign/merge.ts';
 
 const DEFAULT_COMPARE_CPUS = [1, 2, 4, 8, 16];
 
@@ -106,7 +113,7 @@ const quiet = { quiet: { type: 'boolean', short: 'q' } } as const;
 const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
-    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
+    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--set switch=value ...] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
@@ -115,18 +122,22 @@ against the page tables (the postcondition of a synced flush).
   --cpus N      simulated CPUs, 1 to ${MAX_CPUS} (default: the host's core count)
   --flushes F   flushes on CPU 0, 1 to 10000000 (default 1000)
   --seed S      the random seed, 0 to 4294967295 (default: random, printed)
+  --set switch=value   a kernel switch on top of mainline (see 'shootdown list'), e.g.
+                x86TlbFlush=invlpgb; repeatable
   --json        one JSON object on stdout
 ${quietUsage(16)}
 ${scheduleUsage(String(FIRST_HORIZON))}
 
 Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
-    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, ...scheduleCliOptions, ...quiet },
+    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
     async run(values) {
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
       const seed = seedOption(values.seed);
       const { mode, horizon } = scheduleOptions(values, cpus);
-      const summary = await runDemo({ cpus, flushes, seed, progress: progressOf(values), schedule: mode, horizon });
+      const set = (values.set as string[] | undefined) ?? [];
+      const kernel = applySwitches(defaultKernelConfig(), set);
+      const summary = await runDemo({ cpus, flushes, seed, set, kernel, progress: progressOf(values), schedule: mode, horizon });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
     },
@@ -146,7 +157,7 @@ which its presets and --set take beside the kernel's.
   --json       one JSON object on stdout: {"switches": [{"name", "values", "default",
                "description" (value -> text), "from"}], "scenario": {"name", "switches": [...]}};
                with --scenarios {"scenarios", "measurements": [{"name", "kind", "question",
-               "forbidden", "cpus", "preferredCpus", "presets": [{"name", "switches", "expected"}],
+               "source", "forbidden", "cpus", "preferredCpus", "presets": [{"name", "switches", "expected"}],
                "noise", "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
 
 Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog does not load.`,
@@ -170,7 +181,7 @@ Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog do
     usage: `shootdown stress <scenario|path/to/file.ts> [--kernel PRESET] [--set switch=value ...] [--cpus N]
                  [--duration 10s | --trials N] [--seed S] [--noise off|low|high] [--stop-on-first]
                  [--schedule free|random|pct[:D]] [--parallel K] [--horizon N]
-                 [--save-schedule FILE] [--reproduce]
+                 [--save-schedule FILE] [--reproduce] [--shard I/N] [--shards N] [--results DIR]
                  [--json] [--quiet] [--trace FILE] [--ftrace FILE] [--typecheck] [--debug]
 
 Runs a scenario of the catalog (src/scenario/catalog), or a .ts or .mts file of your own, in any
@@ -198,6 +209,7 @@ ${scheduleUsage('the steps of a first trial under random, run to measure it, its
   --reproduce         after a free run's violation, search the same scenario, preset, CPUs, seed
                       and budget under pct until the same kind is reported, and save that trial's
                       schedule (to --save-schedule's file, or <scenario>-<preset>.schedule.json)
+${shardUsage(22)}
   --trace FILE        write the traced report's interleaving as Chrome trace JSON (Perfetto): the
                       first forbidden one, or under a preset expected 'never' the first of any kind
   --ftrace FILE       write it as ftrace text (tlb:tlb_flush format)
@@ -236,6 +248,7 @@ that cannot be written, included), 130 or 143 interrupted.`,
       ...scheduleCliOptions,
       'save-schedule': { type: 'string' },
       reproduce: { type: 'boolean' },
+      ...shardCliOptions,
       ...quiet,
     },
     async run(values, positionals) {
@@ -261,6 +274,7 @@ that cannot be written, included), 130 or 143 interrupted.`,
         if (why !== null) throw new UsageError(`--save-schedule: ${why}`);
       }
       if (saveTo !== undefined) checkOutputFile('--save-schedule', saveTo);
+      const sharded = shardRequest(values);
       return interruptible(async (signal) => {
         const request = {
           resolved,
@@ -278,8 +292,9 @@ that cannot be written, included), 130 or 143 interrupted.`,
           signal,
           schedule: mode,
           horizon,
+          shard: sharded?.shard,
         };
-        const { summary, traced, schedule } = await runStress(request);
+        const { summary, traced, schedule, result } = await runStress(request);
         const wanted = [files.chrome, files.ftrace].filter((f) => f !== undefined);
         if (traced) writeTraces(traced, traceMetadata(summary), files);
         const traces = wanted.map((f) => (traced ? `${f} written` : `${f} not written: no violation`));
@@ -293,6 +308,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
             notes.push(`  schedule      ${saveTo} written (${traced ? `trial ${traced.trial}, ${traced.kind}` : 'the last trial, clean'}): npx shootdown replay ${saveTo}`);
           } else notes.push(`  schedule      not written: ${why}`);
         }
+        const shardFile = sharded && writeShardResult(sharded.results, stressShard(request, sharded.shard, result, summary));
+        if (shardFile) notes.push(`  shard         ${shardFile} written: npx shootdown merge ${sharded!.results}`);
         let reproduced: Reproduced | null = null;
         if (reproduce && traced && !signal.aborted) {
           const out = saveTo ?? `${resolved.scenario.name}-${request.preset}.schedule.json`;
@@ -304,7 +321,7 @@ that cannot be written, included), 130 or 143 interrupted.`,
               : `  reproduce     no ${traced.kind} under ${reproduced.schedule} in ${reproduced.trials} trials (${prettyMs(reproduced.elapsedMs)}): no schedule written`,
           );
         }
-        process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: traced ? wanted : [], scheduleFile, reproduce: reproduced }) : [formatStress(summary, traces), ...notes].join('\n')) + '\n');
+        process.stdout.write((values.json ? JSON.stringify({ ...summary, traces: traced ? wanted : [], scheduleFile, reproduce: reproduced, shardFile }) : [formatStress(summary, traces), ...notes].join('\n')) + '\n');
         return summary.failed ? 1 : 0;
       });
     },
@@ -314,6 +331,7 @@ that cannot be written, included), 130 or 143 interrupted.`,
     usage: `shootdown compare <scenario|path/to/file.ts> [--kernel A,B,...] [--set switch=value ...]
                   [--variant V,...] [--param key=value ...] [--cpus 1,2,4,8,16] [--trials N]
                   [--seed S] [--noise LEVEL] [--schedule S] [--parallel K]
+                  [--shard I/N] [--shards N] [--results DIR]
                   [--json] [--quiet] [--html FILE] [--debug]
 
 Runs the same workload, with the same seeds, under each kernel at each CPU count, and prints them
@@ -340,6 +358,7 @@ numa-scan); race scenarios work too.
                       stress --help); the waits of a controlled run include the baton's hand-overs
   --parallel K        CPUs running between scheduling points in a controlled run (default 1; at
                       most the smallest of --cpus)
+${shardUsage(22)}
   --debug             a file that does not load: the error's stack too, not only its line
   --json              one JSON object on stdout: {scenario, operation, kernels, variants, cpus,
                       seed, host, warnings, costModel, interrupted, rows: [{kernel, variant, cpus,
@@ -367,6 +386,7 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       debug: { type: 'boolean' },
       schedule: { type: 'string' },
       parallel: { type: 'string' },
+      ...shardCliOptions,
       ...quiet,
     },
     async run(values, positionals) {
@@ -389,8 +409,12 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       const costModel = loadCostModel();
       const html = values.html as string | undefined;
       if (html !== undefined) checkOutputFile('--html', html);
+      const sharded = shardRequest(values);
       return interruptible(async (signal) => {
-        const report = await runCompare({ resolved, kernels, set, variants, params, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal, schedule });
+        const rowTrials = new Map<CompareRow, TrialsResult>();
+        const request = { resolved, kernels, set, variants, params, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal, schedule, shard: sharded?.shard, onRow: (row: CompareRow, r: TrialsResult) => rowTrials.set(row, r) };
+        const report = await runCompare(request);
+        if (sharded) writeShardResult(sharded.results, compareShard(request, sharded.shard, report, rowTrials));
         if (html !== undefined) writeCompareHtml(report, html);
         process.stdout.write((values.json ? JSON.stringify(report) : formatCompare(report) + (html !== undefined ? `\n${html} written` : '')) + '\n');
         return report.rows.some((row) => row.violations > 0) ? 1 : 0;
@@ -468,9 +492,11 @@ Exit status: 0 written, 1 a run failed, 2 bad input (as replay's, and a file who
     },
   },
   calibrate: calibrateCommand,
+  merge: mergeCommand,
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
     usage: `shootdown run-all [--budget 2m] [--schedule free|random|pct[:D]] [--parallel K] [--json] [--quiet] [--debug]
+                         [--trials N] [--seed S] [--shard I/N] [--shards N] [--results DIR]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
 violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the
@@ -488,6 +514,11 @@ The job writes into a new folder beside reports/ and renames it into place at th
 holds one whole job's files, never a mix.
 
   --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
+  --trials N   instead of a budget, N trials for every run, buggy runs too (no stop at the first
+               violation): a fixed campaign that shards add up to exactly
+  --seed S     every run's first seed (default: a random one per run, in the table)
+${shardUsage(15)}
+               (a shard's reports/ is DIR/shard-I-of-N.reports/)
   --schedule S free (default), random or pct[:DEPTH]: how every run is scheduled (see stress --help)
   --parallel K CPUs running between scheduling points in a controlled job (default 1)
   --debug      an error's stack too, not only its line
@@ -500,13 +531,20 @@ and its traces), replaces reports/.
 Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset had
 no oracle report of any kind (or the catalog is empty), 1 otherwise (a catalog file that does not
 load included), 2 bad input (a reports/ that cannot be written included), 130 or 143 interrupted.`,
-    options: { budget: { type: 'string' }, debug: { type: 'boolean' }, schedule: { type: 'string' }, parallel: { type: 'string' }, ...quiet },
+    options: { budget: { type: 'string' }, trials: { type: 'string' }, seed: { type: 'string' }, debug: { type: 'boolean' }, schedule: { type: 'string' }, parallel: { type: 'string' }, ...shardCliOptions, ...quiet },
     async run(values) {
+      if (values.budget !== undefined && values.trials !== undefined) throw new UsageError('give --budget or --trials, not both');
       const budgetMs = values.budget === undefined ? 120_000 : parseDuration('--budget', values.budget as string);
+      const trials = values.trials === undefined ? undefined : integerOption('--trials', values.trials as string, 1, 1_000_000_000);
+      const sharded = shardRequest(values);
       // K is checked against the smallest machine a scenario runs on: 2 CPUs
       const schedule = parseScheduleMode(values.schedule as string | undefined, values.parallel as string | undefined, Math.min(MAX_CPUS, availableParallelism()));
       return interruptible(async (signal) => {
-        const report = await runAll({ budgetMs, reportsDir: 'reports', progress: progressOf(values), signal, schedule });
+        const rowTrials = new Map<RunAllRow, TrialsResult | null>();
+        const reportsDir = sharded ? join(sharded.results, shardFileName(sharded.shard).replace(/\.json$/, '.reports')) : 'reports';
+        const request = { budgetMs, trials, seed: seedOption(values.seed), shard: sharded?.shard, reportsDir, progress: progressOf(values), signal, schedule, onRow: (row: RunAllRow, r: TrialsResult | null) => rowTrials.set(row, r) };
+        const report = await runAll(request);
+        if (sharded) writeShardResult(sharded.results, await runAllShard(request, sharded.shard, report, rowTrials));
         process.stdout.write((values.json ? JSON.stringify(report) : formatRunAll(report)) + '\n');
         return report.ok ? 0 : 1;
       });

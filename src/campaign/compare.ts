@@ -27,6 +27,7 @@ import { formatTable } from './table.ts';
 import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
 import { FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
+import { WHOLE, shardTrials, type Shard } from './shard.ts';
 
 export interface CompareRequest {
   resolved: ResolvedScenario;
@@ -47,6 +48,10 @@ export interface CompareRequest {
   signal?: AbortSignal;
   /** free running (default) or a controlled strategy (schedule/control.ts) */
   schedule?: ScheduleMode;
+  /** the part of every row's trial indices to run (shard.ts); all of them when absent */
+  shard?: Shard;
+  /** called with each row and the trials it was made from */
+  onRow?: (row: CompareRow, r: TrialsResult) => void;
 }
 
 /** The kernel a compare item names: a preset of the scenario, or 'switch=value+...' on mainline. */
@@ -111,14 +116,19 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
               set: req.set, // the scenario's own switches among them (the kernel's are in config)
               seed: req.seed,
               trials: req.trials,
+              shard: req.shard,
               noiseShift: req.noiseShift,
               options: trialOptionsOf(req, variant),
-              onTrial: trialsRun(req.progress, `${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`, { total: req.trials }),
+              onTrial: trialsRun(req.progress, `${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`, { total: shardTrials(req.shard ?? WHOLE, req.trials) }),
               signal: req.signal,
               schedule: req.schedule,
             });
             // an interrupted run's trials so far make its row; one with none has no row
-            if (result.trials > 0) report.rows.push(compareRow(item, variant, cpus, result, req.costModel));
+            if (result.trials > 0) {
+              const row = compareRow(item, variant, cpus, result, req.costModel);
+              report.rows.push(row);
+              req.onRow?.(row, result);
+            }
           }
         }
       } finally {

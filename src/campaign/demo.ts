@@ -12,11 +12,15 @@ import type { DemoCpuResult, DemoOptions } from '../scenario/demo-workload.ts';
 import type { FlushViolation } from '../check/flush-postcondition.ts';
 import { FIRST_HORIZON, FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
 import { randomSeed, scheduleSpec } from './trials.ts';
+import type { KernelConfig } from '../config/kernel-config.ts';
 
 export interface DemoRequest {
   cpus: number;
   flushes: number;
   seed?: number;
+  /** the kernel: mainline with the `set` switches applied */
+  kernel?: KernelConfig;
+  set?: string[];
   /** the progress line, or none (--quiet) */
   progress?: Progress;
   /** free running (default) or a controlled strategy (schedule/control.ts) */
@@ -37,6 +41,8 @@ export interface DemoSummary {
   seed: number;
   /** free, random or pct:DEPTH */
   schedule: string;
+  /** the switches set on top of mainline */
+  set: string[];
   elapsedMs: number;
   host: HostInfo;
   counters: Counters;
@@ -53,7 +59,7 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
       const mode = req.schedule ?? FREE;
       const seed = req.seed ?? randomSeed();
       const schedule = mode.strategy === 'free' ? undefined : scheduleSpec(mode, seed, req.horizon ?? FIRST_HORIZON, undefined);
-      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed, schedule });
+      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed, schedule, kernel: req.kernel });
     } finally {
       req.progress?.end();
     }
@@ -73,6 +79,7 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
       faults: run.results.reduce((n, r) => n + r.faults, 0),
       seed: run.seed,
       schedule: describeMode(req.schedule ?? FREE),
+      set: req.set ?? [],
       elapsedMs: run.elapsedMs,
       host: hostInfo(),
       counters: run.counters,
@@ -89,7 +96,7 @@ export function formatUs(us: number): string {
 export function formatDemo(s: DemoSummary): string {
   const c = s.counters;
   const lines = [
-    `shootdown demo: ${s.cpus} CPUs on ${s.host.cores} host cores (Node ${s.host.node}), seed ${s.seed}${s.schedule === 'free' ? '' : `, schedule ${s.schedule}`}`,
+    `shootdown demo: ${s.cpus} CPUs on ${s.host.cores} host cores (Node ${s.host.node}), seed ${s.seed}${s.schedule === 'free' ? '' : `, schedule ${s.schedule}`}${s.set.length === 0 ? '' : `, ${s.set.join(' ')}`}`,
     `  flushes             ${s.flushes} in ${prettyMs(s.elapsedMs)}`,
     `  IPIs sent           ${s.ipis}`,
     `  shootdown latency   median ${formatUs(s.shootdownUs.median)}, p99 ${formatUs(s.shootdownUs.p99)}`,

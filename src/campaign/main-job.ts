@@ -16,6 +16,12 @@
  * in a controlled job (--schedule random or pct), or, in a free job, the first trial that shows the
  * same kind when the scenario is searched again under pct with what is left of the run's time.
  *
+ * With a trial budget (--trials N) instead of a time budget, every run runs its N trials, the buggy
+ * ones too (no stop at the first violation), from the campaign's seed (--seed), so that the shards
+ * of a job (shard.ts: each runs its part of every run's trial indices) add up to the one job: under
+ * a controlled schedule with --parallel 1, to the same violations, trial for trial. A shard with
+ * a time budget runs every run for its share of the budget on its own trial indices.
+ *
  * A preset meets its expectation when it reproduced if the scenario says `sometimes`, and when no
  * oracle reported anything, of any kind, if it says `never`; the job passes when every run met its
  * expectation. Reports of kinds other than the forbidden one are shown beside it in every row, and
@@ -38,6 +44,7 @@ import { FREE, describeMode, parseScheduleMode, type ScheduleMode } from '../sch
 import { scheduleFileFor, unsavable } from '../schedule/commands.ts';
 import { writeScheduleFile } from '../schedule/file.ts';
 import type { TrialSchedule } from './trials.ts';
+import { WHOLE, shardTrials, type Shard } from './shard.ts';
 
 export const PRESETS = ['buggy', 'fixed'] as const;
 /** The noise both presets run under: the race windows are stretched now and then. */
@@ -98,6 +105,8 @@ export interface RunAllRow {
 
 export interface RunAllReport {
   budgetMs: number;
+  /** every run's trials, when a trial budget replaced the time budget */
+  trials?: number;
   elapsedMs: number;
   noise: NoiseLevel;
   /** free, random or pct:DEPTH */
@@ -125,6 +134,14 @@ export interface RunAllRequest {
   signal?: AbortSignal;
   /** free running (default) or a controlled strategy for every run */
   schedule?: ScheduleMode;
+  /** every run's trials instead of a share of the budget: all of them, buggy runs too */
+  trials?: number;
+  /** every run's seed (trial i: seed + i); a random one per run when absent */
+  seed?: number;
+  /** the part of every run's trial indices to run (shard.ts) */
+  shard?: Shard;
+  /** called with each row and the trials it was made from (null: the run failed) */
+  onRow?: (row: RunAllRow, r: TrialsResult | null) => void;
 }
 
 /** Checks that the reports directory can be written (UsageError if not) and runs the job into it. */
@@ -161,6 +178,7 @@ async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllRep
   rows.sort((a, b) => a.scenario.localeCompare(b.scenario) || PRESETS.indexOf(a.preset as PlannedRun['preset']) - PRESETS.indexOf(b.preset as PlannedRun['preset']));
   const report: RunAllReport = {
     budgetMs: req.budgetMs,
+    ...(req.trials !== undefined && { trials: req.trials }),
     elapsedMs: performance.now() - t0,
     noise: NOISE,
     schedule: describeMode(req.schedule ?? FREE),
@@ -179,28 +197,30 @@ async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllRep
 async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, preset: string, durationMs: number, req: RunAllRequest, outDir: string): Promise<RunAllRow> {
   const { scenario, url, name } = entry;
   const cpus = defaultCpus(scenario);
-  const seed = randomSeed();
+  const seed = req.seed ?? randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
   const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], schedule: null, ok: false };
   const mode = req.schedule ?? FREE;
   const t0 = performance.now();
-  const onTrial = trialsRun(req.progress, `${name} [${preset}]`, { durationMs });
+  // a trial budget, or the run's share of the time
+  const budget = req.trials !== undefined ? { trials: req.trials, shard: req.shard } : { durationMs, shard: req.shard };
+  const onTrial = trialsRun(req.progress, `${name} [${preset}]`, req.trials !== undefined ? { total: shardTrials(req.shard ?? WHOLE, req.trials) } : { durationMs });
+  let r: TrialsResult | null = null;
   try {
     const machine = machines.get(cpus) ?? (await bootUnlessAborted(cpus, req.signal));
     // interrupted while it booted: no trial, no row
     if (!machine) return row;
     machines.set(cpus, machine);
     const noise = scenario.noise ?? NOISE;
-    const r = await runTrials(machine, { url, scenario, preset, seed, durationMs, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy', onTrial, signal: req.signal, schedule: mode });
-    const ok = expected === 'sometimes' ? r.violations > 0 : r.trialsWithReports === 0;
-    Object.assign(row, { trials: r.trials, violations: r.violations, reports: r.reports, reportsByKind: r.reportsByKind, ok });
+    r = await runTrials(machine, { url, scenario, preset, seed, ...budget, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy' && req.trials === undefined, onTrial, signal: req.signal, schedule: mode });
+    Object.assign(row, { trials: r.trials, violations: r.violations, reports: r.reports, reportsByKind: r.reportsByKind, ok: metExpectation(r, expected) });
     row.firstViolationMs = r.firstViolation?.elapsedMs ?? null;
     const traced = tracedReport(r, expected);
     if (traced) {
       // the rows name the files where they will be once the folder is in place
       const base = `${name}-${preset}`;
       row.traced = reportSummary(traced);
-      row.rerun = rerunCommand({ resolved: { arg: name, url, scenario }, preset, set: [], cpus, noise, schedule: mode }, traced.seed, traced.schedule?.horizon);
+      row.rerun = rerunCommand({ resolved: { arg: name, scenario }, preset, set: [], cpus, noise, schedule: mode }, traced.seed, traced.schedule?.horizon);
       row.traces = [`${base}.json`, `${base}.ftrace.txt`].map((f) => join(req.reportsDir, f));
       writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, rerun: row.rerun }, { chrome: join(outDir, `${base}.json`), ftrace: join(outDir, `${base}.ftrace.txt`) });
       if (preset === 'buggy') {
@@ -210,7 +230,7 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
         if (mode.strategy === 'free' && !req.signal?.aborted) {
           // the free trial's interleaving is not recorded: search it again under pct with the time left
           const search = await runTrials(machine, {
-            url, scenario, preset, seed, durationMs: Math.max(1, durationMs - (performance.now() - t0)), stopOnFirst: true, signal: req.signal,
+            url, scenario, preset, seed, ...(req.trials !== undefined ? budget : { durationMs: Math.max(1, durationMs - (performance.now() - t0)), shard: req.shard }), stopOnFirst: true, signal: req.signal,
             schedule: parseScheduleMode('pct', undefined, cpus),
           });
           const again = tracedReport(search, expected);
@@ -228,8 +248,15 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
     // a machine that lost a CPU worker cannot run again: the next scenario boots a new one
     await machines.get(cpus)?.close();
     machines.delete(cpus);
+    r = null;
   }
+  req.onRow?.(row, r);
   return row;
+}
+
+/** Whether a run met its expectation: the forbidden outcome seen if 'sometimes', no report of any kind if 'never'. */
+export function metExpectation(r: TrialsResult, expected: string): boolean {
+  return expected === 'sometimes' ? r.violations > 0 : r.trialsWithReports === 0;
 }
 
 /** A row's reports of kinds other than its scenario's forbidden one. */
@@ -254,7 +281,7 @@ export function formatRunAll(r: RunAllReport): string {
   ];
   const failed = r.rows.filter((row) => !row.ok);
   return [
-    `run-all: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (budget ${prettyMs(r.budgetMs)}), ${r.schedule === 'free' ? `noise ${r.noise}` : `schedule ${r.schedule}`}, on ${r.host.cores} host cores (Node ${r.host.node})`,
+    `run-all: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (${r.trials !== undefined ? `${r.trials} trials a run` : `budget ${prettyMs(r.budgetMs)}`}), ${r.schedule === 'free' ? `noise ${r.noise}` : `schedule ${r.schedule}`}, on ${r.host.cores} host cores (Node ${r.host.node})`,
     '',
     ...formatTable(table),
     '',

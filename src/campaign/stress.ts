@@ -26,6 +26,7 @@ import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
 import { FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
 import type { TrialSchedule, TrialsRequest } from './trials.ts';
+import type { Shard } from './shard.ts';
 
 /** A scenario ready to run: what the command line named, and the module the CPUs import. */
 export interface ResolvedScenario {
@@ -96,7 +97,14 @@ export interface StressRequest {
   horizon?: number;
   /** recorded choices to follow (replay, shrink: schedule/commands.ts) */
   replay?: TrialsRequest['replay'];
+  /** the part of the campaign's trial indices to run (shard.ts); all of them when absent */
+  shard?: Shard;
 }
+
+/** What a summary is made of besides the trials: a request, or a shard result's (merge.ts). */
+export type SummaryRequest = Pick<StressRequest, 'preset' | 'set' | 'params' | 'cpus' | 'seed' | 'noise' | 'schedule' | 'signal'> & {
+  resolved: Pick<ResolvedScenario, 'arg'> & { scenario: Pick<Scenario, 'name' | 'question' | 'forbidden'> };
+};
 
 /** A first report as stress prints it: where, when, and every field named (check/describe.ts). */
 export interface ReportSummary {
@@ -162,7 +170,7 @@ export interface StressSummary {
 }
 
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
-export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null; schedule: TrialSchedule | null }> {
+export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null; schedule: TrialSchedule | null; result: TrialsResult }> {
   const { scenario, url } = req.resolved;
   // bad preset, switch or option: before the machine boots
   const config = runConfigFor(scenario, req.preset, req.set);
@@ -170,7 +178,10 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
   const expected = scenario.expected[req.preset] ?? null;
   const machine = await bootUnlessAborted(req.cpus, req.signal);
   // interrupted while the machine booted: no trial
-  if (!machine) return { summary: summarize(req, noTrials(config.kernel, config.own), expected), traced: null, schedule: null };
+  if (!machine) {
+    const none = noTrials(config.kernel, config.own);
+    return { summary: summarize(req, none, expected), traced: null, schedule: null, result: none };
+  }
   try {
     const onTrial = trialsRun(req.progress, `${scenario.name} [${req.preset}]`, { total: req.trials, durationMs: req.durationMs });
     let result: TrialsResult;
@@ -191,12 +202,13 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
         schedule: req.schedule,
         horizon: req.horizon,
         replay: req.replay,
+        shard: req.shard,
       });
     } finally {
       req.progress?.end();
     }
     const traced = tracedReport(result, expected);
-    return { summary: summarize(req, result, expected), traced, schedule: traced ? (traced.schedule ?? null) : result.lastSchedule };
+    return { summary: summarize(req, result, expected), traced, schedule: traced ? (traced.schedule ?? null) : result.lastSchedule, result };
   } finally {
     await machine.close();
   }
@@ -208,7 +220,7 @@ export function reportSummary(f: FirstReport): ReportSummary {
   return { kind: f.kind, trial: f.trial, seed: f.seed, cpus: [f.cpu], address: hex(f.va), elapsedMs: f.elapsedMs, message, fields };
 }
 
-function summarize(req: StressRequest, r: TrialsResult, expected: string | null): StressSummary {
+export function summarize(req: SummaryRequest, r: TrialsResult, expected: string | null): StressSummary {
   const s = req.resolved.scenario;
   const traced = tracedReport(r, expected);
   return {
@@ -254,7 +266,7 @@ function rerunNote(mode: ScheduleMode): string {
   return mode.strategy === 'free' ? RERUN_NOTE : mode.parallel > 1 ? PARALLEL_NOTE : REPLAY_NOTE;
 }
 
-export function rerunCommand(req: Pick<StressRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus' | 'noise' | 'schedule'>, seed: number, horizon?: number): string {
+export function rerunCommand(req: Pick<SummaryRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus' | 'noise' | 'schedule'>, seed: number, horizon?: number): string {
   const set = [...req.set.map((a) => ` --set ${a}`), ...(req.params ?? []).map((a) => ` --param ${a}`)].join('');
   const mode = req.schedule ?? FREE;
   const schedule = mode.strategy === 'free' ? '' : ` --schedule ${describeMode(mode)}${mode.strategy === 'pct' && horizon !== undefined ? ` --horizon ${horizon}` : ''}`;

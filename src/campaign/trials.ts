@@ -1,10 +1,13 @@
 /*
- * Trials of a scenario on one machine: the same workload run again and again with seeds
- * seed, seed + 1, ..., on CPU threads that stay up, until the budget (trials or time) is spent or,
+ * Trials of a scenario on one machine: the same workload run again and again, trial i (counted
+ * over the whole campaign) with seed seed + i, on CPU threads that stay up, until the budget (trials or time) is spent or,
  * with stopOnFirst, the scenario's forbidden outcome is seen, or an interrupt (interrupt.ts) stops the
  * trial under way and the loop: what was found so far is the result. Every report of every kind is counted
  * and the first of each kind kept; a trial's programs stop at a report of the forbidden kind only
  * (RunOptions.stopOnKind), so that a report of another kind cannot hide it.
+ *
+ * A shard of a campaign (shard.ts) runs the trial indices i with i mod N = I only, each with the
+ * seed it has in the whole campaign: N shards of T trials run the T trials one run would.
  *
  * What fails a run depends on the preset's expectation: under 'never' (a fixed or mainline kernel,
  * every measurement) a report of any kind is a failure, and the first report is the one traced;
@@ -22,6 +25,7 @@ import { abortRun, stopAll } from '../cpu/smp.ts';
 import { CONTROL_CPU } from '../machine/frames.ts';
 import { FIRST_HORIZON, type Deviation, type ScheduleMode, type ScheduleOutcome, type ScheduleSpec } from '../schedule/control.ts';
 import { Strategy } from '../schedule/layout.ts';
+import { WHOLE, shardTrials, trialIndex, type Shard } from './shard.ts';
 
 /** Events of the interleaving kept with a first report. */
 const EVENTS_KEPT = 256;
@@ -35,9 +39,13 @@ export interface TrialsRequest {
   kernel?: KernelConfig;
   /** switches set on top of the preset's: the kernel's, or the scenario's own */
   set?: string[];
+  /** the campaign's seed: trial i runs with seed + i */
   seed: number;
+  /** the campaign's trials; a shard runs its part of them */
   trials?: number;
   durationMs?: number;
+  /** the part of the campaign's trial indices to run (shard.ts); all of them when absent */
+  shard?: Shard;
   noiseShift?: number;
   stopOnFirst?: boolean;
   /** what setup receives, instead of the scenario's trialOptions (a variant's) */
@@ -65,6 +73,7 @@ export interface TrialSchedule {
 
 /** The first report of one kind over the trials. */
 export interface FirstReport extends Violation {
+  /** the trial's number in the campaign (from 1: trial n runs with seed + n - 1), the same in a shard as in one whole run */
   trial: number;
   seed: number;
   elapsedMs: number;
@@ -172,7 +181,8 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   // preset when it names one, else their defaults, with --set's on top
   const config = Object.hasOwn(req.scenario.presets, req.preset) ? runConfigFor(req.scenario, req.preset, req.set) : configFor(req.scenario, req.set ?? []);
   const kernel = req.kernel ?? config.kernel;
-  const maxTrials = req.trials ?? Infinity;
+  const shard = req.shard ?? WHOLE;
+  const maxTrials = req.trials === undefined ? Infinity : shardTrials(shard, req.trials);
   const deadline = req.durationMs === undefined ? Infinity : performance.now() + req.durationMs;
   const t0 = performance.now();
   const out = noTrials(kernel, config.own);
@@ -181,7 +191,8 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
   const controlled = req.schedule !== undefined && req.schedule.strategy !== 'free' ? req.schedule : null;
   const horizon = req.horizon ?? (controlled?.strategy === 'pct' && !req.replay ? await pctHorizon(machine, req, kernel, config.own, stopOnKind) : 0);
   while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
-    const seed = (req.seed + out.trials) >>> 0;
+    const index = trialIndex(shard, out.trials);
+    const seed = (req.seed + index) >>> 0;
     const schedule = controlled && scheduleSpec(controlled, seed, horizon, req.replay);
     const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
       seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,
@@ -198,7 +209,7 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
     out.reports += run.violationCount;
     addCounters(out.counters, run.counters);
     addWaits(out.waits, run.waits);
-    const hit = noteReports(machine, req.scenario, out, seed, performance.now() - t0, out.lastSchedule ?? undefined);
+    const hit = noteReports(machine, req.scenario, out, { trial: index + 1, seed, elapsedMs: performance.now() - t0, ...(out.lastSchedule && { schedule: out.lastSchedule }) });
     out.elapsedMs = performance.now() - t0;
     req.onTrial?.(out);
     if (hit && req.stopOnFirst) break;
@@ -264,12 +275,11 @@ async function stoppable<R>(machine: Machine, signal: AbortSignal | undefined, r
  * first of each kind, the first of any kind and the first forbidden one with the interleaving.
  * Returns whether the forbidden outcome was seen.
  */
-function noteReports(machine: Machine, scenario: Scenario, out: TrialsResult, seed: number, elapsedMs: number, schedule: TrialSchedule | undefined): boolean {
+function noteReports(machine: Machine, scenario: Scenario, out: TrialsResult, at: Pick<FirstReport, 'trial' | 'seed' | 'elapsedMs' | 'schedule'>): boolean {
   const firsts = readFirstReports(machine.v);
   if (firsts.length === 0) return false;
   out.trialsWithReports++;
   for (const [kind, n] of Object.entries(readReportCounts(machine.v))) out.reportsByKind[kind] = (out.reportsByKind[kind] ?? 0) + n;
-  const at = { trial: out.trials, seed, elapsedMs, ...(schedule && { schedule }) };
   for (const f of firsts) out.firstByKind[f.kind] ??= { ...f, ...at };
   let events: TraceRecord[] | undefined;
   const withEvents = (f: Violation): FirstViolation => {

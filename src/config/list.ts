@@ -58,6 +58,8 @@ export interface ScenarioListing {
   name: string;
   kind: ScenarioKind;
   question: string;
+  /** the thread, patch or commit the race comes from, when the scenario names it */
+  source: string | null;
   /** the oracle kind of the forbidden outcome; 'any' for a measurement */
   forbidden: string;
   /** CPUs it needs, and what it runs on by default when more than the host's cores */
@@ -88,6 +90,7 @@ function scenarioListing({ name, scenario: s }: CatalogEntry): ScenarioListing {
     name,
     kind: s.kind ?? 'race',
     question: s.question,
+    source: s.source ?? null,
     forbidden: s.forbidden,
     cpus: s.cpus,
     preferredCpus: s.preferredCpus ?? null,
@@ -123,6 +126,7 @@ function formatScenario(s: ScenarioListing): string[] {
     '',
     s.name,
     `  ${s.question}`,
+    ...(s.source !== null ? [`  source      ${s.source}`] : []),
     ...(s.kind === 'measurement' ? [`  operation   ${s.operation}; every oracle on, any report fails`] : [`  forbidden   ${s.forbidden}`]),
     `  cpus        ${cpus}${s.noise !== null ? `; noise ${s.noise} in run-all` : ''}`,
     ...s.presets.map((p, i) => `  ${i === 0 ? 'presets' : ''.padEnd(7)}     ${p.name.padEnd(width)}  ${(p.expected ?? '-').padEnd(9)}  ${p.switches.join(' ') || '(mainline)'}`),

@@ -140,8 +140,6 @@ export class Cpu implements IpiCpu {
   private hostVcpu: HostVcpu | null = null;
   /** a host preemption at about one interrupt point in 2^(noiseShift + 8) of a free run */
   private hostMask = -1;
-  /** a word nobody notifies: Atomics.wait on it is a short sleep that yields the host core */
-  private readonly napWord = new Int32Array(new SharedArrayBuffer(4));
   /** VPNs of recent misses: where a speculative walk may wander */
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
@@ -342,6 +340,8 @@ export class Cpu implements IpiCpu {
     if (this.hostVcpu === null) schedPoint(Point.Interrupt);
     else this.hostMayPreempt(Point.Interrupt, 0, this.controlled ? 1023 : this.hostMask);
     this.checkAbort();
+    // other CPUs' INVLPGBs: the hardware applies them whatever the IRQ state
+    this.fabric.takeBroadcastInvalidations();
     if (this.irqsOn && !(this.fabric.hasPendingIpi() && currentBaton()?.deferInterrupt())) this.fabric.takeInterrupts(this);
     if (this.speculationMask >= 0 && this.cr3 !== 0 && (this.random() & this.speculationMask) === 0) this.speculate();
   }
@@ -374,7 +374,7 @@ export class Cpu implements IpiCpu {
     if ((r & 0x100000) !== 0) {
       // a guest's vCPU: half of the naps are the host's preemptions, longer ones
       if (this.hostVcpu !== null && (r & 0x80000) !== 0) this.preemptedByHost(r);
-      else Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) * 0.05 + 0.02);
+      else this.fabric.stall(((r >>> 21) & 7) * 0.05 + 0.02);
     } else {
       let spin = (r >>> 21) & 1023;
       while (spin-- > 0) this.random();
@@ -410,8 +410,8 @@ export class Cpu implements IpiCpu {
    * A controlled run's host preemption: the vCPU is no candidate of the baton (it blocks, as a
    * wait does, and again each time it is chosen) until the run has made 512 to 8192 more steps,
    * drawn from its own stream, or an IPI is posted to it (KVM runs a vCPU that an interrupt was
-   * kicked to), or no other CPU could run meanwhile. Every step of it is the schedule's or the seeded stream's: a replay makes the same
-   * preemption.
+   * kicked to), or no other CPU could run meanwhile. Every step of it is the schedule's or the
+   * seeded stream's: a replay makes the same preemption.
    */
   private hostOffInControlledRun(): void {
     const p = this.percpu;
@@ -433,7 +433,7 @@ export class Cpu implements IpiCpu {
 
   /** The host deschedules this vCPU's thread for 1 to 8 ms (`r` draws how long), then runs it again. */
   private preemptedByHost(r: number): void {
-    this.preemptedByHostWhile(() => Atomics.wait(this.napWord, 0, 0, ((r >>> 21) & 7) + 1));
+    this.preemptedByHostWhile(() => this.fabric.stall(((r >>> 21) & 7) + 1));
   }
 
   /**

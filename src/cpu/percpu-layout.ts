@@ -9,12 +9,14 @@ import { TLBSTATE_WORDS } from '../arch/x86/tlbstate-layout.ts';
 
 // The doorbell line, written by senders (ipi/fabric.ts).
 export const IPI_WAKE = 0; // futex word: bumped by every event that should wake this CPU
-export const IPI_PENDING = 1; // nonzero when some sender bit is set in IPI_MASK
+export const IPI_PENDING = 1; // nonzero when some sender bit is set in IPI_MASK, an INVLPGB was posted, or the run aborts
 export const IPI_MASK = 2; // two words: bit s set when CPU s posted on its port to this CPU
 export const IPI_SLEEPING = 4; // 1 while this CPU is in Atomics.wait on IPI_WAKE (its own write)
 // kvm_steal_time.preempted (arch/x86/kvm.ts): the host sets KVM_VCPU_PREEMPTED while this vCPU is
 // off, a paravirt flush cmpxchg's KVM_VCPU_FLUSH_TLB into it, the host xchg's it to 0 on resume
 export const KVM_STEAL_PREEMPTED = 5;
+export const INVLPGB_PENDING = 6; // nonzero when some CPU posted an INVLPGB this CPU has not applied (machine/invlpgb.ts)
+export const TLB_OWNER = 7; // who may touch this CPU's TLB: machine/invlpgb.ts TLB_ACTIVE, TLB_QUIESCENT, TLB_REMOTE
 
 // The status line, written by the owner, read by the watchdog and by reports.
 export const ST_IRQS_ON = 32; // 1 when IRQs are enabled

@@ -45,6 +45,7 @@ import { CsdLockTimeoutError } from '../errors.ts';
 import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
+import { invlpgbApplyForSleepers, invlpgbApplyPending, invlpgbPending, tlbQuiesce, tlbResume } from '../machine/invlpgb.ts';
 
 /** What the fabric needs of the CPU it belongs to. */
 export interface IpiCpu {
@@ -111,7 +112,12 @@ export class IpiFabric {
     const isReady = ready();
     // a kick after the store bumps the word, and the wait returns at once; in a controlled run
     // the CPU blocks instead, until a kick or its slice of steps (schedule/baton.ts)
-    if (!isReady && !currentBaton()?.block(seen)) Atomics.wait(p, base + IPI_WAKE, seen, ms);
+    if (!isReady) {
+      // asleep, the CPU's TLB is left to INVLPGB issuers (machine/invlpgb.ts)
+      tlbQuiesce(this.v, this.self);
+      if (!currentBaton()?.block(seen)) Atomics.wait(p, base + IPI_WAKE, seen, ms);
+      tlbResume(this.v, this.self);
+    }
     Atomics.store(p, base + IPI_SLEEPING, 0);
     return isReady;
   }
@@ -124,6 +130,28 @@ export class IpiFabric {
     Atomics.or(this.p, tb + IPI_MASK + (this.self >>> 5), 1 << (this.self & 31));
     Atomics.store(this.p, tb + IPI_PENDING, 1);
     this.kick(target);
+  }
+
+  /**
+   * The INVLPGBs other CPUs posted since this CPU last looked, applied to its TLB: hardware work,
+   * done at every interrupt point and in every wait, IRQs on or off (machine/invlpgb.ts).
+   */
+  takeBroadcastInvalidations(): void {
+    if (!invlpgbPending(this.v, this.self)) return;
+    this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyPending(this.v, this.self);
+  }
+
+  /**
+   * A stall of `ms` (the noise of a race window): the CPU runs no instruction meanwhile, IRQs as
+   * they were, but its TLB still takes the INVLPGBs of other CPUs, as hardware does.
+   */
+  stall(ms: number): void {
+    const end = performance.now() + ms;
+    for (let left = ms; left > 0; left = end - performance.now()) {
+      this.takeBroadcastInvalidations();
+      this.sleepUnless(() => invlpgbPending(this.v, this.self), left);
+    }
+    this.takeBroadcastInvalidations();
   }
 
   hasPendingIpi(): boolean {
@@ -208,6 +236,7 @@ export class IpiFabric {
     let since = 0;
     for (;;) {
       if (this.csdPendingEmpty()) break;
+      this.takeBroadcastInvalidations();
       if (cpu.irqsOn) this.takeInterrupts(cpu);
       cpu.checkAbort();
       if (spins < CSD_SPINS) {
@@ -215,7 +244,7 @@ export class IpiFabric {
         continue;
       }
       if (since === 0) since = performance.now();
-      this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()), SLEEP_SLICE_MS);
+      this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()) || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
       if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) throw this.watchdog(cpu);
     }
     p[base + ST_WAITING_ON] = 0;
@@ -242,13 +271,45 @@ export class IpiFabric {
    */
   idleUntil(cpu: IpiCpu, done: () => boolean, sliceMs = SLEEP_SLICE_MS): void {
     let isDone = false;
-    const ready = (): boolean => (isDone = done()) || (cpu.irqsOn && this.hasPendingIpi());
+    const ready = (): boolean => (isDone = done()) || (cpu.irqsOn && this.hasPendingIpi()) || invlpgbPending(this.v, this.self);
     for (;;) {
+      this.takeBroadcastInvalidations();
       if (cpu.irqsOn) this.takeInterrupts(cpu);
       cpu.checkAbort();
       if (done()) return;
       this.sleepUnless(ready, sliceMs);
       if (isDone) return;
+    }
+  }
+
+  /**
+   * Waits in an instruction (TLBSYNC, or an INVLPGB whose ring is full) until `done()` holds: no
+   * IPI is taken, but the INVLPGBs of other CPUs are applied meanwhile, as the hardware does. The
+   * CPUs it waits for kick it. A wait longer than the CSD-lock watchdog allows fails the run.
+   */
+  hardwareWait(cpu: IpiCpu, done: () => boolean): void {
+    let since = 0;
+    for (;;) {
+      this.takeBroadcastInvalidations();
+      cpu.checkAbort();
+      if (done()) return;
+      if (since === 0) since = performance.now();
+      else if (performance.now() - since > cpu.csdLockTimeoutMs) {
+        const states = Array.from({ length: this.v.nrCpus }, (_, c) => readCpuStatus(this.v, c));
+        throw new CsdLockTimeoutError(`CPU ${this.self} waited more than ${cpu.csdLockTimeoutMs} ms for its INVLPGBs to complete\n  ${states.map(formatCpuStatus).join('\n  ')}`, {
+          waiter: this.self,
+          stuck: [],
+          cpus: states,
+        });
+      }
+      // the CPUs asleep take our INVLPGBs from us; the others, at their next interrupt point
+      this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyForSleepers(this.v, this.self);
+      if (done()) continue;
+      // In a controlled run every other CPU is parked, or on its way there, or outside the baton:
+      // the wait ends without anyone else running, and must not be a decision of the scheduler
+      // (how long a CPU takes to park is the host's, and would change the schedule).
+      if (currentBaton() !== null) Atomics.wait(this.p, this.base + IPI_WAKE, Atomics.load(this.p, this.base + IPI_WAKE), 0.05);
+      else this.sleepUnless(() => done() || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
     }
   }
 }

@@ -8,7 +8,7 @@ import type { MachineViews } from '../machine/memory.ts';
 import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
-import { INIT_MM, MAX_MMS, MM_CPUMASK, MM_CTX_ID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import { INIT_MM, MAX_MMS, MM_ASID_TRANSITION, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
 import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 import { Ev, LockKind, traceEvent } from '../trace/events.ts';
@@ -35,6 +35,8 @@ export function mmAlloc(v: MachineViews, cpu: number): number {
     }
     v.mm[b + MM_PGD] = pgd;
     v.mm[b + MM_CTX_ID] = Atomics.add(v.globals, G_NEXT_CTX_ID, 1) + 1;
+    v.mm[b + MM_GLOBAL_ASID] = 0;
+    v.mm[b + MM_ASID_TRANSITION] = 0;
     v.mm.fill(0, b + MM_TLB_GEN, b + MM_WORDS);
     return mm;
   }

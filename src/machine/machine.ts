@@ -29,6 +29,7 @@ import * as Comlink from 'comlink';
 import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type MachineMemory, type MachineViews } from './memory.ts';
 import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
 import { initInitMm } from '../kernel/mm.ts';
+import { initGlobalAsids } from '../arch/x86/broadcast.ts';
 import { abortRun, stopAll } from '../cpu/smp.ts';
 import { G_BARRIER_GEN, G_STOP_ON_KIND } from './globals-layout.ts';
 import { PERCPU_WORDS, ST_BEAT, WAIT_NAMES, Wait } from '../cpu/percpu-layout.ts';
@@ -213,6 +214,7 @@ export class Machine {
       clearMachineMemory(v);
       initFrames(v);
       initInitMm(v, CONTROL_CPU);
+      initGlobalAsids(v.asids);
       // before any CPU starts: the pool's task handoff orders it before every CPU's first read
       Atomics.store(v.globals, G_STOP_ON_KIND, runOpts.stopOnKind ?? 0);
       prepareSchedule(v, runOpts.schedule ?? null);

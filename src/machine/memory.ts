@@ -6,6 +6,8 @@
 import { FRAME_META_WORDS, FrameKind, MAX_FRAMES, META_GEN, META_KIND, PCP_STRIDE, WORDS_PER_FRAME, ZONE_WORDS } from './phys-layout.ts';
 import { TLB_WORDS_PER_CPU } from './tlb-layout.ts';
 import { GLOBALS_WORDS } from './globals-layout.ts';
+import { IB_WORDS } from './invlpgb.ts';
+import { GLOBAL_ASID_WORDS } from '../arch/x86/tlbstate-layout.ts';
 import { PERCPU_WORDS } from '../cpu/percpu-layout.ts';
 import { MAX_MMS, MM_WORDS } from '../kernel/mm-layout.ts';
 import { MAX_VMAS, VMA_WORDS } from '../kernel/vma-layout.ts';
@@ -41,6 +43,10 @@ export interface MachineViews {
   /** the controlled scheduler's words (schedule/layout.ts); clearMachineMemory leaves them */
   sched: Int32Array;
   globals: Int32Array;
+  /** INVLPGB requests and how far each CPU applied them (machine/invlpgb.ts) */
+  invlpgb: Int32Array;
+  /** x86's global ASID allocator (arch/x86/broadcast.ts) */
+  asids: Int32Array;
   counters: Float64Array;
   waits: Float64Array;
   csd: Float64Array;
@@ -56,7 +62,7 @@ export interface MachineViews {
   words: Int32Array;
 }
 
-type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'sched' | 'globals' | 'rings' | 'violations';
+type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'sched' | 'globals' | 'invlpgb' | 'asids' | 'rings' | 'violations';
 type Float64Region = 'counters' | 'waits' | 'csd';
 
 /** Each region in bytes, in the order they sit in the buffer. */
@@ -73,6 +79,8 @@ function regionBytes(nrCpus: number, nrFrames: number): Record<Int32Region | Flo
     disk: DISK_WORDS * 4,
     sched: SCHED_WORDS * 4,
     globals: GLOBALS_WORDS * 4,
+    invlpgb: nrCpus * IB_WORDS * 4,
+    asids: GLOBAL_ASID_WORDS * 4,
     counters: nrCpus * COUNTER_STRIDE * 8,
     waits: nrCpus * WAIT_STRIDE * 8,
     csd: nrCpus * CSD_WORDS * 8,
@@ -124,6 +132,8 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     disk: i32('disk'),
     sched: i32('sched'),
     globals: i32('globals'),
+    invlpgb: i32('invlpgb'),
+    asids: i32('asids'),
     counters: f64('counters'),
     waits: f64('waits'),
     csd: f64('csd'),

@@ -44,6 +44,7 @@ import { Point } from '../schedule/layout.ts';
 
 export const USER_VA_LIMIT = 2 ** 43;
 export const PMD_SIZE = PAGE_SIZE * PTRS_PER_TABLE;
+export const PMD_SHIFT = 21;
 
 /** Page-table levels as the walker counts them: the PTE table is level 1, the PGD level 4. */
 export const PTE_LEVEL = 1;

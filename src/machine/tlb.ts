@@ -204,15 +204,19 @@ export function tlbInvalidateOnFault(t: Int32Array, cpu: number, vpn: number, pc
   }
 }
 
+/** invalidateEntries' `pcid` for every entry, global ones too, and for every non-global one */
+const EVERY = -1;
+const NON_GLOBAL = -2;
+
 /**
  * Invalidates the valid entries among the `count` entries from word `first`: the non-global ones
- * of `pcid`, or every one when `pcid` is -1. Returns how many.
+ * of `pcid`, every one (EVERY), or every non-global one (NON_GLOBAL). Returns how many.
  */
 function invalidateEntries(t: Int32Array, first: number, count: number, pcid: number): number {
   let n = 0;
   for (let i = 0, e = first; i < count; i++, e += TLBE_WORDS) {
     const flags = t[e + TLBE_FLAGS];
-    if ((flags & TLBF_VALID) !== 0 && (pcid < 0 || ((flags & TLBF_GLOBAL) === 0 && t[e + TLBE_PCID] === pcid))) {
+    if ((flags & TLBF_VALID) !== 0 && (pcid === EVERY || ((flags & TLBF_GLOBAL) === 0 && (pcid === NON_GLOBAL || t[e + TLBE_PCID] === pcid)))) {
       t[e + TLBE_FLAGS] = 0;
       n++;
     }
@@ -231,14 +235,29 @@ export function tlbFlushPcid(t: Int32Array, cpu: number, pcid: number): number {
   return n;
 }
 
-/** Every entry of every PCID, 4 KiB and 2 MiB, global ones too, and all paging-structure caches. */
-export function tlbFlushEverything(t: Int32Array, cpu: number): number {
+/**
+ * Every non-global entry of every PCID, 4 KiB and 2 MiB, and all paging-structure caches: what an
+ * INVLPGB with neither a PCID nor an address does (invlpgb_flush_all_nonglobals).
+ */
+export function tlbFlushNonGlobal(t: Int32Array, cpu: number): number {
   const base = tlbBase(cpu);
-  const n = invalidateEntries(t, base, TLB_ENTRIES, -1) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, -1);
-  t[base + TLB_HUGE_PIECES] = 0;
+  const n = invalidateEntries(t, base, TLB_ENTRIES, NON_GLOBAL) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, NON_GLOBAL);
+  invalidateAllPsc(t, cpu);
+  return n;
+}
+
+function invalidateAllPsc(t: Int32Array, cpu: number): void {
   for (let level = 1; level <= PSC_LEVELS; level++) {
     for (let slot = 0; slot < PSC_SLOTS; slot++) t[pscOffset(cpu, level, slot) + PSCE_VALID] = 0;
   }
+}
+
+/** Every entry of every PCID, 4 KiB and 2 MiB, global ones too, and all paging-structure caches. */
+export function tlbFlushEverything(t: Int32Array, cpu: number): number {
+  const base = tlbBase(cpu);
+  const n = invalidateEntries(t, base, TLB_ENTRIES, EVERY) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, EVERY);
+  t[base + TLB_HUGE_PIECES] = 0;
+  invalidateAllPsc(t, cpu);
   return n;
 }
 

@@ -59,6 +59,8 @@ export const ANY_VIOLATION = 'any';
 export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   name: string;
   question: string;
+  /** where the race comes from: the thread, patch, commit or review that confirms it */
+  source?: string;
   /** the oracle kind that reports the forbidden outcome (check/oracle.ts VIOLATION_KIND_NAMES) */
   forbidden: string;
   /** CPUs the programs need at least */

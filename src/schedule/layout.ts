@@ -113,6 +113,7 @@ export const enum Point {
   Block = 12,
   Exit = 13,
   IrqDelivery = 14,
+  Invlpgb = 15,
 }
 
-export const POINT_NAMES = ['', 'start', 'interrupt point', 'race window', 'PTE write', 'page walk', 'lock', 'unlock', 'tlb_gen bump', 'frame free', 'IPI send', 'IPI ack', 'wait', 'exit', 'IPI delivery'];
+export const POINT_NAMES = ['', 'start', 'interrupt point', 'race window', 'PTE write', 'page walk', 'lock', 'unlock', 'tlb_gen bump', 'frame free', 'IPI send', 'IPI ack', 'wait', 'exit', 'IPI delivery', 'INVLPGB'];

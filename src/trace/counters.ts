@@ -46,6 +46,14 @@ export const COUNTER_NAMES = [
   'workload_ops',
   // 4 KiB TLB misses the 2 MiB TLB served, each installing a piece (machine/walker.ts: lookupHugeTlb)
   'huge_tlb_hits',
+  // broadcast invalidation (x86TlbFlush=invlpgb): INVLPGBs issued, the pages the ranged ones named,
+  // TLBSYNCs, those that had to wait for another CPU, global ASIDs handed out, resets of their space
+  'invlpgb',
+  'invlpgb_pages',
+  'tlbsync',
+  'tlbsync_waits',
+  'global_asids_assigned',
+  'global_asid_space_resets',
   // x86TlbFlush=kvm-pv (arch/x86/kvm.ts): CPUs a paravirt flush left to the host instead of an
   // IPI; the host's preemptions of vCPUs, and its flushes of a vCPU's TLB on resume
   'pv_tlb_flushes_deferred',
@@ -86,6 +94,12 @@ export const enum Counter {
   DeferredFlushesSkipped,
   WorkloadOps,
   HugeTlbHits,
+  Invlpgb,
+  InvlpgbPages,
+  Tlbsync,
+  TlbsyncWaits,
+  GlobalAsidsAssigned,
+  GlobalAsidSpaceResets,
   PvTlbFlushesDeferred,
   HostPreemptions,
   HostTlbFlushes,

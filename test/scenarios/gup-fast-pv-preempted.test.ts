@@ -1,10 +1,11 @@
 /*
  * gup-fast-pv-preempted: the race needs the host to preempt the walker's vCPU inside GUP-fast and
  * keep it off through the collapse and the munmap. Free running on 2 cores the buggy preset shows
- * it after 1 to 45 trials (seeds 1-5 and 100-500, noise low), too spread for a test; under a controlled
- * schedule (one CPU at a time, random strategy) each trial is a replay of its seed, the host's
- * preemptions included, and from seed 2 the buggy switches show it in trial 5. The fixed kernel
- * must stay clean over 30 such trials, with flushes left to the host and sync IPIs sent.
+ * it after 4 to 10 trials (seeds 1-5, noise low), too spread for a test's budget on a shared
+ * machine; under a controlled schedule (one CPU at a time, random strategy) each trial is a replay
+ * of its seed, the host's preemptions included, and from seed 2 the buggy switches show it in the
+ * first trial. The fixed kernel must stay clean over 30 such trials, with flushes left to the host
+ * and sync IPIs sent.
  */
 import { describe, expect } from 'vitest';
 import { useMachine } from '../fixtures/machine.ts';

@@ -54,7 +54,7 @@ export interface FreeRunningOptions {
   seed: number;
   trials: number;
   noiseShift: number;
-  /** the trials under a controlled schedule (one CPU at a time: each trial a replay), not free */
+  /** a controlled schedule (deterministic with --parallel 1); free running when absent */
   schedule?: ScheduleMode;
 }
 
@@ -62,7 +62,7 @@ export interface FreeRunningOptions {
 export function freeRunning(machine: () => Machine, scenario: Scenario, o: FreeRunningOptions, checks: RaceChecks<TrialsResult> = {}): Harness<TrialsResult> {
   const url = o.url ?? catalogUrl(scenario);
   return {
-    what: `${o.trials} ${o.schedule ? `trials under --schedule ${describeMode(o.schedule)}` : 'free-running trials'} from seed ${o.seed}`,
+    what: `${o.trials} ${o.schedule ? `trials under ${describeMode(o.schedule)}` : 'free-running trials'} from seed ${o.seed}`,
     run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true, schedule: o.schedule }),
     expectClean(r) {
       expect(r.trials).toBe(o.trials);

@@ -39,6 +39,7 @@ import { PERCPU_WORDS, TLBSTATE_BASE } from '../../cpu/percpu-layout.ts';
 import { atomicCpumaskClear, atomicCpumaskSet, CpuMask } from '../../cpu/cpumask.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { tlbFlushEverything, tlbFlushPcid, tlbInvlpgPages } from '../../machine/tlb.ts';
+import { PMD_SHIFT } from '../../machine/pagetable.ts';
 import { incMmTlbGen, markMmTlbGenDone, mmCpumask, mmCpumaskIndex, mmCtxId, mmPgd, mmTlbGen } from '../../kernel/mm.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
@@ -48,6 +49,10 @@ import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
 import { kvmFlushTlbMulti } from './kvm.ts';
 import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, TS_NEXT_ASID, kernPcid } from './tlbstate-layout.ts';
+import {
+  INVLPGB_COUNT_MAX, considerGlobalAsid, invlpgbFlushAllNonglobals, invlpgbFlushSinglePcidNosync, invlpgbFlushUserNrNosync, isGlobalAsid,
+  mmClearAsidTransition, mmGlobalAsid, mmInAsidTransition, mmNeedsGlobalAsid, tlbsync,
+} from './broadcast.ts';
 
 export const TLB_FLUSH_ALL = -1;
 export const TLB_GENERATION_INVALID = 0;
@@ -136,8 +141,13 @@ function loadCr3(cpu: Cpu, mm: number, asid: number): void {
   Atomics.store(p, ts(cpu, TS_LOADED_ASID), asid);
 }
 
-/** choose_new_asid: the ASID slot already holding `next`, else the next slot round-robin. */
+/**
+ * choose_new_asid: the mm's global ASID if it has one (broadcasts keep it current: no flush), else
+ * the ASID slot already holding `next`, else the next slot round-robin.
+ */
 function chooseNewAsid(cpu: Cpu, next: number, nextTlbGen: number): { asid: number; needFlush: boolean } {
+  const global = mmGlobalAsid(cpu, next);
+  if (global !== 0) return { asid: global, needFlush: false };
   const ctxId = mmCtxId(cpu.v, next);
   const p = cpu.v.percpu;
   for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
@@ -177,8 +187,13 @@ export function switchMmIrqsOff(cpu: Cpu, next: number): void {
   let asid: number;
   let needFlush: boolean;
   let nextTlbGen: number;
-  if (prev === next) {
-    if (!wasLazy) return;
+  if (prev === next && mmNeedsGlobalAsid(cpu, next, prevAsid)) {
+    // the mm is moving to a global ASID: take it now
+    nextTlbGen = mmTlbGen(v, next);
+    ({ asid, needFlush } = chooseNewAsid(cpu, next, nextTlbGen));
+  } else if (prev === next) {
+    // broadcast invalidation keeps a global ASID up to date all the time
+    if (isGlobalAsid(prevAsid) || !wasLazy) return;
     // back from lazy mode: flushes were not sent to us meanwhile, catch up if any happened
     nextTlbGen = mmTlbGen(v, next);
     if (ctxTlbGen(cpu, prevAsid) === nextTlbGen) return;
@@ -226,7 +241,7 @@ function flushTlbLocal(cpu: Cpu): number {
 export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
   const v = cpu.v;
   const loaded = loadedMm(cpu);
-  const asid = loadedAsid(cpu);
+  let asid = loadedAsid(cpu);
   const local = cpu.id === f.initiatingCpu;
   if (!local) cpu.count(Counter.NrTlbRemoteFlushReceived);
 
@@ -243,6 +258,14 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
     switchMmIrqsOff(cpu, INIT_MM);
     return;
   }
+
+  // the mm is moving to a global ASID (finish_asid_transition's IPI): take it
+  if (mmNeedsGlobalAsid(cpu, loaded, asid)) {
+    switchMmIrqsOff(cpu, loaded);
+    asid = loadedAsid(cpu);
+  }
+  // broadcast invalidation keeps a global ASID up to date: no generation to catch up with
+  if (isGlobalAsid(asid)) return;
 
   const localTlbGen = ctxTlbGen(cpu, asid);
   // already up to date with respect to this request
@@ -281,9 +304,9 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
 }
 
 /**
- * native_flush_tlb_multi: IPI every CPU of `cpumask` when page tables were freed, else those
- * shouldFlushTlb picks, running the local part too when this CPU is in the mask. Returns when
- * all have flushed.
+ * native_flush_tlb_multi: IPI every CPU of `cpumask` when page tables were freed or the mm is
+ * moving to a global ASID, else those shouldFlushTlb picks, running the local part too when this
+ * CPU is in the mask. Returns when all have flushed.
  */
 function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
   // pv_ops.mmu.flush_tlb_multi in a KVM guest: preempted vCPUs are left to the host (kvm.ts)
@@ -291,9 +314,10 @@ function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
   cpu.count(Counter.NrTlbRemoteFlush);
   traceTlbFlush(cpu, TlbFlushReason.RemoteSendIpi, info.end === TLB_FLUSH_ALL ? TLB_FLUSH_ALL : (info.end - info.start) / PAGE_SIZE, info.mm);
   const targets = new CpuMask();
+  // freed tables: every CPU that may cache a pointer to them, lazy or not, must flush now
+  const all = info.freedTables || (info.mm >= 0 && mmInAsidTransition(cpu, info.mm));
   for (let c = cpumask.next(-1); c >= 0; c = cpumask.next(c)) {
-    // freed tables: every CPU that may cache a pointer to them, lazy or not, must flush now
-    if (info.freedTables || c === cpu.id || shouldFlushTlb(cpu, c, info)) targets.set(c);
+    if (all || c === cpu.id || shouldFlushTlb(cpu, c, info)) targets.set(c);
   }
   setCsdFlushInfo(cpu.v, cpu.id, info);
   return cpu.fabric.smpCallFunctionMany(cpu, targets, IpiFn.FlushTlbFunc, targets.test(cpu.id));
@@ -312,6 +336,53 @@ function bumpTlbGen(cpu: Cpu, mm: number): number {
 }
 
 /**
+ * finish_asid_transition: while the mm is moving to its global ASID, the broadcast reaches only
+ * the CPUs already on it; any CPU of mm_cpumask still running the mm on a per-CPU ASID gets the
+ * flush by IPI (which moves it over). A CPU in the middle of switch_mm is waited for, lest it
+ * load the mm on an out-of-date ASID unseen. Once every CPU running the mm is on the global ASID,
+ * the transition is over. Returns the IPIs sent.
+ */
+// models arch/x86/mm/tlb.c:finish_asid_transition
+function finishAsidTransition(cpu: Cpu, info: FlushTlbInfo): number {
+  const mm = info.mm;
+  if (!mmInAsidTransition(cpu, mm)) return 0;
+  const global = mmGlobalAsid(cpu, mm);
+  const p = cpu.v.percpu;
+  const mask = mmCpumask(cpu.v, mm);
+  for (let c = mask.next(-1); c >= 0; c = mask.next(c)) {
+    const ts = c * PERCPU_WORDS + TLBSTATE_BASE;
+    cpu.fabric.idleUntil(cpu, () => Atomics.load(p, ts + TS_LOADED_MM) !== LOADED_MM_SWITCHING);
+    if (Atomics.load(p, ts + TS_LOADED_MM) !== mm) continue;
+    if (Atomics.load(p, ts + TS_LOADED_ASID) !== global) return flushTlbMulti(cpu, mask, info);
+  }
+  mmClearAsidTransition(cpu, mm);
+  return 0;
+}
+
+/**
+ * broadcast_tlb_flush: the range of an mm with a global ASID as INVLPGBs, at most
+ * INVLPGB_COUNT_MAX pages (or 2 MiB strides) each, or one for the whole PCID; then the
+ * transition's IPIs if it is not over, then TLBSYNC. Returns the IPIs sent.
+ */
+// models arch/x86/mm/tlb.c:broadcast_tlb_flush
+function broadcastTlbFlush(cpu: Cpu, info: FlushTlbInfo): number {
+  const pcid = kernPcid(mmGlobalAsid(cpu, info.mm));
+  if (info.end === TLB_FLUSH_ALL) {
+    invlpgbFlushSinglePcidNosync(cpu, pcid);
+  } else {
+    const stride = strideBytes(info.strideShift);
+    for (let addr = info.start; addr < info.end; ) {
+      const nr = info.strideShift <= PMD_SHIFT ? Math.min(Math.max(Math.floor((info.end - addr) / stride), 1), INVLPGB_COUNT_MAX) : 1;
+      invlpgbFlushUserNrNosync(cpu, pcid, addr, nr, info.strideShift === PMD_SHIFT);
+      addr += nr * stride;
+    }
+  }
+  const ipied = finishAsidTransition(cpu, info);
+  tlbsync(cpu);
+  return ipied;
+}
+
+/**
  * flush_tlb_mm_range: after changing PTEs of `mm` in [start, end), make every CPU drop its
  * translations of them. Ranges over TLB_SINGLE_PAGE_FLUSH_CEILING pages become full flushes.
  * When this returns, the postcondition at the top of this file holds. Returns how many other CPUs
@@ -327,8 +398,11 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
   const info: FlushTlbInfo = { mm, start, end, strideShift, freedTables, newTlbGen, initiatingCpu: cpu.id };
   const cpumask = mmCpumask(cpu.v, mm);
   let ipied = 0;
-  if (cpumask.anyBut(cpu.id)) {
+  if (mmGlobalAsid(cpu, mm) !== 0) {
+    ipied = broadcastTlbFlush(cpu, info);
+  } else if (cpumask.anyBut(cpu.id)) {
     ipied = flushTlbMulti(cpu, cpumask, info);
+    considerGlobalAsid(cpu, mm);
   } else if (mm === loadedMm(cpu)) {
     cpu.localIrqDisable();
     flushTlbFunc(cpu, info);
@@ -343,13 +417,14 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
  * tlb_table_flush_implies_ipi_broadcast (seed 001, posted, not in mainline): whether the flush
  * that came before a tlb_remove_table_sync_one interrupted every CPU that could be in GUP-fast on
  * the mm. Such a CPU runs the mm (GUP-fast walks current->mm only), so it is in mm_cpumask, not
- * lazy, and native_flush_tlb_multi IPIs it; the IPI waits for its IRQs to come on. False in a
- * KVM guest (x86TlbFlush=kvm-pv): kvm_flush_tlb_multi leaves a preempted vCPU out, and it may be
- * inside GUP-fast with IRQs off (kvm.ts).
+ * lazy, and native_flush_tlb_multi IPIs it; the IPI waits for its IRQs to come on. True only for
+ * native IPI flushes: an INVLPGB interrupts no one, and a paravirt flush skips a preempted vCPU,
+ * which may be inside GUP-fast with IRQs off (kvm.ts; the patch's pv_ops check and its
+ * !X86_FEATURE_INVLPGB).
  */
 // models arch/x86/include/asm/tlb.h:tlb_table_flush_implies_ipi_broadcast (seed 001 patch 2)
 export function tlbTableFlushImpliesIpiBroadcast(cpu: Cpu): boolean {
-  return cpu.config.x86TlbFlush !== 'kvm-pv';
+  return cpu.config.x86TlbFlush === 'ipi';
 }
 
 /** do_flush_tlb_all: everything, global entries included. */
@@ -366,9 +441,10 @@ export function flushTlbAll(cpu: Cpu): void {
   cpu.fabric.smpCallFunctionMany(cpu, all, IpiFn.DoFlushTlbAll, true);
 }
 
-/** struct arch_tlbflush_unmap_batch: the CPUs that may cache what reclaim unmapped. */
+/** struct arch_tlbflush_unmap_batch: the CPUs that may cache what reclaim unmapped, and whether it unmapped any page. */
 export class ArchTlbflushUnmapBatch {
   readonly cpumask = new CpuMask();
+  unmappedPages = false;
 }
 
 /**
@@ -380,13 +456,21 @@ export class ArchTlbflushUnmapBatch {
 export function archTlbbatchAddPending(cpu: Cpu, batch: ArchTlbflushUnmapBatch, mm: number): number {
   const gen = cpu.config.deferredFlushGen === 'bump' ? bumpTlbGen(cpu, mm) : mmTlbGen(cpu.v, mm);
   batch.cpumask.or(mmCpumask(cpu.v, mm));
+  batch.unmappedPages = true;
   return gen;
 }
 
-/** arch_tlbbatch_flush: one full flush on every CPU in the batch, then the batch is empty. */
+/**
+ * arch_tlbbatch_flush: one full flush on every CPU in the batch, then the batch is empty. With
+ * INVLPGB, one broadcast of every non-global entry of every PCID instead, and a TLBSYNC: global
+ * ASIDs must be current also on CPUs that are not running their mm (0b7eb55cb706).
+ */
 export function archTlbbatchFlush(cpu: Cpu, batch: ArchTlbflushUnmapBatch): void {
   const info: FlushTlbInfo = { mm: -1, start: 0, end: TLB_FLUSH_ALL, strideShift: 0, freedTables: false, newTlbGen: TLB_GENERATION_INVALID, initiatingCpu: cpu.id };
-  if (batch.cpumask.anyBut(cpu.id)) {
+  if (cpu.config.x86TlbFlush === 'invlpgb' && batch.unmappedPages) {
+    invlpgbFlushAllNonglobals(cpu);
+    batch.unmappedPages = false;
+  } else if (batch.cpumask.anyBut(cpu.id)) {
     flushTlbMulti(cpu, batch.cpumask, info);
   } else if (batch.cpumask.test(cpu.id)) {
     cpu.localIrqDisable();

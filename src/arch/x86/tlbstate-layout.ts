@@ -20,6 +20,22 @@ export const TS_CTX_ID = 20; // ctxs[asid].ctx_id, TLB_NR_DYN_ASIDS words
 export const TS_CTX_GEN = 32; // ctxs[asid].tlb_gen, TLB_NR_DYN_ASIDS words
 export const TLBSTATE_WORDS = 48;
 
+/**
+ * MAX_ASID_AVAILABLE: ASIDs are 0 .. MAX_ASID_AVAILABLE - 1, one less than the 12-bit PCIDs (PCID 0
+ * is for code that knows no PCIDs). PTI, which would take a bit, is not modelled. The dynamic ASIDs
+ * are the first TLB_NR_DYN_ASIDS; the global ones (INVLPGB) the rest.
+ */
+export const MAX_ASID_AVAILABLE = (1 << 12) - 2;
+
+// The global ASID allocator (arch/x86/mm/tlb.c), in the machine's `asids` region.
+export const GA_LOCK = 0; // global_asid_lock
+export const GA_LAST = 1; // last_global_asid
+export const GA_AVAILABLE = 2; // global_asid_available
+const GA_BITMAP_WORDS = Math.ceil(MAX_ASID_AVAILABLE / 32);
+export const GA_USED = 16; // global_asid_used, a bitmap
+export const GA_FREED = GA_USED + GA_BITMAP_WORDS; // global_asid_freed: reusable after the next reset
+export const GLOBAL_ASID_WORDS = GA_FREED + GA_BITMAP_WORDS;
+
 /** x86 PCIDs: kern_pcid(asid) = asid + 1, so PCID 0 is never used by a dynamic ASID. */
 export function kernPcid(asid: number): number {
   return asid + 1;

@@ -19,6 +19,9 @@
  *                                                 ...the host runs it again (flushing its TLB):
  *                                                 the walk goes on in the freed table
  *
+ * The programs are lib.ts collapseRounds (CPU 0) and gupFastRounds (CPU 1 walks; any further CPU
+ * only waits for the rounds, outside mm_cpumask).
+ *
  * GUP-fast holds off the freeing of the tables it walks by keeping IRQs off (kernel/gup.ts): a
  * table khugepaged unhooks is freed only after an IPI every CPU takes with IRQs on. On bare metal
  * the flush IPI is one: the walker runs the mm, is in mm_cpumask, and the flush waits for it;
@@ -48,57 +51,21 @@
  * between the flush and the munmap, while the walker's preemption runs out.
  *
  * Measured (2 CPUs on a 2-core VM shared with other work, noise low, stress --duration 20s
- * --stop-on-first): buggy, the first violation after 1 to 45 trials, 1.0 to 10.8 s, median 3.4 s
- * (seeds 1-5 and 100-500); noise high finds none in 20 s (the collapser is preempted too, and a
- * round outlasts the walker's preemption). Under --schedule random or pct: 1 to 6 trials.
+ * --stop-on-first): buggy, the first violation after 4 to 10 trials, 0.9 to 3.1 s (seeds 1-5);
+ * noise high found none in 20 s (the collapser is preempted too, and a round outlasts the
+ * walker's preemption). Under --schedule random or pct: 1 to 6 trials.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import { PAGE_SIZE, PTRS_PER_TABLE } from '../../machine/phys-layout.ts';
-import { PMD_SIZE } from '../../machine/pagetable.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
-import { sysMunmap } from '../../kernel/mmap.ts';
-import { collapseHugePage } from '../../kernel/khugepaged.ts';
-import { getUserPagesFast, unpinUserPages } from '../../kernel/gup.ts';
-import { defineScenario, keepGoing } from '../scenario.ts';
-import { SCENARIO_BASE, bumpFlag, flagParams, mapAndTouch, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
+import { defineScenario } from '../scenario.ts';
+import { SCENARIO_BASE, collapseRounds, flagParams, gupFastRounds, type FlagParams, type RoundsOptions } from './lib.ts';
 
-const PAGES = PTRS_PER_TABLE;
-const PIN = 4;
-
-// flag words: the round mapped (r + 1), the round's range unmapped (r + 1), the walker done with the round
-const F_MAPPED = 0;
-const F_UNMAPPED = 1;
-const F_DONE = 2;
-
-function collapser(cpu: Cpu, p: FlagParams): void {
-  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-    mapAndTouch(cpu, p.mm, SCENARIO_BASE, PMD_SIZE, PAGES);
-    setFlag(cpu, p, F_MAPPED, round + 1);
-    collapseHugePage(cpu, p.mm, SCENARIO_BASE);
-    // the huge PMD goes, and the table deposited with it (zap_deposited_table)
-    sysMunmap(cpu, p.mm, SCENARIO_BASE, PMD_SIZE);
-    setFlag(cpu, p, F_UNMAPPED, round + 1);
-    waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= round + 1);
-  }
-  // the walker's last wait ends: no round r + 1 follows
-  setFlag(cpu, p, F_MAPPED, p.rounds + 1);
-}
-
-function walker(cpu: Cpu, p: FlagParams): void {
-  for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-    if (!roundStarted(cpu, p, F_MAPPED, round)) return;
-    while (Atomics.load(p.flags, F_UNMAPPED) < round + 1 && keepGoing(cpu, round, p.rounds)) {
-      const first = cpu.random() % (PAGES - PIN + 1);
-      unpinUserPages(cpu, getUserPagesFast(cpu, p.mm, SCENARIO_BASE + first * PAGE_SIZE, PIN, false).pfns);
-      cpu.interruptPoint();
-    }
-    bumpFlag(cpu, p, F_DONE);
-  }
-}
+const WALKER = 1;
 
 export default defineScenario<FlagParams, RoundsOptions>({
   name: 'gup-fast-pv-preempted',
+  source: 'seed 001 "[PATCH v2 0/3] skip redundant TLB sync IPIs" (tlb_table_flush_implies_ipi_broadcast false when pv_ops.mmu.flush_tlb_multi is not native) and its review; KVM\'s paravirt flush, "KVM: X86: use paravirtualized TLB Shootdown" (v4.16: kvm_flush_tlb_multi, record_steal_time)',
   question: 'Can a collapsed PTE table be freed under GUP-fast on a vCPU the host preempted, when the sync IPI is skipped after a paravirt flush?',
   forbidden: 'freed-table-walk',
   cpus: 2,
@@ -112,10 +79,10 @@ export default defineScenario<FlagParams, RoundsOptions>({
   setup: flagParams,
   run(cpu: Cpu, p: FlagParams): null {
     // CPUs beyond the two stay out of mm_cpumask: no flush of the mm waits for them
-    if (cpu.id <= 1) switchMm(cpu, p.mm);
+    if (cpu.id <= WALKER) switchMm(cpu, p.mm);
     smpBarrier(cpu);
-    if (cpu.id === 0) collapser(cpu, p);
-    else if (cpu.id === 1) walker(cpu, p);
+    if (cpu.id === 0) collapseRounds(cpu, p, SCENARIO_BASE);
+    else gupFastRounds(cpu, p, SCENARIO_BASE, WALKER);
     return null;
   },
 });
