@@ -27,6 +27,10 @@ export interface CompareRow {
   fullFlushes: number;
   rangedFlushes: number;
   invlpg: number;
+  /** INVLPGBs issued and TLBSYNCs (x86TlbFlush=invlpgb), and global ASIDs handed out */
+  invlpgb: number;
+  tlbsync: number;
+  globalAsids: number;
   entriesInvalidated: number;
   refillWalks: number;
   syncIpis: number;

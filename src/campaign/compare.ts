@@ -149,8 +149,8 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
   const operations = c.workload_ops > 0 ? c.workload_ops : r.trials;
   const perOp = (x: number) => (operations > 0 ? x / operations : 0);
   const wait = summarize(r.waits.samplesUs);
-  const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full }, model);
-  const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, waits: r.waits.count, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all }, model);
+  const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full, invlpgb: c.invlpgb, tlbsync: c.tlbsync }, model);
+  const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, waits: r.waits.count, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all, invlpgb: c.invlpgb, tlbsync: c.tlbsync }, model);
   return {
     kernel,
     variant,
@@ -164,6 +164,9 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
     fullFlushes: c.tlb_flushes_full,
     rangedFlushes: c.tlb_flushes_ranged,
     invlpg: c.invlpg,
+    invlpgb: c.invlpgb,
+    tlbsync: c.tlbsync,
+    globalAsids: c.global_asids_assigned,
     entriesInvalidated: c.tlb_entries_invalidated,
     refillWalks: c.page_walks,
     syncIpis: c.tlb_remove_table_sync_one,
@@ -185,7 +188,7 @@ const num = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(
 export function formatCompare(r: CompareReport): string {
   const out = [
     `compare ${r.scenario}: seed ${r.seed}${r.schedule === 'free' ? '' : `, schedule ${r.schedule}`}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
-    `  cost model (${r.costModel.source}): IPI send ${r.costModel.ipiSendNs} ns, per target ${r.costModel.perTargetNs} ns, INVLPG ${r.costModel.invlpgNs} ns, full flush ${r.costModel.fullFlushNs} ns`,
+    `  cost model (${r.costModel.source}): IPI send ${r.costModel.ipiSendNs} ns, per target ${r.costModel.perTargetNs} ns, INVLPG ${r.costModel.invlpgNs} ns, full flush ${r.costModel.fullFlushNs} ns, INVLPGB ${r.costModel.invlpgbNs} ns, TLBSYNC ${r.costModel.tlbsyncNs} ns`,
     ...r.warnings.map((w) => `  warning: ${w}`),
   ];
   for (const variant of r.variants) {
@@ -193,7 +196,7 @@ export function formatCompare(r: CompareReport): string {
     const rows = r.rows.filter((row) => row.variant === variant);
     out.push(
       ...formatTable([
-        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
+        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'INVLPGB', 'TLBSYNC', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
         ...rows.map((row) => [
           row.kernel,
           String(row.cpus),
@@ -204,6 +207,8 @@ export function formatCompare(r: CompareReport): string {
           String(row.fullFlushes),
           String(row.rangedFlushes),
           String(row.invlpg),
+          String(row.invlpgb),
+          String(row.tlbsync),
           String(row.entriesInvalidated),
           String(row.refillWalks),
           String(row.syncIpis),

@@ -186,7 +186,8 @@ export function fitCostModel(raw: ProbeRaw): Fit {
   const invlpg = fitInvlpg(raw, warnings);
   const fullFlush = fitFullFlush(raw, warnings);
   return {
-    model: { ipiSendNs: ipi.send, perTargetNs: ipi.target, invlpgNs: invlpg.ns, fullFlushNs: fullFlush.ns, source: 'calibrated' },
+    // the broadcast constants are not measured here: their defaults stay
+    model: { ...DEFAULT_COST_MODEL, ipiSendNs: ipi.send, perTargetNs: ipi.target, invlpgNs: invlpg.ns, fullFlushNs: fullFlush.ns, source: 'calibrated' },
     how: { ipiSendNs: ipi.howSend, perTargetNs: ipi.howTarget, invlpgNs: invlpg.how, fullFlushNs: fullFlush.how },
     warnings,
   };

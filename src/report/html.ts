@@ -14,6 +14,8 @@
  *   latency  the initiators' wait in smp_call_function_many: median solid, p99 dashed, log scale
  *            (the two, and 2 CPUs against 16, differ by orders of magnitude)
  *   ipis     IPIs sent per operation
+ *   broadcast  IPIs and INVLPGBs per operation, solid and dashed: what broadcast invalidation
+ *            (x86TlbFlush=invlpgb) replaces, as CPUs grow
  *   model    microseconds per operation, measured on this host and by the cost model, each in a
  *            panel with its own y axis: the measured wait (host threads) is thousands of times
  *            the modelled one, and on one axis the model's line lies flat on zero
@@ -30,7 +32,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { CompareReport, CompareRow } from '../campaign/compare-report.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 
-export type ChartKey = 'latency' | 'ipis' | 'model';
+export type ChartKey = 'latency' | 'ipis' | 'broadcast' | 'model';
 
 /** The browser builds (UMD: globals vega, vegaLite, vegaEmbed) in load order; each lies beside its package's entry point. */
 const LIBRARIES = [
@@ -65,6 +67,17 @@ export function chartSpecs(report: CompareReport): Record<ChartKey, TopLevelSpec
       values: operated.map((r) => ({ ...point(r), ipisPerOp: r.ipis / r.operations, ipis: r.ipis, operations: r.operations })),
       y: { field: 'ipisPerOp', title: 'IPIs per operation' },
       tooltip: ['ipis', 'operations'],
+    }),
+    broadcast: lineChart(report, {
+      title: 'IPIs and INVLPGBs per operation',
+      subtitle: [`IPIs solid, INVLPGBs dashed; one operation: ${op}`],
+      values: operated.flatMap((r) => [
+        { ...point(r), sent: 'IPIs', perOp: r.ipis / r.operations, count: r.ipis },
+        { ...point(r), sent: 'INVLPGBs', perOp: r.invlpgb / r.operations, count: r.invlpgb },
+      ]),
+      y: { field: 'perOp', title: 'per operation' },
+      dash: { field: 'sent', domain: ['IPIs', 'INVLPGBs'] },
+      tooltip: ['count'],
     }),
     model: lineChart(report, {
       title: 'Measured and modelled wait per operation',
@@ -224,7 +237,7 @@ function header(report: CompareReport): string {
     ['host', `${report.host.cores} cores, Node ${report.host.node}`],
     [
       'cost model',
-      `${m.source}: IPI send ${m.ipiSendNs} ns, per target ${m.perTargetNs} ns, INVLPG ${m.invlpgNs} ns, full flush ${m.fullFlushNs} ns`,
+      `${m.source}: IPI send ${m.ipiSendNs} ns, per target ${m.perTargetNs} ns, INVLPG ${m.invlpgNs} ns, full flush ${m.fullFlushNs} ns, INVLPGB ${m.invlpgbNs} ns, TLBSYNC ${m.tlbsyncNs} ns`,
     ],
   ];
   const warnings = report.warnings.length
@@ -253,6 +266,8 @@ function columns(): [string, string, (r: CompareRow) => number][] {
     ['full flushes', 'full TLB flushes', (r) => r.fullFlushes],
     ['ranged flushes', 'ranged TLB flushes', (r) => r.rangedFlushes],
     ['INVLPG', 'INVLPG instructions', (r) => r.invlpg],
+    ['INVLPGB', 'INVLPGB instructions (x86TlbFlush=invlpgb)', (r) => r.invlpgb],
+    ['TLBSYNC', 'TLBSYNC instructions', (r) => r.tlbsync],
     ['entries invali\u00addated', 'TLB entries invalidated', (r) => r.entriesInvalidated],
     ['refill walks', 'page walks refilling the TLB', (r) => r.refillWalks],
     ['sync IPIs', 'tlb_remove_table_sync_one IPIs', (r) => r.syncIpis],

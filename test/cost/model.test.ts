@@ -13,29 +13,33 @@ import {
   type CostModel,
 } from '../../src/cost/model.ts';
 
-const model: CostModel = { ipiSendNs: 10, perTargetNs: 100, invlpgNs: 1, fullFlushNs: 1000, source: 'calibrated' };
+const model: CostModel = { ipiSendNs: 10, perTargetNs: 100, invlpgNs: 1, fullFlushNs: 1000, invlpgbNs: 20000, tlbsyncNs: 300000, source: 'calibrated' };
 
 describe('modelledNs', () => {
   it('prices each count with its constant and sums them', () => {
-    expect(modelledNs({ ipisSent: 3, targets: 2, invlpg: 7, fullFlushes: 4 }, model)).toBe(3 * 10 + 2 * 100 + 7 * 1 + 4 * 1000);
+    expect(modelledNs({ ipisSent: 3, targets: 2, invlpg: 7, fullFlushes: 4, invlpgb: 5, tlbsync: 2 }, model)).toBe(3 * 10 + 2 * 100 + 7 * 1 + 4 * 1000 + 5 * 20000 + 2 * 300000);
   });
 
   it('is zero for no work', () => {
-    expect(modelledNs({ ipisSent: 0, targets: 0, invlpg: 0, fullFlushes: 0 }, DEFAULT_COST_MODEL)).toBe(0);
+    expect(modelledNs({ ipisSent: 0, targets: 0, invlpg: 0, fullFlushes: 0, invlpgb: 0, tlbsync: 0 }, DEFAULT_COST_MODEL)).toBe(0);
   });
 });
 
 describe('modelledWaitNs', () => {
   it('charges the initiator each IPI it sends and one target per wait: the targets overlap', () => {
     // 4 shootdowns to 3 targets each, 2 INVLPGs and one full flush of the initiator's own
-    expect(modelledWaitNs({ ipisSent: 12, waits: 4, localInvlpg: 2, localFullFlushes: 1 }, model)).toBe(12 * 10 + 4 * 100 + 2 * 1 + 1000);
+    expect(modelledWaitNs({ ipisSent: 12, waits: 4, localInvlpg: 2, localFullFlushes: 1, invlpgb: 0, tlbsync: 0 }, model)).toBe(12 * 10 + 4 * 100 + 2 * 1 + 1000);
+  });
+
+  it('charges the initiator its INVLPGBs and TLBSYNCs, and no target: nobody is interrupted', () => {
+    expect(modelledWaitNs({ ipisSent: 0, waits: 0, localInvlpg: 0, localFullFlushes: 0, invlpgb: 3, tlbsync: 1 }, model)).toBe(3 * 20000 + 300000);
   });
 });
 
 describe('DEFAULT_COST_MODEL', () => {
   it('is marked as the default and prices every kind of work', () => {
     expect(DEFAULT_COST_MODEL.source).toBe('default');
-    for (const v of [DEFAULT_COST_MODEL.ipiSendNs, DEFAULT_COST_MODEL.perTargetNs, DEFAULT_COST_MODEL.invlpgNs, DEFAULT_COST_MODEL.fullFlushNs]) {
+    for (const v of [DEFAULT_COST_MODEL.ipiSendNs, DEFAULT_COST_MODEL.perTargetNs, DEFAULT_COST_MODEL.invlpgNs, DEFAULT_COST_MODEL.fullFlushNs, DEFAULT_COST_MODEL.invlpgbNs, DEFAULT_COST_MODEL.tlbsyncNs]) {
       expect(v).toBeGreaterThan(0);
     }
   });
@@ -69,7 +73,8 @@ describe('the calibration file', () => {
   it('round-trips a saved model, creating the directory and leaving no temp file', () => {
     const path = join(dir, 'nested', 'deeper', 'calibration.json');
     const file = saveCostModel(model, { figure: 42 }, path);
-    expect(loadCostModel(path)).toEqual(model);
+    // the broadcast constants are not calibrated: the file keeps the four, the defaults the rest
+    expect(loadCostModel(path)).toEqual({ ...model, invlpgbNs: DEFAULT_COST_MODEL.invlpgbNs, tlbsyncNs: DEFAULT_COST_MODEL.tlbsyncNs });
     expect(readdirSync(join(dir, 'nested', 'deeper'))).toEqual(['calibration.json']);
     expect(file.raw).toEqual({ figure: 42 });
     expect(file.host.cores).toBeGreaterThan(0);
@@ -81,7 +86,7 @@ describe('the calibration file', () => {
   it('loads from SHOOTDOWN_CALIBRATION by default', () => {
     process.env.SHOOTDOWN_CALIBRATION = join(dir, 'env.json');
     saveCostModel(model, null, calibrationPath());
-    expect(loadCostModel()).toEqual(model);
+    expect(loadCostModel()).toEqual({ ...model, invlpgbNs: DEFAULT_COST_MODEL.invlpgbNs, tlbsyncNs: DEFAULT_COST_MODEL.tlbsyncNs });
   });
 
   it('rejects a file that is not JSON, naming it', () => {

@@ -14,7 +14,7 @@ import { defaultKernelConfig } from '../../src/config/kernel-config.ts';
 import { COUNTER_NAMES, type Counters } from '../../src/trace/counters.ts';
 
 const CPUS = [1, 2, 4, 8, 16];
-const CHARTS = ['latency', 'ipis', 'model'];
+const CHARTS = ['latency', 'ipis', 'broadcast', 'model'];
 
 /** A report as compare would make it: every (kernel, variant, CPU count), plausible numbers. */
 function report(kernels: string[], variants: string[]): CompareReport {
@@ -30,7 +30,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
         rows.push({
           kernel, variant, cpus, switches: defaultKernelConfig(), trials: 4, operations, ipis, shootdowns,
           cpusPerShootdown: cpus > 1 ? cpus - 1 : 0, fullFlushes: 3, rangedFlushes: operations - 3,
-          invlpg: 1234 * cpus, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0,
+          invlpg: 1234 * cpus, invlpgb: k * cpus, tlbsync: k * cpus, globalAsids: k, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0,
           redundantFlushes: k, waitUs: { median: wait, p99: wait * 3.5, samples: shootdowns },
           measuredUsPerOp: (wait * shootdowns) / operations, modelledUsPerOp: (ipis * 3.5) / operations, modelledWaitUsPerOp: (ipis * 3) / operations,
           violations: 0, reportsByKind: {}, firstReport: null, counters,
@@ -41,7 +41,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
   return {
     scenario: 'mprotect-skip-nonatomic-clear', operation: 'mprotect', kernels, variants, cpus: CPUS, seed: 12345, schedule: 'free',
     host: { cores: 2, node: 'v20.20.2' }, warnings: ['16 CPUs on 2 cores: times are inflated </script>'],
-    costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, source: 'calibrated' }, rows, interrupted: null,
+    costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, invlpgbNs: 200, tlbsyncNs: 1000, source: 'calibrated' }, rows, interrupted: null,
   };
 }
 
@@ -146,7 +146,7 @@ describe('compare --html', () => {
     const r = report(['buggy'], ['']);
     for (const row of r.rows) row.waitUs.p99 *= 1000;
     const specs = chartSpecs(r);
-    const titles = { latency: 'wait (µs)', ipis: 'IPIs per operation', model: 'wait per operation (µs)' };
+    const titles = { latency: 'wait (µs)', ipis: 'IPIs per operation', broadcast: 'per operation', model: 'wait per operation (µs)' };
     for (const key of CHARTS) {
       const shown = texts(await renderSvg(specs[key as ChartKey]));
       expect(shown, key).toContain('simulated CPUs');
@@ -173,7 +173,7 @@ describe('compare --html', () => {
   it('keeps the table narrow: short headings, their meaning on hover, the operation named above', () => {
     const page = renderCompareHtml(report(['buggy', 'fixed'], ['busy', 'idle']));
     const headings = [.../<thead>(.*)<\/thead>/.exec(page)![1].matchAll(/<th( title="[^"]+")?>([^<]*)<\/th>/g)];
-    expect(headings.length).toBe(23);
+    expect(headings.length).toBe(25);
     for (const [, title, text] of headings) {
       expect(text.replace(/\u00ad/g, '').length, text).toBeLessThanOrEqual(20);
       if (!['kernel', 'variant'].includes(text)) expect(title, text).toBeDefined();
