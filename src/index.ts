@@ -17,7 +17,8 @@
  *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
  *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
  *                        checkFileData (check/data.ts: no store may be lost)
- *   catalog helpers      SCENARIO_BASE, driverGoesOn, followerGoesOn, the bursts, flag words
+ *   catalog helpers      SCENARIO_BASE, driverGoesOn, followerGoesOn, the bursts, flag words,
+ *                        the collapse races' rounds (collapseRounds, gupFastRounds)
  *
  * The kernel's switches are never read here: a scenario names them in its presets only.
  */
@@ -77,8 +78,10 @@ export {
   bumpFlag,
   dither,
   driverGoesOn,
+  collapseRounds,
   flagParams,
   followerGoesOn,
+  gupFastRounds,
   loadBurst,
   mapAndTouch,
   mappedFrames,

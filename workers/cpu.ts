@@ -22,6 +22,7 @@ import { viewsOf, type MachineMemory } from '../src/machine/memory.ts';
 import { dispatchIpi } from '../src/ipi/dispatch.ts';
 import { abortRun, finishAndWaitForAll, smpBarrier } from '../src/cpu/smp.ts';
 import { initTlbState } from '../src/arch/x86/flush.ts';
+import { kvmGuestInit } from '../src/arch/x86/kvm.ts';
 import { handleMmFault } from '../src/kernel/fault.ts';
 import { resetTlbUbc } from '../src/kernel/tlb-batch.ts';
 import { serializeError, type SerializedError } from '../src/ipi/protocol.ts';
@@ -122,6 +123,7 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   resetTlbUbc(cpu);
   cpu.fabric.discardStaleMessages();
   initTlbState(cpu);
+  kvmGuestInit(cpu);
   let result: unknown = null;
   let error: SerializedError | null = null;
   const baton = controlled ? new Baton(cpu.v, cpu.id) : null;

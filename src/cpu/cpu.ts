@@ -17,6 +17,14 @@
  *
  * A miss probes the 2 MiB TLB before it walks (machine/walker.ts: lookupHugeTlb).
  *
+ * The host: in a KVM guest that flushes paravirtually (arch/x86/kvm.ts installs a HostVcpu), the
+ * hypervisor may deschedule the CPU at a race window or an interrupt point, IRQs off included:
+ * in a free run half of the race windows' noise naps (1 to 8 ms, where a noise nap is 0.02 to
+ * 0.37 ms), and one interrupt point in 2^(noise + 8); in a controlled run one race window in 8
+ * and one interrupt point in 1024, drawn from the CPU's own stream, the vCPU then blocking in the
+ * baton for a drawn number of steps. Nothing of it runs on bare metal, and none of it on the hot
+ * path.
+ *
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
  * is retried, otherwise the access fails (load returns FAULTED, store returns false).
@@ -46,7 +54,7 @@ import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculativ
 import { bindPteCpu } from '../machine/pagetable.ts';
 import { G_ABORT, G_ABORT_CPU, G_POINT_WAITERS, G_STOP } from '../machine/globals-layout.ts';
 import {
-  Activity, IPI_PENDING, PERCPU_WORDS, POINTS_BASE, ST_ACTIVITY, ST_BEAT, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS, ST_WAIT, ST_WAIT_ARG, Wait,
+  Activity, IPI_PENDING, IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS, POINTS_BASE, ST_ACTIVITY, ST_BEAT, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS, ST_WAIT, ST_WAIT_ARG, Wait,
 } from './percpu-layout.ts';
 import { kernelPoint, type KernelPoint } from '../kernel/points.ts';
 import { internText } from '../check/user-text.ts';
@@ -58,7 +66,7 @@ import { RunAbortedError } from '../errors.ts';
 import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { xorshift32 } from './xorshift.ts';
-import { Point } from '../schedule/layout.ts';
+import { H_STEP, Point } from '../schedule/layout.ts';
 
 /** What a failed load returns. */
 export const FAULTED = NaN;
@@ -68,6 +76,15 @@ export const INTERRUPT_INTERVAL = 16;
 export type PageFaultHandler = (cpu: Cpu, va: number, write: boolean, code: number) => boolean;
 /** Runs an IPI's function on `cpu` (ipi/dispatch.ts). */
 export type IpiDispatcher = (cpu: Cpu, from: number, msg: IpiMessage) => void;
+
+/**
+ * The hypervisor under a vCPU (arch/x86/kvm.ts): what it does when it deschedules the vCPU's
+ * thread (put) and before it runs guest code on it again (load). Both run on the vCPU's thread.
+ */
+export interface HostVcpu {
+  put(cpu: Cpu): void;
+  load(cpu: Cpu): void;
+}
 
 export interface CpuOptions {
   csdLockTimeoutMs: number;
@@ -119,8 +136,13 @@ export class Cpu implements IpiCpu {
   private rng = 1;
   private speculationMask = -1;
   private noiseMask = -1;
-  /** whether an interrupt point always takes the slow half: speculation on, or a controlled run */
+  /** whether an interrupt point always takes the slow half: speculation on, a controlled run, or a host that preempts */
   private slowInterrupts = false;
+  private controlled = false;
+  /** the host preempting this vCPU (setHostVcpu), or null on bare metal and in a guest it never preempts */
+  private hostVcpu: HostVcpu | null = null;
+  /** a host preemption at about one interrupt point in 2^(noiseShift + 8) of a free run */
+  private hostMask = -1;
   /** VPNs of recent misses: where a speculative walk may wander */
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
@@ -166,7 +188,10 @@ export class Cpu implements IpiCpu {
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     // a controlled run's scheduler is its noise: race windows are scheduling points instead
     this.noiseMask = opts.noiseShift < 0 || opts.controlled ? -1 : (1 << opts.noiseShift) - 1;
-    this.slowInterrupts = this.speculationMask >= 0 || opts.controlled === true;
+    this.controlled = opts.controlled === true;
+    this.hostMask = opts.noiseShift < 0 || this.controlled ? -1 : (1 << (opts.noiseShift + 8)) - 1;
+    this.hostVcpu = null;
+    this.slowInterrupts = this.speculationMask >= 0 || this.controlled;
     this.rng = (opts.seed ^ Math.imul(this.id + 1, 0x9e3779b1)) | 1;
     this.ops = 0;
     this.cr3 = 0;
@@ -318,7 +343,8 @@ export class Cpu implements IpiCpu {
 
   private interrupted(): void {
     // in a controlled run another CPU may run here; a pending IPI is taken when this one goes on
-    schedPoint(Point.Interrupt);
+    if (this.hostVcpu === null) schedPoint(Point.Interrupt);
+    else this.hostMayPreempt(Point.Interrupt, 0, this.controlled ? 1023 : this.hostMask);
     this.checkAbort();
     // other CPUs' INVLPGBs: the hardware applies them whatever the IRQ state
     this.fabric.takeBroadcastInvalidations();
@@ -346,13 +372,16 @@ export class Cpu implements IpiCpu {
    */
   raceWindow(point: KernelPoint): void {
     this.passPoint(point);
-    schedPoint(Point.RaceWindow, point + 1);
+    if (this.hostVcpu !== null && this.controlled) this.hostMayPreempt(Point.RaceWindow, point + 1, 7);
+    else schedPoint(Point.RaceWindow, point + 1);
     if (this.hold !== null && this.hold.point === point) this.stayInWindow(this.hold);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
     if ((r & 0x100000) !== 0) {
-      this.fabric.stall(((r >>> 21) & 7) * 0.05 + 0.02);
+      // a guest's vCPU: half of the naps are the host's preemptions, longer ones
+      if (this.hostVcpu !== null && (r & 0x80000) !== 0) this.preemptedByHost(r);
+      else this.fabric.stall(((r >>> 21) & 7) * 0.05 + 0.02);
     } else {
       let spin = (r >>> 21) & 1023;
       while (spin-- > 0) this.random();
@@ -372,6 +401,74 @@ export class Cpu implements IpiCpu {
   private stayInWindow(hold: { flags: Int32Array; index: number }): void {
     this.hold = null;
     this.fabric.idleUntil(this, () => Atomics.load(hold.flags, hold.index) !== 0 || this.shouldStop());
+  }
+
+  /**
+   * Makes `host` the hypervisor under this vCPU for the run (arch/x86/kvm.ts kvmGuestInit), or
+   * none. With a host, interrupt points take their slow half: the host may preempt there.
+   */
+  setHostVcpu(host: HostVcpu | null): void {
+    this.hostVcpu = host;
+    this.slowInterrupts = this.speculationMask >= 0 || this.controlled || (host !== null && this.hostMask >= 0);
+  }
+
+  /**
+   * A point at which the host may preempt this vCPU, whatever its IRQ state: at one point in
+   * mask + 1 (none when mask < 0), drawn from the CPU's own seeded stream. Free run: the vCPU
+   * sleeps (preemptedByHost). Controlled run: the point is a scheduling point, and a preempted
+   * vCPU blocks in the baton (hostOffInControlledRun).
+   */
+  private hostMayPreempt(point: Point, arg: number, mask: number): void {
+    const preempt = mask >= 0 && (this.random() & mask) === 0;
+    if (!this.controlled) {
+      if (preempt) this.preemptedByHost(this.random());
+      return;
+    }
+    schedPoint(point, arg);
+    if (preempt) this.preemptedByHostWhile(() => this.hostOffInControlledRun());
+  }
+
+  /**
+   * A controlled run's host preemption: the vCPU is no candidate of the baton (it blocks, as a
+   * wait does, and again each time it is chosen) until the run has made 512 to 8192 more steps,
+   * drawn from its own stream, or an IPI is posted to it (KVM runs a vCPU that an interrupt was
+   * kicked to), or no other CPU could run meanwhile. Every step of it is the schedule's or the
+   * seeded stream's: a replay makes the same preemption.
+   */
+  private hostOffInControlledRun(): void {
+    const p = this.percpu;
+    const s = this.v.sched;
+    const baton = currentBaton();
+    const until = Atomics.load(s, H_STEP) + ((this.random() & 15) + 1) * 512;
+    // as a sleeper (ipi/fabric.ts sleepUnless): a kick from here on bumps IPI_WAKE
+    Atomics.store(p, this.base + IPI_SLEEPING, 1);
+    for (;;) {
+      // read before the look at the doorbell: an IPI posted after it moves IPI_WAKE past `seen`
+      const seen = Atomics.load(p, this.base + IPI_WAKE);
+      const step = Atomics.load(s, H_STEP);
+      if (this.fabric.hasPendingIpi() || step >= until || baton === null || !baton.block(seen)) break;
+      // chosen again with no CPU having made progress meanwhile: the host has nothing else to run
+      if (Atomics.load(s, H_STEP) - step <= this.v.nrCpus) break;
+    }
+    Atomics.store(p, this.base + IPI_SLEEPING, 0);
+  }
+
+  /** The host deschedules this vCPU's thread for 1 to 8 ms (`r` draws how long), then runs it again. */
+  private preemptedByHost(r: number): void {
+    this.preemptedByHostWhile(() => this.fabric.stall(((r >>> 21) & 7) + 1));
+  }
+
+  /**
+   * The host deschedules this vCPU while `off` runs on its thread (which must run no guest code:
+   * take no IPI, touch no guest memory), whatever its IRQ state, then runs it again. Without a
+   * host (bare metal, or a guest that does not flush paravirtually), just `off`. Tests force a
+   * preemption with it; runs get theirs from hostMayPreempt and the race windows.
+   */
+  preemptedByHostWhile(off: () => void): void {
+    const host = this.hostVcpu;
+    host?.put(this);
+    off();
+    host?.load(this);
   }
 
   /**

@@ -12,6 +12,9 @@ export const IPI_WAKE = 0; // futex word: bumped by every event that should wake
 export const IPI_PENDING = 1; // nonzero when some sender bit is set in IPI_MASK, an INVLPGB was posted, or the run aborts
 export const IPI_MASK = 2; // two words: bit s set when CPU s posted on its port to this CPU
 export const IPI_SLEEPING = 4; // 1 while this CPU is in Atomics.wait on IPI_WAKE (its own write)
+// kvm_steal_time.preempted (arch/x86/kvm.ts): the host sets KVM_VCPU_PREEMPTED while this vCPU is
+// off, a paravirt flush cmpxchg's KVM_VCPU_FLUSH_TLB into it, the host xchg's it to 0 on resume
+export const KVM_STEAL_PREEMPTED = 5;
 export const INVLPGB_PENDING = 6; // nonzero when some CPU posted an INVLPGB this CPU has not applied (machine/invlpgb.ts)
 export const TLB_OWNER = 7; // who may touch this CPU's TLB: machine/invlpgb.ts TLB_ACTIVE, TLB_QUIESCENT, TLB_REMOTE
 
@@ -25,6 +28,12 @@ export const ST_IRQ_OFF_SINCE = 38; // ST_OPS when IRQs were last disabled
 export const ST_BEAT = 39; // interrupt points passed, wrapping: the run watchdog's sign of progress
 export const ST_WAIT = 40; // Wait: what an idle wait of this CPU waits for (0 when not waiting)
 export const ST_WAIT_ARG = 41; // the wait's argument (the kernel point, the barrier's generation)
+// the host's record of its flushes of this vCPU's TLB (arch/x86/kvm.ts), for the flush
+// postcondition only: a seqcount, odd while the host resumes the vCPU; the mm loaded and its
+// tlb_gen when the host last flushed
+export const ST_HOST_RESUME_SEQ = 42;
+export const ST_HOST_FLUSH_MM = 43;
+export const ST_HOST_FLUSH_GEN = 44;
 
 export const TLBSTATE_BASE = 48;
 /**

@@ -265,7 +265,9 @@ export function tlbFlushRmaps(cpu: Cpu, tlb: MmuGather): void {
  * (khugepaged's collapse; __tlb_remove_table_one). Switch syncIpi: always (mainline); skipped
  * when the flush before it was a native IPI flush, which every CPU that can run GUP-fast on the
  * mm took with IRQs on (seed 001, tlb_table_flush_implies_ipi_broadcast); skipped after any
- * flush, the seed's skip without its condition on the kind of flush; or never.
+ * flush, the seed's skip without its condition on the kind of flush; or never. A vCPU that a
+ * paravirt flush left to the host still gets this IPI: it is taken once the vCPU runs again and
+ * turns its IRQs on, which is what makes this wait for a GUP-fast walk the host preempted.
  */
 // models mm/mmu_gather.c:tlb_remove_table_sync_one
 export function tlbRemoveTableSyncOne(cpu: Cpu): void {

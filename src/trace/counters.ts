@@ -54,6 +54,11 @@ export const COUNTER_NAMES = [
   'tlbsync_waits',
   'global_asids_assigned',
   'global_asid_space_resets',
+  // x86TlbFlush=kvm-pv (arch/x86/kvm.ts): CPUs a paravirt flush left to the host instead of an
+  // IPI; the host's preemptions of vCPUs, and its flushes of a vCPU's TLB on resume
+  'pv_tlb_flushes_deferred',
+  'host_preemptions',
+  'host_tlb_flushes',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -95,6 +100,9 @@ export const enum Counter {
   TlbsyncWaits,
   GlobalAsidsAssigned,
   GlobalAsidSpaceResets,
+  PvTlbFlushesDeferred,
+  HostPreemptions,
+  HostTlbFlushes,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

@@ -48,6 +48,7 @@ import { IpiFn, setCsdFlushInfo, type FlushTlbInfo } from '../../ipi/protocol.ts
 import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
 import { KernelPoint } from '../../kernel/points.ts';
+import { kvmFlushTlbMulti } from './kvm.ts';
 import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, TS_NEXT_ASID, kernPcid } from './tlbstate-layout.ts';
 import {
   INVLPGB_COUNT_MAX, considerGlobalAsid, invlpgbFlushAllNonglobals, invlpgbFlushSinglePcidNosync, invlpgbFlushUserNrNosync, isGlobalAsid,
@@ -314,6 +315,8 @@ export function flushTlbFunc(cpu: Cpu, f: FlushTlbInfo): void {
  * CPU is in the mask. Returns when all have flushed.
  */
 function flushTlbMulti(cpu: Cpu, cpumask: CpuMask, info: FlushTlbInfo): number {
+  // pv_ops.mmu.flush_tlb_multi in a KVM guest: preempted vCPUs are left to the host (kvm.ts)
+  if (cpu.config.x86TlbFlush === 'kvm-pv') cpumask = kvmFlushTlbMulti(cpu, cpumask);
   cpu.count(Counter.NrTlbRemoteFlush);
   traceTlbFlush(cpu, TlbFlushReason.RemoteSendIpi, info.end === TLB_FLUSH_ALL ? TLB_FLUSH_ALL : (info.end - info.start) / PAGE_SIZE, info.mm);
   const targets = new CpuMask();
@@ -430,8 +433,9 @@ export function flushTlbMmRange(cpu: Cpu, mm: number, start: number, end: number
  * that came before a tlb_remove_table_sync_one interrupted every CPU that could be in GUP-fast on
  * the mm. Such a CPU runs the mm (GUP-fast walks current->mm only), so it is in mm_cpumask, not
  * lazy, and native_flush_tlb_multi IPIs it; the IPI waits for its IRQs to come on. True only for
- * native IPI flushes: an INVLPGB interrupts no one, and a paravirt flush skips a preempted vCPU
- * (the patch's pv_ops check and its !X86_FEATURE_INVLPGB).
+ * native IPI flushes: an INVLPGB interrupts no one, and a paravirt flush skips a preempted vCPU,
+ * which may be inside GUP-fast with IRQs off (kvm.ts; the patch's pv_ops check and its
+ * !X86_FEATURE_INVLPGB).
  */
 // models arch/x86/include/asm/tlb.h:tlb_table_flush_implies_ipi_broadcast (seed 001 patch 2)
 export function tlbTableFlushImpliesIpiBroadcast(cpu: Cpu): boolean {

@@ -42,31 +42,23 @@
  *            walkers, so skipping the sync is safe there, as the seed argues   never
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import { PAGE_SIZE, PTRS_PER_TABLE } from '../../machine/phys-layout.ts';
+import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { PMD_SIZE } from '../../machine/pagetable.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
-import { PROT_READ, PROT_WRITE, sysMmap, sysMunmap } from '../../kernel/mmap.ts';
+import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
 import { sysMprotect } from '../../kernel/mprotect.ts';
-import { collapseHugePage } from '../../kernel/khugepaged.ts';
-import { getUserPagesFast, unpinUserPages } from '../../kernel/gup.ts';
 import { defineScenario } from '../scenario.ts';
-import { bumpFlag, driverGoesOn, flagParams, followerGoesOn, mapAndTouch, roundStarted, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
+import { collapseRounds, flagParams, gupFastRounds, type FlagParams, type RoundsOptions } from './lib.ts';
 
 /** 2 MiB aligned: the mapping is one collapsible PMD range */
 const BASE = 2 ** 37;
 /** the page CPU 0 toggles to get the mm its global ASID, in another PMD range */
 const TOGGLE = BASE + 4 * PMD_SIZE;
-const PAGES = PTRS_PER_TABLE;
-const PIN = 1;
+/** every other CPU walks, one page at a time: a pin seldom makes the collapse back off */
 const WALKERS = 4;
+const PIN = 1;
 const WARMUP = 64;
-
-// flag words: the round mapped (r + 1), collapsed and unmapped (r + 1), CPUs ready, CPUs done
-const F_MAPPED = 0;
-const F_UNMAPPED = 1;
-const F_READY = 2;
-const F_DONE = 3;
 
 function collapser(cpu: Cpu, p: FlagParams): void {
   sysMmap(cpu, p.mm, { addr: TOGGLE, length: PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
@@ -75,32 +67,7 @@ function collapser(cpu: Cpu, p: FlagParams): void {
     sysMprotect(cpu, p.mm, TOGGLE, PAGE_SIZE, PROT_READ);
     sysMprotect(cpu, p.mm, TOGGLE, PAGE_SIZE, PROT_READ | PROT_WRITE);
   }
-  const others = cpu.v.nrCpus - 1;
-  for (let round = 0; driverGoesOn(cpu, round, p.rounds); round++) {
-    mapAndTouch(cpu, p.mm, BASE, PMD_SIZE, PAGES);
-    setFlag(cpu, p, F_MAPPED, round + 1);
-    waitFor(cpu, () => Atomics.load(p.flags, F_READY) >= others * (round + 1));
-    collapseHugePage(cpu, p.mm, BASE);
-    sysMunmap(cpu, p.mm, BASE, PMD_SIZE);
-    setFlag(cpu, p, F_UNMAPPED, round + 1);
-    waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= others * (round + 1));
-  }
-  setFlag(cpu, p, F_MAPPED, p.rounds + 1);
-}
-
-/** CPUs 1..WALKERS walk with GUP-fast; any others only run the mm (a global ASID needs four CPUs on it) */
-function walkerOrIdle(cpu: Cpu, p: FlagParams): void {
-  for (let round = 0; followerGoesOn(cpu); round++) {
-    if (!roundStarted(cpu, p, F_MAPPED, round)) return;
-    bumpFlag(cpu, p, F_READY);
-    if (cpu.id > WALKERS) waitFor(cpu, () => Atomics.load(p.flags, F_UNMAPPED) >= round + 1);
-    while (Atomics.load(p.flags, F_UNMAPPED) < round + 1 && followerGoesOn(cpu)) {
-      const first = cpu.random() % (PAGES - PIN + 1);
-      unpinUserPages(cpu, getUserPagesFast(cpu, p.mm, BASE + first * PAGE_SIZE, PIN, false).pfns);
-      cpu.interruptPoint();
-    }
-    bumpFlag(cpu, p, F_DONE);
-  }
+  collapseRounds(cpu, p, BASE);
 }
 
 export default defineScenario<FlagParams, RoundsOptions>({
@@ -122,7 +89,8 @@ export default defineScenario<FlagParams, RoundsOptions>({
     switchMm(cpu, p.mm);
     smpBarrier(cpu);
     if (cpu.id === 0) collapser(cpu, p);
-    else walkerOrIdle(cpu, p);
+    // CPU 1 walks with GUP-fast; the others only run the mm (a global ASID needs four CPUs on it)
+    else gupFastRounds(cpu, p, BASE, WALKERS, PIN);
     return null;
   },
 });

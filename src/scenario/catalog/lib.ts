@@ -13,7 +13,9 @@ import { kickAll, stopAll } from '../../cpu/smp.ts';
 import { mmAlloc, mmPgd } from '../../kernel/mm.ts';
 import { pteAtNoSideEffects } from '../../machine/pagetable.ts';
 import { ptePfn, ptePresent } from '../../machine/pte.ts';
-import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
+import { PROT_READ, PROT_WRITE, sysMmap, sysMunmap } from '../../kernel/mmap.ts';
+import { collapseHugePage } from '../../kernel/khugepaged.ts';
+import { getUserPagesFast, unpinUserPages } from '../../kernel/gup.ts';
 import { forbiddenReported, keepGoing } from '../scenario.ts';
 
 /** 2 MiB aligned, so that a mapping there has PTE tables of its own. */
@@ -126,4 +128,52 @@ export function bumpFlag(cpu: Cpu, p: FlagParams, i: number): void {
 export function roundStarted(cpu: Cpu, p: FlagParams, i: number, round: number, reported = forbiddenReported): boolean {
   waitFor(cpu, () => Atomics.load(p.flags, i) >= round + 1, reported);
   return Atomics.load(p.flags, i) <= p.rounds;
+}
+
+// The flag words of a collapse race's rounds (collapseRounds, gupFastRounds): the round mapped
+// (r + 1), collapsed and unmapped (r + 1), CPUs ready, CPUs done with the round
+const F_MAPPED = 0;
+const F_UNMAPPED = 1;
+const F_READY = 2;
+const F_DONE = 3;
+/** the pages of a collapsible PMD range */
+const HPAGE_PAGES = 512;
+
+/**
+ * CPU 0 of a collapse race, round after round: maps the 2 MiB at `base` (2 MiB aligned) and
+ * faults every page in, waits until every other CPU is ready, collapses the range
+ * (collapse_huge_page, as MADV_COLLAPSE runs it) and unmaps it at once, which frees the old table
+ * deposited with the new one (zap_deposited_table), then waits until the others are done.
+ */
+export function collapseRounds(cpu: Cpu, p: FlagParams, base: number): void {
+  const others = cpu.v.nrCpus - 1;
+  for (let round = 0; driverGoesOn(cpu, round, p.rounds); round++) {
+    mapAndTouch(cpu, p.mm, base, HPAGE_PAGES * PAGE_SIZE, HPAGE_PAGES);
+    setFlag(cpu, p, F_MAPPED, round + 1);
+    waitFor(cpu, () => Atomics.load(p.flags, F_READY) >= others * (round + 1));
+    collapseHugePage(cpu, p.mm, base);
+    sysMunmap(cpu, p.mm, base, HPAGE_PAGES * PAGE_SIZE);
+    setFlag(cpu, p, F_UNMAPPED, round + 1);
+    waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= others * (round + 1));
+  }
+  setFlag(cpu, p, F_MAPPED, p.rounds + 1);
+}
+
+/**
+ * The other CPUs of a collapse race, each round: CPUs 1 to `walkers` pin `pin` random pages of
+ * the range at `base` at a time with GUP-fast, and unpin them, until CPU 0 has unmapped it; any
+ * others wait for that.
+ */
+export function gupFastRounds(cpu: Cpu, p: FlagParams, base: number, walkers: number, pin: number): void {
+  for (let round = 0; followerGoesOn(cpu); round++) {
+    if (!roundStarted(cpu, p, F_MAPPED, round)) return;
+    bumpFlag(cpu, p, F_READY);
+    if (cpu.id > walkers) waitFor(cpu, () => Atomics.load(p.flags, F_UNMAPPED) >= round + 1);
+    while (Atomics.load(p.flags, F_UNMAPPED) < round + 1 && followerGoesOn(cpu)) {
+      const first = cpu.random() % (HPAGE_PAGES - pin + 1);
+      unpinUserPages(cpu, getUserPagesFast(cpu, p.mm, base + first * PAGE_SIZE, pin, false).pfns);
+      cpu.interruptPoint();
+    }
+    bumpFlag(cpu, p, F_DONE);
+  }
 }
