@@ -13,7 +13,8 @@
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
- *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb
+ *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb,
+ *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0)
  *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
  *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
  *                        checkFileData (check/data.ts: no store may be lost)
@@ -61,6 +62,7 @@ export { enterLazyTlb, flushTlbMmRange, switchMm } from './arch/x86/flush.ts';
 
 // mm, files and run control
 export { mmAlloc, mmPgd } from './kernel/mm.ts';
+export { mmGlobalAsid } from './arch/x86/broadcast.ts';
 export { INIT_MM } from './kernel/mm-layout.ts';
 export { createFile } from './kernel/filemap.ts';
 export { mapAnonPages } from './scenario/populate.ts';

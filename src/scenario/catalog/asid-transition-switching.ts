@@ -55,12 +55,11 @@
  * in 2 of 2 (8.7 s, 11.7 s). The fixed preset ran 3239 trials in 200 s with no report of any kind.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import type { MachineViews } from '../../machine/memory.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
-import { mmBase } from '../../kernel/mm.ts';
-import { INIT_MM, MM_GLOBAL_ASID } from '../../kernel/mm-layout.ts';
+import { INIT_MM } from '../../kernel/mm-layout.ts';
+import { mmGlobalAsid } from '../../arch/x86/broadcast.ts';
 import { MADV_DONTNEED, sysMadvise } from '../../kernel/madvise.ts';
 import { defineScenario } from '../scenario.ts';
 import { bumpFlag, driverGoesOn, flagParams, followerGoesOn, loadBurst, mapAndTouch, setFlag, waitFor, type FlagParams, type RoundsOptions } from './lib.ts';
@@ -86,9 +85,6 @@ const F_DONE = 2;
 /** the thread that switches in and out all the time; the others (but CPU 0) switch once a round */
 const SWITCHER = 4;
 
-/** The mm's global ASID, 0 while it has none (read as consider_global_asid's callers would see it). */
-const globalAsid = (v: MachineViews, mm: number): number => Atomics.load(v.mm, mmBase(mm) + MM_GLOBAL_ASID);
-
 /** A context switch of the thread running `mm` on this CPU: out, and back in. */
 function reschedule(cpu: Cpu, mm: number): void {
   switchMm(cpu, INIT_MM);
@@ -102,7 +98,7 @@ function driver(cpu: Cpu, p: Params): void {
   let end = p.rounds;
   for (let round = 0; driverGoesOn(cpu, round, end); round++) {
     sysMadvise(cpu, p.mm, PAGE, PAGE_SIZE, MADV_DONTNEED);
-    if (end === p.rounds && globalAsid(cpu.v, p.mm) !== 0) end = Math.min(p.rounds, round + 1 + TAIL);
+    if (end === p.rounds && mmGlobalAsid(cpu, p.mm) !== 0) end = Math.min(p.rounds, round + 1 + TAIL);
     bumpFlag(cpu, p, F_ROUND);
     // the thread waits for its workers to take the round (a futex), then runs on
     waitFor(cpu, () => Atomics.load(p.flags, F_DONE) >= (round + 1) * (cpu.v.nrCpus - 2));
