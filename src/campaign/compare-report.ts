@@ -31,6 +31,8 @@ export interface CompareRow {
   invlpgb: number;
   tlbsync: number;
   globalAsids: number;
+  /** CPUs a paravirt flush left to the host instead of an IPI (x86TlbFlush=kvm-pv) */
+  pvDeferred: number;
   entriesInvalidated: number;
   refillWalks: number;
   syncIpis: number;

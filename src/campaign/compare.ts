@@ -167,6 +167,7 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
     invlpgb: c.invlpgb,
     tlbsync: c.tlbsync,
     globalAsids: c.global_asids_assigned,
+    pvDeferred: c.pv_tlb_flushes_deferred,
     entriesInvalidated: c.tlb_entries_invalidated,
     refillWalks: c.page_walks,
     syncIpis: c.tlb_remove_table_sync_one,
@@ -196,7 +197,7 @@ export function formatCompare(r: CompareReport): string {
     const rows = r.rows.filter((row) => row.variant === variant);
     out.push(
       ...formatTable([
-        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'INVLPGB', 'TLBSYNC', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
+        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'INVLPGB', 'TLBSYNC', 'PV deferred', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
         ...rows.map((row) => [
           row.kernel,
           String(row.cpus),
@@ -209,6 +210,7 @@ export function formatCompare(r: CompareReport): string {
           String(row.invlpg),
           String(row.invlpgb),
           String(row.tlbsync),
+          String(row.pvDeferred),
           String(row.entriesInvalidated),
           String(row.refillWalks),
           String(row.syncIpis),

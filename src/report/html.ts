@@ -268,6 +268,7 @@ function columns(): [string, string, (r: CompareRow) => number][] {
     ['INVLPG', 'INVLPG instructions', (r) => r.invlpg],
     ['INVLPGB', 'INVLPGB instructions (x86TlbFlush=invlpgb)', (r) => r.invlpgb],
     ['TLBSYNC', 'TLBSYNC instructions', (r) => r.tlbsync],
+    ['PV de\u00adferred', 'CPUs a paravirt flush left to the host instead of an IPI (x86TlbFlush=kvm-pv)', (r) => r.pvDeferred],
     ['entries invali\u00addated', 'TLB entries invalidated', (r) => r.entriesInvalidated],
     ['refill walks', 'page walks refilling the TLB', (r) => r.refillWalks],
     ['sync IPIs', 'tlb_remove_table_sync_one IPIs', (r) => r.syncIpis],
