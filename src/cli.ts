@@ -158,7 +158,7 @@ which its presets and --set take beside the kernel's.
                "description" (value -> text), "from"}], "scenario": {"name", "switches": [...]}};
                with --scenarios {"scenarios", "measurements": [{"name", "kind", "question",
                "source", "forbidden", "cpus", "preferredCpus", "presets": [{"name", "switches", "expected"}],
-               "noise", "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
+               "noise", "rare", "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
 
 Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog does not load.`,
     options: { scenarios: { type: 'boolean' } },

@@ -3,8 +3,9 @@
  * its `fixed` kernel, within one time budget, each on as many CPUs as the host has cores (more
  * where the scenario needs them). The buggy runs go first and share BUGGY_SHARE of the budget;
  * each stops at its first violation, and whatever time a run leaves goes to the runs after it, so
- * the scenarios that ask for more noise (the rarest races) run last and get most of what the
- * quick ones left. The fixed runs share the rest. The result is a table, reports/run-all.json,
+ * the scenarios that ask for more noise or say they are rare (the rarest races) run last and get
+ * most of what the quick ones left. A free job runs a rare scenario's buggy preset under PCT, on
+ * the fewest CPUs it needs: its window seldom opens free-running (scenario.ts `rare`). The fixed runs share the rest. The result is a table, reports/run-all.json,
  * and the traced report's interleaving of each run that has one (reports/<scenario>-<preset>.json,
  * .ftrace.txt). They are written into a new folder beside reports/, renamed over it at the end
  * (fs-atomic.ts stageDirectory): reports/ holds one whole job's files, never new traces beside an
@@ -163,8 +164,8 @@ async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllRep
   const deadline = t0 + req.budgetMs;
   const machines = new Map<number, Machine>();
   const rows: RunAllRow[] = [];
-  const needsNoise = (e: CatalogEntry) => (e.scenario.noise === 'high' ? 1 : 0);
-  const buggy = [...entries].sort((a, b) => needsNoise(a) - needsNoise(b)).map((entry): PlannedRun => ({ entry, preset: 'buggy' }));
+  const rarest = (e: CatalogEntry) => (e.scenario.noise === 'high' || e.scenario.rare ? 1 : 0);
+  const buggy = [...entries].sort((a, b) => rarest(a) - rarest(b)).map((entry): PlannedRun => ({ entry, preset: 'buggy' }));
   const fixed = entries.map((entry): PlannedRun => ({ entry, preset: 'fixed' }));
   req.progress?.begin('run-all', buggy.length + fixed.length, req.budgetMs);
   try {
@@ -196,11 +197,14 @@ async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllRep
 /** One scenario under one preset, on the machine of its CPU count (booted on first use). */
 async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, preset: string, durationMs: number, req: RunAllRequest, outDir: string): Promise<RunAllRow> {
   const { scenario, url, name } = entry;
-  const cpus = defaultCpus(scenario);
+  // A rare race's window seldom opens free-running: a free job with a time budget searches its
+  // buggy preset under PCT instead, on the fewest CPUs it needs (PCT's odds fall with each CPU).
+  const rareUnderPct = preset === 'buggy' && scenario.rare === true && (req.schedule ?? FREE).strategy === 'free' && req.trials === undefined;
+  const cpus = rareUnderPct ? scenario.cpus : defaultCpus(scenario);
   const seed = req.seed ?? randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');
   const row: RunAllRow = { scenario: name, preset, expected, forbidden: scenario.forbidden, cpus, seed, trials: 0, violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], schedule: null, ok: false };
-  const mode = req.schedule ?? FREE;
+  const mode = rareUnderPct ? parseScheduleMode('pct', undefined, cpus) : (req.schedule ?? FREE);
   const t0 = performance.now();
   // a trial budget, or the run's share of the time
   const budget = req.trials !== undefined ? { trials: req.trials, shard: req.shard } : { durationMs, shard: req.shard };

@@ -74,6 +74,12 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   trialOptions?: O;
   /** the noise the main job runs this scenario under, when the default is too little */
   noise?: NoiseLevel;
+  /**
+   * a race whose window seldom opens free-running: in a free main job its buggy run goes last,
+   * with the scenarios that ask for more noise, gets what the quick ones left, and runs under PCT
+   * on the fewest CPUs the scenario needs
+   */
+  rare?: boolean;
   /** 'race' unless defineMeasurement made it */
   kind?: ScenarioKind;
   /** what one operation of the workload is, as compare's columns name it */
