@@ -54,7 +54,10 @@ describe('shootdown list', () => {
       const listed = [...out.scenarios, ...out.measurements].find((s: { name: string }) => s.name === name);
       expect(listed).toMatchObject({ question: scenario.question, forbidden: scenario.forbidden, cpus: scenario.cpus, kind: scenario.kind ?? 'race' });
       expect(listed.presets).toEqual(Object.entries(scenario.presets).map(([preset, switches]) => ({ name: preset, switches, expected: scenario.expected[preset] })));
+      expect(listed.source).toBe(scenario.source ?? null);
     }
+    // every race of the catalog names where it comes from
+    for (const s of out.scenarios) expect(s.source, s.name).toMatch(/seed|mainline/);
     expect(out.scenarios.find((s: { name: string }) => s.name === 'batched-pending-lost')).toMatchObject({
       forbidden: 'access-after-return',
       cpus: 3,
@@ -79,7 +82,7 @@ describe('shootdown list', () => {
     const r = await shootdown('list', '--scenarios');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^race scenarios \(src\/scenario\/catalog\): shootdown stress <name>/);
-    expect(r.stdout).toMatch(/^dontneed-nested-flush\n {2}Can MADV_DONTNEED return before .*\n {2}forbidden {3}access-after-return\n {2}cpus {8}3\n {2}presets {5}buggy {2}sometimes {2}nestedForceFlush=off\n {14}fixed {2}never {6}\(mainline\)\n {2}options {5}rounds=50$/m);
+    expect(r.stdout).toMatch(/^dontneed-nested-flush\n {2}Can MADV_DONTNEED return before .*\n {2}source {6}seed 002; mainline 99baac21e458 .*\n {2}forbidden {3}access-after-return\n {2}cpus {8}3\n {2}presets {5}buggy {2}sometimes {2}nestedForceFlush=off\n {14}fixed {2}never {6}\(mainline\)\n {2}options {5}rounds=50$/m);
     expect(r.stdout).toMatch(/^ {2}cpus {8}3 \(runs on 5 unless told\); noise high in run-all$/m);
     expect(r.stdout).toMatch(/^measurements \(src\/scenario\/measure\): shootdown compare <name>$/m);
     expect(r.stdout).toMatch(/^fanout-sweep\n.*\n {2}operation {3}flush_tlb_mm_range; every oracle on, any report fails\n/m);

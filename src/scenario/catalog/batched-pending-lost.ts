@@ -76,6 +76,7 @@ export const pageAddress = (k: number): number => BASE + k * PMD_SIZE;
 export default defineScenario<Params, BatchedPendingLostOptions>({
   name: 'batched-pending-lost',
   question: 'Can a batched unmap set during flush_tlb_batched_pending be forgotten, so that mprotect returns without flushing it?',
+  source: 'seed 000 patch 20 "mm/rmap: avoid potential races"; mainline 5ee2fa2f0636 "mm/rmap: fix potential batched TLB flush race"',
   forbidden: 'access-after-return',
   cpus: 3,
   preferredCpus: 5,

@@ -68,6 +68,7 @@ function readAll(cpu: Cpu, pages: number): void {
 export default defineScenario<Params, DeferredFlushSameGenOptions>({
   name: 'deferred-flush-same-gen',
   question: 'Does a CPU that switched away keep stale PCID entries when reclaim’s deferred flush reuses the tlb_gen?',
+  source: 'seed 000 patch 15 "mm: detect deferred TLB flushes in vma granularity" and its review',
   forbidden: 'use-after-free',
   cpus: 3,
   presets: { buggy: ['deferredFlushGen=reuse'], fixed: [] },

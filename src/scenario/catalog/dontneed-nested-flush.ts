@@ -81,6 +81,7 @@ function readerRound(cpu: Cpu, p: Params, round: number): void {
 export default defineScenario<Params, RoundsOptions>({
   name: 'dontneed-nested-flush',
   question: 'Can MADV_DONTNEED return before the TLB entries of the range are gone, when another MADV_DONTNEED zapped it first?',
+  source: 'seed 002; mainline 99baac21e458 "mm: fix MADV_[FREE|DONTNEED] TLB flush miss problem"',
   forbidden: 'access-after-return',
   cpus: 3,
   presets: { buggy: ['nestedForceFlush=off'], fixed: [] },

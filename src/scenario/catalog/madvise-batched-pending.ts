@@ -60,6 +60,7 @@ const forever = (cpu: Cpu): boolean => keepGoing(cpu, 0, 1);
 export default defineScenario<Params, MadviseBatchedPendingOptions>({
   name: 'madvise-batched-pending',
   question: 'Can MADV_DONTNEED return while reclaim has cleared the PTEs and not yet flushed them?',
+  source: 'mainline 383c4613c67c "mm: close theoretical race where stale TLB entries could linger"',
   forbidden: 'access-after-return',
   cpus: 3,
   presets: { buggy: ['madviseBatchedPending=off'], fixed: [] },

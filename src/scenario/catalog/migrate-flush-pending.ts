@@ -85,6 +85,7 @@ function user(cpu: Cpu, p: Params): void {
 export default defineScenario<Params, Options>({
   name: 'migrate-flush-pending',
   question: 'Can migration copy and free a page that NUMA hinting made PROT_NONE while its flush is still deferred, so that a CPU writes into the freed frame?',
+  source: 'mainline 20841405940e "mm: fix TLB flush race between migration, and change_protection_range"',
   forbidden: 'use-after-free',
   cpus: 4,
   presets: { buggy: ['pteAccessibleChecksPending=off'], fixed: [] },

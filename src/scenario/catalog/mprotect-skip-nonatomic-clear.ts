@@ -119,6 +119,7 @@ function writer(cpu: Cpu, p: Params): void {
 export default defineScenario<Params, Options>({
   name: 'mprotect-skip-nonatomic-clear',
   question: 'With two bugs together, can mprotect(PROT_READ) skip the flush of a PTE whose dirty bit a read-then-clear lost, and return while a CPU still writes?',
+  source: 'seed 000 patch 03 "mm/mprotect: do not flush on permission promotion" and its review; seed 000, review of the RFC (only an xchg keeps the hardware\'s A/D bits)',
   forbidden: 'access-after-return',
   cpus: 2,
   presets: {

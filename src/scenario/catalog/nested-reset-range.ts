@@ -60,6 +60,7 @@ interface Params {
 export default defineScenario<Params, RoundsOptions>({
   name: 'nested-reset-range',
   question: 'Can a lazy CPU walk a freed page table when munmap flushes a nested gather after resetting its range?',
+  source: 'seed 002; mainline 7a30df49f63a "mm: mmu_gather: remove __tlb_reset_range() for force flush"',
   forbidden: 'freed-table-walk',
   cpus: 3,
   presets: { buggy: ['nestedRange=reset-range'], fixed: [] },

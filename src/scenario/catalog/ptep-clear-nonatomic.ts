@@ -97,6 +97,7 @@ function reclaimer(cpu: Cpu, p: Params): void {
 export default defineScenario<Params, Options>({
   name: 'ptep-clear-nonatomic',
   question: 'Can a read-then-clear ptep_get_and_clear lose the dirty bit of a write to a lazily freed page, so that reclaim discards it?',
+  source: 'seed 000, review of the RFC: only an xchg keeps the bits the hardware sets (x86 native_ptep_get_and_clear)',
   forbidden: 'lost-dirty-bit',
   cpus: 4,
   presets: { buggy: ['ptepGetAndClear=read-then-clear'], fixed: [] },
