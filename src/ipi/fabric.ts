@@ -45,7 +45,7 @@ import { CsdLockTimeoutError } from '../errors.ts';
 import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
-import { invlpgbApplyForSleepers, invlpgbApplyPending, invlpgbPending, tlbQuiesce, tlbResume } from '../machine/invlpgb.ts';
+import { invlpgbApplyForSleepers, invlpgbApplyPending, invlpgbLagging, invlpgbPending, tlbQuiesce, tlbResume } from '../machine/invlpgb.ts';
 
 /** What the fabric needs of the CPU it belongs to. */
 export interface IpiCpu {
@@ -245,7 +245,9 @@ export class IpiFabric {
       }
       if (since === 0) since = performance.now();
       this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()) || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
-      if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) throw this.watchdog(cpu);
+      if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) {
+        throw this.watchdog(cpu, 'csd_lock_wait: ', CpuMask.load(this.v.csdMask, this.csd + CSD_PENDING).toArray(), 'to run its IPI');
+      }
     }
     p[base + ST_WAITING_ON] = 0;
     p[base + ST_WAITING_ON + 1] = 0;
@@ -253,12 +255,12 @@ export class IpiFabric {
     traceEvent(v, this.self, Ev.CsdDone);
   }
 
-  private watchdog(cpu: IpiCpu): CsdLockTimeoutError {
-    const stuck = CpuMask.load(this.v.csdMask, this.csd + CSD_PENDING).toArray();
+  /** The watchdog's error for a wait of this CPU on the CPUs `stuck`, with the state of each. */
+  private watchdog(cpu: IpiCpu, wait: string, stuck: number[], what: string): CsdLockTimeoutError {
     const states = [this.self, ...stuck].map((c) => readCpuStatus(this.v, c));
     const lines = states.map(formatCpuStatus).join('\n  ');
     return new CsdLockTimeoutError(
-      `csd_lock_wait: CPU ${this.self} waited more than ${cpu.csdLockTimeoutMs} ms for CPU${stuck.length > 1 ? 's' : ''} ${stuck.join(',')} to run its IPI\n  ${lines}`,
+      `${wait}CPU ${this.self} waited more than ${cpu.csdLockTimeoutMs} ms for CPU${stuck.length > 1 ? 's' : ''} ${stuck.join(',')} ${what}\n  ${lines}`,
       { waiter: this.self, stuck, cpus: states },
     );
   }
@@ -294,14 +296,7 @@ export class IpiFabric {
       cpu.checkAbort();
       if (done()) return;
       if (since === 0) since = performance.now();
-      else if (performance.now() - since > cpu.csdLockTimeoutMs) {
-        const states = Array.from({ length: this.v.nrCpus }, (_, c) => readCpuStatus(this.v, c));
-        throw new CsdLockTimeoutError(`CPU ${this.self} waited more than ${cpu.csdLockTimeoutMs} ms for its INVLPGBs to complete\n  ${states.map(formatCpuStatus).join('\n  ')}`, {
-          waiter: this.self,
-          stuck: [],
-          cpus: states,
-        });
-      }
+      else if (performance.now() - since > cpu.csdLockTimeoutMs) throw this.watchdog(cpu, '', invlpgbLagging(this.v, this.self), 'to apply its INVLPGBs');
       // the CPUs asleep take our INVLPGBs from us; the others, at their next interrupt point
       this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyForSleepers(this.v, this.self);
       if (done()) continue;

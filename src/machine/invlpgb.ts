@@ -85,6 +85,16 @@ function appliedEverywhere(v: MachineViews, issuer: number, upTo: number): boole
   return true;
 }
 
+/** The CPUs that have not applied every INVLPGB `issuer` posted: what its TLBSYNC waits for. */
+export function invlpgbLagging(v: MachineViews, issuer: number): number[] {
+  const head = v.invlpgb[block(issuer) + IB_HEAD];
+  const lagging: number[] = [];
+  for (let c = 0; c < v.nrCpus; c++) {
+    if (c !== issuer && Atomics.load(v.invlpgb, block(c) + IB_APPLIED + issuer) < head) lagging.push(c);
+  }
+  return lagging;
+}
+
 /** TLBSYNC's condition: every INVLPGB this CPU issued has completed on every CPU. */
 export function tlbsyncDone(v: MachineViews, cpu: number): boolean {
   return appliedEverywhere(v, cpu, v.invlpgb[block(cpu) + IB_HEAD]);
