@@ -24,8 +24,8 @@ import { formatPte, ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
 import { tlbEntriesForVpn } from '../machine/tlb.ts';
 import { PERCPU_WORDS, TLBSTATE_BASE } from '../cpu/percpu-layout.ts';
 import { TLB_NR_DYN_ASIDS, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, kernPcid } from '../arch/x86/tlbstate-layout.ts';
-import { mmBase, mmCtxId, mmPgd } from '../kernel/mm.ts';
-import { MM_GLOBAL_ASID } from '../kernel/mm-layout.ts';
+import { mmCtxId, mmPgd } from '../kernel/mm.ts';
+import { globalAsidOf } from '../arch/x86/broadcast.ts';
 import { hostFlushCovers } from '../arch/x86/kvm.ts';
 
 export interface FlushViolation {
@@ -36,7 +36,7 @@ export interface FlushViolation {
 
 export function checkFlushPostcondition(v: MachineViews, mm: number, start: number, end: number, flushGen: number): FlushViolation | null {
   const ctxId = mmCtxId(v, mm);
-  const global = Atomics.load(v.mm, mmBase(mm) + MM_GLOBAL_ASID);
+  const global = globalAsidOf(v, mm);
   for (let cpu = 0; cpu < v.nrCpus; cpu++) {
     const ts = cpu * PERCPU_WORDS + TLBSTATE_BASE;
     const onGlobal = global !== 0 && Atomics.load(v.percpu, ts + TS_LOADED_ASID) === global;

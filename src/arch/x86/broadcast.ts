@@ -30,6 +30,7 @@
  *   invlpgbFlushAllNonglobals(cpu)         every non-global entry everywhere, then TLBSYNC
  */
 import type { Cpu } from '../../cpu/cpu.ts';
+import type { MachineViews } from '../../machine/memory.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { ALL_NONGLOBAL, WHOLE_PCID, invlpgbPost, invlpgbRingFull, tlbsyncDone } from '../../machine/invlpgb.ts';
 import { PERCPU_WORDS, TLBSTATE_BASE } from '../../cpu/percpu-layout.ts';
@@ -51,9 +52,13 @@ export function isGlobalAsid(asid: number): boolean {
 
 /** mm_global_asid: 0, or the ASID `mm` has on every CPU. Always 0 without INVLPGB. */
 export function mmGlobalAsid(cpu: Cpu, mm: number): number {
-  if (cpu.config.x86TlbFlush !== 'invlpgb') return 0;
+  return cpu.config.x86TlbFlush === 'invlpgb' ? globalAsidOf(cpu.v, mm) : 0;
+}
+
+/** context.global_asid as the mm holds it, for checkers on any thread (0 on a kernel without INVLPGB). */
+export function globalAsidOf(v: MachineViews, mm: number): number {
   // pairs with the store in assignMmGlobalAsid: asid_transition is seen set once this is seen
-  return Atomics.load(cpu.v.mm, mmBase(mm) + MM_GLOBAL_ASID);
+  return Atomics.load(v.mm, mmBase(mm) + MM_GLOBAL_ASID);
 }
 
 /** mm_needs_global_asid: `mm` has a global ASID and `asid` (what this CPU runs it on) is not it. */
