@@ -19,7 +19,8 @@
  *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
  *                        checkFileData (check/data.ts: no store may be lost)
  *   catalog helpers      SCENARIO_BASE, driverGoesOn, followerGoesOn, the bursts, flag words,
- *                        the collapse races' rounds (collapseRounds, gupFastRounds)
+ *                        the collapse races' rounds (collapseRounds, gupFastRounds), a global
+ *                        ASID for the mm under INVLPGB (toggleForGlobalAsid)
  *
  * The kernel's switches are never read here: a scenario names them in its presets only.
  */
@@ -91,6 +92,7 @@ export {
   roundStarted,
   setFlag,
   storeBurst,
+  toggleForGlobalAsid,
   waitFor,
   type FlagParams,
   type RoundsOptions,

@@ -25,9 +25,10 @@
  * preemption of an oversubscribed CPU thread, or noise, stretches.
  *
  * The mm must have a global ASID for its flushes to be INVLPGBs: CPU 0 first toggles a page
- * between read-write and read-only WARMUP times, and each of those flushes IPIs the other CPUs,
- * after which consider_global_asid looks (one time in 32) whether four CPUs run the mm. All of
- * them do, so it gets one; under x86TlbFlush=ipi the flushes stay IPIs.
+ * between read-write and read-only 64 times (lib.ts toggleForGlobalAsid), and each of those
+ * flushes IPIs the other CPUs, after which consider_global_asid looks (one time in 32) whether
+ * four CPUs run the mm. All of them do, so it gets one; under x86TlbFlush=ipi the flushes stay
+ * IPIs.
  *
  * Programs (4 CPUs or more: four must run the mm for a global ASID), round after round:
  *   CPU 0    maps 2 MiB of anonymous memory, faults every page in, collapses it
@@ -42,14 +43,11 @@
  *            walkers, so skipping the sync is safe there, as the seed argues   never
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { PMD_SIZE } from '../../machine/pagetable.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
-import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
-import { sysMprotect } from '../../kernel/mprotect.ts';
 import { defineScenario } from '../scenario.ts';
-import { collapseRounds, flagParams, gupFastRounds, type FlagParams, type RoundsOptions } from './lib.ts';
+import { collapseRounds, flagParams, gupFastRounds, toggleForGlobalAsid, type FlagParams, type RoundsOptions } from './lib.ts';
 
 /** 2 MiB aligned: the mapping is one collapsible PMD range */
 const BASE = 2 ** 37;
@@ -58,15 +56,9 @@ const TOGGLE = BASE + 4 * PMD_SIZE;
 /** every other CPU walks, one page at a time: a pin seldom makes the collapse back off */
 const WALKERS = 4;
 const PIN = 1;
-const WARMUP = 64;
 
 function collapser(cpu: Cpu, p: FlagParams): void {
-  sysMmap(cpu, p.mm, { addr: TOGGLE, length: PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
-  cpu.store(TOGGLE, 1);
-  for (let i = 0; i < WARMUP; i++) {
-    sysMprotect(cpu, p.mm, TOGGLE, PAGE_SIZE, PROT_READ);
-    sysMprotect(cpu, p.mm, TOGGLE, PAGE_SIZE, PROT_READ | PROT_WRITE);
-  }
+  toggleForGlobalAsid(cpu, p.mm, TOGGLE);
   collapseRounds(cpu, p, BASE);
 }
 

@@ -14,6 +14,7 @@ import { mmAlloc, mmPgd } from '../../kernel/mm.ts';
 import { pteAtNoSideEffects } from '../../machine/pagetable.ts';
 import { ptePfn, ptePresent } from '../../machine/pte.ts';
 import { PROT_READ, PROT_WRITE, sysMmap, sysMunmap } from '../../kernel/mmap.ts';
+import { sysMprotect } from '../../kernel/mprotect.ts';
 import { collapseHugePage } from '../../kernel/khugepaged.ts';
 import { getUserPagesFast, unpinUserPages } from '../../kernel/gup.ts';
 import { forbiddenReported, keepGoing } from '../scenario.ts';
@@ -175,5 +176,21 @@ export function gupFastRounds(cpu: Cpu, p: FlagParams, base: number, walkers: nu
       cpu.interruptPoint();
     }
     bumpFlag(cpu, p, F_DONE);
+  }
+}
+
+/**
+ * What gives an mm a global ASID under x86TlbFlush=invlpgb, from a CPU running it: one page of its
+ * own mapped read-write at `addr`, toggled read-only and back 64 times. Each toggle's flushes IPI
+ * the mm's other CPUs (it has no global ASID yet), after which consider_global_asid looks one
+ * time in 32 whether four CPUs or more run the mm: 128 looks miss with odds of about 1 in 60.
+ * Under any other kernel, 128 flushes and nothing else.
+ */
+export function toggleForGlobalAsid(cpu: Cpu, mm: number, addr: number): void {
+  sysMmap(cpu, mm, { addr, length: PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
+  cpu.store(addr, 1);
+  for (let i = 0; i < 64; i++) {
+    sysMprotect(cpu, mm, addr, PAGE_SIZE, PROT_READ);
+    sysMprotect(cpu, mm, addr, PAGE_SIZE, PROT_READ | PROT_WRITE);
   }
 }

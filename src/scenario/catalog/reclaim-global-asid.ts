@@ -21,9 +21,10 @@
  *   read page k through the entry: use-after-free
  *
  * Programs: a file of PAGES pages mapped read-only and shared by CPU 0.
- *   CPU 0      toggles a page of its own between read-write and read-only WARMUP times (each
- *              flush an IPI flush, after which consider_global_asid looks: CPUs 0-3 run the mm,
- *              so it gets a global ASID), then reads the file pages with the others
+ *   CPU 0      toggles a page of its own between read-write and read-only 64 times (lib.ts
+ *              toggleForGlobalAsid: each flush an IPI flush, after which consider_global_asid
+ *              looks; CPUs 0-3 run the mm, so it gets a global ASID), then reads the file pages
+ *              with the others
  *   CPU 1-3    read the file pages, again and again
  *   CPU 4      (kswapd, on init_mm) reclaims the file pages, `rounds` times, once CPU 0 is ready
  *
@@ -37,12 +38,11 @@ import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { switchMm } from '../../arch/x86/flush.ts';
 import { smpBarrier, stopAll } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
-import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';
-import { sysMprotect } from '../../kernel/mprotect.ts';
+import { PROT_READ, sysMmap } from '../../kernel/mmap.ts';
 import { createFile } from '../../kernel/filemap.ts';
 import { reclaimPages, type ReclaimTarget } from '../../kernel/reclaim.ts';
 import { defineScenario, keepGoing } from '../scenario.ts';
-import { loadBurst, waitFor, type RoundsOptions } from './lib.ts';
+import { loadBurst, toggleForGlobalAsid, waitFor, type RoundsOptions } from './lib.ts';
 
 interface Params {
   mm: number;
@@ -55,7 +55,6 @@ const BASE = 2 ** 37;
 /** CPU 0's own page, toggled to get the mm its global ASID */
 const TOGGLE = BASE + 2 ** 30;
 const PAGES = 8;
-const WARMUP = 64;
 const KSWAPD = 4;
 const BURST = 64;
 // flag word: CPU 0 is done warming up
@@ -81,7 +80,6 @@ export default defineScenario<Params, RoundsOptions>({
   run(cpu: Cpu, p: Params): null {
     if (cpu.id === 0) {
       sysMmap(cpu, p.mm, { addr: BASE, length: PAGES * PAGE_SIZE, prot: PROT_READ, file: p.file, pgoff: 0 });
-      sysMmap(cpu, p.mm, { addr: TOGGLE, length: PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
     }
     if (cpu.id !== KSWAPD) switchMm(cpu, p.mm);
     smpBarrier(cpu);
@@ -93,11 +91,7 @@ export default defineScenario<Params, RoundsOptions>({
       return null;
     }
     if (cpu.id === 0) {
-      cpu.store(TOGGLE, 1);
-      for (let i = 0; i < WARMUP; i++) {
-        sysMprotect(cpu, p.mm, TOGGLE, PAGE_SIZE, PROT_READ);
-        sysMprotect(cpu, p.mm, TOGGLE, PAGE_SIZE, PROT_READ | PROT_WRITE);
-      }
+      toggleForGlobalAsid(cpu, p.mm, TOGGLE);
       Atomics.store(p.flags, F_READY, 1);
     }
     while (keepGoing(cpu, 0, 1)) loadBurst(cpu, BASE, PAGES, BURST);
