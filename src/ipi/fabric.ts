@@ -299,7 +299,7 @@ export class IpiFabric {
       else if (performance.now() - since > cpu.csdLockTimeoutMs) throw this.watchdog(cpu, '', invlpgbLagging(this.v, this.self), 'to apply its INVLPGBs');
       // the CPUs asleep take our INVLPGBs from us; the others, at their next interrupt point
       this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyForSleepers(this.v, this.self);
-      if (done()) continue;
+      if (done()) return;
       // In a controlled run every other CPU is parked, or on its way there, or outside the baton:
       // the wait ends without anyone else running, and must not be a decision of the scheduler
       // (how long a CPU takes to park is the host's, and would change the schedule).
