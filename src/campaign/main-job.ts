@@ -4,8 +4,9 @@
  * where the scenario needs them). The buggy runs go first and share BUGGY_SHARE of the budget;
  * each stops at its first violation, and whatever time a run leaves goes to the runs after it, so
  * the scenarios that ask for more noise or say they are rare (the rarest races) run last and get
- * most of what the quick ones left. A free job runs a rare scenario's buggy preset under PCT, on
- * the fewest CPUs it needs: its window seldom opens free-running (scenario.ts `rare`). The fixed runs share the rest. The result is a table, reports/run-all.json,
+ * most of what the quick ones left. A free job runs the buggy preset of a scenario that is rare
+ * under 'pct' under PCT, on the fewest CPUs it needs: its window seldom opens free-running
+ * (scenario.ts `rare`). The fixed runs share the rest. The result is a table, reports/run-all.json,
  * and the traced report's interleaving of each run that has one (reports/<scenario>-<preset>.json,
  * .ftrace.txt). They are written into a new folder beside reports/, renamed over it at the end
  * (fs-atomic.ts stageDirectory): reports/ holds one whole job's files, never new traces beside an
@@ -164,7 +165,7 @@ async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllRep
   const deadline = t0 + req.budgetMs;
   const machines = new Map<number, Machine>();
   const rows: RunAllRow[] = [];
-  const rarest = (e: CatalogEntry) => (e.scenario.noise === 'high' || e.scenario.rare ? 1 : 0);
+  const rarest = (e: CatalogEntry) => (e.scenario.noise === 'high' || e.scenario.rare !== undefined ? 1 : 0);
   const buggy = [...entries].sort((a, b) => rarest(a) - rarest(b)).map((entry): PlannedRun => ({ entry, preset: 'buggy' }));
   const fixed = entries.map((entry): PlannedRun => ({ entry, preset: 'fixed' }));
   req.progress?.begin('run-all', buggy.length + fixed.length, req.budgetMs);
@@ -199,7 +200,7 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
   const { scenario, url, name } = entry;
   // A rare race's window seldom opens free-running: a free job with a time budget searches its
   // buggy preset under PCT instead, on the fewest CPUs it needs (PCT's odds fall with each CPU).
-  const rareUnderPct = preset === 'buggy' && scenario.rare === true && (req.schedule ?? FREE).strategy === 'free' && req.trials === undefined;
+  const rareUnderPct = preset === 'buggy' && scenario.rare === 'pct' && (req.schedule ?? FREE).strategy === 'free' && req.trials === undefined;
   const cpus = rareUnderPct ? scenario.cpus : defaultCpus(scenario);
   const seed = req.seed ?? randomSeed();
   const expected = scenario.expected[preset] ?? (preset === 'fixed' ? 'never' : 'sometimes');

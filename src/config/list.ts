@@ -69,8 +69,8 @@ export interface ScenarioListing {
   presets: { name: string; switches: string[]; expected: Expected | null }[];
   /** the noise run-all gives it, when not the default */
   noise: string | null;
-  /** whether run-all runs its buggy preset last, with what the quick ones left */
-  rare: boolean;
+  /** how run-all gives its buggy preset more time: 'last', or 'pct' (last, and under PCT); null when an equal share will do */
+  rare: 'last' | 'pct' | null;
   /** what one trial's setup receives, and the variants that change it */
   trialOptions: unknown;
   variants: string[];
@@ -98,7 +98,7 @@ function scenarioListing({ name, scenario: s }: CatalogEntry): ScenarioListing {
     preferredCpus: s.preferredCpus ?? null,
     presets: Object.entries(s.presets).map(([preset, switches]) => ({ name: preset, switches, expected: s.expected[preset] ?? null })),
     noise: s.noise ?? null,
-    rare: s.rare ?? false,
+    rare: s.rare ?? null,
     trialOptions: s.trialOptions ?? null,
     variants: Object.keys(s.variants ?? {}),
     operation: s.operation ?? null,
@@ -131,7 +131,7 @@ function formatScenario(s: ScenarioListing): string[] {
     `  ${s.question}`,
     ...(s.source !== null ? [`  source      ${s.source}`] : []),
     ...(s.kind === 'measurement' ? [`  operation   ${s.operation}; every oracle on, any report fails`] : [`  forbidden   ${s.forbidden}`]),
-    `  cpus        ${cpus}${s.noise !== null ? `; noise ${s.noise} in run-all` : ''}${s.rare ? '; rare: run-all searches its buggy preset under pct, last' : ''}`,
+    `  cpus        ${cpus}${s.noise !== null ? `; noise ${s.noise} in run-all` : ''}${s.rare === 'last' ? '; rare: its buggy run goes last in run-all' : s.rare === 'pct' ? '; rare: run-all searches its buggy preset under pct, last' : ''}`,
     ...s.presets.map((p, i) => `  ${i === 0 ? 'presets' : ''.padEnd(7)}     ${p.name.padEnd(width)}  ${(p.expected ?? '-').padEnd(9)}  ${p.switches.join(' ') || '(mainline)'}`),
     ...(options ? [`  options     ${options}`] : []),
     ...(s.variants.length > 0 ? [`  variants    ${s.variants.join(', ')}`] : []),

@@ -75,11 +75,12 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   /** the noise the main job runs this scenario under, when the default is too little */
   noise?: NoiseLevel;
   /**
-   * a race whose window seldom opens free-running: in a free main job its buggy run goes last,
-   * with the scenarios that ask for more noise, gets what the quick ones left, and runs under PCT
-   * on the fewest CPUs the scenario needs
+   * how the main job (run-all) gives this race's buggy preset the time it needs, when an equal
+   * share of the budget is too little: 'last', it runs after the others, with the scenarios that
+   * ask for more noise, and gets what the quick ones left; 'pct', free running seldom opens its
+   * window, and a free main job also runs it under PCT, on the fewest CPUs the scenario needs
    */
-  rare?: boolean;
+  rare?: 'last' | 'pct';
   /** 'race' unless defineMeasurement made it */
   kind?: ScenarioKind;
   /** what one operation of the workload is, as compare's columns name it */
