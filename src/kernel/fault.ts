@@ -17,7 +17,7 @@ import { loadedMm } from '../arch/x86/flush.ts';
 import { INIT_MM } from './mm-layout.ts';
 import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
-import { findVma, vmaFile, vmaFlags, vmaIsAnon, vmaPgoff, vmaStart, type Vma } from './vma.ts';
+import { findVma, linearPageIndex, vmaFile, vmaFlags, vmaIsAnon, type Vma } from './vma.ts';
 import { fileSize, filemapGetPage } from './filemap.ts';
 import { folioLock, folioMarkDirty, folioUnlock, pageAddRmap, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
@@ -30,7 +30,7 @@ const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
 /** do_anonymous_page: a zeroed page of this mm, writable if the VMA is. */
 function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, write: boolean): boolean {
   const v = cpu.v;
-  const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, vpnOf(va), true);
+  const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), true);
   if (pfn === 0) return false;
   const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
   pageAddRmap(v, pfn);
@@ -43,7 +43,7 @@ function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numbe
 function filePageAt(cpu: Cpu, vma: Vma, va: number): number {
   const v = cpu.v;
   const file = vmaFile(v, vma);
-  const index = vmaPgoff(v, vma) + (vpnOf(va) - vmaStart(v, vma));
+  const index = linearPageIndex(v, vma, va);
   return index < fileSize(v, file) ? filemapGetPage(cpu, file, index) : 0;
 }
 

@@ -84,7 +84,9 @@ function rawSysMmap(cpu: Cpu, mm: number, req: MmapRequest): number {
       start = getUnmappedArea(v, mm, MMAP_BASE / PAGE_SIZE, pages);
       if (start < 0) throw new RangeError('mmap: no room in the address space');
     }
-    vmaInsert(v, mm, { start, end: start + pages, flags, file, pgoff });
+    // an anonymous VMA's vm_pgoff is its first page's own number, which mremap keeps: the linear
+    // index of an anonymous page (what its rmap records) stays valid wherever the page moves
+    vmaInsert(v, mm, { start, end: start + pages, flags, file, pgoff: file === NO_FILE ? start : pgoff });
     return start * PAGE_SIZE;
   } finally {
     mmapWriteUnlock(cpu, mm);

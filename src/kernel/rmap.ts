@@ -8,6 +8,7 @@
  * page table that is being freed.
  */
 import type { Cpu } from '../cpu/cpu.ts';
+import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGet } from '../machine/pagetable.ts';
 import { pteMapsPage, ptePfn } from '../machine/pte.ts';
@@ -22,6 +23,13 @@ import { pteOffsetMapLock, pteUnlock } from './ptl.ts';
 /** Called for each mapping; return false to stop the walk. */
 export type RmapVisitor = (mm: number, va: number, vma: Vma) => boolean | void;
 
+/** vma_address: visits page `index` (its linear page index) in `vma` of `mm` if the VMA covers it. */
+function visitAt(v: MachineViews, mm: number, vma: Vma, index: number, visit: RmapVisitor): boolean | void {
+  const offset = index - vmaPgoff(v, vma);
+  if (offset < 0 || offset >= vmaEnd(v, vma) - vmaStart(v, vma)) return true;
+  return visit(mm, (vmaStart(v, vma) + offset) * PAGE_SIZE, vma);
+}
+
 /** rmap_walk: visits every VMA that may map `pfn`, with the rmap lock held for reading. */
 export function rmapWalk(cpu: Cpu, pfn: number, visit: RmapVisitor): void {
   const v = cpu.v;
@@ -32,7 +40,7 @@ export function rmapWalk(cpu: Cpu, pfn: number, visit: RmapVisitor): void {
     downRead(cpu, v.mm, lock);
     try {
       for (const vma of rmapVmas(v, owner)) {
-        if (vmaIsAnon(v, vma) && vmaStart(v, vma) <= index && index < vmaEnd(v, vma) && visit(owner, index * PAGE_SIZE, vma) === false) return;
+        if (vmaIsAnon(v, vma) && visitAt(v, owner, vma, index, visit) === false) return;
       }
     } finally {
       upRead(cpu, v.mm, lock);
@@ -44,10 +52,7 @@ export function rmapWalk(cpu: Cpu, pfn: number, visit: RmapVisitor): void {
     for (let mm = 1; mm < MAX_MMS; mm++) {
       if (Atomics.load(v.mm, mmBase(mm) + MM_USERS) === 0) continue;
       for (const vma of rmapVmas(v, mm)) {
-        if (vmaFile(v, vma) !== owner) continue;
-        const offset = index - vmaPgoff(v, vma);
-        if (offset < 0 || offset >= vmaEnd(v, vma) - vmaStart(v, vma)) continue;
-        if (visit(mm, (vmaStart(v, vma) + offset) * PAGE_SIZE, vma) === false) return;
+        if (vmaFile(v, vma) === owner && visitAt(v, mm, vma, index, visit) === false) return;
       }
     }
   } finally {

@@ -3,6 +3,7 @@
  * hold the mmap_lock: for reading to look up, for writing to change.
  */
 import type { MachineViews } from '../machine/memory.ts';
+import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { MAX_VMAS, NO_FILE, VMA_END, VMA_FILE, VMA_FLAGS, VMA_IN_USE, VMA_NUMAB_PIDS, VMA_PGOFF, VMA_RMAP, VMA_START, vmaIndex } from './vma-layout.ts';
 
 /** A VMA by its index in v.vmas (vmaIndex(mm, slot)); -1 for none. */
@@ -22,6 +23,14 @@ export const vmaFlags = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_
 export const vmaFile = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_FILE];
 export const vmaPgoff = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_PGOFF];
 export const vmaIsAnon = (v: MachineViews, vma: Vma): boolean => v.vmas[vma + VMA_FILE] === NO_FILE;
+
+/**
+ * linear_page_index: the page `va` of `vma` as its rmap records it, the file page for a file VMA,
+ * the anonymous page's own index (vm_pgoff counts from the VMA's first address at mmap) otherwise.
+ */
+export function linearPageIndex(v: MachineViews, vma: Vma, va: number): number {
+  return v.vmas[vma + VMA_PGOFF] + (Math.floor(va / PAGE_SIZE) - v.vmas[vma + VMA_START]);
+}
 
 /** find_vma_intersection for one page: the VMA containing `vpn`, or -1. */
 export function findVma(v: MachineViews, mm: number, vpn: number): Vma {
