@@ -9,7 +9,9 @@
  *   the scenario         defineScenario, defineMeasurement, keepGoing, forbiddenReported; the
  *                        Cpu it runs on (cpu.load, cpu.store, cpu.random, cpu.idleUntil,
  *                        cpu.shouldStop, cpu.interruptPoint, cpu.localIrqDisable/Enable, cpu.count)
- *   system calls         sysMmap, sysMunmap, sysMadvise, sysMprotect, with the kernel's constants
+ *   system calls         sysMmap (MAP_PRIVATE files with `private`), sysMunmap, sysMadvise,
+ *                        sysMprotect, sysFork (the child's mm; copy-on-write), exitMmap (an mm
+ *                        no CPU runs any more), with the kernel's constants
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
@@ -51,7 +53,8 @@ export { Counter } from './trace/counters.ts';
 export { VIOLATION_KIND_NAMES } from './check/oracle.ts';
 
 // system calls and kernel paths
-export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, sysMmap, sysMunmap, type MmapRequest } from './kernel/mmap.ts';
+export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, exitMmap, sysMmap, sysMunmap, type MmapRequest } from './kernel/mmap.ts';
+export { sysFork } from './kernel/fork.ts';
 export { MADV_DONTNEED, MADV_FREE, sysMadvise } from './kernel/madvise.ts';
 export { sysMprotect } from './kernel/mprotect.ts';
 export { reclaimPages, type ReclaimStat, type ReclaimTarget } from './kernel/reclaim.ts';

@@ -24,6 +24,7 @@
  *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
  *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
  *   tlbbatchFlush               arch/x86/mm/tlb.c:arch_tlbbatch_flush under x86TlbFlush=invlpgb
+ *   forkFlush                   kernel/fork.c:dup_mmap (the flush_tlb_mm(oldmm) before the parent's mmap_lock is released)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -190,6 +191,14 @@ export const SWITCHES = {
     },
     default: 'broadcast',
     from: 'mainline 72a920eacd8a "x86/mm: Use broadcast TLB flushing in page reclaim" and 0b7eb55cb706 (v6.15); the INVLPGB series fixed its reclaim flush twice in review: v2 "Fix bug in arch_tlbbatch_flush, where we need to do both the TLBSYNC, and flush the CPUs that are in the cpumask", v5 "fix a race between reclaim and ASID transition (Jann)". ipi-cpumask is the batch flush left as it was before the series, with global ASIDs in use',
+  }),
+  forkFlush: defineSwitch({
+    values: {
+      'flush-tlb-mm': "dup_mmap ends with flush_tlb_mm(oldmm) before it releases the parent's mmap_lock: once fork returns, no CPU writes through an entry to a page that copy_present_pte write-protected",
+      none: "dup_mmap write-protects the parent's private PTEs and returns without a flush: a thread of the parent keeps storing through its cached writable entry into the page the child now shares, and a copy-on-write copies the page without the stores that follow",
+    },
+    default: 'flush-tlb-mm',
+    from: "mainline kernel/fork.c:dup_mmap, whose flush_tlb_mm(oldmm) sits between mmap_write_unlock(mm) and mmap_write_unlock(oldmm) in every version; mm/memory.c:wp_page_copy relies on it (the copy is made before ptep_clear_flush, trusting that no writable entry to the old page remains). none is the fork without it",
   }),
 } as const;
 

@@ -39,8 +39,13 @@ export interface MmapRequest {
   addr?: number;
   length: number;
   prot: number;
-  /** a file to map shared; anonymous private memory when absent */
+  /** a file to map, shared unless `private`; anonymous private memory when absent */
   file?: number;
+  /**
+   * MAP_PRIVATE for a file: reads see the page cache, the first write to a page copies it into an
+   * anonymous page of the mapping's own (copy-on-write), which the file never sees
+   */
+  private?: boolean;
   /** the file page mapped at the start */
   pgoff?: number;
 }
@@ -70,7 +75,7 @@ function rawSysMmap(cpu: Cpu, mm: number, req: MmapRequest): number {
   const file = req.file ?? NO_FILE;
   const pgoff = req.pgoff ?? 0;
   if (file !== NO_FILE && pgoff + pages > fileSize(v, file)) throw new RangeError(`mmap of ${pages} pages at file page ${pgoff} runs past the end of file ${file}`);
-  const flags = (req.prot & PROT_READ ? VM_READ : 0) | (req.prot & PROT_WRITE ? VM_WRITE : 0) | (req.prot & PROT_EXEC ? VM_EXEC : 0) | (file !== NO_FILE ? VM_SHARED : 0);
+  const flags = (req.prot & PROT_READ ? VM_READ : 0) | (req.prot & PROT_WRITE ? VM_WRITE : 0) | (req.prot & PROT_EXEC ? VM_EXEC : 0) | (file !== NO_FILE && req.private !== true ? VM_SHARED : 0);
   cpu.setActivity(Activity.Kernel);
   cpu.passPoint(KernelPoint.MmapEnter);
   mmapWriteLock(cpu, mm);

@@ -102,7 +102,8 @@ export function vmGetPageProt(vmFlags: number): number {
 
 /**
  * can_change_pte_writable: may this PTE of a VM_WRITE VMA become writable without a write fault?
- * A private mapping only for an exclusive anonymous page (mapped once: nothing here forks), a
+ * A private mapping only for an exclusive anonymous page (mapped once: a page fork shares is mapped
+ * twice until a write fault copies it; mapcount 1 stands in for PageAnonExclusive), a
  * shared mapping only for a PTE already dirty (otherwise writeback must see the first write).
  */
 function canChangePteWritable(v: MachineViews, vma: Vma, pte: number): boolean {

@@ -15,7 +15,8 @@ export const VMA_FILE = 4; // the file mapped, or NO_FILE for anonymous memory
 export const VMA_PGOFF = 5; // vm_pgoff: the file page mapped at VMA_START
 export const VMA_NUMAB_PIDS = 6; // vma->numab_state->pids_active: PID bits of tasks that faulted here
 export const VMA_RMAP = 7; // linked in the rmap (anon_vma / i_mmap): found by rmap walks
-export const VMA_WORDS = 8;
+export const VMA_ANON_VMAS = 8; // the anon_vma_chain: a mask of the mms (2 words, bit = mm) whose anon_vma this VMA is linked to
+export const VMA_WORDS = 10;
 
 export const NO_FILE = -1;
 

@@ -4,7 +4,7 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { MAX_VMAS, NO_FILE, VMA_END, VMA_FILE, VMA_FLAGS, VMA_IN_USE, VMA_NUMAB_PIDS, VMA_PGOFF, VMA_RMAP, VMA_START, vmaIndex } from './vma-layout.ts';
+import { MAX_VMAS, NO_FILE, VMA_ANON_VMAS, VMA_END, VMA_FILE, VMA_FLAGS, VMA_IN_USE, VMA_NUMAB_PIDS, VMA_PGOFF, VMA_RMAP, VMA_START, VM_SHARED, vmaIndex } from './vma-layout.ts';
 
 /** A VMA by its index in v.vmas (vmaIndex(mm, slot)); -1 for none. */
 export type Vma = number;
@@ -15,6 +15,16 @@ export interface VmaInfo {
   flags: number;
   file: number;
   pgoff: number;
+  /**
+   * the anon_vma_chain (VMA_ANON_VMAS): the mms whose anon_vma the VMA is linked to, two words of
+   * a mask by mm; by default the VMA's own mm's for a private mapping, none for a shared one
+   */
+  anonVmas?: readonly [number, number];
+}
+
+/** The anon_vma_chain mask of `mm` alone. */
+export function anonVmaBit(mm: number): [number, number] {
+  return mm < 32 ? [(1 << mm) | 0, 0] : [0, (1 << (mm - 32)) | 0];
 }
 
 export const vmaStart = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_START];
@@ -23,6 +33,17 @@ export const vmaFlags = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_
 export const vmaFile = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_FILE];
 export const vmaPgoff = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_PGOFF];
 export const vmaIsAnon = (v: MachineViews, vma: Vma): boolean => v.vmas[vma + VMA_FILE] === NO_FILE;
+
+/** The VMA's anon_vma_chain mask (VmaInfo.anonVmas). */
+export function vmaAnonVmas(v: MachineViews, vma: Vma): [number, number] {
+  return [Atomics.load(v.vmas, vma + VMA_ANON_VMAS), Atomics.load(v.vmas, vma + VMA_ANON_VMAS + 1)];
+}
+
+/** Is the VMA linked to the anon_vma of `mm` (an anonymous page of `mm`'s may be mapped in it)? */
+export function vmaLinkedToAnonVma(v: MachineViews, vma: Vma, mm: number): boolean {
+  const word = Atomics.load(v.vmas, vma + VMA_ANON_VMAS + (mm < 32 ? 0 : 1));
+  return (word & (1 << (mm & 31))) !== 0;
+}
 
 /**
  * linear_page_index: the page `va` of `vma` as its rmap records it, the file page for a file VMA,
@@ -72,6 +93,9 @@ export function vmaInsert(v: MachineViews, mm: number, info: VmaInfo): Vma {
     v.vmas[vma + VMA_FILE] = info.file;
     v.vmas[vma + VMA_PGOFF] = info.pgoff;
     v.vmas[vma + VMA_NUMAB_PIDS] = 0;
+    const chain = info.anonVmas ?? ((info.flags & VM_SHARED) !== 0 ? [0, 0] : anonVmaBit(mm));
+    Atomics.store(v.vmas, vma + VMA_ANON_VMAS, chain[0]);
+    Atomics.store(v.vmas, vma + VMA_ANON_VMAS + 1, chain[1]);
     Atomics.store(v.vmas, vma + VMA_RMAP, 1);
     Atomics.store(v.vmas, vma + VMA_IN_USE, 1);
     return vma;
@@ -80,7 +104,7 @@ export function vmaInsert(v: MachineViews, mm: number, info: VmaInfo): Vma {
 }
 
 export function vmaInfo(v: MachineViews, vma: Vma): VmaInfo {
-  return { start: vmaStart(v, vma), end: vmaEnd(v, vma), flags: vmaFlags(v, vma), file: vmaFile(v, vma), pgoff: vmaPgoff(v, vma) };
+  return { start: vmaStart(v, vma), end: vmaEnd(v, vma), flags: vmaFlags(v, vma), file: vmaFile(v, vma), pgoff: vmaPgoff(v, vma), anonVmas: vmaAnonVmas(v, vma) };
 }
 
 /** Takes a VMA out of the tree (vma_iter_clear): faults and syscalls no longer find it. */
