@@ -40,6 +40,7 @@ describe('kernel switches', () => {
       'x86TlbFlush',
       'asidTransition',
       'tlbbatchFlush',
+      'perVmaLock',
     ]);
   });
 
