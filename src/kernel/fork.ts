@@ -8,7 +8,8 @@
  * and copies (kernel/fault.ts wp_page_copy). Write-protecting the PTE is not enough: a thread of
  * the parent on another CPU may still hold a writable TLB entry for the page. So dup_mmap ends
  * with flush_tlb_mm(oldmm), before it releases the parent's mmap_lock, which kept every fault of
- * the parent out meanwhile (and, under per-VMA locks, the VMA lock of each VMA copied):
+ * the parent out meanwhile; under per-VMA locks, so does vma_start_write on each VMA as it is
+ * copied (switch forkVmaLock, fb49c455323f):
  *
  *   CPU 0 (fork)                         CPU 1 (a thread of the parent)
  *   mmap_write_lock(parent)
@@ -23,6 +24,14 @@
  * copies the page for the parent, the stores that follow the copy stay behind in the child's page.
  * What fork promises (check/promises.ts): the write-protected ranges keep no writable
  * translation filled before it returned.
+ *
+ * Without vma_start_write (forkVmaLock=off) a thread of the parent faults under the VMA lock
+ * while fork runs, before its flush: wp_page_copy copies a page fork just shared while another
+ * thread still writes it through its old writable entry, and what that thread writes between the
+ * copy and wp_page_copy's ptep_clear_flush stays in the child's page, lost to the parent
+ * (scenario fork-vma-lock). fb49c455323f's message also names the anon_vma that such a fault
+ * may create under fork (anon_vma_prepare after anon_vma_clone): anon_vmas are made with the VMA
+ * here, so that half is not modelled.
  *
  * The anon rmap (kernel/rmap.ts): each child VMA of a private mapping is linked to every anon_vma
  * its parent VMA is (anon_vma_clone) and to the child's own (anon_vma_fork), under the family's
@@ -47,6 +56,7 @@ import { allVmas, anonVmaBit, linearPageIndex, vmaAnonVmas, vmaEnd, vmaFlags, vm
 import { clearPageAnonExclusive, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pagePinCount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
+import { vmaStartWrite } from './vma-lock.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 import { KernelPoint } from './points.ts';
 import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
@@ -147,6 +157,10 @@ function dupMmap(cpu: Cpu, parent: number, child: number): Array<[number, number
   mmapWriteLock(cpu, child);
   try {
     for (const vma of allVmas(v, parent)) {
+      // fb49c455323f: no fault of the parent under the VMA lock alone while its PTEs are copied,
+      // nor until the flush below has removed every writable entry of it (the lock holds until
+      // the mmap_lock is released)
+      if (cpu.config.forkVmaLock === 'on') vmaStartWrite(cpu, parent, vma);
       const info = vmaInfo(v, vma);
       const shared = (info.flags & VM_SHARED) !== 0;
       // anon_vma_fork: the parent's chain and the child's own anon_vma, under the family's lock
