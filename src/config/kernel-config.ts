@@ -209,7 +209,7 @@ export const SWITCHES = {
       none: "dup_mmap write-protects the parent's private PTEs and returns without a flush: a thread of the parent keeps storing through its cached writable entry into the page the child now shares, and a copy-on-write copies the page without the stores that follow",
     },
     default: 'flush-tlb-mm',
-    from: "mainline kernel/fork.c:dup_mmap, whose flush_tlb_mm(oldmm) sits between mmap_write_unlock(mm) and mmap_write_unlock(oldmm) in every version; mm/memory.c:wp_page_copy relies on it (the copy is made before ptep_clear_flush, trusting that no writable entry to the old page remains). none is the fork without it",
+    from: "mainline kernel/fork.c:dup_mmap, whose flush_tlb_mm(oldmm) sits between mmap_write_unlock(mm) and mmap_write_unlock(oldmm); mainline 77fff4ae2b7b (Atsushi Nemoto, Ralf Baechle, 2006) describes the window it closes: another thread of the parent writes COW pages between the write-protect and the flush, and a later wp_page_copy must still see those writes. none is no mainline or posted version: the fork without the flush, to show what the flush is for",
   }),
   forkVmaLock: defineSwitch({
     values: {

@@ -29,6 +29,15 @@
  *
  * Under the buggy kernel the lost-data check may also report the stores that landed in the
  * child's page after the parent's copy; the promise catches the first such store as it is made.
+ *
+ * Where it comes from: dup_mmap's flush, and the window before it that mainline 77fff4ae2b7b
+ * describes (a thread of the parent writing COW pages between the write-protect and the flush;
+ * its fix is for caches that alias). forkFlush=none is not a kernel that shipped: it removes the
+ * flush to show what the flush is for. The other half of the question, a wp_page_copy that sets
+ * the new PTE before flushing the old one (the order before ptep_clear_flush), is not a preset:
+ * its window closes before the fault returns and before the PTL is dropped, and no oracle here
+ * sees a CPU read the old page meanwhile (that needs a check of the order of loads and stores
+ * across CPUs, which none makes).
  */
 import { defineScenario } from '../scenario.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
@@ -58,7 +67,7 @@ interface Params {
 export default defineScenario<Params, CowStaleWritableOptions>({
   name: 'cow-stale-writable',
   question: "Can a thread of the parent write, after fork returned, through a writable TLB entry into the page the child now shares?",
-  source: 'mainline kernel/fork.c:dup_mmap, flush_tlb_mm(oldmm) before mmap_write_unlock(oldmm); mainline mm/memory.c:wp_page_copy ("Clear the pte entry and flush it first, before updating the pte with the new entry")',
+  source: 'mainline kernel/fork.c:dup_mmap, flush_tlb_mm(oldmm) before mmap_write_unlock(oldmm); mainline 77fff4ae2b7b (the window between the write-protect and that flush, where another thread still writes COW pages); the buggy preset is no mainline or posted version',
   forbidden: 'access-after-return',
   cpus: 2,
   preferredCpus: 3,
