@@ -56,6 +56,7 @@ import { allVmas, anonVmaBit, linearPageIndex, vmaAnonVmas, vmaEnd, vmaFlags, vm
 import { clearPageAnonExclusive, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pagePinCount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
+import { exitMmap } from './mmap.ts';
 import { vmaStartWrite } from './vma-lock.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 import { KernelPoint } from './points.ts';
@@ -175,11 +176,12 @@ function dupMmap(cpu: Cpu, parent: number, child: number): Array<[number, number
       if ((vmaFlags(v, vma) & VM_WRITE) !== 0) protectedRanges.push([vmaStart(v, vma) * PAGE_SIZE, vmaEnd(v, vma) * PAGE_SIZE]);
     }
   } finally {
+    // out: also when a copy failed, since what was write-protected so far must be flushed
     mmapWriteUnlock(cpu, child);
+    // race window: the parent's PTEs are read-only, other CPUs' TLBs may still write through them
+    cpu.raceWindow(KernelPoint.ForkWrprotectedBeforeFlush);
+    if (cpu.config.forkFlush === 'flush-tlb-mm') flushTlbMmRange(cpu, parent, 0, TLB_FLUSH_ALL);
   }
-  // race window: the parent's PTEs are read-only, other CPUs' TLBs may still write through them
-  cpu.raceWindow(KernelPoint.ForkWrprotectedBeforeFlush);
-  if (cpu.config.forkFlush === 'flush-tlb-mm') flushTlbMmRange(cpu, parent, 0, TLB_FLUSH_ALL);
   return protectedRanges;
 }
 
@@ -203,8 +205,10 @@ function rawSysFork(cpu: Cpu, mm: number): number {
   mmSetAnonVmaRoot(v, child, mmAnonVmaRoot(v, mm));
   const since = promiseStart(v);
   mmapWriteLock(cpu, mm);
+  let forked = false;
   try {
     const ranges = dupMmap(cpu, mm, child);
+    forked = true;
     // what the parent may now rely on, made under its mmap_lock as mprotect makes its own: no
     // fault of the parent ran in a VMA since fork write-protected it (the mmap_lock, and under
     // per-VMA locks the VMA's lock, keeps them out), so an entry filled since is read-only
@@ -212,6 +216,8 @@ function rawSysFork(cpu: Cpu, mm: number): number {
     for (const [start, end] of ranges) makePromise(v, mm, start, end, PromiseKind.ForkWriteProtected, since);
   } finally {
     mmapWriteUnlock(cpu, mm);
+    // a failed fork (no memory) tears the half-made child down (mmput), its pages' references with it
+    if (!forked) exitMmap(cpu, child);
     cpu.passPoint(KernelPoint.ForkReturn);
     cpu.setActivity(Activity.User);
   }
