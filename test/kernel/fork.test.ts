@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
-import type { CowResult, PrivateFileResult, RmapResult } from '../fixtures/fork-workloads.ts';
+import type { CowResult, OrphanResult, PrivateFileResult, RmapResult } from '../fixtures/fork-workloads.ts';
 import { MAX_MMS } from '../../src/kernel/mm-layout.ts';
 
 const machine = useMachine({ cpus: 2 });
@@ -72,5 +72,15 @@ describe('fork and copy-on-write', () => {
     expect(run.violations).toEqual([]);
     expect(run.results[0]).toBe(rounds);
     expect(await machine().freeFrames()).toBe(machine().v.nrFrames - 2);
+  });
+
+  it("keeps an exited parent's slot while a child maps its pages, whose rmap still finds the child's mapping", async () => {
+    const run = await machine().run<unknown, OrphanResult | null, object>(workload('forkOrphan'), {}, { seed: 5 });
+    expect(run.violations).toEqual([]);
+    const r = run.results[0]!;
+    expect(r.allocated).not.toContain(r.parent);
+    expect(r.found).toEqual([[r.child, 2 ** 38]]);
+    // once the child exited too, the slot is the first one free again
+    expect(r.reused).toBe(true);
   });
 });
