@@ -70,6 +70,9 @@ export const COUNTER_NAMES = [
   // mmap_lock acquisitions that had to wait, for reading and for writing
   'mmap_lock_read_contended',
   'mmap_lock_write_contended',
+  // milliseconds the workload's CPUs spent in their measured loops, summed over the CPUs (a
+  // measurement's time base: per second of the workload, compare columns)
+  'workload_ms',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -120,6 +123,7 @@ export const enum Counter {
   VmaLockWriteWaits,
   MmapLockReadContended,
   MmapLockWriteContended,
+  WorkloadMs,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */
