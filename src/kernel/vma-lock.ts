@@ -112,7 +112,7 @@ export function vmaStartWrite(cpu: Cpu, mm: number, vma: Vma): void {
   if (vmaMm(vma) !== mm) throw new Error(`vma_start_write: VMA ${vma} is not one of mm ${mm}'s`);
   const seq = mmLockSeq(v, mm);
   if (v.vmas[vma + VMA_LOCK_SEQ] === seq) return;
-  if (downWrite(cpu, v.vmas, vma + VMA_LOCK)) cpu.count(Counter.VmaLockWriteWaits);
+  if (downWrite(cpu, v.vmas, vma + VMA_LOCK) > 0) cpu.count(Counter.VmaLockWriteWaits);
   Atomics.store(v.vmas, vma + VMA_LOCK_SEQ, seq);
   upWrite(cpu, v.vmas, vma + VMA_LOCK);
 }

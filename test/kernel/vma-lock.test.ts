@@ -42,6 +42,7 @@ describe('per-VMA locks (vma_start_read, vma_start_write, lock_vma_under_rcu)', 
     expect(run.counters.vma_lock_success).toBe(1);
     expect(run.counters.vma_lock_abort).toBe(1);
     expect(run.counters.mmap_lock_read_contended).toBe(1);
+    expect(run.counters.mmap_lock_fault_waits).toBe(1);
     expect(run.violationCount).toBe(0);
   });
 
@@ -54,6 +55,8 @@ describe('per-VMA locks (vma_start_read, vma_start_write, lock_vma_under_rcu)', 
     expect(run.counters.vma_lock_success).toBe(0);
     // the fault in B waited; the one in A came after the writer had let go
     expect(run.counters.mmap_lock_read_contended).toBe(1);
+    expect(run.counters.mmap_lock_fault_waits).toBe(1);
+    expect(run.counters.mmap_lock_fault_wait_us).toBeGreaterThan(0);
     expect(run.violationCount).toBe(0);
   });
 });

@@ -7,8 +7,10 @@
  * Every CPU is a thread of one process with VMAs of its own that only it touches. In a pass, the
  * CPU drops the pages of each of its VMAs in turn (MADV_DONTNEED, which takes the mmap_lock for
  * reading) and writes every page again, each write a page fault that allocates a zeroed page: one
- * operation. After each pass, the CPU maps a small range elsewhere, writes it and unmaps it, as an
- * allocator does now and then: the mmap_lock for writing, twice. Warm-up passes go first, untimed.
+ * operation. After each pass, the CPU maps a small range elsewhere, writes it, makes it read-only
+ * and unmaps it, as allocators and JITs do now and then: the mmap_lock for writing three times,
+ * mprotect's held through a TLB flush that IPIs every CPU running the mm. Warm-up passes go first,
+ * untimed.
  *
  *   per-vma-lock     perVmaLock=on: lock_vma_under_rcu, the mmap_lock only as a fallback
  *   mmap-lock        perVmaLock=off: every fault takes the mmap_lock for reading, and waits
@@ -30,6 +32,7 @@ import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { MAX_VMAS } from '../../kernel/vma-layout.ts';
 import { PROT_READ, PROT_WRITE, sysMmap, sysMunmap } from '../../kernel/mmap.ts';
 import { MADV_DONTNEED, sysMadvise } from '../../kernel/madvise.ts';
+import { sysMprotect } from '../../kernel/mprotect.ts';
 import { Counter } from '../../trace/counters.ts';
 import { defineMeasurement } from '../scenario.ts';
 import { SCENARIO_BASE } from '../catalog/lib.ts';
@@ -51,6 +54,8 @@ interface Params extends Options {
 
 /** Each CPU's VMAs lie in a 1 GiB window of their own, a page apart; its scratch range above them. */
 const CPU_SPAN = 512 * PMD_SIZE;
+/** pages of the scratch mapping a CPU makes and drops after each pass */
+const SCRATCH_PAGES = 4;
 const vmaBase = (cpu: Cpu, p: Params, k: number): number => SCENARIO_BASE + cpu.id * CPU_SPAN + k * (p.pages + 1) * PAGE_SIZE;
 const scratchBase = (cpu: Cpu): number => SCENARIO_BASE + cpu.id * CPU_SPAN + CPU_SPAN / 2;
 
@@ -75,10 +80,12 @@ function faulter(cpu: Cpu, p: Params, rounds: number, timed: boolean): void {
       touch(cpu, base, p.pages, round + 1);
       if (timed) cpu.count(Counter.WorkloadOps, p.pages);
     }
-    // an unrelated mapping made and dropped: the mmap_lock for writing, twice
-    const scratch = sysMmap(cpu, p.mm, { addr: scratchBase(cpu), length: PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
-    touch(cpu, scratch, 1, round + 1);
-    sysMunmap(cpu, p.mm, scratch, PAGE_SIZE);
+    // an unrelated mapping made, written, made read-only and dropped: the mmap_lock for writing
+    // three times, mprotect's through its TLB flush (an IPI to every CPU that runs the mm)
+    const scratch = sysMmap(cpu, p.mm, { addr: scratchBase(cpu), length: SCRATCH_PAGES * PAGE_SIZE, prot: PROT_READ | PROT_WRITE });
+    touch(cpu, scratch, SCRATCH_PAGES, round + 1);
+    sysMprotect(cpu, p.mm, scratch, SCRATCH_PAGES * PAGE_SIZE, PROT_READ);
+    sysMunmap(cpu, p.mm, scratch, SCRATCH_PAGES * PAGE_SIZE);
   }
   if (timed) cpu.count(Counter.WorkloadMs, performance.now() - t0);
 }
@@ -93,15 +100,17 @@ export default defineMeasurement<Params, Options>({
     'per-vma-lock': [],
     'mmap-lock': ['perVmaLock=off'],
   },
-  trialOptions: { rounds: 100, warmup: 50, vmas: 4, pages: 16 },
+  trialOptions: { rounds: 100, warmup: 200, vmas: 4, pages: 16 },
   columns: [
     { header: 'faults/s', help: 'faults of the timed passes a second: the operations over the CPUs\' mean time in them', counter: 'workload_ops', per: 'second' },
-    { header: 'faults', help: 'page faults taken in all, warm-up and scratch mappings included (page_faults)', counter: 'page_faults' },
+    { header: 'faults', help: 'page faults taken in all, warm-up passes and scratch mappings included (page_faults)', counter: 'page_faults' },
     { header: 'VMA-locked %', help: 'faults handled under the VMA lock alone (vma_lock_success), per 100 faults', counter: 'vma_lock_success', per: 'page_faults', scale: 100 },
     { header: 'fallbacks', help: 'faults that took the mmap_lock after lock_vma_under_rcu failed (vma_lock_abort)', counter: 'vma_lock_abort' },
-    { header: 'read waits', help: 'mmap_lock read acquisitions that had to wait (faults under the mmap_lock, MADV_DONTNEED)', counter: 'mmap_lock_read_contended' },
-    { header: 'write waits', help: 'mmap_lock write acquisitions that had to wait (mmap, munmap)', counter: 'mmap_lock_write_contended' },
-    { header: 'read waits/1k faults', help: 'mmap_lock read waits per 1000 faults', counter: 'mmap_lock_read_contended', per: 'page_faults', scale: 1000 },
+    { header: 'fault waits', help: 'faults that waited for the mmap_lock (behind a writer)', counter: 'mmap_lock_fault_waits' },
+    { header: 'fault waits/1k', help: 'the same, per 1000 faults', counter: 'mmap_lock_fault_waits', per: 'page_faults', scale: 1000 },
+    { header: 'fault wait us/1k', help: 'microseconds faults spent waiting for the mmap_lock, per 1000 faults', counter: 'mmap_lock_fault_wait_us', per: 'page_faults', scale: 1000 },
+    { header: 'read waits', help: 'mmap_lock read acquisitions that had to wait: faults and MADV_DONTNEED', counter: 'mmap_lock_read_contended' },
+    { header: 'write waits', help: 'mmap_lock write acquisitions that had to wait (mmap, mprotect, munmap)', counter: 'mmap_lock_write_contended' },
     { header: 'VMA write waits', help: 'vma_start_write calls that waited for a fault to leave the VMA', counter: 'vma_lock_write_waits' },
   ],
   setup(v: MachineViews, o) {
