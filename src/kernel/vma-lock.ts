@@ -53,6 +53,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { Counter } from '../trace/counters.ts';
+import { KernelPoint } from './points.ts';
 import { MM_MMAP_LOCK } from './mm-layout.ts';
 import { mmBase, mmLockSeq } from './mm.ts';
 import { downReadTrylock, downWrite, rwsemIsWriteLocked, upRead, upWrite } from './locks.ts';
@@ -140,6 +141,7 @@ export function lockVmaUnderRcu(cpu: Cpu, mm: number, va: number): Vma {
   for (;;) {
     const vma = findVma(v, mm, vpn);
     if (vma < 0) break;
+    cpu.raceWindow(KernelPoint.VmaFoundNotLocked);
     const got = vmaTryStartRead(cpu, vma);
     if (got === ReadLock.Detached) {
       // the area was replaced (munmap, mremap) after we found it: look again

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
-import type { Detached, FaultUnderWriter, WriterWaits } from '../fixtures/vma-lock-workloads.ts';
+import type { Detached, FaultUnderWriter, LookupRace, WriterWaits } from '../fixtures/vma-lock-workloads.ts';
 import { applySwitches, defaultKernelConfig } from '../../src/config/kernel-config.ts';
 
 const machine = useMachine({ cpus: 2 });
@@ -57,6 +57,28 @@ describe('per-VMA locks (vma_start_read, vma_start_write, lock_vma_under_rcu)', 
     expect(run.counters.mmap_lock_read_contended).toBe(1);
     expect(run.counters.mmap_lock_fault_waits).toBe(1);
     expect(run.counters.mmap_lock_fault_wait_us).toBeGreaterThan(0);
+    expect(run.violationCount).toBe(0);
+  });
+
+  // forced: CPU 0's fault stays between the lockless lookup and the lock while CPU 1 unmaps
+  it('a VMA unmapped between lookup and lock is a miss: the fault looks again, finds nothing, and maps nothing', async () => {
+    const run = await machine().run<unknown, LookupRace | null, object>(workload('lookupRace'), { remap: false }, { seed: 5 });
+    expect(run.results[0]!.stored).toBe(false);
+    expect(run.results[1]!.pteAfter).toBe(0);
+    expect(run.counters.vma_lock_miss).toBe(1);
+    expect(run.counters.vma_lock_abort).toBe(1);
+    expect(run.counters.vma_lock_success).toBe(0);
+    expect(run.violationCount).toBe(0);
+  });
+
+  it('a slot that holds another VMA by the time it is locked fails the address check, and the fault maps nothing', async () => {
+    const run = await machine().run<unknown, LookupRace | null, object>(workload('lookupRace'), { remap: true }, { seed: 6 });
+    expect(run.results[1]!.reusedSlot).toBe(true);
+    expect(run.results[0]!.stored).toBe(false);
+    expect(run.results[1]!.pteAfter).toBe(0);
+    expect(run.counters.vma_lock_miss).toBe(0);
+    expect(run.counters.vma_lock_abort).toBe(1);
+    expect(run.counters.vma_lock_success).toBe(0);
     expect(run.violationCount).toBe(0);
   });
 });
