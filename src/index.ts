@@ -16,7 +16,8 @@
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
  *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb,
- *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0)
+ *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0), MAX_VMAS
+ *                        (the VMAs an mm holds)
  *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
  *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
  *                        checkFileData (check/data.ts: no store may be lost)
@@ -68,6 +69,7 @@ export { enterLazyTlb, flushTlbMmRange, switchMm } from './arch/x86/flush.ts';
 export { mmAlloc, mmPgd } from './kernel/mm.ts';
 export { mmGlobalAsid } from './arch/x86/broadcast.ts';
 export { INIT_MM } from './kernel/mm-layout.ts';
+export { MAX_VMAS } from './kernel/vma-layout.ts';
 export { createFile } from './kernel/filemap.ts';
 export { mapAnonPages } from './scenario/populate.ts';
 export { kickAll, smpBarrier, stopAll } from './cpu/smp.ts';

@@ -198,7 +198,7 @@ export const SWITCHES = {
   perVmaLock: defineSwitch({
     values: {
       on: 'the page fault first looks the VMA up under RCU and read-locks it alone (lock_vma_under_rcu); it takes the mmap_lock only when the VMA is write-locked, gone or missing. mmap, munmap, mprotect, khugepaged write-lock each VMA they change (vma_start_write)',
-      off: 'every page fault takes the mmap_lock for reading (CONFIG_PER_VMA_LOCK=n): it waits behind any mmap, munmap or mprotect of the process, whatever VMA they touch',
+      off: 'every page fault takes the mmap_lock for reading and vma_start_write does nothing (CONFIG_PER_VMA_LOCK=n): a fault waits behind any mmap, munmap or mprotect of the process, whatever VMA they touch',
     },
     default: 'on',
     from: 'seed 003: "mm: introduce lock_vma_under_rcu to be used from arch-specific code" (Suren Baghdasaryan, 20230227173632.3292573-24-surenb@google.com), "mm: add per-VMA lock and helper functions to control it", "x86/mm: try VMA lock-based page fault handling first" (v6.4); mainline c46000458d57 "mm/mmap: write-lock VMAs before merging, splitting or expanding them"',

@@ -219,7 +219,11 @@ function rawHandleMmFault(cpu: Cpu, mm: number, va: number, write: boolean): boo
         }
       }
     }
-    mmapReadLock(cpu, mm);
+    const waited = mmapReadLock(cpu, mm);
+    if (waited > 0) {
+      cpu.count(Counter.MmapLockFaultWaits);
+      cpu.count(Counter.MmapLockFaultWaitUs, waited * 1000);
+    }
     try {
       const vma = findVma(cpu.v, mm, vpnOf(va));
       return vma >= 0 && handleVmaFault(cpu, mm, vma, va, write);

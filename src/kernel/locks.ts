@@ -12,7 +12,8 @@
  *
  *   spinLock / spinUnlock         spin_lock / spin_unlock (IRQs as they are)
  *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore;
- *                                 downRead and downWrite return whether they had to wait
+ *                                 downRead and downWrite return how long they waited (ms; 0
+ *                                 when the lock was free, more when they had to wait)
  *   downReadTrylock               down_read_trylock (the per-VMA lock's readers, vma-lock.ts)
  */
 import type { Cpu } from '../cpu/cpu.ts';
@@ -56,17 +57,18 @@ export function spinIsLocked(a: Int32Array, i: number): boolean {
  */
 const WRITER = -1;
 
-/** Takes the semaphore; true when it had to wait for it (lock contention). */
-function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): boolean {
+/** Takes the semaphore; returns 0 when it was free, else the time waited for it in ms (above 0). */
+function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): number {
   schedPoint(Point.Lock);
-  if (tryTake()) return false;
+  if (tryTake()) return 0;
+  const t0 = performance.now();
   Atomics.add(a, i + 1, 1);
   try {
     contend(cpu, tryTake);
   } finally {
     Atomics.sub(a, i + 1, 1);
   }
-  return true;
+  return Math.max(performance.now() - t0, Number.MIN_VALUE);
 }
 
 function rwsemWake(cpu: Cpu, a: Int32Array, i: number): void {
@@ -79,7 +81,7 @@ function tryDownRead(a: Int32Array, i: number): boolean {
   return c >= 0 && Atomics.compareExchange(a, i, c, c + 1) === c;
 }
 
-export function downRead(cpu: Cpu, a: Int32Array, i: number): boolean {
+export function downRead(cpu: Cpu, a: Int32Array, i: number): number {
   return rwsemWait(cpu, a, i, () => tryDownRead(a, i));
 }
 
@@ -98,7 +100,7 @@ export function upRead(cpu: Cpu, a: Int32Array, i: number): void {
   if (Atomics.sub(a, i, 1) === 1) rwsemWake(cpu, a, i);
 }
 
-export function downWrite(cpu: Cpu, a: Int32Array, i: number): boolean {
+export function downWrite(cpu: Cpu, a: Int32Array, i: number): number {
   return rwsemWait(cpu, a, i, () => Atomics.compareExchange(a, i, 0, WRITER) === 0);
 }
 

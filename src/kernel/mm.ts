@@ -143,16 +143,19 @@ export function mmCpumaskIndex(mm: number): number {
 // write-unlocks at once every VMA the writer write-locked (vma-lock.ts), before any other CPU
 // can take the mmap_lock.
 const traceMmapLock = (cpu: Cpu, ev: Ev, mm: number, write: boolean) => traceEvent(cpu.v, cpu.id, ev, LockKind.MmapLock, mm, write ? 1 : 0);
-export function mmapReadLock(cpu: Cpu, mm: number): void {
-  if (downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK)) cpu.count(Counter.MmapLockReadContended);
+/** mmap_read_lock; returns the time it waited for the lock (ms; 0 when it was free). */
+export function mmapReadLock(cpu: Cpu, mm: number): number {
+  const waited = downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  if (waited > 0) cpu.count(Counter.MmapLockReadContended);
   traceMmapLock(cpu, Ev.LockAcquire, mm, false);
+  return waited;
 }
 export function mmapReadUnlock(cpu: Cpu, mm: number): void {
   traceMmapLock(cpu, Ev.LockRelease, mm, false);
   upRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
 }
 export function mmapWriteLock(cpu: Cpu, mm: number): void {
-  if (downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK)) cpu.count(Counter.MmapLockWriteContended);
+  if (downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK) > 0) cpu.count(Counter.MmapLockWriteContended);
   traceMmapLock(cpu, Ev.LockAcquire, mm, true);
 }
 export function mmapWriteUnlock(cpu: Cpu, mm: number): void {

@@ -44,6 +44,7 @@
  *   vmaStartRead(cpu, vma)           vma_start_read: true with the VMA read-locked
  *   vmaEndRead(cpu, vma)             vma_end_read
  *   vmaStartWrite(cpu, mm, vma)      vma_start_write; the caller holds the mmap_lock for writing
+ *                                    (nothing more under perVmaLock=off, as without CONFIG_PER_VMA_LOCK)
  *   vmaIsWriteLocked(v, vma)         whether the holder of the mmap_lock has write-locked it
  *   vmaAssertWriteLocked(v, vma)     vma_assert_write_locked
  *   lockVmaUnderRcu(cpu, mm, va)     lock_vma_under_rcu: the VMA covering `va`, read-locked, or -1
@@ -52,6 +53,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { Counter } from '../trace/counters.ts';
+import { KernelPoint } from './points.ts';
 import { MM_MMAP_LOCK } from './mm-layout.ts';
 import { mmBase, mmLockSeq } from './mm.ts';
 import { downReadTrylock, downWrite, rwsemIsWriteLocked, upRead, upWrite } from './locks.ts';
@@ -110,9 +112,11 @@ export function vmaStartWrite(cpu: Cpu, mm: number, vma: Vma): void {
   const v = cpu.v;
   if (!rwsemIsWriteLocked(v.mm, mmBase(mm) + MM_MMAP_LOCK)) throw new Error(`vma_start_write on mm ${mm} without its mmap_lock held for writing`);
   if (vmaMm(vma) !== mm) throw new Error(`vma_start_write: VMA ${vma} is not one of mm ${mm}'s`);
+  // CONFIG_PER_VMA_LOCK=n: no fault holds a VMA lock, the mmap_lock alone keeps them out
+  if (cpu.config.perVmaLock === 'off') return;
   const seq = mmLockSeq(v, mm);
   if (v.vmas[vma + VMA_LOCK_SEQ] === seq) return;
-  if (downWrite(cpu, v.vmas, vma + VMA_LOCK)) cpu.count(Counter.VmaLockWriteWaits);
+  if (downWrite(cpu, v.vmas, vma + VMA_LOCK) > 0) cpu.count(Counter.VmaLockWriteWaits);
   Atomics.store(v.vmas, vma + VMA_LOCK_SEQ, seq);
   upWrite(cpu, v.vmas, vma + VMA_LOCK);
 }
@@ -137,6 +141,7 @@ export function lockVmaUnderRcu(cpu: Cpu, mm: number, va: number): Vma {
   for (;;) {
     const vma = findVma(v, mm, vpn);
     if (vma < 0) break;
+    cpu.raceWindow(KernelPoint.VmaFoundNotLocked);
     const got = vmaTryStartRead(cpu, vma);
     if (got === ReadLock.Detached) {
       // the area was replaced (munmap, mremap) after we found it: look again
