@@ -337,9 +337,11 @@ that cannot be written, included), 130 or 143 interrupted.`,
 Runs the same workload, with the same seeds, under each kernel at each CPU count, and prints them
 side by side: IPIs sent, CPUs reached per shootdown, full and ranged flushes, INVLPGs, entries
 invalidated, refill walks, sync IPIs, redundant deferred flushes, the initiators' measured wait
-(median and p99) and the hardware cost model's time per operation. The measurements are in
-src/scenario/measure (fanout-sweep, reclaim-storm, mprotect-toggle, khugepaged-collapse,
-numa-scan); race scenarios work too.
+(median and p99) and the hardware cost model's time per operation; a measurement that is not
+about flushes shows columns of its own instead (fault-scaling: faults, faults a second, faults
+under the VMA lock, mmap_lock waits). The measurements are in src/scenario/measure (fanout-sweep,
+reclaim-storm, mprotect-toggle, khugepaged-collapse, numa-scan, fault-scaling); race scenarios
+work too.
 
   --kernel A,B        presets of the scenario, or switch=value[+switch=value...] on mainline
                       (default: every preset of the scenario)

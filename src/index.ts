@@ -9,12 +9,15 @@
  *   the scenario         defineScenario, defineMeasurement, keepGoing, forbiddenReported; the
  *                        Cpu it runs on (cpu.load, cpu.store, cpu.random, cpu.idleUntil,
  *                        cpu.shouldStop, cpu.interruptPoint, cpu.localIrqDisable/Enable, cpu.count)
- *   system calls         sysMmap, sysMunmap, sysMadvise, sysMprotect, with the kernel's constants
+ *   system calls         sysMmap (MAP_PRIVATE files with `private`), sysMunmap, sysMadvise,
+ *                        sysMprotect, sysFork (the child's mm; copy-on-write), exitMmap (an mm
+ *                        no CPU runs any more), with the kernel's constants
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
  *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb,
- *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0)
+ *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0), MAX_VMAS
+ *                        (the VMAs an mm holds)
  *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
  *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
  *                        checkFileData (check/data.ts: no store may be lost)
@@ -51,7 +54,8 @@ export { Counter } from './trace/counters.ts';
 export { VIOLATION_KIND_NAMES } from './check/oracle.ts';
 
 // system calls and kernel paths
-export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, sysMmap, sysMunmap, type MmapRequest } from './kernel/mmap.ts';
+export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, exitMmap, sysMmap, sysMunmap, type MmapRequest } from './kernel/mmap.ts';
+export { sysFork } from './kernel/fork.ts';
 export { MADV_DONTNEED, MADV_FREE, sysMadvise } from './kernel/madvise.ts';
 export { sysMprotect } from './kernel/mprotect.ts';
 export { reclaimPages, type ReclaimStat, type ReclaimTarget } from './kernel/reclaim.ts';
@@ -65,6 +69,7 @@ export { enterLazyTlb, flushTlbMmRange, switchMm } from './arch/x86/flush.ts';
 export { mmAlloc, mmPgd } from './kernel/mm.ts';
 export { mmGlobalAsid } from './arch/x86/broadcast.ts';
 export { INIT_MM } from './kernel/mm-layout.ts';
+export { MAX_VMAS } from './kernel/vma-layout.ts';
 export { createFile } from './kernel/filemap.ts';
 export { mapAnonPages } from './scenario/populate.ts';
 export { kickAll, smpBarrier, stopAll } from './cpu/smp.ts';

@@ -7,6 +7,7 @@ import type { Counters } from '../trace/counters.ts';
 import type { ReportSummary } from './stress.ts';
 import type { CostModel } from '../cost/model.ts';
 import type { HostInfo } from './host.ts';
+import type { MeasurementColumn } from '../scenario/scenario.ts';
 
 export interface CompareRow {
   /** the preset name, or the switch list as given (e.g. "mprotectFlush=always") */
@@ -58,6 +59,8 @@ export interface CompareReport {
   scenario: string;
   /** what one operation of the workload is, for the column headers */
   operation: string;
+  /** the measurement's own columns (scenario.ts MeasurementColumn), in place of the flush columns; none for most */
+  columns?: readonly MeasurementColumn[];
   kernels: string[];
   variants: string[];
   cpus: number[];

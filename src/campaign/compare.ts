@@ -16,7 +16,7 @@
  */
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
-import { variantOptions, withParams } from '../scenario/scenario.ts';
+import { variantOptions, withParams, type MeasurementColumn } from '../scenario/scenario.ts';
 import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
@@ -87,6 +87,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
   const report: CompareReport = {
     scenario: scenario.name,
     operation: scenario.operation ?? 'trial',
+    columns: scenario.columns ?? [],
     kernels: req.kernels,
     variants: req.variants,
     cpus: req.cpus,
@@ -186,6 +187,25 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
 const us = (x: number): string => formatNs(x * 1000);
 const num = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 
+/** A measurement's own column for one row (scenario.ts MeasurementColumn); 0 when what it divides by is 0. */
+export function columnValue(col: MeasurementColumn, row: CompareRow): number {
+  const c = row.counters;
+  let per = 1;
+  if (col.per === 'op') per = row.operations;
+  else if (col.per === 'second') per = c.workload_ms / row.cpus / 1000;
+  else if (col.per !== undefined) per = c[col.per];
+  return per > 0 ? (c[col.counter] / per) * (col.scale ?? 1) : 0;
+}
+
+/** The rows of a measurement with columns of its own: kernel, CPUs, operations, its columns, violations. */
+function ownColumns(r: CompareReport, rows: readonly CompareRow[]): string[][] {
+  const cell = (x: number): string => (Number.isInteger(x) || Math.abs(x) >= 100 ? String(Math.round(x)) : x.toFixed(2));
+  return [
+    ['kernel', 'cpus', 'ops', ...(r.columns ?? []).map((col) => col.header), 'violations'],
+    ...rows.map((row) => [row.kernel, String(row.cpus), String(row.operations), ...(r.columns ?? []).map((col) => cell(columnValue(col, row))), String(row.violations)]),
+  ];
+}
+
 export function formatCompare(r: CompareReport): string {
   const out = [
     `compare ${r.scenario}: seed ${r.seed}${r.schedule === 'free' ? '' : `, schedule ${r.schedule}`}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
@@ -195,6 +215,10 @@ export function formatCompare(r: CompareReport): string {
   for (const variant of r.variants) {
     out.push('', variant ? `variant ${variant}:` : 'results:');
     const rows = r.rows.filter((row) => row.variant === variant);
+    if (r.columns?.length) {
+      out.push(...formatTable(ownColumns(r, rows)).map((line) => `  ${line}`));
+      continue;
+    }
     out.push(
       ...formatTable([
         ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'INVLPGB', 'TLBSYNC', 'PV deferred', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],

@@ -130,9 +130,10 @@ function judgeWord(cpu: Cpu, d: DataShadow, slot: number, va: number, actual: nu
  * The end-of-trial check of an anonymous range mapped at `base` in the mm `cpu` runs: every
  * recorded word is read back with a user load. Call it on one CPU once every CPU has stopped
  * storing (after a barrier). Reports the first lost word of each page; returns how many pages lost one.
+ * With `stride`, tracked page i is at `base` + i * `stride` pages (pages spread over a mapping).
  */
-export function checkAnonData(cpu: Cpu, d: DataShadow, base: number): number {
-  return pagesLosingAWord(d, base, () => (_w, slot, va) => {
+export function checkAnonData(cpu: Cpu, d: DataShadow, base: number, stride = 1): number {
+  return pagesLosingAWord(d, base, stride, () => (_w, slot, va) => {
     const actual = cpu.load(va);
     // unmapped: the program's munmap forgot what it stored there
     return !Number.isNaN(actual) && judgeWord(cpu, d, slot, va, actual, 0);
@@ -147,7 +148,7 @@ export function checkAnonData(cpu: Cpu, d: DataShadow, base: number): number {
  */
 export function checkFileData(cpu: Cpu, d: DataShadow, base: number, file: number, first: number): number {
   const v = cpu.v;
-  return pagesLosingAWord(d, base, (page) => {
+  return pagesLosingAWord(d, base, 1, (page) => {
     const pfn = filemapLookup(v, file, first + page);
     return (w, slot, va) => {
       const cachedLost = pfn !== 0 && judgeWord(cpu, d, slot, va, v.phys[pfn * WORDS_PER_FRAME + w], 1);
@@ -157,15 +158,16 @@ export function checkFileData(cpu: Cpu, d: DataShadow, base: number, file: numbe
 }
 
 /**
- * How many pages of the range at `base` have a word judged lost; `judgePage(page)` gives the
- * judge of that page's words. Each page is judged up to its first lost word.
+ * How many pages of the range at `base` (tracked page i at `stride` * i pages from it) have a
+ * word judged lost; `judgePage(page)` gives the judge of that page's words. Each page is judged
+ * up to its first lost word.
  */
-function pagesLosingAWord(d: DataShadow, base: number, judgePage: (page: number) => (word: number, slot: number, va: number) => boolean): number {
+function pagesLosingAWord(d: DataShadow, base: number, stride: number, judgePage: (page: number) => (word: number, slot: number, va: number) => boolean): number {
   let pages = 0;
   for (let page = 0; page < d.pages; page++) {
     const lost = judgePage(page);
     for (let w = 0; w < WORDS_PER_FRAME; w++) {
-      if (lost(w, page * WORDS_PER_FRAME + w, base + page * PAGE_SIZE + w * 4)) {
+      if (lost(w, page * WORDS_PER_FRAME + w, base + page * stride * PAGE_SIZE + w * 4)) {
         pages++;
         break;
       }

@@ -1,6 +1,8 @@
 /*
- * The promise oracle: an access must not complete through a translation that a munmap, madvise or
- * mprotect already returned from removing or demoting.
+ * The promise oracle: an access must not complete through a translation that a munmap, madvise,
+ * mprotect or fork already returned from removing or demoting (fork write-protects the parent's
+ * private pages, as mprotect(PROT_READ) would, and holds the mmap_lock for writing throughout
+ * the same way: it is judged as mprotect is).
  *
  * Such a system call takes a place in the global sequence when it starts (promiseStart) and, when
  * it returns, records a promise in its mm (kind, range, that start, and how long it ran): "no
@@ -64,6 +66,7 @@ export const enum PromiseKind {
   Zapped = 2, // madvise(MADV_DONTNEED) returned
   WriteProtected = 3, // mprotect returned having removed write access
   Inaccessible = 4, // mprotect returned having removed all access
+  ForkWriteProtected = 5, // fork returned having write-protected the parent's private pages
 }
 
 /** The word a CPU compares its TLB entries' epochs with, for `mm`. */
@@ -109,7 +112,7 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
     const kindWord = Atomics.load(v.mm, r + 2);
     const kind = kindWord & PROMISE_KIND_MASK;
     if (vpn < Atomics.load(v.mm, r) || vpn >= Atomics.load(v.mm, r + 1)) continue;
-    if (kind === PromiseKind.WriteProtected && !write) continue;
+    if ((kind === PromiseKind.WriteProtected || kind === PromiseKind.ForkWriteProtected) && !write) continue;
     // how far into the call the entry was filled (wrap-aware); > 0: after the call started
     const into = seqDiff(fillSeq, Atomics.load(v.mm, r + 3));
     if (into > 0) {

@@ -24,6 +24,10 @@
  *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
  *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
  *   tlbbatchFlush               arch/x86/mm/tlb.c:arch_tlbbatch_flush under x86TlbFlush=invlpgb
+ *   perVmaLock                  arch/x86/mm/fault.c:do_user_addr_fault (lock_vma_under_rcu first),
+ *                               mm/memory.c:lock_vma_under_rcu, include/linux/mmap_lock.h
+ *   forkFlush                   kernel/fork.c:dup_mmap (the flush_tlb_mm(oldmm) before the parent's mmap_lock is released)
+ *   forkVmaLock                 kernel/fork.c:dup_mmap (vma_start_write on each parent VMA it copies)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -190,6 +194,30 @@ export const SWITCHES = {
     },
     default: 'broadcast',
     from: 'mainline 72a920eacd8a "x86/mm: Use broadcast TLB flushing in page reclaim" and 0b7eb55cb706 (v6.15); the INVLPGB series fixed its reclaim flush twice in review: v2 "Fix bug in arch_tlbbatch_flush, where we need to do both the TLBSYNC, and flush the CPUs that are in the cpumask", v5 "fix a race between reclaim and ASID transition (Jann)". ipi-cpumask is the batch flush left as it was before the series, with global ASIDs in use',
+  }),
+  perVmaLock: defineSwitch({
+    values: {
+      on: 'the page fault first looks the VMA up under RCU and read-locks it alone (lock_vma_under_rcu); it takes the mmap_lock only when the VMA is write-locked, gone or missing. mmap, munmap, mprotect, khugepaged write-lock each VMA they change (vma_start_write)',
+      off: 'every page fault takes the mmap_lock for reading and vma_start_write does nothing (CONFIG_PER_VMA_LOCK=n): a fault waits behind any mmap, munmap or mprotect of the process, whatever VMA they touch',
+    },
+    default: 'on',
+    from: 'seed 003: "mm: introduce lock_vma_under_rcu to be used from arch-specific code" (Suren Baghdasaryan, 20230227173632.3292573-24-surenb@google.com), "mm: add per-VMA lock and helper functions to control it", "x86/mm: try VMA lock-based page fault handling first" (v6.4); mainline c46000458d57 "mm/mmap: write-lock VMAs before merging, splitting or expanding them"',
+  }),
+  forkFlush: defineSwitch({
+    values: {
+      'flush-tlb-mm': "dup_mmap ends with flush_tlb_mm(oldmm) before it releases the parent's mmap_lock: once fork returns, no CPU writes through an entry to a page that copy_present_pte write-protected",
+      none: "dup_mmap write-protects the parent's private PTEs and returns without a flush: a thread of the parent keeps storing through its cached writable entry into the page the child now shares, and a copy-on-write copies the page without the stores that follow",
+    },
+    default: 'flush-tlb-mm',
+    from: "mainline kernel/fork.c:dup_mmap, whose flush_tlb_mm(oldmm) sits between mmap_write_unlock(mm) and mmap_write_unlock(oldmm); mainline 77fff4ae2b7b (Atsushi Nemoto, Ralf Baechle, 2006) describes the window it closes: another thread of the parent writes COW pages between the write-protect and the flush, and a later wp_page_copy must still see those writes. none is no mainline or posted version: the fork without the flush, to show what the flush is for",
+  }),
+  forkVmaLock: defineSwitch({
+    values: {
+      on: "dup_mmap write-locks every VMA of the parent as it copies it (vma_start_write): a fault under the per-VMA lock waits, or falls back to the mmap_lock fork holds, until fork has flushed and returned",
+      off: "dup_mmap relies on the mmap_lock alone, as before the fix: with perVmaLock=on a thread of the parent takes a write fault under the VMA lock while fork copies the VMA, and copies a page fork just write-protected while another thread still writes it through an entry fork's flush has not yet removed: those stores stay in the child's page",
+    },
+    default: 'on',
+    from: 'mainline fb49c455323f "fork: lock VMAs of the parent process when forking" (v6.5, Fixes: 0bff0aaea03e "x86/mm: try VMA lock-based page fault handling first"); bugzilla 217624 and the reports it closes (memory corruption in forking programs with per-VMA locks)',
   }),
 } as const;
 

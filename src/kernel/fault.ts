@@ -1,10 +1,24 @@
 /*
- * The page fault (mm/memory.c: handle_mm_fault, do_anonymous_page, do_shared_fault, do_wp_page).
+ * The page fault (mm/memory.c: handle_mm_fault, do_anonymous_page, do_shared_fault, do_cow_fault,
+ * do_wp_page, wp_page_reuse, wp_page_copy).
  *
- * Runs on the faulting CPU with the mmap_lock held for reading and the PTE table's lock held while
- * the PTE is examined and set. Shared writable file mappings are write-notified: a read fault maps
+ * Runs on the faulting CPU with the faulting VMA read-locked (vma-lock.ts, switch perVmaLock) or,
+ * failing that, the mmap_lock held for reading, and the PTE table's lock held while the PTE is
+ * examined and set. Shared writable file mappings are write-notified: a read fault maps
  * the page read-only, so that the first write faults, marks the page dirty and only then makes the
  * PTE writable. That is what lets writeback trust "clean page, no dirty PTE".
+ *
+ * Copy-on-write. A write to a read-only PTE of a private mapping (fork shared the page, or it is
+ * a page-cache page of a private file mapping) either keeps the page (wp_page_reuse: it is
+ * PageAnonExclusive, or mapped once with no other reference) or copies it (wp_page_copy):
+ *   1. with the PTL dropped, a new anonymous page, and the old one's contents copied into it;
+ *   2. the PTL again, the PTE unchanged (pte_same), else start over;
+ *   3. ptep_clear_flush: the old PTE cleared and flushed from every CPU of the mm, BEFORE
+ *   4. set_pte_at of the new, writable PTE, then the old page's rmap and reference dropped.
+ * The copy in 1 is the page's last word only because no TLB can write the old page: its PTE is
+ * read-only and was flushed when it became so (fork's flush_tlb_mm, mprotect's flush). A write
+ * through a stale writable entry after the copy lands in the old page, which now belongs to the
+ * process the page was shared with (scenarios cow-stale-writable and fork-vma-lock).
  *
  * Returns true when the access may be retried, false for SIGSEGV / SIGBUS.
  */
@@ -12,6 +26,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
+import { PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
 import { loadedMm } from '../arch/x86/flush.ts';
 import { INIT_MM } from './mm-layout.ts';
@@ -19,10 +34,13 @@ import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { findVma, linearPageIndex, vmaFile, vmaFlags, vmaIsAnon, type Vma } from './vma.ts';
 import { fileSize, filemapGetPage } from './filemap.ts';
-import { folioLock, folioMarkDirty, folioUnlock, pageAddRmap, putPage } from './page.ts';
+import { folioLock, folioMarkDirty, folioUnlock, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, pageReuseAnon, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
-import { doNumaPage } from './numa.ts';
+import { doNumaPage, ptepClearFlush } from './numa.ts';
+import { KernelPoint } from './points.ts';
+import { lockVmaUnderRcu, vmaEndRead } from './vma-lock.ts';
+import { Counter } from '../trace/counters.ts';
 import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
 const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
@@ -91,11 +109,87 @@ function doReadFault(cpu: Cpu, vma: Vma, va: number, ptep: number, mm: number): 
   return true;
 }
 
-/** do_wp_page for an anonymous page this mm may write: reuse it (wp_page_reuse). */
-function doAnonWpPage(cpu: Cpu, ptep: number, pte: number): boolean {
-  // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
+/**
+ * do_cow_fault: a write to a page of a private file mapping that no PTE maps yet: the page-cache
+ * page is copied into a new anonymous page of this mapping, mapped writable; the file never sees
+ * the write. Called with the PTL held and the PTE none.
+ */
+function doCowFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
+  const v = cpu.v;
+  const filePfn = filePageAt(cpu, vma, va);
+  if (filePfn === 0) return false;
+  const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), false);
+  if (pfn !== 0) {
+    v.phys.copyWithin(pfn * WORDS_PER_FRAME, filePfn * WORDS_PER_FRAME, (filePfn + 1) * WORDS_PER_FRAME);
+    pageAddRmap(v, pfn);
+    addMmRss(v, mm, 1);
+    // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
+    setPte(v, ptep, mkPte(pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
+  }
+  putPage(v, cpu.id, filePfn);
+  return pfn !== 0;
+}
+
+/** wp_page_reuse: the page stays; a promotion, no flush: a CPU with the old read-only entry faults and finds this one. */
+function wpPageReuse(cpu: Cpu, ptep: number, pte: number): boolean {
   setPte(cpu.v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
   return true;
+}
+
+/**
+ * wp_page_copy for the present, read-only PTE `pte` at `ptep`, locked by the caller (and locked
+ * again when this returns): the order of the header's steps 1-4. Returns true: the access retries.
+ */
+function wpPageCopy(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pte: number): boolean {
+  const v = cpu.v;
+  const oldPfn = ptePfn(pte);
+  const page = Math.floor(va / PAGE_SIZE) * PAGE_SIZE;
+  // the fault's reference on the old page keeps it while the PTL is dropped
+  getPage(v, oldPfn);
+  pteUnlock(cpu, ptep);
+  const newPfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), false);
+  if (newPfn !== 0) {
+    // __wp_page_copy_user
+    v.phys.copyWithin(newPfn * WORDS_PER_FRAME, oldPfn * WORDS_PER_FRAME, (oldPfn + 1) * WORDS_PER_FRAME);
+    // race window: copied, the old PTE still in place: a store through a stale writable entry now is lost to this mm
+    cpu.raceWindow(KernelPoint.WpPageCopied);
+  }
+  pteLock(cpu, ptep);
+  if (newPfn === 0 || ptepGet(v, ptep) !== pte) {
+    // out of memory, or someone changed the PTE meanwhile (another CPU's fault resolved it): retry
+    if (newPfn !== 0) putPage(v, cpu.id, newPfn);
+    putPage(v, cpu.id, oldPfn);
+    return newPfn !== 0;
+  }
+  ptepClearFlush(cpu, mm, page, ptep);
+  pageAddRmap(v, newPfn);
+  // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
+  setPte(v, ptep, mkPte(newPfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
+  pageRemoveRmap(v, oldPfn);
+  // the old mapping's reference, then the fault's own
+  putPage(v, cpu.id, oldPfn);
+  putPage(v, cpu.id, oldPfn);
+  return true;
+}
+
+/**
+ * do_wp_page: a write to the present, read-only PTE `pte` of a VMA that allows writing, PTL held.
+ * An anonymous page that is PageAnonExclusive is reused; one fork shared is reused only when it is
+ * found mapped once with no reference but that mapping's (wp_can_reuse_anon_folio), and then is
+ * exclusive again; anything else, a page-cache page of a private file mapping included, is
+ * copied.
+ */
+function doWpPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pte: number): boolean {
+  const v = cpu.v;
+  const pfn = ptePfn(pte);
+  if (pageIsAnon(v, pfn)) {
+    if (pageAnonExclusive(v, pfn)) return wpPageReuse(cpu, ptep, pte);
+    if (pageMapcount(v, pfn) === 1 && pageRefCount(v, pfn) === 1) {
+      pageReuseAnon(v, pfn, mm);
+      return wpPageReuse(cpu, ptep, pte);
+    }
+  }
+  return wpPageCopy(cpu, mm, vma, va, ptep, pte);
 }
 
 /** handle_mm_fault for a user access at `va` on this CPU's loaded mm. Entry and return are traced. */
@@ -107,38 +201,65 @@ export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
   return handled;
 }
 
-/** handleMmFault's body, untraced, for a user mm. */
+/**
+ * handleMmFault's body, untraced, for a user mm: as do_user_addr_fault, under the VMA's lock
+ * alone when lock_vma_under_rcu gets it (switch perVmaLock), else under the mmap_lock.
+ */
 function rawHandleMmFault(cpu: Cpu, mm: number, va: number, write: boolean): boolean {
-  const v = cpu.v;
   cpu.setActivity(Activity.Kernel);
-  mmapReadLock(cpu, mm);
   try {
-    const vma = findVma(v, mm, vpnOf(va));
-    if (vma < 0) return false;
+    if (cpu.config.perVmaLock === 'on') {
+      const vma = lockVmaUnderRcu(cpu, mm, va);
+      if (vma >= 0) {
+        try {
+          return handleVmaFault(cpu, mm, vma, va, write);
+        } finally {
+          vmaEndRead(cpu, vma);
+          cpu.count(Counter.VmaLockSuccess);
+        }
+      }
+    }
+    const waited = mmapReadLock(cpu, mm);
+    if (waited > 0) {
+      cpu.count(Counter.MmapLockFaultWaits);
+      cpu.count(Counter.MmapLockFaultWaitUs, waited * 1000);
+    }
+    try {
+      const vma = findVma(cpu.v, mm, vpnOf(va));
+      return vma >= 0 && handleVmaFault(cpu, mm, vma, va, write);
+    } finally {
+      mmapReadUnlock(cpu, mm);
+    }
+  } finally {
+    cpu.setActivity(Activity.User);
+  }
+}
+
+/** The fault in `vma`, which the caller keeps stable: its VMA lock or the mmap_lock held. */
+function handleVmaFault(cpu: Cpu, mm: number, vma: Vma, va: number, write: boolean): boolean {
+  const v = cpu.v;
+  {
     const flags = vmaFlags(v, vma);
     if ((flags & (write ? VM_WRITE : VM_READ)) === 0) return false;
     const ptep = pteAlloc(v, cpu.id, mmPgd(v, mm), va, mm);
     if (ptep < 0) return false;
     const anon = vmaIsAnon(v, vma);
-    if (!anon && write) {
-      // private file mappings would copy on write; not modelled
-      return (flags & VM_SHARED) !== 0 && doSharedWriteFault(cpu, mm, vma, va, ptep);
-    }
+    if (write && (flags & VM_SHARED) !== 0) return doSharedWriteFault(cpu, mm, vma, va, ptep);
     pteLock(cpu, ptep);
     try {
       const pte = ptepGet(v, ptep);
-      if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : doReadFault(cpu, vma, va, ptep, mm);
+      if (pte === 0) {
+        if (anon) return doAnonymousPage(cpu, mm, vma, va, ptep, write);
+        return write ? doCowFault(cpu, mm, vma, va, ptep) : doReadFault(cpu, vma, va, ptep, mm);
+      }
       // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE
       if (pteProtnone(pte)) return doNumaPage(cpu, mm, vma, va, ptep);
       if (!ptePresent(pte)) return false;
-      if (write && !pteWrite(pte)) return doAnonWpPage(cpu, ptep, pte);
+      if (write && !pteWrite(pte)) return doWpPage(cpu, mm, vma, va, ptep, pte);
       // spurious: our TLB entry was older than the PTE; the retry walks again
       return true;
     } finally {
       pteUnlock(cpu, ptep);
     }
-  } finally {
-    mmapReadUnlock(cpu, mm);
-    cpu.setActivity(Activity.User);
   }
 }

@@ -11,7 +11,10 @@
  * Taking and dropping a lock is a scheduling point of a controlled run (schedule/baton.ts).
  *
  *   spinLock / spinUnlock         spin_lock / spin_unlock (IRQs as they are)
- *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore
+ *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore;
+ *                                 downRead and downWrite return how long they waited (ms; 0
+ *                                 when the lock was free, more when they had to wait)
+ *   downReadTrylock               down_read_trylock (the per-VMA lock's readers, vma-lock.ts)
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { kickAll } from '../cpu/smp.ts';
@@ -54,26 +57,42 @@ export function spinIsLocked(a: Int32Array, i: number): boolean {
  */
 const WRITER = -1;
 
-function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): void {
+/** Takes the semaphore; returns 0 when it was free, else the time waited for it in ms (above 0). */
+function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): number {
   schedPoint(Point.Lock);
-  if (tryTake()) return;
+  if (tryTake()) return 0;
+  const t0 = performance.now();
   Atomics.add(a, i + 1, 1);
   try {
     contend(cpu, tryTake);
   } finally {
     Atomics.sub(a, i + 1, 1);
   }
+  return Math.max(performance.now() - t0, Number.MIN_VALUE);
 }
 
 function rwsemWake(cpu: Cpu, a: Int32Array, i: number): void {
   if (Atomics.load(a, i + 1) !== 0) kickAll(cpu.v);
 }
 
-export function downRead(cpu: Cpu, a: Int32Array, i: number): void {
-  rwsemWait(cpu, a, i, () => {
+/** One attempt at the read side: fails on a writer (or on a racing change of the count). */
+function tryDownRead(a: Int32Array, i: number): boolean {
+  const c = Atomics.load(a, i);
+  return c >= 0 && Atomics.compareExchange(a, i, c, c + 1) === c;
+}
+
+export function downRead(cpu: Cpu, a: Int32Array, i: number): number {
+  return rwsemWait(cpu, a, i, () => tryDownRead(a, i));
+}
+
+/** down_read_trylock: the read side if no writer holds it, without waiting. */
+export function downReadTrylock(a: Int32Array, i: number): boolean {
+  schedPoint(Point.Lock);
+  for (;;) {
     const c = Atomics.load(a, i);
-    return c >= 0 && Atomics.compareExchange(a, i, c, c + 1) === c;
-  });
+    if (c < 0) return false;
+    if (Atomics.compareExchange(a, i, c, c + 1) === c) return true;
+  }
 }
 
 export function upRead(cpu: Cpu, a: Int32Array, i: number): void {
@@ -81,8 +100,8 @@ export function upRead(cpu: Cpu, a: Int32Array, i: number): void {
   if (Atomics.sub(a, i, 1) === 1) rwsemWake(cpu, a, i);
 }
 
-export function downWrite(cpu: Cpu, a: Int32Array, i: number): void {
-  rwsemWait(cpu, a, i, () => Atomics.compareExchange(a, i, 0, WRITER) === 0);
+export function downWrite(cpu: Cpu, a: Int32Array, i: number): number {
+  return rwsemWait(cpu, a, i, () => Atomics.compareExchange(a, i, 0, WRITER) === 0);
 }
 
 export function upWrite(cpu: Cpu, a: Int32Array, i: number): void {

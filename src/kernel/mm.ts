@@ -8,10 +8,12 @@ import type { MachineViews } from '../machine/memory.ts';
 import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
-import { INIT_MM, MAX_MMS, MM_ASID_TRANSITION, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import { INIT_MM, MAX_MMS, MM_ANON_VMA_ROOT, MM_ASID_TRANSITION, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_LOCK_SEQ, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import { MAX_VMAS, VMA_ANON_VMAS, VMA_RMAP, vmaIndex } from './vma-layout.ts';
 import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 import { Ev, LockKind, traceEvent } from '../trace/events.ts';
+import { Counter } from '../trace/counters.ts';
 
 export const mmBase = (mm: number): number => mm * MM_WORDS;
 
@@ -23,11 +25,36 @@ export function initInitMm(v: MachineViews, cpu: number): void {
   Atomics.store(v.mm, b + MM_USERS, 1);
 }
 
+/**
+ * Is the slot of an exited mm still an anon_vma someone uses? Its anonymous pages live on in the
+ * children that share them, found by the rmap through the slot's bit in their VMAs'
+ * anon_vma_chain; and its MM_ANON_VMA_LOCK is the lock of every mm whose anon_vma root it is.
+ * Such a slot is not reused until they are gone, as the kernel keeps an anon_vma while a VMA
+ * links it.
+ */
+function anonVmaInUse(v: MachineViews, mm: number): boolean {
+  const word = mm < 32 ? 0 : 1;
+  const bit = 1 << (mm & 31);
+  for (let other = 1; other < MAX_MMS; other++) {
+    const b = mmBase(other);
+    if (other !== mm && Atomics.load(v.mm, b + MM_USERS) !== 0 && v.mm[b + MM_ANON_VMA_ROOT] === mm) return true;
+    for (let slot = 0; slot < MAX_VMAS; slot++) {
+      const vma = vmaIndex(other, slot);
+      if (Atomics.load(v.vmas, vma + VMA_RMAP) !== 0 && (Atomics.load(v.vmas, vma + VMA_ANON_VMAS + word) & bit) !== 0) return true;
+    }
+  }
+  return false;
+}
+
 /** mm_alloc + init_new_context: a fresh mm with its own PGD and a never-used ctx_id. */
 export function mmAlloc(v: MachineViews, cpu: number): number {
   for (let mm = 1; mm < MAX_MMS; mm++) {
     const b = mmBase(mm);
     if (Atomics.compareExchange(v.mm, b + MM_USERS, 0, 1) !== 0) continue;
+    if (anonVmaInUse(v, mm)) {
+      Atomics.store(v.mm, b + MM_USERS, 0);
+      continue;
+    }
     const pgd = pgdAlloc(v, cpu, mm);
     if (pgd === 0) {
       Atomics.store(v.mm, b + MM_USERS, 0);
@@ -37,10 +64,22 @@ export function mmAlloc(v: MachineViews, cpu: number): number {
     v.mm[b + MM_CTX_ID] = Atomics.add(v.globals, G_NEXT_CTX_ID, 1) + 1;
     v.mm[b + MM_GLOBAL_ASID] = 0;
     v.mm[b + MM_ASID_TRANSITION] = 0;
+    // its own anon_vma root until fork says otherwise (sysFork)
+    v.mm[b + MM_ANON_VMA_ROOT] = mm;
     v.mm.fill(0, b + MM_TLB_GEN, b + MM_WORDS);
     return mm;
   }
   throw new RangeError(`no free mm slot (at most ${MAX_MMS - 1} mms)`);
+}
+
+/** anon_vma->root of `mm`'s anon_vma: the mm whose anon_vma lock its fork family shares. */
+export function mmAnonVmaRoot(v: MachineViews, mm: number): number {
+  return v.mm[mmBase(mm) + MM_ANON_VMA_ROOT];
+}
+
+/** anon_vma_fork's link of a child to its parent's family: the child's anon_vma has the parent's root. */
+export function mmSetAnonVmaRoot(v: MachineViews, mm: number, root: number): void {
+  v.mm[mmBase(mm) + MM_ANON_VMA_ROOT] = root;
 }
 
 export function mmPgd(v: MachineViews, mm: number): number {
@@ -98,28 +137,52 @@ export function mmCpumaskIndex(mm: number): number {
 
 // mmap_lock (include/linux/mmap_lock.h), each operation logged once it is done (lock_acquire
 // when the lock is held, lock_release as it is dropped; a downgrade is a release of the write
-// side and an acquire of the read side)
+// side and an acquire of the read side). An acquisition that had to wait is counted.
+//
+// Dropping the write side, or downgrading it, is vma_end_write_all: mm_lock_seq moves on, which
+// write-unlocks at once every VMA the writer write-locked (vma-lock.ts), before any other CPU
+// can take the mmap_lock.
 const traceMmapLock = (cpu: Cpu, ev: Ev, mm: number, write: boolean) => traceEvent(cpu.v, cpu.id, ev, LockKind.MmapLock, mm, write ? 1 : 0);
-export function mmapReadLock(cpu: Cpu, mm: number): void {
-  downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+/** mmap_read_lock; returns the time it waited for the lock (ms; 0 when it was free). */
+export function mmapReadLock(cpu: Cpu, mm: number): number {
+  const waited = downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  if (waited > 0) cpu.count(Counter.MmapLockReadContended);
   traceMmapLock(cpu, Ev.LockAcquire, mm, false);
+  return waited;
 }
 export function mmapReadUnlock(cpu: Cpu, mm: number): void {
   traceMmapLock(cpu, Ev.LockRelease, mm, false);
   upRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
 }
 export function mmapWriteLock(cpu: Cpu, mm: number): void {
-  downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  if (downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK) > 0) cpu.count(Counter.MmapLockWriteContended);
   traceMmapLock(cpu, Ev.LockAcquire, mm, true);
 }
 export function mmapWriteUnlock(cpu: Cpu, mm: number): void {
   traceMmapLock(cpu, Ev.LockRelease, mm, true);
+  vmaEndWriteAll(cpu, mm);
   upWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
 }
 export function mmapWriteDowngrade(cpu: Cpu, mm: number): void {
   traceMmapLock(cpu, Ev.LockRelease, mm, true);
+  vmaEndWriteAll(cpu, mm);
   downgradeWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
   traceMmapLock(cpu, Ev.LockAcquire, mm, false);
+}
+
+/**
+ * vma_end_write_all: every VMA write-locked under this hold of the mmap_lock is write-unlocked.
+ * The caller holds the mmap_lock for writing; the increment is a release that orders the changes
+ * made to those VMAs before any fault that sees the new mm_lock_seq and read-locks one of them.
+ */
+function vmaEndWriteAll(cpu: Cpu, mm: number): void {
+  schedPoint(Point.Unlock);
+  Atomics.add(cpu.v.mm, mmBase(mm) + MM_LOCK_SEQ, 1);
+}
+
+/** mm->mm_lock_seq */
+export function mmLockSeq(v: MachineViews, mm: number): number {
+  return Atomics.load(v.mm, mmBase(mm) + MM_LOCK_SEQ);
 }
 
 /**

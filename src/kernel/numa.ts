@@ -75,7 +75,7 @@ export function pteAccessible(cpu: Cpu, mm: number, pte: number): boolean {
 }
 
 /** models mm/pgtable-generic.c:ptep_clear_flush: clear, and flush_tlb_page if a TLB may hold it. */
-function ptepClearFlush(cpu: Cpu, mm: number, va: number, ptep: number): number {
+export function ptepClearFlush(cpu: Cpu, mm: number, va: number, ptep: number): number {
   const pte = ptepGetAndClearFull(cpu, ptep);
   if (pteAccessible(cpu, mm, pte)) flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
   return pte;

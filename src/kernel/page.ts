@@ -6,7 +6,7 @@ import type { MachineViews } from '../machine/memory.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 import { kickAll } from '../cpu/smp.ts';
 import { freeFrame, frameMetaIndex } from '../machine/frames.ts';
-import { META_FLAGS, META_INDEX, META_KIND, META_MAPCOUNT, META_OWNER, META_PINCOUNT, META_REFCOUNT, PG_DIRTY, PG_LOCKED, PG_WAITERS, FrameKind } from '../machine/phys-layout.ts';
+import { META_FLAGS, META_INDEX, META_KIND, META_MAPCOUNT, META_OWNER, META_PINCOUNT, META_REFCOUNT, PG_ANON_SHARED, PG_DIRTY, PG_LOCKED, PG_WAITERS, FrameKind } from '../machine/phys-layout.ts';
 
 const m = (pfn: number, field: number) => frameMetaIndex(pfn, field);
 
@@ -108,6 +108,29 @@ export function pageOwner(v: MachineViews, pfn: number): number {
 /** page->index: the VPN of an anonymous page, the file offset (in pages) of a file page. */
 export function pageIndex(v: MachineViews, pfn: number): number {
   return v.frameMeta[m(pfn, META_INDEX)];
+}
+
+/**
+ * PageAnonExclusive: the anonymous page belongs to this mapping alone, and a write fault may
+ * make its PTE writable without copying. Pages are born exclusive; fork clears it on every page
+ * it shares (kept as PG_ANON_SHARED, so that every allocator hands out exclusive pages).
+ */
+export function pageAnonExclusive(v: MachineViews, pfn: number): boolean {
+  return (Atomics.load(v.frameMeta, m(pfn, META_FLAGS)) & PG_ANON_SHARED) === 0;
+}
+
+/** ClearPageAnonExclusive: fork is sharing the page. */
+export function clearPageAnonExclusive(v: MachineViews, pfn: number): void {
+  Atomics.or(v.frameMeta, m(pfn, META_FLAGS), PG_ANON_SHARED);
+}
+
+/**
+ * folio_move_anon_rmap + SetPageAnonExclusive: a write fault found the page mapped once, by `mm`
+ * only, and keeps it: it joins `mm`'s own anon_vma and is exclusive again.
+ */
+export function pageReuseAnon(v: MachineViews, pfn: number, mm: number): void {
+  Atomics.store(v.frameMeta, m(pfn, META_OWNER), mm);
+  Atomics.and(v.frameMeta, m(pfn, META_FLAGS), ~PG_ANON_SHARED);
 }
 
 /** GUP pins (folio_maybe_dma_pinned). */

@@ -36,6 +36,12 @@ export const enum KernelPoint {
   // later: a race window, then a point passed
   SwitchMmAsidChosen = 15,
   AsidTransitionSwitching = 16,
+  VmaFoundNotLocked = 17,
+  // fork and copy-on-write
+  WpPageCopied = 18,
+  ForkWrprotectedBeforeFlush = 19,
+  ForkEnter = 20,
+  ForkReturn = 21,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -57,6 +63,11 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'mprotect:return', where: 'kernel/mprotect.ts sysMprotect: return, the mmap_lock released' },
   { name: 'switch-mm:asid-chosen', where: 'arch/x86/flush.ts switchMmIrqsOff under x86TlbFlush=invlpgb: loaded_mm is LOADED_MM_SWITCHING, the ASID chosen, CR3 not yet loaded (arch/x86/mm/tlb.c:switch_mm_irqs_off)' },
   { name: 'asid-transition:switching', where: 'arch/x86/flush.ts finishAsidTransition: the flusher found a CPU of mm_cpumask in the middle of switch_mm (loaded_mm == LOADED_MM_SWITCHING), before it waits for it (arch/x86/mm/tlb.c:finish_asid_transition)' },
+  { name: 'vma-lock:found-not-locked', where: 'kernel/vma-lock.ts lockVmaUnderRcu: the VMA found without the mmap_lock, not yet read-locked: munmap may detach it, or its slot hold a new VMA, meanwhile (mm/memory.c:lock_vma_under_rcu)' },
+  { name: 'wp-page:copied', where: 'kernel/fault.ts wpPageCopy: the old page copied into the new one, the PTL not yet taken again, the old PTE still in place (mm/memory.c:wp_page_copy)' },
+  { name: 'fork:wrprotected-before-flush', where: "kernel/fork.ts dupMmap: every private PTE of the parent write-protected and copied, flush_tlb_mm(oldmm) not yet made (kernel/fork.c:dup_mmap)" },
+  { name: 'fork:enter', where: 'kernel/fork.ts sysFork: entry' },
+  { name: 'fork:return', where: "kernel/fork.ts sysFork: return, the parent's mmap_lock released" },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);

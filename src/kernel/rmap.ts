@@ -1,11 +1,20 @@
 /*
  * The reverse map (mm/rmap.c, much simplified): from a frame to the (mm, address) pairs whose
- * PTEs may map it. An anonymous page records its mm and VPN; a file page its file and offset,
- * and every VMA of any mm mapping that offset of the file may map it.
+ * PTEs may map it. A file page records its file and offset, and every VMA of any mm mapping that
+ * offset of the file may map it. An anonymous page records its anon_vma and its linear page index.
  *
- * Walks hold the rmap lock for reading (the mm's anon_vma lock, the file's i_mmap_rwsem); a VMA is
- * unlinked under it held for writing before its page tables are freed, so a walk never reads a
- * page table that is being freed.
+ * The anon_vma, as modelled: one per mm, named by the mm's slot (page->mapping is the mm whose
+ * fault made the page). A VMA carries its anon_vma_chain as a mask of mms (VMA_ANON_VMAS): its
+ * own mm's, and, for a VMA that fork copied, every anon_vma the parent's VMA was linked to
+ * (anon_vma_fork: anon_vma_clone, then the child's own). So a page that a parent made before a
+ * fork is found in the parent, its children and theirs; a page a child made, in the child and its
+ * own children only. Every mm of a fork family shares the root's anon_vma lock (anon_vma->root,
+ * MM_ANON_VMA_ROOT), and an exited mm's slot is not reused while a VMA still links its anon_vma
+ * (mm.ts mmAlloc).
+ *
+ * Walks hold the rmap lock for reading (the family's anon_vma lock, the file's i_mmap_rwsem); a
+ * VMA is linked (fork) and unlinked under it held for writing, the unlinking before its page
+ * tables are freed, so a walk never reads a page table that is being freed.
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
@@ -13,8 +22,8 @@ import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGet } from '../machine/pagetable.ts';
 import { pteMapsPage, ptePfn } from '../machine/pte.ts';
 import { MAX_MMS, MM_ANON_VMA_LOCK, MM_USERS } from './mm-layout.ts';
-import { mmBase, mmPgd } from './mm.ts';
-import { rmapVmas, vmaEnd, vmaFile, vmaIsAnon, vmaPgoff, vmaStart, vmaUnlinkRmap, type Vma } from './vma.ts';
+import { mmAnonVmaRoot, mmBase, mmPgd } from './mm.ts';
+import { rmapVmas, vmaAnonVmas, vmaEnd, vmaFile, vmaIsAnon, vmaLinkedToAnonVma, vmaPgoff, vmaStart, vmaUnlinkRmap, type Vma } from './vma.ts';
 import { downRead, downWrite, upRead, upWrite } from './locks.ts';
 import { iMmapLockRead, iMmapLockWrite, iMmapUnlockRead, iMmapUnlockWrite } from './filemap.ts';
 import { pageIndex, pageIsAnon, pageOwner } from './page.ts';
@@ -36,14 +45,18 @@ export function rmapWalk(cpu: Cpu, pfn: number, visit: RmapVisitor): void {
   const owner = pageOwner(v, pfn);
   const index = pageIndex(v, pfn);
   if (pageIsAnon(v, pfn)) {
-    const lock = mmBase(owner) + MM_ANON_VMA_LOCK;
-    downRead(cpu, v.mm, lock);
+    // rmap_walk_anon: the VMAs on the anon_vma's chain, in every mm of the family
+    const root = mmAnonVmaRoot(v, owner);
+    anonVmaLockRead(cpu, root);
     try {
-      for (const vma of rmapVmas(v, owner)) {
-        if (vmaIsAnon(v, vma) && visitAt(v, owner, vma, index, visit) === false) return;
+      for (let mm = 1; mm < MAX_MMS; mm++) {
+        if (mmAnonVmaRoot(v, mm) !== root) continue;
+        for (const vma of rmapVmas(v, mm)) {
+          if (vmaLinkedToAnonVma(v, vma, owner) && visitAt(v, mm, vma, index, visit) === false) return;
+        }
       }
     } finally {
-      upRead(cpu, v.mm, lock);
+      anonVmaUnlockRead(cpu, root);
     }
     return;
   }
@@ -79,15 +92,28 @@ export function pageVmaMappedPte(cpu: Cpu, mm: number, va: number, pfn: number):
  */
 export function unlinkVma(cpu: Cpu, mm: number, vma: Vma): void {
   const v = cpu.v;
-  if (vmaIsAnon(v, vma)) {
-    const lock = mmBase(mm) + MM_ANON_VMA_LOCK;
-    downWrite(cpu, v.mm, lock);
-    vmaUnlinkRmap(v, vma);
-    upWrite(cpu, v.mm, lock);
-  } else {
-    const file = vmaFile(v, vma);
-    iMmapLockWrite(cpu, file);
-    vmaUnlinkRmap(v, vma);
-    iMmapUnlockWrite(cpu, file);
-  }
+  // a private file VMA is on both: its file's i_mmap, and the anon_vma of the pages it copied
+  const [lo, hi] = vmaAnonVmas(v, vma);
+  const anon = (lo | hi) !== 0;
+  const root = mmAnonVmaRoot(v, mm);
+  const file = vmaIsAnon(v, vma) ? -1 : vmaFile(v, vma);
+  if (anon) anonVmaLockWrite(cpu, root);
+  if (file >= 0) iMmapLockWrite(cpu, file);
+  vmaUnlinkRmap(v, vma);
+  if (file >= 0) iMmapUnlockWrite(cpu, file);
+  if (anon) anonVmaUnlockWrite(cpu, root);
+}
+
+// anon_vma_lock_read / anon_vma_lock_write of the family whose root is `root`
+export function anonVmaLockRead(cpu: Cpu, root: number): void {
+  downRead(cpu, cpu.v.mm, mmBase(root) + MM_ANON_VMA_LOCK);
+}
+export function anonVmaUnlockRead(cpu: Cpu, root: number): void {
+  upRead(cpu, cpu.v.mm, mmBase(root) + MM_ANON_VMA_LOCK);
+}
+export function anonVmaLockWrite(cpu: Cpu, root: number): void {
+  downWrite(cpu, cpu.v.mm, mmBase(root) + MM_ANON_VMA_LOCK);
+}
+export function anonVmaUnlockWrite(cpu: Cpu, root: number): void {
+  upWrite(cpu, cpu.v.mm, mmBase(root) + MM_ANON_VMA_LOCK);
 }

@@ -1,10 +1,16 @@
 /*
  * VMAs (mm/mmap.c, mm/vma.c, much simplified): a fixed table per mm, searched linearly. Callers
- * hold the mmap_lock: for reading to look up, for writing to change.
+ * hold the mmap_lock: for reading to look up, for writing to change; and a writer write-locks
+ * each VMA it changes (vma-lock.ts vma_start_write), since faults may hold a VMA's lock alone.
  */
+import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { MAX_VMAS, NO_FILE, VMA_END, VMA_FILE, VMA_FLAGS, VMA_IN_USE, VMA_NUMAB_PIDS, VMA_PGOFF, VMA_RMAP, VMA_START, vmaIndex } from './vma-layout.ts';
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
+import { mmLockSeq } from './mm.ts';
+import { vmaStartWrite } from './vma-lock.ts';
+import { MAX_VMAS, NO_FILE, VMA_ANON_VMAS, VMA_END, VMA_FILE, VMA_FLAGS, VMA_IN_USE, VMA_LOCK, VMA_LOCK_SEQ, VMA_NUMAB_PIDS, VMA_PGOFF, VMA_RMAP, VMA_START, VM_SHARED, vmaIndex } from './vma-layout.ts';
 
 /** A VMA by its index in v.vmas (vmaIndex(mm, slot)); -1 for none. */
 export type Vma = number;
@@ -15,6 +21,16 @@ export interface VmaInfo {
   flags: number;
   file: number;
   pgoff: number;
+  /**
+   * the anon_vma_chain (VMA_ANON_VMAS): the mms whose anon_vma the VMA is linked to, two words of
+   * a mask by mm; by default the VMA's own mm's for a private mapping, none for a shared one
+   */
+  anonVmas?: readonly [number, number];
+}
+
+/** The anon_vma_chain mask of `mm` alone. */
+export function anonVmaBit(mm: number): [number, number] {
+  return mm < 32 ? [(1 << mm) | 0, 0] : [0, (1 << (mm - 32)) | 0];
 }
 
 export const vmaStart = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_START];
@@ -23,6 +39,17 @@ export const vmaFlags = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_
 export const vmaFile = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_FILE];
 export const vmaPgoff = (v: MachineViews, vma: Vma): number => v.vmas[vma + VMA_PGOFF];
 export const vmaIsAnon = (v: MachineViews, vma: Vma): boolean => v.vmas[vma + VMA_FILE] === NO_FILE;
+
+/** The VMA's anon_vma_chain mask (VmaInfo.anonVmas). */
+export function vmaAnonVmas(v: MachineViews, vma: Vma): [number, number] {
+  return [Atomics.load(v.vmas, vma + VMA_ANON_VMAS), Atomics.load(v.vmas, vma + VMA_ANON_VMAS + 1)];
+}
+
+/** Is the VMA linked to the anon_vma of `mm` (an anonymous page of `mm`'s may be mapped in it)? */
+export function vmaLinkedToAnonVma(v: MachineViews, vma: Vma, mm: number): boolean {
+  const word = Atomics.load(v.vmas, vma + VMA_ANON_VMAS + (mm < 32 ? 0 : 1));
+  return (word & (1 << (mm & 31))) !== 0;
+}
 
 /**
  * linear_page_index: the page `va` of `vma` as its rmap records it, the file page for a file VMA,
@@ -61,29 +88,48 @@ export function rmapVmas(v: MachineViews, mm: number): Vma[] {
   return vmasIn(v, mm, 0, 0x7fffffff, VMA_RMAP);
 }
 
-/** Inserts a VMA; throws when the table is full. Caller holds the mmap_lock for writing. */
+/**
+ * Inserts a VMA, write-locked (vma_start_write on the new VMA, as mmap_region and __split_vma
+ * do): no fault uses it before the caller drops the mmap_lock, which it holds for writing.
+ * Throws when the table is full.
+ *
+ * A free slot may still be read-trylocked for a moment by a fault that found the VMA it held
+ * before (lockVmaUnderRcu); such a slot is passed over rather than waited for, as the kernel
+ * frees no VMA before the RCU readers that may have found it are done.
+ */
 export function vmaInsert(v: MachineViews, mm: number, info: VmaInfo): Vma {
   for (let slot = 0; slot < MAX_VMAS; slot++) {
     const vma = vmaIndex(mm, slot);
     if (v.vmas[vma + VMA_IN_USE] !== 0 || Atomics.load(v.vmas, vma + VMA_RMAP) !== 0) continue;
+    schedPoint(Point.Lock);
+    if (Atomics.compareExchange(v.vmas, vma + VMA_LOCK, 0, -1) !== 0) continue;
+    Atomics.store(v.vmas, vma + VMA_LOCK_SEQ, mmLockSeq(v, mm));
     v.vmas[vma + VMA_START] = info.start;
     v.vmas[vma + VMA_END] = info.end;
     v.vmas[vma + VMA_FLAGS] = info.flags;
     v.vmas[vma + VMA_FILE] = info.file;
     v.vmas[vma + VMA_PGOFF] = info.pgoff;
     v.vmas[vma + VMA_NUMAB_PIDS] = 0;
+    const chain = info.anonVmas ?? ((info.flags & VM_SHARED) !== 0 ? [0, 0] : anonVmaBit(mm));
+    Atomics.store(v.vmas, vma + VMA_ANON_VMAS, chain[0]);
+    Atomics.store(v.vmas, vma + VMA_ANON_VMAS + 1, chain[1]);
     Atomics.store(v.vmas, vma + VMA_RMAP, 1);
     Atomics.store(v.vmas, vma + VMA_IN_USE, 1);
+    Atomics.store(v.vmas, vma + VMA_LOCK, 0);
     return vma;
   }
   throw new RangeError(`mm ${mm} has no room for another VMA (at most ${MAX_VMAS})`);
 }
 
 export function vmaInfo(v: MachineViews, vma: Vma): VmaInfo {
-  return { start: vmaStart(v, vma), end: vmaEnd(v, vma), flags: vmaFlags(v, vma), file: vmaFile(v, vma), pgoff: vmaPgoff(v, vma) };
+  return { start: vmaStart(v, vma), end: vmaEnd(v, vma), flags: vmaFlags(v, vma), file: vmaFile(v, vma), pgoff: vmaPgoff(v, vma), anonVmas: vmaAnonVmas(v, vma) };
 }
 
-/** Takes a VMA out of the tree (vma_iter_clear): faults and syscalls no longer find it. */
+/**
+ * Takes a VMA out of the tree (vma_iter_clear, vma_mark_detached): faults and syscalls no longer
+ * find it, and a fault that found it before cannot read-lock it any more. The caller write-locked
+ * it first (vmaStartWrite), unless no task of the mm is left (exit_mmap).
+ */
 export function vmaDetach(v: MachineViews, vma: Vma): void {
   Atomics.store(v.vmas, vma + VMA_IN_USE, 0);
 }
@@ -102,10 +148,14 @@ export function vmaTrim(v: MachineViews, vma: Vma, start: number, end: number): 
 
 /**
  * Splits and trims the VMAs of `mm` so that none straddles `start` or `end` (VPNs), then returns
- * those inside [start, end). Caller holds the mmap_lock for writing (__split_vma).
+ * those inside [start, end). Caller holds the mmap_lock for writing (__split_vma). Every VMA of
+ * the range is write-locked first, split or not (c46000458d57 "mm/mmap: write-lock VMAs before
+ * merging, splitting or expanding them"): the caller is about to change those it gets back.
  */
-export function splitVmasAt(v: MachineViews, mm: number, start: number, end: number): Vma[] {
+export function splitVmasAt(cpu: Cpu, mm: number, start: number, end: number): Vma[] {
+  const v = cpu.v;
   for (const vma of vmasIn(v, mm, start, end)) {
+    vmaStartWrite(cpu, mm, vma);
     const info = vmaInfo(v, vma);
     if (info.start < start) {
       vmaTrim(v, vma, start, info.end);

@@ -58,6 +58,7 @@ export const PG_LOCKED = 1 << 0;
 export const PG_DIRTY = 1 << 1;
 export const PG_LAZYFREE = 1 << 4; // MADV_FREE: clean anonymous memory reclaim may drop
 export const PG_WAITERS = 1 << 5; // someone sleeps in folio_lock: folio_unlock must wake them
+export const PG_ANON_SHARED = 1 << 6; // !PageAnonExclusive: fork shared this anonymous page; a write fault copies it unless it is found mapped once
 
 export const enum FrameKind {
   Free = 0,

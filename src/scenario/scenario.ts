@@ -45,6 +45,7 @@ import { VIOLATION_KIND_NAMES, violationCount, violationCountOf } from '../check
 import { G_STOP_ON_KIND } from '../machine/globals-layout.ts';
 import { applySwitches, checkSwitchValue, defaultKernelConfig, isSwitchName, splitAssignment, SWITCH_NAMES, type KernelConfig, type SwitchSpec } from '../config/kernel-config.ts';
 import type { Workload } from './workload.ts';
+import type { CounterName } from '../trace/counters.ts';
 import type { NoiseLevel } from '../campaign/noise.ts';
 import { UsageError } from '../errors.ts';
 import { availableParallelism } from 'node:os';
@@ -89,6 +90,25 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   variants?: Record<string, Partial<O>>;
   /** switches of the scenario's own, which its presets and --set may flip and its programs read */
   switches?: Record<string, ScenarioSwitchSpec>;
+  /**
+   * a measurement's own columns in compare, in place of the flush columns when what it measures
+   * is not a flush (compare.ts columnValue)
+   */
+  columns?: readonly MeasurementColumn[];
+}
+
+/**
+ * One column of compare computed from a row's counters, summed over its trials: `counter`, divided
+ * by `per` (the row's operations; a second of the workload's own time, Counter.WorkloadMs over its
+ * CPUs; or another counter), times `scale`. Plain data, so that a report read back (merge) has it.
+ */
+export interface MeasurementColumn {
+  readonly header: string;
+  /** what the column means, in a line */
+  readonly help: string;
+  readonly counter: CounterName;
+  readonly per?: 'op' | 'second' | CounterName;
+  readonly scale?: number;
 }
 
 /** A scenario's own switch: as a kernel switch, its source optional. */

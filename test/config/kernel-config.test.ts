@@ -40,6 +40,9 @@ describe('kernel switches', () => {
       'x86TlbFlush',
       'asidTransition',
       'tlbbatchFlush',
+      'perVmaLock',
+      'forkFlush',
+      'forkVmaLock',
     ]);
   });
 
