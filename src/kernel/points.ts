@@ -36,6 +36,10 @@ export const enum KernelPoint {
   // later: a race window, then a point passed
   SwitchMmAsidChosen = 15,
   AsidTransitionSwitching = 16,
+  // truncate (kernel/truncate.ts) and the fault that races with it (kernel/fault.ts)
+  FtruncateEnter = 17,
+  FtruncateReturn = 18,
+  FilemapFaultPageFound = 19,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -57,6 +61,9 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'mprotect:return', where: 'kernel/mprotect.ts sysMprotect: return, the mmap_lock released' },
   { name: 'switch-mm:asid-chosen', where: 'arch/x86/flush.ts switchMmIrqsOff under x86TlbFlush=invlpgb: loaded_mm is LOADED_MM_SWITCHING, the ASID chosen, CR3 not yet loaded (arch/x86/mm/tlb.c:switch_mm_irqs_off)' },
   { name: 'asid-transition:switching', where: 'arch/x86/flush.ts finishAsidTransition: the flusher found a CPU of mm_cpumask in the middle of switch_mm (loaded_mm == LOADED_MM_SWITCHING), before it waits for it (arch/x86/mm/tlb.c:finish_asid_transition)' },
+  { name: 'ftruncate:enter', where: 'kernel/truncate.ts sysFtruncate: entry (a valid file and size)' },
+  { name: 'ftruncate:return', where: 'kernel/truncate.ts sysFtruncate: return, every mapping past the new size zapped and flushed, its pages out of the cache' },
+  { name: 'filemap-fault:page-found', where: 'kernel/fault.ts filemapFault: the page-cache page found with a reference, not yet locked; a truncate may remove it (mm/filemap.c:filemap_fault)' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);
