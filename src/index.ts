@@ -14,12 +14,14 @@
  *                        or SIGBUS for a file page past the end of the file)
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
- *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
+ *                        getUserPagesFast / unpinUserPages (GUP-fast), directIoRead (an O_DIRECT
+ *                        read: pin, the device's DMA, completion), flushTlbMmRange
  *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb,
  *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0)
  *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
- *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
- *                        checkFileData (check/data.ts: no store may be lost)
+ *   the data check       dataShadow, dataStore, dataStoreBurst, dataDeviceStore (a device's DMA),
+ *                        dataForget, checkAnonData, checkFileData (check/data.ts: no store may
+ *                        be lost)
  *   catalog helpers      SCENARIO_BASE, driverGoesOn, followerGoesOn, the bursts, flag words,
  *                        the collapse races' rounds (collapseRounds, gupFastRounds), a global
  *                        ASID for the mm under INVLPGB (toggleForGlobalAsid)
@@ -62,6 +64,7 @@ export { writebackFile, writebackFilePage } from './kernel/writeback.ts';
 export { collapseHugePage, type ScanResult } from './kernel/khugepaged.ts';
 export { changeProtNuma, migratePage, numaScan, type NumaScanOptions } from './kernel/numa.ts';
 export { getUserPagesFast, unpinUserPages, type GupFastResult } from './kernel/gup.ts';
+export { directIoRead } from './kernel/direct-io.ts';
 export { enterLazyTlb, flushTlbMmRange, switchMm } from './arch/x86/flush.ts';
 
 // mm, files and run control
@@ -75,7 +78,7 @@ export { pteAtNoSideEffects } from './machine/pagetable.ts';
 export { ptePfn, ptePresent } from './machine/pte.ts';
 
 // the data check
-export { checkAnonData, checkFileData, dataForget, dataShadow, dataStore, dataStoreBurst, type DataShadow } from './check/data.ts';
+export { checkAnonData, checkFileData, dataDeviceStore, dataForget, dataShadow, dataStore, dataStoreBurst, type DataShadow } from './check/data.ts';
 
 // what the catalog's scenarios share
 export {

@@ -24,6 +24,7 @@
  *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
  *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
  *   tlbbatchFlush               arch/x86/mm/tlb.c:arch_tlbbatch_flush under x86TlbFlush=invlpgb
+ *   lazyfreeCheck               mm/rmap.c:try_to_unmap_one (the MADV_FREE branch)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -190,6 +191,14 @@ export const SWITCHES = {
     },
     default: 'broadcast',
     from: 'mainline 72a920eacd8a "x86/mm: Use broadcast TLB flushing in page reclaim" and 0b7eb55cb706 (v6.15); the INVLPGB series fixed its reclaim flush twice in review: v2 "Fix bug in arch_tlbbatch_flush, where we need to do both the TLBSYNC, and flush the CPUs that are in the cpumask", v5 "fix a race between reclaim and ASID transition (Jann)". ipi-cpumask is the batch flush left as it was before the series, with global ASIDs in use',
+  }),
+  lazyfreeCheck: defineSwitch({
+    values: {
+      'refcount-after-clear': 'try_to_unmap_one clears the lazyfree page\'s PTE, then (smp_mb) reads its reference count and keeps the page mapped when it holds more than reclaim\'s and the mappings\' (a GUP pin, maybe a direct IO read still writing): GUP-fast takes its reference, then reads the PTE again, so one of the two sees the other',
+      'dirty-only': 'try_to_unmap_one discards a lazyfree page\'s mapping when the page and the PTE are clean, whoever holds it: a direct IO read that pinned the page and has not yet marked it dirty writes into a page the process no longer maps, which reads as zeros afterwards',
+    },
+    default: 'refcount-after-clear',
+    from: 'mainline 6c8e2a256915 "mm: fix race between MADV_FREE reclaim and blkdev direct IO read" (v5.18); faeb2831b517 "mm: set folio swapbacked iff folios are dirty in try_to_unmap_one" (v6.15) leaves a page with an extra reference lazyfree',
   }),
 } as const;
 

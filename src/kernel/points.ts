@@ -40,6 +40,7 @@ export const enum KernelPoint {
   FtruncateEnter = 17,
   FtruncateReturn = 18,
   FilemapFaultPageFound = 19,
+  DirectIoBeforeCompletion = 20,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -64,6 +65,7 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'ftruncate:enter', where: 'kernel/truncate.ts sysFtruncate: entry (a valid file and size)' },
   { name: 'ftruncate:return', where: 'kernel/truncate.ts sysFtruncate: return, every mapping past the new size zapped and flushed, its pages out of the cache' },
   { name: 'filemap-fault:page-found', where: 'kernel/fault.ts filemapFault: the page-cache page found with a reference, not yet locked; a truncate may remove it (mm/filemap.c:filemap_fault)' },
+  { name: 'direct-io:before-completion', where: 'kernel/direct-io.ts directIoRead: the device wrote the pinned pages, the completion has not marked them dirty nor unpinned them (block/bio.c:bio_release_pages)' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);
