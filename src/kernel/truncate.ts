@@ -4,7 +4,8 @@
  * unmap_mapping_range, unmap_mapping_range_tree, unmap_mapping_folio, zap_page_range_single), for
  * the files of filemap.ts, whose size counts pages.
  *
- * Shrinking, in the kernel's order:
+ * ftruncate holds the inode's i_rwsem for writing throughout (do_truncate), so truncates of one
+ * file do not interleave. Shrinking, in the kernel's order:
  *   1. i_size_write (truncate_setsize): from here a fault past the new size fails with SIGBUS
  *      (fault.ts filemapFault), and no page is added to the cache past it (filemapGetPage);
  *   2. unmap_mapping_range: under i_mmap_rwsem held for reading (mainline 2c8659951654), every
@@ -31,7 +32,8 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
-import { DISK_WORDS, FILE_PAGES, F_IN_USE, MAX_FILES, diskIndex, fileIndex } from './file-layout.ts';
+import { DISK_WORDS, FILE_PAGES, F_IN_USE, F_I_RWSEM, MAX_FILES, diskIndex, fileIndex } from './file-layout.ts';
+import { downWrite, upWrite } from './locks.ts';
 import { fileSetSize, fileSize, filemapDeleteFolio, filemapGetFolio, filemapLookup, iMmapLockRead, iMmapUnlockRead } from './filemap.ts';
 import { MAX_MMS, MM_USERS } from './mm-layout.ts';
 import { mmBase } from './mm.ts';
@@ -142,6 +144,8 @@ function rawSysFtruncate(cpu: Cpu, file: number, pages: number): number {
   cpu.setActivity(Activity.Kernel);
   cpu.passPoint(KernelPoint.FtruncateEnter);
   const since = promiseStart(v);
+  // inode_lock
+  downWrite(cpu, v.files, fileIndex(file) + F_I_RWSEM);
   try {
     const old = fileSize(v, file);
     fileSetSize(cpu, file, pages);
@@ -154,6 +158,7 @@ function rawSysFtruncate(cpu: Cpu, file: number, pages: number): number {
     for (const [mm, s, e] of zapped) makePromise(v, mm, s, e, PromiseKind.Truncated, since);
     return 0;
   } finally {
+    upWrite(cpu, v.files, fileIndex(file) + F_I_RWSEM);
     cpu.passPoint(KernelPoint.FtruncateReturn);
     cpu.setActivity(Activity.User);
   }
