@@ -25,6 +25,7 @@
  *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
  *   tlbbatchFlush               arch/x86/mm/tlb.c:arch_tlbbatch_flush under x86TlbFlush=invlpgb
  *   lazyfreeCheck               mm/rmap.c:try_to_unmap_one (the MADV_FREE branch)
+ *   filemapFaultLock            mm/filemap.c:filemap_fault, mm/memory.c:do_read_fault (a read fault on a file page)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -199,6 +200,14 @@ export const SWITCHES = {
     },
     default: 'refcount-after-clear',
     from: 'mainline 6c8e2a256915 "mm: fix race between MADV_FREE reclaim and blkdev direct IO read" (v5.18); faeb2831b517 "mm: set folio swapbacked iff folios are dirty in try_to_unmap_one" (v6.15) leaves a page with an extra reference lazyfree',
+  }),
+  filemapFaultLock: defineSwitch({
+    values: {
+      locked: 'filemap_fault returns the page locked after checking, under the lock, that it is still in the page cache and inside i_size; finish_fault maps it before it is unlocked, and truncate, which removes each page under its lock after lowering i_size, either unmaps what the fault mapped or makes the fault fail with SIGBUS',
+      unlocked: 'a read fault maps the page its lookup found without locking it or looking again: a truncate that removed it meanwhile returns, and the fault then maps a page the file no longer has, past the end; loads there read it instead of raising SIGBUS',
+    },
+    default: 'locked',
+    from: 'mainline d00806b18315 "mm: fix fault vs invalidate race for linear mappings" (v2.6.23): the page lock in the fault path, which closed the race for invalidation inside i_size; before it truncate relied on mapping->truncate_count, a sequence count do_no_page rechecked, not modelled: unlocked is the fault path with neither',
   }),
 } as const;
 

@@ -53,8 +53,11 @@ function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numbe
  * the offset is past i_size (SIGBUS, told to the CPU) or memory is out. Under the page lock the
  * page is checked to be still the cache's (folio->mapping) and i_size read again: a truncate that
  * removed it, or shrank the file, since the lookup makes the fault look again or fail.
+ *
+ * `lock` false is the read fault of switch filemapFaultLock=unlocked: the page as the lookup
+ * found it, neither locked nor looked at again (do_no_page before d00806b18315).
  */
-function filemapFault(cpu: Cpu, vma: Vma, va: number): number {
+function filemapFault(cpu: Cpu, vma: Vma, va: number, lock = true): number {
   const v = cpu.v;
   const file = vmaFile(v, vma);
   const index = linearPageIndex(v, vma, va);
@@ -70,6 +73,7 @@ function filemapFault(cpu: Cpu, vma: Vma, va: number): number {
       continue;
     }
     cpu.raceWindow(KernelPoint.FilemapFaultPageFound); // race window: the page found, not yet locked; a truncate may take it out of the cache
+    if (!lock) return pfn;
     folioLock(cpu, pfn);
     // truncated meanwhile: the page left the cache (or i_size went below it) before we locked it
     if (filemapLookup(v, file, index) === pfn && index < fileSize(v, file)) return pfn;
@@ -116,7 +120,8 @@ function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: nu
  */
 function doReadFault(cpu: Cpu, vma: Vma, va: number, ptep: number, mm: number): boolean {
   const v = cpu.v;
-  const pfn = filemapFault(cpu, vma, va);
+  const locked = cpu.config.filemapFaultLock === 'locked';
+  const pfn = filemapFault(cpu, vma, va, locked);
   if (pfn === 0) return false;
   pteLock(cpu, ptep);
   const mapped = ptepGet(v, ptep) === 0;
@@ -126,7 +131,7 @@ function doReadFault(cpu: Cpu, vma: Vma, va: number, ptep: number, mm: number): 
     setPte(v, ptep, mkPte(pfn, USER_PRESENT));
   }
   pteUnlock(cpu, ptep);
-  folioUnlock(cpu, pfn);
+  if (locked) folioUnlock(cpu, pfn);
   // the new mapping keeps the reference; otherwise someone else mapped it: retry
   if (!mapped) putPage(v, cpu.id, pfn);
   return true;
