@@ -11,16 +11,20 @@
  *                        cpu.shouldStop, cpu.interruptPoint, cpu.localIrqDisable/Enable, cpu.count)
  *   system calls         sysMmap (MAP_PRIVATE files with `private`), sysMunmap, sysMadvise,
  *                        sysMprotect, sysFork (the child's mm; copy-on-write), exitMmap (an mm
- *                        no CPU runs any more), with the kernel's constants
+ *                        no CPU runs any more), sysFtruncate, with the kernel's constants;
+ *                        cpu.lastSignal after a failed access (SIGSEGV, or SIGBUS for a file
+ *                        page past the end of the file)
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
- *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
+ *                        getUserPagesFast / unpinUserPages (GUP-fast), directIoRead (an O_DIRECT
+ *                        read: pin, the device's DMA, completion), flushTlbMmRange
  *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb,
  *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0), MAX_VMAS
  *                        (the VMAs an mm holds)
  *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
- *   the data check       dataShadow, dataStore, dataStoreBurst, dataForget, checkAnonData,
- *                        checkFileData (check/data.ts: no store may be lost)
+ *   the data check       dataShadow, dataStore, dataStoreBurst, dataDeviceStore (a device's DMA),
+ *                        dataForget, checkAnonData, checkFileData (check/data.ts: no store may
+ *                        be lost)
  *   catalog helpers      SCENARIO_BASE, driverGoesOn, followerGoesOn, the bursts, flag words,
  *                        the collapse races' rounds (collapseRounds, gupFastRounds), a global
  *                        ASID for the mm under INVLPGB (toggleForGlobalAsid)
@@ -45,7 +49,7 @@ export {
 export { KERNEL_POINTS, KERNEL_POINT_NAMES } from './kernel/points.ts';
 export type { Workload } from './scenario/workload.ts';
 export type { Cpu } from './cpu/cpu.ts';
-export { FAULTED } from './cpu/cpu.ts';
+export { FAULTED, SIGBUS, SIGSEGV } from './cpu/cpu.ts';
 export type { MachineViews } from './machine/memory.ts';
 export { CONTROL_CPU } from './machine/frames.ts';
 export { PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './machine/phys-layout.ts';
@@ -58,11 +62,13 @@ export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, exitMmap, sysMmap, sysMunm
 export { sysFork } from './kernel/fork.ts';
 export { MADV_DONTNEED, MADV_FREE, sysMadvise } from './kernel/madvise.ts';
 export { sysMprotect } from './kernel/mprotect.ts';
+export { sysFtruncate } from './kernel/truncate.ts';
 export { reclaimPages, type ReclaimStat, type ReclaimTarget } from './kernel/reclaim.ts';
 export { writebackFile, writebackFilePage } from './kernel/writeback.ts';
 export { collapseHugePage, type ScanResult } from './kernel/khugepaged.ts';
 export { changeProtNuma, migratePage, numaScan, type NumaScanOptions } from './kernel/numa.ts';
 export { getUserPagesFast, unpinUserPages, type GupFastResult } from './kernel/gup.ts';
+export { directIoRead } from './kernel/direct-io.ts';
 export { enterLazyTlb, flushTlbMmRange, switchMm } from './arch/x86/flush.ts';
 
 // mm, files and run control
@@ -77,7 +83,7 @@ export { pteAtNoSideEffects } from './machine/pagetable.ts';
 export { ptePfn, ptePresent } from './machine/pte.ts';
 
 // the data check
-export { checkAnonData, checkFileData, dataForget, dataShadow, dataStore, dataStoreBurst, type DataShadow } from './check/data.ts';
+export { checkAnonData, checkFileData, dataDeviceStore, dataForget, dataShadow, dataStore, dataStoreBurst, type DataShadow } from './check/data.ts';
 
 // what the catalog's scenarios share
 export {

@@ -80,6 +80,18 @@ export function dataStore(cpu: Cpu, d: DataShadow, slot: number, va: number, val
 }
 
 /**
+ * A device's store (DMA, kernel/direct-io.ts) of `value` into word `word` of frame `pfn`, which
+ * is word `slot` of the tracked range: recorded as this CPU's last store to that word, as
+ * dataStore records a user store, then written to physical memory (no TLB, no PTE, no D bit).
+ */
+export function dataDeviceStore(cpu: Cpu, d: DataShadow, slot: number, pfn: number, word: number, value: number): void {
+  const at = recordAt(d, cpu.id, slot);
+  d.words[at] = value;
+  d.words[at + span(d)] = Atomics.add(d.words, SEQ, 1);
+  cpu.v.phys[pfn * WORDS_PER_FRAME + word] = value;
+}
+
+/**
  * `n` recorded stores at random words of the tracked range at `base`, each value unique to the
  * CPU, `round` and the store, so that a value found says who stored it and when.
  */

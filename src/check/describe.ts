@@ -62,6 +62,7 @@ const PROMISE_CALLS: Record<number, string> = {
   [PromiseKind.WriteProtected]: 'mprotect(PROT_READ)',
   [PromiseKind.Inaccessible]: 'mprotect(PROT_NONE)',
   [PromiseKind.ForkWriteProtected]: 'fork (write-protect)',
+  [PromiseKind.Truncated]: 'ftruncate',
 };
 
 /** Where the data check found a word (check/data.ts). */

@@ -1,8 +1,8 @@
 /*
  * The promise oracle: an access must not complete through a translation that a munmap, madvise,
- * mprotect or fork already returned from removing or demoting (fork write-protects the parent's
- * private pages, as mprotect(PROT_READ) would, and holds the mmap_lock for writing throughout
- * the same way: it is judged as mprotect is).
+ * mprotect, ftruncate or fork already returned from removing or demoting (fork write-protects the
+ * parent's private pages, as mprotect(PROT_READ) would, and holds the mmap_lock for writing
+ * throughout the same way: it is judged as mprotect is).
  *
  * Such a system call takes a place in the global sequence when it starts (promiseStart) and, when
  * it returns, records a promise in its mm (kind, range, that start, and how long it ran): "no
@@ -67,6 +67,7 @@ export const enum PromiseKind {
   WriteProtected = 3, // mprotect returned having removed write access
   Inaccessible = 4, // mprotect returned having removed all access
   ForkWriteProtected = 5, // fork returned having write-protected the parent's private pages
+  Truncated = 6, // ftruncate returned: the file's pages past the new size are mapped nowhere
 }
 
 /** The word a CPU compares its TLB entries' epochs with, for `mm`. */
@@ -117,7 +118,7 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
     const into = seqDiff(fillSeq, Atomics.load(v.mm, r + 3));
     if (into > 0) {
       // filled while a munmap or madvise ran: it may map what a fault put there meanwhile
-      if (kind === PromiseKind.Unmapped || kind === PromiseKind.Zapped) continue;
+      if (kind === PromiseKind.Unmapped || kind === PromiseKind.Zapped || kind === PromiseKind.Truncated) continue;
       // filled after the call returned: the promise is not about it
       if (into > kindWord >>> PROMISE_KIND_BITS) continue;
     }

@@ -28,6 +28,8 @@
  *                               mm/memory.c:lock_vma_under_rcu, include/linux/mmap_lock.h
  *   forkFlush                   kernel/fork.c:dup_mmap (the flush_tlb_mm(oldmm) before the parent's mmap_lock is released)
  *   forkVmaLock                 kernel/fork.c:dup_mmap (vma_start_write on each parent VMA it copies)
+ *   lazyfreeCheck               mm/rmap.c:try_to_unmap_one (the MADV_FREE branch)
+ *   filemapFaultLock            mm/filemap.c:filemap_fault, mm/memory.c:do_read_fault (a read fault on a file page)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -218,6 +220,22 @@ export const SWITCHES = {
     },
     default: 'on',
     from: 'mainline fb49c455323f "fork: lock VMAs of the parent process when forking" (v6.5, Fixes: 0bff0aaea03e "x86/mm: try VMA lock-based page fault handling first"); bugzilla 217624 and the reports it closes (memory corruption in forking programs with per-VMA locks)',
+  }),
+  lazyfreeCheck: defineSwitch({
+    values: {
+      'refcount-after-clear': 'try_to_unmap_one clears the lazyfree page\'s PTE, then (smp_mb) reads its reference count and keeps the page mapped when it holds more than reclaim\'s and the mappings\' (a GUP pin, maybe a direct IO read still writing): GUP-fast takes its reference, then reads the PTE again, so one of the two sees the other',
+      'dirty-only': 'try_to_unmap_one discards a lazyfree page\'s mapping when the page and the PTE are clean, whoever holds it: a direct IO read that pinned the page and has not yet marked it dirty writes into a page the process no longer maps, which reads as zeros afterwards',
+    },
+    default: 'refcount-after-clear',
+    from: 'mainline 6c8e2a256915 "mm: fix race between MADV_FREE reclaim and blkdev direct IO read" (v5.18); faeb2831b517 "mm: set folio swapbacked iff folios are dirty in try_to_unmap_one" (v6.15) leaves a page with an extra reference lazyfree',
+  }),
+  filemapFaultLock: defineSwitch({
+    values: {
+      locked: 'filemap_fault returns the page locked after checking, under the lock, that it is still in the page cache and inside i_size; finish_fault maps it before it is unlocked, and truncate, which removes each page under its lock after lowering i_size, either unmaps what the fault mapped or makes the fault fail with SIGBUS',
+      unlocked: 'a read fault maps the page its lookup found without locking it or looking again: a truncate that removed it meanwhile returns, and the fault then maps a page the file no longer has, past the end; loads there read it instead of raising SIGBUS',
+    },
+    default: 'locked',
+    from: 'mainline d00806b18315 "mm: fix fault vs invalidate race for linear mappings" (v2.6.23): the page lock in the fault path, which closed the race for invalidation inside i_size; before it truncate relied on mapping->truncate_count, a sequence count do_no_page rechecked, not modelled: unlocked is the fault path with neither',
   }),
 } as const;
 

@@ -12,6 +12,7 @@ export const F_IN_USE = 0;
 export const F_SIZE = 1; // pages
 export const F_LOCK = 16; // the i_pages lock, own line
 export const F_I_MMAP = 18; // i_mmap_rwsem: file rmap walks read, VMA unlinking writes (2 words)
+export const F_I_RWSEM = 20; // inode->i_rwsem: ftruncate holds it for writing (2 words)
 export const F_CACHE = 32; // FILE_PAGES words: index -> PFN, 0 when not cached
 export const FILE_WORDS = F_CACHE + FILE_PAGES;
 

@@ -42,6 +42,11 @@ export const enum KernelPoint {
   ForkWrprotectedBeforeFlush = 19,
   ForkEnter = 20,
   ForkReturn = 21,
+  // truncate (kernel/truncate.ts) and the fault that races with it (kernel/fault.ts)
+  FtruncateEnter = 22,
+  FtruncateReturn = 23,
+  FilemapFaultPageFound = 24,
+  DirectIoBeforeCompletion = 25,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -68,6 +73,10 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'fork:wrprotected-before-flush', where: "kernel/fork.ts dupMmap: every private PTE of the parent write-protected and copied, flush_tlb_mm(oldmm) not yet made (kernel/fork.c:dup_mmap)" },
   { name: 'fork:enter', where: 'kernel/fork.ts sysFork: entry' },
   { name: 'fork:return', where: "kernel/fork.ts sysFork: return, the parent's mmap_lock released" },
+  { name: 'ftruncate:enter', where: 'kernel/truncate.ts sysFtruncate: entry (a valid file and size)' },
+  { name: 'ftruncate:return', where: 'kernel/truncate.ts sysFtruncate: return, every mapping past the new size zapped and flushed, its pages out of the cache' },
+  { name: 'filemap-fault:page-found', where: 'kernel/fault.ts filemapFault: the page-cache page found with a reference, not yet locked; a truncate may remove it (mm/filemap.c:filemap_fault)' },
+  { name: 'direct-io:before-completion', where: 'kernel/direct-io.ts directIoRead: the device wrote the pinned pages, the completion has not marked them dirty nor unpinned them (block/bio.c:bio_release_pages)' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);

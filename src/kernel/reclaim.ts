@@ -21,8 +21,15 @@
  *      dirty entry), then write it out (writeback.ts);
  *   4. a clean file page leaves the page cache if only the cache and reclaim hold it
  *      (__remove_mapping freezes the reference count); a lazily freed anonymous page (MADV_FREE)
- *      that nobody wrote since is discarded; anonymous swap is not modelled, so any other
- *      anonymous page is kept;
+ *      that nobody wrote since and nobody else holds is discarded: try_to_unmap_one clears the
+ *      PTE, then reads the reference count, then the dirty state, and puts the PTE back if the
+ *      page was written or has a GUP reference (switch lazyfreeCheck); the flush may be batched
+ *      all the same, since a TLB entry that does not cache D must walk to the cleared PTE to
+ *      write (x86 sets D with a locked update of a present PTE: the "clear->dirty transition ...
+ *      traps if the PTE is unmapped" of try_to_unmap_one's comment), and one that caches D had
+ *      it set in the PTE that the exchange returned (unless MADV_FREE cleaned the PTE and has not
+ *      flushed yet: a store racing with madvise(MADV_FREE) may go either way). Anonymous swap is
+ *      not modelled, so any other anonymous page is kept;
  * and after the whole list: try_to_unmap_flush, and only then the frames are freed and the kept
  * pages unlocked and put back.
  *
@@ -105,11 +112,25 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
   }
   if (pteDirty(pteval)) folioMarkDirty(v, pfn);
   if (pageIsAnon(v, pfn)) {
-    // MADV_FREE: discard only if nobody but reclaim and the mappings holds it (no GUP, no I/O)
-    // and nobody wrote it since madvise cleaned it; the D bit just carried over counts as a write
-    if (pageRefCount(v, pfn) !== 1 + pageMapcount(v, pfn) || folioTestDirty(v, pfn)) {
+    // MADV_FREE (lazyfreeCheck): the PTE is gone first, then the reference count is read (the
+    // smp_mb of mainline 6c8e2a256915; Atomics are sequentially consistent). GUP-fast takes its
+    // reference first and reads the PTE again after it (gup.ts): either it sees the PTE cleared
+    // and lets go, or its reference is counted here
+    const refCount = pageRefCount(v, pfn);
+    const mapCount = pageMapcount(v, pfn);
+    // written since madvise cleaned it, through the page table (the D bit just carried over) or
+    // through a GUP reference that marked it dirty: ordinary anonymous memory again
+    if (folioTestDirty(v, pfn)) {
       setPte(v, ptep, pteval);
       folioSetSwapbacked(cpu, pfn);
+      pteUnlock(cpu, ptep);
+      return false;
+    }
+    // a reference besides reclaim's and the mappings': a GUP user, maybe a direct IO read still
+    // writing, which marks the page dirty only when it completes. Nothing happened; a later pass
+    // finds it dirty, or the reference gone (faeb2831b517: it stays lazyfree)
+    if (cpu.config.lazyfreeCheck === 'refcount-after-clear' && refCount !== 1 + mapCount) {
+      setPte(v, ptep, pteval);
       pteUnlock(cpu, ptep);
       return false;
     }

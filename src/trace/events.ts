@@ -98,6 +98,7 @@ export const enum KPath {
   GupFast = 9,
   HandleMmFault = 10,
   Fork = 11,
+  Ftruncate = 12,
 }
 
 /**
@@ -116,6 +117,7 @@ export const KPATH_FORMATS: Record<number, { name: string; syscall: boolean; arg
   [KPath.GupFast]: { name: 'gup_fast', syscall: false, args: ['mm', 'vpn', 'pages', 'write'], ret: 'pinned' },
   [KPath.HandleMmFault]: { name: 'handle_mm_fault', syscall: false, args: ['mm', 'vpn', 'write'], ret: 'handled' },
   [KPath.Fork]: { name: 'fork', syscall: true, args: ['mm'], ret: 'child_mm' },
+  [KPath.Ftruncate]: { name: 'ftruncate', syscall: true, args: ['file', 'pages'], ret: 'ret' },
 };
 
 /** How a PTE changed (Ev.PteChange): the primitive, or the walker. */

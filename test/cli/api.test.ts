@@ -31,6 +31,17 @@ describe('a scenario file in a folder of its own', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ scenario: 'free-under-reclaim', forbidden: 'lost-data', expected: 'never', trials: 3, reports: 0, failed: false });
   });
 
+  it('truncates a file under two writers: every access past the end is SIGBUS, every store below it reaches the disk', async () => {
+    const r = await shootdown('stress', join(dir, 'truncate-under-stores.ts'), '--kernel', 'fixed', '--trials', '4', '--seed', '2', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ scenario: 'truncate-under-stores', forbidden: 'assertion', trials: 4, reports: 0, failed: false });
+    // the truncates zapped what the writers' CPUs had cached, and the writers' accesses past the end faulted
+    expect(out.counters.nr_tlb_remote_flush).toBeGreaterThan(0);
+    expect(out.counters.page_faults).toBeGreaterThan(0);
+  });
+
   it('reports what its programs do wrong, with a helper module of its own folder (exit 1)', async () => {
     const r = await shootdown('stress', join(dir, 'lost-store.ts'), '--kernel', 'fixed', '--trials', '2', '--seed', '1', '--json');
     expect(r.code).toBe(1);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
+import type { PinnedLazyfreeResult } from '../fixtures/lazyfree-workloads.ts';
 import type { LostPendingResult, MadvFreeResult, PendingCounts, ReaderResult } from '../fixtures/reclaim-workloads.ts';
 import type { ReclaimStat } from '../../src/kernel/reclaim.ts';
 import type { ReclaimHintedResult } from '../fixtures/kernel-workloads.ts';
@@ -50,6 +51,19 @@ describe('reclaim of MADV_FREE pages', () => {
     expect(cpu0.statRewritten).toEqual({ reclaimed: 0, lazyfreed: 0, pageout: 0 });
     expect(cpu0.bad).toBe(0);
     for (const o of others) expect(o.bad).toBe(0);
+  });
+});
+
+describe('reclaim of a pinned MADV_FREE page', () => {
+  it('keeps it mapped and lazily freeable while GUP holds it, and discards it once unpinned', async () => {
+    const run = await machine().run<unknown, PinnedLazyfreeResult | null, object>(fixtureUrl('lazyfree-workloads', 'pinnedLazyfree'), {}, { seed: 26, speculationShift: -1 });
+    expect(run.results[0]).toEqual({
+      first: { reclaimed: 1, lazyfreed: 1, pageout: 0 },
+      pinnedMapped: true,
+      pinnedLazyfree: true,
+      second: { reclaimed: 1, lazyfreed: 1, pageout: 0 },
+      after: [0, 0],
+    });
   });
 });
 

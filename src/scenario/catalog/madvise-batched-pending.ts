@@ -81,7 +81,13 @@ export default defineScenario<Params, MadviseBatchedPendingOptions>({
       for (let round = 0; keepGoing(cpu, round, p.rounds); round++) reclaimPages(cpu, targets);
       stopAll(cpu.v);
     } else if (cpu.id === MADVISE_CPU) {
-      while (forever(cpu)) sysMadvise(cpu, p.mm, BASE, p.pages * PAGE_SIZE, MADV_DONTNEED);
+      // the return to user mode takes pending IPIs: a loop of system calls alone would hold up
+      // every flush sent to this CPU (kswapd's, which waits with the pages it keeps locked, and
+      // a reader faulting on one of them waits for it)
+      while (forever(cpu)) {
+        sysMadvise(cpu, p.mm, BASE, p.pages * PAGE_SIZE, MADV_DONTNEED);
+        cpu.interruptPoint();
+      }
     } else {
       while (forever(cpu)) for (let i = 0; i < p.pages; i++) cpu.load(BASE + i * PAGE_SIZE);
     }
