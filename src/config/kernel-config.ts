@@ -24,6 +24,7 @@
  *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
  *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
  *   tlbbatchFlush               arch/x86/mm/tlb.c:arch_tlbbatch_flush under x86TlbFlush=invlpgb
+ *   mremapFlush                 mm/mremap.c:move_ptes, move_page_tables
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -190,6 +191,14 @@ export const SWITCHES = {
     },
     default: 'broadcast',
     from: 'mainline 72a920eacd8a "x86/mm: Use broadcast TLB flushing in page reclaim" and 0b7eb55cb706 (v6.15); the INVLPGB series fixed its reclaim flush twice in review: v2 "Fix bug in arch_tlbbatch_flush, where we need to do both the TLBSYNC, and flush the CPUs that are in the cpumask", v5 "fix a race between reclaim and ASID transition (Jann)". ipi-cpumask is the batch flush left as it was before the series, with global ASIDs in use',
+  }),
+  mremapFlush: defineSwitch({
+    values: {
+      'under-ptl': 'move_ptes flushes the old range whenever it moved a present PTE, before it drops the old and new PTLs: by the time truncate or reclaim can reach the page at its new address, no TLB translates the old one',
+      'after-unlock': 'move_ptes flushes under the PTLs only when it moved a dirty PTE; for clean ones it sets need_flush, and move_page_tables flushes the old range after its loop, every PTL and rmap lock dropped: truncate can find the page at its new address, zap it there (flushing the new address only) and free it while a CPU still reads it through its old TLB entry',
+    },
+    default: 'under-ptl',
+    from: 'mainline eb66ae030829 "mremap: properly flush TLB before releasing the page" (v4.19, CVE-2018-18281, reported by Jann Horn); after-unlock is move_ptes as 5d1904204c99 "mremap: fix race between mremap() and page cleanning" (v4.9) left it. The PMD-level move (move_normal_pmd, v4.20) flushes under its locks either way',
   }),
 } as const;
 

@@ -36,6 +36,10 @@ export const enum KernelPoint {
   // later: a race window, then a point passed
   SwitchMmAsidChosen = 15,
   AsidTransitionSwitching = 16,
+  // mremap: a race window, then its entry and return
+  MremapPtlDropped = 17,
+  MremapEnter = 18,
+  MremapReturn = 19,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -57,6 +61,9 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'mprotect:return', where: 'kernel/mprotect.ts sysMprotect: return, the mmap_lock released' },
   { name: 'switch-mm:asid-chosen', where: 'arch/x86/flush.ts switchMmIrqsOff under x86TlbFlush=invlpgb: loaded_mm is LOADED_MM_SWITCHING, the ASID chosen, CR3 not yet loaded (arch/x86/mm/tlb.c:switch_mm_irqs_off)' },
   { name: 'asid-transition:switching', where: 'arch/x86/flush.ts finishAsidTransition: the flusher found a CPU of mm_cpumask in the middle of switch_mm (loaded_mm == LOADED_MM_SWITCHING), before it waits for it (arch/x86/mm/tlb.c:finish_asid_transition)' },
+  { name: 'mremap:ptl-dropped', where: 'kernel/mremap.ts moveNormalPtes: PTEs moved, both PTLs and the rmap locks dropped; under mremapFlush=after-unlock the old range\'s flush is still to come (mm/mremap.c:move_ptes)' },
+  { name: 'mremap:enter', where: 'kernel/mremap.ts sysMremap: entry (valid flags and addresses)' },
+  { name: 'mremap:return', where: 'kernel/mremap.ts sysMremap: return, the mmap_lock released' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);

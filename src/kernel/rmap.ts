@@ -74,20 +74,29 @@ export function pageVmaMappedPte(cpu: Cpu, mm: number, va: number, pfn: number):
 }
 
 /**
+ * take_rmap_locks: the rmap locks of `vma` of `mm` held for writing (the file's i_mmap_rwsem, or
+ * the mm's anon_vma lock), so that no rmap walk runs while the VMA's mappings change place: a walk
+ * sees each page either where it was or where it went, never in neither.
+ */
+export function takeRmapLocks(cpu: Cpu, mm: number, vma: Vma): void {
+  const v = cpu.v;
+  if (vmaIsAnon(v, vma)) downWrite(cpu, v.mm, mmBase(mm) + MM_ANON_VMA_LOCK);
+  else iMmapLockWrite(cpu, vmaFile(v, vma));
+}
+
+/** drop_rmap_locks */
+export function dropRmapLocks(cpu: Cpu, mm: number, vma: Vma): void {
+  const v = cpu.v;
+  if (vmaIsAnon(v, vma)) upWrite(cpu, v.mm, mmBase(mm) + MM_ANON_VMA_LOCK);
+  else iMmapUnlockWrite(cpu, vmaFile(v, vma));
+}
+
+/**
  * unlink_anon_vmas / unlink_file_vma: takes a VMA out of the rmap so that no walk finds it any
  * more. When this returns, no walk is inside the VMA's page tables, and they may be freed.
  */
 export function unlinkVma(cpu: Cpu, mm: number, vma: Vma): void {
-  const v = cpu.v;
-  if (vmaIsAnon(v, vma)) {
-    const lock = mmBase(mm) + MM_ANON_VMA_LOCK;
-    downWrite(cpu, v.mm, lock);
-    vmaUnlinkRmap(v, vma);
-    upWrite(cpu, v.mm, lock);
-  } else {
-    const file = vmaFile(v, vma);
-    iMmapLockWrite(cpu, file);
-    vmaUnlinkRmap(v, vma);
-    iMmapUnlockWrite(cpu, file);
-  }
+  takeRmapLocks(cpu, mm, vma);
+  vmaUnlinkRmap(cpu.v, vma);
+  dropRmapLocks(cpu, mm, vma);
 }
