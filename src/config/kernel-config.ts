@@ -24,6 +24,8 @@
  *                               arch/x86/kernel/kvm.c:kvm_flush_tlb_multi
  *   asidTransition              arch/x86/mm/tlb.c:finish_asid_transition (the wait for a CPU in switch_mm)
  *   tlbbatchFlush               arch/x86/mm/tlb.c:arch_tlbbatch_flush under x86TlbFlush=invlpgb
+ *   perVmaLock                  arch/x86/mm/fault.c:do_user_addr_fault (lock_vma_under_rcu first),
+ *                               mm/memory.c:lock_vma_under_rcu, include/linux/mmap_lock.h
  *   mremapFlush                 mm/mremap.c:move_ptes, move_page_tables
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
@@ -191,6 +193,14 @@ export const SWITCHES = {
     },
     default: 'broadcast',
     from: 'mainline 72a920eacd8a "x86/mm: Use broadcast TLB flushing in page reclaim" and 0b7eb55cb706 (v6.15); the INVLPGB series fixed its reclaim flush twice in review: v2 "Fix bug in arch_tlbbatch_flush, where we need to do both the TLBSYNC, and flush the CPUs that are in the cpumask", v5 "fix a race between reclaim and ASID transition (Jann)". ipi-cpumask is the batch flush left as it was before the series, with global ASIDs in use',
+  }),
+  perVmaLock: defineSwitch({
+    values: {
+      on: 'the page fault first looks the VMA up under RCU and read-locks it alone (lock_vma_under_rcu); it takes the mmap_lock only when the VMA is write-locked, gone or missing. mmap, munmap, mprotect, khugepaged write-lock each VMA they change (vma_start_write)',
+      off: 'every page fault takes the mmap_lock for reading (CONFIG_PER_VMA_LOCK=n): it waits behind any mmap, munmap or mprotect of the process, whatever VMA they touch',
+    },
+    default: 'on',
+    from: 'seed 003: "mm: introduce lock_vma_under_rcu to be used from arch-specific code" (Suren Baghdasaryan, 20230227173632.3292573-24-surenb@google.com), "mm: add per-VMA lock and helper functions to control it", "x86/mm: try VMA lock-based page fault handling first" (v6.4); mainline c46000458d57 "mm/mmap: write-lock VMAs before merging, splitting or expanding them"',
   }),
   mremapFlush: defineSwitch({
     values: {

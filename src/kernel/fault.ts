@@ -1,8 +1,9 @@
 /*
  * The page fault (mm/memory.c: handle_mm_fault, do_anonymous_page, do_shared_fault, do_wp_page).
  *
- * Runs on the faulting CPU with the mmap_lock held for reading and the PTE table's lock held while
- * the PTE is examined and set. Shared writable file mappings are write-notified: a read fault maps
+ * Runs on the faulting CPU with the faulting VMA read-locked (vma-lock.ts, switch perVmaLock) or,
+ * failing that, the mmap_lock held for reading, and the PTE table's lock held while the PTE is
+ * examined and set. Shared writable file mappings are write-notified: a read fault maps
  * the page read-only, so that the first write faults, marks the page dirty and only then makes the
  * PTE writable. That is what lets writeback trust "clean page, no dirty PTE".
  *
@@ -23,6 +24,8 @@ import { folioLock, folioMarkDirty, folioUnlock, pageAddRmap, putPage } from './
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { doNumaPage } from './numa.ts';
+import { lockVmaUnderRcu, vmaEndRead } from './vma-lock.ts';
+import { Counter } from '../trace/counters.ts';
 import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
 const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
@@ -107,14 +110,40 @@ export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
   return handled;
 }
 
-/** handleMmFault's body, untraced, for a user mm. */
+/**
+ * handleMmFault's body, untraced, for a user mm: as do_user_addr_fault, under the VMA's lock
+ * alone when lock_vma_under_rcu gets it (switch perVmaLock), else under the mmap_lock.
+ */
 function rawHandleMmFault(cpu: Cpu, mm: number, va: number, write: boolean): boolean {
-  const v = cpu.v;
   cpu.setActivity(Activity.Kernel);
-  mmapReadLock(cpu, mm);
   try {
-    const vma = findVma(v, mm, vpnOf(va));
-    if (vma < 0) return false;
+    if (cpu.config.perVmaLock === 'on') {
+      const vma = lockVmaUnderRcu(cpu, mm, va);
+      if (vma >= 0) {
+        try {
+          return handleVmaFault(cpu, mm, vma, va, write);
+        } finally {
+          vmaEndRead(cpu, vma);
+          cpu.count(Counter.VmaLockSuccess);
+        }
+      }
+    }
+    mmapReadLock(cpu, mm);
+    try {
+      const vma = findVma(cpu.v, mm, vpnOf(va));
+      return vma >= 0 && handleVmaFault(cpu, mm, vma, va, write);
+    } finally {
+      mmapReadUnlock(cpu, mm);
+    }
+  } finally {
+    cpu.setActivity(Activity.User);
+  }
+}
+
+/** The fault in `vma`, which the caller keeps stable: its VMA lock or the mmap_lock held. */
+function handleVmaFault(cpu: Cpu, mm: number, vma: Vma, va: number, write: boolean): boolean {
+  const v = cpu.v;
+  {
     const flags = vmaFlags(v, vma);
     if ((flags & (write ? VM_WRITE : VM_READ)) === 0) return false;
     const ptep = pteAlloc(v, cpu.id, mmPgd(v, mm), va, mm);
@@ -137,8 +166,5 @@ function rawHandleMmFault(cpu: Cpu, mm: number, va: number, write: boolean): boo
     } finally {
       pteUnlock(cpu, ptep);
     }
-  } finally {
-    mmapReadUnlock(cpu, mm);
-    cpu.setActivity(Activity.User);
   }
 }

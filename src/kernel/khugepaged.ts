@@ -12,7 +12,7 @@
  * period, which is why the sync IPI is needed here and not in munmap (mmu-gather.ts).
  *
  *   collapse_huge_page                           GUP-fast on another CPU (IRQs off)
- *   mmap_write_lock, anon_vma_lock_write
+ *   mmap_write_lock, vma_start_write, anon_vma_lock_write
  *   pmd_lock; old = xchg(*pmd, 0)                pmd = READ_ONCE(*pmdp): old, or none
  *   flush_tlb_range, freed_tables  ---IPI--->    taken only once the walk is over
  *   pmd_unlock
@@ -64,6 +64,7 @@ import { folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageR
 import { pteLock, pteUnlock } from './ptl.ts';
 import { VM_WRITE } from './vma-layout.ts';
 import { findVma, vmaEnd, vmaFlags, vmaIsAnon } from './vma.ts';
+import { vmaStartWrite } from './vma-lock.ts';
 import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
 /** enum scan_result, the values this collapse can return. */
@@ -191,7 +192,8 @@ function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: number[]): voi
 
 /**
  * collapse_huge_page from the VMA revalidation on; the caller holds the mmap_lock for writing,
- * which keeps faults, munmap and madvise out of the range throughout.
+ * which keeps munmap, madvise and faults under the mmap_lock out of the range throughout, and
+ * write-locks the VMA, which keeps out the faults under its VMA lock.
  */
 function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: CollapseTarget): ScanResult {
   const v = cpu.v;
@@ -200,6 +202,9 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
   // hugepage_vma_revalidate
   const vma = findVma(v, mm, hvpn);
   if (vma < 0 || !vmaIsAnon(v, vma) || vmaEnd(v, vma) < hvpn + HPAGE_PMD_NR) return 'SCAN_VMA_CHECK';
+  // vma_start_write: faults under the VMA lock alone (switch perVmaLock) are out of the range
+  // from here, as the mmap_lock keeps the others out
+  vmaStartWrite(cpu, mm, vma);
   // find_pmd_or_thp_or_none
   const path = new Int32Array(PGD_LEVEL + 1);
   tablesOnPathNoSideEffects(v, mmPgd(v, mm), haddr, path);

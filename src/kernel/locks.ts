@@ -11,7 +11,9 @@
  * Taking and dropping a lock is a scheduling point of a controlled run (schedule/baton.ts).
  *
  *   spinLock / spinUnlock         spin_lock / spin_unlock (IRQs as they are)
- *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore
+ *   downRead / upRead, downWrite / upWrite, downgradeWrite   the mmap_lock's rw_semaphore;
+ *                                 downRead and downWrite return whether they had to wait
+ *   downReadTrylock               down_read_trylock (the per-VMA lock's readers, vma-lock.ts)
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { kickAll } from '../cpu/smp.ts';
@@ -54,26 +56,41 @@ export function spinIsLocked(a: Int32Array, i: number): boolean {
  */
 const WRITER = -1;
 
-function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): void {
+/** Takes the semaphore; true when it had to wait for it (lock contention). */
+function rwsemWait(cpu: Cpu, a: Int32Array, i: number, tryTake: () => boolean): boolean {
   schedPoint(Point.Lock);
-  if (tryTake()) return;
+  if (tryTake()) return false;
   Atomics.add(a, i + 1, 1);
   try {
     contend(cpu, tryTake);
   } finally {
     Atomics.sub(a, i + 1, 1);
   }
+  return true;
 }
 
 function rwsemWake(cpu: Cpu, a: Int32Array, i: number): void {
   if (Atomics.load(a, i + 1) !== 0) kickAll(cpu.v);
 }
 
-export function downRead(cpu: Cpu, a: Int32Array, i: number): void {
-  rwsemWait(cpu, a, i, () => {
+/** One attempt at the read side: fails on a writer (or on a racing change of the count). */
+function tryDownRead(a: Int32Array, i: number): boolean {
+  const c = Atomics.load(a, i);
+  return c >= 0 && Atomics.compareExchange(a, i, c, c + 1) === c;
+}
+
+export function downRead(cpu: Cpu, a: Int32Array, i: number): boolean {
+  return rwsemWait(cpu, a, i, () => tryDownRead(a, i));
+}
+
+/** down_read_trylock: the read side if no writer holds it, without waiting. */
+export function downReadTrylock(a: Int32Array, i: number): boolean {
+  schedPoint(Point.Lock);
+  for (;;) {
     const c = Atomics.load(a, i);
-    return c >= 0 && Atomics.compareExchange(a, i, c, c + 1) === c;
-  });
+    if (c < 0) return false;
+    if (Atomics.compareExchange(a, i, c, c + 1) === c) return true;
+  }
 }
 
 export function upRead(cpu: Cpu, a: Int32Array, i: number): void {
@@ -81,8 +98,8 @@ export function upRead(cpu: Cpu, a: Int32Array, i: number): void {
   if (Atomics.sub(a, i, 1) === 1) rwsemWake(cpu, a, i);
 }
 
-export function downWrite(cpu: Cpu, a: Int32Array, i: number): void {
-  rwsemWait(cpu, a, i, () => Atomics.compareExchange(a, i, 0, WRITER) === 0);
+export function downWrite(cpu: Cpu, a: Int32Array, i: number): boolean {
+  return rwsemWait(cpu, a, i, () => Atomics.compareExchange(a, i, 0, WRITER) === 0);
 }
 
 export function upWrite(cpu: Cpu, a: Int32Array, i: number): void {

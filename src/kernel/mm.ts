@@ -8,10 +8,11 @@ import type { MachineViews } from '../machine/memory.ts';
 import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
-import { INIT_MM, MAX_MMS, MM_ASID_TRANSITION, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import { INIT_MM, MAX_MMS, MM_ASID_TRANSITION, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_LOCK_SEQ, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
 import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 import { Ev, LockKind, traceEvent } from '../trace/events.ts';
+import { Counter } from '../trace/counters.ts';
 
 export const mmBase = (mm: number): number => mm * MM_WORDS;
 
@@ -98,10 +99,14 @@ export function mmCpumaskIndex(mm: number): number {
 
 // mmap_lock (include/linux/mmap_lock.h), each operation logged once it is done (lock_acquire
 // when the lock is held, lock_release as it is dropped; a downgrade is a release of the write
-// side and an acquire of the read side)
+// side and an acquire of the read side). An acquisition that had to wait is counted.
+//
+// Dropping the write side, or downgrading it, is vma_end_write_all: mm_lock_seq moves on, which
+// write-unlocks at once every VMA the writer write-locked (vma-lock.ts), before any other CPU
+// can take the mmap_lock.
 const traceMmapLock = (cpu: Cpu, ev: Ev, mm: number, write: boolean) => traceEvent(cpu.v, cpu.id, ev, LockKind.MmapLock, mm, write ? 1 : 0);
 export function mmapReadLock(cpu: Cpu, mm: number): void {
-  downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  if (downRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK)) cpu.count(Counter.MmapLockReadContended);
   traceMmapLock(cpu, Ev.LockAcquire, mm, false);
 }
 export function mmapReadUnlock(cpu: Cpu, mm: number): void {
@@ -109,17 +114,34 @@ export function mmapReadUnlock(cpu: Cpu, mm: number): void {
   upRead(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
 }
 export function mmapWriteLock(cpu: Cpu, mm: number): void {
-  downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
+  if (downWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK)) cpu.count(Counter.MmapLockWriteContended);
   traceMmapLock(cpu, Ev.LockAcquire, mm, true);
 }
 export function mmapWriteUnlock(cpu: Cpu, mm: number): void {
   traceMmapLock(cpu, Ev.LockRelease, mm, true);
+  vmaEndWriteAll(cpu, mm);
   upWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
 }
 export function mmapWriteDowngrade(cpu: Cpu, mm: number): void {
   traceMmapLock(cpu, Ev.LockRelease, mm, true);
+  vmaEndWriteAll(cpu, mm);
   downgradeWrite(cpu, cpu.v.mm, mmBase(mm) + MM_MMAP_LOCK);
   traceMmapLock(cpu, Ev.LockAcquire, mm, false);
+}
+
+/**
+ * vma_end_write_all: every VMA write-locked under this hold of the mmap_lock is write-unlocked.
+ * The caller holds the mmap_lock for writing; the increment is a release that orders the changes
+ * made to those VMAs before any fault that sees the new mm_lock_seq and read-locks one of them.
+ */
+function vmaEndWriteAll(cpu: Cpu, mm: number): void {
+  schedPoint(Point.Unlock);
+  Atomics.add(cpu.v.mm, mmBase(mm) + MM_LOCK_SEQ, 1);
+}
+
+/** mm->mm_lock_seq */
+export function mmLockSeq(v: MachineViews, mm: number): number {
+  return Atomics.load(v.mm, mmBase(mm) + MM_LOCK_SEQ);
 }
 
 /**

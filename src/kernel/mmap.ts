@@ -2,8 +2,9 @@
  * mmap, munmap and exit_mmap (mm/mmap.c, mm/vma.c).
  *
  * munmap, in the kernel's order:
- *   1. mmap_lock for writing; split the VMAs at the edges; take them out of the tree, so no new
- *      fault or syscall finds them;
+ *   1. mmap_lock for writing; split the VMAs at the edges; write-lock each (vma_start_write, which
+ *      waits for faults under its VMA lock) and take them out of the tree, so no new fault or
+ *      syscall finds them;
  *   2. downgrade to reading: faults elsewhere in the mm may run again, in parallel with
  *   3. unmap_region: zap the PTEs through an mmu_gather, unlink the VMAs from the rmap, and free
  *      the page tables no other VMA uses (free_pgtables), all before the gather's final flush;
@@ -19,6 +20,7 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { mmFree, mmPgd, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { NO_FILE, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { allVmas, getUnmappedArea, splitVmasAt, vmaDetach, vmaEnd, vmaInsert, vmaStart, vmasIn, type Vma } from './vma.ts';
+import { vmaStartWrite } from './vma-lock.ts';
 import { tlbFinishMmu, tlbGatherMmu, tlbGatherMmuFullmm, type MmuGather } from './mmu-gather.ts';
 import { freePgdRange, unmapSingleVma } from './zap.ts';
 import { unlinkVma } from './rmap.ts';
@@ -139,13 +141,18 @@ function rawSysMunmap(cpu: Cpu, mm: number, addr: number, length: number): void 
  */
 export function doVmiMunmap(cpu: Cpu, mm: number, startVpn: number, endVpn: number, downgrade: boolean): { start: number; end: number } | null {
   const v = cpu.v;
-  const vmas = splitVmasAt(v, mm, startVpn, endVpn);
+  const vmas = splitVmasAt(cpu, mm, startVpn, endVpn);
   if (vmas.length === 0) return null;
   // the page tables between the neighbours are ours to free
   const others = allVmas(v, mm).filter((vma) => !vmas.includes(vma));
   const floor = Math.max(0, ...others.filter((o) => vmaEnd(v, o) <= startVpn).map((o) => vmaEnd(v, o))) * PAGE_SIZE;
   const ceiling = Math.min(USER_VA_LIMIT / PAGE_SIZE, ...others.filter((o) => vmaStart(v, o) >= endVpn).map((o) => vmaStart(v, o))) * PAGE_SIZE;
-  for (const vma of vmas) vmaDetach(v, vma);
+  // vma_start_write before vma_mark_detached: a fault under the VMA lock alone is out of each
+  // VMA before it leaves the tree, and none gets in afterwards
+  for (const vma of vmas) {
+    vmaStartWrite(cpu, mm, vma);
+    vmaDetach(v, vma);
+  }
   if (downgrade) mmapWriteDowngrade(cpu, mm);
   const start = vmaStart(v, vmas[0]) * PAGE_SIZE;
   const end = vmaEnd(v, vmas[vmas.length - 1]) * PAGE_SIZE;

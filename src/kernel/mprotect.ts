@@ -35,7 +35,7 @@
  *                   if any PTE needed it, dec_tlb_flush_pending; the code before v5.19
  *
  * API:
- *   sysMprotect                    the system call (mmap_lock held for writing)
+ *   sysMprotect                    the system call (mmap_lock held for writing, each VMA changed write-locked)
  *   protectionBatchStart / protectionBatchFinish   bracket change_protection calls
  *   changeProtection               change_protection over [start, end) of one VMA
  *   pteNeedsFlush                  the flush decision, a pure function of the two PTEs
@@ -61,6 +61,7 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { VMA_FLAGS, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { splitVmasAt, vmaEnd, vmaFlags, vmaStart, vmasIn, type Vma } from './vma.ts';
+import { vmaStartWrite } from './vma-lock.ts';
 import { type MmuGather, tlbFinishMmu, tlbFlushPteRange, tlbGatherMmu } from './mmu-gather.ts';
 import { pageIsAnon, pageMapcount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
@@ -349,9 +350,14 @@ function rawSysMprotect(cpu: Cpu, mm: number, addr: number, len: number, prot: n
   mmapWriteLock(cpu, mm);
   try {
     if (!rangeMapped(v, mm, addr / PAGE_SIZE, end / PAGE_SIZE)) return ENOMEM;
-    const vmas = splitVmasAt(v, mm, addr / PAGE_SIZE, end / PAGE_SIZE);
+    const vmas = splitVmasAt(cpu, mm, addr / PAGE_SIZE, end / PAGE_SIZE);
     const batch = protectionBatchStart(cpu, mm, addr, end);
-    for (const vma of vmas) mprotectFixup(cpu, batch, vma, prot);
+    for (const vma of vmas) {
+      // the new vm_flags and PTEs are made with no fault under the VMA lock inside (the split
+      // write-locked it already; a no-op then)
+      vmaStartWrite(cpu, mm, vma);
+      mprotectFixup(cpu, batch, vma, prot);
+    }
     protectionBatchFinish(cpu, batch);
     // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
     if ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) === 0) makePromise(v, mm, addr, end, PromiseKind.Inaccessible, since);

@@ -39,6 +39,8 @@
  *   shrink in place          munmap the tail (do_vmi_munmap)
  *   expand in place          when the VMA ends at the range's end and nothing follows it
  *   move (MREMAP_MAYMOVE, or MREMAP_FIXED to a given place, first unmapped): move_vma
+ *     vma_start_write        the VMA moved is write-locked (vma-lock.ts): a fault that holds its
+ *                            per-VMA lock alone (no mmap_lock) is out of it before a PTE moves
  *     copy_vma               a new VMA at the new place, with the same vm_pgoff for each page:
  *                            a file page keeps its index, an anonymous page the linear index its
  *                            rmap knows it by (mmap.ts gives an anonymous VMA its first VPN)
@@ -71,6 +73,7 @@ import { MMAP_BASE, doVmiMunmap } from './mmap.ts';
 import { VMA_END } from './vma-layout.ts';
 import { findVma, getUnmappedArea, vmaEnd, vmaFile, vmaFlags, vmaInsert, vmaPgoff, vmaStart, vmasIn, type Vma } from './vma.ts';
 import { dropRmapLocks, takeRmapLocks } from './rmap.ts';
+import { vmaStartWrite } from './vma-lock.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { ptepGetAndClearFull } from './zap.ts';
@@ -131,7 +134,9 @@ function rawSysMremap(cpu: Cpu, mm: number, addr: number, oldLenIn: number, newL
     const vma = vmaToResize(cpu, mm, addr, oldLen);
     if (vma < 0) return vma;
     if (vmaExpandable(cpu, mm, vma, addr + oldLen, addr + newLen)) {
-      // vma_expand: the VMA grows over free space; its new pages fault in later
+      // vma_expand: the VMA grows over free space (write-locked: no fault under its lock alone
+      // sees it change); its new pages fault in later
+      vmaStartWrite(cpu, mm, vma);
       v.vmas[vma + VMA_END] = (addr + newLen) / PAGE_SIZE;
       return addr;
     }
@@ -190,6 +195,9 @@ function moveVma(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, oldLen: number
   const v = cpu.v;
   const oldVpn = oldAddr / PAGE_SIZE;
   const newVpn = newAddr / PAGE_SIZE;
+  // copy_vma write-locks the source: a fault under the VMA lock alone is out of it before any
+  // PTE moves, and none gets in until mremap drops the mmap_lock (the new VMA is born write-locked)
+  vmaStartWrite(cpu, mm, vma);
   let newVma: Vma;
   try {
     // copy_vma: each page keeps its linear index (file offset, or anonymous page index)

@@ -1,10 +1,16 @@
 /*
  * VMAs (mm/mmap.c, mm/vma.c, much simplified): a fixed table per mm, searched linearly. Callers
- * hold the mmap_lock: for reading to look up, for writing to change.
+ * hold the mmap_lock: for reading to look up, for writing to change; and a writer write-locks
+ * each VMA it changes (vma-lock.ts vma_start_write), since faults may hold a VMA's lock alone.
  */
+import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { MAX_VMAS, NO_FILE, VMA_END, VMA_FILE, VMA_FLAGS, VMA_IN_USE, VMA_NUMAB_PIDS, VMA_PGOFF, VMA_RMAP, VMA_START, vmaIndex } from './vma-layout.ts';
+import { schedPoint } from '../schedule/baton.ts';
+import { Point } from '../schedule/layout.ts';
+import { mmLockSeq } from './mm.ts';
+import { vmaStartWrite } from './vma-lock.ts';
+import { MAX_VMAS, NO_FILE, VMA_END, VMA_FILE, VMA_FLAGS, VMA_IN_USE, VMA_LOCK, VMA_LOCK_SEQ, VMA_NUMAB_PIDS, VMA_PGOFF, VMA_RMAP, VMA_START, vmaIndex } from './vma-layout.ts';
 
 /** A VMA by its index in v.vmas (vmaIndex(mm, slot)); -1 for none. */
 export type Vma = number;
@@ -61,11 +67,22 @@ export function rmapVmas(v: MachineViews, mm: number): Vma[] {
   return vmasIn(v, mm, 0, 0x7fffffff, VMA_RMAP);
 }
 
-/** Inserts a VMA; throws when the table is full. Caller holds the mmap_lock for writing. */
+/**
+ * Inserts a VMA, write-locked (vma_start_write on the new VMA, as mmap_region and __split_vma
+ * do): no fault uses it before the caller drops the mmap_lock, which it holds for writing.
+ * Throws when the table is full.
+ *
+ * A free slot may still be read-trylocked for a moment by a fault that found the VMA it held
+ * before (lockVmaUnderRcu); such a slot is passed over rather than waited for, as the kernel
+ * frees no VMA before the RCU readers that may have found it are done.
+ */
 export function vmaInsert(v: MachineViews, mm: number, info: VmaInfo): Vma {
   for (let slot = 0; slot < MAX_VMAS; slot++) {
     const vma = vmaIndex(mm, slot);
     if (v.vmas[vma + VMA_IN_USE] !== 0 || Atomics.load(v.vmas, vma + VMA_RMAP) !== 0) continue;
+    schedPoint(Point.Lock);
+    if (Atomics.compareExchange(v.vmas, vma + VMA_LOCK, 0, -1) !== 0) continue;
+    Atomics.store(v.vmas, vma + VMA_LOCK_SEQ, mmLockSeq(v, mm));
     v.vmas[vma + VMA_START] = info.start;
     v.vmas[vma + VMA_END] = info.end;
     v.vmas[vma + VMA_FLAGS] = info.flags;
@@ -74,6 +91,7 @@ export function vmaInsert(v: MachineViews, mm: number, info: VmaInfo): Vma {
     v.vmas[vma + VMA_NUMAB_PIDS] = 0;
     Atomics.store(v.vmas, vma + VMA_RMAP, 1);
     Atomics.store(v.vmas, vma + VMA_IN_USE, 1);
+    Atomics.store(v.vmas, vma + VMA_LOCK, 0);
     return vma;
   }
   throw new RangeError(`mm ${mm} has no room for another VMA (at most ${MAX_VMAS})`);
@@ -83,7 +101,11 @@ export function vmaInfo(v: MachineViews, vma: Vma): VmaInfo {
   return { start: vmaStart(v, vma), end: vmaEnd(v, vma), flags: vmaFlags(v, vma), file: vmaFile(v, vma), pgoff: vmaPgoff(v, vma) };
 }
 
-/** Takes a VMA out of the tree (vma_iter_clear): faults and syscalls no longer find it. */
+/**
+ * Takes a VMA out of the tree (vma_iter_clear, vma_mark_detached): faults and syscalls no longer
+ * find it, and a fault that found it before cannot read-lock it any more. The caller write-locked
+ * it first (vmaStartWrite), unless no task of the mm is left (exit_mmap).
+ */
 export function vmaDetach(v: MachineViews, vma: Vma): void {
   Atomics.store(v.vmas, vma + VMA_IN_USE, 0);
 }
@@ -102,10 +124,14 @@ export function vmaTrim(v: MachineViews, vma: Vma, start: number, end: number): 
 
 /**
  * Splits and trims the VMAs of `mm` so that none straddles `start` or `end` (VPNs), then returns
- * those inside [start, end). Caller holds the mmap_lock for writing (__split_vma).
+ * those inside [start, end). Caller holds the mmap_lock for writing (__split_vma). Every VMA of
+ * the range is write-locked first, split or not (c46000458d57 "mm/mmap: write-lock VMAs before
+ * merging, splitting or expanding them"): the caller is about to change those it gets back.
  */
-export function splitVmasAt(v: MachineViews, mm: number, start: number, end: number): Vma[] {
+export function splitVmasAt(cpu: Cpu, mm: number, start: number, end: number): Vma[] {
+  const v = cpu.v;
   for (const vma of vmasIn(v, mm, start, end)) {
+    vmaStartWrite(cpu, mm, vma);
     const info = vmaInfo(v, vma);
     if (info.start < start) {
       vmaTrim(v, vma, start, info.end);

@@ -59,6 +59,17 @@ export const COUNTER_NAMES = [
   'pv_tlb_flushes_deferred',
   'host_preemptions',
   'host_tlb_flushes',
+  // per-VMA locks (/proc/vmstat vma_lock_*, switch perVmaLock): faults handled under the VMA's
+  // lock alone; lookups that fell back to the mmap_lock (no VMA, VMA write-locked, or changed
+  // under us); lookups that found the VMA detached after locking it and looked again; and
+  // vma_start_write calls that waited for a fault to leave the VMA
+  'vma_lock_success',
+  'vma_lock_abort',
+  'vma_lock_miss',
+  'vma_lock_write_waits',
+  // mmap_lock acquisitions that had to wait, for reading and for writing
+  'mmap_lock_read_contended',
+  'mmap_lock_write_contended',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -103,6 +114,12 @@ export const enum Counter {
   PvTlbFlushesDeferred,
   HostPreemptions,
   HostTlbFlushes,
+  VmaLockSuccess,
+  VmaLockAbort,
+  VmaLockMiss,
+  VmaLockWriteWaits,
+  MmapLockReadContended,
+  MmapLockWriteContended,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

@@ -40,6 +40,8 @@ describe('kernel switches', () => {
       'x86TlbFlush',
       'asidTransition',
       'tlbbatchFlush',
+      'perVmaLock',
+      'mremapFlush',
     ]);
   });
 
