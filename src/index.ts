@@ -9,7 +9,9 @@
  *   the scenario         defineScenario, defineMeasurement, keepGoing, forbiddenReported; the
  *                        Cpu it runs on (cpu.load, cpu.store, cpu.random, cpu.idleUntil,
  *                        cpu.shouldStop, cpu.interruptPoint, cpu.localIrqDisable/Enable, cpu.count)
- *   system calls         sysMmap, sysMunmap, sysMadvise, sysMprotect, with the kernel's constants
+ *   system calls         sysMmap, sysMunmap, sysMadvise, sysMprotect, sysFtruncate, with the
+ *                        kernel's constants; cpu.lastSignal after a failed access (SIGSEGV,
+ *                        or SIGBUS for a file page past the end of the file)
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), flushTlbMmRange
@@ -42,7 +44,7 @@ export {
 export { KERNEL_POINTS, KERNEL_POINT_NAMES } from './kernel/points.ts';
 export type { Workload } from './scenario/workload.ts';
 export type { Cpu } from './cpu/cpu.ts';
-export { FAULTED } from './cpu/cpu.ts';
+export { FAULTED, SIGBUS, SIGSEGV } from './cpu/cpu.ts';
 export type { MachineViews } from './machine/memory.ts';
 export { CONTROL_CPU } from './machine/frames.ts';
 export { PAGE_SHIFT, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './machine/phys-layout.ts';
@@ -54,6 +56,7 @@ export { VIOLATION_KIND_NAMES } from './check/oracle.ts';
 export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, sysMmap, sysMunmap, type MmapRequest } from './kernel/mmap.ts';
 export { MADV_DONTNEED, MADV_FREE, sysMadvise } from './kernel/madvise.ts';
 export { sysMprotect } from './kernel/mprotect.ts';
+export { sysFtruncate } from './kernel/truncate.ts';
 export { reclaimPages, type ReclaimStat, type ReclaimTarget } from './kernel/reclaim.ts';
 export { writebackFile, writebackFilePage } from './kernel/writeback.ts';
 export { collapseHugePage, type ScanResult } from './kernel/khugepaged.ts';

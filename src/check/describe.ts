@@ -61,6 +61,7 @@ const PROMISE_CALLS: Record<number, string> = {
   [PromiseKind.Zapped]: 'madvise(MADV_DONTNEED)',
   [PromiseKind.WriteProtected]: 'mprotect(PROT_READ)',
   [PromiseKind.Inaccessible]: 'mprotect(PROT_NONE)',
+  [PromiseKind.Truncated]: 'ftruncate',
 };
 
 /** Where the data check found a word (check/data.ts). */

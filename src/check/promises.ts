@@ -1,6 +1,6 @@
 /*
- * The promise oracle: an access must not complete through a translation that a munmap, madvise or
- * mprotect already returned from removing or demoting.
+ * The promise oracle: an access must not complete through a translation that a munmap, madvise,
+ * mprotect or ftruncate already returned from removing or demoting.
  *
  * Such a system call takes a place in the global sequence when it starts (promiseStart) and, when
  * it returns, records a promise in its mm (kind, range, that start, and how long it ran): "no
@@ -64,6 +64,7 @@ export const enum PromiseKind {
   Zapped = 2, // madvise(MADV_DONTNEED) returned
   WriteProtected = 3, // mprotect returned having removed write access
   Inaccessible = 4, // mprotect returned having removed all access
+  Truncated = 5, // ftruncate returned: the file's pages past the new size are mapped nowhere
 }
 
 /** The word a CPU compares its TLB entries' epochs with, for `mm`. */
@@ -114,7 +115,7 @@ export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: num
     const into = seqDiff(fillSeq, Atomics.load(v.mm, r + 3));
     if (into > 0) {
       // filled while a munmap or madvise ran: it may map what a fault put there meanwhile
-      if (kind === PromiseKind.Unmapped || kind === PromiseKind.Zapped) continue;
+      if (kind === PromiseKind.Unmapped || kind === PromiseKind.Zapped || kind === PromiseKind.Truncated) continue;
       // filled after the call returned: the promise is not about it
       if (into > kindWord >>> PROMISE_KIND_BITS) continue;
     }

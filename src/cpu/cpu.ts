@@ -27,7 +27,10 @@
  *
  * Faults: a walk that fails drops the TLB entry for the address (as x86 does on a page fault) and
  * calls the page-fault handler, the kernel's handle_mm_fault; when it resolves the fault the access
- * is retried, otherwise the access fails (load returns FAULTED, store returns false).
+ * is retried, otherwise the access fails (load returns FAULTED, store returns false) and
+ * cpu.lastSignal says which signal the kernel would deliver: SIGSEGV (no VMA, no permission, the
+ * default), or SIGBUS when the kernel said so with forceSig (do_sigbus: a file page past i_size).
+ * It stays until the next fault that fails; a fault the kernel resolves sets it to 0.
  *
  * What a scenario's program may use besides loads, stores and system calls (the public API):
  *   expect(condition, message)     the program's own check: a false condition files a report of
@@ -70,6 +73,9 @@ import { H_STEP, Point } from '../schedule/layout.ts';
 
 /** What a failed load returns. */
 export const FAULTED = NaN;
+/** The signals of a failed access (cpu.lastSignal): x86's numbers. */
+export const SIGBUS = 7;
+export const SIGSEGV = 11;
 export const INTERRUPT_INTERVAL = 16;
 
 /** The kernel's page-fault entry: returns true when the fault was resolved and the access may retry. */
@@ -119,6 +125,8 @@ export class Cpu implements IpiCpu {
   ops = 0;
   csdLockTimeoutMs = 5000;
   pageFaultHandler: PageFaultHandler | null = null;
+  /** the signal of the last fault: SIGSEGV or SIGBUS if it failed, 0 if the kernel resolved it */
+  lastSignal = 0;
   /** the kernel variant this run executes (config/kernel-config.ts) */
   config: KernelConfig = defaultKernelConfig();
 
@@ -203,6 +211,7 @@ export class Cpu implements IpiCpu {
     this.recent.fill(0);
     this.recentHead = 0;
     this.pageFaultHandler = null;
+    this.lastSignal = 0;
     this.irqsOn = true;
     this.percpu[this.base + ST_IRQS_ON] = 1;
     this.setActivity(Activity.User);
@@ -319,12 +328,22 @@ export class Cpu implements IpiCpu {
       // x86 invalidates the translation a page fault was about, cached tables included
       tlbInvalidateOnFault(this.t, this.id, vpn, this.pcid);
       const handler = this.pageFaultHandler;
+      this.lastSignal = 0;
       const resolved = handler !== null && handler(this, va, write, e);
+      if (!resolved && this.lastSignal === 0) this.lastSignal = SIGSEGV;
       // the return from the exception: pending IPIs are taken there, also when the fault failed,
       // so a CPU whose accesses keep faulting still answers
       this.interruptPoint();
       if (!resolved) return -1;
     }
+  }
+
+  /**
+   * force_sig for the fault being handled: the kernel's fault path names the signal a failed
+   * fault delivers (SIGBUS from do_sigbus); without it a failed fault is SIGSEGV.
+   */
+  forceSig(signal: number): void {
+    this.lastSignal = signal;
   }
 
   // ---- interrupts ----

@@ -7,9 +7,17 @@
  * the page read-only, so that the first write faults, marks the page dirty and only then makes the
  * PTE writable. That is what lets writeback trust "clean page, no dirty PTE".
  *
- * Returns true when the access may be retried, false for SIGSEGV / SIGBUS.
+ * A file page is looked up and locked before the PTL is taken (filemap_fault returns it locked,
+ * finish_fault maps it under the PTL, do_read_fault unlocks it), and under its lock the fault
+ * checks that the page is still in the page cache and still inside i_size: truncate takes each
+ * page's lock to remove it from the cache, after it lowered i_size, so a fault either mapped the
+ * page before truncate looked at it (and truncate unmaps it) or finds it gone: it looks the page
+ * up again, and past i_size it fails with SIGBUS (VM_FAULT_SIGBUS).
+ *
+ * Returns true when the access may be retried, false for SIGSEGV / SIGBUS (the latter told to the
+ * CPU with forceSig, as do_sigbus does).
  */
-import type { Cpu } from '../cpu/cpu.ts';
+import { SIGBUS, type Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
@@ -19,13 +27,14 @@ import { INIT_MM } from './mm-layout.ts';
 import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { findVma, linearPageIndex, vmaFile, vmaFlags, vmaIsAnon, type Vma } from './vma.ts';
-import { fileSize, filemapGetPage } from './filemap.ts';
+import { fileSize, filemapGetPage, filemapLookup } from './filemap.ts';
 import { folioLock, folioMarkDirty, folioUnlock, pageAddRmap, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { doNumaPage } from './numa.ts';
 import { lockVmaUnderRcu, vmaEndRead } from './vma-lock.ts';
 import { Counter } from '../trace/counters.ts';
+import { KernelPoint } from './points.ts';
 import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
 const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
@@ -42,12 +51,34 @@ function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numbe
   return true;
 }
 
-/** filemap_fault's lookup: the page-cache page `va` maps in a file VMA, with a reference; 0 for SIGBUS or no memory. */
-function filePageAt(cpu: Cpu, vma: Vma, va: number): number {
+/**
+ * filemap_fault: the page-cache page `va` maps in a file VMA, locked and with a reference; 0 when
+ * the offset is past i_size (SIGBUS, told to the CPU) or memory is out. Under the page lock the
+ * page is checked to be still the cache's (folio->mapping) and i_size read again: a truncate that
+ * removed it, or shrank the file, since the lookup makes the fault look again or fail.
+ */
+function filemapFault(cpu: Cpu, vma: Vma, va: number): number {
   const v = cpu.v;
   const file = vmaFile(v, vma);
   const index = linearPageIndex(v, vma, va);
-  return index < fileSize(v, file) ? filemapGetPage(cpu, file, index) : 0;
+  for (;;) {
+    if (index >= fileSize(v, file)) {
+      cpu.forceSig(SIGBUS);
+      return 0;
+    }
+    const pfn = filemapGetPage(cpu, file, index);
+    // past i_size since the check above (the next turn says SIGBUS), or no memory
+    if (pfn === 0) {
+      if (index < fileSize(v, file)) return 0;
+      continue;
+    }
+    cpu.raceWindow(KernelPoint.FilemapFaultPageFound); // race window: the page found, not yet locked; a truncate may take it out of the cache
+    folioLock(cpu, pfn);
+    // truncated meanwhile: the page left the cache (or i_size went below it) before we locked it
+    if (filemapLookup(v, file, index) === pfn && index < fileSize(v, file)) return pfn;
+    folioUnlock(cpu, pfn);
+    putPage(v, cpu.id, pfn);
+  }
 }
 
 /**
@@ -58,9 +89,8 @@ function filePageAt(cpu: Cpu, vma: Vma, va: number): number {
  */
 function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
   const v = cpu.v;
-  const pfn = filePageAt(cpu, vma, va);
+  const pfn = filemapFault(cpu, vma, va);
   if (pfn === 0) return false;
-  folioLock(cpu, pfn);
   pteLock(cpu, ptep);
   const pte = ptepGet(v, ptep);
   let mapped = false;
@@ -83,14 +113,25 @@ function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: nu
   return true;
 }
 
-/** do_read_fault: the page-cache page, read-only (write-notify: the first write faults again). */
+/**
+ * do_read_fault: the page-cache page, read-only (write-notify: the first write faults again),
+ * mapped by finish_fault under the PTL if the PTE is still none, then unlocked.
+ */
 function doReadFault(cpu: Cpu, vma: Vma, va: number, ptep: number, mm: number): boolean {
   const v = cpu.v;
-  const pfn = filePageAt(cpu, vma, va);
+  const pfn = filemapFault(cpu, vma, va);
   if (pfn === 0) return false;
-  pageAddRmap(v, pfn);
-  addMmRss(v, mm, 1);
-  setPte(v, ptep, mkPte(pfn, USER_PRESENT));
+  pteLock(cpu, ptep);
+  const mapped = ptepGet(v, ptep) === 0;
+  if (mapped) {
+    pageAddRmap(v, pfn);
+    addMmRss(v, mm, 1);
+    setPte(v, ptep, mkPte(pfn, USER_PRESENT));
+  }
+  pteUnlock(cpu, ptep);
+  folioUnlock(cpu, pfn);
+  // the new mapping keeps the reference; otherwise someone else mapped it: retry
+  if (!mapped) putPage(v, cpu.id, pfn);
   return true;
 }
 
@@ -153,10 +194,14 @@ function handleVmaFault(cpu: Cpu, mm: number, vma: Vma, va: number, write: boole
       // private file mappings would copy on write; not modelled
       return (flags & VM_SHARED) !== 0 && doSharedWriteFault(cpu, mm, vma, va, ptep);
     }
+    // do_pte_missing on a file VMA: the page is looked up and locked before the PTL (a lockless
+    // look at the PTE, as handle_pte_fault's; finish_fault checks it again under the PTL)
+    if (!anon && ptepGet(v, ptep) === 0) return doReadFault(cpu, vma, va, ptep, mm);
     pteLock(cpu, ptep);
     try {
       const pte = ptepGet(v, ptep);
-      if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : doReadFault(cpu, vma, va, ptep, mm);
+      // a file PTE cleared since the look above: retry, the next fault takes the read path
+      if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : true;
       // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE
       if (pteProtnone(pte)) return doNumaPage(cpu, mm, vma, va, ptep);
       if (!ptePresent(pte)) return false;

@@ -9,7 +9,7 @@ import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { F_CACHE, F_IN_USE, F_I_MMAP, F_LOCK, F_SIZE, FILE_PAGES, MAX_FILES, diskIndex, fileIndex } from './file-layout.ts';
 import { downRead, downWrite, spinLock, spinUnlock, upRead, upWrite } from './locks.ts';
-import { folioRefFreeze, getPage } from './page.ts';
+import { folioRefFreeze, getPage, putPage } from './page.ts';
 
 /** Creates a file of `pages` pages on disk whose word w of page i is fill(i, w). Control plane. */
 export function createFile(v: MachineViews, pages: number, fill: (index: number, word: number) => number = () => 0): number {
@@ -28,8 +28,31 @@ export function createFile(v: MachineViews, pages: number, fill: (index: number,
   throw new RangeError(`no free file slot (at most ${MAX_FILES} files)`);
 }
 
+/** i_size_read, in pages. */
 export function fileSize(v: MachineViews, file: number): number {
-  return v.files[fileIndex(file) + F_SIZE];
+  return Atomics.load(v.files, fileIndex(file) + F_SIZE);
+}
+
+/** i_size_write (truncate_setsize), in pages, under the i_pages lock: see filemapGetPage. */
+export function fileSetSize(cpu: Cpu, file: number, pages: number): void {
+  const f = fileIndex(file);
+  spinLock(cpu, cpu.v.files, f + F_LOCK);
+  Atomics.store(cpu.v.files, f + F_SIZE, pages);
+  spinUnlock(cpu, cpu.v.files, f + F_LOCK);
+}
+
+/**
+ * delete_from_page_cache / filemap_remove_folio for a locked page: takes frame `pfn` out of the
+ * cache at page `index` and drops the cache's reference. Returns whether it was there.
+ */
+export function filemapDeleteFolio(cpu: Cpu, file: number, index: number, pfn: number): boolean {
+  const f = fileIndex(file);
+  spinLock(cpu, cpu.v.files, f + F_LOCK);
+  const cached = cpu.v.files[f + F_CACHE + index] === pfn;
+  if (cached) Atomics.store(cpu.v.files, f + F_CACHE + index, 0);
+  spinUnlock(cpu, cpu.v.files, f + F_LOCK);
+  if (cached) putPage(cpu.v, cpu.id, pfn);
+  return cached;
 }
 
 /** The frame caching page `index` of `file`, 0 when not cached. */
@@ -39,14 +62,16 @@ export function filemapLookup(v: MachineViews, file: number, index: number): num
 
 /**
  * filemap_fault's page lookup: the page-cache frame for page `index` of `file`, read from disk
- * when not cached, with a reference for the caller. 0 when memory is out.
+ * when not cached, with a reference for the caller. 0 when memory is out, or when `index` is past
+ * i_size: no page is added beyond the size that a truncate set (under this lock, fileSetSize),
+ * so truncate_inode_pages, which runs after it, finds every page it must remove.
  */
 export function filemapGetPage(cpu: Cpu, file: number, index: number): number {
   const v = cpu.v;
   const f = fileIndex(file);
   spinLock(cpu, v.files, f + F_LOCK);
   let pfn = v.files[f + F_CACHE + index];
-  if (pfn === 0) {
+  if (pfn === 0 && index < v.files[f + F_SIZE]) {
     pfn = allocFrame(v, cpu.id, FrameKind.File, file, index, false);
     if (pfn !== 0) {
       v.phys.set(v.disk.subarray(diskIndex(file, index), diskIndex(file, index) + WORDS_PER_FRAME), pfn * WORDS_PER_FRAME);

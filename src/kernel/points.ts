@@ -36,10 +36,14 @@ export const enum KernelPoint {
   // later: a race window, then a point passed
   SwitchMmAsidChosen = 15,
   AsidTransitionSwitching = 16,
+  // truncate (kernel/truncate.ts) and the fault that races with it (kernel/fault.ts)
+  FtruncateEnter = 17,
+  FtruncateReturn = 18,
+  FilemapFaultPageFound = 19,
   // mremap: a race window, then its entry and return
-  MremapPtlDropped = 17,
-  MremapEnter = 18,
-  MremapReturn = 19,
+  MremapPtlDropped = 20,
+  MremapEnter = 21,
+  MremapReturn = 22,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -61,7 +65,10 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'mprotect:return', where: 'kernel/mprotect.ts sysMprotect: return, the mmap_lock released' },
   { name: 'switch-mm:asid-chosen', where: 'arch/x86/flush.ts switchMmIrqsOff under x86TlbFlush=invlpgb: loaded_mm is LOADED_MM_SWITCHING, the ASID chosen, CR3 not yet loaded (arch/x86/mm/tlb.c:switch_mm_irqs_off)' },
   { name: 'asid-transition:switching', where: 'arch/x86/flush.ts finishAsidTransition: the flusher found a CPU of mm_cpumask in the middle of switch_mm (loaded_mm == LOADED_MM_SWITCHING), before it waits for it (arch/x86/mm/tlb.c:finish_asid_transition)' },
-  { name: 'mremap:ptl-dropped', where: 'kernel/mremap.ts moveNormalPtes: PTEs moved, both PTLs and the rmap locks dropped; under mremapFlush=after-unlock the old range\'s flush is still to come (mm/mremap.c:move_ptes)' },
+  { name: 'ftruncate:enter', where: 'kernel/truncate.ts sysFtruncate: entry (a valid file and size)' },
+  { name: 'ftruncate:return', where: 'kernel/truncate.ts sysFtruncate: return, every mapping past the new size zapped and flushed, its pages out of the cache' },
+  { name: 'filemap-fault:page-found', where: 'kernel/fault.ts filemapFault: the page-cache page found with a reference, not yet locked; a truncate may remove it (mm/filemap.c:filemap_fault)' },
+  { name: 'mremap:ptl-dropped', where: 'kernel/mremap.ts movePtes: PTEs moved, both PTLs and the rmap locks dropped; under mremapFlush=after-unlock the old range\'s flush is still to come (mm/mremap.c:move_ptes)' },
   { name: 'mremap:enter', where: 'kernel/mremap.ts sysMremap: entry (valid flags and addresses)' },
   { name: 'mremap:return', where: 'kernel/mremap.ts sysMremap: return, the mmap_lock released' },
 ];

@@ -37,7 +37,7 @@ import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGet, setPte } from '../machine/pagetable.ts';
 import { pteDirty, pteMkclean, pteWrite, pteWrprotect } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
-import { fileSize, filemapGetFolio, writePageToDisk } from './filemap.ts';
+import { fileSize, filemapGetFolio, filemapLookup, writePageToDisk } from './filemap.ts';
 import { folioLock, folioMapped, folioMarkDirty, folioTestClearDirty, folioUnlock, pageIndex, pageOwner, putPage } from './page.ts';
 import { pteUnlock } from './ptl.ts';
 import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
@@ -113,7 +113,8 @@ function writebackCached(cpu: Cpu, file: number, index: number): boolean {
   let written = false;
   if (pfn !== 0) {
     folioLock(cpu, pfn);
-    written = writeoutFolioLocked(cpu, pfn);
+    // truncated while we waited for the lock (folio->mapping != mapping): nothing to write
+    if (filemapLookup(cpu.v, file, index) === pfn) written = writeoutFolioLocked(cpu, pfn);
     folioUnlock(cpu, pfn);
     putPage(cpu.v, cpu.id, pfn);
   }

@@ -97,7 +97,8 @@ export const enum KPath {
   NumaScan = 8,
   GupFast = 9,
   HandleMmFault = 10,
-  Mremap = 11,
+  Ftruncate = 11,
+  Mremap = 12,
 }
 
 /**
@@ -115,6 +116,7 @@ export const KPATH_FORMATS: Record<number, { name: string; syscall: boolean; arg
   [KPath.NumaScan]: { name: 'task_numa_work', syscall: false, args: ['mm'], ret: 'changed' },
   [KPath.GupFast]: { name: 'gup_fast', syscall: false, args: ['mm', 'vpn', 'pages', 'write'], ret: 'pinned' },
   [KPath.HandleMmFault]: { name: 'handle_mm_fault', syscall: false, args: ['mm', 'vpn', 'write'], ret: 'handled' },
+  [KPath.Ftruncate]: { name: 'ftruncate', syscall: true, args: ['file', 'pages'], ret: 'ret' },
   [KPath.Mremap]: { name: 'mremap', syscall: true, args: ['mm', 'vpn', 'old_pages', 'new_pages'], ret: 'ret' },
 };
 
