@@ -9,7 +9,7 @@
  *   the scenario         defineScenario, defineMeasurement, keepGoing, forbiddenReported; the
  *                        Cpu it runs on (cpu.load, cpu.store, cpu.random, cpu.idleUntil,
  *                        cpu.shouldStop, cpu.interruptPoint, cpu.localIrqDisable/Enable, cpu.count)
- *   system calls         sysMmap, sysMunmap, sysMadvise, sysMprotect, sysFtruncate, with the
+ *   system calls         sysMmap, sysMunmap, sysMadvise, sysMprotect, sysFtruncate, sysMremap, with the
  *                        kernel's constants; cpu.lastSignal after a failed access (SIGSEGV,
  *                        or SIGBUS for a file page past the end of the file)
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
@@ -57,6 +57,7 @@ export { MMAP_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, sysMmap, sysMunmap, type M
 export { MADV_DONTNEED, MADV_FREE, sysMadvise } from './kernel/madvise.ts';
 export { sysMprotect } from './kernel/mprotect.ts';
 export { sysFtruncate } from './kernel/truncate.ts';
+export { MREMAP_FIXED, MREMAP_MAYMOVE, sysMremap } from './kernel/mremap.ts';
 export { reclaimPages, type ReclaimStat, type ReclaimTarget } from './kernel/reclaim.ts';
 export { writebackFile, writebackFilePage } from './kernel/writeback.ts';
 export { collapseHugePage, type ScanResult } from './kernel/khugepaged.ts';
