@@ -67,6 +67,7 @@ import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
+import { Counter } from '../trace/counters.ts';
 import { KPath, PteOp, traceKernelEnter, traceKernelExit, tracePages, traceVpn } from '../trace/events.ts';
 import { mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { MMAP_BASE, doVmiMunmap } from './mmap.ts';
@@ -280,6 +281,7 @@ function moveNormalPmd(cpu: Cpu, mm: number, vma: Vma, oldPmdp: number, newPmdp:
     tracePteChange(v, cpu.id, PteOp.Populate, newPmdp, 0, pmd);
     // 512 pages: a full flush, which also drops the paging-structure caches' pointer to the table
     flushTlbMmRange(cpu, mm, oldAddr, oldAddr + PMD_SIZE);
+    cpu.count(Counter.MremapPmdsMoved);
   }
   if (nested) pteUnlock(cpu, newPmdp);
   pteUnlock(cpu, oldPmdp);
@@ -316,6 +318,7 @@ function movePtes(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, oldEnd: numbe
     if (pteMapsPage(pte)) {
       if (!afterUnlock || pteDirty(pte)) forceFlush = true;
       else deferred = true;
+      cpu.count(Counter.MremapPtesMoved);
     }
     // move_pte is the identity on x86; the page keeps its reference and map count
     setPte(v, newPtep, pte);

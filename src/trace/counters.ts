@@ -70,6 +70,10 @@ export const COUNTER_NAMES = [
   // mmap_lock acquisitions that had to wait, for reading and for writing
   'mmap_lock_read_contended',
   'mmap_lock_write_contended',
+  // mremap (kernel/mremap.ts): present PTEs moved one by one (move_ptes), PTE tables moved whole
+  // (move_normal_pmd)
+  'mremap_ptes_moved',
+  'mremap_pmds_moved',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -120,6 +124,8 @@ export const enum Counter {
   VmaLockWriteWaits,
   MmapLockReadContended,
   MmapLockWriteContended,
+  MremapPtesMoved,
+  MremapPmdsMoved,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

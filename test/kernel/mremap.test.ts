@@ -17,7 +17,7 @@ async function move(o: MoveOptions, kernel = defaultKernelConfig()) {
   const run = await machine().run<unknown, MoveResult, MoveOptions>(moveAndCheck, o, { seed: 7, kernel });
   // every oracle is on in a machine run: none may report anything
   expect(run.violations).toEqual([]);
-  return { cpu0: run.results[0], all: run.results };
+  return { cpu0: run.results[0], all: run.results, counters: run.counters };
 }
 
 describe('mremap', () => {
@@ -25,8 +25,10 @@ describe('mremap', () => {
     ['anonymous', false],
     ['shared file', true],
   ])('moves %s memory PTE by PTE and keeps its data; the old place faults on every CPU', async (_what, file) => {
-    const { cpu0, all } = await move({ pages: 24, from: A + 8 * PAGE_SIZE, to: B + 3 * PAGE_SIZE, file });
+    const { cpu0, all, counters } = await move({ pages: 24, from: A + 8 * PAGE_SIZE, to: B + 3 * PAGE_SIZE, file });
     expect(cpu0.ret).toBe(B + 3 * PAGE_SIZE);
+    expect(counters.mremap_ptes_moved).toBe(24);
+    expect(counters.mremap_pmds_moved).toBe(0);
     // not PMD aligned: the PTEs moved into another table
     expect(cpu0.tableAfter).not.toBe(cpu0.tableBefore);
     for (const r of all) {
@@ -40,8 +42,10 @@ describe('mremap', () => {
   // (a file has at most 128 pages here: too few to fill a PMD)
   it('moves a whole PMD by moving its PTE table (move_normal_pmd), and the rest PTE by PTE', async () => {
     const pages = 512 + 16;
-    const { cpu0, all } = await move({ pages, from: A, to: B });
+    const { cpu0, all, counters } = await move({ pages, from: A, to: B });
     expect(cpu0.ret).toBe(B);
+    expect(counters.mremap_pmds_moved).toBe(1);
+    expect(counters.mremap_ptes_moved).toBe(16);
     expect(cpu0.tableAfter).toBe(cpu0.tableBefore);
     for (const r of all) {
       expect(r.kept).toBe(pages);
