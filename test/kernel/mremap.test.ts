@@ -61,6 +61,30 @@ describe('mremap', () => {
     }
   });
 
+  it('replaces what was mapped at the MREMAP_FIXED address, on every CPU', async () => {
+    const { cpu0, all } = await move({ pages: 6, from: A + 2 * PAGE_SIZE, to: B + 40 * PAGE_SIZE, occupyTo: true });
+    expect(cpu0.ret).toBe(B + 40 * PAGE_SIZE);
+    for (const r of all) {
+      expect(r.kept).toBe(6);
+      expect(r.wrong).toBe(0);
+    }
+  });
+
+  it('refuses bad flags, addresses and lengths (-EINVAL), a range no VMA holds (-EFAULT), and a growth that may not move (-ENOMEM)', async () => {
+    const run = await machine().run<unknown, Record<string, number>, object>(fixtureUrl('mremap-workloads', 'mremapRefusals'), {}, { seed: 7 });
+    expect(run.violations).toEqual([]);
+    expect(run.results[0]).toEqual({
+      unknownFlag: -22,
+      fixedWithoutMaymove: -22,
+      unaligned: -22,
+      zeroLength: -22,
+      overlapping: -22,
+      notMapped: -14,
+      pastTheVma: -14,
+      growWithoutMaymove: -12,
+    });
+  });
+
   it('grows in place when nothing follows', async () => {
     const { cpu0 } = await move({ pages: 8, from: A, to: null, newPages: 20 });
     expect(cpu0.ret).toBe(A);
