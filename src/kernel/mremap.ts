@@ -203,8 +203,10 @@ function moveVma(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, oldLen: number
   try {
     // copy_vma: each page keeps its linear index (file offset, or anonymous page index)
     newVma = vmaInsert(v, mm, { start: newVpn, end: newVpn + newLen / PAGE_SIZE, flags: vmaFlags(v, vma), file: vmaFile(v, vma), pgoff: vmaPgoff(v, vma) + (oldVpn - vmaStart(v, vma)) });
-  } catch {
-    return ENOMEM;
+  } catch (err) {
+    // the mm's VMA table is full: -ENOMEM, as when vm_area_alloc fails
+    if (err instanceof RangeError) return ENOMEM;
+    throw err;
   }
   const moved = movePageTables(cpu, mm, vma, oldAddr, newAddr, oldLen);
   if (moved < oldLen) {
@@ -222,8 +224,8 @@ const nextPmd = (addr: number): number => (Math.floor(addr / PMD_SIZE) + 1) * PM
 
 /**
  * move_page_tables: moves the entries of [oldAddr, oldAddr + len) of `vma` to `newAddr` (where
- * the new VMA already is), a PMD-sized extent at a time. Returns how many bytes it moved: less than `len` when a
- * page table could not be allocated.
+ * the new VMA already is), a PMD-sized extent at a time. Returns how many bytes it moved: less
+ * than `len` when a page table could not be allocated.
  */
 function movePageTables(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, newAddr: number, len: number): number {
   const v = cpu.v;
