@@ -70,7 +70,7 @@ describe('mremap', () => {
     }
   });
 
-  it('refuses bad flags, addresses and lengths (-EINVAL), a range no VMA holds (-EFAULT), and a growth that may not move (-ENOMEM)', async () => {
+  it('refuses bad flags, addresses and lengths (-EINVAL), a range no VMA holds (-EFAULT), a growth that may not move or a full VMA table (-ENOMEM)', async () => {
     const run = await machine().run<unknown, Record<string, number>, object>(fixtureUrl('mremap-workloads', 'mremapRefusals'), {}, { seed: 7 });
     expect(run.violations).toEqual([]);
     expect(run.results[0]).toEqual({
@@ -82,6 +82,9 @@ describe('mremap', () => {
       notMapped: -14,
       pastTheVma: -14,
       growWithoutMaymove: -12,
+      // no slot for the new VMA: nothing moved, the data is where it was
+      vmaTableFull: -12,
+      keptAfterRefusal: 42,
     });
   });
 
