@@ -10,10 +10,10 @@
  *                        Cpu it runs on (cpu.load, cpu.store, cpu.random, cpu.idleUntil,
  *                        cpu.shouldStop, cpu.interruptPoint, cpu.localIrqDisable/Enable, cpu.count)
  *   system calls         sysMmap (MAP_PRIVATE files with `private`), sysMunmap, sysMadvise,
- *                        sysMprotect, sysFork (the child's mm; copy-on-write), exitMmap (an mm
- *                        no CPU runs any more), sysFtruncate, with the kernel's constants;
- *                        cpu.lastSignal after a failed access (SIGSEGV, or SIGBUS for a file
- *                        page past the end of the file)
+ *                        sysMprotect, sysMremap, sysFork (the child's mm; copy-on-write),
+ *                        exitMmap (an mm no CPU runs any more), sysFtruncate, with the kernel's
+ *                        constants; cpu.lastSignal after a failed access (SIGSEGV, or SIGBUS for
+ *                        a file page past the end of the file)
  *   kernel paths         reclaimPages (shrink_folio_list), writebackFile, collapseHugePage
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), directIoRead (an O_DIRECT
@@ -63,6 +63,7 @@ export { sysFork } from './kernel/fork.ts';
 export { MADV_DONTNEED, MADV_FREE, sysMadvise } from './kernel/madvise.ts';
 export { sysMprotect } from './kernel/mprotect.ts';
 export { sysFtruncate } from './kernel/truncate.ts';
+export { MREMAP_FIXED, MREMAP_MAYMOVE, sysMremap } from './kernel/mremap.ts';
 export { reclaimPages, type ReclaimStat, type ReclaimTarget } from './kernel/reclaim.ts';
 export { writebackFile, writebackFilePage } from './kernel/writeback.ts';
 export { collapseHugePage, type ScanResult } from './kernel/khugepaged.ts';

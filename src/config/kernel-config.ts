@@ -30,6 +30,7 @@
  *   forkVmaLock                 kernel/fork.c:dup_mmap (vma_start_write on each parent VMA it copies)
  *   lazyfreeCheck               mm/rmap.c:try_to_unmap_one (the MADV_FREE branch)
  *   filemapFaultLock            mm/filemap.c:filemap_fault, mm/memory.c:do_read_fault (a read fault on a file page)
+ *   mremapFlush                 mm/mremap.c:move_ptes, move_page_tables
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -236,6 +237,14 @@ export const SWITCHES = {
     },
     default: 'locked',
     from: 'mainline d00806b18315 "mm: fix fault vs invalidate race for linear mappings" (v2.6.23): the page lock in the fault path, which closed the race for invalidation inside i_size; before it truncate relied on mapping->truncate_count, a sequence count do_no_page rechecked, not modelled: unlocked is the fault path with neither',
+  }),
+  mremapFlush: defineSwitch({
+    values: {
+      'under-ptl': 'move_ptes flushes the old range whenever it moved a present PTE, before it drops the old and new PTLs: by the time truncate or reclaim can reach the page at its new address, no TLB translates the old one',
+      'after-unlock': 'move_ptes flushes under the PTLs only when it moved a dirty PTE; for clean ones it sets need_flush, and move_page_tables flushes the old range after its loop, every PTL and rmap lock dropped: truncate can find the page at its new address, zap it there (flushing the new address only) and free it while a CPU still reads it through its old TLB entry',
+    },
+    default: 'under-ptl',
+    from: 'mainline eb66ae030829 "mremap: properly flush TLB before releasing the page" (v4.19, CVE-2018-18281, reported by Jann Horn); after-unlock is move_ptes as 5d1904204c99 "mremap: fix race between mremap() and page cleanning" (v4.9) left it. The PMD-level move (move_normal_pmd, v4.20) flushes under its locks either way',
   }),
 } as const;
 

@@ -55,9 +55,10 @@ import {
 } from '../machine/pagetable.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPte, pteHuge, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
-import { MM_ANON_VMA_LOCK, MM_MMAP_LOCK } from './mm-layout.ts';
-import { mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
-import { downWrite, rwsemIsWriteLocked, upWrite } from './locks.ts';
+import { MM_MMAP_LOCK } from './mm-layout.ts';
+import { mmAnonVmaRoot, mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
+import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
+import { rwsemIsWriteLocked } from './locks.ts';
 import { tlbRemoveTableSyncOne } from './mmu-gather.ts';
 import { zapDepositedTable } from './zap.ts';
 import { folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
@@ -218,9 +219,10 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
   // map the pages. Here the table that maps them is in place already: the deposit goes.
   zapDepositedTable(cpu, ptePfn(cur));
 
-  // anon_vma_lock_write: no rmap walk (reclaim, migration) is in the table from here
-  const anonVmaLock = mmBase(mm) + MM_ANON_VMA_LOCK;
-  downWrite(cpu, v.mm, anonVmaLock);
+  // anon_vma_lock_write (the fork family's root lock, which every anon rmap walk of the mm's pages
+  // takes): no rmap walk (reclaim, migration) is in the table from here
+  const anonVmaRoot = mmAnonVmaRoot(v, mm);
+  anonVmaLockWrite(cpu, anonVmaRoot);
   // pmd_lock: with split PMD locks, the lock of the PMD table, which ptl.ts keys by the table an
   // entry lives in
   pteLock(cpu, pmdp);
@@ -240,11 +242,11 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
     pteLock(cpu, pmdp);
     setPte(v, pmdp, pmd);
     pteUnlock(cpu, pmdp);
-    upWrite(cpu, v.mm, anonVmaLock);
+    anonVmaUnlockWrite(cpu, anonVmaRoot);
     return result;
   }
   // every page is locked: an rmap walk that finds none of them mapped leaves them alone
-  upWrite(cpu, v.mm, anonVmaLock);
+  anonVmaUnlockWrite(cpu, anonVmaRoot);
 
   collapseHugePageCopy(cpu, oldTable, target.pages);
   // The new table stands for the huge PMD: what maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd()))

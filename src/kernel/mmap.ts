@@ -120,19 +120,34 @@ function rawSysMunmap(cpu: Cpu, mm: number, addr: number, length: number): void 
   const v = cpu.v;
   checkAligned(addr);
   const pages = pagesOf(length);
-  const startVpn = addr / PAGE_SIZE;
-  const endVpn = startVpn + pages;
   cpu.setActivity(Activity.Kernel);
   cpu.passPoint(KernelPoint.MunmapEnter);
   const since = promiseStart(v);
   mmapWriteLock(cpu, mm);
-  const vmas = splitVmasAt(cpu, mm, startVpn, endVpn);
-  if (vmas.length === 0) {
+  const range = doVmiMunmap(cpu, mm, addr / PAGE_SIZE, addr / PAGE_SIZE + pages, true);
+  if (range === null) {
     mmapWriteUnlock(cpu, mm);
-    cpu.passPoint(KernelPoint.MunmapReturn);
-    cpu.setActivity(Activity.User);
-    return;
+  } else {
+    mmapReadUnlock(cpu, mm);
+    // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
+    makePromise(v, mm, range.start, range.end, PromiseKind.Unmapped, since);
   }
+  cpu.passPoint(KernelPoint.MunmapReturn);
+  cpu.setActivity(Activity.User);
+}
+
+/**
+ * do_vmi_munmap of [startVpn, endVpn), the mmap_lock held for writing: splits the VMAs at the
+ * edges, takes them out of the tree, and unmaps them (unmap_region). With `downgrade` (munmap's
+ * unlock), the lock is downgraded to reading before the zap and the caller is left holding it
+ * for reading; without (mremap, mmap over a mapping), it stays held for writing. Returns the
+ * byte range unmapped, or null, with the lock untouched, when no VMA was there. When it returns,
+ * no CPU translates any address of that range.
+ */
+export function doVmiMunmap(cpu: Cpu, mm: number, startVpn: number, endVpn: number, downgrade: boolean): { start: number; end: number } | null {
+  const v = cpu.v;
+  const vmas = splitVmasAt(cpu, mm, startVpn, endVpn);
+  if (vmas.length === 0) return null;
   // the page tables between the neighbours are ours to free
   const others = allVmas(v, mm).filter((vma) => !vmas.includes(vma));
   const floor = Math.max(0, ...others.filter((o) => vmaEnd(v, o) <= startVpn).map((o) => vmaEnd(v, o))) * PAGE_SIZE;
@@ -143,17 +158,13 @@ function rawSysMunmap(cpu: Cpu, mm: number, addr: number, length: number): void 
     vmaStartWrite(cpu, mm, vma);
     vmaDetach(v, vma);
   }
-  mmapWriteDowngrade(cpu, mm);
+  if (downgrade) mmapWriteDowngrade(cpu, mm);
   const start = vmaStart(v, vmas[0]) * PAGE_SIZE;
   const end = vmaEnd(v, vmas[vmas.length - 1]) * PAGE_SIZE;
   const tlb = tlbGatherMmu(cpu, mm, start, end);
   unmapRegion(cpu, tlb, mm, vmas, start, end, floor, ceiling);
   tlbFinishMmu(cpu, tlb);
-  mmapReadUnlock(cpu, mm);
-  // what the caller may now rely on: the oracle holds every CPU to it (check/promises.ts)
-  makePromise(v, mm, start, end, PromiseKind.Unmapped, since);
-  cpu.passPoint(KernelPoint.MunmapReturn);
-  cpu.setActivity(Activity.User);
+  return { start, end };
 }
 
 /**

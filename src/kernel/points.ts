@@ -47,6 +47,10 @@ export const enum KernelPoint {
   FtruncateReturn = 23,
   FilemapFaultPageFound = 24,
   DirectIoBeforeCompletion = 25,
+  // mremap: a race window, then its entry and return
+  MremapPtlDropped = 26,
+  MremapEnter = 27,
+  MremapReturn = 28,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -77,6 +81,9 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'ftruncate:return', where: 'kernel/truncate.ts sysFtruncate: return, every mapping past the new size zapped and flushed, its pages out of the cache' },
   { name: 'filemap-fault:page-found', where: 'kernel/fault.ts filemapFault: the page-cache page found with a reference, not yet locked; a truncate may remove it (mm/filemap.c:filemap_fault)' },
   { name: 'direct-io:before-completion', where: 'kernel/direct-io.ts directIoRead: the device wrote the pinned pages, the completion has not marked them dirty nor unpinned them (block/bio.c:bio_release_pages)' },
+  { name: 'mremap:ptl-dropped', where: 'kernel/mremap.ts movePtes: PTEs moved, both PTLs and the rmap locks dropped; under mremapFlush=after-unlock the old range\'s flush is still to come (mm/mremap.c:move_ptes)' },
+  { name: 'mremap:enter', where: 'kernel/mremap.ts sysMremap: entry (valid flags and addresses)' },
+  { name: 'mremap:return', where: 'kernel/mremap.ts sysMremap: return, the mmap_lock released' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);

@@ -87,21 +87,37 @@ export function pageVmaMappedPte(cpu: Cpu, mm: number, va: number, pfn: number):
 }
 
 /**
+ * take_rmap_locks: the rmap locks of `vma` of `mm` held for writing (the file's i_mmap_rwsem, and
+ * the anon_vma lock of the fork family's root for a VMA linked to an anon_vma: a private file VMA
+ * is on both), so that no rmap walk runs while the VMA's mappings change place or the VMA leaves
+ * the rmap: a walk sees each page either where it was or where it went, never in neither.
+ */
+export function takeRmapLocks(cpu: Cpu, mm: number, vma: Vma): void {
+  const v = cpu.v;
+  if (vmaHasAnonVma(v, vma)) anonVmaLockWrite(cpu, mmAnonVmaRoot(v, mm));
+  if (!vmaIsAnon(v, vma)) iMmapLockWrite(cpu, vmaFile(v, vma));
+}
+
+/** drop_rmap_locks */
+export function dropRmapLocks(cpu: Cpu, mm: number, vma: Vma): void {
+  const v = cpu.v;
+  if (!vmaIsAnon(v, vma)) iMmapUnlockWrite(cpu, vmaFile(v, vma));
+  if (vmaHasAnonVma(v, vma)) anonVmaUnlockWrite(cpu, mmAnonVmaRoot(v, mm));
+}
+
+function vmaHasAnonVma(v: MachineViews, vma: Vma): boolean {
+  const [lo, hi] = vmaAnonVmas(v, vma);
+  return (lo | hi) !== 0;
+}
+
+/**
  * unlink_anon_vmas / unlink_file_vma: takes a VMA out of the rmap so that no walk finds it any
  * more. When this returns, no walk is inside the VMA's page tables, and they may be freed.
  */
 export function unlinkVma(cpu: Cpu, mm: number, vma: Vma): void {
-  const v = cpu.v;
-  // a private file VMA is on both: its file's i_mmap, and the anon_vma of the pages it copied
-  const [lo, hi] = vmaAnonVmas(v, vma);
-  const anon = (lo | hi) !== 0;
-  const root = mmAnonVmaRoot(v, mm);
-  const file = vmaIsAnon(v, vma) ? -1 : vmaFile(v, vma);
-  if (anon) anonVmaLockWrite(cpu, root);
-  if (file >= 0) iMmapLockWrite(cpu, file);
-  vmaUnlinkRmap(v, vma);
-  if (file >= 0) iMmapUnlockWrite(cpu, file);
-  if (anon) anonVmaUnlockWrite(cpu, root);
+  takeRmapLocks(cpu, mm, vma);
+  vmaUnlinkRmap(cpu.v, vma);
+  dropRmapLocks(cpu, mm, vma);
 }
 
 // anon_vma_lock_read / anon_vma_lock_write of the family whose root is `root`

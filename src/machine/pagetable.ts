@@ -210,9 +210,22 @@ export function pteAtNoSideEffects(v: MachineViews, pgd: number, va: number): nu
  * Returns the word index of the PTE, or -1 when memory is out or a 2 MiB leaf maps `va`.
  */
 export function pteAlloc(v: MachineViews, cpu: number, pgd: number, va: number, owner: number): number {
+  return entryAlloc(v, cpu, pgd, va, owner, PTE_LEVEL);
+}
+
+/**
+ * The PMD entry for `va`, allocating the PUD and PMD tables on the way but no PTE table
+ * (pmd_alloc, as mremap's alloc_new_pmd needs it): -1 when memory is out or a 1 GiB leaf is there.
+ */
+export function pmdAlloc(v: MachineViews, cpu: number, pgd: number, va: number, owner: number): number {
+  return entryAlloc(v, cpu, pgd, va, owner, PMD_LEVEL);
+}
+
+/** The entry for `va` at `target`, allocating the missing tables above it (pteAlloc, pmdAlloc). */
+function entryAlloc(v: MachineViews, cpu: number, pgd: number, va: number, owner: number, target: number): number {
   const vpn = vpnOf(va);
   let table = pgd;
-  for (let level = PGD_LEVEL; level > PTE_LEVEL; level--) {
+  for (let level = PGD_LEVEL; level > target; level--) {
     const slot = entryWord(table, tableIndex(vpn, level));
     let e = Atomics.load(v.phys, slot);
     if (!ptePresent(e)) {
@@ -235,7 +248,7 @@ export function pteAlloc(v: MachineViews, cpu: number, pgd: number, va: number, 
     if ((e & _PAGE_PSE) !== 0) return -1;
     table = ptePfn(e);
   }
-  return entryWord(table, tableIndex(vpn, PTE_LEVEL));
+  return entryWord(table, tableIndex(vpn, target));
 }
 
 /**

@@ -76,6 +76,10 @@ export const COUNTER_NAMES = [
   // milliseconds the workload's CPUs spent in their measured loops, summed over the CPUs (a
   // measurement's time base: per second of the workload, compare columns)
   'workload_ms',
+  // mremap (kernel/mremap.ts): present PTEs moved one by one (move_ptes), PTE tables moved whole
+  // (move_normal_pmd)
+  'mremap_ptes_moved',
+  'mremap_pmds_moved',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -129,6 +133,8 @@ export const enum Counter {
   MmapLockFaultWaits,
   MmapLockFaultWaitUs,
   WorkloadMs,
+  MremapPtesMoved,
+  MremapPmdsMoved,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

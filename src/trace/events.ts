@@ -99,6 +99,7 @@ export const enum KPath {
   HandleMmFault = 10,
   Fork = 11,
   Ftruncate = 12,
+  Mremap = 13,
 }
 
 /**
@@ -118,6 +119,7 @@ export const KPATH_FORMATS: Record<number, { name: string; syscall: boolean; arg
   [KPath.HandleMmFault]: { name: 'handle_mm_fault', syscall: false, args: ['mm', 'vpn', 'write'], ret: 'handled' },
   [KPath.Fork]: { name: 'fork', syscall: true, args: ['mm'], ret: 'child_mm' },
   [KPath.Ftruncate]: { name: 'ftruncate', syscall: true, args: ['file', 'pages'], ret: 'ret' },
+  [KPath.Mremap]: { name: 'mremap', syscall: true, args: ['mm', 'vpn', 'old_pages', 'new_pages'], ret: 'ret' },
 };
 
 /** How a PTE changed (Ev.PteChange): the primitive, or the walker. */

@@ -42,6 +42,16 @@ describe('a scenario file in a folder of its own', () => {
     expect(out.counters.page_faults).toBeGreaterThan(0);
   });
 
+  it.each(['fixed', 'buggy'])('moves memory with sysMremap and keeps every store (mremap-keeps-data.ts, %s)', async (kernel) => {
+    const r = await shootdown('stress', join(dir, 'mremap-keeps-data.ts'), '--kernel', kernel, '--trials', '3', '--seed', '1', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ scenario: 'mremap-keeps-data', forbidden: 'lost-data', expected: 'never', trials: 3, reports: 0, failed: false });
+    // the moves happened, PTE by PTE, with the stores' pages in them
+    expect(out.counters.mremap_ptes_moved).toBeGreaterThan(0);
+  });
+
   it('reports what its programs do wrong, with a helper module of its own folder (exit 1)', async () => {
     const r = await shootdown('stress', join(dir, 'lost-store.ts'), '--kernel', 'fixed', '--trials', '2', '--seed', '1', '--json');
     expect(r.code).toBe(1);

@@ -43,6 +43,7 @@ describe('kernel switches', () => {
       'perVmaLock',
       'forkFlush',
       'forkVmaLock',
+      'mremapFlush',
     ]);
   });
 
