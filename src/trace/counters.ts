@@ -85,6 +85,19 @@ export const COUNTER_NAMES = [
 export type CounterName = (typeof COUNTER_NAMES)[number];
 export type Counters = Record<CounterName, number>;
 
+/**
+ * The counters that add up host time rather than events (mmap_lock waits, the workload's timed
+ * loops): two runs of one controlled schedule agree on every other counter, never on these.
+ */
+export const HOST_TIME_COUNTERS: readonly CounterName[] = ['mmap_lock_fault_wait_us', 'workload_ms'];
+
+/** `counters` without HOST_TIME_COUNTERS: what a replay of a schedule reproduces exactly. */
+export function eventCounts(counters: Partial<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(counters)) if (value !== undefined && !(HOST_TIME_COUNTERS as readonly string[]).includes(name)) out[name] = value;
+  return out;
+}
+
 export const enum Counter {
   NrTlbRemoteFlush = 0,
   NrTlbRemoteFlushReceived,

@@ -21,7 +21,7 @@ function usageErrorOf(fn: () => unknown): UsageError {
 }
 
 describe('kernel switches', () => {
-  it('has the fourteen switches of the catalog', () => {
+  it('has the switches of the catalog, in order', () => {
     expect(SWITCH_NAMES).toEqual([
       'delayedRmap',
       'ptepGetAndClear',
@@ -43,6 +43,8 @@ describe('kernel switches', () => {
       'perVmaLock',
       'forkFlush',
       'forkVmaLock',
+      'lazyfreeCheck',
+      'filemapFaultLock',
       'mremapFlush',
     ]);
   });

@@ -9,6 +9,7 @@ import { readEvents } from '../../src/trace/events.ts';
 import { toFtrace } from '../../src/trace/export.ts';
 import type { Machine, RunOptions } from '../../src/machine/machine.ts';
 import type { ScheduleSpec } from '../../src/schedule/control.ts';
+import { eventCounts } from '../../src/trace/counters.ts';
 
 const machine = useMachine({ cpus: 4 });
 const inside = fixtureUrl('schedule-workloads', 'insideCount');
@@ -44,7 +45,7 @@ describe('the baton', () => {
     expect(b.run.schedule!.steps).toBe(a.run.schedule!.steps);
     expect(b.run.schedule!.hash).toBe(a.run.schedule!.hash);
     expect(b.run.schedule!.deviations).toEqual(a.run.schedule!.deviations);
-    expect(b.run.counters).toEqual(a.run.counters);
+    expect(eventCounts(b.run.counters)).toEqual(eventCounts(a.run.counters));
     expect(b.run.violations).toEqual(a.run.violations);
     expect(b.ftrace).toBe(a.ftrace);
     // and another seed another run
@@ -53,7 +54,7 @@ describe('the baton', () => {
   });
 
   it('replays a recorded PCT run from its log alone, and reports where a changed log diverges', async () => {
-    const pct = await catalogTrial(machine(), 'dontneed-nested-flush', { strategy: Strategy.Pct, parallel: 1, seed: 3, depth: 3, horizon: 2000 });
+    const pct = await catalogTrial(machine(), 'dontneed-nested-flush', { strategy: Strategy.Pct, parallel: 1, seed: 2, depth: 3, horizon: 2000 });
     const log = pct.run.schedule!.deviations;
     expect(log.length).toBeGreaterThan(0);
     // IPIs taken late are among the choices: a flush reached a busy CPU a point after it could have
