@@ -293,29 +293,27 @@ function rawHandleMmFault(cpu: Cpu, mm: number, va: number, write: boolean): boo
 /** The fault in `vma`, which the caller keeps stable: its VMA lock or the mmap_lock held. */
 function handleVmaFault(cpu: Cpu, mm: number, vma: Vma, va: number, write: boolean): boolean {
   const v = cpu.v;
-  {
-    const flags = vmaFlags(v, vma);
-    if ((flags & (write ? VM_WRITE : VM_READ)) === 0) return false;
-    const ptep = pteAlloc(v, cpu.id, mmPgd(v, mm), va, mm);
-    if (ptep < 0) return false;
-    const anon = vmaIsAnon(v, vma);
-    if (write && (flags & VM_SHARED) !== 0) return doSharedWriteFault(cpu, mm, vma, va, ptep);
-    // do_pte_missing on a file VMA: the page is looked up and locked before the PTL (a lockless
-    // look at the PTE, as handle_pte_fault's; finish_fault checks it again under the PTL)
-    if (!anon && ptepGet(v, ptep) === 0) return write ? doCowFault(cpu, mm, vma, va, ptep) : doReadFault(cpu, vma, va, ptep, mm);
-    pteLock(cpu, ptep);
-    try {
-      const pte = ptepGet(v, ptep);
-      // a file PTE cleared since the look above: retry, the next fault takes the path above
-      if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : true;
-      // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE
-      if (pteProtnone(pte)) return doNumaPage(cpu, mm, vma, va, ptep);
-      if (!ptePresent(pte)) return false;
-      if (write && !pteWrite(pte)) return doWpPage(cpu, mm, vma, va, ptep, pte);
-      // spurious: our TLB entry was older than the PTE; the retry walks again
-      return true;
-    } finally {
-      pteUnlock(cpu, ptep);
-    }
+  const flags = vmaFlags(v, vma);
+  if ((flags & (write ? VM_WRITE : VM_READ)) === 0) return false;
+  const ptep = pteAlloc(v, cpu.id, mmPgd(v, mm), va, mm);
+  if (ptep < 0) return false;
+  const anon = vmaIsAnon(v, vma);
+  if (write && (flags & VM_SHARED) !== 0) return doSharedWriteFault(cpu, mm, vma, va, ptep);
+  // do_pte_missing on a file VMA: the page is looked up and locked before the PTL (a lockless
+  // look at the PTE, as handle_pte_fault's; finish_fault checks it again under the PTL)
+  if (!anon && ptepGet(v, ptep) === 0) return write ? doCowFault(cpu, mm, vma, va, ptep) : doReadFault(cpu, vma, va, ptep, mm);
+  pteLock(cpu, ptep);
+  try {
+    const pte = ptepGet(v, ptep);
+    // a file PTE cleared since the look above: retry, the next fault takes the path above
+    if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : true;
+    // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE
+    if (pteProtnone(pte)) return doNumaPage(cpu, mm, vma, va, ptep);
+    if (!ptePresent(pte)) return false;
+    if (write && !pteWrite(pte)) return doWpPage(cpu, mm, vma, va, ptep, pte);
+    // spurious: our TLB entry was older than the PTE; the retry walks again
+    return true;
+  } finally {
+    pteUnlock(cpu, ptep);
   }
 }
