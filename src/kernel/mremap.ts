@@ -58,7 +58,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { frameMetaIndex } from '../machine/frames.ts';
-import { META_TABLE_VPN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { META_TABLE_VPN, PAGE_SIZE } from '../machine/phys-layout.ts';
 import {
   PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryOffset, pmdAlloc, pteAlloc, ptepGet, setPte, tracePteChange, vpnOf,
 } from '../machine/pagetable.ts';
@@ -75,7 +75,7 @@ import { VMA_END } from './vma-layout.ts';
 import { findVma, getUnmappedArea, vmaEnd, vmaFile, vmaFlags, vmaInsert, vmaPgoff, vmaStart, vmasIn, type Vma } from './vma.ts';
 import { dropRmapLocks, takeRmapLocks } from './rmap.ts';
 import { vmaStartWrite } from './vma-lock.ts';
-import { pteLock, pteUnlock } from './ptl.ts';
+import { pteLock, pteLockptr, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { KernelPoint } from './points.ts';
@@ -87,9 +87,6 @@ export const MREMAP_FIXED = 2;
 const ENOMEM = -12;
 const EFAULT = -14;
 const EINVAL = -22;
-
-/** The table frame holding the entry at word `ptep`. */
-const tableOf = (ptep: number): number => Math.floor(ptep / WORDS_PER_FRAME);
 
 /**
  * mremap(oldAddr, oldLen, newLen, flags, newAddr): returns the mapping's address after the call,
@@ -265,7 +262,7 @@ function moveNormalPmd(cpu: Cpu, mm: number, vma: Vma, oldPmdp: number, newPmdp:
   takeRmapLocks(cpu, mm, vma);
   // pmd_lock: the PMD table's own split lock; the exclusive mmap_lock rules out an ABBA
   pteLock(cpu, oldPmdp);
-  const nested = tableOf(newPmdp) !== tableOf(oldPmdp);
+  const nested = pteLockptr(newPmdp) !== pteLockptr(oldPmdp);
   if (nested) pteLock(cpu, newPmdp);
   const pmd = Atomics.load(v.phys, oldPmdp);
   const moved = ptePresent(pmd) && (pmd & _PAGE_PSE) === 0;
@@ -304,7 +301,7 @@ function movePtes(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, oldEnd: numbe
   const oldFirst = entryOffset(v, pgd, oldAddr, PTE_LEVEL);
   const newFirst = entryOffset(v, pgd, newAddr, PTE_LEVEL);
   pteLock(cpu, oldFirst);
-  const nested = tableOf(newFirst) !== tableOf(oldFirst);
+  const nested = pteLockptr(newFirst) !== pteLockptr(oldFirst);
   if (nested) pteLock(cpu, newFirst);
   // what reclaim cleared in this mm and has not flushed yet is flushed before the PTEs are looked at
   flushTlbBatchedPending(cpu, mm);
