@@ -46,7 +46,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
-import { PMD_SIZE, pteAlloc, pteOffset, ptepGet, ptepSetWrprotect, setPte } from '../machine/pagetable.ts';
+import { pmdAddrEnd, pteAlloc, pteOffset, ptepGet, ptepSetWrprotect, setPte } from '../machine/pagetable.ts';
 import { _PAGE_DIRTY, _PAGE_RW, mkPte, pteFlags, pteMapsPage, pteMkold, ptePfn, pteWrite, pteWrprotect } from '../machine/pte.ts';
 import { flushTlbMmRange, TLB_FLUSH_ALL } from '../arch/x86/flush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
@@ -139,7 +139,7 @@ function copyPageRange(cpu: Cpu, parent: number, child: number, srcVma: Vma): bo
   const v = cpu.v;
   const end = vmaEnd(v, srcVma) * PAGE_SIZE;
   for (let addr = vmaStart(v, srcVma) * PAGE_SIZE; addr < end; ) {
-    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const next = pmdAddrEnd(addr, end);
     if (!copyPteRange(cpu, parent, child, srcVma, addr, next)) return false;
     addr = next;
   }

@@ -50,7 +50,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import type { SwitchValue } from '../config/kernel-config.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { PMD_SIZE, USER_VA_LIMIT, pteOffset, ptepGet, setPte } from '../machine/pagetable.ts';
+import { USER_VA_LIMIT, pmdAddrEnd, pteOffset, ptepGet, setPte } from '../machine/pagetable.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT, _PAGE_RW,
   _PAGE_PROTNONE, _PAGE_SOFTW1, _PAGE_SOFTW2, _PAGE_SOFTW3, _PAGE_USER, PTE_PFN_MASK, PTE_PFN_SHIFT, pteDirty,
@@ -292,7 +292,7 @@ export function changeProtection(cpu: Cpu, batch: ProtectionBatch, vma: Vma, sta
   batch.end = Math.max(batch.end, end);
   let pages = 0;
   for (let addr = start; addr < end; ) {
-    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const next = pmdAddrEnd(addr, end);
     pages += changePteRange(cpu, batch, vma, addr, next, newprot, cpFlags);
     addr = next;
   }

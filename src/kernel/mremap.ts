@@ -60,7 +60,7 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { frameMetaIndex } from '../machine/frames.ts';
 import { META_TABLE_VPN, PAGE_SIZE } from '../machine/phys-layout.ts';
 import {
-  PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryOffset, pmdAlloc, pteAlloc, ptepGet, setPte, tracePteChange, vpnOf,
+  PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryOffset, pmdAddrEnd, pmdAlloc, pteAlloc, ptepGet, setPte, tracePteChange, vpnOf,
 } from '../machine/pagetable.ts';
 import { _PAGE_PSE, pteDirty, pteMapsPage, ptePfn, ptePresent } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
@@ -217,8 +217,6 @@ function moveVma(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, oldLen: number
   return newAddr;
 }
 
-const nextPmd = (addr: number): number => (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE;
-
 /**
  * move_page_tables: moves the entries of [oldAddr, oldAddr + len) of `vma` to `newAddr` (where
  * the new VMA already is), a PMD-sized extent at a time. Returns how many bytes it moved: less
@@ -233,7 +231,7 @@ function movePageTables(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, newAddr
   let needFlush = false;
   for (let extent = 0; oldAddr < oldEnd; oldAddr += extent, newAddr += extent) {
     // get_extent(NORMAL_PMD): up to the next PMD boundary of either side, within the range
-    extent = Math.min(nextPmd(oldAddr) - oldAddr, oldEnd - oldAddr, nextPmd(newAddr) - newAddr);
+    extent = Math.min(pmdAddrEnd(oldAddr, oldEnd) - oldAddr, pmdAddrEnd(newAddr, USER_VA_LIMIT) - newAddr);
     // get_old_pmd: nothing to move where no PTE table is
     const oldPmdp = entryOffset(v, pgd, oldAddr, PMD_LEVEL);
     if (oldPmdp < 0 || !ptePresent(Atomics.load(v.phys, oldPmdp))) continue;

@@ -16,7 +16,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { META_DEPOSIT, PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
 import { frameMetaIndex, freeFrame } from '../machine/frames.ts';
 import { Counter } from '../trace/counters.ts';
-import { PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, entryOffset, entrySpan, entryWord, ptepGet, ptepGetAndClear, setPte, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, entryOffset, entrySpan, entryWord, pmdAddrEnd, ptepGet, ptepGetAndClear, setPte, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
 import { PteOp } from '../trace/events.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
@@ -94,7 +94,7 @@ export function unmapPageRange(cpu: Cpu, tlb: MmuGather, mm: number, start: numb
   const pgd = mmPgd(v, mm);
   let addr = start;
   while (addr < end) {
-    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const next = pmdAddrEnd(addr, end);
     const pmdp = entryOffset(v, pgd, addr, PMD_LEVEL);
     const pmd = pmdp < 0 ? 0 : Atomics.load(v.phys, pmdp);
     if (!ptePresent(pmd) || (pmd & _PAGE_PSE) !== 0) {

@@ -52,6 +52,11 @@ export const PMD_LEVEL = 2;
 export const PUD_LEVEL = 3;
 export const PGD_LEVEL = 4;
 
+/** pmd_addr_end: the next PMD boundary above `addr`, or `end` if that comes first. */
+export function pmdAddrEnd(addr: number, end: number): number {
+  return Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+}
+
 /** Bytes one entry of a table at `level` maps: a page at PTE_LEVEL, 2 MiB at PMD_LEVEL, ... */
 export function entrySpan(level: number): number {
   // a multiplication, not PTRS_PER_TABLE ** (level - 1): V8's pow of a variable costs tens of ns
