@@ -34,7 +34,7 @@ import { SIGBUS, type Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
-import { PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
 import { loadedMm } from '../arch/x86/flush.ts';
 import { INIT_MM } from './mm-layout.ts';
@@ -42,7 +42,7 @@ import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { findVma, linearPageIndex, vmaFile, vmaFlags, vmaIsAnon, type Vma } from './vma.ts';
 import { fileSize, filemapGetPage, filemapLookup } from './filemap.ts';
-import { folioLock, folioMarkDirty, folioUnlock, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, pageReuseAnon, putPage } from './page.ts';
+import { copyHighpage, folioLock, folioMarkDirty, folioUnlock, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, pageReuseAnon, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { doNumaPage, ptepClearFlush } from './numa.ts';
@@ -167,7 +167,7 @@ function doCowFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): b
   const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), false);
   let mapped = false;
   if (pfn !== 0) {
-    v.phys.copyWithin(pfn * WORDS_PER_FRAME, filePfn * WORDS_PER_FRAME, (filePfn + 1) * WORDS_PER_FRAME);
+    copyHighpage(v, pfn, filePfn);
     pteLock(cpu, ptep);
     mapped = ptepGet(v, ptep) === 0;
     if (mapped) {
@@ -205,7 +205,7 @@ function wpPageCopy(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pt
   const newPfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), false);
   if (newPfn !== 0) {
     // __wp_page_copy_user
-    v.phys.copyWithin(newPfn * WORDS_PER_FRAME, oldPfn * WORDS_PER_FRAME, (oldPfn + 1) * WORDS_PER_FRAME);
+    copyHighpage(v, newPfn, oldPfn);
     // race window: copied, the old PTE still in place: a store through a stale writable entry now is lost to this mm
     cpu.raceWindow(KernelPoint.WpPageCopied);
   }

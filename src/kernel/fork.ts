@@ -45,7 +45,7 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
-import { FrameKind, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { pmdAddrEnd, pteAlloc, pteOffset, ptepGet, ptepSetWrprotect, setPte } from '../machine/pagetable.ts';
 import { _PAGE_DIRTY, _PAGE_RW, mkPte, pteFlags, pteMapsPage, pteMkold, ptePfn, pteWrite, pteWrprotect } from '../machine/pte.ts';
 import { flushTlbMmRange, TLB_FLUSH_ALL } from '../arch/x86/flush.ts';
@@ -53,7 +53,7 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { addMmRss, mmAlloc, mmAnonVmaRoot, mmPgd, mmSetAnonVmaRoot, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { VM_SHARED, VM_WRITE } from './vma-layout.ts';
 import { allVmas, anonVmaBit, linearPageIndex, vmaAnonVmas, vmaEnd, vmaFlags, vmaInfo, vmaInsert, vmaStart, type Vma } from './vma.ts';
-import { clearPageAnonExclusive, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pagePinCount } from './page.ts';
+import { clearPageAnonExclusive, copyHighpage, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pagePinCount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
 import { exitMmap } from './mmap.ts';
@@ -71,7 +71,7 @@ function copyPresentPage(cpu: Cpu, child: number, dstPtep: number, pte: number, 
   const pfn = ptePfn(pte);
   const copy = allocFrame(v, cpu.id, FrameKind.Anon, child, index, false);
   if (copy === 0) return false;
-  v.phys.copyWithin(copy * WORDS_PER_FRAME, pfn * WORDS_PER_FRAME, (pfn + 1) * WORDS_PER_FRAME);
+  copyHighpage(v, copy, pfn);
   pageAddRmap(v, copy);
   addMmRss(v, child, 1);
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it

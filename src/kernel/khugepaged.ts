@@ -48,7 +48,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { allocFrame, frameMetaIndex, freeFrame } from '../machine/frames.ts';
-import { FrameKind, META_DEPOSIT, META_TABLE_VPN, PAGE_SHIFT, PTRS_PER_TABLE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { FrameKind, META_DEPOSIT, META_TABLE_VPN, PAGE_SHIFT, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
 import {
   PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryWord, ptepGet, ptepGetAndClear, setPte,
   tableIndex, tablesOnPathNoSideEffects, vpnOf,
@@ -61,7 +61,7 @@ import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
 import { rwsemIsWriteLocked } from './locks.ts';
 import { tlbRemoveTableSyncOne } from './mmu-gather.ts';
 import { zapDepositedTable } from './zap.ts';
-import { folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
+import { copyHighpage, folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { VM_WRITE } from './vma-layout.ts';
 import { findVma, vmaEnd, vmaFlags, vmaIsAnon } from './vma.ts';
@@ -178,7 +178,7 @@ function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: number[]): voi
     const src = ptePfn(ptepGet(v, entryWord(oldTable, i)));
     // no CPU can reach the old page any more (unhooked, flushed, synced, unpinned): a plain copy
     // reads its final contents
-    v.phys.copyWithin(target[i] * WORDS_PER_FRAME, src * WORDS_PER_FRAME, (src + 1) * WORDS_PER_FRAME);
+    copyHighpage(v, target[i], src);
   }
   const first = entryWord(oldTable, 0);
   pteLock(cpu, first);

@@ -48,7 +48,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame, frameMetaIndex, freeFrame } from '../machine/frames.ts';
-import { FrameKind, META_FLAGS, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
+import { FrameKind, META_FLAGS, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
 import { _PAGE_PRESENT, mkPte, pteFlags, pteMkyoung, ptePfn, ptePresent, pteProtnone } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
@@ -58,7 +58,7 @@ import { MM_NUMA_SCAN_SEQ } from './mm-layout.ts';
 import { Counter } from '../trace/counters.ts';
 import { VMA_NUMAB_PIDS, VM_EXEC, VM_READ, VM_WRITE } from './vma-layout.ts';
 import { allVmas, findVma, vmaEnd, vmaFlags, vmaIsAnon, vmaStart, vmasIn, type Vma } from './vma.ts';
-import { folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
+import { copyHighpage, folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
 import { pteOffsetMapLock, pteUnlock } from './ptl.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { MM_CP_PROT_NUMA, changeProtection, protectionBatchFinish, protectionBatchStart, pteModifyForVma, vmGetPageProt } from './mprotect.ts';
@@ -208,7 +208,7 @@ function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numb
   pageRemoveRmap(v, oldPfn);
   // the copy is the page's last word only if no TLB can still write the old frame: the flush
   // above saw to that whenever pte_accessible said one might
-  v.phys.copyWithin(newPfn * WORDS_PER_FRAME, oldPfn * WORDS_PER_FRAME, (oldPfn + 1) * WORDS_PER_FRAME);
+  copyHighpage(v, newPfn, oldPfn);
   // folio_migrate_flags
   Atomics.store(v.frameMeta, frameMetaIndex(newPfn, META_FLAGS), Atomics.load(v.frameMeta, frameMetaIndex(oldPfn, META_FLAGS)));
   pageAddRmap(v, newPfn);

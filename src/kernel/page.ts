@@ -6,9 +6,14 @@ import type { MachineViews } from '../machine/memory.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 import { kickAll } from '../cpu/smp.ts';
 import { freeFrame, frameMetaIndex } from '../machine/frames.ts';
-import { META_FLAGS, META_INDEX, META_KIND, META_MAPCOUNT, META_OWNER, META_PINCOUNT, META_REFCOUNT, PG_ANON_SHARED, PG_DIRTY, PG_LOCKED, PG_WAITERS, FrameKind } from '../machine/phys-layout.ts';
+import { META_FLAGS, META_INDEX, META_KIND, META_MAPCOUNT, META_OWNER, META_PINCOUNT, META_REFCOUNT, PG_ANON_SHARED, PG_DIRTY, PG_LOCKED, PG_WAITERS, WORDS_PER_FRAME, FrameKind } from '../machine/phys-layout.ts';
 
 const m = (pfn: number, field: number) => frameMetaIndex(pfn, field);
+
+/** copy_highpage: frame `src`'s contents into frame `dst`, a plain copy (the caller sees to it that no one still writes `src`). */
+export function copyHighpage(v: MachineViews, dst: number, src: number): void {
+  v.phys.copyWithin(dst * WORDS_PER_FRAME, src * WORDS_PER_FRAME, (src + 1) * WORDS_PER_FRAME);
+}
 
 export function getPage(v: MachineViews, pfn: number): void {
   Atomics.add(v.frameMeta, m(pfn, META_REFCOUNT), 1);

@@ -19,6 +19,7 @@ import { smpBarrier, stopAll } from '../cpu/smp.ts';
 import { checkFlushPostcondition, type FlushViolation } from '../check/flush-postcondition.ts';
 import { defineWorkload } from './workload.ts';
 import { progressTick } from '../campaign/progress.ts';
+import { copyHighpage } from '../kernel/page.ts';
 
 export interface DemoOptions {
   flushes: number;
@@ -101,7 +102,7 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
       else if (change === Change.Remap) {
         const fresh = allocFrame(v, cpu.id, FrameKind.Anon, p.mm, first + i, false);
         if (fresh === 0) throw new RangeError('demo: out of memory remapping');
-        v.phys.copyWithin(fresh * WORDS_PER_FRAME, ptePfn(old) * WORDS_PER_FRAME, (ptePfn(old) + 1) * WORDS_PER_FRAME);
+        copyHighpage(v, fresh, ptePfn(old));
         pte = mkPte(fresh, USER_PAGE);
       }
       setPte(v, ptep, pte);
