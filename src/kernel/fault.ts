@@ -31,6 +31,7 @@
  * CPU with forceSig, as do_sigbus does).
  */
 import { SIGBUS, type Cpu } from '../cpu/cpu.ts';
+import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
@@ -53,15 +54,36 @@ import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/eve
 
 const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
 
+/**
+ * set_pte_range for one page, the PTL held: the page's rmap and the mm's RSS count the new
+ * mapping, then the PTE with `flags` maps it. Publishes the page: a walker that reads the new PTE
+ * reads the frame's contents after it.
+ */
+function setPteRange(v: MachineViews, mm: number, ptep: number, pfn: number, flags: number): void {
+  pageAddRmap(v, pfn);
+  addMmRss(v, mm, 1);
+  setPte(v, ptep, mkPte(pfn, flags));
+}
+
+/**
+ * finish_fault: maps `pfn` with `flags` under the PTL if the PTE is still none; false when another
+ * fault got there first, and the caller's reference on the page is still its own to drop.
+ */
+function finishFault(cpu: Cpu, mm: number, ptep: number, pfn: number, flags: number): boolean {
+  pteLock(cpu, ptep);
+  const mapped = ptepGet(cpu.v, ptep) === 0;
+  if (mapped) setPteRange(cpu.v, mm, ptep, pfn, flags);
+  pteUnlock(cpu, ptep);
+  return mapped;
+}
+
 /** do_anonymous_page: a zeroed page of this mm, writable if the VMA is. */
 function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, write: boolean): boolean {
   const v = cpu.v;
   const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), true);
   if (pfn === 0) return false;
   const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
-  pageAddRmap(v, pfn);
-  addMmRss(v, mm, 1);
-  setPte(v, ptep, mkPte(pfn, USER_PRESENT | (writable ? _PAGE_RW : 0) | (writable && write ? _PAGE_DIRTY : 0)));
+  setPteRange(v, mm, ptep, pfn, USER_PRESENT | (writable ? _PAGE_RW : 0) | (writable && write ? _PAGE_DIRTY : 0));
   return true;
 }
 
@@ -114,9 +136,7 @@ function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: nu
   let mapped = false;
   let writable = false;
   if (pte === 0) {
-    pageAddRmap(v, pfn);
-    addMmRss(v, mm, 1);
-    setPte(v, ptep, mkPte(pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
+    setPteRange(v, mm, ptep, pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY);
     mapped = writable = true;
   } else if (ptePresent(pte) && ptePfn(pte) === pfn && !pteWrite(pte)) {
     // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
@@ -140,14 +160,7 @@ function doReadFault(cpu: Cpu, vma: Vma, va: number, ptep: number, mm: number): 
   const locked = cpu.config.filemapFaultLock === 'locked';
   const pfn = filemapFault(cpu, vma, va, locked);
   if (pfn === 0) return false;
-  pteLock(cpu, ptep);
-  const mapped = ptepGet(v, ptep) === 0;
-  if (mapped) {
-    pageAddRmap(v, pfn);
-    addMmRss(v, mm, 1);
-    setPte(v, ptep, mkPte(pfn, USER_PRESENT));
-  }
-  pteUnlock(cpu, ptep);
+  const mapped = finishFault(cpu, mm, ptep, pfn, USER_PRESENT);
   if (locked) folioUnlock(cpu, pfn);
   // the new mapping keeps the reference; otherwise someone else mapped it: retry
   if (!mapped) putPage(v, cpu.id, pfn);
@@ -165,20 +178,10 @@ function doCowFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): b
   const filePfn = filemapFault(cpu, vma, va);
   if (filePfn === 0) return false;
   const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), false);
-  let mapped = false;
   if (pfn !== 0) {
     copyHighpage(v, pfn, filePfn);
-    pteLock(cpu, ptep);
-    mapped = ptepGet(v, ptep) === 0;
-    if (mapped) {
-      pageAddRmap(v, pfn);
-      addMmRss(v, mm, 1);
-      // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-      setPte(v, ptep, mkPte(pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
-    }
-    pteUnlock(cpu, ptep);
     // someone else resolved the fault meanwhile: the copy goes, the access retries
-    if (!mapped) putPage(v, cpu.id, pfn);
+    if (!finishFault(cpu, mm, ptep, pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY)) putPage(v, cpu.id, pfn);
   }
   folioUnlock(cpu, filePfn);
   putPage(v, cpu.id, filePfn);
