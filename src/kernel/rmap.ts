@@ -62,14 +62,22 @@ export function rmapWalk(cpu: Cpu, pfn: number, visit: RmapVisitor): void {
   }
   iMmapLockRead(cpu, owner);
   try {
-    for (let mm = 1; mm < MAX_MMS; mm++) {
-      if (Atomics.load(v.mm, mmBase(mm) + MM_USERS) === 0) continue;
-      for (const vma of rmapVmas(v, mm)) {
-        if (vmaFile(v, vma) === owner && visitAt(v, mm, vma, index, visit) === false) return;
-      }
-    }
+    forEachIMmapVma(v, owner, (mm, vma) => visitAt(v, mm, vma, index, visit));
   } finally {
     iMmapUnlockRead(cpu, owner);
+  }
+}
+
+/**
+ * vma_interval_tree_foreach over a file's whole i_mmap: every VMA of a live mm, linked in the rmap,
+ * that maps `file`, with its mm, until `visit` returns false. The caller holds i_mmap_rwsem.
+ */
+export function forEachIMmapVma(v: MachineViews, file: number, visit: (mm: number, vma: Vma) => boolean | void): void {
+  for (let mm = 1; mm < MAX_MMS; mm++) {
+    if (Atomics.load(v.mm, mmBase(mm) + MM_USERS) === 0) continue;
+    for (const vma of rmapVmas(v, mm)) {
+      if (vmaFile(v, vma) === file && visit(mm, vma) === false) return;
+    }
   }
 }
 

@@ -35,9 +35,8 @@ import { PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { DISK_WORDS, FILE_PAGES, F_IN_USE, F_I_RWSEM, MAX_FILES, diskIndex, fileIndex } from './file-layout.ts';
 import { downWrite, upWrite } from './locks.ts';
 import { fileSetSize, fileSize, filemapDeleteFolio, filemapGetFolio, filemapLookup, iMmapLockRead, iMmapUnlockRead } from './filemap.ts';
-import { MAX_MMS, MM_USERS } from './mm-layout.ts';
-import { mmBase } from './mm.ts';
-import { rmapVmas, vmaEnd, vmaFile, vmaPgoff, vmaStart, type Vma } from './vma.ts';
+import { vmaEnd, vmaPgoff, vmaStart, type Vma } from './vma.ts';
+import { forEachIMmapVma } from './rmap.ts';
 import { tlbFinishMmu, tlbGatherMmu } from './mmu-gather.ts';
 import { unmapSingleVma } from './zap.ts';
 import { folioLock, folioMapped, folioTestClearDirty, folioUnlock, putPage } from './page.ts';
@@ -79,17 +78,12 @@ function unmapMappingRangeVma(cpu: Cpu, mm: number, vma: Vma, first: number, las
  * which waits for this walk.
  */
 export function unmapMappingRange(cpu: Cpu, file: number, first: number, last: number, zapped?: ZappedRange): void {
-  const v = cpu.v;
   iMmapLockRead(cpu, file);
   try {
-    for (let mm = 1; mm < MAX_MMS; mm++) {
-      if (Atomics.load(v.mm, mmBase(mm) + MM_USERS) === 0) continue;
-      for (const vma of rmapVmas(v, mm)) {
-        if (vmaFile(v, vma) !== file) continue;
-        const range = unmapMappingRangeVma(cpu, mm, vma, first, last);
-        if (range !== null) zapped?.(mm, range[0], range[1]);
-      }
-    }
+    forEachIMmapVma(cpu.v, file, (mm, vma) => {
+      const range = unmapMappingRangeVma(cpu, mm, vma, first, last);
+      if (range !== null) zapped?.(mm, range[0], range[1]);
+    });
   } finally {
     iMmapUnlockRead(cpu, file);
   }
