@@ -119,18 +119,16 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
     const refCount = pageRefCount(v, pfn);
     const mapCount = pageMapcount(v, pfn);
     // written since madvise cleaned it, through the page table (the D bit just carried over) or
-    // through a GUP reference that marked it dirty: ordinary anonymous memory again
-    if (folioTestDirty(v, pfn)) {
-      setPte(v, ptep, pteval);
-      folioSetSwapbacked(cpu, pfn);
-      pteUnlock(cpu, ptep);
-      return false;
-    }
+    // through a GUP reference that marked it dirty
+    const redirtied = folioTestDirty(v, pfn);
     // a reference besides reclaim's and the mappings': a GUP user, maybe a direct IO read still
-    // writing, which marks the page dirty only when it completes. Nothing happened; a later pass
-    // finds it dirty, or the reference gone (faeb2831b517: it stays lazyfree)
-    if (cpu.config.lazyfreeCheck === 'refcount-after-clear' && refCount !== 1 + mapCount) {
+    // writing, which marks the page dirty only when it completes
+    const held = cpu.config.lazyfreeCheck === 'refcount-after-clear' && refCount !== 1 + mapCount;
+    if (redirtied || held) {
+      // the mapping goes back. A redirtied page is ordinary anonymous memory again; a held one
+      // stays lazyfree, and a later pass finds it dirty, or the reference gone (faeb2831b517)
       setPte(v, ptep, pteval);
+      if (redirtied) folioSetSwapbacked(cpu, pfn);
       pteUnlock(cpu, ptep);
       return false;
     }
