@@ -9,7 +9,8 @@ import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
 import { INIT_MM, MAX_MMS, MM_ANON_VMA_ROOT, MM_ASID_TRANSITION, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_LOCK_SEQ, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
-import { MAX_VMAS, VMA_ANON_VMAS, VMA_RMAP, vmaIndex } from './vma-layout.ts';
+import { MAX_VMAS, VMA_RMAP, vmaIndex } from './vma-layout.ts';
+import { vmaLinkedToAnonVma } from './vma.ts';
 import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 import { Ev, LockKind, traceEvent } from '../trace/events.ts';
@@ -33,14 +34,12 @@ export function initInitMm(v: MachineViews, cpu: number): void {
  * links it.
  */
 function anonVmaInUse(v: MachineViews, mm: number): boolean {
-  const word = mm < 32 ? 0 : 1;
-  const bit = 1 << (mm & 31);
   for (let other = 1; other < MAX_MMS; other++) {
     const b = mmBase(other);
     if (other !== mm && Atomics.load(v.mm, b + MM_USERS) !== 0 && v.mm[b + MM_ANON_VMA_ROOT] === mm) return true;
     for (let slot = 0; slot < MAX_VMAS; slot++) {
       const vma = vmaIndex(other, slot);
-      if (Atomics.load(v.vmas, vma + VMA_RMAP) !== 0 && (Atomics.load(v.vmas, vma + VMA_ANON_VMAS + word) & bit) !== 0) return true;
+      if (Atomics.load(v.vmas, vma + VMA_RMAP) !== 0 && vmaLinkedToAnonVma(v, vma, mm)) return true;
     }
   }
   return false;
