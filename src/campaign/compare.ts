@@ -199,7 +199,8 @@ export function columnValue(col: MeasurementColumn, row: CompareRow): number {
 
 /** The rows of a measurement with columns of its own: kernel, CPUs, operations, its columns, violations. */
 function ownColumns(r: CompareReport, rows: readonly CompareRow[]): string[][] {
-  const cell = (x: number): string => (Number.isInteger(x) || Math.abs(x) >= 100 ? String(Math.round(x)) : x.toFixed(2));
+  // rounded from 100 up, else as every other figure of the table (num)
+  const cell = (x: number): string => num(Math.abs(x) >= 100 ? Math.round(x) : x);
   return [
     ['kernel', 'cpus', 'ops', ...(r.columns ?? []).map((col) => col.header), 'violations'],
     ...rows.map((row) => [row.kernel, String(row.cpus), String(row.operations), ...(r.columns ?? []).map((col) => cell(columnValue(col, row))), String(row.violations)]),
