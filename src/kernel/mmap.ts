@@ -57,8 +57,11 @@ function pagesOf(length: number): number {
   return Math.ceil(length / PAGE_SIZE);
 }
 
+/** A page-aligned user address (what access_ok and the syscalls' alignment checks ask). */
+export const isUserPageAddr = (addr: number): boolean => Number.isInteger(addr) && addr % PAGE_SIZE === 0 && addr >= 0 && addr < USER_VA_LIMIT;
+
 function checkAligned(addr: number): void {
-  if (!Number.isInteger(addr) || addr % PAGE_SIZE !== 0 || addr < 0 || addr >= USER_VA_LIMIT) {
+  if (!isUserPageAddr(addr)) {
     throw new RangeError(`address 0x${addr.toString(16)} is not a page-aligned user address`);
   }
 }

@@ -70,7 +70,7 @@ import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 import { Counter } from '../trace/counters.ts';
 import { KPath, PteOp, traceKernelEnter, traceKernelExit, tracePages, traceVpn } from '../trace/events.ts';
 import { mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
-import { MMAP_BASE, doVmiMunmap } from './mmap.ts';
+import { MMAP_BASE, doVmiMunmap, isUserPageAddr } from './mmap.ts';
 import { VMA_END } from './vma-layout.ts';
 import { findVma, getUnmappedArea, vmaEnd, vmaFile, vmaFlags, vmaInsert, vmaPgoff, vmaStart, vmasIn, type Vma } from './vma.ts';
 import { dropRmapLocks, takeRmapLocks } from './rmap.ts';
@@ -102,18 +102,17 @@ export function sysMremap(cpu: Cpu, mm: number, oldAddr: number, oldLen: number,
   return ret;
 }
 
-const isUserAddr = (addr: number): boolean => Number.isInteger(addr) && addr % PAGE_SIZE === 0 && addr >= 0 && addr < USER_VA_LIMIT;
 const pageAlign = (len: number): number => Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
 
 function rawSysMremap(cpu: Cpu, mm: number, addr: number, oldLenIn: number, newLenIn: number, flags: number, newAddr: number): number {
   if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED)) !== 0) return EINVAL;
   if ((flags & MREMAP_FIXED) !== 0 && (flags & MREMAP_MAYMOVE) === 0) return EINVAL;
-  if (!isUserAddr(addr) || !Number.isInteger(oldLenIn) || !Number.isInteger(newLenIn) || oldLenIn <= 0 || newLenIn <= 0) return EINVAL;
+  if (!isUserPageAddr(addr) || !Number.isInteger(oldLenIn) || !Number.isInteger(newLenIn) || oldLenIn <= 0 || newLenIn <= 0) return EINVAL;
   const oldLen = pageAlign(oldLenIn);
   const newLen = pageAlign(newLenIn);
   if (addr + oldLen > USER_VA_LIMIT) return EINVAL;
   if ((flags & MREMAP_FIXED) !== 0) {
-    if (!isUserAddr(newAddr) || newAddr + newLen > USER_VA_LIMIT) return EINVAL;
+    if (!isUserPageAddr(newAddr) || newAddr + newLen > USER_VA_LIMIT) return EINVAL;
     // the ranges may not overlap
     if (addr + oldLen > newAddr && newAddr + newLen > addr) return EINVAL;
   }
