@@ -1,8 +1,10 @@
 /*
  * nested-reset-range: the race happens by itself in the scenario's programs. With the buggy switch
  * on top of fixed the harness shows it in its first trial (measured, noise high, 3 CPUs on 2 cores:
- * the first trial for each of seeds 1-10 and 52-56); the 60 trials the fixed kernel must stay clean
- * over are far above that.
+ * the first trial for each of seeds 1-10 and 52-56; 26, 27 and 21 trials of 60 for seeds 1, 2 and
+ * 52 with every later kernel path in). Run alone that is far below 60 trials; inside the whole
+ * suite, its threads competing with other files' CPUs, one run saw none in 60, so the budget is
+ * 300 trials, which the fixed kernel must stay clean over too.
  */
 import { describe, expect } from 'vitest';
 import { useMachine } from '../fixtures/machine.ts';
@@ -15,7 +17,7 @@ const machine = useMachine({ cpus: scenario.cpus });
 const LAZY = 2;
 
 describe('nested-reset-range: a nested zap\'s forced flush that forgets the freed tables', () => {
-  fixedAndMutation(scenario, freeRunning(machine, scenario, { seed: 52, trials: 60, noiseShift: NOISE_LEVELS.high }, {
+  fixedAndMutation(scenario, freeRunning(machine, scenario, { seed: 52, trials: 300, noiseShift: NOISE_LEVELS.high }, {
     // page tables really were freed under the lazy CPU
     exercised: (r) => expect(r.counters.page_tables_freed).toBeGreaterThan(0),
     report: (v) => expect(v.cpu).toBe(LAZY),
