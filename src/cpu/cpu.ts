@@ -47,6 +47,7 @@
  * in its next pass of a race window until a flag is set, and a flush that waits for it waits, as
  * it would for a window that long.
  */
+import { Arch, DEFAULT_HARDWARE, type Hardware } from '../arch/arch.ts';
 import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
@@ -104,6 +105,9 @@ export interface CpuOptions {
   scenarioSwitches?: Readonly<Record<string, string>>;
   /** a controlled run (schedule/baton.ts): every interrupt point is a scheduling point, no noise */
   controlled?: boolean;
+  /** the architecture this run's machine implements, and its CPU features (arch/arch.ts); x86 when absent */
+  arch?: Arch;
+  hardware?: Readonly<Hardware>;
 }
 
 const RECENT = 8;
@@ -129,6 +133,9 @@ export class Cpu implements IpiCpu {
   lastSignal = 0;
   /** the kernel variant this run executes (config/kernel-config.ts) */
   config: KernelConfig = defaultKernelConfig();
+  /** the architecture this run implements and its CPU features: read by arch and kernel code only */
+  arch: Arch = Arch.X86;
+  hw: Readonly<Hardware> = DEFAULT_HARDWARE;
 
   private readonly t: Int32Array;
   /** the hot path's one view of memory (machine/memory.ts words), and where its regions start */
@@ -190,6 +197,8 @@ export class Cpu implements IpiCpu {
   configure(opts: CpuOptions): void {
     this.csdLockTimeoutMs = opts.csdLockTimeoutMs;
     this.config = opts.config;
+    this.arch = opts.arch ?? Arch.X86;
+    this.hw = opts.hardware ?? DEFAULT_HARDWARE;
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
     this.hold = null;
     this.texts.clear();
