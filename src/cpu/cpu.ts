@@ -48,6 +48,7 @@
  * it would for a window that long.
  */
 import { Arch, DEFAULT_HARDWARE, type Hardware } from '../arch/arch.ts';
+import { archOpsFor, type ArchOps } from '../arch/ops.ts';
 import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
@@ -136,6 +137,8 @@ export class Cpu implements IpiCpu {
   /** the architecture this run implements and its CPU features: read by arch and kernel code only */
   arch: Arch = Arch.X86;
   hw: Readonly<Hardware> = DEFAULT_HARDWARE;
+  /** the arch code of `arch` (arch/ops.ts), reached by the kernel through arch/tlbflush.ts, pgtable.ts, mmu-context.ts */
+  archOps: ArchOps = archOpsFor(Arch.X86);
 
   private readonly t: Int32Array;
   /** the hot path's one view of memory (machine/memory.ts words), and where its regions start */
@@ -199,6 +202,7 @@ export class Cpu implements IpiCpu {
     this.config = opts.config;
     this.arch = opts.arch ?? Arch.X86;
     this.hw = opts.hardware ?? DEFAULT_HARDWARE;
+    this.archOps = archOpsFor(this.arch);
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
     this.hold = null;
     this.texts.clear();

@@ -54,7 +54,7 @@ import {
   tableIndex, tablesOnPathNoSideEffects, vpnOf,
 } from '../machine/pagetable.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPte, pteHuge, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { MM_MMAP_LOCK } from './mm-layout.ts';
 import { mmAnonVmaRoot, mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
