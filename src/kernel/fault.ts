@@ -31,13 +31,12 @@
  * CPU with forceSig, as do_sigbus does).
  */
 import { SIGBUS, type Cpu } from '../cpu/cpu.ts';
-import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
-import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
+import { pteAlloc, vpnOf } from '../machine/pagetable.ts';
+import { ptepGet, setPte } from '../arch/pgtable.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
-import { loadedMm } from '../arch/x86/flush.ts';
 import { INIT_MM } from './mm-layout.ts';
 import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
@@ -59,10 +58,10 @@ const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
  * mapping, then the PTE with `flags` maps it. Publishes the page: a walker that reads the new PTE
  * reads the frame's contents after it.
  */
-function setPteRange(v: MachineViews, mm: number, ptep: number, pfn: number, flags: number): void {
-  pageAddRmap(v, pfn);
-  addMmRss(v, mm, 1);
-  setPte(v, ptep, mkPte(pfn, flags));
+function setPteRange(cpu: Cpu, mm: number, ptep: number, pfn: number, flags: number): void {
+  pageAddRmap(cpu.v, pfn);
+  addMmRss(cpu.v, mm, 1);
+  setPte(cpu, ptep, mkPte(pfn, flags));
 }
 
 /**
@@ -71,8 +70,8 @@ function setPteRange(v: MachineViews, mm: number, ptep: number, pfn: number, fla
  */
 function finishFault(cpu: Cpu, mm: number, ptep: number, pfn: number, flags: number): boolean {
   pteLock(cpu, ptep);
-  const mapped = ptepGet(cpu.v, ptep) === 0;
-  if (mapped) setPteRange(cpu.v, mm, ptep, pfn, flags);
+  const mapped = ptepGet(cpu, ptep) === 0;
+  if (mapped) setPteRange(cpu, mm, ptep, pfn, flags);
   pteUnlock(cpu, ptep);
   return mapped;
 }
@@ -83,7 +82,7 @@ function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numbe
   const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), true);
   if (pfn === 0) return false;
   const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
-  setPteRange(v, mm, ptep, pfn, USER_PRESENT | (writable ? _PAGE_RW : 0) | (writable && write ? _PAGE_DIRTY : 0));
+  setPteRange(cpu, mm, ptep, pfn, USER_PRESENT | (writable ? _PAGE_RW : 0) | (writable && write ? _PAGE_DIRTY : 0));
   return true;
 }
 
@@ -132,15 +131,15 @@ function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: nu
   const pfn = filemapFault(cpu, vma, va);
   if (pfn === 0) return false;
   pteLock(cpu, ptep);
-  const pte = ptepGet(v, ptep);
+  const pte = ptepGet(cpu, ptep);
   let mapped = false;
   let writable = false;
   if (pte === 0) {
-    setPteRange(v, mm, ptep, pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY);
+    setPteRange(cpu, mm, ptep, pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY);
     mapped = writable = true;
   } else if (ptePresent(pte) && ptePfn(pte) === pfn && !pteWrite(pte)) {
     // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
-    setPte(v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+    setPte(cpu, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
     writable = true;
   }
   pteUnlock(cpu, ptep);
@@ -190,7 +189,7 @@ function doCowFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): b
 
 /** wp_page_reuse: the page stays; a promotion, no flush: a CPU with the old read-only entry faults and finds this one. */
 function wpPageReuse(cpu: Cpu, ptep: number, pte: number): boolean {
-  setPte(cpu.v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+  setPte(cpu, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
   return true;
 }
 
@@ -213,7 +212,7 @@ function wpPageCopy(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pt
     cpu.raceWindow(KernelPoint.WpPageCopied);
   }
   pteLock(cpu, ptep);
-  if (newPfn === 0 || ptepGet(v, ptep) !== pte) {
+  if (newPfn === 0 || ptepGet(cpu, ptep) !== pte) {
     // out of memory, or someone changed the PTE meanwhile (another CPU's fault resolved it): retry
     if (newPfn !== 0) putPage(v, cpu.id, newPfn);
     putPage(v, cpu.id, oldPfn);
@@ -222,7 +221,7 @@ function wpPageCopy(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pt
   ptepClearFlush(cpu, mm, page, ptep);
   pageAddRmap(v, newPfn);
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(v, ptep, mkPte(newPfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
+  setPte(cpu, ptep, mkPte(newPfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
   pageRemoveRmap(v, oldPfn);
   // the old mapping's reference, then the fault's own
   putPage(v, cpu.id, oldPfn);
@@ -252,7 +251,8 @@ function doWpPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pte:
 
 /** handle_mm_fault for a user access at `va` on this CPU's loaded mm. Entry and return are traced. */
 export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
-  const mm = loadedMm(cpu);
+  // current->mm: the mm this CPU's last switch_mm loaded
+  const mm = cpu.mm;
   traceKernelEnter(cpu, KPath.HandleMmFault, mm, traceVpn(va), write ? 1 : 0);
   const handled = mm !== INIT_MM && rawHandleMmFault(cpu, mm, va, write);
   traceKernelExit(cpu, KPath.HandleMmFault, handled ? 1 : 0);
@@ -304,10 +304,10 @@ function handleVmaFault(cpu: Cpu, mm: number, vma: Vma, va: number, write: boole
   if (write && (flags & VM_SHARED) !== 0) return doSharedWriteFault(cpu, mm, vma, va, ptep);
   // do_pte_missing on a file VMA: the page is looked up and locked before the PTL (a lockless
   // look at the PTE, as handle_pte_fault's; finish_fault checks it again under the PTL)
-  if (!anon && ptepGet(v, ptep) === 0) return write ? doCowFault(cpu, mm, vma, va, ptep) : doReadFault(cpu, vma, va, ptep, mm);
+  if (!anon && ptepGet(cpu, ptep) === 0) return write ? doCowFault(cpu, mm, vma, va, ptep) : doReadFault(cpu, vma, va, ptep, mm);
   pteLock(cpu, ptep);
   try {
-    const pte = ptepGet(v, ptep);
+    const pte = ptepGet(cpu, ptep);
     // a file PTE cleared since the look above: retry, the next fault takes the path above
     if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : true;
     // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE

@@ -10,7 +10,8 @@
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { USER_VA_LIMIT, pteOffset, ptepGet, setPte } from '../machine/pagetable.ts';
+import { USER_VA_LIMIT, pteOffset } from '../machine/pagetable.ts';
+import { ptepGet, ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { frameMetaIndex } from '../machine/frames.ts';
 import { META_FLAGS, PG_DIRTY, PG_LAZYFREE } from '../machine/phys-layout.ts';
 import { pteDirty, pteMkclean, pteMkold, ptePfn, ptePresent, pteYoung } from '../machine/pte.ts';
@@ -18,7 +19,7 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { mmPgd, mmapReadLock, mmapReadUnlock } from './mm.ts';
 import { vmaEnd, vmaIsAnon, vmaStart, vmasIn } from './vma.ts';
 import { tlbFinishMmu, tlbGatherMmu, tlbRemoveTlbEntry } from './mmu-gather.ts';
-import { ptepGetAndClearFull, unmapSingleVma } from './zap.ts';
+import { unmapSingleVma } from './zap.ts';
 import { pageIsAnon, pageMapcount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
@@ -72,12 +73,12 @@ function madviseFreeRange(cpu: Cpu, tlb: Parameters<typeof tlbRemoveTlbEntry>[0]
     if (ptep < 0) continue;
     pteLock(cpu, ptep);
     if (cpu.config.madviseBatchedPending === 'on') flushTlbBatchedPending(cpu, mm);
-    const pte = ptepGet(v, ptep);
+    const pte = ptepGet(cpu, ptep);
     const pfn = ptePfn(pte);
     if (ptePresent(pte) && pageIsAnon(v, pfn) && pageMapcount(v, pfn) === 1) {
       if (pteDirty(pte) || pteYoung(pte)) {
-        const old = ptepGetAndClearFull(cpu, ptep);
-        setPte(v, ptep, pteMkold(pteMkclean(old)));
+        const old = ptepGetAndClear(cpu, mm, addr, ptep);
+        setPte(cpu, ptep, pteMkold(pteMkclean(old)));
         tlbRemoveTlbEntry(tlb, addr);
       }
       // folio_clear_dirty + mark_page_lazyfree

@@ -49,9 +49,10 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame, frameMetaIndex, freeFrame } from '../machine/frames.ts';
 import { FrameKind, META_FLAGS, PAGE_SIZE } from '../machine/phys-layout.ts';
-import { ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
+import { vpnOf } from '../machine/pagetable.ts';
+import { ptepGet, ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { _PAGE_PRESENT, mkPte, pteFlags, pteMkyoung, ptePfn, ptePresent, pteProtnone } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { mmBase, mmPgd, mmTlbFlushPending, mmapReadLock, mmapReadUnlock } from './mm.ts';
 import { MM_NUMA_SCAN_SEQ } from './mm-layout.ts';
@@ -60,7 +61,6 @@ import { VMA_NUMAB_PIDS, VM_EXEC, VM_READ, VM_WRITE } from './vma-layout.ts';
 import { allVmas, findVma, vmaEnd, vmaFlags, vmaIsAnon, vmaStart, vmasIn, type Vma } from './vma.ts';
 import { copyHighpage, folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
 import { pteOffsetMapLock, pteUnlock } from './ptl.ts';
-import { ptepGetAndClearFull } from './zap.ts';
 import { MM_CP_PROT_NUMA, changeProtection, protectionBatchFinish, protectionBatchStart, pteModifyForVma, vmGetPageProt } from './mprotect.ts';
 import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
@@ -76,7 +76,7 @@ export function pteAccessible(cpu: Cpu, mm: number, pte: number): boolean {
 
 /** models mm/pgtable-generic.c:ptep_clear_flush: clear, and flush_tlb_page if a TLB may hold it. */
 export function ptepClearFlush(cpu: Cpu, mm: number, va: number, ptep: number): number {
-  const pte = ptepGetAndClearFull(cpu, ptep);
+  const pte = ptepGetAndClear(cpu, mm, va, ptep);
   if (pteAccessible(cpu, mm, pte)) flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
   return pte;
 }
@@ -188,7 +188,7 @@ function numaRestoredPte(v: MachineViews, vma: Vma, pte: number): number {
  */
 function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
   const v = cpu.v;
-  const pte = ptepGet(v, ptep);
+  const pte = ptepGet(cpu, ptep);
   if (!ptePresent(pte) && !pteProtnone(pte)) return false;
   const oldPfn = ptePfn(pte);
   if (!pageIsAnon(v, oldPfn) || pageMapcount(v, oldPfn) !== 1) return false;
@@ -198,7 +198,7 @@ function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numb
   // folio_ref_freeze(1): the mapping's reference only. A GUP-fast that took one first keeps the
   // page here; one that tries after finds the count zero, or the PTE changed, and backs off
   if (!folioRefFreeze(v, oldPfn, 1)) {
-    setPte(v, ptep, old);
+    setPte(cpu, ptep, old);
     putPage(v, cpu.id, newPfn);
     return false;
   }
@@ -214,7 +214,7 @@ function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numb
   pageAddRmap(v, newPfn);
   const newPte = mkPte(newPfn, pteFlags(mapped));
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(v, ptep, newPte);
+  setPte(cpu, ptep, newPte);
   // the count is frozen at zero: nobody else can hold the old frame, it goes straight back
   freeFrame(v, cpu.id, oldPfn);
   return true;
@@ -233,9 +233,9 @@ export function doNumaPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: num
   const others = vmaSetAccessPidBit(cpu, vma) & ~pidBit(cpu);
   if (others !== 0 && migratePteLocked(cpu, mm, vma, page, ptep)) return true;
   // out_map: ptep_modify_prot_start / ptep_modify_prot_commit; a non-present PTE needs no flush
-  const old = ptepGetAndClearFull(cpu, ptep);
+  const old = ptepGetAndClear(cpu, mm, page, ptep);
   const pte = numaRestoredPte(v, vma, old);
-  setPte(v, ptep, pte);
+  setPte(cpu, ptep, pte);
   return true;
 }
 

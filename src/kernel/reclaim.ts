@@ -41,9 +41,9 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { freeFrame, frameMetaIndex } from '../machine/frames.ts';
 import { FrameKind, META_FLAGS, PAGE_SIZE, PG_LAZYFREE } from '../machine/phys-layout.ts';
-import { setPte } from '../machine/pagetable.ts';
+import { ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { pteDirty } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { addMmRss, mmCpumask } from './mm.ts';
 import { filemapGetFolio, filemapRemove } from './filemap.ts';
 import {
@@ -55,7 +55,6 @@ import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
 import { setTlbUbcFlushPending, tryToUnmapFlush, tryToUnmapFlushDirty } from './tlb-batch.ts';
 import { pteAccessible } from './numa.ts';
 import { writeoutFolioLocked } from './writeback.ts';
-import { ptepGetAndClearFull } from './zap.ts';
 import { KernelPoint } from './points.ts';
 import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
@@ -101,12 +100,12 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
   // the exchange returns every A/D bit a walker set up to the clear; from here a CPU whose TLB
   // entry caches D may still write until the flush, one whose entry does not faults (the walker
   // never sets D in a non-present PTE)
-  const pteval = ptepGetAndClearFull(cpu, ptep);
+  const pteval = ptepGetAndClear(cpu, mm, va, ptep);
   // set_tlb_ubc_flush_pending and ptep_clear_flush both return early for a PTE that no TLB can
   // hold (x86 pte_accessible): a PROT_NONE NUMA-hinting entry with no deferred flush pending
   if (pteAccessible(cpu, mm, pteval)) {
     // a dirty PTE may be cached writable: such a page is written out only after a flush
-    if (shouldDeferFlush(cpu, mm)) setTlbUbcFlushPending(cpu, mm, pteDirty(pteval));
+    if (shouldDeferFlush(cpu, mm)) setTlbUbcFlushPending(cpu, mm, pteDirty(pteval), va, va + PAGE_SIZE);
     // ptep_clear_flush
     else flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
   }
@@ -127,7 +126,7 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
     if (redirtied || held) {
       // the mapping goes back. A redirtied page is ordinary anonymous memory again; a held one
       // stays lazyfree, and a later pass finds it dirty, or the reference gone (faeb2831b517)
-      setPte(v, ptep, pteval);
+      setPte(cpu, ptep, pteval);
       if (redirtied) folioSetSwapbacked(cpu, pfn);
       pteUnlock(cpu, ptep);
       return false;

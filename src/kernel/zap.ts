@@ -16,7 +16,8 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { META_DEPOSIT, PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
 import { frameMetaIndex, freeFrame } from '../machine/frames.ts';
 import { Counter } from '../trace/counters.ts';
-import { PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, entryOffset, entrySpan, entryWord, pmdAddrEnd, ptepGet, ptepGetAndClear, setPte, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, entryOffset, entrySpan, entryWord, pmdAddrEnd, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
+import { ptepGet, ptepGetAndClearFull } from '../arch/pgtable.ts';
 import { PteOp } from '../trace/events.ts';
 import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
@@ -26,20 +27,6 @@ import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { vmaEnd, vmaStart, type Vma } from './vma.ts';
 import { KernelPoint } from './points.ts';
-
-/**
- * ptep_get_and_clear as switch ptepGetAndClear says: one exchange, or a load then a store of 0,
- * which loses an A or D bit the walker sets in between.
- */
-export function ptepGetAndClearFull(cpu: Cpu, ptep: number): number {
-  if (cpu.config.ptepGetAndClear === 'xchg') return ptepGetAndClear(cpu.v, ptep);
-  const old = ptepGet(cpu.v, ptep);
-  cpu.raceWindow(KernelPoint.PtepClearBetweenReadAndClear); // race window: the walker may set A or D between the read and the clear
-  // a plain store of 0: setPte sees what it overwrote, and reports a bit set since the read
-  // (the lost-bit oracle, check/lost-bits.ts) on this CPU
-  setPte(cpu.v, ptep, 0, cpu.id);
-  return old;
-}
 
 /**
  * zap_pte_range for [start, end) within one PTE table. `fromMadvise` selects switch
@@ -55,8 +42,8 @@ function zapPteRange(cpu: Cpu, tlb: MmuGather, mm: number, table: number, start:
   let addr = start;
   for (; addr < end; addr += PAGE_SIZE) {
     const ptep = entryWord(table, tableIndex(vpnOf(addr), 1));
-    if (ptepGet(v, ptep) === 0) continue;
-    const pte = ptepGetAndClearFull(cpu, ptep);
+    if (ptepGet(cpu, ptep) === 0) continue;
+    const pte = ptepGetAndClearFull(cpu, mm, addr, ptep, tlb.fullmm);
     // a PROT_NONE (NUMA hinting) entry still maps its page
     if (!pteMapsPage(pte)) continue;
     // race window: the PTE is gone, the TLB entries of other CPUs are not
