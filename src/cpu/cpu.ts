@@ -57,6 +57,7 @@ import { checkPromises } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../machine/tlb.ts';
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
+import { bindPteArch } from '../machine/pte.ts';
 import { G_ABORT, G_ABORT_CPU, G_POINT_WAITERS, G_STOP } from '../machine/globals-layout.ts';
 import {
   Activity, IPI_PENDING, IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS, POINTS_BASE, ST_ACTIVITY, ST_BEAT, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS, ST_WAIT, ST_WAIT_ARG, Wait,
@@ -221,6 +222,8 @@ export class Cpu implements IpiCpu {
     this.promiseIdx = 0;
     // a fresh machine: forget this thread's last look at a PTE (check/lost-bits.ts)
     bindPteCpu(this.id);
+    // this run's page-table codec (machine/pte.ts), before any kernel code reads an entry
+    bindPteArch(this.arch);
     this.recent.fill(0);
     this.recentHead = 0;
     this.pageFaultHandler = null;

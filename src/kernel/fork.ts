@@ -48,7 +48,7 @@ import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { pmdAddrEnd, pteAlloc, pteOffset } from '../machine/pagetable.ts';
 import { ptepGet, ptepSetWrprotect, setPte } from '../arch/pgtable.ts';
-import { _PAGE_DIRTY, _PAGE_RW, mkPte, pteFlags, pteMapsPage, pteMkold, ptePfn, pteWrite, pteWrprotect } from '../machine/pte.ts';
+import { pfnPte, pteMapsPage, pteMkdirty, pteMkold, pteMkwrite, ptePfn, ptePgprot, pteWrite, pteWrprotect } from '../machine/pte.ts';
 import { flushTlbMmRange, TLB_FLUSH_ALL } from '../arch/tlbflush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { addMmRss, mmAlloc, mmAnonVmaRoot, mmPgd, mmSetAnonVmaRoot, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
@@ -76,7 +76,7 @@ function copyPresentPage(cpu: Cpu, child: number, dstPtep: number, pte: number, 
   pageAddRmap(v, copy);
   addMmRss(v, child, 1);
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(cpu, dstPtep, mkPte(copy, pteFlags(pteMkold(pte)) | _PAGE_RW | _PAGE_DIRTY));
+  setPte(cpu, dstPtep, pteMkwrite(pteMkdirty(pfnPte(copy, ptePgprot(pteMkold(pte))))));
   return true;
 }
 

@@ -1,5 +1,6 @@
 /*
- * The hardware page walker, with x86 semantics (SDM vol. 3, 4.8 and 4.10).
+ * The hardware page walker, with x86 semantics (SDM vol. 3, 4.8 and 4.10). It is x86 hardware:
+ * it reads entries with the x86 codec (pte-x86.ts) directly, not through machine/pte.ts.
  *
  * Invariants the kernel relies on, and that this walker keeps:
  *  - A fill sets A in every entry it passes through, atomically (compareExchange against the value
@@ -37,15 +38,15 @@ import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND } from './phys-layout.
 import { G_TRACE_SEQ } from './globals-layout.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
-  _PAGE_USER, ptePfn,
-} from './pte.ts';
+  _PAGE_USER, hwAdState, ptePfn,
+} from './pte-x86.ts';
 import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex, tracePteChange } from './pagetable.ts';
 import {
   HPAGE_VPNS, PSCE_GEN, PSCE_TABLE, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_NX, TLBF_USER,
   TLBF_WRITE,
 } from './tlb-layout.ts';
 import { ViolationKind, checkHugeTlbFill, checkPteTlbFill, reportViolation } from '../check/oracle.ts';
-import { HW_AD_BITS, hwSetAccessFlags } from '../check/lost-bits.ts';
+import { hwSetAccessFlags } from '../check/lost-bits.ts';
 import { htlbFill, htlbLookup, pscFill, pscLookup, tlbBase, tlbFill, tlbFillHugePiece } from './tlb.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { Ev, PteOp, traceEvent } from '../trace/events.ts';
@@ -139,7 +140,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
       if (Atomics.compareExchange(phys, slot, e, want) !== e) continue;
       tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
       // the hardware's truth for the lost-bit oracle: these bits are ours, the kernel has not seen them
-      hwSetAccessFlags(v, slot, want, want & ~e & HW_AD_BITS, vpn);
+      hwSetAccessFlags(v, slot, want, hwAdState(want) & ~hwAdState(e), vpn);
     }
     let flags = 0;
     if ((want & _PAGE_RW) !== 0) flags |= TLBF_WRITE;

@@ -7,7 +7,7 @@ import { createMachineMemory, viewsOf, type MachineViews } from '../../src/machi
 import { CONTROL_CPU, allocFrame, initFrames } from '../../src/machine/frames.ts';
 import { FrameKind, PAGE_SIZE } from '../../src/machine/phys-layout.ts';
 import { pteAlloc, setPte, vpnOf } from '../../src/machine/pagetable.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_USER, mkPte } from '../../src/machine/pte.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_USER, mkPte } from '../../src/machine/pte-x86.ts';
 import { G_TRACE_SEQ } from '../../src/machine/globals-layout.ts';
 import { mmAlloc, mmPgd } from '../../src/kernel/mm.ts';
 import { PromiseKind, checkPromises, makePromise, promiseStart } from '../../src/check/promises.ts';

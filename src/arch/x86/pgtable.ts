@@ -9,7 +9,7 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { ptepGet, ptepGetAndClear as rawPtepGetAndClear, setPte } from '../../machine/pagetable.ts';
-import { mkPte, pteFlags, ptePfn } from '../../machine/pte.ts';
+import { pfnPte, ptePfn, ptePgprot } from '../../machine/pte.ts';
 import { KernelPoint } from '../../kernel/points.ts';
 
 /** ptep_get_and_clear as switch ptepGetAndClear says: one exchange, or a load then a store of 0. */
@@ -30,6 +30,6 @@ export function setPtes(cpu: Cpu, ptep: number, pte: number, nr: number): void {
   for (let i = 0; ; i++) {
     setPte(cpu.v, ptep + i, pte);
     if (i + 1 === nr) return;
-    pte = mkPte(ptePfn(pte) + 1, pteFlags(pte));
+    pte = pfnPte(ptePfn(pte) + 1, ptePgprot(pte));
   }
 }
