@@ -52,7 +52,7 @@ import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
 import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
-import { checkPromises } from '../check/promises.ts';
+import { checkPromises, foreignEpochMm } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../machine/tlb.ts';
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
@@ -303,8 +303,10 @@ export class Cpu implements IpiCpu {
   /**
    * The oracles' slow half, on a hit whose frame generation or promise epoch is not the current
    * one. Use after free: the translation was cached before its frame was freed; it is reported
-   * once per entry (the entry is re-tagged) and the access completes, as on hardware. Promises:
-   * a system call returned since the fill (check/promises.ts).
+   * once per entry (the entry is re-tagged) and the access completes, as on hardware. A foreign
+   * translation: the entry's epoch carries another mm's tag, so another mm's walk filled it
+   * (check/promises.ts foreignEpochMm); reported once per entry too. Promises: a system call
+   * returned since the fill (check/promises.ts).
    */
   private checkHit(vpn: number, e: number, write: boolean): void {
     const pfn = this.t[e + TLBE_PFN];
@@ -313,9 +315,17 @@ export class Cpu implements IpiCpu {
       reportViolation(this.v, this.id, ViolationKind.UseAfterFree, vpn, pfn, this.t[e + TLBE_GEN], frameGen, write ? 1 : 0);
       this.t[e + TLBE_GEN] = frameGen;
     }
-    if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
-      this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, this.t[e + TLBE_EPOCH], this.t[e + TLBE_FILL_SEQ], this.t[e + TLBE_FLAGS]);
+    const epoch = this.t[e + TLBE_EPOCH];
+    const now = this.mmWords[this.promiseIdx];
+    if (epoch === now) return;
+    const filler = foreignEpochMm(epoch, now);
+    if (filler >= 0) {
+      // another mm's walk filled it: reported once, the entry then taken as this mm's
+      reportViolation(this.v, this.id, ViolationKind.ForeignTranslation, vpn, pfn, filler, this.mm, this.pcid, write ? 1 : 0);
+      this.t[e + TLBE_EPOCH] = now;
+      return;
     }
+    this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, epoch, this.t[e + TLBE_FILL_SEQ], this.t[e + TLBE_FLAGS]);
   }
 
   /**
