@@ -15,6 +15,7 @@ export const MM_USERS = 2; // mm_users; 0 for a free slot
 export const MM_GLOBAL_ASID = 3; // context.global_asid (x86 INVLPGB): 0, or the mm's ASID on every CPU
 export const MM_ASID_TRANSITION = 4; // context.asid_transition: some CPU may still run the mm on a per-CPU ASID
 export const MM_ANON_VMA_ROOT = 5; // anon_vma->root: the mm whose MM_ANON_VMA_LOCK the whole fork family's anon rmap shares
+export const MM_CONTEXT_ID = 6; // arm64 context.id: the ASID, its generation above asid_bits (arch/arm64/context.ts); 0 until the mm first runs
 export const MM_TLB_GEN = 16; // context.tlb_gen
 export const MM_TLB_GEN_COMPLETED = 17; // tlb_gen_completed (seed 000 patch 08), beside tlb_gen
 export const MM_CPUMASK = 32; // mm_cpumask, two words
