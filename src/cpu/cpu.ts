@@ -162,8 +162,8 @@ export class Cpu implements IpiCpu {
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
   private scenarioSwitches: Readonly<Record<string, string>> = {};
-  /** holdInWindow's request: the race window to stay in, and the flag word that ends the stay */
-  private hold: { point: KernelPoint; flags: Int32Array; index: number } | null = null;
+  /** holdInWindow's requests, in order: the race window to stay in, and the flag word that ends the stay */
+  private holds: { point: KernelPoint; flags: Int32Array; index: number }[] = [];
   /** the strings this CPU put in the run's table (check/user-text.ts), by text: each once a run */
   private readonly texts = new Map<string, number>();
 
@@ -200,7 +200,7 @@ export class Cpu implements IpiCpu {
     this.arch = opts.arch ?? Arch.X86;
     this.hw = opts.hardware ?? DEFAULT_HARDWARE;
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
-    this.hold = null;
+    this.holds = [];
     this.texts.clear();
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     // a controlled run's scheduler is its noise: race windows are scheduling points instead
@@ -412,7 +412,7 @@ export class Cpu implements IpiCpu {
     this.passPoint(point);
     if (this.hostVcpu !== null && this.controlled) this.hostMayPreempt(Point.RaceWindow, point + 1, 7);
     else schedPoint(Point.RaceWindow, point + 1);
-    if (this.hold !== null && this.hold.point === point) this.stayInWindow(this.hold);
+    if (this.holds.length > 0 && this.holds[0].point === point) this.stayInWindow(this.holds.shift()!);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
@@ -431,13 +431,14 @@ export class Cpu implements IpiCpu {
    * (kernel/points.ts), it stays there until word `index` of `flags` is nonzero, as if the window
    * lasted that long: other CPUs' broadcast invalidations are applied meanwhile, as the hardware
    * does, and IPIs are taken only if IRQs are on there. Another CPU sees it there with waitPoint.
+   * Several requests queue: the CPU stays in each in the order they were made, so that one kernel
+   * path can be held at two windows in turn.
    */
   holdInWindow(name: string, flags: Int32Array, index: number): void {
-    this.hold = { point: kernelPoint(name), flags, index };
+    this.holds.push({ point: kernelPoint(name), flags, index });
   }
 
   private stayInWindow(hold: { flags: Int32Array; index: number }): void {
-    this.hold = null;
     this.fabric.idleUntil(this, () => Atomics.load(hold.flags, hold.index) !== 0 || this.shouldStop());
   }
 
