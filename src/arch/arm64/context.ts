@@ -45,6 +45,7 @@
  *                                    one, then TTBR0 (cpu.cr3, cpu.pcid = the ASID, cpu.mm)
  *   asidOfMm(v, mm)                  ASID(mm): the ASID bits of context.id
  *   mmContextId(v, mm), asidGeneration(v)   context.id and asid_generation as they are
+ *   cpuContextId(v, cpu)             the context.id a CPU runs (active_asids, else reserved_asids)
  *   mmsSharingAsid(v)                a checker: pairs of live mms that hold one ASID in the
  *                                    current generation (mainline never has any)
  */
@@ -103,6 +104,17 @@ export function asidOfMm(v: MachineViews, mm: number): number {
 /** atomic64_read(&mm->context.id) */
 export function mmContextId(v: MachineViews, mm: number): number {
   return Atomics.load(v.mm, mmBase(mm) + MM_CONTEXT_ID);
+}
+
+/**
+ * The context.id CPU `cpu` runs, for checkers on other CPUs: its active_asids, or when a rollover
+ * zeroed that and the CPU has not switched since, its reserved_asids (flush_context's own rule).
+ * 0 before its first switch. Between the fast path's exchange and cpu_switch_mm it is already the
+ * next mm's.
+ */
+export function cpuContextId(v: MachineViews, cpu: number): number {
+  const active = Atomics.load(v.asids, CTX_ACTIVE_ASIDS + cpu);
+  return active !== 0 ? active : Atomics.load(v.asids, CTX_RESERVED_ASIDS + cpu);
 }
 
 /** atomic64_read(&asid_generation) */
