@@ -25,7 +25,8 @@
  *            ASID as this CPU's, and also the same ASID another mm was given in the generation
  *            between: both mms keep it in the new generation, and a CPU that switches from one
  *            to the other translates through the first one's TLB entries (the foreign-translation
- *            oracle, check/oracle.ts).
+ *            oracle, check/oracle.ts, which checks on every access what the TLA+ model's
+ *            UniqueASIDPerCPU states: no CPU holds entries of two mms under one ASID).
  *
  * Generations: context.id is a 32-bit word here, so the generation counts in steps of
  * 1 << asid_bits (ASID_FIRST_VERSION before mainline fixed it at 1 << 16; asid_gen_match compares
@@ -42,7 +43,8 @@
  * API:
  *   initAsidAllocator(v, asidBits)   asids_init, on the control plane at run start
  *   checkAndSwitchContext(cpu, mm)   switch_mm: the mm's ASID, a flush if a rollover asked for
- *                                    one, then TTBR0 (cpu.cr3, cpu.pcid = the ASID, cpu.mm)
+ *                                    one, then TTBR0 (cpu.cr3, cpu.pcid = the ASID, cpu.mm);
+ *                                    init_mm loads the reserved TTBR0 under ASID 0
  *   asidOfMm(v, mm)                  ASID(mm): the ASID bits of context.id
  *   mmContextId(v, mm), asidGeneration(v)   context.id and asid_generation as they are
  *   cpuContextId(v, cpu)             the context.id a CPU runs (active_asids, else reserved_asids)
@@ -265,6 +267,11 @@ function fastPath(cpu: Cpu, asid: number): boolean {
 export function checkAndSwitchContext(cpu: Cpu, mm: number): void {
   const v = cpu.v;
   const a = v.asids;
+  // __switch_mm to init_mm: cpu_set_reserved_ttbr0, no ASID of its own (ASID 0)
+  if (mm === INIT_MM) {
+    cpuSwitchMm(cpu, INIT_MM, 0);
+    return;
+  }
   const flags = cpu.localIrqSave();
   let asid = mmContextId(v, mm);
   if (fastPath(cpu, asid)) {
