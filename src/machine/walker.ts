@@ -27,14 +27,18 @@
  * that starts from a cached pointer to a table freed since is reported (check/oracle.ts).
  * When the compareExchange on a leaf sets A or D, the walker records it on the mapped frame, for
  * the lost-bit oracle (check/lost-bits.ts): "set by the hardware, not yet seen by the kernel".
- * `epoch` is the mm's promise count, kept in the TLB entry for the promise oracle.
+ * `epoch` is the mm's promise count, kept in the TLB entry for the promise oracle. A walk that
+ * starts from a cached pointer into another mm's table (a walk cache of an ASID that two mms
+ * hold) fills with that mm's word instead: the entry translates through its tables, and the
+ * access reports it as a foreign translation (cpu/cpu.ts checkHit).
  * A fill and the A/D update of a leaf are logged on the CPU's ring (trace/events.ts); a TLB hit
  * never comes here and logs nothing.
  */
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
 import type { MachineViews } from './memory.ts';
-import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND } from './phys-layout.ts';
+import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND, META_OWNER } from './phys-layout.ts';
+import { MM_PROMISE_COUNT, MM_WORDS, promiseEpochMm } from '../kernel/mm-layout.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
@@ -75,6 +79,17 @@ function markAccessed(phys: Int32Array, slot: number, e: number, bits: number): 
   return Atomics.compareExchange(phys, slot, e, want) === e ? want : 0;
 }
 
+/**
+ * The epoch a walk from a cached pointer to `table` fills with: the loaded mm's `epoch`, or, when
+ * the table is another mm's, that mm's promise word (kernel/mm-layout.ts), so that the fill is
+ * seen as that mm's. An `epoch` of 0 is a walk outside any mm's accounting (tests): left alone.
+ */
+function tableEpoch(v: MachineViews, table: number, epoch: number): number {
+  const owner = v.frameMeta[table * FRAME_META_WORDS + META_OWNER];
+  if (epoch === 0 || owner === promiseEpochMm(epoch)) return epoch;
+  return Atomics.load(v.mm, owner * MM_WORDS + MM_PROMISE_COUNT);
+}
+
 function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number): number {
   // a walk sets A and D where another CPU may be changing the entry: a scheduling point
   schedPoint(Point.Walk);
@@ -93,6 +108,7 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
       level = l;
       // the oracle: the cached pointer leads to a table frame freed since it was cached
       if (tlb[p + PSCE_GEN] !== genOf(v, table)) reportViolation(v, cpu, ViolationKind.FreedTableWalk, vpn, table, tlb[p + PSCE_GEN], genOf(v, table), l);
+      else epoch = tableEpoch(v, table, epoch);
       break;
     }
   }
