@@ -31,6 +31,7 @@
  *   lazyfreeCheck               mm/rmap.c:try_to_unmap_one (the MADV_FREE branch)
  *   filemapFaultLock            mm/filemap.c:filemap_fault, mm/memory.c:do_read_fault (a read fault on a file page)
  *   mremapFlush                 mm/mremap.c:move_ptes, move_page_tables
+ *   anonMthp                    mm/memory.c:do_anonymous_page, alloc_anon_folio (/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -245,6 +246,14 @@ export const SWITCHES = {
     },
     default: 'under-ptl',
     from: 'mainline eb66ae030829 "mremap: properly flush TLB before releasing the page" (v4.19, CVE-2018-18281, reported by Jann Horn); after-unlock is move_ptes as 5d1904204c99 "mremap: fix race between mremap() and page cleanning" (v4.9) left it. The PMD-level move (move_normal_pmd, v4.20) flushes under its locks either way',
+  }),
+  anonMthp: defineSwitch({
+    values: {
+      off: 'hugepages-64kB/enabled is never: do_anonymous_page maps one zeroed 4 KiB page per fault',
+      '64k': 'hugepages-64kB/enabled is always: an anonymous fault whose naturally aligned 64 KiB lies inside the VMA with all 16 PTEs none allocates one order-4 folio, zeroed, and maps it with one set_ptes of 16 entries; otherwise, or when no aligned block of frames is free, it falls back to order 0',
+    },
+    default: 'off',
+    from: 'mainline 19eaf44954df "mm: thp: support allocation of anonymous multi-size THP" (v6.8, Ryan Roberts): alloc_anon_folio, thp_vma_suitable_order, pte_range_none; every size\'s sysfs control defaults to never',
   }),
 } as const;
 

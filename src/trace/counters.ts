@@ -80,6 +80,13 @@ export const COUNTER_NAMES = [
   // (move_normal_pmd)
   'mremap_ptes_moved',
   'mremap_pmds_moved',
+  // multi-size THP (switch anonMthp; /sys/kernel/mm/transparent_hugepage/hugepages-64kB/stats):
+  // anonymous faults that mapped a 64 KiB folio; those that wanted one (the aligned block inside
+  // the VMA, its PTEs none) and fell back to a 4 KiB page because no aligned block of frames was
+  // free; large folios a path could not split and left whole (MADV_FREE over part of one)
+  'mthp_anon_fault_alloc',
+  'mthp_anon_fault_fallback',
+  'mthp_split_failed',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -148,6 +155,9 @@ export const enum Counter {
   WorkloadMs,
   MremapPtesMoved,
   MremapPmdsMoved,
+  MthpAnonFaultAlloc,
+  MthpAnonFaultFallback,
+  MthpSplitFailed,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

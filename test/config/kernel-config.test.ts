@@ -46,6 +46,7 @@ describe('kernel switches', () => {
       'lazyfreeCheck',
       'filemapFaultLock',
       'mremapFlush',
+      'anonMthp',
     ]);
   });
 
