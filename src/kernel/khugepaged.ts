@@ -61,7 +61,7 @@ import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
 import { rwsemIsWriteLocked } from './locks.ts';
 import { tlbRemoveTableSyncOne } from './mmu-gather.ts';
 import { zapDepositedTable } from './zap.ts';
-import { copyHighpage, folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
+import { copyHighpage, folioTestLarge, folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { VM_WRITE } from './vma-layout.ts';
 import { findVma, vmaEnd, vmaFlags, vmaIsAnon } from './vma.ts';
@@ -79,6 +79,7 @@ export type ScanResult =
   | 'SCAN_EXCEED_SHARED_PTE' // a page is mapped more than once, or not anonymous
   | 'SCAN_PAGE_LOCK' // a page is locked by someone else
   | 'SCAN_PAGE_COUNT' // a page has references beyond its mapping: a GUP pin, say
+  | 'SCAN_PAGE_COMPOUND' // a page of a large folio (switch anonMthp): not collapsed
   | 'SCAN_ALLOC_HUGE_PAGE_FAIL'; // out of memory for the copy
 
 const HPAGE_PMD_NR = PTRS_PER_TABLE;
@@ -152,6 +153,9 @@ function collapseHugePageIsolate(cpu: Cpu, table: number): ScanResult {
     if (pteNone(pte)) result = 'SCAN_EXCEED_NONE_PTE';
     else if (!ptePresent(pte)) result = 'SCAN_PTE_NON_PRESENT';
     else if (!pageIsAnon(v, pfn) || pageMapcount(v, pfn) !== 1) result = 'SCAN_EXCEED_SHARED_PTE';
+    // PTE-mapped large folios are left alone, as khugepaged did before 5.8 ("mm/khugepaged: allow
+    // to collapse PTE-mapped compound pages"): their lock and count are the folio's, not the page's
+    else if (folioTestLarge(v, pfn)) result = 'SCAN_PAGE_COMPOUND';
     else if (!folioTrylock(v, pfn)) result = 'SCAN_PAGE_LOCK';
     else if (pageRefCount(v, pfn) !== 1) {
       // is_refcount_suitable: a pin taken by a GUP-fast walker that finished before the flush

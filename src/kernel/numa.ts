@@ -58,7 +58,7 @@ import { MM_NUMA_SCAN_SEQ } from './mm-layout.ts';
 import { Counter } from '../trace/counters.ts';
 import { VMA_NUMAB_PIDS, VM_EXEC, VM_READ, VM_WRITE } from './vma-layout.ts';
 import { allVmas, findVma, vmaEnd, vmaFlags, vmaIsAnon, vmaStart, vmasIn, type Vma } from './vma.ts';
-import { copyHighpage, folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
+import { copyHighpage, folioRefFreeze, folioTestLarge, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
 import { pteOffsetMapLock, pteUnlock } from './ptl.ts';
 import { ptepGetAndClearFull } from './zap.ts';
 import { MM_CP_PROT_NUMA, changeProtection, protectionBatchFinish, protectionBatchStart, pteModifyForVma, vmGetPageProt } from './mprotect.ts';
@@ -184,14 +184,16 @@ function numaRestoredPte(v: MachineViews, vma: Vma, pte: number): number {
  * kernel installs a migration entry and drops the lock: a CPU that faults on the page meanwhile
  * waits on the PTL instead of in migration_entry_wait. Returns false, with the PTE as it was, when
  * the page cannot move now: the PTE maps nothing, the page is not anonymous and mapped once,
- * someone else holds a reference (a GUP pin comes with one), or no frame is free.
+ * someone else holds a reference (a GUP pin comes with one), or no frame is free. A page of a
+ * large folio (switch anonMthp) does not move: mainline migrates the folio whole, or splits it
+ * first and gives up when the split fails; this model always gives up, leaving it where it is.
  */
 function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
   const v = cpu.v;
   const pte = ptepGet(v, ptep);
   if (!ptePresent(pte) && !pteProtnone(pte)) return false;
   const oldPfn = ptePfn(pte);
-  if (!pageIsAnon(v, oldPfn) || pageMapcount(v, oldPfn) !== 1) return false;
+  if (!pageIsAnon(v, oldPfn) || pageMapcount(v, oldPfn) !== 1 || folioTestLarge(v, oldPfn)) return false;
   const newPfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, pageIndex(v, oldPfn), false);
   if (newPfn === 0) return false;
   const old = ptepClearFlush(cpu, mm, va, ptep);
