@@ -42,11 +42,11 @@ describe('anonymous 64 KiB folios (anonMthp=64k): the fault', () => {
 });
 
 describe('anonymous 64 KiB folios: every path that meets a page of one', () => {
-  it('keeps the data through munmap, MADV_DONTNEED and mprotect of part of a folio and through khugepaged, frees a pinned folio at the unpin, and leaks no frame', async () => {
+  it('keeps the data through munmap, MADV_DONTNEED and mprotect of part of a folio and through khugepaged and migration, frees a pinned folio at the unpin, and leaks no frame', async () => {
     const run = await machine().run<unknown, IntegrityResult | null, object>(workload('integrity'), {}, { seed: 2, kernel: mthp });
     expect(run.violations).toEqual([]);
     const r = run.results[0]!;
-    expect(r.bad).toEqual({ filled: [], munmap: [], dontneed: [], mprotect: [], huge: [], collapse: [], reclaim: [] });
+    expect(r.bad).toEqual({ filled: [], munmap: [], dontneed: [], mprotect: [], huge: [], collapse: [], migrate: [], reclaim: [] });
     // 12 of folio 0's PTEs left, each with its reference
     expect(r.refAfterMunmap).toBe(12);
     // the pin's reference alone keeps folio 1, and its 16 frames go together at the unpin
@@ -56,7 +56,9 @@ describe('anonymous 64 KiB folios: every path that meets a page of one', () => {
     expect(r.collapse).toBe('SCAN_SUCCEED');
     // 512 copies and a table in, 32 folios of 16 frames out: the old table is deposited
     expect(r.collapseFreed).toBe(512 - 513);
-    expect(r.migrated).toBe(false);
+    // migrating a page of a folio mapped whole moves all of it to a new folio, data and all
+    expect(r.migrated).toBe(true);
+    expect(r.migratedWhole).toBe(true);
     // MADV_FREE over a whole folio: reclaim drops all 16 pages, which read zero afterwards
     expect(r.reclaimWhole).toEqual({ reclaimed: 16, lazyfreed: 16, pageout: 0 });
     expect(r.lazyfreedZero).toBe(true);
