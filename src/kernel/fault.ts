@@ -27,6 +27,16 @@
  * page before truncate looked at it (and truncate unmaps it) or finds it gone: it looks the page
  * up again, and past i_size it fails with SIGBUS (VM_FAULT_SIGBUS).
  *
+ * Multi-size THP (switch anonMthp=64k; alloc_anon_folio, thp_vma_suitable_order, pte_range_none):
+ * an anonymous fault whose naturally aligned 64 KiB block lies inside the VMA, with all 16 PTEs of
+ * the block none under the PTL, allocates one order-4 folio (kernel/page.ts), zeroed, and maps
+ * all of it with one set_ptes of 16 entries, one reference and one rmap per page; any other
+ * fault, and one that finds no aligned block of frames free, maps one 4 KiB page. As the order-0
+ * page here, the folio is allocated with the PTL held (mainline allocates first and checks
+ * pte_range_none again under the lock). A write fault on a read-only page of a large folio
+ * (fork shared it) copies that page alone unless it is PageAnonExclusive: large folios are never
+ * reused on a shared page (wp_can_reuse_anon_folio).
+ *
  * Returns true when the access may be retried, false for SIGSEGV / SIGBUS (the latter told to the
  * CPU with forceSig, as do_sigbus does).
  */
@@ -34,15 +44,18 @@ import { SIGBUS, type Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, vpnOf } from '../machine/pagetable.ts';
-import { ptepGet, setPte } from '../arch/pgtable.ts';
+import { ptepGet, setPte, setPtes } from '../arch/pgtable.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { PAGE_READONLY, pfnPte, pteMkdirty, pteMkwrite, pteMkyoung, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
 import { INIT_MM } from './mm-layout.ts';
 import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
-import { findVma, linearPageIndex, vmaFile, vmaFlags, vmaIsAnon, type Vma } from './vma.ts';
+import { findVma, linearPageIndex, vmaEnd, vmaFile, vmaFlags, vmaIsAnon, vmaStart, type Vma } from './vma.ts';
 import { fileSize, filemapGetPage, filemapLookup } from './filemap.ts';
-import { copyHighpage, folioLock, folioMarkDirty, folioUnlock, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, pageReuseAnon, putPage } from './page.ts';
+import {
+  copyHighpage, folioAlloc, folioLock, folioMarkDirty, folioRefAdd, folioTestLarge, folioUnlock, getPage, pageAddRmap, pageAnonExclusive,
+  pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, pageReuseAnon, putPage,
+} from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { doNumaPage, ptepClearFlush } from './numa.ts';
@@ -93,12 +106,47 @@ function finishFault(cpu: Cpu, mm: number, ptep: number, pfn: number, prot: numb
   return mapped;
 }
 
-/** do_anonymous_page: a zeroed page of this mm, writable if the VMA is. */
+/** Pages in the folio of switch anonMthp=64k: order 4. */
+const MTHP_NR = 16;
+const MTHP_SIZE = MTHP_NR * PAGE_SIZE;
+
+/**
+ * alloc_anon_folio for order 4 and the nr_pages > 1 half of do_anonymous_page, the PTL held:
+ * maps a zeroed 64 KiB folio over the aligned block around `va` with PTE flags `flags`. False,
+ * with nothing done, when the block is not wholly inside the VMA (thp_vma_suitable_order), a PTE
+ * of it is not none (pte_range_none), or no aligned block of frames is free: the caller falls
+ * back to one page.
+ */
+function doAnonymousFolio(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, prot: number): boolean {
+  const v = cpu.v;
+  const haddr = Math.floor(va / MTHP_SIZE) * MTHP_SIZE;
+  if ((vmaFlags(v, vma) & VM_SHARED) !== 0) return false;
+  if (haddr < vmaStart(v, vma) * PAGE_SIZE || haddr + MTHP_SIZE > vmaEnd(v, vma) * PAGE_SIZE) return false;
+  // the block's 16 PTEs sit in `ptep`'s table: 64 KiB-aligned blocks never straddle 2 MiB
+  const first = ptep - Math.floor((va - haddr) / PAGE_SIZE);
+  for (let i = 0; i < MTHP_NR; i++) if (ptepGet(cpu, first + i) !== 0) return false;
+  const pfn = folioAlloc(v, cpu.id, MTHP_NR, FrameKind.Anon, mm, linearPageIndex(v, vma, haddr), true);
+  if (pfn === 0) {
+    cpu.count(Counter.MthpAnonFaultFallback);
+    return false;
+  }
+  // one reference per PTE, as folio_ref_add(folio, nr_pages - 1) makes them
+  folioRefAdd(v, pfn, MTHP_NR - 1);
+  addMmRss(v, mm, MTHP_NR);
+  for (let i = 0; i < MTHP_NR; i++) pageAddRmap(v, pfn + i);
+  // publishes the folio: a walker that reads one of the new PTEs reads the frames' contents after it
+  setPtes(cpu, mm, haddr, first, pfnPte(pfn, prot), MTHP_NR);
+  cpu.count(Counter.MthpAnonFaultAlloc);
+  return true;
+}
+
+/** do_anonymous_page: a zeroed page of this mm (or a 64 KiB folio, switch anonMthp), writable if the VMA is. */
 function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, write: boolean): boolean {
   const v = cpu.v;
+  const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
+  if (cpu.config.anonMthp === '64k' && doAnonymousFolio(cpu, mm, vma, va, ptep, faultProt(writable, writable && write))) return true;
   const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), true);
   if (pfn === 0) return false;
-  const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
   setPteRange(cpu, mm, ptep, pfn, faultProt(writable, writable && write));
   return true;
 }
@@ -258,7 +306,8 @@ function doWpPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pte:
   const pfn = ptePfn(pte);
   if (pageIsAnon(v, pfn)) {
     if (pageAnonExclusive(v, pfn)) return wpPageReuse(cpu, ptep, pte);
-    if (pageMapcount(v, pfn) === 1 && pageRefCount(v, pfn) === 1) {
+    // wp_can_reuse_anon_folio: never a page of a large folio, whose other pages may be mapped
+    if (!folioTestLarge(v, pfn) && pageMapcount(v, pfn) === 1 && pageRefCount(v, pfn) === 1) {
       pageReuseAnon(v, pfn, mm);
       return wpPageReuse(cpu, ptep, pte);
     }

@@ -9,6 +9,12 @@
  * delayedRmap), and the flush happens before the PTL is dropped, so writeback either sees the
  * mapping or sees a page no TLB can still write.
  *
+ * A page of a large folio (switch anonMthp) is zapped as any page: its PTE, its rmap and the
+ * reference that PTE held; the gather puts the page after the flush, and the folio's last put
+ * frees all its frames at once (mainline batches a folio's consecutive pages in one gather entry
+ * and puts them with folio_put_refs: the same references, dropped in one go). A range that covers
+ * part of a folio leaves the rest mapped (mainline queues it for deferred split; not modelled).
+ *
  * free_pgtables unhooks the tables no VMA needs any more and hands them to the gather; a PTE table
  * that stands for a collapsed huge PMD takes the table deposited with it along (zapDepositedTable).
  */

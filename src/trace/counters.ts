@@ -87,6 +87,13 @@ export const COUNTER_NAMES = [
   'asid_fast_path',
   'asid_slow_path',
   'local_flush_all',
+  // multi-size THP (switch anonMthp; /sys/kernel/mm/transparent_hugepage/hugepages-64kB/stats):
+  // anonymous faults that mapped a 64 KiB folio; those that wanted one (the aligned block inside
+  // the VMA, its PTEs none) and fell back to a 4 KiB page because no aligned block of frames was
+  // free; large folios a path could not split and left whole (MADV_FREE over part of one)
+  'mthp_anon_fault_alloc',
+  'mthp_anon_fault_fallback',
+  'mthp_split_failed',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -159,6 +166,9 @@ export const enum Counter {
   AsidFastPath,
   AsidSlowPath,
   LocalFlushAll,
+  MthpAnonFaultAlloc,
+  MthpAnonFaultFallback,
+  MthpSplitFailed,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

@@ -15,7 +15,7 @@ import type { Cpu } from '../../cpu/cpu.ts';
 import { CpuMask } from '../../cpu/cpumask.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
-import { ptepGet, ptepSetWrprotect, ptepTestAndClearYoung, setPte } from '../../machine/pagetable.ts';
+import { ptepGet, ptepSetWrprotect, ptepTestAndClearYoung, setPte, setPtes } from '../../machine/pagetable.ts';
 import { Arch } from '../arch.ts';
 import type { ArchOps, ArchTlbflushUnmapBatch as OpaqueBatch } from '../ops.ts';
 import { destroyContextFreeGlobalAsid } from './broadcast.ts';
@@ -24,7 +24,7 @@ import {
   tlbTableFlushImpliesIpiBroadcast,
 } from './flush.ts';
 import { x86FlushPostcondition } from './flush-postcondition.ts';
-import { ptepGetAndClear, setPtes } from './pgtable.ts';
+import { ptepGetAndClear } from './pgtable.ts';
 import { tlbFlush } from './tlb.ts';
 
 const batchOf = (b: OpaqueBatch): ArchTlbflushUnmapBatch => b as unknown as ArchTlbflushUnmapBatch;
@@ -60,7 +60,7 @@ export const X86_OPS: ArchOps = {
   // READ_ONCE, as GUP-fast reads: the lockless copy marks no A or D bit seen
   ptepGetLockless: (cpu, ptep) => Atomics.load(cpu.v.phys, ptep),
   setPte: (cpu, ptep, pte) => setPte(cpu.v, ptep, pte),
-  setPtes: (cpu, _mm, _va, ptep, pte, nr) => setPtes(cpu, ptep, pte, nr),
+  setPtes: (cpu, _mm, _va, ptep, pte, nr) => setPtes(cpu.v, ptep, pte, nr),
   ptepGetAndClear: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
   ptepGetAndClearFull: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
   ptepSetWrprotect: (cpu, _mm, _va, ptep) => ptepSetWrprotect(cpu.v, ptep),

@@ -9,7 +9,6 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { ptepGet, ptepGetAndClear as rawPtepGetAndClear, setPte } from '../../machine/pagetable.ts';
-import { pfnPte, ptePfn, ptePgprot } from '../../machine/pte.ts';
 import { KernelPoint } from '../../kernel/points.ts';
 
 /** ptep_get_and_clear as switch ptepGetAndClear says: one exchange, or a load then a store of 0. */
@@ -22,14 +21,4 @@ export function ptepGetAndClear(cpu: Cpu, ptep: number): number {
   // (the lost-bit oracle, check/lost-bits.ts) on this CPU
   setPte(cpu.v, ptep, 0, cpu.id);
   return old;
-}
-
-/** set_ptes: `nr` entries from `ptep`, each mapping the frame after the one before (pte_next_pfn). */
-// models include/linux/pgtable.h:set_ptes
-export function setPtes(cpu: Cpu, ptep: number, pte: number, nr: number): void {
-  for (let i = 0; ; i++) {
-    setPte(cpu.v, ptep + i, pte);
-    if (i + 1 === nr) return;
-    pte = pfnPte(ptePfn(pte) + 1, ptePgprot(pte));
-  }
 }
