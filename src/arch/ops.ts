@@ -33,6 +33,7 @@ import type { MmuGather } from '../kernel/mmu-gather.ts';
 import type { FlushViolation } from '../check/flush-postcondition.ts';
 import { Arch } from './arch.ts';
 import { X86_OPS } from './x86/ops.ts';
+import { ARM64_OPS } from './arm64/ops.ts';
 
 declare const archTlbbatchBrand: unique symbol;
 /**
@@ -96,12 +97,7 @@ export interface ArchOps {
   flushPostcondition(v: MachineViews, mm: number, start: number, end: number, flushGen: number): FlushViolation | null;
 }
 
-/** The arch code of `arch`. arm64's is not there yet. */
+/** The arch code of `arch`. */
 export function archOpsFor(arch: Arch): ArchOps {
-  switch (arch) {
-    case Arch.X86:
-      return X86_OPS;
-    case Arch.Arm64:
-      throw new Error('arm64 arch code is not built yet');
-  }
+  return arch === Arch.Arm64 ? ARM64_OPS : X86_OPS;
 }

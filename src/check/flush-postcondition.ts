@@ -9,6 +9,11 @@
  * ArchOps.flushPostcondition, x86's in arch/x86/flush-postcondition.ts.
  */
 import type { MachineViews } from '../machine/memory.ts';
+import { PAGE_SIZE } from '../machine/phys-layout.ts';
+import { pteAtNoSideEffects } from '../machine/pagetable.ts';
+import { formatPte, ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
+import { tlbEntriesForVpn } from '../machine/tlb.ts';
+import { mmPgd } from '../kernel/mm.ts';
 import { Arch } from '../arch/arch.ts';
 import { archOpsFor } from '../arch/ops.ts';
 
@@ -24,4 +29,19 @@ export interface FlushViolation {
  */
 export function checkFlushPostcondition(v: MachineViews, mm: number, start: number, end: number, flushGen: number, arch: Arch = Arch.X86): FlushViolation | null {
   return archOpsFor(arch).flushPostcondition(v, mm, start, end, flushGen);
+}
+
+/** The first entry of `cpu` tagged `tag` (PCID or ASID) for a page of [start, end) of `mm` that disagrees with the page table. */
+export function staleTlbEntry(v: MachineViews, mm: number, cpu: number, tag: number, start: number, end: number): { va: number; what: string } | null {
+  const pgd = mmPgd(v, mm);
+  for (let va = start; va < end; va += PAGE_SIZE) {
+    const pte = pteAtNoSideEffects(v, pgd, va);
+    for (const e of tlbEntriesForVpn(v.tlb, cpu, (va / PAGE_SIZE) | 0)) {
+      if (e.pcid !== tag) continue;
+      if (!ptePresent(pte) || ptePfn(pte) !== e.pfn || (e.write && !pteWrite(pte))) {
+        return { va, what: `TLB entry pfn=0x${e.pfn.toString(16)}${e.write ? ' writable' : ''}, but the PTE is ${formatPte(pte)}` };
+      }
+    }
+  }
+  return null;
 }

@@ -19,14 +19,10 @@
  * smp_call_function_many until every CPU in mm_cpumask that is not lazy ran flush_tlb_func.
  */
 import type { MachineViews } from '../../machine/memory.ts';
-import type { FlushViolation } from '../../check/flush-postcondition.ts';
-import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { pteAtNoSideEffects } from '../../machine/pagetable.ts';
-import { formatPte, ptePfn, ptePresent, pteWrite } from '../../machine/pte.ts';
-import { tlbEntriesForVpn } from '../../machine/tlb.ts';
+import { staleTlbEntry, type FlushViolation } from '../../check/flush-postcondition.ts';
 import { PERCPU_WORDS, TLBSTATE_BASE } from '../../cpu/percpu-layout.ts';
 import { TLB_NR_DYN_ASIDS, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, kernPcid } from './tlbstate-layout.ts';
-import { mmCtxId, mmPgd } from '../../kernel/mm.ts';
+import { mmCtxId } from '../../kernel/mm.ts';
 import { globalAsidOf } from './broadcast.ts';
 import { hostFlushCovers } from './kvm.ts';
 
@@ -38,7 +34,7 @@ export function x86FlushPostcondition(v: MachineViews, mm: number, start: number
     const ts = cpu * PERCPU_WORDS + TLBSTATE_BASE;
     const onGlobal = global !== 0 && Atomics.load(v.percpu, ts + TS_LOADED_ASID) === global;
     if (global !== 0) {
-      const stale = staleEntry(v, mm, cpu, kernPcid(global), start, end);
+      const stale = staleTlbEntry(v, mm, cpu, kernPcid(global), start, end);
       if (stale) return { cpu, va: stale.va, what: `${stale.what} under the global ASID ${global}` };
     }
     for (let asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
@@ -53,23 +49,8 @@ export function x86FlushPostcondition(v: MachineViews, mm: number, start: number
         if (host === 'pending') continue;
         if (host === 'no') return { cpu, va: start, what: `runs mm ${mm} at tlb_gen ${gen}, behind the flush's ${flushGen}` };
       }
-      const stale = staleEntry(v, mm, cpu, kernPcid(asid), start, end);
+      const stale = staleTlbEntry(v, mm, cpu, kernPcid(asid), start, end);
       if (stale) return { cpu, va: stale.va, what: `${stale.what} at tlb_gen ${gen}${gen < flushGen ? `, the host's flush of the vCPU after ${flushGen}` : ` >= ${flushGen}`}` };
-    }
-  }
-  return null;
-}
-
-/** The first entry of `cpu` under `pcid` for a page of [start, end) that disagrees with the page table. */
-function staleEntry(v: MachineViews, mm: number, cpu: number, pcid: number, start: number, end: number): { va: number; what: string } | null {
-  const pgd = mmPgd(v, mm);
-  for (let va = start; va < end; va += PAGE_SIZE) {
-    const pte = pteAtNoSideEffects(v, pgd, va);
-    for (const e of tlbEntriesForVpn(v.tlb, cpu, (va / PAGE_SIZE) | 0)) {
-      if (e.pcid !== pcid) continue;
-      if (!ptePresent(pte) || ptePfn(pte) !== e.pfn || (e.write && !pteWrite(pte))) {
-        return { va, what: `TLB entry pfn=0x${e.pfn.toString(16)}${e.write ? ' writable' : ''}, but the PTE is ${formatPte(pte)}` };
-      }
     }
   }
   return null;
