@@ -369,8 +369,8 @@ export class Cpu implements IpiCpu {
       this.count(Counter.PageFaults);
       traceEvent(this.v, this.id, Ev.PageFault, vpn, e, write ? 1 : 0);
       // x86 invalidates the translation a page fault was about, cached tables included; arm64
-      // keeps a faulting entry out of the TLB (a model simplification: the kernel's flush after
-      // the fault is what removes it there)
+      // does the same here, a simplification (its hardware caches no translation or access-flag
+      // fault, and the kernel's flush_tlb_page after a permission fault removes what it cached)
       tlbInvalidateOnFault(this.t, this.id, vpn, this.pcid);
       const handler = this.pageFaultHandler;
       this.lastSignal = 0;

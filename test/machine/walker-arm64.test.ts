@@ -14,6 +14,7 @@ import {
 } from '../../src/machine/walker-arm64.ts';
 import { COUNTER_STRIDE, Counter } from '../../src/trace/counters.ts';
 import { readViolations } from '../../src/check/oracle.ts';
+import { describeViolation } from '../../src/check/describe.ts';
 import { tlbiRange } from '../../src/machine/tlb.ts';
 
 const CPU = 0;
@@ -209,6 +210,7 @@ describe('contiguous entries', () => {
       read(mm, H, BLOCK + 6);
       // the same frame and permissions both ways: a translation of the other size is the conflict
       expect(conflicts(mm)).toEqual([expect.objectContaining({ va: (BLOCK + 6) * PAGE_SIZE, details: [BASE_PFN + 6, BASE_PFN + 6, 12, 0, 16] })]);
+      expect(describeViolation(conflicts(mm)[0]).fields).toMatchObject({ entryFilled: '4 KiB', pfnViaContiguous: `0x${(BASE_PFN + 6).toString(16)}` });
     });
 
     it('reports a contiguous fill beside a 4 KiB entry of its block from the descriptor without PTE_CONT', () => {
