@@ -15,6 +15,9 @@ import {
 import { COUNTER_STRIDE, Counter } from '../../src/trace/counters.ts';
 import { readViolations } from '../../src/check/oracle.ts';
 import { describeViolation } from '../../src/check/describe.ts';
+import { Cpu, FAULTED } from '../../src/cpu/cpu.ts';
+import { Arch, DEFAULT_HARDWARE } from '../../src/arch/arch.ts';
+import { defaultKernelConfig } from '../../src/config/kernel-config.ts';
 import { tlbiRange } from '../../src/machine/tlb.ts';
 
 const CPU = 0;
@@ -256,5 +259,46 @@ describe('contiguous entries', () => {
         expect(conflicts(mm)).toHaveLength(bbm ? 0 : 2);
       }
     });
+  });
+});
+
+describe('the miss path of a CPU configured for arm64 (cpu.ts)', () => {
+  /** A CPU of `mm`'s machine configured for arm64, running `mm` on ASID. */
+  function arm64Cpu(mm: Mm, hafdbs = true): Cpu {
+    const cpu = new Cpu(mm.v, CPU, [], [], () => {});
+    cpu.configure({ csdLockTimeoutMs: 5000, noiseShift: -1, speculationShift: -1, seed: 1, config: defaultKernelConfig(), arch: Arch.Arm64, hardware: { ...DEFAULT_HARDWARE, hafdbs } });
+    cpu.cr3 = mm.pgd;
+    cpu.pcid = ASID;
+    return cpu;
+  }
+
+  it('walks with the arm64 walker: a load sets AF, a store clears RDONLY on the re-walk of a clean entry', () => {
+    const mm = machine();
+    const { ptep, pfn } = mapPage(mm, VPN, SHARED & ~PTE_AF);
+    const cpu = arm64Cpu(mm);
+    expect(cpu.load(VPN * PAGE_SIZE)).toBe(0);
+    expect(pte(mm, ptep)).toBe(desc(pfn, SHARED));
+    expect(cpu.store(VPN * PAGE_SIZE, 7)).toBe(true);
+    expect(pte(mm, ptep)).toBe(desc(pfn, SHARED & ~PTE_RDONLY));
+    expect(counter(mm, Counter.DirtyBitWalks)).toBe(1);
+    expect(cpu.load(VPN * PAGE_SIZE)).toBe(7);
+  });
+
+  it('serves a miss in a contiguous block from the contiguous TLB', () => {
+    const mm = machine(128);
+    mapPage(mm, VPN, SHARED);
+    const block = (VPN & ~(CONT_PTES - 1)) + CONT_PTES;
+    for (let i = 0; i < CONT_PTES; i++) setDesc(mm, block + i, desc(32 + i, SHARED | PTE_CONT));
+    const cpu = arm64Cpu(mm);
+    for (let i = 0; i < CONT_PTES; i++) cpu.load((block + i) * PAGE_SIZE);
+    expect(counter(mm, Counter.PageWalks)).toBe(1);
+    expect(counter(mm, Counter.ContTlbHits)).toBe(CONT_PTES - 1);
+  });
+
+  it('without FEAT_HAFDBS, a load of a page whose AF is clear faults (no handler: the load fails)', () => {
+    const mm = machine();
+    mapPage(mm, VPN, SHARED & ~PTE_AF);
+    expect(arm64Cpu(mm, false).load(VPN * PAGE_SIZE)).toBe(FAULTED);
+    expect(counter(mm, Counter.PageFaults)).toBe(1);
   });
 });
