@@ -34,9 +34,9 @@
  * added (HWAD_ACCESSED, HWAD_DIRTY).
  */
 import type { MachineViews } from './memory.ts';
-import { FRAME_META_WORDS, FrameKind, HWAD_ACCESSED, HWAD_DIRTY, META_KIND } from './phys-layout.ts';
+import { FRAME_META_WORDS, FrameKind, META_KIND } from './phys-layout.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
-import { CONT_PTES, PTE_AF, PTE_CONT, PTE_DBM, PTE_DIRTY, PTE_NG, PTE_RDONLY, PTE_TABLE_BIT, PTE_USER, PTE_UXN, PTE_VALID } from './pte-arm64.ts';
+import { CONT_PTES, PTE_AF, PTE_CONT, PTE_DBM, PTE_NG, PTE_RDONLY, PTE_TABLE_BIT, PTE_USER, PTE_UXN, PTE_VALID, hwAdState } from './pte-arm64.ts';
 import { PMD_LEVEL, PTE_LEVEL, entryWord, tableIndex, tracePteChange } from './pagetable.ts';
 import {
   TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_CONT_WALKED, TLBF_CONT_WALKED_SHIFT, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL,
@@ -67,15 +67,6 @@ const PFN_SHIFT = 12;
 const PFN_MASK = 0x7ffff;
 const pfnOf = (e: number): number => (e >>> PFN_SHIFT) & PFN_MASK;
 const TYPE_MASK = PTE_VALID | PTE_TABLE_BIT;
-
-/**
- * The accessed and dirty state of a leaf as the lost-bit oracle records it (phys-layout.ts
- * HWAD_*): young is AF, dirty is pte_dirty (the software PTE_DIRTY, or DBM with RDONLY clear).
- * The codec's hwAdState (pte-arm64.ts) says the same.
- */
-function hwAdState(e: number): number {
-  return ((e & PTE_AF) !== 0 ? HWAD_ACCESSED : 0) | ((e & PTE_DIRTY) !== 0 || (e & (PTE_DBM | PTE_RDONLY)) === PTE_DBM ? HWAD_DIRTY : 0);
-}
 
 /** One walk of `vpn` from `cr3`; `hafdbs`: the CPU implements FEAT_HAFDBS (cpu.hw.hafdbs). */
 function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number, hafdbs: boolean): number {

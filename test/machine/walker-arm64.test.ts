@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMachineMemory, viewsOf, type MachineViews } from '../../src/machine/memory.ts';
 import { CONTROL_CPU, allocFrame, frameGen, initFrames } from '../../src/machine/frames.ts';
-import { FrameKind, PAGE_SIZE } from '../../src/machine/phys-layout.ts';
+import { FRAME_META_WORDS, FrameKind, HWAD_ACCESSED, HWAD_DIRTY, HWAD_PTEP_SHIFT, META_HW_AD, PAGE_SIZE } from '../../src/machine/phys-layout.ts';
 import { PMD_LEVEL, entryWord, pgdAlloc, pteAlloc, tableIndex, tablesOnPathNoSideEffects, vpnOf, PGD_LEVEL } from '../../src/machine/pagetable.ts';
 import {
   CONT_PTES, PTE_AF, PTE_CONT, PTE_DBM, PTE_NG, PTE_RDONLY, PTE_TYPE_PAGE, PTE_USER, PTE_UXN, PTE_VALID,
@@ -77,6 +77,16 @@ describe('arm64 walker with FEAT_HAFDBS', () => {
     const e = write(mm, H);
     expect(pte(mm, ptep)).toBe(desc(pfn, (SHARED | PTE_AF) & ~PTE_RDONLY));
     expect(mm.v.tlb[e + TLBE_FLAGS] & (TLBF_WRITE | TLBF_DIRTY)).toBe(TLBF_WRITE | TLBF_DIRTY);
+  });
+
+  it('records for the lost-bit oracle the accessed and dirty state it added, on the mapped frame', () => {
+    const mm = machine();
+    const { ptep, pfn } = mapPage(mm, VPN, SHARED & ~PTE_AF);
+    const record = () => mm.v.frameMeta[pfn * FRAME_META_WORDS + META_HW_AD];
+    read(mm, H);
+    expect(record()).toBe((ptep << HWAD_PTEP_SHIFT) | HWAD_ACCESSED);
+    write(mm, H);
+    expect(record()).toBe((ptep << HWAD_PTEP_SHIFT) | HWAD_ACCESSED | HWAD_DIRTY);
   });
 
   it('a write to RDONLY without DBM is a permission fault and leaves the descriptor as it was', () => {
