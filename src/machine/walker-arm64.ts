@@ -37,17 +37,16 @@ import type { MachineViews } from './memory.ts';
 import { FRAME_META_WORDS, FrameKind, META_KIND } from './phys-layout.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
 import { CONT_PTES, PTE_AF, PTE_CONT, PTE_DBM, PTE_NG, PTE_RDONLY, PTE_TABLE_BIT, PTE_USER, PTE_UXN, PTE_VALID, hwAdState } from './pte-arm64.ts';
-import { PMD_LEVEL, PTE_LEVEL, entryWord, tableIndex, tracePteChange } from './pagetable.ts';
+import { PMD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
 import {
   TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_CONT_WALKED, TLBF_CONT_WALKED_SHIFT, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL,
   TLBF_NX, TLBF_USER, TLBF_WRITE,
 } from './tlb-layout.ts';
 import { checkContTlbFill, checkHugeTlbFill, checkPteTlbFill } from '../check/oracle.ts';
-import { hwSetAccessFlags } from '../check/lost-bits.ts';
 import { ctlbFill, ctlbLookup, htlbFill, pscFill, tlbBase, tlbFill, tlbFillContPiece } from './tlb.ts';
-import { FAULT_NOT_PRESENT, FAULT_PROTECTION, fillHugePiece, genOf, walkFrom, walkStart } from './walker.ts';
+import { FAULT_NOT_PRESENT, FAULT_PROTECTION, fillHugePiece, genOf, hwUpdateLeaf, walkFrom, walkStart } from './walker.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
-import { Ev, PteOp, traceEvent } from '../trace/events.ts';
+import { Ev, traceEvent } from '../trace/events.ts';
 
 export { FAULT_NOT_PRESENT, FAULT_PROTECTION, fillHugePiece, lookupHugeTlb } from './walker.ts';
 
@@ -123,14 +122,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     // the generation is read while the entry maps the frame: the compareExchange (or the reload)
     // below proves the entry had not changed, so the frame could not yet have been freed
     const gen = genOf(v, pfn);
-    if (want === e) {
-      if (Atomics.load(phys, slot) !== e) continue;
-    } else {
-      if (Atomics.compareExchange(phys, slot, e, want) !== e) continue;
-      tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
-      // the hardware's truth for the lost-bit oracle: the A/D state it added, not yet seen by the kernel
-      hwSetAccessFlags(v, slot, want, hwAdState(want) & ~hwAdState(e), vpn);
-    }
+    if (!hwUpdateLeaf(v, cpu, slot, e, want, vpn, hwAdState)) continue;
     let flags = 0;
     if ((want & PTE_RDONLY) === 0 || (hafdbs && (want & PTE_DBM) !== 0)) flags |= TLBF_WRITE;
     if ((want & PTE_USER) !== 0) flags |= TLBF_USER;

@@ -152,6 +152,20 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
 }
 
 /**
+ * A walk's update of the leaf at `slot`, read as `e`, to `want`: by compareExchange, traced, and
+ * recorded for the lost-bit oracle as the accessed and dirty state it added (`hwAdState`, the
+ * walker's codec's), the kernel not having seen it yet; when there is nothing to set, a reload
+ * that proves `e` still stands. False when the entry changed under the walk (it reads it again).
+ */
+export function hwUpdateLeaf(v: MachineViews, cpu: number, slot: number, e: number, want: number, vpn: number, hwAdState: (pte: number) => number): boolean {
+  if (want === e) return Atomics.load(v.phys, slot) === e;
+  if (Atomics.compareExchange(v.phys, slot, e, want) !== e) return false;
+  tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
+  hwSetAccessFlags(v, slot, want, hwAdState(want) & ~hwAdState(e), vpn);
+  return true;
+}
+
+/**
  * Checks and marks the leaf at `slot`, then fills the TLB: the 4 KiB entry for `vpn`, or for a
  * 2 MiB leaf (`huge`) the 2 MiB entry and its piece for `vpn`. Returns the 4 KiB entry.
  */
@@ -170,14 +184,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     const gen = genOf(v, pfn);
     const bits = access === Access.Write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
     const want = e | bits;
-    if (want === e) {
-      if (Atomics.load(phys, slot) !== e) continue;
-    } else {
-      if (Atomics.compareExchange(phys, slot, e, want) !== e) continue;
-      tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
-      // the hardware's truth for the lost-bit oracle: these bits are ours, the kernel has not seen them
-      hwSetAccessFlags(v, slot, want, hwAdState(want) & ~hwAdState(e), vpn);
-    }
+    if (!hwUpdateLeaf(v, cpu, slot, e, want, vpn, hwAdState)) continue;
     let flags = 0;
     if ((want & _PAGE_RW) !== 0) flags |= TLBF_WRITE;
     if ((want & _PAGE_USER) !== 0) flags |= TLBF_USER;
