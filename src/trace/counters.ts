@@ -94,6 +94,19 @@ export const COUNTER_NAMES = [
   'mthp_anon_fault_alloc',
   'mthp_anon_fault_fallback',
   'mthp_split_failed',
+  // arm64 broadcast TLB maintenance (machine/tlbi-broadcast.ts): TLBI ... IS by kind (vae1is,
+  // vale1is, rvae1is/rvale1is and the pages the range ops named, aside1is, vmalle1is), DSB ISH and
+  // those that had to wait for another CPU (local_flush_tlb_all counts in local_flush_all above);
+  // 4 KiB misses the contiguous TLB served, each installing a piece (machine/walker-arm64.ts)
+  'tlbi_va',
+  'tlbi_va_leaf',
+  'tlbi_range',
+  'tlbi_range_pages',
+  'tlbi_asid',
+  'tlbi_all',
+  'dsb_ish',
+  'dsb_ish_waits',
+  'cont_tlb_hits',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -169,6 +182,15 @@ export const enum Counter {
   MthpAnonFaultAlloc,
   MthpAnonFaultFallback,
   MthpSplitFailed,
+  TlbiVa,
+  TlbiVaLeaf,
+  TlbiRange,
+  TlbiRangePages,
+  TlbiAsid,
+  TlbiAll,
+  DsbIsh,
+  DsbIshWaits,
+  ContTlbHits,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */
