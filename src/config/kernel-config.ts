@@ -32,6 +32,7 @@
  *   filemapFaultLock            mm/filemap.c:filemap_fault, mm/memory.c:do_read_fault (a read fault on a file page)
  *   mremapFlush                 mm/mremap.c:move_ptes, move_page_tables
  *   arm64AsidFastPath           arch/arm64/mm/context.c:check_and_switch_context (the fast path)
+ *   arm64BatchedPending         mm/rmap.c:flush_tlb_batched_pending (arm64's arch_flush_tlb_batched_pending)
  *   anonMthp                    mm/memory.c:do_anonymous_page, alloc_anon_folio (/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled)
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
@@ -257,6 +258,14 @@ export const SWITCHES = {
     },
     default: 'cmpxchg',
     from: 'mainline a8ffaaa060b8 "arm64: asid: Do not replace active_asids if already 0" (found by Catalin Marinas\'s TLA+ model, cmarinas/kernel-tla asidalloc.tla). The commit text itself is not in the sources searched; the fast paths are read from arch/arm64/mm/context.c before it (the xchg of 5aec715d7d3b "arm64: mm: rewrite ASID allocator and MM context-switching code") and after it',
+  }),
+  arm64BatchedPending: defineSwitch({
+    values: {
+      'flush-tlb-mm': 'flush_tlb_batched_pending flushes the mm by ASID (TLBI ASIDE1IS, then DSB ISH): every entry of the mm is gone from every CPU when it returns, whatever TLBIs reclaim posted on other CPUs',
+      dsb: 'arch_flush_tlb_batched_pending is a bare DSB ISH on the calling CPU: it completes only the TLBIs this CPU posted, none of those reclaim posted on another CPU without its DSB, so madvise or mprotect may return while a CPU still translates through an entry reclaim cleared',
+    },
+    default: 'flush-tlb-mm',
+    from: 'mainline 4b634918384c "arm64/mm: Close theoretical race where stale TLB entry remains valid" (Ryan Roberts) made it flush_tlb_mm; dsb is arm64\'s arch_flush_tlb_batched_pending as 43b3dfdd0455 "arm64: support batched/deferred tlb shootdown during page reclamation/migration" (Barry Song) added it. Later "mm: remove arch_flush_tlb_batched_pending() arch helper" put flush_tlb_mm in mm/rmap.c for every arch',
   }),
   anonMthp: defineSwitch({
     values: {

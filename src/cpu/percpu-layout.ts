@@ -41,7 +41,7 @@ export const TLBSTATE_BASE = 48;
  * written by the owner only (Atomics.add), read by any CPU waiting on the point.
  */
 export const POINTS_BASE = TLBSTATE_BASE + TLBSTATE_WORDS;
-export const POINT_WORDS = 32;
+export const POINT_WORDS = 48;
 export const PERCPU_WORDS = POINTS_BASE + POINT_WORDS;
 
 /** What an idle wait waits for (ST_WAIT), for the run watchdog's report. */

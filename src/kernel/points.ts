@@ -57,6 +57,7 @@ export const enum KernelPoint {
   AsidSlowPath = 30,
   // arm64: the last TLBI ... IS of a flush posted, its DSB ISH not yet executed
   TlbiIssuedNotSynced = 31,
+  TlbbatchBeforeTlbi = 32,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -93,6 +94,7 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'asid:fast-path-checked', where: "arch/arm64/context.ts checkAndSwitchContext: the mm's ASID found of the current generation, active_asids not yet exchanged; a rollover on another CPU may zero it meanwhile (arch/arm64/mm/context.c:check_and_switch_context)" },
   { name: 'asid:slow-path', where: 'arch/arm64/context.ts checkAndSwitchContext: the fast path failed, cpu_asid_lock not yet taken; other CPUs may roll the generation over meanwhile (arch/arm64/mm/context.c:check_and_switch_context)' },
   { name: 'tlbi:issued-not-synced', where: 'arm64 flush paths, before their dsbIsh (machine/tlbi-broadcast.ts): the last TLBI ... IS posted, the DSB ISH that completes it not yet executed; other CPUs may still translate through the old entries (arch/arm64/include/asm/tlbflush.h:__tlbi_sync_s1ish)' },
+  { name: 'tlbbatch:before-tlbi', where: "arch/arm64/tlbflush.ts archTlbbatchAddPending: reclaim cleared the PTE, its TLBI not yet posted; without a DSB nothing bounds when the TLBI reaches another CPU, and this window stands for that (arch/arm64/include/asm/tlbflush.h:arch_tlbbatch_add_pending)" },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);
