@@ -92,3 +92,6 @@ export function formatPte(pte: number): string {
   if (pte === 0) return 'none';
   return `pfn=0x${ptePfn(pte).toString(16)} ${pteFlagNames(pte).join('|') || '-'}`;
 }
+
+// placeholder: the codec binding
+export function bindPteArch(_a: import('../arch/arch.ts').Arch): void {}
