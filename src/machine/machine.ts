@@ -32,7 +32,8 @@ import { initInitMm } from '../kernel/mm.ts';
 import { initGlobalAsids } from '../arch/x86/broadcast.ts';
 import { abortRun, stopAll } from '../cpu/smp.ts';
 import { G_ARCH, G_BARRIER_GEN, G_HW_ASID_BITS, G_HW_HAFDBS, G_HW_TLB_RANGE, G_STOP_ON_KIND } from './globals-layout.ts';
-import { Arch, DEFAULT_HARDWARE, type Hardware } from '../arch/arch.ts';
+import { Arch, type Hardware } from '../arch/arch.ts';
+import { fullHardware } from '../config/hardware.ts';
 import { bindPteArch } from './pte.ts';
 import { PERCPU_WORDS, ST_BEAT, WAIT_NAMES, Wait } from '../cpu/percpu-layout.ts';
 import { formatCpuStatus, readCpuStatus, type CpuStatus } from '../cpu/status.ts';
@@ -81,15 +82,8 @@ export interface RunOptions {
   schedule?: ScheduleSpec;
   /** the architecture the run's machine implements (arch/arch.ts); x86 when absent */
   arch?: Arch;
-  /** the run's CPU features, over DEFAULT_HARDWARE (arch/arch.ts runHardware); x86 ignores them */
+  /** the run's CPU features, over DEFAULT_HARDWARE (config/hardware.ts fullHardware); x86 ignores them */
   hardware?: Partial<Hardware>;
-}
-
-/** A run's CPU features: `hw` over DEFAULT_HARDWARE, frozen; an asidBits outside 1..16 is a UsageError. */
-export function runHardware(hw: Partial<Hardware> | undefined): Readonly<Hardware> {
-  const out = { ...DEFAULT_HARDWARE, ...hw };
-  if (!Number.isInteger(out.asidBits) || out.asidBits < 1 || out.asidBits > 16) throw new UsageError(`hardware asidBits must be an integer from 1 to 16, got ${out.asidBits}`);
-  return Object.freeze(out);
 }
 
 /** The run watchdog's bound on a run without progress, by default. */
@@ -225,7 +219,7 @@ export class Machine {
       }
       const v = this.v;
       const arch = runOpts.arch ?? Arch.X86;
-      const hardware = runHardware(runOpts.hardware);
+      const hardware = fullHardware(runOpts.hardware, 'RunOptions.hardware');
       // the control plane runs setup (and, after the run, the checkers) with the run's codec
       bindPteArch(arch);
       clearMachineMemory(v);
