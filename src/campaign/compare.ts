@@ -16,7 +16,7 @@
  */
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
-import { checkScenarioArch, variantOptions, withParams, type MeasurementColumn } from '../scenario/scenario.ts';
+import { checkScenarioArch, presetRunsOn, variantOptions, withParams, type MeasurementColumn } from '../scenario/scenario.ts';
 import { Arch, archName, type Hardware } from '../arch/arch.ts';
 import { formatHardware } from '../config/hardware.ts';
 import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
@@ -94,7 +94,13 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
   // bad architectures and names fail before any CPU boots
   for (const arch of arches) checkScenarioArch(scenario, arch);
   hardwareFor(scenario, req.hardware);
-  const kernels = arches.flatMap((arch) => req.kernels.map((item) => ({ arch, item, config: kernelOf(req, item, arch) })));
+  // a preset that runs on some of the architectures only (ScenarioSpec.presetArches) has rows on those
+  for (const item of req.kernels) {
+    if (Object.hasOwn(scenario.presets, item) && !arches.some((arch) => presetRunsOn(scenario, item, arch))) kernelOf(req, item, arches[0]);
+  }
+  const kernels = arches.flatMap((arch) =>
+    req.kernels.filter((item) => !Object.hasOwn(scenario.presets, item) || presetRunsOn(scenario, item, arch)).map((item) => ({ arch, item, config: kernelOf(req, item, arch) })),
+  );
   const host = hostInfo();
   const report: CompareReport = {
     scenario: scenario.name,

@@ -21,7 +21,7 @@ import { UsageError } from '../errors.ts';
 import { addCounters, zeroCounters, type Counters } from '../trace/counters.ts';
 import { readFirstReports, readReportCounts, type Violation } from '../check/oracle.ts';
 import { addWaits, zeroWaits, type Waits } from '../trace/waits.ts';
-import { checkScenarioArch, configFor, forbiddenKind, isForbidden, type RunConfig, type Scenario } from '../scenario/scenario.ts';
+import { checkScenarioArch, configFor, forbiddenKind, presetRunsOn, isForbidden, type RunConfig, type Scenario } from '../scenario/scenario.ts';
 import { readEvents, seqDiff, type TraceRecord } from '../trace/events.ts';
 import { abortRun, stopAll } from '../cpu/smp.ts';
 import { CONTROL_CPU } from '../machine/frames.ts';
@@ -146,6 +146,7 @@ export function randomSeed(): number {
 export function runConfigFor(scenario: Scenario, preset: string, set: string[] = [], arch: Arch = Arch.X86): RunConfig {
   const switches = scenario.presets[preset];
   if (!switches) throw new UsageError(`scenario ${scenario.name} has no preset '${preset}'; presets: ${Object.keys(scenario.presets).join(', ')}`);
+  if (!presetRunsOn(scenario, preset, arch)) throw new UsageError(`scenario ${scenario.name}: preset '${preset}' runs on ${scenario.presetArches![preset].join(', ')} only, not on ${archName(arch)}`);
   return configFor(scenario, [...switches, ...set], defaultKernelConfig(), arch);
 }
 

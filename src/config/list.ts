@@ -78,8 +78,9 @@ export interface ScenarioListing {
   source: string | null;
   /** the oracle kind of the forbidden outcome; 'any' for a measurement */
   forbidden: string;
-  /** the architectures it runs on */
+  /** the architectures it runs on, and the presets that run on some of them only */
   arches: readonly ArchName[];
+  presetArches: Record<string, readonly ArchName[]>;
   /** CPUs it needs, and what it runs on by default when more than the host's cores */
   cpus: number;
   preferredCpus: number | null;
@@ -115,6 +116,7 @@ function scenarioListing({ name, scenario: s }: CatalogEntry): ScenarioListing {
     source: s.source ?? null,
     forbidden: s.forbidden,
     arches: scenarioArches(s),
+    presetArches: { ...s.presetArches },
     cpus: s.cpus,
     preferredCpus: s.preferredCpus ?? null,
     presets: Object.entries(s.presets).map(([preset, switches]) => ({ name: preset, switches, expected: s.expected[preset] ?? null })),
@@ -155,7 +157,7 @@ function formatScenario(s: ScenarioListing): string[] {
     ...(s.source !== null ? [`  source      ${s.source}`] : []),
     ...(s.kind === 'measurement' ? [`  operation   ${s.operation}; every oracle on, any report fails`] : [`  forbidden   ${s.forbidden}`]),
     `  cpus        ${cpus}${s.noise !== null ? `; noise ${s.noise} in run-all` : ''}${s.rare === 'last' ? '; rare: its buggy run goes last in run-all' : s.rare === 'pct' ? '; rare: run-all searches its buggy preset under pct, last' : ''}`,
-    ...s.presets.map((p, i) => `  ${i === 0 ? 'presets' : ''.padEnd(7)}     ${p.name.padEnd(width)}  ${(p.expected ?? '-').padEnd(9)}  ${p.switches.join(' ') || '(mainline)'}`),
+    ...s.presets.map((p, i) => `  ${i === 0 ? 'presets' : ''.padEnd(7)}     ${p.name.padEnd(width)}  ${(p.expected ?? '-').padEnd(9)}  ${p.switches.join(' ') || '(mainline)'}${s.presetArches?.[p.name] ? ` (${s.presetArches[p.name].join(', ')} only)` : ''}`),
     ...(options ? [`  options     ${options}`] : []),
     ...(s.variants.length > 0 ? [`  variants    ${s.variants.join(', ')}`] : []),
     `  arches      ${s.arches.join(', ')}`,

@@ -75,6 +75,13 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   arches?: readonly ArchName[];
   /** the CPU features its runs get, over DEFAULT_HARDWARE (--hardware goes on top) */
   hardware?: Partial<Hardware>;
+  /**
+   * presets that run on some of `arches` only (a measurement's kernel that sets a switch of one
+   * architecture): preset -> its architectures; every other preset runs on all. A race's buggy
+   * and fixed presets run on all: a race that needs other switches on another architecture is a
+   * scenario of its own.
+   */
+  presetArches?: Record<string, readonly ArchName[]>;
   /** CPUs the programs need at least */
   cpus: number;
   /** CPUs to run on when the user does not say, if more than the host's cores (see defaultCpus) */
@@ -169,8 +176,14 @@ export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
     if (!(ARCH_NAMES as readonly string[]).includes(a)) throw new UsageError(`scenario ${spec.name}: unknown architecture '${a}' in arches; architectures: ${ARCH_NAMES.join(', ')}`);
   }
   if (spec.hardware) checkHardware(spec.hardware, `scenario ${spec.name}`);
+  for (const [preset, only] of Object.entries(spec.presetArches ?? {})) {
+    if (!Object.hasOwn(spec.presets, preset)) throw new UsageError(`scenario ${spec.name}: presetArches names '${preset}', which is not a preset; presets: ${Object.keys(spec.presets).join(', ')}`);
+    if (spec.kind !== 'measurement' && (preset === 'buggy' || preset === 'fixed')) throw new UsageError(`scenario ${spec.name}: its ${preset} preset runs on every architecture it lists; a race with other switches on another architecture is a scenario of its own`);
+    const stray = only.find((a) => !arches.includes(a));
+    if (only.length === 0 || stray !== undefined) throw new UsageError(`scenario ${spec.name}: presetArches of '${preset}' must be some of its arches (${arches.join(', ')}), got ${only.join(', ') || 'none'}`);
+  }
   for (const [preset, switches] of Object.entries(spec.presets)) {
-    for (const a of arches) {
+    for (const a of spec.presetArches?.[preset] ?? arches) {
       try {
         configFor(spec, switches, defaultKernelConfig(), parseArch(a));
       } catch (err) {
@@ -197,6 +210,11 @@ export function scenarioArches(scenario: Pick<ScenarioSpec<unknown, unknown>, 'a
 /** Whether a scenario runs on `arch`. */
 export function runsOn(scenario: Pick<ScenarioSpec<unknown, unknown>, 'arches'>, arch: Arch): boolean {
   return scenarioArches(scenario).includes(archName(arch));
+}
+
+/** Whether a scenario's preset runs on `arch` (ScenarioSpec.presetArches; the scenario's arches otherwise). */
+export function presetRunsOn(scenario: Pick<ScenarioSpec<unknown, unknown>, 'arches' | 'presetArches'>, preset: string, arch: Arch): boolean {
+  return (scenario.presetArches?.[preset] ?? scenarioArches(scenario)).includes(archName(arch));
 }
 
 /** A UsageError unless the scenario runs on `arch`; it names the scenario's architectures. */
