@@ -182,9 +182,9 @@ says so ("arch: x86 only"); the others are generic mm code.
   --json       one JSON object on stdout: {"arch", "switches": [{"name", "values", "default",
                "description" (value -> text), "from", "arch", "valueArch"}], "scenario": {"name",
                "switches": [...]}}; with --scenarios {"arch", "scenarios", "measurements": [{"name",
-               "kind", "question", "source", "forbidden", "arches", "cpus", "preferredCpus",
-               "presets": [{"name", "switches", "expected"}], "noise", "rare", "trialOptions",
-               "variants", "operation"}], "broken": [{"name", "error"}]}
+               "kind", "question", "source", "forbidden", "arches", "presetArches", "cpus",
+               "preferredCpus", "presets": [{"name", "switches", "expected"}], "noise", "rare",
+               "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
 
 Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog does not load.`,
     options: { scenarios: { type: 'boolean' }, ...archCliOption },
