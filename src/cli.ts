@@ -133,7 +133,8 @@ const quiet = { quiet: { type: 'boolean', short: 'q' } } as const;
 const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
-    usage: `shootdown demo [--arch A] [--cpus N] [--flushes F] [--seed S] [--set switch=value ...] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
+    usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--set switch=value ...] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
+              [--arch A]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
@@ -166,7 +167,7 @@ Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
   },
   list: {
     summary: 'list the kernel switches (and a scenario\'s own), or with --scenarios the catalog and the measurements',
-    usage: `shootdown list [scenario|path/to/file.ts] [--scenarios] [--arch A] [--json]
+    usage: `shootdown list [scenario|path/to/file.ts] [--scenarios] [--json] [--arch A]
 
 Every kernel switch (a patch, fix or bug from the reference threads or mainline): its values with
 what each does in the kernel, the default (today's mainline behaviour, marked *), and the seed
@@ -205,8 +206,9 @@ Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog do
   },
   stress: {
     summary: 'run one race scenario trial after trial under a kernel preset; report the first violation',
-    usage: `shootdown stress <scenario|path/to/file.ts> [--arch A] [--hardware K=V,...] [--kernel PRESET] [--set switch=value ...] [--cpus N]
-                 [--duration 10s | --trials N] [--seed S] [--noise off|low|high] [--stop-on-first]
+    usage: `shootdown stress <scenario|path/to/file.ts> [--kernel PRESET] [--set switch=value ...] [--cpus N]
+                 [--arch A] [--hardware K=V,...] [--duration 10s | --trials N] [--seed S]
+                 [--noise off|low|high] [--stop-on-first]
                  [--schedule free|random|pct[:D]] [--parallel K] [--horizon N]
                  [--save-schedule FILE] [--reproduce] [--shard I/N] [--shards N] [--results DIR]
                  [--json] [--quiet] [--trace FILE] [--ftrace FILE] [--typecheck] [--debug]
@@ -550,8 +552,8 @@ Exit status: 0 written, 1 a run failed, 2 bad input (as replay's, and a file who
   merge: mergeCommand,
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
-    usage: `shootdown run-all [--arch A] [--budget 2m] [--schedule free|random|pct[:D]] [--parallel K] [--json] [--quiet] [--debug]
-                         [--trials N] [--seed S] [--shard I/N] [--shards N] [--results DIR]
+    usage: `shootdown run-all [--budget 2m] [--schedule free|random|pct[:D]] [--parallel K] [--json] [--quiet] [--debug]
+                         [--arch A] [--trials N] [--seed S] [--shard I/N] [--shards N] [--results DIR]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
 violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the

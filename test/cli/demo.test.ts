@@ -55,6 +55,6 @@ describe('shootdown demo', () => {
   it('has help text', async () => {
     const r = await shootdown('demo', '--help');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('shootdown demo [--arch A] [--cpus N] [--flushes F]');
+    expect(r.stdout).toContain('shootdown demo [--cpus N] [--flushes F]');
   });
 });

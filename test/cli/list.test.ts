@@ -33,7 +33,7 @@ describe('shootdown list', () => {
   it('has help text', async () => {
     const r = await shootdown('list', '--help');
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('shootdown list [scenario|path/to/file.ts] [--scenarios] [--arch A] [--json]');
+    expect(r.stdout).toContain('shootdown list [scenario|path/to/file.ts] [--scenarios] [--json]');
   });
 
   it('rejects an option it does not take with exit 2', async () => {
