@@ -26,6 +26,8 @@
  *                         (check/oracle.ts checkHugeTlbFill, checkPteTlbFill)
  *   lost-data             value found, a value expected, the CPU that stored it, where it was
  *                         found: 0 memory, 1 page cache, 2 disk (check/data.ts)
+ *   foreign-translation   pfn, the mm whose walk filled the TLB entry, the mm loaded, the ASID
+ *                         (PCID) the entry was found under, write (cpu/cpu.ts checkHit)
  *   assertion             the message's offset in the run's string table; the record carries the
  *                         message read back (Violation.text) (cpu/cpu.ts expect)
  *
@@ -133,6 +135,11 @@ const KINDS: Record<string, Describe> = {
     at: 'GUP-fast',
     what: `kept a pin on pfn ${hex(pfn)} read from PTE ${describePte(pteRead)}, but at the pin the PTE no longer mapped it (now ${describePte(pteAfter)}), mm ${mm}`,
     fields: { pfn: hex(pfn), pteAsRead: describePte(pteRead), pteAfterPin: describePte(pteAfter), mm },
+  }),
+  'foreign-translation': ([pfn, filler, loaded, asid, write]) => ({
+    at: write ? 'write' : 'read',
+    what: `of mm ${loaded} through a TLB entry for pfn ${hex(pfn)} that ${filler === loaded ? `an earlier mm of slot ${filler}` : `mm ${filler}`}'s walk filled, found under ASID ${asid}`,
+    fields: { access: write ? 'write' : 'read', pfn: hex(pfn), filledByMm: filler, loadedMm: loaded, asid },
   }),
   'tlb-conflict': ([pfn4k, pfn2m, shift, perms]) => {
     const filled = shift === 21 ? '2 MiB' : '4 KiB';

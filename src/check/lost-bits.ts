@@ -29,6 +29,12 @@
  *
  * The oracles' own reads (ptepGetNoSideEffects) mark nothing seen: the oracle is not the kernel.
  *
+ * The oracle compares states, not bits: hwAdState (machine/pte.ts) says whether an entry is
+ * accessed and whether it is dirty (HWAD_ACCESSED, HWAD_DIRTY). On x86 those are A and D, bits the
+ * walker sets. On arm64 the walker sets AF, but marks a DBM entry dirty by clearing RDONLY, and the
+ * kernel keeps dirtiness it moves out of that encoding in the software PTE_DIRTY (pte_wrprotect,
+ * pte_modify); a store wipes dirtiness when hwAdState(old) has it and hwAdState(new) has not.
+ *
  * Why mainline never gets there: every x86 primitive that stores over a PTE the walker may be
  * updating either returns the old value atomically (ptep_get_and_clear's xchg, the cmpxchg loops
  * of ptep_test_and_clear_young and ptep_set_wrprotect, ptep_modify_prot_start) or stores over an
@@ -44,18 +50,11 @@
  */
 import type { MachineViews } from '../machine/memory.ts';
 import {
-  FRAME_META_WORDS, HWAD_ACCESSED, HWAD_DIRTY, HWAD_PTEP_SHIFT, META_HW_AD, META_HW_AD_VPN,
+  FRAME_META_WORDS, HWAD_DIRTY, HWAD_PTEP_SHIFT, META_HW_AD, META_HW_AD_VPN,
 } from '../machine/phys-layout.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, ptePfn } from '../machine/pte.ts';
+import { hwAdState, ptePfn } from '../machine/pte.ts';
 import { ViolationKind, reportViolation } from './oracle.ts';
 
-/** The PTE bits this oracle watches. */
-export const HW_AD_BITS = _PAGE_ACCESSED | _PAGE_DIRTY;
-
-/** PTE bits (A, D) as record bits. */
-const recordBits = (pte: number): number => ((pte & _PAGE_ACCESSED) !== 0 ? HWAD_ACCESSED : 0) | ((pte & _PAGE_DIRTY) !== 0 ? HWAD_DIRTY : 0);
-/** Record bits as PTE bits. */
-const pteBits = (r: number): number => ((r & HWAD_ACCESSED) !== 0 ? _PAGE_ACCESSED : 0) | ((r & HWAD_DIRTY) !== 0 ? _PAGE_DIRTY : 0);
 const recordPtep = (r: number): number => r >>> HWAD_PTEP_SHIFT;
 const BITS_MASK = (1 << HWAD_PTEP_SHIFT) - 1;
 
@@ -75,15 +74,16 @@ function clearRecordBits(fm: Int32Array, pfn: number, ptep: number, bits: number
 }
 
 /**
- * The walker set `set` (A and/or D, PTE bits) in the leaf PTE at `ptep`, which now holds `pte`
- * (mapping the frame the record goes to), for the translation of `vpn`. Called right after the
- * walker's successful compareExchange.
+ * The walker made the leaf PTE at `ptep` accessed and/or dirty, `set` (HWAD_ACCESSED,
+ * HWAD_DIRTY: hwAdState(new) & ~hwAdState(old)); it now holds `pte` (mapping the frame the record
+ * goes to), for the translation of `vpn`. Called right after the walker's successful
+ * compareExchange.
  */
 export function hwSetAccessFlags(v: MachineViews, ptep: number, pte: number, set: number, vpn: number): void {
   const fm = v.frameMeta;
   const pfn = ptePfn(pte);
   const i = pfn * FRAME_META_WORDS + META_HW_AD;
-  const bits = recordBits(set);
+  const bits = set;
   for (;;) {
     const r = Atomics.load(fm, i);
     // the same PTE: add to its bits; another PTE of the frame: take the record over
@@ -97,30 +97,36 @@ export function hwSetAccessFlags(v: MachineViews, ptep: number, pte: number, set
   if (Atomics.load(v.phys, ptep) !== pte) clearRecordBits(fm, pfn, ptep, bits);
 }
 
-/** A kernel primitive returned `pte`, read from `ptep`: the A and D bits it carries are seen. */
+/** A kernel primitive returned `pte`, read from `ptep`: the accessed and dirty state it carries is seen. */
 export function kernelSawPte(v: MachineViews, ptep: number, pte: number): void {
-  if ((pte & HW_AD_BITS) === 0) return;
-  clearRecordBits(v.frameMeta, ptePfn(pte), ptep, recordBits(pte));
+  kernelSawHwBits(v, ptep, ptePfn(pte), hwAdState(pte));
+}
+
+/** A kernel primitive told its caller `bits` (HWAD_*) of the PTE at `ptep`, which maps `pfn`. */
+export function kernelSawHwBits(v: MachineViews, ptep: number, pfn: number, bits: number): void {
+  if (bits === 0) return;
+  clearRecordBits(v.frameMeta, pfn, ptep, bits);
 }
 
 /**
  * A kernel store on `cpu` replaced `old` by `pte` at `ptep`; `known` is the value this CPU last
- * read from or wrote to that PTE (0 if none). Reports the A or D bits the store wiped that the
- * hardware set and no kernel primitive returned: one report, lost-dirty-bit when D is among them.
+ * read from or wrote to that PTE (0 if none). Reports the accessed or dirty state the store wiped
+ * that the hardware set and no kernel primitive returned: one report, lost-dirty-bit when dirty is
+ * among them. States, not bits: arm64's hardware dirty is a RDONLY bit cleared (hwAdState).
  */
 export function checkPteOverwrite(v: MachineViews, cpu: number, ptep: number, old: number, pte: number, known: number): void {
-  const wiped = old & ~pte & ~known & HW_AD_BITS;
+  const wiped = hwAdState(old) & ~hwAdState(pte) & ~hwAdState(known);
   if (wiped === 0) return;
   const pfn = ptePfn(old);
-  const lost = clearRecordBits(v.frameMeta, pfn, ptep, recordBits(wiped));
+  const lost = clearRecordBits(v.frameMeta, pfn, ptep, wiped);
   if (lost === 0) return;
   const kind = (lost & HWAD_DIRTY) !== 0 ? ViolationKind.LostDirtyBit : ViolationKind.LostAccessedBit;
   const vpn = Atomics.load(v.frameMeta, pfn * FRAME_META_WORDS + META_HW_AD_VPN);
   reportViolation(v, cpu, kind, vpn, pfn, old, pte, ptep);
 }
 
-/** What the record of frame `pfn` holds for `ptep` (PTE bits A and D), for tests and dumps. */
+/** What the record of frame `pfn` holds for `ptep` (HWAD_ACCESSED, HWAD_DIRTY), for tests and dumps. */
 export function pendingHwBitsNoSideEffects(v: MachineViews, pfn: number, ptep: number): number {
   const r = Atomics.load(v.frameMeta, pfn * FRAME_META_WORDS + META_HW_AD);
-  return r !== 0 && recordPtep(r) === ptep ? pteBits(r) : 0;
+  return r !== 0 && recordPtep(r) === ptep ? r & BITS_MASK : 0;
 }

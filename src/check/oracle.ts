@@ -44,6 +44,16 @@
  *                    flushing the range (pmdp_collapse_flush, pmdp_invalidate).
  *   lost-data        the ground truth, at the end of a trial: a word no longer holds any value a
  *                    CPU last stored to it since the program last discarded it (data.ts).
+ *   foreign-translation   a user access completes through a TLB entry that another mm's walk
+ *                    filled (another allocation of the mm's slot counts as another mm): the
+ *                    entry's epoch carries its filler's tag (promises.ts), checked on the hit's
+ *                    slow half only, since a foreign epoch never equals the loaded mm's word.
+ *                    Mainline never tags two live mms' entries alike on one CPU: x86 flushes a
+ *                    PCID slot before it serves another mm (choose_new_asid, a new ctx_id), and
+ *                    a freed global ASID only after a flush of every CPU; arm64 hands an ASID to
+ *                    one mm per generation, and every CPU flushes its TLB before it runs an ASID
+ *                    of a new generation (flush_context's tlb_flush_pending). User entries are
+ *                    never global.
  *   assertion        the scenario's own check: a program's cpu.expect(condition, message) found
  *                    its condition false (cpu/cpu.ts). Not an oracle of the emulator: what it
  *                    means is the scenario's; the report carries the program's message.
@@ -83,6 +93,8 @@ export const enum ViolationKind {
   LostData = 9,
   // details: the message's offset in the run's string table (check/user-text.ts)
   Assertion = 10,
+  // details: pfn, the mm whose walk filled the entry, the mm loaded, the ASID (PCID) tag, write
+  ForeignTranslation = 11,
 }
 
 export const VIOLATION_KIND_NAMES: Record<number, string> = {
@@ -96,6 +108,7 @@ export const VIOLATION_KIND_NAMES: Record<number, string> = {
   [ViolationKind.TlbConflict]: 'tlb-conflict',
   [ViolationKind.LostData]: 'lost-data',
   [ViolationKind.Assertion]: 'assertion',
+  [ViolationKind.ForeignTranslation]: 'foreign-translation',
 };
 
 function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number, a4: number): void {

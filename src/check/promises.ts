@@ -35,6 +35,12 @@
  *
  * Promises older than the ring are not checked (a missed report, never a false one).
  *
+ * The promise count shares its word with the mm's epoch tag (kernel/mm-layout.ts): the count in
+ * the low PROMISE_COUNT_BITS, wrapping there (compared by difference, as the sequence is), the
+ * mm's slot and allocation above it. A TLB entry filled by another mm's walk so never carries the
+ * loaded mm's word, fails the hot path's one compare and comes to cpu.ts checkHit, which reports
+ * it as a foreign translation (foreignEpochMm) instead of judging it by this mm's promises.
+ *
  * What is reported, exactly: a user access through a TLB entry of the mm, filled before a
  * munmap or MADV_DONTNEED covering its address started (before an mprotect covering it returned),
  * that completes after that call returned, while the PTE now is not present, maps another frame,
@@ -51,7 +57,7 @@ import type { MachineViews } from '../machine/memory.ts';
 import { G_TRACE_SEQ } from '../machine/globals-layout.ts';
 import { pteAtNoSideEffects } from '../machine/pagetable.ts';
 import { ptePfn, ptePresent, pteWrite } from '../machine/pte.ts';
-import { MAX_PROMISES, MM_PROMISES, MM_PROMISE_COUNT, PROMISE_WORDS } from '../kernel/mm-layout.ts';
+import { MAX_PROMISES, MM_PROMISES, MM_PROMISE_COUNT, PROMISE_COUNT_MASK, PROMISE_WORDS, promiseEpochMm, promiseEpochOwner } from '../kernel/mm-layout.ts';
 import { mmBase, mmPgd } from '../kernel/mm.ts';
 import { ViolationKind, reportViolation } from './oracle.ts';
 import { seqDiff } from '../trace/events.ts';
@@ -92,12 +98,27 @@ export function makePromise(v: MachineViews, mm: number, start: number, end: num
   // the record is written before the count that publishes it; concurrent callers may share a
   // slot for a moment when the ring wraps, costing at most a missed report
   const n = Atomics.load(v.mm, b + MM_PROMISE_COUNT);
-  const r = b + MM_PROMISES + (n % MAX_PROMISES) * PROMISE_WORDS;
+  const r = b + MM_PROMISES + ((n & PROMISE_COUNT_MASK) % MAX_PROMISES) * PROMISE_WORDS;
   Atomics.store(v.mm, r, Math.floor(start / 4096));
   Atomics.store(v.mm, r + 1, Math.ceil(end / 4096));
   Atomics.store(v.mm, r + 2, kind | (span << PROMISE_KIND_BITS));
   Atomics.store(v.mm, r + 3, since);
-  Atomics.add(v.mm, b + MM_PROMISE_COUNT, 1);
+  // the count goes up by one inside its bits, the mm's tag above them untouched
+  for (let cur = n; ; ) {
+    const next = (cur & ~PROMISE_COUNT_MASK) | ((cur + 1) & PROMISE_COUNT_MASK);
+    const seen = Atomics.compareExchange(v.mm, b + MM_PROMISE_COUNT, cur, next);
+    if (seen === cur) return;
+    cur = seen;
+  }
+}
+
+/**
+ * The foreign-translation oracle, on a hit whose epoch is not the loaded mm's word: `epoch` is the
+ * entry's, `now` the loaded mm's. Returns the mm slot whose walk filled the entry when that was
+ * another mm (or another allocation of the slot), else -1.
+ */
+export function foreignEpochMm(epoch: number, now: number): number {
+  return promiseEpochOwner(epoch) === promiseEpochOwner(now) ? -1 : promiseEpochMm(epoch);
 }
 
 /**
@@ -108,7 +129,10 @@ export function makePromise(v: MachineViews, mm: number, start: number, end: num
 export function checkPromises(v: MachineViews, cpu: number, mm: number, vpn: number, pfn: number, write: boolean, epoch: number, fillSeq: number, tlbFlags: number): number {
   const b = mmBase(mm);
   const now = Atomics.load(v.mm, b + MM_PROMISE_COUNT);
-  for (let i = Math.max(epoch, now - MAX_PROMISES); i < now; i++) {
+  // the promises made since the entry's epoch, oldest first, the ring's worth at most
+  const made = Math.min(MAX_PROMISES, (now - epoch) & PROMISE_COUNT_MASK);
+  for (let k = made; k > 0; k--) {
+    const i = (now - k) & PROMISE_COUNT_MASK;
     const r = b + MM_PROMISES + (i % MAX_PROMISES) * PROMISE_WORDS;
     const kindWord = Atomics.load(v.mm, r + 2);
     const kind = kindWord & PROMISE_KIND_MASK;

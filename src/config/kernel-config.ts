@@ -31,6 +31,7 @@
  *   lazyfreeCheck               mm/rmap.c:try_to_unmap_one (the MADV_FREE branch)
  *   filemapFaultLock            mm/filemap.c:filemap_fault, mm/memory.c:do_read_fault (a read fault on a file page)
  *   mremapFlush                 mm/mremap.c:move_ptes, move_page_tables
+ *   arm64AsidFastPath           arch/arm64/mm/context.c:check_and_switch_context (the fast path)
  *
  * A switch that models one architecture's code says so (SwitchSpec.arch; a value of a generic
  * switch that only one architecture has, SwitchSpec.valueArch): a run of the other architecture
@@ -264,6 +265,16 @@ export const SWITCHES = {
     },
     default: 'under-ptl',
     from: 'mainline eb66ae030829 "mremap: properly flush TLB before releasing the page" (v4.19, CVE-2018-18281, reported by Jann Horn); after-unlock is move_ptes as 5d1904204c99 "mremap: fix race between mremap() and page cleanning" (v4.9) left it. The PMD-level move (move_normal_pmd, v4.20) flushes under its locks either way',
+  }),
+  // arm64 only (arch/arm64/context.ts): to be marked arch: 'arm64' once SwitchSpec says which
+  // architectures a switch applies to
+  arm64AsidFastPath: defineSwitch({
+    values: {
+      cmpxchg: 'check_and_switch_context reads active_asids first and keeps its ASID on the fast path only if that value is not 0 and a cmpxchg from it succeeds: a rollover that zeroed active_asids in between sends the CPU to the slow path with active_asids still 0, so the next rollover reserves nothing stale for it',
+      xchg: 'the fast path xchg()es the ASID into active_asids whatever it holds: when a rollover zeroed it in between, the xchg returns 0 and the CPU takes the slow path, but active_asids now holds the old generation\'s ASID; a second rollover before the CPU gets cpu_asid_lock reserves that stale ASID, which another mm was given meanwhile, and two live mms end up with one ASID in one generation',
+    },
+    default: 'cmpxchg',
+    from: 'mainline a8ffaaa060b8 "arm64: asid: Do not replace active_asids if already 0" (found by Catalin Marinas\'s TLA+ model, cmarinas/kernel-tla asidalloc.tla). The commit text itself is not in the sources searched; the fast paths are read from arch/arm64/mm/context.c before it (the xchg of 5aec715d7d3b "arm64: mm: rewrite ASID allocator and MM context-switching code") and after it',
   }),
 } as const;
 

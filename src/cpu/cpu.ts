@@ -52,10 +52,11 @@ import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
 import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
-import { checkPromises } from '../check/promises.ts';
+import { checkPromises, foreignEpochMm } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../machine/tlb.ts';
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
+import { bindPteArch } from '../machine/pte.ts';
 import { G_ABORT, G_ABORT_CPU, G_POINT_WAITERS, G_STOP } from '../machine/globals-layout.ts';
 import {
   Activity, IPI_PENDING, IPI_SLEEPING, IPI_WAKE, PERCPU_WORDS, POINTS_BASE, ST_ACTIVITY, ST_BEAT, ST_IPI_FN, ST_IRQ_OFF_SINCE, ST_IRQS_ON, ST_OPS, ST_WAIT, ST_WAIT_ARG, Wait,
@@ -162,8 +163,8 @@ export class Cpu implements IpiCpu {
   private readonly recent = new Int32Array(RECENT);
   private recentHead = 0;
   private scenarioSwitches: Readonly<Record<string, string>> = {};
-  /** holdInWindow's request: the race window to stay in, and the flag word that ends the stay */
-  private hold: { point: KernelPoint; flags: Int32Array; index: number } | null = null;
+  /** holdInWindow's requests, in order: the race window to stay in, and the flag word that ends the stay */
+  private holds: { point: KernelPoint; flags: Int32Array; index: number }[] = [];
   /** the strings this CPU put in the run's table (check/user-text.ts), by text: each once a run */
   private readonly texts = new Map<string, number>();
 
@@ -200,7 +201,7 @@ export class Cpu implements IpiCpu {
     this.arch = opts.arch ?? Arch.X86;
     this.hw = opts.hardware ?? DEFAULT_HARDWARE;
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
-    this.hold = null;
+    this.holds = [];
     this.texts.clear();
     this.speculationMask = opts.speculationShift < 0 ? -1 : (1 << opts.speculationShift) - 1;
     // a controlled run's scheduler is its noise: race windows are scheduling points instead
@@ -217,6 +218,8 @@ export class Cpu implements IpiCpu {
     this.promiseIdx = 0;
     // a fresh machine: forget this thread's last look at a PTE (check/lost-bits.ts)
     bindPteCpu(this.id);
+    // this run's page-table codec (machine/pte.ts), before any kernel code reads an entry
+    bindPteArch(this.arch);
     this.recent.fill(0);
     this.recentHead = 0;
     this.pageFaultHandler = null;
@@ -303,8 +306,10 @@ export class Cpu implements IpiCpu {
   /**
    * The oracles' slow half, on a hit whose frame generation or promise epoch is not the current
    * one. Use after free: the translation was cached before its frame was freed; it is reported
-   * once per entry (the entry is re-tagged) and the access completes, as on hardware. Promises:
-   * a system call returned since the fill (check/promises.ts).
+   * once per entry (the entry is re-tagged) and the access completes, as on hardware. A foreign
+   * translation: the entry's epoch carries another mm's tag, so another mm's walk filled it
+   * (check/promises.ts foreignEpochMm); reported once per entry too. Promises: a system call
+   * returned since the fill (check/promises.ts).
    */
   private checkHit(vpn: number, e: number, write: boolean): void {
     const pfn = this.t[e + TLBE_PFN];
@@ -313,9 +318,17 @@ export class Cpu implements IpiCpu {
       reportViolation(this.v, this.id, ViolationKind.UseAfterFree, vpn, pfn, this.t[e + TLBE_GEN], frameGen, write ? 1 : 0);
       this.t[e + TLBE_GEN] = frameGen;
     }
-    if (this.t[e + TLBE_EPOCH] !== this.mmWords[this.promiseIdx]) {
-      this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, this.t[e + TLBE_EPOCH], this.t[e + TLBE_FILL_SEQ], this.t[e + TLBE_FLAGS]);
+    const epoch = this.t[e + TLBE_EPOCH];
+    const now = this.mmWords[this.promiseIdx];
+    if (epoch === now) return;
+    const filler = foreignEpochMm(epoch, now);
+    if (filler >= 0) {
+      // another mm's walk filled it: reported once, the entry then taken as this mm's
+      reportViolation(this.v, this.id, ViolationKind.ForeignTranslation, vpn, pfn, filler, this.mm, this.pcid, write ? 1 : 0);
+      this.t[e + TLBE_EPOCH] = now;
+      return;
     }
+    this.t[e + TLBE_EPOCH] = checkPromises(this.v, this.id, this.mm, vpn, pfn, write, epoch, this.t[e + TLBE_FILL_SEQ], this.t[e + TLBE_FLAGS]);
   }
 
   /**
@@ -402,7 +415,7 @@ export class Cpu implements IpiCpu {
     this.passPoint(point);
     if (this.hostVcpu !== null && this.controlled) this.hostMayPreempt(Point.RaceWindow, point + 1, 7);
     else schedPoint(Point.RaceWindow, point + 1);
-    if (this.hold !== null && this.hold.point === point) this.stayInWindow(this.hold);
+    if (this.holds.length > 0 && this.holds[0].point === point) this.stayInWindow(this.holds.shift()!);
     if (this.noiseMask < 0) return;
     const r = this.random();
     if ((r & this.noiseMask) !== 0) return;
@@ -421,13 +434,14 @@ export class Cpu implements IpiCpu {
    * (kernel/points.ts), it stays there until word `index` of `flags` is nonzero, as if the window
    * lasted that long: other CPUs' broadcast invalidations are applied meanwhile, as the hardware
    * does, and IPIs are taken only if IRQs are on there. Another CPU sees it there with waitPoint.
+   * Several requests queue: the CPU stays in each in the order they were made, so that one kernel
+   * path can be held at two windows in turn.
    */
   holdInWindow(name: string, flags: Int32Array, index: number): void {
-    this.hold = { point: kernelPoint(name), flags, index };
+    this.holds.push({ point: kernelPoint(name), flags, index });
   }
 
   private stayInWindow(hold: { flags: Int32Array; index: number }): void {
-    this.hold = null;
     this.fabric.idleUntil(this, () => Atomics.load(hold.flags, hold.index) !== 0 || this.shouldStop());
   }
 

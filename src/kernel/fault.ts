@@ -36,7 +36,7 @@ import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
+import { PAGE_READONLY, pfnPte, pteMkdirty, pteMkwrite, pteMkyoung, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
 import { loadedMm } from '../arch/x86/flush.ts';
 import { INIT_MM } from './mm-layout.ts';
 import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
@@ -52,27 +52,44 @@ import { lockVmaUnderRcu, vmaEndRead } from './vma-lock.ts';
 import { Counter } from '../trace/counters.ts';
 import { KPath, traceKernelEnter, traceKernelExit, traceVpn } from '../trace/events.ts';
 
-const USER_PRESENT = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
-
 /**
- * set_pte_range for one page, the PTL held: the page's rmap and the mm's RSS count the new
- * mapping, then the PTE with `flags` maps it. Publishes the page: a walker that reads the new PTE
- * reads the frame's contents after it.
+ * The protection a fault maps a page with: the VMA's vm_page_prot (PAGE_READONLY: private memory
+ * is copy-on-write, shared memory write-notified), young (pte_sw_mkyoung), and for a write that
+ * may be granted, maybe_mkwrite(pte_mkdirty()): `writable` only is writable and clean (arm64:
+ * WRITE|RDONLY, the hardware dirties it on the first store), `dirty` too is writable and dirty.
+ * Protections are entries without a PFN, so the PTE modifiers apply to them.
  */
-function setPteRange(v: MachineViews, mm: number, ptep: number, pfn: number, flags: number): void {
-  pageAddRmap(v, pfn);
-  addMmRss(v, mm, 1);
-  setPte(v, ptep, mkPte(pfn, flags));
+function faultProt(writable: boolean, dirty: boolean): number {
+  let prot = pteMkyoung(PAGE_READONLY);
+  if (dirty) prot = pteMkdirty(prot);
+  if (writable) prot = pteMkwrite(prot);
+  return prot;
+}
+
+/** maybe_mkwrite(pte_mkdirty(pte_mkyoung(pte))): wp_page_reuse's and a write promotion's entry. */
+function mkWritableDirtyYoung(pte: number): number {
+  return pteMkwrite(pteMkdirty(pteMkyoung(pte)));
 }
 
 /**
- * finish_fault: maps `pfn` with `flags` under the PTL if the PTE is still none; false when another
+ * set_pte_range for one page, the PTL held: the page's rmap and the mm's RSS count the new
+ * mapping, then the PTE with protection `prot` maps it. Publishes the page: a walker that reads
+ * the new PTE reads the frame's contents after it.
+ */
+function setPteRange(v: MachineViews, mm: number, ptep: number, pfn: number, prot: number): void {
+  pageAddRmap(v, pfn);
+  addMmRss(v, mm, 1);
+  setPte(v, ptep, pfnPte(pfn, prot));
+}
+
+/**
+ * finish_fault: maps `pfn` with `prot` under the PTL if the PTE is still none; false when another
  * fault got there first, and the caller's reference on the page is still its own to drop.
  */
-function finishFault(cpu: Cpu, mm: number, ptep: number, pfn: number, flags: number): boolean {
+function finishFault(cpu: Cpu, mm: number, ptep: number, pfn: number, prot: number): boolean {
   pteLock(cpu, ptep);
   const mapped = ptepGet(cpu.v, ptep) === 0;
-  if (mapped) setPteRange(cpu.v, mm, ptep, pfn, flags);
+  if (mapped) setPteRange(cpu.v, mm, ptep, pfn, prot);
   pteUnlock(cpu, ptep);
   return mapped;
 }
@@ -83,7 +100,7 @@ function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numbe
   const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), true);
   if (pfn === 0) return false;
   const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
-  setPteRange(v, mm, ptep, pfn, USER_PRESENT | (writable ? _PAGE_RW : 0) | (writable && write ? _PAGE_DIRTY : 0));
+  setPteRange(v, mm, ptep, pfn, faultProt(writable, writable && write));
   return true;
 }
 
@@ -136,11 +153,11 @@ function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: nu
   let mapped = false;
   let writable = false;
   if (pte === 0) {
-    setPteRange(v, mm, ptep, pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY);
+    setPteRange(v, mm, ptep, pfn, faultProt(true, true));
     mapped = writable = true;
   } else if (ptePresent(pte) && ptePfn(pte) === pfn && !pteWrite(pte)) {
     // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
-    setPte(v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+    setPte(v, ptep, mkWritableDirtyYoung(pte));
     writable = true;
   }
   pteUnlock(cpu, ptep);
@@ -160,7 +177,7 @@ function doReadFault(cpu: Cpu, vma: Vma, va: number, ptep: number, mm: number): 
   const locked = cpu.config.filemapFaultLock === 'locked';
   const pfn = filemapFault(cpu, vma, va, locked);
   if (pfn === 0) return false;
-  const mapped = finishFault(cpu, mm, ptep, pfn, USER_PRESENT);
+  const mapped = finishFault(cpu, mm, ptep, pfn, faultProt(false, false));
   if (locked) folioUnlock(cpu, pfn);
   // the new mapping keeps the reference; otherwise someone else mapped it: retry
   if (!mapped) putPage(v, cpu.id, pfn);
@@ -181,7 +198,7 @@ function doCowFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): b
   if (pfn !== 0) {
     copyHighpage(v, pfn, filePfn);
     // someone else resolved the fault meanwhile: the copy goes, the access retries
-    if (!finishFault(cpu, mm, ptep, pfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY)) putPage(v, cpu.id, pfn);
+    if (!finishFault(cpu, mm, ptep, pfn, faultProt(true, true))) putPage(v, cpu.id, pfn);
   }
   folioUnlock(cpu, filePfn);
   putPage(v, cpu.id, filePfn);
@@ -190,7 +207,7 @@ function doCowFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): b
 
 /** wp_page_reuse: the page stays; a promotion, no flush: a CPU with the old read-only entry faults and finds this one. */
 function wpPageReuse(cpu: Cpu, ptep: number, pte: number): boolean {
-  setPte(cpu.v, ptep, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
+  setPte(cpu.v, ptep, mkWritableDirtyYoung(pte));
   return true;
 }
 
@@ -222,7 +239,7 @@ function wpPageCopy(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pt
   ptepClearFlush(cpu, mm, page, ptep);
   pageAddRmap(v, newPfn);
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(v, ptep, mkPte(newPfn, USER_PRESENT | _PAGE_RW | _PAGE_DIRTY));
+  setPte(v, ptep, pfnPte(newPfn, faultProt(true, true)));
   pageRemoveRmap(v, oldPfn);
   // the old mapping's reference, then the fault's own
   putPage(v, cpu.id, oldPfn);

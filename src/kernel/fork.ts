@@ -47,7 +47,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { pmdAddrEnd, pteAlloc, pteOffset, ptepGet, ptepSetWrprotect, setPte } from '../machine/pagetable.ts';
-import { _PAGE_DIRTY, _PAGE_RW, mkPte, pteFlags, pteMapsPage, pteMkold, ptePfn, pteWrite, pteWrprotect } from '../machine/pte.ts';
+import { pfnPte, pteMapsPage, pteMkdirty, pteMkold, pteMkwrite, ptePfn, ptePgprot, pteWrite, pteWrprotect } from '../machine/pte.ts';
 import { flushTlbMmRange, TLB_FLUSH_ALL } from '../arch/x86/flush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { addMmRss, mmAlloc, mmAnonVmaRoot, mmPgd, mmSetAnonVmaRoot, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
@@ -75,7 +75,7 @@ function copyPresentPage(cpu: Cpu, child: number, dstPtep: number, pte: number, 
   pageAddRmap(v, copy);
   addMmRss(v, child, 1);
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(v, dstPtep, mkPte(copy, pteFlags(pteMkold(pte)) | _PAGE_RW | _PAGE_DIRTY), cpu.id);
+  setPte(v, dstPtep, pteMkwrite(pteMkdirty(pfnPte(copy, ptePgprot(pteMkold(pte))))), cpu.id);
   return true;
 }
 

@@ -45,7 +45,7 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { frameGen, frameKind } from '../machine/frames.ts';
 import { PGD_LEVEL, PTE_LEVEL, USER_VA_LIMIT, entrySpan, entryWord, tableIndex, vpnOf } from '../machine/pagetable.ts';
-import { pteHuge, ptePfn, ptePresent, pteUser, pteWrite } from '../machine/pte.ts';
+import { pmdLeaf, ptePfn, ptePresent, pteUser, pteWrite } from '../machine/pte.ts';
 import { mmPgd } from './mm.ts';
 import { folioTryGet, pinPage, putPage, unpinPage } from './page.ts';
 import { ViolationKind, checkGupPin, gupPinMappedNoSideEffects, reportViolation } from '../check/oracle.ts';
@@ -134,7 +134,7 @@ function gupFastRange(w: GupFastWalk, table: number, level: number, addr: number
       if (!gupFastPte(w, addr, slot, e, upperSlot, upperEntry)) return false;
     } else {
       // no transparent huge pages in this kernel: a leaf above the PTE level ends the fast walk
-      if (!ptePresent(e) || pteHuge(e)) return false;
+      if (!ptePresent(e) || pmdLeaf(e)) return false;
       w.enter(ptePfn(e));
       w.cpu.raceWindow(KernelPoint.GupFastInTable); // race window: inside a table that another CPU may be unhooking
       if (!gupFastRange(w, ptePfn(e), level - 1, addr, next, slot, e)) return false;

@@ -53,7 +53,7 @@ import {
   PGD_LEVEL, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryWord, ptepGet, ptepGetAndClear, setPte,
   tableIndex, tablesOnPathNoSideEffects, vpnOf,
 } from '../machine/pagetable.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_TABLE, _PAGE_USER, mkPte, pteHuge, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
+import { PAGE_READONLY, pfnPte, pmdLeaf, pmdTableEntry, pteMkdirty, pteMkwrite, pteMkyoung, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { MM_MMAP_LOCK } from './mm-layout.ts';
 import { mmAnonVmaRoot, mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
@@ -213,7 +213,7 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
   const pmdp = entryWord(path[PMD_LEVEL], tableIndex(hvpn, PMD_LEVEL));
   const cur = ptepGet(v, pmdp);
   if (!ptePresent(cur)) return 'SCAN_PMD_NULL';
-  if (pteHuge(cur)) return 'SCAN_PMD_MAPPED';
+  if (pmdLeaf(cur)) return 'SCAN_PMD_MAPPED';
   // A range collapsed before: its table stands for a huge PMD, which mainline would split before
   // collapsing the range again, withdrawing the deposited table (pgtable_trans_huge_withdraw) to
   // map the pages. Here the table that maps them is in place already: the deposit goes.
@@ -250,18 +250,20 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
 
   collapseHugePageCopy(cpu, oldTable, target.pages);
   // The new table stands for the huge PMD: what maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd()))
-  // gives that PMD, each of its PTEs gets. No walker reaches it before set_pmd_at.
-  const prot = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY | ((vmaFlags(v, vma) & VM_WRITE) !== 0 ? _PAGE_RW : 0);
+  // gives that PMD (vm_page_prot, young), each of its PTEs gets. No walker reaches it before
+  // set_pmd_at.
+  let prot = pteMkdirty(pteMkyoung(PAGE_READONLY));
+  if ((vmaFlags(v, vma) & VM_WRITE) !== 0) prot = pteMkwrite(prot);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     pageAddRmap(v, target.pages[i]);
-    setPte(v, entryWord(target.table, i), mkPte(target.pages[i], prot));
+    setPte(v, entryWord(target.table, i), pfnPte(target.pages[i], prot));
   }
   pteLock(cpu, pmdp);
   // pgtable_trans_huge_deposit: the old table, empty now, is kept with the huge PMD for a later
   // split, and freed when the PMD is zapped (zap.ts zapDepositedTable)
   v.frameMeta[frameMetaIndex(target.table, META_DEPOSIT)] = oldTable;
   // set_pmd_at: publishes the copies and their PTEs to any walker that reads the new PMD
-  setPte(v, pmdp, mkPte(target.table, _PAGE_TABLE));
+  setPte(v, pmdp, pmdTableEntry(target.table));
   pteUnlock(cpu, pmdp);
   return 'SCAN_SUCCEED';
 }

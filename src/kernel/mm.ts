@@ -8,7 +8,10 @@ import type { MachineViews } from '../machine/memory.ts';
 import { pgdAlloc } from '../machine/pagetable.ts';
 import { G_NEXT_CTX_ID } from '../machine/globals-layout.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
-import { INIT_MM, MAX_MMS, MM_ANON_VMA_ROOT, MM_ASID_TRANSITION, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_LOCK_SEQ, MM_MMAP_LOCK, MM_PGD, MM_RSS, MM_TLB_FLUSH_PENDING, MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS } from './mm-layout.ts';
+import {
+  INIT_MM, MAX_MMS, MM_ANON_VMA_ROOT, MM_ASID_TRANSITION, MM_CONTEXT_ID, MM_CPUMASK, MM_CTX_ID, MM_GLOBAL_ASID, MM_LOCK_SEQ, MM_MMAP_LOCK, MM_PGD, MM_PROMISE_COUNT, MM_RSS, MM_TLB_FLUSH_PENDING,
+  MM_TLB_GEN, MM_TLB_GEN_COMPLETED, MM_USERS, MM_WORDS, promiseCountSeed,
+} from './mm-layout.ts';
 import { MAX_VMAS, VMA_RMAP, vmaIndex } from './vma-layout.ts';
 import { vmaLinkedToAnonVma } from './vma.ts';
 import { downRead, downWrite, downgradeWrite, upRead, upWrite } from './locks.ts';
@@ -63,9 +66,14 @@ export function mmAlloc(v: MachineViews, cpu: number): number {
     v.mm[b + MM_CTX_ID] = Atomics.add(v.globals, G_NEXT_CTX_ID, 1) + 1;
     v.mm[b + MM_GLOBAL_ASID] = 0;
     v.mm[b + MM_ASID_TRANSITION] = 0;
+    // init_new_context on arm64: no ASID until the mm first runs (arch/arm64/context.ts)
+    v.mm[b + MM_CONTEXT_ID] = 0;
     // its own anon_vma root until fork says otherwise (sysFork)
     v.mm[b + MM_ANON_VMA_ROOT] = mm;
+    // no promises yet, under a tag no earlier allocation of the slot had (check/promises.ts)
+    const seed = promiseCountSeed(mm, v.mm[b + MM_PROMISE_COUNT]);
     v.mm.fill(0, b + MM_TLB_GEN, b + MM_WORDS);
+    v.mm[b + MM_PROMISE_COUNT] = seed;
     return mm;
   }
   throw new RangeError(`no free mm slot (at most ${MAX_MMS - 1} mms)`);

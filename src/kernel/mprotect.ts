@@ -9,7 +9,7 @@
  *
  * change_pte_range, per PTE table, under its PTL:
  *   1. flush_tlb_batched_pending: what reclaim cleared and has not flushed is flushed first;
- *   2. for each present PTE (x86 pte_present: P, or the PROT_NONE bit):
+ *   2. for each present PTE (pte_present, pteMapsPage: PROT_NONE ones included):
  *        ptep_modify_prot_start   ptep_get_and_clear (zap.ts ptepGetAndClearFull, switch
  *                                 ptepGetAndClear): the walker can no longer set A or D, so the
  *                                 value returned is the PTE's last word, dirty bit included
@@ -52,10 +52,13 @@ import type { SwitchValue } from '../config/kernel-config.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { USER_VA_LIMIT, pmdAddrEnd, pteOffset, ptepGet, setPte } from '../machine/pagetable.ts';
 import {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT, _PAGE_RW,
-  _PAGE_PROTNONE, _PAGE_SOFTW1, _PAGE_SOFTW2, _PAGE_SOFTW3, _PAGE_USER, PTE_PFN_MASK, PTE_PFN_SHIFT, pteDirty,
-  pteMkwrite, pteNone, ptePfn, ptePresent, pteProtnone, pteWrite,
+  PAGE_NONE, PAGE_READONLY, pteDirty, pteMkwrite, pteMapsPage, pteModify, pteNeedsFlush as archPteNeedsFlush, pteNone,
+  ptePfn, ptePresent, pteProtnone, pteWrite,
 } from '../machine/pte.ts';
+// the seed 000 patch 03 variants are x86 code (their switch values are x86's): x86 bits by name
+import {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_RW, _PAGE_SOFTW1, _PAGE_SOFTW2, _PAGE_SOFTW3,
+} from '../machine/pte-x86.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
@@ -80,25 +83,14 @@ export const MM_CP_TRY_CHANGE_WRITABLE = 1 << 0;
 export const MM_CP_PROT_NUMA = 1 << 1;
 
 /**
- * _PAGE_CHG_MASK: what pte_modify keeps of the old PTE (the PFN, caching, A and D, the software
- * bits other than the PROT_NONE one); the protection bits come from the new pgprot.
- */
-const PAGE_CHG_MASK = (PTE_PFN_MASK << PTE_PFN_SHIFT) | _PAGE_PWT | _PAGE_PCD | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFTW2 | _PAGE_SOFTW3;
-
-/** pte_modify: the old PTE with the protection of `newprot`. */
-function pteModify(pte: number, newprot: number): number {
-  return ((pte & PAGE_CHG_MASK) | (newprot & ~PAGE_CHG_MASK)) | 0;
-}
-
-/**
- * vm_get_page_prot for x86's protection_map, as fault.ts maps pages: readable or writable VMAs
- * get a present user PTE without RW (private memory is copy-on-write, shared file memory is
- * write-notified, so write access is granted per page); no access at all is PAGE_NONE. (x86's
- * pgprots also carry A, which pte_modify takes from the old PTE anyway.)
+ * vm_get_page_prot, from the arch's protection_map (machine/pte.ts), as fault.ts maps pages:
+ * readable or writable VMAs get PAGE_READONLY (private memory is copy-on-write, PAGE_COPY;
+ * shared file memory is write-notified: write access is granted per page); no access at all is
+ * PAGE_NONE. Execute permission is not modelled.
  */
 export function vmGetPageProt(vmFlags: number): number {
-  if ((vmFlags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return _PAGE_PROTNONE;
-  return _PAGE_PRESENT | _PAGE_USER;
+  if ((vmFlags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return PAGE_NONE;
+  return PAGE_READONLY;
 }
 
 /**
@@ -156,27 +148,14 @@ function pteMayNeedFlush(oldPte: number, newPte: number, earlyExit: (oldPte: num
 const rfcEarlyExit = (oldPte: number): boolean => !(pteDirty(oldPte) || !pteWrite(oldPte));
 const correctedEarlyExit = (oldPte: number): boolean => !pteDirty(oldPte) || !pteWrite(oldPte);
 
-/** pte_flags_need_flush: flags whose clearing needs a flush; flags whose any change does. */
-const FLUSH_ON_CLEAR = _PAGE_DIRTY | _PAGE_PRESENT | _PAGE_ACCESSED;
-const FLUSH_ON_CHANGE = _PAGE_RW | _PAGE_USER | _PAGE_PWT | _PAGE_PCD | _PAGE_PSE | _PAGE_GLOBAL | _PAGE_NX;
-const SOFTWARE_FLAGS = _PAGE_SOFTW1 | _PAGE_SOFTW2 | _PAGE_SOFTW3;
-
-/** x86 pte_needs_flush (arch/x86/include/asm/tlbflush.h), access bit ignored as mprotect asks. */
-function pteNeedsFlushMainline(oldPte: number, newPte: number): boolean {
-  // a non-present entry is never cached
-  if (!ptePresent(oldPte)) return false;
-  if (ptePfn(oldPte) !== ptePfn(newPte)) return true;
-  const diff = (oldPte ^ newPte) & ~SOFTWARE_FLAGS & ~_PAGE_ACCESSED;
-  // clearing D or P needs a flush, setting them does not (the walker sets D itself); RW, US, NX
-  // and the caching bits need one either way, so that no stale entry raises a spurious fault
-  return (diff & oldPte & FLUSH_ON_CLEAR) !== 0 || (diff & FLUSH_ON_CHANGE) !== 0;
-}
-
 /**
  * Whether a TLB may still hold a translation of `oldPte` that `newPte` no longer allows, by switch
  * mprotectFlush:
- *   mainline          x86 pte_needs_flush: skips only non-present old PTEs, A, software bits
- *                     and the setting of D; flushes every change of RW, promotions included
+ *   mainline          the arch's pte_needs_flush (machine/pte.ts). x86: skips only non-present
+ *                     old PTEs, A, software bits and the setting of D; flushes every change of
+ *                     RW, promotions included. arm64 (c320dbb7c80d): skips only an old entry that
+ *                     was not valid and changes of software bits
+ *   (the two below are x86's: their bits are x86's)
  *   always            yes, for every present PTE changed (the code before seed 000 patch 03)
  *   skip-promotions   no when the old PTE was not present (x86 never caches one, as mainline's
  *                     pte_needs_flush says first), nor for a promotion (RW, D, G granted, NX
@@ -197,7 +176,7 @@ function pteNeedsFlushMainline(oldPte: number, newPte: number): boolean {
 export function pteNeedsFlush(mode: MprotectFlushMode, oldPte: number, newPte: number): boolean {
   switch (mode) {
     case 'mainline':
-      return pteNeedsFlushMainline(oldPte, newPte);
+      return archPteNeedsFlush(oldPte, newPte);
     case 'always':
       return true;
     case 'skip-promotions':
@@ -267,7 +246,7 @@ function changePteRange(cpu: Cpu, batch: ProtectionBatch, vma: Vma, start: numbe
   // ptep++ as the kernel walks: [start, end) never crosses a PTE table
   for (let addr = start, ptep = first; addr < end; addr += PAGE_SIZE, ptep++) {
     const pte = ptepGet(v, ptep);
-    if (!ptePresent(pte) && !pteProtnone(pte)) continue;
+    if (!pteMapsPage(pte)) continue;
     // already a hinting fault away: no change, no flush
     if (protNuma && pteProtnone(pte)) continue;
     const oldPte = ptepGetAndClearFull(cpu, ptep);

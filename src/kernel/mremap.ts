@@ -62,7 +62,7 @@ import { META_TABLE_VPN, PAGE_SIZE } from '../machine/phys-layout.ts';
 import {
   PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryOffset, pmdAddrEnd, pmdAlloc, pteAlloc, ptepGet, setPte, tracePteChange, vpnOf,
 } from '../machine/pagetable.ts';
-import { _PAGE_PSE, pteDirty, pteMapsPage, ptePfn, ptePresent } from '../machine/pte.ts';
+import { pmdLeaf, pteDirty, pteMapsPage, ptePfn, ptePresent } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
@@ -262,7 +262,7 @@ function moveNormalPmd(cpu: Cpu, mm: number, vma: Vma, oldPmdp: number, newPmdp:
   const nested = pteLockptr(newPmdp) !== pteLockptr(oldPmdp);
   if (nested) pteLock(cpu, newPmdp);
   const pmd = Atomics.load(v.phys, oldPmdp);
-  const moved = ptePresent(pmd) && (pmd & _PAGE_PSE) === 0;
+  const moved = ptePresent(pmd) && !pmdLeaf(pmd);
   if (moved) {
     // pmd_clear: a walker of the old address finds nothing from here, and faults (and waits for
     // the mmap_lock); one that read the pointer before may still fill from the table until the flush

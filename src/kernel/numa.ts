@@ -24,8 +24,9 @@
  * 20841405940e fixed) B does not flush, and C's store lands in X after the copy: the write is
  * lost, into a frame already freed.
  *
- * The PROT_NONE bit is the codec's _PAGE_PROTNONE (machine/pte.ts): the walker sees a
- * non-present entry and never caches it, while the kernel still counts it as a mapping.
+ * The PROT_NONE entry is the codec's (pte_protnone, machine/pte.ts: x86 _PAGE_PROTNONE, arm64
+ * PTE_PRESENT_INVALID): the walker sees a non-present entry and never caches it, while the
+ * kernel still counts it as a mapping.
  *
  * API:
  *   pteAccessible
@@ -50,7 +51,7 @@ import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame, frameMetaIndex, freeFrame } from '../machine/frames.ts';
 import { FrameKind, META_FLAGS, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
-import { _PAGE_PRESENT, mkPte, pteFlags, pteMkyoung, ptePfn, ptePresent, pteProtnone } from '../machine/pte.ts';
+import { pfnPte, pteMkyoung, ptePfn, ptePgprot, ptePresent, pteProtnone } from '../machine/pte.ts';
 import { flushTlbMmRange } from '../arch/x86/flush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { mmBase, mmPgd, mmTlbFlushPending, mmapReadLock, mmapReadUnlock } from './mm.ts';
@@ -212,7 +213,7 @@ function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numb
   // folio_migrate_flags
   Atomics.store(v.frameMeta, frameMetaIndex(newPfn, META_FLAGS), Atomics.load(v.frameMeta, frameMetaIndex(oldPfn, META_FLAGS)));
   pageAddRmap(v, newPfn);
-  const newPte = mkPte(newPfn, pteFlags(mapped));
+  const newPte = pfnPte(newPfn, ptePgprot(mapped));
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
   setPte(v, ptep, newPte);
   // the count is frozen at zero: nobody else can hold the old frame, it goes straight back

@@ -51,6 +51,10 @@ export const enum KernelPoint {
   MremapPtlDropped = 26,
   MremapEnter = 27,
   MremapReturn = 28,
+  // arm64 check_and_switch_context: the fast path between its generation check and its
+  // xchg/cmpxchg of active_asids, and the slow path before cpu_asid_lock
+  AsidFastPathChecked = 29,
+  AsidSlowPath = 30,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
@@ -84,6 +88,8 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'mremap:ptl-dropped', where: 'kernel/mremap.ts movePtes: PTEs moved, both PTLs and the rmap locks dropped; under mremapFlush=after-unlock the old range\'s flush is still to come (mm/mremap.c:move_ptes)' },
   { name: 'mremap:enter', where: 'kernel/mremap.ts sysMremap: entry (valid flags and addresses)' },
   { name: 'mremap:return', where: 'kernel/mremap.ts sysMremap: return, the mmap_lock released' },
+  { name: 'asid:fast-path-checked', where: "arch/arm64/context.ts checkAndSwitchContext: the mm's ASID found of the current generation, active_asids not yet exchanged; a rollover on another CPU may zero it meanwhile (arch/arm64/mm/context.c:check_and_switch_context)" },
+  { name: 'asid:slow-path', where: 'arch/arm64/context.ts checkAndSwitchContext: the fast path failed, cpu_asid_lock not yet taken; other CPUs may roll the generation over meanwhile (arch/arm64/mm/context.c:check_and_switch_context)' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);

@@ -18,7 +18,7 @@ import { frameMetaIndex, freeFrame } from '../machine/frames.ts';
 import { Counter } from '../trace/counters.ts';
 import { PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, entryOffset, entrySpan, entryWord, pmdAddrEnd, ptepGet, ptepGetAndClear, setPte, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
 import { PteOp } from '../trace/events.ts';
-import { _PAGE_PSE, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
+import { pmdLeaf, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
 import { MmuGather, pmdFreeTlb, pteFreeTlb, pudFreeTlb, tlbFlushMmu, tlbFlushMmuTlbonly, tlbFlushRmaps, tlbRemovePage, tlbRemoveTlbEntry } from './mmu-gather.ts';
 import { folioMarkDirty, pageIsAnon, pageRemoveRmap } from './page.ts';
@@ -97,7 +97,7 @@ export function unmapPageRange(cpu: Cpu, tlb: MmuGather, mm: number, start: numb
     const next = pmdAddrEnd(addr, end);
     const pmdp = entryOffset(v, pgd, addr, PMD_LEVEL);
     const pmd = pmdp < 0 ? 0 : Atomics.load(v.phys, pmdp);
-    if (!ptePresent(pmd) || (pmd & _PAGE_PSE) !== 0) {
+    if (!ptePresent(pmd) || pmdLeaf(pmd)) {
       addr = next;
       continue;
     }
@@ -155,7 +155,7 @@ function freeTables(cpu: Cpu, tlb: MmuGather, table: number, level: number, base
   for (let i = first; i <= last; i++) {
     const slot = entryWord(table, i);
     const e = Atomics.load(v.phys, slot);
-    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) continue;
+    if (!ptePresent(e) || pmdLeaf(e)) continue;
     const addr = base + i * span;
     const whole = addr >= floor && addr + span <= ceiling;
     // below a table that goes, everything goes; otherwise only what [start, end) covers

@@ -7,7 +7,7 @@ import { FRAME_META_WORDS, FrameKind, MAX_FRAMES, META_GEN, META_KIND, PCP_STRID
 import { TLB_WORDS_PER_CPU } from './tlb-layout.ts';
 import { GLOBALS_WORDS } from './globals-layout.ts';
 import { IB_WORDS } from './invlpgb.ts';
-import { GLOBAL_ASID_WORDS } from '../arch/x86/tlbstate-layout.ts';
+import { ASIDS_REGION_WORDS } from '../arch/arm64/context-layout.ts';
 import { PERCPU_WORDS } from '../cpu/percpu-layout.ts';
 import { MAX_MMS, MM_WORDS } from '../kernel/mm-layout.ts';
 import { MAX_VMAS, VMA_WORDS } from '../kernel/vma-layout.ts';
@@ -45,7 +45,7 @@ export interface MachineViews {
   globals: Int32Array;
   /** INVLPGB requests and how far each CPU applied them (machine/invlpgb.ts) */
   invlpgb: Int32Array;
-  /** x86's global ASID allocator (arch/x86/broadcast.ts) */
+  /** x86's global ASID allocator (arch/x86/broadcast.ts), then arm64's (arch/arm64/context.ts) */
   asids: Int32Array;
   counters: Float64Array;
   waits: Float64Array;
@@ -80,7 +80,7 @@ function regionBytes(nrCpus: number, nrFrames: number): Record<Int32Region | Flo
     sched: SCHED_WORDS * 4,
     globals: GLOBALS_WORDS * 4,
     invlpgb: nrCpus * IB_WORDS * 4,
-    asids: GLOBAL_ASID_WORDS * 4,
+    asids: ASIDS_REGION_WORDS * 4,
     counters: nrCpus * COUNTER_STRIDE * 8,
     waits: nrCpus * WAIT_STRIDE * 8,
     csd: nrCpus * CSD_WORDS * 8,

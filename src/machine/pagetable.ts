@@ -10,8 +10,9 @@
  *                           the lost-bit oracle knows what it overwrote (check/lost-bits.ts)
  *   ptepGetAndClear         Atomics.exchange: returns the entry with whatever A/D bit a walker
  *                           set up to the instant it was cleared
- *   ptepTestAndClearYoung   compareExchange loop on A
- *   ptepSetWrprotect        compareExchange loop on RW
+ *   ptepTestAndClearYoung   compareExchange loop of pte_mkold
+ *   ptepSetWrprotect        compareExchange loop of pte_wrprotect (arm64 __ptep_set_wrprotect;
+ *                           on x86 the same as clearing RW atomically)
  *   ptepGetNoSideEffects    Atomics.load for checkers and dumps: not the kernel's look
  *
  * The lost-bit oracle rides on these primitives (check/lost-bits.ts): the ones that return an
@@ -37,8 +38,9 @@ import type { MachineViews } from './memory.ts';
 import { allocFrame, frameMetaIndex, freeFrame } from './frames.ts';
 import { FrameKind, META_INDEX, META_OWNER, META_TABLE_VPN, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './phys-layout.ts';
 import { Ev, PteOp, traceEvent } from '../trace/events.ts';
-import { _PAGE_ACCESSED, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, mkPte, ptePfn, ptePresent } from './pte.ts';
-import { HW_AD_BITS, checkPteOverwrite, kernelSawPte } from '../check/lost-bits.ts';
+import { hwAdState, pmdLeaf, pmdTableEntry, pteMkold, ptePfn, ptePresent, pteWrprotect, pteYoung } from './pte.ts';
+import { checkPteOverwrite, kernelSawHwBits, kernelSawPte } from '../check/lost-bits.ts';
+import { HWAD_ACCESSED } from './phys-layout.ts';
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
 
@@ -107,7 +109,7 @@ export function ptepGet(v: MachineViews, ptep: number): number {
   const pte = Atomics.load(v.phys, ptep);
   knownPtep = ptep;
   knownPte = pte;
-  if ((pte & HW_AD_BITS) !== 0) kernelSawPte(v, ptep, pte);
+  if (hwAdState(pte) !== 0) kernelSawPte(v, ptep, pte);
   return pte;
 }
 
@@ -129,7 +131,7 @@ export function setPte(v: MachineViews, ptep: number, pte: number, cpu = pteCpu)
   const known = knownPtep === ptep ? knownPte : 0;
   knownPtep = ptep;
   knownPte = pte;
-  if ((old & ~pte & ~known & HW_AD_BITS) !== 0) checkPteOverwrite(v, cpu, ptep, old, pte, known);
+  if ((hwAdState(old) & ~hwAdState(pte) & ~hwAdState(known)) !== 0) checkPteOverwrite(v, cpu, ptep, old, pte, known);
 }
 
 /** ptep_get_and_clear: one atomic exchange, so no A/D bit a walker sets can be lost. */
@@ -139,35 +141,40 @@ export function ptepGetAndClear(v: MachineViews, ptep: number): number {
   tracePteChange(v, pteCpu, PteOp.GetAndClear, ptep, pte, 0);
   knownPtep = ptep;
   knownPte = pte;
-  if ((pte & HW_AD_BITS) !== 0) kernelSawPte(v, ptep, pte);
+  if (hwAdState(pte) !== 0) kernelSawPte(v, ptep, pte);
   return pte;
 }
 
-/** ptep_test_and_clear_young: clears A if set; returns whether it was set (A is then seen). */
+/** ptep_test_and_clear_young: pte_mkold if young; returns whether it was (A is then seen). */
 export function ptepTestAndClearYoung(v: MachineViews, ptep: number): boolean {
   schedPoint(Point.PteWrite);
   if (knownPtep === ptep) knownPtep = -1;
   for (;;) {
     const old = Atomics.load(v.phys, ptep);
-    if ((old & _PAGE_ACCESSED) === 0) return false;
+    if (!pteYoung(old)) return false;
+    const pte = pteMkold(old);
     // races with a walker setting A or D: retry with what it wrote
-    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_ACCESSED) === old) {
-      tracePteChange(v, pteCpu, PteOp.ClearYoung, ptep, old, old & ~_PAGE_ACCESSED);
+    if (Atomics.compareExchange(v.phys, ptep, old, pte) === old) {
+      tracePteChange(v, pteCpu, PteOp.ClearYoung, ptep, old, pte);
       // the caller learns A, not D: only A is seen
-      kernelSawPte(v, ptep, old & ~HW_AD_BITS | _PAGE_ACCESSED);
+      kernelSawHwBits(v, ptep, ptePfn(old), HWAD_ACCESSED);
       return true;
     }
   }
 }
 
-/** ptep_set_wrprotect: clears RW without losing a D bit set concurrently (nothing is seen). */
+/**
+ * ptep_set_wrprotect: pte_wrprotect without losing a dirty bit set concurrently (arm64's moves a
+ * hardware dirty state into PTE_DIRTY); nothing is seen.
+ */
 export function ptepSetWrprotect(v: MachineViews, ptep: number): void {
   schedPoint(Point.PteWrite);
   if (knownPtep === ptep) knownPtep = -1;
   for (;;) {
     const old = Atomics.load(v.phys, ptep);
-    if (Atomics.compareExchange(v.phys, ptep, old, old & ~_PAGE_RW) === old) {
-      tracePteChange(v, pteCpu, PteOp.SetWrprotect, ptep, old, old & ~_PAGE_RW);
+    const pte = pteWrprotect(old);
+    if (Atomics.compareExchange(v.phys, ptep, old, pte) === old) {
+      tracePteChange(v, pteCpu, PteOp.SetWrprotect, ptep, old, pte);
       return;
     }
   }
@@ -189,7 +196,7 @@ export function entryOffset(v: MachineViews, pgd: number, va: number, level: num
   let table = pgd;
   for (let l = PGD_LEVEL; l > level; l--) {
     const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, l)));
-    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) return -1;
+    if (!ptePresent(e) || pmdLeaf(e)) return -1;
     table = ptePfn(e);
     // an oracle's look may race with a table being freed and reused: never leave physical memory
     if (table >= v.nrFrames) return -1;
@@ -238,7 +245,7 @@ function entryAlloc(v: MachineViews, cpu: number, pgd: number, va: number, owner
       if (fresh === 0) return -1;
       // the first VPN the new table maps: `vpn` without the bits its entries index
       v.frameMeta[frameMetaIndex(fresh, META_TABLE_VPN)] = vpn - (vpn % 2 ** (9 * (level - 1)));
-      const want = mkPte(fresh, _PAGE_TABLE);
+      const want = pmdTableEntry(fresh);
       schedPoint(Point.PteWrite);
       // pairs with the walker's load of this entry: the zeroed table is visible before the pointer
       const seen = Atomics.compareExchange(v.phys, slot, e, want);
@@ -250,7 +257,7 @@ function entryAlloc(v: MachineViews, cpu: number, pgd: number, va: number, owner
         e = seen;
       }
     }
-    if ((e & _PAGE_PSE) !== 0) return -1;
+    if (pmdLeaf(e)) return -1;
     table = ptePfn(e);
   }
   return entryWord(table, tableIndex(vpn, target));
@@ -268,7 +275,7 @@ export function tablesOnPathNoSideEffects(v: MachineViews, pgd: number, va: numb
     out[level] = table;
     if (level === PTE_LEVEL) break;
     const e = Atomics.load(v.phys, entryWord(table, tableIndex(vpn, level)));
-    if (!ptePresent(e) || (e & _PAGE_PSE) !== 0) break;
+    if (!ptePresent(e) || pmdLeaf(e)) break;
     table = ptePfn(e);
   }
 }

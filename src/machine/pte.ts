@@ -1,96 +1,111 @@
 /*
- * The x86-64 page-table entry codec (arch/x86/include/asm/pgtable_types.h), on 32-bit entries:
+ * The page-table entry API the kernel and the checkers use (include/linux/pgtable.h, the arch
+ * asm/pgtable.h helpers), for the run's architecture: x86-64 (pte-x86.ts) or arm64 (pte-arm64.ts).
  *
- *   bit  0 P    present            bit  6 D    dirty (leaf only)
- *   bit  1 RW   writable           bit  7 PS   page size (a 2 MiB leaf at the PMD level)
- *   bit  2 US   user               bit  8 G    global
- *   bit  3 PWT                     bits 9-11   software bits
- *   bit  4 PCD                     bits 12-30  PFN
- *   bit  5 A    accessed           bit 31 NX   no execute
+ * Each name is an ES live binding to the codec bindPteArch chose. Every thread binds once per run
+ * before any kernel or checker code runs: each CPU thread in cpu.configure, next to bindPteCpu,
+ * and the control plane when it starts a run. A thread that never binds uses x86. Call sites stay
+ * monomorphic per thread, and the hot path (cpu.ts TLB-hit load/store) reads no PTE at all.
  *
- * Every other module reads and writes entries through these names only, so that an arm64 codec
- * (valid, AF, DBM, CONT, AP) can sit beside this one later. Entries are plain numbers; the live
- * copies in page tables are read and written with Atomics (machine/pagetable.ts).
+ * Entries are plain 32-bit numbers, the PFN in bits 12-30 on both architectures; the flag bits
+ * mean different things per architecture, so nothing outside the codecs names a bit: kernel code
+ * builds an entry with pfnPte(pfn, prot) from a protection (PAGE_READONLY...) and the modifiers.
+ *
+ *   pfnPte, ptePfn, ptePgprot      pfn_pte, pte_pfn, pte_pgprot
+ *   pteNone                        pte_none
+ *   ptePresent                     the hardware's view: the walker may cache it (x86 P, arm64 VALID)
+ *   pteMapsPage                    the kernel's pte_present (x86 P|PROTNONE, arm64 VALID|PRESENT_INVALID)
+ *   pteProtnone                    pte_protnone
+ *   pteWrite, pteDirty, pteYoung, pteUser, pteCont
+ *   pteMkwrite (pte_mkwrite_novma), pteWrprotect, pteMkclean, pteMkdirty, pteMkold, pteMkyoung,
+ *   pteMkcont, pteMknoncont
+ *   pmdLeaf, pmdTableEntry         pmd_leaf, the entry pmd_populate writes for a table
+ *   PAGE_NONE, PAGE_READONLY, PAGE_COPY, PAGE_SHARED   protection_map's values
+ *   pteModify, PAGE_CHG_MASK       pte_modify, and what it keeps of the old PTE
+ *   pteNeedsFlush                  the arch's pte_needs_flush
+ *   hwAdState                      HWAD_ACCESSED | HWAD_DIRTY: what the lost-bit oracle tracks
+ *   pteFlagNames, formatPte        for traces, reports and dumps
  */
+import { Arch } from '../arch/arch.ts';
+import * as x86 from './pte-x86.ts';
+import * as arm64 from './pte-arm64.ts';
 
-export const _PAGE_PRESENT = 1 << 0;
-export const _PAGE_RW = 1 << 1;
-export const _PAGE_USER = 1 << 2;
-export const _PAGE_PWT = 1 << 3;
-export const _PAGE_PCD = 1 << 4;
-export const _PAGE_ACCESSED = 1 << 5;
-export const _PAGE_DIRTY = 1 << 6;
-export const _PAGE_PSE = 1 << 7;
-export const _PAGE_GLOBAL = 1 << 8;
-export const _PAGE_SOFTW1 = 1 << 9;
-export const _PAGE_SOFTW2 = 1 << 10;
-export const _PAGE_SOFTW3 = 1 << 11;
-export const _PAGE_NX = 1 << 31;
+export let pfnPte = x86.pfnPte;
+export let ptePfn = x86.ptePfn;
+export let ptePgprot = x86.ptePgprot;
+export let pteNone = x86.pteNone;
+export let ptePresent = x86.ptePresent;
+export let pteMapsPage = x86.pteMapsPage;
+export let pteProtnone = x86.pteProtnone;
+export let pteWrite = x86.pteWrite;
+export let pteDirty = x86.pteDirty;
+export let pteYoung = x86.pteYoung;
+export let pteUser = x86.pteUser;
+export let pteCont = x86.pteCont;
+export let pteMkwrite = x86.pteMkwrite;
+export let pteWrprotect = x86.pteWrprotect;
+export let pteMkclean = x86.pteMkclean;
+export let pteMkdirty = x86.pteMkdirty;
+export let pteMkold = x86.pteMkold;
+export let pteMkyoung = x86.pteMkyoung;
+export let pteMkcont = x86.pteMkcont;
+export let pteMknoncont = x86.pteMknoncont;
+export let pmdLeaf = x86.pmdLeaf;
+export let pmdTableEntry = x86.pmdTableEntry;
+export let PAGE_NONE = x86.PAGE_NONE;
+export let PAGE_READONLY = x86.PAGE_READONLY;
+export let PAGE_COPY = x86.PAGE_COPY;
+export let PAGE_SHARED = x86.PAGE_SHARED;
+export let PAGE_CHG_MASK = x86.PAGE_CHG_MASK;
+export let pteModify = x86.pteModify;
+export let pteNeedsFlush = x86.pteNeedsFlush;
+export let hwAdState = x86.hwAdState;
+export let pteFlagNames = x86.pteFlagNames;
+export let formatPte = x86.formatPte;
 
-export const PTE_PFN_SHIFT = 12;
-export const PTE_PFN_MASK = 0x7ffff;
-export const PTE_FLAGS_MASK = 0xfff | _PAGE_NX;
+let bound: Arch = Arch.X86;
 
-/** What a table entry above the leaves holds: present, writable, user, accessed. */
-export const _PAGE_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
-
-export function mkPte(pfn: number, flags: number): number {
-  return (((pfn & PTE_PFN_MASK) << PTE_PFN_SHIFT) | (flags & PTE_FLAGS_MASK)) | 0;
+/** The architecture this thread's bindings name. */
+export function pteArch(): Arch {
+  return bound;
 }
 
-export function ptePfn(pte: number): number {
-  return (pte >>> PTE_PFN_SHIFT) & PTE_PFN_MASK;
-}
-
-export function pteFlags(pte: number): number {
-  return pte & PTE_FLAGS_MASK;
-}
-
-/*
- * PROT_NONE: x86 marks a PROT_NONE PTE (NUMA hinting, mprotect(PROT_NONE)) by clearing
- * _PAGE_PRESENT and setting _PAGE_PROTNONE, which is _PAGE_GLOBAL reused. This codec keeps G for
- * global entries, so _PAGE_PROTNONE is software bit 1 standing in for x86's. The walker sees such
- * an entry as not present and never caches it; the kernel (x86 pte_present) still counts it as a
- * mapping of the page.
- */
-export const _PAGE_PROTNONE = _PAGE_SOFTW1;
-
-export const pteNone = (pte: number): boolean => pte === 0;
-/** The hardware's view: the walker may cache this entry. */
-export const ptePresent = (pte: number): boolean => (pte & _PAGE_PRESENT) !== 0;
-/** pte_protnone: a PROT_NONE entry, not present to the walker. */
-export const pteProtnone = (pte: number): boolean => (pte & (_PAGE_PROTNONE | _PAGE_PRESENT)) === _PAGE_PROTNONE;
-/** x86 pte_present, the kernel's view: the entry maps a page, maybe PROT_NONE. */
-export const pteMapsPage = (pte: number): boolean => (pte & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
-export const pteWrite = (pte: number): boolean => (pte & _PAGE_RW) !== 0;
-export const pteDirty = (pte: number): boolean => (pte & _PAGE_DIRTY) !== 0;
-export const pteYoung = (pte: number): boolean => (pte & _PAGE_ACCESSED) !== 0;
-export const pteUser = (pte: number): boolean => (pte & _PAGE_USER) !== 0;
-export const pteHuge = (pte: number): boolean => (pte & _PAGE_PSE) !== 0;
-
-export const pteWrprotect = (pte: number): number => pte & ~_PAGE_RW;
-export const pteMkwrite = (pte: number): number => pte | _PAGE_RW;
-export const pteMkclean = (pte: number): number => pte & ~_PAGE_DIRTY;
-export const pteMkdirty = (pte: number): number => pte | _PAGE_DIRTY;
-export const pteMkold = (pte: number): number => pte & ~_PAGE_ACCESSED;
-export const pteMkyoung = (pte: number): number => pte | _PAGE_ACCESSED;
-
-const FLAG_NAMES: [number, string][] = [
-  [_PAGE_PRESENT, 'P'], [_PAGE_RW, 'RW'], [_PAGE_USER, 'US'], [_PAGE_PWT, 'PWT'],
-  [_PAGE_PCD, 'PCD'], [_PAGE_ACCESSED, 'A'], [_PAGE_DIRTY, 'D'], [_PAGE_PSE, 'PS'],
-  [_PAGE_GLOBAL, 'G'], [_PAGE_SOFTW1, 'SW1'], [_PAGE_SOFTW2, 'SW2'], [_PAGE_SOFTW3, 'SW3'],
-  [_PAGE_NX, 'NX'],
-];
-
-/** The names of the flags set in `pte`, low bit first: ['P', 'RW', 'US', 'A', 'D']. */
-export function pteFlagNames(pte: number): string[] {
-  return FLAG_NAMES.filter(([bit]) => (pte & bit) !== 0).map(([, n]) => n);
-}
-
-/** A readable rendering, e.g. `pfn=0x2a P|RW|US|A|D`. */
-export function formatPte(pte: number): string {
-  if (pte === 0) return 'none';
-  return `pfn=0x${ptePfn(pte).toString(16)} ${pteFlagNames(pte).join('|') || '-'}`;
+/** Binds every name above to the codec of `a`, for this thread. */
+export function bindPteArch(a: Arch): void {
+  const c = a === Arch.Arm64 ? arm64 : x86;
+  bound = a;
+  pfnPte = c.pfnPte;
+  ptePfn = c.ptePfn;
+  ptePgprot = c.ptePgprot;
+  pteNone = c.pteNone;
+  ptePresent = c.ptePresent;
+  pteMapsPage = c.pteMapsPage;
+  pteProtnone = c.pteProtnone;
+  pteWrite = c.pteWrite;
+  pteDirty = c.pteDirty;
+  pteYoung = c.pteYoung;
+  pteUser = c.pteUser;
+  pteCont = c.pteCont;
+  pteMkwrite = c.pteMkwrite;
+  pteWrprotect = c.pteWrprotect;
+  pteMkclean = c.pteMkclean;
+  pteMkdirty = c.pteMkdirty;
+  pteMkold = c.pteMkold;
+  pteMkyoung = c.pteMkyoung;
+  pteMkcont = c.pteMkcont;
+  pteMknoncont = c.pteMknoncont;
+  pmdLeaf = c.pmdLeaf;
+  pmdTableEntry = c.pmdTableEntry;
+  PAGE_NONE = c.PAGE_NONE;
+  PAGE_READONLY = c.PAGE_READONLY;
+  PAGE_COPY = c.PAGE_COPY;
+  PAGE_SHARED = c.PAGE_SHARED;
+  PAGE_CHG_MASK = c.PAGE_CHG_MASK;
+  pteModify = c.pteModify;
+  pteNeedsFlush = c.pteNeedsFlush;
+  hwAdState = c.hwAdState;
+  pteFlagNames = c.pteFlagNames;
+  formatPte = c.formatPte;
 }
 
 // placeholder: the codec binding

@@ -1,5 +1,6 @@
 /*
- * The hardware page walker, with x86 semantics (SDM vol. 3, 4.8 and 4.10).
+ * The hardware page walker, with x86 semantics (SDM vol. 3, 4.8 and 4.10). It is x86 hardware:
+ * it reads entries with the x86 codec (pte-x86.ts) directly, not through machine/pte.ts.
  *
  * Invariants the kernel relies on, and that this walker keeps:
  *  - A fill sets A in every entry it passes through, atomically (compareExchange against the value
@@ -26,26 +27,30 @@
  * that starts from a cached pointer to a table freed since is reported (check/oracle.ts).
  * When the compareExchange on a leaf sets A or D, the walker records it on the mapped frame, for
  * the lost-bit oracle (check/lost-bits.ts): "set by the hardware, not yet seen by the kernel".
- * `epoch` is the mm's promise count, kept in the TLB entry for the promise oracle.
+ * `epoch` is the mm's promise count, kept in the TLB entry for the promise oracle. A walk that
+ * starts from a cached pointer into another mm's table (a walk cache of an ASID that two mms
+ * hold) fills with that mm's word instead: the entry translates through its tables, and the
+ * access reports it as a foreign translation (cpu/cpu.ts checkHit).
  * A fill and the A/D update of a leaf are logged on the CPU's ring (trace/events.ts); a TLB hit
  * never comes here and logs nothing.
  */
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
 import type { MachineViews } from './memory.ts';
-import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND } from './phys-layout.ts';
+import { FRAME_META_WORDS, FrameKind, META_GEN, META_KIND, META_OWNER } from './phys-layout.ts';
+import { MM_PROMISE_COUNT, MM_WORDS, promiseEpochMm } from '../kernel/mm-layout.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
-  _PAGE_USER, ptePfn,
-} from './pte.ts';
+  _PAGE_USER, hwAdState, ptePfn,
+} from './pte-x86.ts';
 import { PGD_LEVEL, PTE_LEVEL, entryWord, tableIndex, tracePteChange } from './pagetable.ts';
 import {
   HPAGE_VPNS, PSCE_GEN, PSCE_TABLE, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL, TLBF_NX, TLBF_USER,
   TLBF_WRITE,
 } from './tlb-layout.ts';
 import { ViolationKind, checkHugeTlbFill, checkPteTlbFill, reportViolation } from '../check/oracle.ts';
-import { HW_AD_BITS, hwSetAccessFlags } from '../check/lost-bits.ts';
+import { hwSetAccessFlags } from '../check/lost-bits.ts';
 import { htlbFill, htlbLookup, pscFill, pscLookup, tlbBase, tlbFill, tlbFillHugePiece } from './tlb.ts';
 import { COUNTER_STRIDE, Counter } from '../trace/counters.ts';
 import { Ev, PteOp, traceEvent } from '../trace/events.ts';
@@ -74,6 +79,17 @@ function markAccessed(phys: Int32Array, slot: number, e: number, bits: number): 
   return Atomics.compareExchange(phys, slot, e, want) === e ? want : 0;
 }
 
+/**
+ * The epoch a walk from a cached pointer to `table` fills with: the loaded mm's `epoch`, or, when
+ * the table is another mm's, that mm's promise word (kernel/mm-layout.ts), so that the fill is
+ * seen as that mm's. An `epoch` of 0 is a walk outside any mm's accounting (tests): left alone.
+ */
+function tableEpoch(v: MachineViews, table: number, epoch: number): number {
+  const owner = v.frameMeta[table * FRAME_META_WORDS + META_OWNER];
+  if (epoch === 0 || owner === promiseEpochMm(epoch)) return epoch;
+  return Atomics.load(v.mm, owner * MM_WORDS + MM_PROMISE_COUNT);
+}
+
 function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number): number {
   // a walk sets A and D where another CPU may be changing the entry: a scheduling point
   schedPoint(Point.Walk);
@@ -92,6 +108,7 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
       level = l;
       // the oracle: the cached pointer leads to a table frame freed since it was cached
       if (tlb[p + PSCE_GEN] !== genOf(v, table)) reportViolation(v, cpu, ViolationKind.FreedTableWalk, vpn, table, tlb[p + PSCE_GEN], genOf(v, table), l);
+      else epoch = tableEpoch(v, table, epoch);
       break;
     }
   }
@@ -139,7 +156,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
       if (Atomics.compareExchange(phys, slot, e, want) !== e) continue;
       tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
       // the hardware's truth for the lost-bit oracle: these bits are ours, the kernel has not seen them
-      hwSetAccessFlags(v, slot, want, want & ~e & HW_AD_BITS, vpn);
+      hwSetAccessFlags(v, slot, want, hwAdState(want) & ~hwAdState(e), vpn);
     }
     let flags = 0;
     if ((want & _PAGE_RW) !== 0) flags |= TLBF_WRITE;

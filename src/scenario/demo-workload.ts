@@ -11,8 +11,8 @@ import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame, CONTROL_CPU, freeFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { pteOffset, ptepGetAndClear, setPte } from '../machine/pagetable.ts';
-import { _PAGE_RW, mkPte, ptePfn, pteWrprotect } from '../machine/pte.ts';
-import { USER_PAGE, mapAnonPages } from './populate.ts';
+import { PAGE_SHARED, pfnPte, pteMkwrite, ptePfn, pteWrprotect } from '../machine/pte.ts';
+import { mapAnonPages } from './populate.ts';
 import { mmAlloc, mmPgd, mmTlbGen } from '../kernel/mm.ts';
 import { flushTlbMmRange, switchMm } from '../arch/x86/flush.ts';
 import { smpBarrier, stopAll } from '../cpu/smp.ts';
@@ -103,7 +103,7 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
         const fresh = allocFrame(v, cpu.id, FrameKind.Anon, p.mm, first + i, false);
         if (fresh === 0) throw new RangeError('demo: out of memory remapping');
         copyHighpage(v, fresh, ptePfn(old));
-        pte = mkPte(fresh, USER_PAGE);
+        pte = pfnPte(fresh, PAGE_SHARED);
       }
       setPte(v, ptep, pte);
     }
@@ -118,9 +118,9 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
       const ptep = pteOffset(v, pgd, start + i * PAGE_SIZE);
       if (change === Change.Remap) freeFrame(v, cpu.id, ptePfn(saved[i]));
       // from none: nothing there to lose
-      else if (change === Change.Clear) setPte(v, ptep, saved[i] | _PAGE_RW);
+      else if (change === Change.Clear) setPte(v, ptep, pteMkwrite(saved[i]));
       // ptep_modify_prot_start/commit again: an A bit the walker set since stays
-      else setPte(v, ptep, ptepGetAndClear(v, ptep) | _PAGE_RW);
+      else setPte(v, ptep, pteMkwrite(ptepGetAndClear(v, ptep)));
     }
     progressTick(v);
     cpu.interruptPoint();

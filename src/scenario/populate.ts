@@ -6,13 +6,14 @@ import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { pteAlloc, setPte } from '../machine/pagetable.ts';
-import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte } from '../machine/pte.ts';
+import { PAGE_SHARED, pfnPte } from '../machine/pte.ts';
 import { mmPgd } from '../kernel/mm.ts';
 
-export const USER_PAGE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER;
-
-/** Maps `pages` zeroed anonymous pages at `base` in `mm` with PTE flags `flags`. Returns their PFNs. */
-export function mapAnonPages(v: MachineViews, cpu: number, mm: number, base: number, pages: number, flags = USER_PAGE): number[] {
+/**
+ * Maps `pages` zeroed anonymous pages at `base` in `mm` with protection `prot` (by default
+ * PAGE_SHARED of the run's architecture: user, writable, clean, old on x86). Returns their PFNs.
+ */
+export function mapAnonPages(v: MachineViews, cpu: number, mm: number, base: number, pages: number, prot = PAGE_SHARED): number[] {
   const pgd = mmPgd(v, mm);
   const pfns: number[] = [];
   for (let i = 0; i < pages; i++) {
@@ -21,7 +22,7 @@ export function mapAnonPages(v: MachineViews, cpu: number, mm: number, base: num
     const pfn = allocFrame(v, cpu, FrameKind.Anon, mm, va / PAGE_SIZE, true);
     const ptep = pteAlloc(v, cpu, pgd, va, mm);
     if (pfn === 0 || ptep < 0) throw new RangeError(`out of memory mapping page ${i} of ${pages}`);
-    setPte(v, ptep, mkPte(pfn, flags));
+    setPte(v, ptep, pfnPte(pfn, prot));
     pfns.push(pfn);
   }
   return pfns;

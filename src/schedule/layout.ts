@@ -114,6 +114,7 @@ export const enum Point {
   Exit = 13,
   IrqDelivery = 14,
   Invlpgb = 15,
+  Asid = 16,
 }
 
-export const POINT_NAMES = ['', 'start', 'interrupt point', 'race window', 'PTE write', 'page walk', 'lock', 'unlock', 'tlb_gen bump', 'frame free', 'IPI send', 'IPI ack', 'wait', 'exit', 'IPI delivery', 'INVLPGB'];
+export const POINT_NAMES = ['', 'start', 'interrupt point', 'race window', 'PTE write', 'page walk', 'lock', 'unlock', 'tlb_gen bump', 'frame free', 'IPI send', 'IPI ack', 'wait', 'exit', 'IPI delivery', 'INVLPGB', 'ASID update'];

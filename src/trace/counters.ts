@@ -80,6 +80,13 @@ export const COUNTER_NAMES = [
   // (move_normal_pmd)
   'mremap_ptes_moved',
   'mremap_pmds_moved',
+  // the arm64 ASID allocator (arch/arm64/context.ts): generation rollovers, context switches
+  // that kept their ASID on the fast path, those that took cpu_asid_lock, and local_flush_tlb_all
+  // (a rollover's flush on the next switch of each CPU)
+  'asid_rollovers',
+  'asid_fast_path',
+  'asid_slow_path',
+  'local_flush_all',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -148,6 +155,10 @@ export const enum Counter {
   WorkloadMs,
   MremapPtesMoved,
   MremapPmdsMoved,
+  AsidRollovers,
+  AsidFastPath,
+  AsidSlowPath,
+  LocalFlushAll,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createMachineMemory, viewsOf } from '../../src/machine/memory.ts';
 import { ViolationKind, readFirstReports, readReportCounts, readViolations, reportViolation } from '../../src/check/oracle.ts';
 import { PromiseKind } from '../../src/check/promises.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte } from '../../src/machine/pte.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte } from '../../src/machine/pte-x86.ts';
 import { TLBF_DIRTY, TLBF_NX, TLBF_USER, TLBF_VALID, TLBF_WRITE } from '../../src/machine/tlb-layout.ts';
 import { describePte, describeViolation } from '../../src/check/describe.ts';
 import { MAX_KINDS } from '../../src/check/violation-layout.ts';

@@ -8,7 +8,7 @@ import { createMachineMemory, viewsOf, type MachineViews } from '../../src/machi
 import { CONTROL_CPU, allocFrame, initFrames } from '../../src/machine/frames.ts';
 import { FrameKind } from '../../src/machine/phys-layout.ts';
 import { PMD_LEVEL, entryOffset, pgdAlloc, pteAlloc, ptepGet, ptepGetAndClear, setPte, vpnOf } from '../../src/machine/pagetable.ts';
-import { _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte } from '../../src/machine/pte.ts';
+import { _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte } from '../../src/machine/pte-x86.ts';
 import { checkGupPin, gupPinMappedNoSideEffects, readViolations, violationCount } from '../../src/check/oracle.ts';
 
 const GUP_CPU = 1;

@@ -6,11 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { createMachineMemory, viewsOf, type MachineViews } from '../../src/machine/memory.ts';
 import { CONTROL_CPU, allocFrame, freeFrame, initFrames } from '../../src/machine/frames.ts';
-import { FrameKind, PAGE_SIZE } from '../../src/machine/phys-layout.ts';
+import { FrameKind, HWAD_ACCESSED, HWAD_DIRTY, PAGE_SIZE } from '../../src/machine/phys-layout.ts';
 import {
   pgdAlloc, pteAlloc, ptepGet, ptepGetAndClear, ptepGetNoSideEffects, ptepSetWrprotect, ptepTestAndClearYoung, setPte, vpnOf,
 } from '../../src/machine/pagetable.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, pteMkclean, pteMkold } from '../../src/machine/pte.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, mkPte, pteMkclean, pteMkold } from '../../src/machine/pte-x86.ts';
 import { walkForRead, walkForWrite, walkSpeculative } from '../../src/machine/walker.ts';
 import { hwSetAccessFlags, pendingHwBitsNoSideEffects } from '../../src/check/lost-bits.ts';
 import { ViolationKind, readViolations, reportViolation, violationCount, violationCountOf } from '../../src/check/oracle.ts';
@@ -126,7 +126,7 @@ describe('the lost-bit oracle', () => {
     const p = page();
     userStore(p);
     ptepGetNoSideEffects(p.v, p.ptep);
-    expect(pendingHwBitsNoSideEffects(p.v, p.pfn, p.ptep)).toBe(_PAGE_ACCESSED | _PAGE_DIRTY);
+    expect(pendingHwBitsNoSideEffects(p.v, p.pfn, p.ptep)).toBe(HWAD_ACCESSED | HWAD_DIRTY);
   });
 
   it('does not judge bits the kernel set itself (a write fault installs D)', () => {
@@ -146,7 +146,7 @@ describe('the lost-bit oracle', () => {
     userStore(p);
     // the D that test-and-clear-young left in place is still the hardware's, unseen
     ptepSetWrprotect(p.v, p.ptep);
-    expect(pendingHwBitsNoSideEffects(p.v, p.pfn, p.ptep)).toBe(_PAGE_ACCESSED | _PAGE_DIRTY);
+    expect(pendingHwBitsNoSideEffects(p.v, p.pfn, p.ptep)).toBe(HWAD_ACCESSED | HWAD_DIRTY);
     // madvise_free_pte_range: ptep_get_and_clear_full, then set_pte_at of the clean old entry
     const old = ptepGetAndClear(p.v, p.ptep);
     setPte(p.v, p.ptep, pteMkold(pteMkclean(old)) | _PAGE_RW, KERNEL);
@@ -166,14 +166,14 @@ describe('the lost-bit oracle', () => {
     const p = page();
     const written = mkPte(p.pfn, USER_RW | _PAGE_ACCESSED | _PAGE_DIRTY);
     // the walker's cmpxchg wrote `written`, then a kernel xchg took it (and saw D) before the record
-    hwSetAccessFlags(p.v, p.ptep, written, _PAGE_ACCESSED | _PAGE_DIRTY, VPN);
+    hwSetAccessFlags(p.v, p.ptep, written, HWAD_ACCESSED | HWAD_DIRTY, VPN);
     expect(pendingHwBitsNoSideEffects(p.v, p.pfn, p.ptep)).toBe(0);
   });
 
   it('forgets the record when the frame is allocated again', () => {
     const p = page();
     userStore(p);
-    expect(pendingHwBitsNoSideEffects(p.v, p.pfn, p.ptep)).toBe(_PAGE_ACCESSED | _PAGE_DIRTY);
+    expect(pendingHwBitsNoSideEffects(p.v, p.pfn, p.ptep)).toBe(HWAD_ACCESSED | HWAD_DIRTY);
     // the mapping goes without the kernel's look, and the frame is reused
     Atomics.store(p.v.phys, p.ptep, 0);
     freeFrame(p.v, CONTROL_CPU, p.pfn);

@@ -7,10 +7,11 @@ import { createMachineMemory, viewsOf, type MachineViews } from '../../src/machi
 import { CONTROL_CPU, allocFrame, initFrames } from '../../src/machine/frames.ts';
 import { FrameKind, PAGE_SIZE } from '../../src/machine/phys-layout.ts';
 import { pteAlloc, setPte, vpnOf } from '../../src/machine/pagetable.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_USER, mkPte } from '../../src/machine/pte.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_USER, mkPte } from '../../src/machine/pte-x86.ts';
 import { G_TRACE_SEQ } from '../../src/machine/globals-layout.ts';
-import { mmAlloc, mmPgd } from '../../src/kernel/mm.ts';
-import { PromiseKind, checkPromises, makePromise, promiseStart } from '../../src/check/promises.ts';
+import { mmAlloc, mmFree, mmPgd } from '../../src/kernel/mm.ts';
+import { PROMISE_COUNT_MASK } from '../../src/kernel/mm-layout.ts';
+import { PromiseKind, checkPromises, foreignEpochMm, makePromise, promiseCountIndex, promiseStart } from '../../src/check/promises.ts';
 import { readViolations, violationCount } from '../../src/check/oracle.ts';
 import { TLBF_DIRTY, TLBF_USER, TLBF_VALID, TLBF_WRITE } from '../../src/machine/tlb-layout.ts';
 
@@ -97,5 +98,32 @@ describe('the promise oracle and entries filled while the call ran', () => {
     call(w2, PromiseKind.WriteProtected, () => 0);
     storeHit(w2, now(w2) + 1);
     expect(violationCount(w2.v)).toBe(0);
+  });
+});
+
+describe("the promise word's epoch tag", () => {
+  const index = (w: World) => promiseCountIndex(w.mm);
+
+  it('counts inside its bits across their wrap, the tag kept, and still judges the promise made at the wrap', () => {
+    const w = world();
+    const tag = w.v.mm[index(w)] & ~PROMISE_COUNT_MASK;
+    w.v.mm[index(w)] = tag | PROMISE_COUNT_MASK;
+    const epoch = w.v.mm[index(w)];
+    const fill = now(w);
+    call(w, PromiseKind.WriteProtected, () => 0);
+    expect(w.v.mm[index(w)]).toBe(tag);
+    expect(checkPromises(w.v, CPU, w.mm, VPN, w.pfn, true, epoch, fill, WRITABLE)).toBe(tag);
+    expect(readViolations(w.v).map((x) => x.kind)).toEqual(['access-after-return']);
+  });
+
+  it('tells apart two live mms, and two allocations of one slot', () => {
+    const w = world();
+    const other = mmAlloc(w.v, CONTROL_CPU);
+    const first = w.v.mm[index(w)];
+    expect(foreignEpochMm(w.v.mm[promiseCountIndex(other)], first)).toBe(other);
+    expect(foreignEpochMm(first + 3, first)).toBe(-1);
+    mmFree(w.v, w.mm);
+    expect(mmAlloc(w.v, CONTROL_CPU)).toBe(w.mm);
+    expect(foreignEpochMm(first, w.v.mm[index(w)])).toBe(w.mm);
   });
 });

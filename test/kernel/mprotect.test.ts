@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
 import type { SubrangeResult, ToggleResult } from '../fixtures/mprotect-workloads.ts';
 import { pteNeedsFlush, type MprotectFlushMode } from '../../src/kernel/mprotect.ts';
-import { _PAGE_PROTNONE } from '../../src/machine/pte.ts';
+import { _PAGE_PROTNONE } from '../../src/machine/pte-x86.ts';
 import { applySwitches, defaultKernelConfig } from '../../src/config/kernel-config.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFTW2, _PAGE_USER, mkPte, ptePfn } from '../../src/machine/pte.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_SOFTW2, _PAGE_USER, mkPte, ptePfn } from '../../src/machine/pte-x86.ts';
 
 const P = _PAGE_PRESENT;
 const RW = _PAGE_RW;

@@ -10,7 +10,7 @@ import {
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_TABLE, _PAGE_USER,
   mkPte,
-} from '../../src/machine/pte.ts';
+} from '../../src/machine/pte-x86.ts';
 
 const OWNER = 1;
 const VA = 0x5a3_4567_8000; // every table index on the way is non-zero

@@ -5,7 +5,9 @@ import {
   PTE_PFN_MASK, formatPte, mkPte, pteDirty, pteFlags, pteHuge, pteMkclean, pteMkdirty,
   pteMkold, pteMkwrite, pteMkyoung, pteNone, ptePfn, ptePresent, pteUser, pteWrite,
   pteWrprotect, pteYoung,
-} from '../../src/machine/pte.ts';
+} from '../../src/machine/pte-x86.ts';
+import * as x86 from '../../src/machine/pte-x86.ts';
+import { HWAD_ACCESSED, HWAD_DIRTY } from '../../src/machine/phys-layout.ts';
 
 const MAX_PFN = 2 ** 19 - 1;
 const PFNS = [0, 1, 0x2a, 0x1ff, 0x200, 0x40000, MAX_PFN - 1, MAX_PFN];
@@ -109,5 +111,20 @@ describe('formatPte', () => {
       .toBe('pfn=0x2a P|RW|US|A|D');
     expect(formatPte(mkPte(MAX_PFN, _PAGE_PRESENT | _PAGE_GLOBAL | _PAGE_NX))).toBe('pfn=0x7ffff P|G|NX');
     expect(formatPte(mkPte(3, 0))).toBe('pfn=0x3 -');
+  });
+});
+
+describe('x86 codec behind the arch-neutral names', () => {
+  it('gives the protections and helpers the raw bits they replace', () => {
+    const P = _PAGE_PRESENT, RW = _PAGE_RW, US = _PAGE_USER, A = _PAGE_ACCESSED, D = _PAGE_DIRTY;
+    expect([x86.PAGE_NONE, x86.PAGE_READONLY, x86.PAGE_COPY, x86.PAGE_SHARED]).toEqual([x86._PAGE_PROTNONE, P | US, P | US, P | RW | US]);
+    expect(x86.pmdTableEntry(9)).toBe(mkPte(9, x86._PAGE_TABLE));
+    expect([x86.pmdLeaf(mkPte(9, P | _PAGE_PSE)), x86.pmdLeaf(x86.pmdTableEntry(9))]).toEqual([true, false]);
+    // a write fault's maybe_mkwrite(pte_mkdirty(pte_mkyoung(PAGE_READONLY)))
+    expect(pteMkwrite(pteMkdirty(pteMkyoung(x86.PAGE_READONLY)))).toBe(P | US | A | D | RW);
+    expect([x86.hwAdState(mkPte(1, P | A)), x86.hwAdState(mkPte(1, P | D)), x86.hwAdState(mkPte(1, P | RW))])
+      .toEqual([HWAD_ACCESSED, HWAD_DIRTY, 0]);
+    expect(x86.pteModify(mkPte(3, P | RW | US | A | D | _PAGE_SOFTW2), x86.PAGE_NONE)).toBe(mkPte(3, x86._PAGE_PROTNONE | A | D | _PAGE_SOFTW2));
+    expect([x86.pteCont(-1), x86.pteMkcont(5), x86.pteMknoncont(5)]).toEqual([false, 5, 5]);
   });
 });

@@ -9,7 +9,7 @@ import {
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW,
   _PAGE_SOFTW1, _PAGE_USER, mkPte,
-} from '../../src/machine/pte.ts';
+} from '../../src/machine/pte-x86.ts';
 import { PSCE_GEN, PSCE_TABLE } from '../../src/machine/tlb-layout.ts';
 import { dumpHugeTlb, htlbLookup, pscLookup, readTlbEntry, tlbBase, tlbEntriesForVpn, tlbLookup } from '../../src/machine/tlb.ts';
 import {
