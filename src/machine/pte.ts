@@ -107,6 +107,3 @@ export function bindPteArch(a: Arch): void {
   pteFlagNames = c.pteFlagNames;
   formatPte = c.formatPte;
 }
-
-// placeholder: the codec binding
-export function bindPteArch(_a: import('../arch/arch.ts').Arch): void {}
