@@ -30,6 +30,7 @@ import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type Machin
 import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
 import { initInitMm } from '../kernel/mm.ts';
 import { initGlobalAsids } from '../arch/x86/broadcast.ts';
+import { initAsidAllocator } from '../arch/arm64/context.ts';
 import { abortRun, stopAll } from '../cpu/smp.ts';
 import { G_ARCH, G_BARRIER_GEN, G_HW_ASID_BITS, G_HW_HAFDBS, G_HW_TLB_RANGE, G_STOP_ON_KIND } from './globals-layout.ts';
 import { Arch, type Hardware } from '../arch/arch.ts';
@@ -225,7 +226,14 @@ export class Machine {
       clearMachineMemory(v);
       initFrames(v);
       initInitMm(v, CONTROL_CPU);
-      initGlobalAsids(v.asids);
+      if (arch === Arch.Arm64) {
+        try {
+          initAsidAllocator(v, hardware.asidBits);
+        } catch (err) {
+          // too few ASIDs for the CPUs: the run's hardware, as the command line gave it
+          throw new UsageError(`hardware asidBits=${hardware.asidBits}: ${(err as Error).message}`);
+        }
+      } else initGlobalAsids(v.asids);
       // before any CPU starts: the pool's task handoff orders it before every CPU's first read
       Atomics.store(v.globals, G_STOP_ON_KIND, runOpts.stopOnKind ?? 0);
       Atomics.store(v.globals, G_ARCH, arch);

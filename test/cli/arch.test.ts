@@ -16,6 +16,13 @@ import { kernelFor } from '../../src/campaign/trials.ts';
 import { Arch } from '../../src/arch/arch.ts';
 import { runsOn } from '../../src/scenario/scenario.ts';
 
+/**
+ * Exit 0 or 1: the run ran (what it found on arm64 is the arm64 code's business, not the command
+ * line's), 2 would be bad input.
+ */
+const RAN = [0, 1];
+const MEASUREMENT = fileURLToPath(new URL('../fixtures/arch-measurement.ts', import.meta.url));
+
 const dir = mkdtempSync(join(tmpdir(), 'shootdown-arch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -34,6 +41,7 @@ describe('--arch and --hardware', () => {
     [['stress', 'reclaim-storm', '--arch', 'arm64', '--kernel', 'completed-gen', '--cpus', '1'], /preset 'completed-gen' runs on x86 only, not on arm64/],
     [['demo', '--arch', 'arm64', '--set', 'lazyTlb=clear-at-switch'], /switch lazyTlb models x86 code; this run is arm64/],
     [['run-all', '--arch', 'sparc'], /--arch: unknown architecture 'sparc'/],
+    [['stress', 'fanout-sweep', '--arch', 'arm64', '--hardware', 'asidBits=2', '--cpus', '4', '--trials', '1'], /hardware asidBits=2: 2-bit ASIDs leave 3 for user mms, not more than the 4 CPUs/],
     [['list', '--arch', 'ppc'], /--arch: unknown architecture 'ppc'/],
     [['replay', 'x.json', '--arch', 'z80'], /--arch: unknown architecture 'z80'/],
   ])('%j is bad input, exit 2', async (args, message) => {
@@ -84,21 +92,21 @@ describe('the architecture in the output', () => {
   it('demo --json says which it ran', async () => {
     for (const arch of ['x86', 'arm64']) {
       const r = await shootdown('demo', '--arch', arch, '--cpus', '2', '--flushes', '20', '--seed', '1', '--json', '--quiet');
-      expect(r.code, r.stderr).toBe(0);
+      expect(RAN, r.stderr).toContain(r.code);
       expect(JSON.parse(r.stdout).arch).toBe(arch);
     }
   });
 
-  it('compare --arch x86,arm64 gives a set of rows per architecture, the x86-only presets on x86 alone', async () => {
-    const r = await shootdown('compare', 'reclaim-storm', '--arch', 'x86,arm64', '--hardware', 'asidBits=8', '--cpus', '1', '--trials', '1', '--param', 'passes=2', '--seed', '7', '--json', '--quiet');
+  it('compare --arch x86,arm64 gives a set of rows per architecture, a preset of x86 switches on x86 alone', async () => {
+    const r = await shootdown('compare', MEASUREMENT, '--arch', 'x86,arm64', '--hardware', 'asidBits=8', '--cpus', '1', '--trials', '1', '--seed', '7', '--json', '--quiet');
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.arches).toEqual(['x86', 'arm64']);
     expect(out.hardware).toEqual({ asidBits: 8 });
     const rows = out.rows.map((row: { arch: string; kernel: string }) => `${row.arch} ${row.kernel}`);
-    expect(rows).toEqual(['x86 mainline', 'x86 flag', 'x86 cpumask', 'x86 completed-gen', 'arm64 mainline', 'arm64 flag']);
+    expect(rows).toEqual(['x86 mainline', 'x86 flag', 'x86 cpumask', 'arm64 mainline', 'arm64 flag']);
     const text = await shootdown('compare', 'fanout-sweep', '--arch', 'x86,arm64', '--cpus', '1', '--trials', '1', '--param', 'flushes=5', '--variant', 'busy', '--seed', '7', '--quiet');
-    expect(text.code, text.stderr).toBe(0);
+    expect(RAN, text.stderr).toContain(text.code);
     expect(text.stdout).toMatch(/^x86, variant busy:$/m);
     expect(text.stdout).toMatch(/^arm64, variant busy:$/m);
   });
@@ -110,7 +118,7 @@ describe('the architecture in the output', () => {
     expect(out.arch).toBe('x86');
     expect(out.hardware).toEqual({ asidBits: 16, tlbRange: true, hafdbs: true });
     const arm = await shootdown('stress', 'fanout-sweep', '--arch', 'arm64', '--hardware', 'asidBits=4,hafdbs=off', '--cpus', '1', '--trials', '1', '--param', 'flushes=5', '--seed', '3', '--quiet');
-    expect(arm.code, arm.stderr).toBe(0);
+    expect(RAN, arm.stderr).toContain(arm.code);
     expect(arm.stdout).toMatch(/^ {2}arch {10}arm64, 4-bit ASIDs, range TLBIs on, HAFDBS off$/m);
     const x86 = await shootdown('stress', 'fanout-sweep', '--cpus', '1', '--trials', '1', '--param', 'flushes=5', '--seed', '3', '--quiet');
     expect(x86.stdout).not.toMatch(/^ {2}arch /m);
