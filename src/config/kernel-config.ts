@@ -37,7 +37,8 @@
  * switch that only one architecture has, SwitchSpec.valueArch): a run of the other architecture
  * rejects it (applySwitches with the run's arch, scenario/scenario.ts configFor). x86 only:
  * mprotectFlush (its values are x86's pte_needs_flush), deferredFlushGen and completedGen (x86's
- * tlb_gen), lazyTlb, x86TlbFlush, asidTransition, tlbbatchFlush; batchedPending=cpumask.
+ * tlb_gen), lazyTlb, x86TlbFlush, asidTransition, tlbbatchFlush; batchedPending=cpumask. arm64
+ * only: arm64AsidFastPath.
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -269,6 +270,7 @@ export const SWITCHES = {
   // arm64 only (arch/arm64/context.ts): to be marked arch: 'arm64' once SwitchSpec says which
   // architectures a switch applies to
   arm64AsidFastPath: defineSwitch({
+    arch: 'arm64',
     values: {
       cmpxchg: 'check_and_switch_context reads active_asids first and keeps its ASID on the fast path only if that value is not 0 and a cmpxchg from it succeeds: a rollover that zeroed active_asids in between sends the CPU to the slow path with active_asids still 0, so the next rollover reserves nothing stale for it',
       xchg: 'the fast path xchg()es the ASID into active_asids whatever it holds: when a rollover zeroed it in between, the xchg returns 0 and the CPU takes the slow path, but active_asids now holds the old generation\'s ASID; a second rollover before the CPU gets cpu_asid_lock reserves that stale ASID, which another mm was given meanwhile, and two live mms end up with one ASID in one generation',

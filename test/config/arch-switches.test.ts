@@ -7,6 +7,7 @@ import { checkScenarioArch, configFor, defineScenario, presetRunsOn, runsOn } fr
 import { listing } from '../../src/config/list.ts';
 
 const X86_ONLY = ['mprotectFlush', 'deferredFlushGen', 'completedGen', 'lazyTlb', 'x86TlbFlush', 'asidTransition', 'tlbbatchFlush'];
+const ARM64_ONLY = ['arm64AsidFastPath'];
 
 /** A scenario that only names switches: defineScenario's checks, no machine. */
 function scenario(fields: Record<string, unknown>) {
@@ -20,7 +21,7 @@ function scenario(fields: Record<string, unknown>) {
 
 describe('switches of one architecture', () => {
   it('marks the x86 code switches x86 and the cpumask value of batchedPending', () => {
-    for (const name of SWITCH_NAMES) expect(SWITCHES[name].arch ?? null, name).toBe(X86_ONLY.includes(name) ? 'x86' : null);
+    for (const name of SWITCH_NAMES) expect(SWITCHES[name].arch ?? null, name).toBe(X86_ONLY.includes(name) ? 'x86' : ARM64_ONLY.includes(name) ? 'arm64' : null);
     expect(switchArch(SWITCHES.batchedPending, 'cpumask')).toBe('x86');
     expect(switchArch(SWITCHES.batchedPending, 'flag')).toBeNull();
     expect(switchAppliesTo(SWITCHES.batchedPending, Arch.Arm64)).toBe(true);
@@ -33,6 +34,8 @@ describe('switches of one architecture', () => {
     expect(() => applySwitches(defaultKernelConfig(), ['batchedPending=cpumask'], Arch.Arm64)).toThrow(/batchedPending=cpumask is x86 only/);
     expect(applySwitches(defaultKernelConfig(), ['batchedPending=flag'], Arch.Arm64).batchedPending).toBe('flag');
     expect(applySwitches(defaultKernelConfig(), ['x86TlbFlush=invlpgb'], Arch.X86).x86TlbFlush).toBe('invlpgb');
+    expect(() => applySwitches(defaultKernelConfig(), ['arm64AsidFastPath=xchg'], Arch.X86)).toThrow(/switch arm64AsidFastPath models arm64 code; this run is x86 \(--arch arm64 to use it\)/);
+    expect(applySwitches(defaultKernelConfig(), ['arm64AsidFastPath=xchg'], Arch.Arm64).arm64AsidFastPath).toBe('xchg');
   });
 
   it('configFor checks the run architecture, x86 by default', () => {
@@ -48,6 +51,7 @@ describe('switches of one architecture', () => {
     expect(all.switches.map((s) => s.name)).toEqual(SWITCH_NAMES);
     expect(arm.arch).toBe('arm64');
     expect(arm.switches.map((s) => s.name)).toEqual(SWITCH_NAMES.filter((n) => !X86_ONLY.includes(n)));
+    expect(listing(undefined, Arch.X86).switches.map((s) => s.name)).toEqual(SWITCH_NAMES.filter((n) => !ARM64_ONLY.includes(n)));
     expect(arm.switches.find((s) => s.name === 'batchedPending')!.values).toEqual(['counters', 'flag']);
     expect(all.switches.find((s) => s.name === 'lazyTlb')!.arch).toBe('x86');
   });
