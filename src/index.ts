@@ -18,8 +18,9 @@
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), directIoRead (an O_DIRECT
  *                        read: pin, the device's DMA, completion), flushTlbMmRange
- *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb,
- *                        mmGlobalAsid (the mm's global ASID under INVLPGB, else 0), MAX_VMAS
+ *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb (the
+ *                        run's arch, arch/mmu-context.ts), mmGlobalAsid (x86: the mm's global
+ *                        ASID under INVLPGB, else 0), MAX_VMAS
  *                        (the VMAs an mm holds)
  *   run control          smpBarrier (every CPU of the machine arrives), stopAll, kickAll
  *   the data check       dataShadow, dataStore, dataStoreBurst, dataDeviceStore (a device's DMA),
@@ -70,7 +71,8 @@ export { collapseHugePage, type ScanResult } from './kernel/khugepaged.ts';
 export { changeProtNuma, migratePage, numaScan, type NumaScanOptions } from './kernel/numa.ts';
 export { getUserPagesFast, unpinUserPages, type GupFastResult } from './kernel/gup.ts';
 export { directIoRead } from './kernel/direct-io.ts';
-export { enterLazyTlb, flushTlbMmRange, switchMm } from './arch/x86/flush.ts';
+export { flushTlbMmRange } from './arch/tlbflush.ts';
+export { enterLazyTlb, switchMm } from './arch/mmu-context.ts';
 
 // mm, files and run control
 export { mmAlloc, mmPgd } from './kernel/mm.ts';

@@ -21,7 +21,6 @@ import { Cpu } from '../src/cpu/cpu.ts';
 import { viewsOf, type MachineMemory } from '../src/machine/memory.ts';
 import { dispatchIpi } from '../src/ipi/dispatch.ts';
 import { abortRun, finishAndWaitForAll, smpBarrier } from '../src/cpu/smp.ts';
-import { initTlbState } from '../src/arch/x86/flush.ts';
 import { kvmGuestInit } from '../src/arch/x86/kvm.ts';
 import { handleMmFault } from '../src/kernel/fault.ts';
 import { resetTlbUbc } from '../src/kernel/tlb-batch.ts';
@@ -126,7 +125,7 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   cpu.pageFaultHandler = handleMmFault;
   resetTlbUbc(cpu);
   cpu.fabric.discardStaleMessages();
-  initTlbState(cpu);
+  cpu.archOps.initTlbState(cpu);
   kvmGuestInit(cpu);
   let result: unknown = null;
   let error: SerializedError | null = null;

@@ -22,8 +22,10 @@
  *   gup-pin-unmapped      pfn pinned, PTE as GUP-fast read it, PTE after the pin, mm
  *                         (check/oracle.ts checkGupPin)
  *   tlb-conflict          pfn through the 4 KiB entry, pfn through the 2 MiB one, page shift of
- *                         the entry being filled, the TLB permission bits they differ on
- *                         (check/oracle.ts checkHugeTlbFill, checkPteTlbFill)
+ *                         the entry being filled, the TLB permission bits they differ on, and 16
+ *                         when the larger entry is an arm64 contiguous one (64 KiB, its fill's
+ *                         shift 16) (check/oracle.ts checkHugeTlbFill, checkPteTlbFill,
+ *                         checkContTlbFill)
  *   lost-data             value found, a value expected, the CPU that stored it, where it was
  *                         found: 0 memory, 1 page cache, 2 disk (check/data.ts)
  *   foreign-translation   pfn, the mm whose walk filled the TLB entry, the mm loaded, the ASID
@@ -141,13 +143,16 @@ const KINDS: Record<string, Describe> = {
     what: `of mm ${loaded} through a TLB entry for pfn ${hex(pfn)} that ${filler === loaded ? `an earlier mm of slot ${filler}` : `mm ${filler}`}'s walk filled, found under ASID ${asid}`,
     fields: { access: write ? 'write' : 'read', pfn: hex(pfn), filledByMm: filler, loadedMm: loaded, asid },
   }),
-  'tlb-conflict': ([pfn4k, pfn2m, shift, perms]) => {
-    const filled = shift === 21 ? '2 MiB' : '4 KiB';
+  'tlb-conflict': ([pfn4k, pfn2m, shift, perms, largerShift]) => {
+    const filled = shift === 21 ? '2 MiB' : shift === 16 ? '64 KiB contiguous' : '4 KiB';
     const differ = tlbFlagNames(perms);
+    // arm64: the larger entry may be a 64 KiB contiguous one
+    const larger = largerShift === 16 ? '64 KiB contiguous' : '2 MiB';
+    const largerField = largerShift === 16 ? 'pfnViaContiguous' : 'pfnVia2MiB';
     return {
       at: `${filled} TLB fill`,
-      what: `the 4 KiB entry maps pfn ${hex(pfn4k)}, the 2 MiB one pfn ${hex(pfn2m)}${differ.length > 0 ? `, permissions differ on ${differ.join(' ')}` : ''}`,
-      fields: { entryFilled: filled, pfnVia4KiB: hex(pfn4k), pfnVia2MiB: hex(pfn2m), permissionsDiffer: differ.join(' ') || 'none' },
+      what: `the 4 KiB entry maps pfn ${hex(pfn4k)}, the ${larger} one pfn ${hex(pfn2m)}${differ.length > 0 ? `, permissions differ on ${differ.join(' ')}` : ''}`,
+      fields: { entryFilled: filled, pfnVia4KiB: hex(pfn4k), [largerField]: hex(pfn2m), permissionsDiffer: differ.join(' ') || 'none' },
     };
   },
 };

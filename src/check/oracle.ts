@@ -42,6 +42,19 @@
  *                    the fill, on the filling CPU's own TLB, once per fill. Mainline replaces a
  *                    PMD's table by a huge entry (and back) only after clearing the PMD and
  *                    flushing the range (pmdp_collapse_flush, pmdp_invalidate).
+ *                    arm64's contiguous entries (16 pages, PTE_CONT): a translation of one size
+ *                    entering beside one of the other size for the same address is a conflict
+ *                    whatever the two map (Arm ARM D8.16.1: changing the contiguous bit without
+ *                    break-before-make may raise a TLB conflict abort or use an amalgam), so a
+ *                    4 KiB fill from a PTE without PTE_CONT while the contiguous entry covering
+ *                    the page (or its TLBF_CONT piece for the page) is cached, and a contiguous
+ *                    fill while a 4 KiB entry of its block that is not a piece of it is cached,
+ *                    are reported; a contiguous fill beside pieces of its block that map other
+ *                    frames too (the block was refolded onto other frames without BBM). Mainline
+ *                    changes PTE_CONT only in contpte_convert, which clears the 16 entries, flushes
+ *                    the range and waits for the DSB before it writes the new ones, so no CPU can
+ *                    still hold the old size when the new descriptors become visible (the model's
+ *                    CPUs lack BBML2_NOABORT, with which the flush is elided).
  *   lost-data        the ground truth, at the end of a trial: a word no longer holds any value a
  *                    CPU last stored to it since the program last discarded it (data.ts).
  *   foreign-translation   a user access completes through a TLB entry that another mm's walk
@@ -69,10 +82,11 @@ import { FRAME_META_WORDS, META_FLAGS, META_WRITTEN_SEQ, PAGE_SIZE, PG_DIRTY } f
 import { pteAtNoSideEffects } from '../machine/pagetable.ts';
 import { pteDirty, ptePfn, ptePresent } from '../machine/pte.ts';
 import {
-  HPAGE_VPNS, TLB_ENTRIES, TLB_HUGE_PIECES, TLBE_FLAGS, TLBE_PFN, TLBE_VPN, TLBE_WORDS, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE,
+  CONT_VPNS, HPAGE_VPNS, TLB_CONT_PIECES, TLB_ENTRIES, TLB_HUGE_PIECES, TLB_SETS, TLB_WAYS, TLBE_FLAGS, TLBE_PFN, TLBE_VPN, TLBE_WORDS,
+  TLBF_CONT, TLBF_HUGE, TLBF_NX, TLBF_USER, TLBF_WRITE,
 } from '../machine/tlb-layout.ts';
 import { readText } from './user-text.ts';
-import { htlbLookup, tlbBase, tlbEntryServesPcid, tlbLookup } from '../machine/tlb.ts';
+import { ctlbLookup, htlbLookup, tlbBase, tlbEntryServesPcid, tlbLookup } from '../machine/tlb.ts';
 import {
   DETAIL_WORDS, MAX_KINDS, MAX_VIOLATIONS, V_BASE, V_COUNT, V_FIRST_BASE, V_KIND_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS,
 } from './violation-layout.ts';
@@ -86,7 +100,8 @@ export const enum ViolationKind {
   LostAccessedBit = 6, // details as for LostDirtyBit
   GupPinUnmapped = 7, // details: pfn pinned, PTE as GUP-fast read it, PTE after the pin, mm
   // details: pfn through the 4 KiB entry, pfn through the 2 MiB one, the page shift of the entry
-  // being filled (12 or 21), the permission bits (TLBF_*) on which they differ
+  // being filled (12 or 21), the permission bits (TLBF_*) on which they differ; for an arm64
+  // contiguous entry the larger one's page shift, 16 (0 for 2 MiB), and shift 16 for its fill
   TlbConflict = 8,
   // details: the value found, a value expected (the last one recorded), the CPU that stored it,
   // where it was found (0 memory through a load, 1 the page cache, 2 the disk) (data.ts)
@@ -303,9 +318,35 @@ export function checkHugeTlbFill(v: MachineViews, cpu: number, vpn: number, pcid
  * The TLB-conflict oracle for a 4 KiB entry from a PTE about to enter `cpu`'s TLB: `vpn` to
  * `pfn` with `flags`. The 2 MiB translation of the page that the TLB holds (the 2 MiB entry, or
  * when that was evicted, a piece of it for this very page) must map the same frame with the same
- * permissions.
+ * permissions; and no contiguous translation of the page may be cached at all (the contiguous
+ * entry covering it, or its piece for this very page).
  */
 export function checkPteTlbFill(v: MachineViews, cpu: number, vpn: number, pcid: number, pfn: number, flags: number): void {
+  const t = v.tlb;
+  if (hugeConflict(v, cpu, vpn, pcid, pfn, flags, 12)) return;
+  // pieces are installed with every contiguous fill, and the flag cleared only with the whole TLB
+  if (t[tlbBase(cpu) + TLB_CONT_PIECES] === 0) return;
+  let contPfn = -1;
+  let contFlags = 0;
+  const c = ctlbLookup(t, cpu, vpn, pcid);
+  if (c >= 0) {
+    contPfn = t[c + TLBE_PFN] + (vpn & (CONT_VPNS - 1));
+    contFlags = t[c + TLBE_FLAGS];
+  } else {
+    const e = tlbLookup(t, tlbBase(cpu), vpn, pcid);
+    if (e >= 0 && (t[e + TLBE_FLAGS] & TLBF_CONT) !== 0) {
+      contPfn = t[e + TLBE_PFN];
+      contFlags = t[e + TLBE_FLAGS];
+    }
+  }
+  if (contPfn >= 0) reportViolation(v, cpu, ViolationKind.TlbConflict, vpn, pfn, contPfn, 12, (contFlags ^ flags) & TLB_PERMS, 16);
+}
+
+/**
+ * The 2 MiB half of the 4 KiB and contiguous checks: the 2 MiB translation of `vpn` the TLB holds
+ * differs from `pfn` and `flags`; reported with `shift`, the entry being filled. Whether it was.
+ */
+function hugeConflict(v: MachineViews, cpu: number, vpn: number, pcid: number, pfn: number, flags: number, shift: number): boolean {
   const t = v.tlb;
   let hugePfn: number;
   let hugeFlags: number;
@@ -315,10 +356,46 @@ export function checkPteTlbFill(v: MachineViews, cpu: number, vpn: number, pcid:
     hugeFlags = t[h + TLBE_FLAGS];
   } else {
     const e = t[tlbBase(cpu) + TLB_HUGE_PIECES] === 0 ? -1 : tlbLookup(t, tlbBase(cpu), vpn, pcid);
-    if (e < 0 || (t[e + TLBE_FLAGS] & TLBF_HUGE) === 0) return;
+    if (e < 0 || (t[e + TLBE_FLAGS] & TLBF_HUGE) === 0) return false;
     hugePfn = t[e + TLBE_PFN];
     hugeFlags = t[e + TLBE_FLAGS];
   }
   const perms = (hugeFlags ^ flags) & TLB_PERMS;
-  if (hugePfn !== pfn || perms !== 0) reportViolation(v, cpu, ViolationKind.TlbConflict, vpn, pfn, hugePfn, 12, perms);
+  if (hugePfn === pfn && perms === 0) return false;
+  reportViolation(v, cpu, ViolationKind.TlbConflict, vpn, pfn, hugePfn, shift, perms);
+  return true;
+}
+
+/**
+ * The TLB-conflict oracle for an arm64 contiguous entry about to enter `cpu`'s TLB from the
+ * descriptor walked for `vpn`: the 16-page block of `vpn`, frames from `basePfn` on, `flags`.
+ * A 4 KiB entry of the block under `pcid` that is not a contiguous piece conflicts whatever it
+ * maps (a translation of the other size); a piece of a 2 MiB entry conflicts if it maps another
+ * frame or permissions; a contiguous piece if it maps another frame than base + offset (its
+ * permissions may differ: each sub-PTE has its own dirty and access state, and any of them may
+ * become the block's translation). The 2 MiB translation of `vpn` is checked as for a 4 KiB fill.
+ * The first conflict is reported.
+ */
+export function checkContTlbFill(v: MachineViews, cpu: number, vpn: number, pcid: number, basePfn: number, flags: number): void {
+  const t = v.tlb;
+  if (hugeConflict(v, cpu, vpn, pcid, basePfn + (vpn & (CONT_VPNS - 1)), flags, 16)) return;
+  const cvpn = vpn & ~(CONT_VPNS - 1);
+  const base = tlbBase(cpu);
+  // the 4 KiB entries of one block sit in CONT_VPNS consecutive sets
+  for (let i = 0; i < CONT_VPNS; i++) {
+    let e = base + ((cvpn + i) & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
+    for (let way = 0; way < TLB_WAYS; way++, e += TLBE_WORDS) {
+      if (t[e + TLBE_VPN] !== cvpn + i || !tlbEntryServesPcid(t, e, pcid)) continue;
+      const eflags = t[e + TLBE_FLAGS];
+      const contPfn = basePfn + i;
+      const perms = (eflags ^ flags) & TLB_PERMS;
+      const conflict = (eflags & TLBF_CONT) !== 0 ? t[e + TLBE_PFN] !== contPfn
+        : (eflags & TLBF_HUGE) !== 0 ? t[e + TLBE_PFN] !== contPfn || perms !== 0
+        : true;
+      if (conflict) {
+        reportViolation(v, cpu, ViolationKind.TlbConflict, cvpn + i, t[e + TLBE_PFN], contPfn, 16, perms, 16);
+        return;
+      }
+    }
+  }
 }

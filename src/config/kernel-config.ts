@@ -32,6 +32,7 @@
  *   filemapFaultLock            mm/filemap.c:filemap_fault, mm/memory.c:do_read_fault (a read fault on a file page)
  *   mremapFlush                 mm/mremap.c:move_ptes, move_page_tables
  *   arm64AsidFastPath           arch/arm64/mm/context.c:check_and_switch_context (the fast path)
+ *   anonMthp                    mm/memory.c:do_anonymous_page, alloc_anon_folio (/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled)
  *
  * A switch that models one architecture's code says so (SwitchSpec.arch; a value of a generic
  * switch that only one architecture has, SwitchSpec.valueArch): a run of the other architecture
@@ -277,6 +278,14 @@ export const SWITCHES = {
     },
     default: 'cmpxchg',
     from: 'mainline a8ffaaa060b8 "arm64: asid: Do not replace active_asids if already 0" (found by Catalin Marinas\'s TLA+ model, cmarinas/kernel-tla asidalloc.tla). The commit text itself is not in the sources searched; the fast paths are read from arch/arm64/mm/context.c before it (the xchg of 5aec715d7d3b "arm64: mm: rewrite ASID allocator and MM context-switching code") and after it',
+  }),
+  anonMthp: defineSwitch({
+    values: {
+      off: 'hugepages-64kB/enabled is never: do_anonymous_page maps one zeroed 4 KiB page per fault',
+      '64k': 'hugepages-64kB/enabled is always: an anonymous fault whose naturally aligned 64 KiB lies inside the VMA with all 16 PTEs none allocates one order-4 folio, zeroed, and maps it with one set_ptes of 16 entries; otherwise, or when no aligned block of frames is free, it falls back to order 0',
+    },
+    default: 'off',
+    from: 'mainline 19eaf44954df "mm: thp: support allocation of anonymous multi-size THP" (v6.8, Ryan Roberts): alloc_anon_folio, thp_vma_suitable_order, pte_range_none; every size\'s sysfs control defaults to never',
   }),
 } as const;
 

@@ -15,7 +15,10 @@
  * paths are back in v.tlb's numbering. Stores to page-cache pages also take the lost-write check
  * (check/oracle.ts).
  *
- * A miss probes the 2 MiB TLB before it walks (machine/walker.ts: lookupHugeTlb).
+ * A miss probes the 2 MiB TLB before it walks (machine/walker.ts: lookupHugeTlb), and on arm64
+ * the contiguous TLB next (machine/walker-arm64.ts: lookupContTlb). The walker is the run's
+ * architecture's (walker.ts or walker-arm64.ts, with or without FEAT_HAFDBS), chosen in configure
+ * and called through fields on the miss path only; a TLB hit never looks at the architecture.
  *
  * The host: in a KVM guest that flushes paravirtually (arch/x86/kvm.ts installs a HostVcpu), the
  * hypervisor may deschedule the CPU at a race window or an interrupt point, IRQs off included:
@@ -48,6 +51,7 @@
  * it would for a window that long.
  */
 import { Arch, DEFAULT_HARDWARE, type Hardware } from '../arch/arch.ts';
+import { archOpsFor, type ArchOps } from '../arch/ops.ts';
 import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
@@ -55,6 +59,7 @@ import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.
 import { checkPromises, foreignEpochMm } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../machine/tlb.ts';
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
+import { ARM64_WALKER_HAFDBS, ARM64_WALKER_NO_HAFDBS, fillContPiece, lookupContTlb } from '../machine/walker-arm64.ts';
 import { bindPteCpu } from '../machine/pagetable.ts';
 import { bindPteArch } from '../machine/pte.ts';
 import { G_ABORT, G_ABORT_CPU, G_POINT_WAITERS, G_STOP } from '../machine/globals-layout.ts';
@@ -82,6 +87,8 @@ export const INTERRUPT_INTERVAL = 16;
 
 /** The kernel's page-fault entry: returns true when the fault was resolved and the access may retry. */
 export type PageFaultHandler = (cpu: Cpu, va: number, write: boolean, code: number) => boolean;
+/** A page walk of walker.ts's or walker-arm64.ts's: the TLB entry's word index, or a fault code. */
+type Walk = (v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, victim: number, epoch?: number) => number;
 /** Runs an IPI's function on `cpu` (ipi/dispatch.ts). */
 export type IpiDispatcher = (cpu: Cpu, from: number, msg: IpiMessage) => void;
 
@@ -137,6 +144,14 @@ export class Cpu implements IpiCpu {
   /** the architecture this run implements and its CPU features: read by arch and kernel code only */
   arch: Arch = Arch.X86;
   hw: Readonly<Hardware> = DEFAULT_HARDWARE;
+  /** the arch code of `arch` (arch/ops.ts), reached by the kernel through arch/tlbflush.ts, pgtable.ts, mmu-context.ts */
+  archOps: ArchOps = archOpsFor(Arch.X86);
+  /** the walker of this run's architecture (configure), for the miss path */
+  private walkRead: Walk = walkForRead;
+  private walkWrite: Walk = walkForWrite;
+  private walkSpec: Walk = walkSpeculative;
+  /** whether a miss probes the contiguous TLB (arm64) */
+  private contTlb = false;
 
   private readonly t: Int32Array;
   /** the hot path's one view of memory (machine/memory.ts words), and where its regions start */
@@ -200,6 +215,12 @@ export class Cpu implements IpiCpu {
     this.config = opts.config;
     this.arch = opts.arch ?? Arch.X86;
     this.hw = opts.hardware ?? DEFAULT_HARDWARE;
+    this.archOps = archOpsFor(this.arch);
+    const arm64 = this.arch === Arch.Arm64 ? (this.hw.hafdbs ? ARM64_WALKER_HAFDBS : ARM64_WALKER_NO_HAFDBS) : null;
+    this.walkRead = arm64?.walkForRead ?? walkForRead;
+    this.walkWrite = arm64?.walkForWrite ?? walkForWrite;
+    this.walkSpec = arm64?.walkSpeculative ?? walkSpeculative;
+    this.contTlb = arm64 !== null;
     this.scenarioSwitches = opts.scenarioSwitches ?? {};
     this.holds = [];
     this.texts.clear();
@@ -332,22 +353,28 @@ export class Cpu implements IpiCpu {
   }
 
   /**
-   * The miss path: the 2 MiB TLB, else a walk, and on a fault the kernel until it resolves or
-   * gives up.
+   * The miss path: the 2 MiB TLB, the contiguous TLB (arm64), else a walk, and on a fault the
+   * kernel until it resolves or gives up.
    */
   private translateSlow(va: number, vpn: number, write: boolean): number {
     this.recent[this.recentHead++ & (RECENT - 1)] = vpn;
     const h = lookupHugeTlb(this.v, this.id, this.pcid, vpn, write);
     if (h >= 0) return fillHugePiece(this.v, this.id, h, vpn, this.random());
+    if (this.contTlb) {
+      const c = lookupContTlb(this.v, this.id, this.pcid, vpn, write);
+      if (c >= 0) return fillContPiece(this.v, this.id, c, vpn, this.random());
+    }
     for (;;) {
       const victim = this.random();
       const e = write
-        ? walkForWrite(this.v, this.id, this.cr3, this.pcid, vpn, victim, this.mmWords[this.promiseIdx])
-        : walkForRead(this.v, this.id, this.cr3, this.pcid, vpn, victim, this.mmWords[this.promiseIdx]);
+        ? this.walkWrite(this.v, this.id, this.cr3, this.pcid, vpn, victim, this.mmWords[this.promiseIdx])
+        : this.walkRead(this.v, this.id, this.cr3, this.pcid, vpn, victim, this.mmWords[this.promiseIdx]);
       if (e >= 0) return e;
       this.count(Counter.PageFaults);
       traceEvent(this.v, this.id, Ev.PageFault, vpn, e, write ? 1 : 0);
-      // x86 invalidates the translation a page fault was about, cached tables included
+      // x86 invalidates the translation a page fault was about, cached tables included; arm64
+      // does the same here, a simplification (its hardware caches no translation or access-flag
+      // fault, and the kernel's flush_tlb_page after a permission fault removes what it cached)
       tlbInvalidateOnFault(this.t, this.id, vpn, this.pcid);
       const handler = this.pageFaultHandler;
       this.lastSignal = 0;
@@ -400,7 +427,7 @@ export class Cpu implements IpiCpu {
 
   /** A speculative walk of `va` now, as the hardware may make at any moment (also when lazy). */
   speculateAt(va: number): void {
-    if (this.cr3 !== 0) walkSpeculative(this.v, this.id, this.cr3, this.pcid, (va / PAGE_SIZE) | 0, this.random(), this.mmWords[this.promiseIdx]);
+    if (this.cr3 !== 0) this.walkSpec(this.v, this.id, this.cr3, this.pcid, (va / PAGE_SIZE) | 0, this.random(), this.mmWords[this.promiseIdx]);
   }
 
   /**

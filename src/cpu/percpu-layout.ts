@@ -15,8 +15,8 @@ export const IPI_SLEEPING = 4; // 1 while this CPU is in Atomics.wait on IPI_WAK
 // kvm_steal_time.preempted (arch/x86/kvm.ts): the host sets KVM_VCPU_PREEMPTED while this vCPU is
 // off, a paravirt flush cmpxchg's KVM_VCPU_FLUSH_TLB into it, the host xchg's it to 0 on resume
 export const KVM_STEAL_PREEMPTED = 5;
-export const INVLPGB_PENDING = 6; // nonzero when some CPU posted an INVLPGB this CPU has not applied (machine/invlpgb.ts)
-export const TLB_OWNER = 7; // who may touch this CPU's TLB: machine/invlpgb.ts TLB_ACTIVE, TLB_QUIESCENT, TLB_REMOTE
+export const INVLPGB_PENDING = 6; // nonzero when some CPU posted an INVLPGB this CPU has not applied (machine/tlbi-broadcast.ts)
+export const TLB_OWNER = 7; // who may touch this CPU's TLB: machine/tlbi-broadcast.ts TLB_ACTIVE, TLB_QUIESCENT, TLB_REMOTE
 
 // The status line, written by the owner, read by the watchdog and by reports.
 export const ST_IRQS_ON = 32; // 1 when IRQs are enabled

@@ -45,7 +45,7 @@ import { CsdLockTimeoutError } from '../errors.ts';
 import { formatCpuStatus, readCpuStatus } from '../cpu/status.ts';
 import { currentBaton, schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
-import { invlpgbApplyForSleepers, invlpgbApplyPending, invlpgbLagging, invlpgbPending, tlbQuiesce, tlbResume } from '../machine/invlpgb.ts';
+import { applyBroadcastForSleepers, applyBroadcastPending, broadcastLagging, broadcastPending, tlbQuiesce, tlbResume } from '../machine/tlbi-broadcast.ts';
 
 /** What the fabric needs of the CPU it belongs to. */
 export interface IpiCpu {
@@ -113,7 +113,7 @@ export class IpiFabric {
     // a kick after the store bumps the word, and the wait returns at once; in a controlled run
     // the CPU blocks instead, until a kick or its slice of steps (schedule/baton.ts)
     if (!isReady) {
-      // asleep, the CPU's TLB is left to INVLPGB issuers (machine/invlpgb.ts)
+      // asleep, the CPU's TLB is left to INVLPGB issuers (machine/tlbi-broadcast.ts)
       tlbQuiesce(this.v, this.self);
       if (!currentBaton()?.block(seen)) Atomics.wait(p, base + IPI_WAKE, seen, ms);
       tlbResume(this.v, this.self);
@@ -134,11 +134,11 @@ export class IpiFabric {
 
   /**
    * The INVLPGBs other CPUs posted since this CPU last looked, applied to its TLB: hardware work,
-   * done at every interrupt point and in every wait, IRQs on or off (machine/invlpgb.ts).
+   * done at every interrupt point and in every wait, IRQs on or off (machine/tlbi-broadcast.ts).
    */
   takeBroadcastInvalidations(): void {
-    if (!invlpgbPending(this.v, this.self)) return;
-    this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyPending(this.v, this.self);
+    if (!broadcastPending(this.v, this.self)) return;
+    this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += applyBroadcastPending(this.v, this.self);
   }
 
   /**
@@ -149,7 +149,7 @@ export class IpiFabric {
     const end = performance.now() + ms;
     for (let left = ms; left > 0; left = end - performance.now()) {
       this.takeBroadcastInvalidations();
-      this.sleepUnless(() => invlpgbPending(this.v, this.self), left);
+      this.sleepUnless(() => broadcastPending(this.v, this.self), left);
     }
     this.takeBroadcastInvalidations();
   }
@@ -244,7 +244,7 @@ export class IpiFabric {
         continue;
       }
       if (since === 0) since = performance.now();
-      this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()) || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
+      this.sleepUnless(() => this.csdPendingEmpty() || (cpu.irqsOn && this.hasPendingIpi()) || broadcastPending(this.v, this.self), SLEEP_SLICE_MS);
       if (performance.now() - since > cpu.csdLockTimeoutMs && !this.csdPendingEmpty()) {
         throw this.watchdog(cpu, 'csd_lock_wait: ', CpuMask.load(this.v.csdMask, this.csd + CSD_PENDING).toArray(), 'to run its IPI');
       }
@@ -273,7 +273,7 @@ export class IpiFabric {
    */
   idleUntil(cpu: IpiCpu, done: () => boolean, sliceMs = SLEEP_SLICE_MS): void {
     let isDone = false;
-    const ready = (): boolean => (isDone = done()) || (cpu.irqsOn && this.hasPendingIpi()) || invlpgbPending(this.v, this.self);
+    const ready = (): boolean => (isDone = done()) || (cpu.irqsOn && this.hasPendingIpi()) || broadcastPending(this.v, this.self);
     for (;;) {
       this.takeBroadcastInvalidations();
       if (cpu.irqsOn) this.takeInterrupts(cpu);
@@ -296,15 +296,15 @@ export class IpiFabric {
       cpu.checkAbort();
       if (done()) return;
       if (since === 0) since = performance.now();
-      else if (performance.now() - since > cpu.csdLockTimeoutMs) throw this.watchdog(cpu, '', invlpgbLagging(this.v, this.self), 'to apply its INVLPGBs');
+      else if (performance.now() - since > cpu.csdLockTimeoutMs) throw this.watchdog(cpu, '', broadcastLagging(this.v, this.self), 'to apply its INVLPGBs');
       // the CPUs asleep take our INVLPGBs from us; the others, at their next interrupt point
-      this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += invlpgbApplyForSleepers(this.v, this.self);
+      this.v.counters[this.self * COUNTER_STRIDE + Counter.TlbEntriesInvalidated] += applyBroadcastForSleepers(this.v, this.self);
       if (done()) return;
       // In a controlled run every other CPU is parked, or on its way there, or outside the baton:
       // the wait ends without anyone else running, and must not be a decision of the scheduler
       // (how long a CPU takes to park is the host's, and would change the schedule).
       if (currentBaton() !== null) Atomics.wait(this.p, this.base + IPI_WAKE, Atomics.load(this.p, this.base + IPI_WAKE), 0.05);
-      else this.sleepUnless(() => done() || invlpgbPending(this.v, this.self), SLEEP_SLICE_MS);
+      else this.sleepUnless(() => done() || broadcastPending(this.v, this.self), SLEEP_SLICE_MS);
     }
   }
 }

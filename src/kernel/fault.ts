@@ -27,23 +27,35 @@
  * page before truncate looked at it (and truncate unmaps it) or finds it gone: it looks the page
  * up again, and past i_size it fails with SIGBUS (VM_FAULT_SIGBUS).
  *
+ * Multi-size THP (switch anonMthp=64k; alloc_anon_folio, thp_vma_suitable_order, pte_range_none):
+ * an anonymous fault whose naturally aligned 64 KiB block lies inside the VMA, with all 16 PTEs of
+ * the block none under the PTL, allocates one order-4 folio (kernel/page.ts), zeroed, and maps
+ * all of it with one set_ptes of 16 entries, one reference and one rmap per page; any other
+ * fault, and one that finds no aligned block of frames free, maps one 4 KiB page. As the order-0
+ * page here, the folio is allocated with the PTL held (mainline allocates first and checks
+ * pte_range_none again under the lock). A write fault on a read-only page of a large folio
+ * (fork shared it) copies that page alone unless it is PageAnonExclusive: large folios are never
+ * reused on a shared page (wp_can_reuse_anon_folio).
+ *
  * Returns true when the access may be retried, false for SIGSEGV / SIGBUS (the latter told to the
  * CPU with forceSig, as do_sigbus does).
  */
 import { SIGBUS, type Cpu } from '../cpu/cpu.ts';
-import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
-import { pteAlloc, ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
+import { pteAlloc, vpnOf } from '../machine/pagetable.ts';
+import { ptepGet, setPte, setPtes } from '../arch/pgtable.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { PAGE_READONLY, pfnPte, pteMkdirty, pteMkwrite, pteMkyoung, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
-import { loadedMm } from '../arch/x86/flush.ts';
 import { INIT_MM } from './mm-layout.ts';
 import { addMmRss, mmapReadLock, mmapReadUnlock, mmPgd } from './mm.ts';
 import { VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
-import { findVma, linearPageIndex, vmaFile, vmaFlags, vmaIsAnon, type Vma } from './vma.ts';
+import { findVma, linearPageIndex, vmaEnd, vmaFile, vmaFlags, vmaIsAnon, vmaStart, type Vma } from './vma.ts';
 import { fileSize, filemapGetPage, filemapLookup } from './filemap.ts';
-import { copyHighpage, folioLock, folioMarkDirty, folioUnlock, getPage, pageAddRmap, pageAnonExclusive, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, pageReuseAnon, putPage } from './page.ts';
+import {
+  copyHighpage, folioAlloc, folioLock, folioMarkDirty, folioRefAdd, folioTestLarge, folioUnlock, getPage, pageAddRmap, pageAnonExclusive,
+  pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, pageReuseAnon, putPage,
+} from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { doNumaPage, ptepClearFlush } from './numa.ts';
@@ -76,10 +88,10 @@ function mkWritableDirtyYoung(pte: number): number {
  * mapping, then the PTE with protection `prot` maps it. Publishes the page: a walker that reads
  * the new PTE reads the frame's contents after it.
  */
-function setPteRange(v: MachineViews, mm: number, ptep: number, pfn: number, prot: number): void {
-  pageAddRmap(v, pfn);
-  addMmRss(v, mm, 1);
-  setPte(v, ptep, pfnPte(pfn, prot));
+function setPteRange(cpu: Cpu, mm: number, ptep: number, pfn: number, prot: number): void {
+  pageAddRmap(cpu.v, pfn);
+  addMmRss(cpu.v, mm, 1);
+  setPte(cpu, ptep, pfnPte(pfn, prot));
 }
 
 /**
@@ -88,19 +100,54 @@ function setPteRange(v: MachineViews, mm: number, ptep: number, pfn: number, pro
  */
 function finishFault(cpu: Cpu, mm: number, ptep: number, pfn: number, prot: number): boolean {
   pteLock(cpu, ptep);
-  const mapped = ptepGet(cpu.v, ptep) === 0;
-  if (mapped) setPteRange(cpu.v, mm, ptep, pfn, prot);
+  const mapped = ptepGet(cpu, ptep) === 0;
+  if (mapped) setPteRange(cpu, mm, ptep, pfn, prot);
   pteUnlock(cpu, ptep);
   return mapped;
 }
 
-/** do_anonymous_page: a zeroed page of this mm, writable if the VMA is. */
+/** Pages in the folio of switch anonMthp=64k: order 4. */
+const MTHP_NR = 16;
+const MTHP_SIZE = MTHP_NR * PAGE_SIZE;
+
+/**
+ * alloc_anon_folio for order 4 and the nr_pages > 1 half of do_anonymous_page, the PTL held:
+ * maps a zeroed 64 KiB folio over the aligned block around `va` with PTE flags `flags`. False,
+ * with nothing done, when the block is not wholly inside the VMA (thp_vma_suitable_order), a PTE
+ * of it is not none (pte_range_none), or no aligned block of frames is free: the caller falls
+ * back to one page.
+ */
+function doAnonymousFolio(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, prot: number): boolean {
+  const v = cpu.v;
+  const haddr = Math.floor(va / MTHP_SIZE) * MTHP_SIZE;
+  if ((vmaFlags(v, vma) & VM_SHARED) !== 0) return false;
+  if (haddr < vmaStart(v, vma) * PAGE_SIZE || haddr + MTHP_SIZE > vmaEnd(v, vma) * PAGE_SIZE) return false;
+  // the block's 16 PTEs sit in `ptep`'s table: 64 KiB-aligned blocks never straddle 2 MiB
+  const first = ptep - Math.floor((va - haddr) / PAGE_SIZE);
+  for (let i = 0; i < MTHP_NR; i++) if (ptepGet(cpu, first + i) !== 0) return false;
+  const pfn = folioAlloc(v, cpu.id, MTHP_NR, FrameKind.Anon, mm, linearPageIndex(v, vma, haddr), true);
+  if (pfn === 0) {
+    cpu.count(Counter.MthpAnonFaultFallback);
+    return false;
+  }
+  // one reference per PTE, as folio_ref_add(folio, nr_pages - 1) makes them
+  folioRefAdd(v, pfn, MTHP_NR - 1);
+  addMmRss(v, mm, MTHP_NR);
+  for (let i = 0; i < MTHP_NR; i++) pageAddRmap(v, pfn + i);
+  // publishes the folio: a walker that reads one of the new PTEs reads the frames' contents after it
+  setPtes(cpu, mm, haddr, first, pfnPte(pfn, prot), MTHP_NR);
+  cpu.count(Counter.MthpAnonFaultAlloc);
+  return true;
+}
+
+/** do_anonymous_page: a zeroed page of this mm (or a 64 KiB folio, switch anonMthp), writable if the VMA is. */
 function doAnonymousPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, write: boolean): boolean {
   const v = cpu.v;
+  const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
+  if (cpu.config.anonMthp === '64k' && doAnonymousFolio(cpu, mm, vma, va, ptep, faultProt(writable, writable && write))) return true;
   const pfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, linearPageIndex(v, vma, va), true);
   if (pfn === 0) return false;
-  const writable = (vmaFlags(v, vma) & VM_WRITE) !== 0;
-  setPteRange(v, mm, ptep, pfn, faultProt(writable, writable && write));
+  setPteRange(cpu, mm, ptep, pfn, faultProt(writable, writable && write));
   return true;
 }
 
@@ -149,15 +196,15 @@ function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: nu
   const pfn = filemapFault(cpu, vma, va);
   if (pfn === 0) return false;
   pteLock(cpu, ptep);
-  const pte = ptepGet(v, ptep);
+  const pte = ptepGet(cpu, ptep);
   let mapped = false;
   let writable = false;
   if (pte === 0) {
-    setPteRange(v, mm, ptep, pfn, faultProt(true, true));
+    setPteRange(cpu, mm, ptep, pfn, faultProt(true, true));
     mapped = writable = true;
   } else if (ptePresent(pte) && ptePfn(pte) === pfn && !pteWrite(pte)) {
     // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
-    setPte(v, ptep, mkWritableDirtyYoung(pte));
+    setPte(cpu, ptep, mkWritableDirtyYoung(pte));
     writable = true;
   }
   pteUnlock(cpu, ptep);
@@ -207,7 +254,7 @@ function doCowFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): b
 
 /** wp_page_reuse: the page stays; a promotion, no flush: a CPU with the old read-only entry faults and finds this one. */
 function wpPageReuse(cpu: Cpu, ptep: number, pte: number): boolean {
-  setPte(cpu.v, ptep, mkWritableDirtyYoung(pte));
+  setPte(cpu, ptep, mkWritableDirtyYoung(pte));
   return true;
 }
 
@@ -230,7 +277,7 @@ function wpPageCopy(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pt
     cpu.raceWindow(KernelPoint.WpPageCopied);
   }
   pteLock(cpu, ptep);
-  if (newPfn === 0 || ptepGet(v, ptep) !== pte) {
+  if (newPfn === 0 || ptepGet(cpu, ptep) !== pte) {
     // out of memory, or someone changed the PTE meanwhile (another CPU's fault resolved it): retry
     if (newPfn !== 0) putPage(v, cpu.id, newPfn);
     putPage(v, cpu.id, oldPfn);
@@ -239,7 +286,7 @@ function wpPageCopy(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pt
   ptepClearFlush(cpu, mm, page, ptep);
   pageAddRmap(v, newPfn);
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(v, ptep, pfnPte(newPfn, faultProt(true, true)));
+  setPte(cpu, ptep, pfnPte(newPfn, faultProt(true, true)));
   pageRemoveRmap(v, oldPfn);
   // the old mapping's reference, then the fault's own
   putPage(v, cpu.id, oldPfn);
@@ -259,7 +306,8 @@ function doWpPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pte:
   const pfn = ptePfn(pte);
   if (pageIsAnon(v, pfn)) {
     if (pageAnonExclusive(v, pfn)) return wpPageReuse(cpu, ptep, pte);
-    if (pageMapcount(v, pfn) === 1 && pageRefCount(v, pfn) === 1) {
+    // wp_can_reuse_anon_folio: never a page of a large folio, whose other pages may be mapped
+    if (!folioTestLarge(v, pfn) && pageMapcount(v, pfn) === 1 && pageRefCount(v, pfn) === 1) {
       pageReuseAnon(v, pfn, mm);
       return wpPageReuse(cpu, ptep, pte);
     }
@@ -269,7 +317,8 @@ function doWpPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pte:
 
 /** handle_mm_fault for a user access at `va` on this CPU's loaded mm. Entry and return are traced. */
 export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
-  const mm = loadedMm(cpu);
+  // current->mm: the mm this CPU's last switch_mm loaded
+  const mm = cpu.mm;
   traceKernelEnter(cpu, KPath.HandleMmFault, mm, traceVpn(va), write ? 1 : 0);
   const handled = mm !== INIT_MM && rawHandleMmFault(cpu, mm, va, write);
   traceKernelExit(cpu, KPath.HandleMmFault, handled ? 1 : 0);
@@ -321,10 +370,10 @@ function handleVmaFault(cpu: Cpu, mm: number, vma: Vma, va: number, write: boole
   if (write && (flags & VM_SHARED) !== 0) return doSharedWriteFault(cpu, mm, vma, va, ptep);
   // do_pte_missing on a file VMA: the page is looked up and locked before the PTL (a lockless
   // look at the PTE, as handle_pte_fault's; finish_fault checks it again under the PTL)
-  if (!anon && ptepGet(v, ptep) === 0) return write ? doCowFault(cpu, mm, vma, va, ptep) : doReadFault(cpu, vma, va, ptep, mm);
+  if (!anon && ptepGet(cpu, ptep) === 0) return write ? doCowFault(cpu, mm, vma, va, ptep) : doReadFault(cpu, vma, va, ptep, mm);
   pteLock(cpu, ptep);
   try {
-    const pte = ptepGet(v, ptep);
+    const pte = ptepGet(cpu, ptep);
     // a file PTE cleared since the look above: retry, the next fault takes the path above
     if (pte === 0) return anon ? doAnonymousPage(cpu, mm, vma, va, ptep, write) : true;
     // a NUMA hinting fault: the VMA allows the access (checked above), the PTE is PROT_NONE

@@ -46,9 +46,10 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
-import { pmdAddrEnd, pteAlloc, pteOffset, ptepGet, ptepSetWrprotect, setPte } from '../machine/pagetable.ts';
+import { pmdAddrEnd, pteAlloc, pteOffset } from '../machine/pagetable.ts';
+import { ptepGet, ptepSetWrprotect, setPte } from '../arch/pgtable.ts';
 import { pfnPte, pteMapsPage, pteMkdirty, pteMkold, pteMkwrite, ptePfn, ptePgprot, pteWrite, pteWrprotect } from '../machine/pte.ts';
-import { flushTlbMmRange, TLB_FLUSH_ALL } from '../arch/x86/flush.ts';
+import { flushTlbMmRange, TLB_FLUSH_ALL } from '../arch/tlbflush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { addMmRss, mmAlloc, mmAnonVmaRoot, mmPgd, mmSetAnonVmaRoot, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { VM_SHARED, VM_WRITE } from './vma-layout.ts';
@@ -75,7 +76,7 @@ function copyPresentPage(cpu: Cpu, child: number, dstPtep: number, pte: number, 
   pageAddRmap(v, copy);
   addMmRss(v, child, 1);
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(v, dstPtep, pteMkwrite(pteMkdirty(pfnPte(copy, ptePgprot(pteMkold(pte))))), cpu.id);
+  setPte(cpu, dstPtep, pteMkwrite(pteMkdirty(pfnPte(copy, ptePgprot(pteMkold(pte))))));
   return true;
 }
 
@@ -84,7 +85,7 @@ function copyPresentPage(cpu: Cpu, child: number, dstPtep: number, pte: number, 
  * child maps the same page, read-only where the parent could write, and the parent's PTE is
  * write-protected. Returns false when memory is out.
  */
-function copyPresentPte(cpu: Cpu, child: number, srcPtep: number, dstPtep: number, pte: number, index: number): boolean {
+function copyPresentPte(cpu: Cpu, parent: number, child: number, addr: number, srcPtep: number, dstPtep: number, pte: number, index: number): boolean {
   const v = cpu.v;
   const pfn = ptePfn(pte);
   if (pageIsAnon(v, pfn)) {
@@ -100,10 +101,10 @@ function copyPresentPte(cpu: Cpu, child: number, srcPtep: number, dstPtep: numbe
   if (pteWrite(pte)) {
     // is_cow_mapping: keeps a D bit the walker sets meanwhile; other CPUs' TLBs keep the
     // writable entry until dup_mmap's flush
-    ptepSetWrprotect(v, srcPtep);
+    ptepSetWrprotect(cpu, parent, addr, srcPtep);
     childPte = pteWrprotect(childPte);
   }
-  setPte(v, dstPtep, pteMkold(childPte), cpu.id);
+  setPte(cpu, dstPtep, pteMkold(childPte));
   return true;
 }
 
@@ -123,9 +124,9 @@ function copyPteRange(cpu: Cpu, parent: number, child: number, srcVma: Vma, star
   let ok = true;
   try {
     for (let addr = start, i = 0; addr < end && ok; addr += PAGE_SIZE, i++) {
-      const pte = ptepGet(v, first + i);
+      const pte = ptepGet(cpu, first + i);
       if (!pteMapsPage(pte)) continue;
-      ok = copyPresentPte(cpu, child, first + i, dstFirst + i, pte, linearPageIndex(v, srcVma, addr));
+      ok = copyPresentPte(cpu, parent, child, addr, first + i, dstFirst + i, pte, linearPageIndex(v, srcVma, addr));
     }
   } finally {
     pteUnlock(cpu, first);

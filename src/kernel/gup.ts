@@ -99,7 +99,7 @@ function gupFastPte(w: GupFastWalk, addr: number, ptep: number, pte: number, pmd
   if (!ptePresent(pte) || !pteUser(pte) || (w.write && !pteWrite(pte))) return false;
   const pfn = ptePfn(pte);
   // try_grab_folio: never resurrect a page whose count already dropped to zero
-  if (!folioTryGet(v, pfn)) return false;
+  if (!folioTryGet(v, pfn, w.cpu.id)) return false;
   pinPage(v, pfn);
   // the pin oracle's look, right after the pin (check/oracle.ts checkGupPin)
   const mappedAtPin = gupPinMappedNoSideEffects(v, w.pgd, addr, pfn);

@@ -39,6 +39,8 @@
  * with the huge PMD, and freed with it. As in mainline no table is freed at collapse. Every step
  * the race depends on is mainline's. khugepaged's scan (hpage_collapse_scan_pmd) is not modelled: the caller names
  * the range; max_ptes_none and max_ptes_shared are 0 (every PTE present, every page mapped once).
+ * Pages of PTE-mapped large folios (switch anonMthp) are collapsed too, each folio locked and its
+ * count checked once, as __collapse_huge_page_isolate's compound_pagelist does.
  *
  * API:
  *   collapseHugePage(cpu, mm, addr)   collapse the 2 MiB-aligned range at `addr`; a ScanResult
@@ -54,14 +56,14 @@ import {
   tableIndex, tablesOnPathNoSideEffects, vpnOf,
 } from '../machine/pagetable.ts';
 import { PAGE_READONLY, pfnPte, pmdLeaf, pmdTableEntry, pteMkdirty, pteMkwrite, pteMkyoung, pteNone, ptePfn, ptePresent } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { MM_MMAP_LOCK } from './mm-layout.ts';
 import { mmAnonVmaRoot, mmBase, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { anonVmaLockWrite, anonVmaUnlockWrite } from './rmap.ts';
 import { rwsemIsWriteLocked } from './locks.ts';
 import { tlbRemoveTableSyncOne } from './mmu-gather.ts';
 import { zapDepositedTable } from './zap.ts';
-import { copyHighpage, folioTrylock, folioUnlock, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
+import { copyHighpage, folioHead, folioMapcount, folioTestLarge, folioTrylock, folioUnlock, getPage, pageAddRmap, pageIsAnon, pageMapcount, pageRefCount, pageRemoveRmap, putPage } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { VM_WRITE } from './vma-layout.ts';
 import { findVma, vmaEnd, vmaFlags, vmaIsAnon } from './vma.ts';
@@ -133,17 +135,35 @@ export function pmdpCollapseFlush(cpu: Cpu, mm: number, haddr: number, pmdp: num
   return pmd;
 }
 
-/** Unlocks the pages of the first `n` PTEs of `table`, which isolation locked. */
-function unlockIsolated(cpu: Cpu, table: number, n: number): void {
-  for (let i = 0; i < n; i++) folioUnlock(cpu, ptePfn(ptepGet(cpu.v, entryWord(table, i))));
+/**
+ * Undoes the isolation of the first `n` PTEs of `table`: unlocks their order-0 pages, and unlocks
+ * and puts each large folio in `folios`.
+ */
+function unlockIsolated(cpu: Cpu, table: number, n: number, folios: readonly number[]): void {
+  for (let i = 0; i < n; i++) {
+    const pfn = ptePfn(ptepGet(cpu.v, entryWord(table, i)));
+    if (!folioTestLarge(cpu.v, pfn)) folioUnlock(cpu, pfn);
+  }
+  releaseLargeFolios(cpu, folios);
+}
+
+/** The end of a large folio's isolation (the compound_pagelist's folio_unlock and putback): unlocked, isolation's reference dropped. */
+function releaseLargeFolios(cpu: Cpu, folios: readonly number[]): void {
+  for (const head of folios) {
+    folioUnlock(cpu, head);
+    putPage(cpu.v, cpu.id, head);
+  }
 }
 
 /**
  * __collapse_huge_page_isolate, under the old table's PTL, after the sync IPI: every PTE present,
- * its page anonymous, mapped once, locked by us, and referenced by its mapping only. On failure
- * nothing stays locked.
+ * its page anonymous, mapped once, locked by us, and referenced by its mappings only. A large
+ * folio (switch anonMthp; mainline since "mm/khugepaged: allow to collapse PTE-mapped compound
+ * pages", v5.8) is locked and checked once, at its first page, its count against its map count
+ * (one reference per PTE), and then held with a reference of the isolation's: its heads go to
+ * `folios` (the compound_pagelist). On failure nothing stays locked or held.
  */
-function collapseHugePageIsolate(cpu: Cpu, table: number): ScanResult {
+function collapseHugePageIsolate(cpu: Cpu, table: number, folios: number[]): ScanResult {
   const v = cpu.v;
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const pte = ptepGet(v, entryWord(table, i));
@@ -152,15 +172,20 @@ function collapseHugePageIsolate(cpu: Cpu, table: number): ScanResult {
     if (pteNone(pte)) result = 'SCAN_EXCEED_NONE_PTE';
     else if (!ptePresent(pte)) result = 'SCAN_PTE_NON_PRESENT';
     else if (!pageIsAnon(v, pfn) || pageMapcount(v, pfn) !== 1) result = 'SCAN_EXCEED_SHARED_PTE';
+    // a large folio met at an earlier page: dealt with already
+    else if (folioTestLarge(v, pfn) && folios.includes(folioHead(v, pfn))) continue;
     else if (!folioTrylock(v, pfn)) result = 'SCAN_PAGE_LOCK';
-    else if (pageRefCount(v, pfn) !== 1) {
+    else if (pageRefCount(v, pfn) !== folioMapcount(v, pfn)) {
       // is_refcount_suitable: a pin taken by a GUP-fast walker that finished before the flush
       // IPI shows here; the page may be under DMA and must not be copied away
       folioUnlock(cpu, pfn);
       result = 'SCAN_PAGE_COUNT';
+    } else if (folioTestLarge(v, pfn)) {
+      getPage(v, pfn);
+      folios.push(folioHead(v, pfn));
     }
     if (result !== 'SCAN_SUCCEED') {
-      unlockIsolated(cpu, table, i);
+      unlockIsolated(cpu, table, i, folios);
       return result;
     }
   }
@@ -170,9 +195,11 @@ function collapseHugePageIsolate(cpu: Cpu, table: number): ScanResult {
 /**
  * __collapse_huge_page_copy and __collapse_huge_page_copy_succeeded: copies every page into its
  * new frame, then under the old table's PTL clears each old PTE, removes its rmap, unlocks the
- * page and puts it (freeing it: isolation saw no other reference).
+ * page and puts it (freeing it: isolation saw no other reference). The pages of a large folio
+ * are put one by one; the folio is unlocked and its isolation reference dropped after the last,
+ * which frees it whole.
  */
-function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: number[]): void {
+function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: number[], folios: readonly number[]): void {
   const v = cpu.v;
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const src = ptePfn(ptepGet(v, entryWord(oldTable, i)));
@@ -185,10 +212,12 @@ function collapseHugePageCopy(cpu: Cpu, oldTable: number, target: number[]): voi
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const pfn = ptePfn(ptepGetAndClear(v, entryWord(oldTable, i)));
     pageRemoveRmap(v, pfn);
-    folioUnlock(cpu, pfn);
+    // a large folio stays locked, and held by the isolation, until all its pages are done
+    if (!folioTestLarge(v, pfn)) folioUnlock(cpu, pfn);
     putPage(v, cpu.id, pfn);
   }
   pteUnlock(cpu, first);
+  releaseLargeFolios(cpu, folios);
 }
 
 /**
@@ -235,7 +264,8 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
   const oldTable = ptePfn(pmd);
   const first = entryWord(oldTable, 0);
   pteLock(cpu, first);
-  const result = collapseHugePageIsolate(cpu, oldTable);
+  const folios: number[] = [];
+  const result = collapseHugePageIsolate(cpu, oldTable, folios);
   pteUnlock(cpu, first);
   if (result !== 'SCAN_SUCCEED') {
     // pmd_populate: the old table goes back as it was; faults waiting on the mmap_lock find it
@@ -248,7 +278,7 @@ function collapseHugePageLocked(cpu: Cpu, mm: number, haddr: number, target: Col
   // every page is locked: an rmap walk that finds none of them mapped leaves them alone
   anonVmaUnlockWrite(cpu, anonVmaRoot);
 
-  collapseHugePageCopy(cpu, oldTable, target.pages);
+  collapseHugePageCopy(cpu, oldTable, target.pages, folios);
   // The new table stands for the huge PMD: what maybe_pmd_mkwrite(pmd_mkdirty(folio_mk_pmd()))
   // gives that PMD (vm_page_prot, young), each of its PTEs gets. No walker reaches it before
   // set_pmd_at.

@@ -11,7 +11,7 @@
  *   4. tlb_finish_mmu: flush (freed_tables, so lazy CPUs too), free pages and tables.
  * When munmap returns, no CPU translates any address of the range.
  */
-import { destroyContextFreeGlobalAsid } from '../arch/x86/broadcast.ts';
+import { destroyContext } from '../arch/mmu-context.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { USER_VA_LIMIT } from '../machine/pagetable.ts';
@@ -185,7 +185,7 @@ export function exitMmap(cpu: Cpu, mm: number): void {
   tlbFinishMmu(cpu, tlb);
   mmapWriteUnlock(cpu, mm);
   freeFrame(v, cpu.id, mmPgd(v, mm));
-  destroyContextFreeGlobalAsid(cpu, mm);
+  destroyContext(cpu, mm);
   mmFree(v, mm);
   cpu.setActivity(Activity.User);
 }

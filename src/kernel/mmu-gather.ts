@@ -60,7 +60,7 @@ import { PAGE_SHIFT, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { freeFrame } from '../machine/frames.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
 import { IpiFn } from '../ipi/protocol.ts';
-import { TLB_FLUSH_ALL, flushTlbMmRange, tlbTableFlushImpliesIpiBroadcast } from '../arch/x86/flush.ts';
+import { TLB_FLUSH_ALL, tlbFlush, tlbTableFlushImpliesIpiBroadcast } from '../arch/tlbflush.ts';
 import { Counter } from '../trace/counters.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmTlbFlushNested } from './mm.ts';
 import { pageRemoveRmap, putPage } from './page.ts';
@@ -218,8 +218,8 @@ export function pudFreeTlb(tlb: MmuGather, table: number, va: number): void {
   rawFreeTableTlb(tlb, table, va);
 }
 
-/** tlb_get_unmap_shift: the stride of the flush follows the smallest level cleared. */
-function tlbGetUnmapShift(tlb: MmuGather): number {
+/** tlb_get_unmap_shift: the stride of the flush follows the smallest level cleared (for the arch's tlb_flush). */
+export function tlbGetUnmapShift(tlb: MmuGather): number {
   if (tlb.clearedPtes) return PAGE_SHIFT;
   if (tlb.clearedPmds) return PMD_SHIFT;
   if (tlb.clearedPuds) return PUD_SHIFT;
@@ -227,18 +227,13 @@ function tlbGetUnmapShift(tlb: MmuGather): number {
   return PAGE_SHIFT;
 }
 
-/** x86 tlb_flush: the gathered range, or everything for fullmm / need_flush_all. */
-function tlbFlush(cpu: Cpu, tlb: MmuGather): void {
-  const all = tlb.fullmm || tlb.needFlushAll;
-  const start = all ? 0 : tlb.start;
-  const end = all ? TLB_FLUSH_ALL : tlb.end;
-  cpu.raceWindow(KernelPoint.MmuGatherBeforeFlush); // race window: the gathered entries are gone from the page tables, not yet from other TLBs
-  flushTlbMmRange(cpu, tlb.mm, start, end, tlbGetUnmapShift(tlb), tlb.freedTables);
-}
-
-/** tlb_flush_mmu_tlbonly: flushes what was gathered, if anything; pages stay queued. */
+/**
+ * tlb_flush_mmu_tlbonly: flushes what was gathered, if anything, with the arch's tlb_flush (x86:
+ * the gathered range, or everything for fullmm / need_flush_all); pages stay queued.
+ */
 export function tlbFlushMmuTlbonly(cpu: Cpu, tlb: MmuGather): void {
   if (!(tlb.freedTables || tlb.clearedPtes || tlb.clearedPmds || tlb.clearedPuds || tlb.clearedP4ds)) return;
+  cpu.raceWindow(KernelPoint.MmuGatherBeforeFlush); // race window: the gathered entries are gone from the page tables, not yet from other TLBs
   tlbFlush(cpu, tlb);
   tlbResetRange(tlb);
 }

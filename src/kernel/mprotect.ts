@@ -10,7 +10,7 @@
  * change_pte_range, per PTE table, under its PTL:
  *   1. flush_tlb_batched_pending: what reclaim cleared and has not flushed is flushed first;
  *   2. for each present PTE (pte_present, pteMapsPage: PROT_NONE ones included):
- *        ptep_modify_prot_start   ptep_get_and_clear (zap.ts ptepGetAndClearFull, switch
+ *        ptep_modify_prot_start   ptep_get_and_clear (arch/pgtable.ts ptepGetAndClear, switch
  *                                 ptepGetAndClear): the walker can no longer set A or D, so the
  *                                 value returned is the PTE's last word, dirty bit included
  *        pte_modify               the VMA's new protection, PFN and A/D kept
@@ -50,7 +50,8 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import type { SwitchValue } from '../config/kernel-config.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { USER_VA_LIMIT, pmdAddrEnd, pteOffset, ptepGet, setPte } from '../machine/pagetable.ts';
+import { USER_VA_LIMIT, pmdAddrEnd, pteOffset } from '../machine/pagetable.ts';
+import { ptepGet, ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import {
   PAGE_NONE, PAGE_READONLY, pteDirty, pteMkwrite, pteMapsPage, pteModify, pteNeedsFlush as archPteNeedsFlush, pteNone,
   ptePfn, ptePresent, pteProtnone, pteWrite,
@@ -59,7 +60,7 @@ import {
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_GLOBAL, _PAGE_NX, _PAGE_RW, _PAGE_SOFTW1, _PAGE_SOFTW2, _PAGE_SOFTW3,
 } from '../machine/pte-x86.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { decTlbFlushPending, incTlbFlushPending, mmPgd, mmapWriteLock, mmapWriteUnlock } from './mm.ts';
 import { VMA_FLAGS, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from './vma-layout.ts';
@@ -69,7 +70,6 @@ import { type MmuGather, tlbFinishMmu, tlbFlushPteRange, tlbGatherMmu } from './
 import { pageIsAnon, pageMapcount } from './page.ts';
 import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
-import { ptepGetAndClearFull } from './zap.ts';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from './mmap.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
 import { KernelPoint } from './points.ts';
@@ -245,14 +245,14 @@ function changePteRange(cpu: Cpu, batch: ProtectionBatch, vma: Vma, start: numbe
   let pages = 0;
   // ptep++ as the kernel walks: [start, end) never crosses a PTE table
   for (let addr = start, ptep = first; addr < end; addr += PAGE_SIZE, ptep++) {
-    const pte = ptepGet(v, ptep);
+    const pte = ptepGet(cpu, ptep);
     if (!pteMapsPage(pte)) continue;
     // already a hinting fault away: no change, no flush
     if (protNuma && pteProtnone(pte)) continue;
-    const oldPte = ptepGetAndClearFull(cpu, ptep);
+    const oldPte = ptepGetAndClear(cpu, mm, addr, ptep);
     const newPte = pteModifyForVma(v, vma, oldPte, newprot, tryWritable);
     // publishes the new protection; a CPU that faults meanwhile waits on the PTL we hold
-    setPte(v, ptep, newPte);
+    setPte(cpu, ptep, newPte);
     if (pteNeedsFlush(cpu.config.mprotectFlush, oldPte, newPte)) protectionBatchFlushPte(batch, addr);
     pages++;
   }

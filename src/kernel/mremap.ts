@@ -60,10 +60,10 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { frameMetaIndex } from '../machine/frames.ts';
 import { META_TABLE_VPN, PAGE_SIZE } from '../machine/phys-layout.ts';
 import {
-  PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryOffset, pmdAddrEnd, pmdAlloc, pteAlloc, ptepGet, setPte, tracePteChange, vpnOf,
+  PMD_LEVEL, PMD_SIZE, PTE_LEVEL, USER_VA_LIMIT, entryOffset, pmdAddrEnd, pmdAlloc, pteAlloc, tracePteChange, vpnOf,
 } from '../machine/pagetable.ts';
 import { pmdLeaf, pteDirty, pteMapsPage, ptePfn, ptePresent } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
 import { PromiseKind, makePromise, promiseStart } from '../check/promises.ts';
@@ -77,7 +77,7 @@ import { dropRmapLocks, takeRmapLocks } from './rmap.ts';
 import { vmaStartWrite } from './vma-lock.ts';
 import { pteLock, pteLockptr, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
-import { ptepGetAndClearFull } from './zap.ts';
+import { ptepGet, ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { KernelPoint } from './points.ts';
 
 /** mremap's flags (include/uapi/linux/mman.h) */
@@ -306,10 +306,10 @@ function movePtes(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, oldEnd: numbe
   let deferred = false;
   // ptep++ as the kernel walks: [oldAddr, oldEnd) and its new place never cross a PTE table
   for (let addr = oldAddr, oldPtep = oldFirst, newPtep = newFirst; addr < oldEnd; addr += PAGE_SIZE, oldPtep++, newPtep++) {
-    if (ptepGet(v, oldPtep) === 0) continue;
+    if (ptepGet(cpu, oldPtep) === 0) continue;
     // the exchange returns every A/D bit a walker set up to the clear; from here a walk of the
     // old address faults, and a CPU whose TLB still has it uses the entry until the flush
-    const pte = ptepGetAndClearFull(cpu, oldPtep);
+    const pte = ptepGetAndClear(cpu, mm, addr, oldPtep);
     // x86 pte_present: P, or PROT_NONE (a NUMA-hinting PTE whose change may not be flushed yet)
     if (pteMapsPage(pte)) {
       if (!afterUnlock || pteDirty(pte)) forceFlush = true;
@@ -317,7 +317,7 @@ function movePtes(cpu: Cpu, mm: number, vma: Vma, oldAddr: number, oldEnd: numbe
       cpu.count(Counter.MremapPtesMoved);
     }
     // move_pte is the identity on x86; the page keeps its reference and map count
-    setPte(v, newPtep, pte);
+    setPte(cpu, newPtep, pte);
   }
   // both PTLs still held: truncate or reclaim, which free the page, wait for them at the new PTE
   if (forceFlush) flushTlbMmRange(cpu, mm, oldAddr, oldEnd);

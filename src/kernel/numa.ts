@@ -50,18 +50,21 @@ import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { allocFrame, frameMetaIndex, freeFrame } from '../machine/frames.ts';
 import { FrameKind, META_FLAGS, PAGE_SIZE } from '../machine/phys-layout.ts';
-import { ptepGet, setPte, vpnOf } from '../machine/pagetable.ts';
+import { vpnOf } from '../machine/pagetable.ts';
+import { ptepGet, ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { pfnPte, pteMkyoung, ptePfn, ptePgprot, ptePresent, pteProtnone } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { mmBase, mmPgd, mmTlbFlushPending, mmapReadLock, mmapReadUnlock } from './mm.ts';
 import { MM_NUMA_SCAN_SEQ } from './mm-layout.ts';
 import { Counter } from '../trace/counters.ts';
 import { VMA_NUMAB_PIDS, VM_EXEC, VM_READ, VM_WRITE } from './vma-layout.ts';
 import { allVmas, findVma, vmaEnd, vmaFlags, vmaIsAnon, vmaStart, vmasIn, type Vma } from './vma.ts';
-import { copyHighpage, folioRefFreeze, pageAddRmap, pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage } from './page.ts';
+import {
+  copyHighpage, folioAlloc, folioHead, folioMapcount, folioNrPages, folioRefAdd, folioRefFreeze, folioTestLarge, freeFrozenFolio, pageAddRmap,
+  pageIndex, pageIsAnon, pageMapcount, pageRemoveRmap, putPage,
+} from './page.ts';
 import { pteOffsetMapLock, pteUnlock } from './ptl.ts';
-import { ptepGetAndClearFull } from './zap.ts';
 import { MM_CP_PROT_NUMA, changeProtection, protectionBatchFinish, protectionBatchStart, pteModifyForVma, vmGetPageProt } from './mprotect.ts';
 import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
@@ -77,7 +80,7 @@ export function pteAccessible(cpu: Cpu, mm: number, pte: number): boolean {
 
 /** models mm/pgtable-generic.c:ptep_clear_flush: clear, and flush_tlb_page if a TLB may hold it. */
 export function ptepClearFlush(cpu: Cpu, mm: number, va: number, ptep: number): number {
-  const pte = ptepGetAndClearFull(cpu, ptep);
+  const pte = ptepGetAndClear(cpu, mm, va, ptep);
   if (pteAccessible(cpu, mm, pte)) flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
   return pte;
 }
@@ -185,21 +188,23 @@ function numaRestoredPte(v: MachineViews, vma: Vma, pte: number): number {
  * kernel installs a migration entry and drops the lock: a CPU that faults on the page meanwhile
  * waits on the PTL instead of in migration_entry_wait. Returns false, with the PTE as it was, when
  * the page cannot move now: the PTE maps nothing, the page is not anonymous and mapped once,
- * someone else holds a reference (a GUP pin comes with one), or no frame is free.
+ * someone else holds a reference (a GUP pin comes with one), or no frame is free. A page of a
+ * large folio (switch anonMthp) moves with its whole folio (migrateFolioLocked).
  */
 function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number): boolean {
   const v = cpu.v;
-  const pte = ptepGet(v, ptep);
+  const pte = ptepGet(cpu, ptep);
   if (!ptePresent(pte) && !pteProtnone(pte)) return false;
   const oldPfn = ptePfn(pte);
   if (!pageIsAnon(v, oldPfn) || pageMapcount(v, oldPfn) !== 1) return false;
+  if (folioTestLarge(v, oldPfn)) return migrateFolioLocked(cpu, mm, vma, va, ptep, oldPfn);
   const newPfn = allocFrame(v, cpu.id, FrameKind.Anon, mm, pageIndex(v, oldPfn), false);
   if (newPfn === 0) return false;
   const old = ptepClearFlush(cpu, mm, va, ptep);
   // folio_ref_freeze(1): the mapping's reference only. A GUP-fast that took one first keeps the
   // page here; one that tries after finds the count zero, or the PTE changed, and backs off
   if (!folioRefFreeze(v, oldPfn, 1)) {
-    setPte(v, ptep, old);
+    setPte(cpu, ptep, old);
     putPage(v, cpu.id, newPfn);
     return false;
   }
@@ -215,9 +220,65 @@ function migratePteLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: numb
   pageAddRmap(v, newPfn);
   const newPte = pfnPte(newPfn, ptePgprot(mapped));
   // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
-  setPte(v, ptep, newPte);
+  setPte(cpu, ptep, newPte);
   // the count is frozen at zero: nobody else can hold the old frame, it goes straight back
   freeFrame(v, cpu.id, oldPfn);
+  return true;
+}
+
+/**
+ * migrate_pages for the large folio (switch anonMthp) whose page `oldPfn` the locked PTE at `ptep`
+ * maps, as migratePteLocked moves one page: every PTE of the folio cleared and the folio's range
+ * flushed once (try_to_migrate over the folio), its count frozen at one reference per PTE, each
+ * page's contents and flags copied into a new folio of the same size, each PTE set again to its
+ * new page with its own A/D bits (remove_migration_ptes), the old folio freed whole. Only a folio
+ * mapped whole by this PTE table, at an address aligned to its size, and by nothing else moves;
+ * mainline would split any other first and give up when it cannot: here it gives up at once.
+ * Returns false with every PTE as it was when the folio cannot move now.
+ */
+function migrateFolioLocked(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, oldPfn: number): boolean {
+  const v = cpu.v;
+  const head = folioHead(v, oldPfn);
+  const nr = folioNrPages(v, head);
+  const start = va - (oldPfn - head) * PAGE_SIZE;
+  // aligned to the folio's size, its PTEs are in the locked table
+  if (start % (nr * PAGE_SIZE) !== 0 || folioMapcount(v, head) !== nr) return false;
+  const first = ptep - (oldPfn - head);
+  for (let i = 0; i < nr; i++) {
+    const pte = ptepGet(cpu, first + i);
+    if ((!ptePresent(pte) && !pteProtnone(pte)) || ptePfn(pte) !== head + i) return false;
+  }
+  const newHead = folioAlloc(v, cpu.id, nr, FrameKind.Anon, mm, pageIndex(v, head), false);
+  if (newHead === 0) return false;
+  const old: number[] = [];
+  let accessible = false;
+  for (let i = 0; i < nr; i++) {
+    old.push(ptepGetAndClear(cpu, mm, start + i * PAGE_SIZE, first + i));
+    accessible ||= pteAccessible(cpu, mm, old[i]);
+  }
+  if (accessible) flushTlbMmRange(cpu, mm, start, start + nr * PAGE_SIZE);
+  // folio_ref_freeze(nr): the mappings' references only; a GUP-fast pin keeps the folio here
+  if (!folioRefFreeze(v, head, nr)) {
+    for (let i = 0; i < nr; i++) setPte(cpu, first + i, old[i]);
+    putPage(v, cpu.id, newHead);
+    return false;
+  }
+  for (let i = 0; i < nr; i++) {
+    pageRemoveRmap(v, head + i);
+    // no TLB can write the old frames any more: the flush above saw to that
+    copyHighpage(v, newHead + i, head + i);
+    // folio_migrate_flags: the folio's on the head, PageAnonExclusive on each page
+    Atomics.store(v.frameMeta, frameMetaIndex(newHead + i, META_FLAGS), Atomics.load(v.frameMeta, frameMetaIndex(head + i, META_FLAGS)));
+  }
+  folioRefAdd(v, newHead, nr - 1);
+  for (let i = 0; i < nr; i++) {
+    pageAddRmap(v, newHead + i);
+    const mapped = pteProtnone(old[i]) ? numaRestoredPte(v, vma, old[i]) : old[i];
+    // publishes the copy: a walker that reads the new PTE reads the frame's contents after it
+    setPte(cpu, first + i, pfnPte(newHead + i, ptePgprot(mapped)));
+  }
+  // the count is frozen at zero: nobody else can hold the old folio
+  freeFrozenFolio(v, cpu.id, head);
   return true;
 }
 
@@ -234,9 +295,9 @@ export function doNumaPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: num
   const others = vmaSetAccessPidBit(cpu, vma) & ~pidBit(cpu);
   if (others !== 0 && migratePteLocked(cpu, mm, vma, page, ptep)) return true;
   // out_map: ptep_modify_prot_start / ptep_modify_prot_commit; a non-present PTE needs no flush
-  const old = ptepGetAndClearFull(cpu, ptep);
+  const old = ptepGetAndClear(cpu, mm, page, ptep);
   const pte = numaRestoredPte(v, vma, old);
-  setPte(v, ptep, pte);
+  setPte(cpu, ptep, pte);
   return true;
 }
 

@@ -55,13 +55,15 @@ export const enum KernelPoint {
   // xchg/cmpxchg of active_asids, and the slow path before cpu_asid_lock
   AsidFastPathChecked = 29,
   AsidSlowPath = 30,
+  // arm64: the last TLBI ... IS of a flush posted, its DSB ISH not yet executed
+  TlbiIssuedNotSynced = 31,
 }
 
 /** Each point's name, by KernelPoint, and where it is passed. */
 export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'zap:pte-cleared', where: 'kernel/zap.ts zapPteRange: a present PTE was cleared, its TLB entries not yet flushed (mm/memory.c:zap_pte_range)' },
-  { name: 'ptep-clear:between-read-and-clear', where: 'kernel/zap.ts ptepGetAndClearFull with ptepGetAndClear=read-then-clear: the PTE read, not yet cleared' },
-  { name: 'mmu-gather:before-flush', where: 'kernel/mmu-gather.ts tlbFlush: the gathered entries are out of the page tables, not yet out of other TLBs (mm/mmu_gather.c:tlb_flush_mmu_tlbonly)' },
+  { name: 'ptep-clear:between-read-and-clear', where: 'arch/x86/pgtable.ts ptepGetAndClear with ptepGetAndClear=read-then-clear: the PTE read, not yet cleared' },
+  { name: 'mmu-gather:before-flush', where: 'kernel/mmu-gather.ts tlbFlushMmuTlbonly, before the arch tlb_flush: the gathered entries are out of the page tables, not yet out of other TLBs (mm/mmu_gather.c:tlb_flush_mmu_tlbonly)' },
   { name: 'reclaim:before-batched-flush', where: 'kernel/reclaim.ts: PTEs cleared with a batched flush (set_tlb_ubc_flush_pending), try_to_unmap_flush not yet made (mm/vmscan.c:shrink_folio_list)' },
   { name: 'batched-pending:flushed-before-clear', where: 'kernel/tlb-batch.ts flushTlbBatchedPending with batchedPending=flag: flushed, the flag not yet cleared (mm/rmap.c:flush_tlb_batched_pending)' },
   { name: 'mprotect:ptl-dropped-flush-pending', where: 'kernel/mprotect.ts changePteRange: PTEs changed, PTL dropped, their flush still deferred (mm/mprotect.c:change_pte_range)' },
@@ -90,6 +92,7 @@ export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'mremap:return', where: 'kernel/mremap.ts sysMremap: return, the mmap_lock released' },
   { name: 'asid:fast-path-checked', where: "arch/arm64/context.ts checkAndSwitchContext: the mm's ASID found of the current generation, active_asids not yet exchanged; a rollover on another CPU may zero it meanwhile (arch/arm64/mm/context.c:check_and_switch_context)" },
   { name: 'asid:slow-path', where: 'arch/arm64/context.ts checkAndSwitchContext: the fast path failed, cpu_asid_lock not yet taken; other CPUs may roll the generation over meanwhile (arch/arm64/mm/context.c:check_and_switch_context)' },
+  { name: 'tlbi:issued-not-synced', where: 'arm64 flush paths, before their dsbIsh (machine/tlbi-broadcast.ts): the last TLBI ... IS posted, the DSB ISH that completes it not yet executed; other CPUs may still translate through the old entries (arch/arm64/include/asm/tlbflush.h:__tlbi_sync_s1ish)' },
 ];
 
 export const KERNEL_POINT_NAMES: readonly string[] = KERNEL_POINTS.map((p) => p.name);

@@ -33,29 +33,35 @@
  * and after the whole list: try_to_unmap_flush, and only then the frames are freed and the kept
  * pages unlocked and put back.
  *
+ * A large folio (switch anonMthp) is reclaimed whole, as mainline's shrink_folio_list takes a
+ * lazyfree large folio without splitting it (no swap space is needed to drop it): it is isolated
+ * and locked through its head, try_to_unmap walks the rmap of each of its pages, the lazyfree
+ * check compares the folio's reference count with 1 + folio_mapcount, and the folio is freed
+ * whole (all its frames) after the flush. A written page stops the unmap and the folio is kept,
+ * partly unmapped; what it unmapped was clean since MADV_FREE, and reads as zeros. Other
+ * anonymous folios are kept, large or not, since there is no swap.
+ *
  * Anyone else who changes PTEs of an mm under the PTL must first flush what reclaim left pending
  * (flush_tlb_batched_pending in zap, madvise, mprotect): a PTE reclaim cleared looks gone, yet
  * other TLBs may still map it.
  */
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
-import { freeFrame, frameMetaIndex } from '../machine/frames.ts';
-import { FrameKind, META_FLAGS, PAGE_SIZE, PG_LAZYFREE } from '../machine/phys-layout.ts';
-import { setPte } from '../machine/pagetable.ts';
+import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
+import { ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { pteDirty } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { addMmRss, mmCpumask } from './mm.ts';
 import { filemapGetFolio, filemapRemove } from './filemap.ts';
 import {
-  folioMapped, folioMarkDirty, folioRefFreeze, folioTestDirty, folioTryGet, folioTrylock, folioUnlock,
-  pageIndex, pageIsAnon, pageKind, pageMapcount, pageOwner, pageRefCount, pageRemoveRmap, putPage,
+  folioHead, folioMapcount, folioMapped, folioMarkDirty, folioNrPages, folioRefFreeze, folioSetSwapbacked, folioTestDirty, folioTestLazyfree,
+  folioTryGet, folioTrylock, folioUnlock, freeFrozenFolio, pageIndex, pageIsAnon, pageKind, pageOwner, pageRefCount, pageRemoveRmap, putPage,
 } from './page.ts';
 import { pteUnlock } from './ptl.ts';
 import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
 import { setTlbUbcFlushPending, tryToUnmapFlush, tryToUnmapFlushDirty } from './tlb-batch.ts';
 import { pteAccessible } from './numa.ts';
 import { writeoutFolioLocked } from './writeback.ts';
-import { ptepGetAndClearFull } from './zap.ts';
 import { KernelPoint } from './points.ts';
 import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
@@ -70,16 +76,6 @@ export interface ReclaimStat {
   lazyfreed: number;
   /** dirty file pages written out (nr_pageout) */
   pageout: number;
-}
-
-/** !folio_test_swapbacked for an anonymous page: MADV_FREE marked it lazily freeable. */
-function folioTestLazyfree(cpu: Cpu, pfn: number): boolean {
-  return (Atomics.load(cpu.v.frameMeta, frameMetaIndex(pfn, META_FLAGS)) & PG_LAZYFREE) !== 0;
-}
-
-/** folio_set_swapbacked: a lazyfree page written again is ordinary anonymous memory once more. */
-function folioSetSwapbacked(cpu: Cpu, pfn: number): void {
-  Atomics.and(cpu.v.frameMeta, frameMetaIndex(pfn, META_FLAGS), ~PG_LAZYFREE);
 }
 
 /**
@@ -101,12 +97,12 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
   // the exchange returns every A/D bit a walker set up to the clear; from here a CPU whose TLB
   // entry caches D may still write until the flush, one whose entry does not faults (the walker
   // never sets D in a non-present PTE)
-  const pteval = ptepGetAndClearFull(cpu, ptep);
+  const pteval = ptepGetAndClear(cpu, mm, va, ptep);
   // set_tlb_ubc_flush_pending and ptep_clear_flush both return early for a PTE that no TLB can
   // hold (x86 pte_accessible): a PROT_NONE NUMA-hinting entry with no deferred flush pending
   if (pteAccessible(cpu, mm, pteval)) {
     // a dirty PTE may be cached writable: such a page is written out only after a flush
-    if (shouldDeferFlush(cpu, mm)) setTlbUbcFlushPending(cpu, mm, pteDirty(pteval));
+    if (shouldDeferFlush(cpu, mm)) setTlbUbcFlushPending(cpu, mm, pteDirty(pteval), va, va + PAGE_SIZE);
     // ptep_clear_flush
     else flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
   }
@@ -117,7 +113,7 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
     // reference first and reads the PTE again after it (gup.ts): either it sees the PTE cleared
     // and lets go, or its reference is counted here
     const refCount = pageRefCount(v, pfn);
-    const mapCount = pageMapcount(v, pfn);
+    const mapCount = folioMapcount(v, pfn);
     // written since madvise cleaned it, through the page table (the D bit just carried over) or
     // through a GUP reference that marked it dirty
     const redirtied = folioTestDirty(v, pfn);
@@ -127,8 +123,8 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
     if (redirtied || held) {
       // the mapping goes back. A redirtied page is ordinary anonymous memory again; a held one
       // stays lazyfree, and a later pass finds it dirty, or the reference gone (faeb2831b517)
-      setPte(v, ptep, pteval);
-      if (redirtied) folioSetSwapbacked(cpu, pfn);
+      setPte(cpu, ptep, pteval);
+      if (redirtied) folioSetSwapbacked(v, pfn);
       pteUnlock(cpu, ptep);
       return false;
     }
@@ -141,19 +137,28 @@ function tryToUnmapOne(cpu: Cpu, pfn: number, mm: number, va: number): boolean {
   return true;
 }
 
-/** try_to_unmap(folio, TTU_BATCH_FLUSH): every mapping of a locked page. */
-function tryToUnmap(cpu: Cpu, pfn: number): void {
-  rmapWalk(cpu, pfn, (mm, va) => tryToUnmapOne(cpu, pfn, mm, va));
+/**
+ * try_to_unmap(folio, TTU_BATCH_FLUSH): every mapping of every page of a locked folio, until a
+ * lazyfree page is found written again.
+ */
+function tryToUnmap(cpu: Cpu, head: number): void {
+  const nr = folioNrPages(cpu.v, head);
+  let more = true;
+  for (let i = 0; more && i < nr; i++) {
+    rmapWalk(cpu, head + i, (mm, va) => (more = tryToUnmapOne(cpu, head + i, mm, va)));
+  }
 }
 
 /** isolate_lru_folios for one target: the frame with a reference for reclaim, or 0. */
 function isolate(cpu: Cpu, target: ReclaimTarget): number {
   const v = cpu.v;
   if (typeof target !== 'number') return filemapGetFolio(cpu, target.file, target.index);
-  if (!folioTryGet(v, target)) return 0;
-  const kind = pageKind(v, target);
-  if (kind === FrameKind.Anon || kind === FrameKind.File) return target;
-  putPage(v, cpu.id, target);
+  if (!folioTryGet(v, target, cpu.id)) return 0;
+  // the folio: a large one through its head
+  const head = folioHead(v, target);
+  const kind = pageKind(v, head);
+  if (kind === FrameKind.Anon || kind === FrameKind.File) return head;
+  putPage(v, cpu.id, head);
   return 0;
 }
 
@@ -165,7 +170,7 @@ function shrinkFolio(cpu: Cpu, pfn: number, stat: ReclaimStat): boolean {
   const v = cpu.v;
   const anon = pageIsAnon(v, pfn);
   // no swap: ordinary anonymous memory cannot be reclaimed
-  if (anon && !folioTestLazyfree(cpu, pfn)) return false;
+  if (anon && !folioTestLazyfree(v, pfn)) return false;
   if (folioMapped(v, pfn)) {
     tryToUnmap(cpu, pfn);
     // mapped again by a fault meanwhile, or a lazyfree page put back
@@ -174,7 +179,7 @@ function shrinkFolio(cpu: Cpu, pfn: number, stat: ReclaimStat): boolean {
   if (anon) {
     // only reclaim's reference is left; a concurrent GUP makes the freeze fail
     if (!folioRefFreeze(v, pfn, 1)) return false;
-    stat.lazyfreed++;
+    stat.lazyfreed += folioNrPages(v, pfn);
     return true;
   }
   if (folioTestDirty(v, pfn)) {
@@ -221,16 +226,18 @@ function rawReclaimPages(cpu: Cpu, targets: readonly ReclaimTarget[]): ReclaimSt
     cpu.raceWindow(KernelPoint.ReclaimBeforeBatchedFlush); // race window: PTEs cleared, their batched flush (set_tlb_ubc_flush_pending) not yet done
     // no TLB translates to a frame below once this returns
     tryToUnmapFlush(cpu);
+    let reclaimed = 0;
     for (const pfn of freeFolios) {
       folioUnlock(cpu, pfn);
-      freeFrame(v, cpu.id, pfn);
+      reclaimed += folioNrPages(v, pfn);
+      freeFrozenFolio(v, cpu.id, pfn);
     }
     // putback_folio_list: only now may another reclaimer take these pages
     for (const pfn of keptFolios) {
       folioUnlock(cpu, pfn);
       putPage(v, cpu.id, pfn);
     }
-    stat.reclaimed = freeFolios.length;
+    stat.reclaimed = reclaimed;
     return stat;
   } finally {
     cpu.setActivity(Activity.User);

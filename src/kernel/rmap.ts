@@ -19,7 +19,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { ptepGet } from '../machine/pagetable.ts';
+import { ptepGet } from '../arch/pgtable.ts';
 import { pteMapsPage, ptePfn } from '../machine/pte.ts';
 import { MAX_MMS, MM_ANON_VMA_LOCK, MM_USERS } from './mm-layout.ts';
 import { mmAnonVmaRoot, mmBase, mmPgd } from './mm.ts';
@@ -88,7 +88,7 @@ export function forEachIMmapVma(v: MachineViews, file: number, visit: (mm: numbe
 export function pageVmaMappedPte(cpu: Cpu, mm: number, va: number, pfn: number): number {
   const ptep = pteOffsetMapLock(cpu, mmPgd(cpu.v, mm), va);
   if (ptep < 0) return -1;
-  const pte = ptepGet(cpu.v, ptep);
+  const pte = ptepGet(cpu, ptep);
   if (pteMapsPage(pte) && ptePfn(pte) === pfn) return ptep;
   pteUnlock(cpu, ptep);
   return -1;

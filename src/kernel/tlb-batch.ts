@@ -35,7 +35,7 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { CpuMask } from '../cpu/cpumask.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../machine/globals-layout.ts';
-import { ArchTlbflushUnmapBatch, TLB_FLUSH_ALL, archTlbbatchAddPending, archTlbbatchFlush, flushTlbMmRange } from '../arch/x86/flush.ts';
+import { TLB_FLUSH_ALL, archFlushTlbBatchedPending, archTlbbatchAddPending, archTlbbatchAlloc, archTlbbatchClear, archTlbbatchFlush, type ArchTlbflushUnmapBatch } from '../arch/tlbflush.ts';
 import { Counter } from '../trace/counters.ts';
 import { MM_TLB_BATCHED_GEN, MM_TLB_FLUSH_BATCHED } from './mm-layout.ts';
 import { mmBase, mmCpumask, mmTlbGenCompleted, raiseGeneration } from './mm.ts';
@@ -43,12 +43,16 @@ import { KernelPoint } from './points.ts';
 
 /** struct tlbflush_unmap_batch, one per task: here, per CPU (a reclaim run is one task). */
 export class TlbflushUnmapBatch {
-  readonly arch = new ArchTlbflushUnmapBatch();
   flushRequired = false;
   writable = false;
   /** each mm batched, with the newest generation deferred for it (switch completedGen) */
   readonly mms: number[] = [];
   readonly gens: number[] = [];
+
+  constructor(
+    /** the arch's part (struct arch_tlbflush_unmap_batch), opaque here */
+    readonly arch: ArchTlbflushUnmapBatch,
+  ) {}
 }
 
 /** Notes that `mm`'s deferred flush stands for generation `gen`. */
@@ -90,7 +94,7 @@ export function resetTlbUbc(cpu: Cpu): void {
 /** current->tlb_ubc */
 export function currentTlbUbc(cpu: Cpu): TlbflushUnmapBatch {
   let b = batches.get(cpu);
-  if (!b) batches.set(cpu, (b = new TlbflushUnmapBatch()));
+  if (!b) batches.set(cpu, (b = new TlbflushUnmapBatch(archTlbbatchAlloc(cpu))));
   return b;
 }
 
@@ -98,11 +102,15 @@ const FLUSHED_SHIFT = 16;
 const PENDING_MASK = (1 << (FLUSHED_SHIFT - 1)) - 1;
 const PENDING_LARGE = PENDING_MASK >> 1;
 
-/** set_tlb_ubc_flush_pending: the PTE of `mm` just cleared is flushed later, in a batch. */
-export function setTlbUbcFlushPending(cpu: Cpu, mm: number, writable: boolean): void {
+/**
+ * set_tlb_ubc_flush_pending: the PTEs of `mm` in [start, end) just cleared are flushed later, in
+ * a batch (no range: the whole mm). The arch returns the mm's tlb_gen the deferred flush stands
+ * for (x86), or 0.
+ */
+export function setTlbUbcFlushPending(cpu: Cpu, mm: number, writable: boolean, start = 0, end = TLB_FLUSH_ALL): void {
   const v = cpu.v;
   const ubc = currentTlbUbc(cpu);
-  const gen = archTlbbatchAddPending(cpu, ubc.arch, mm);
+  const gen = archTlbbatchAddPending(cpu, ubc.arch, mm, start, end);
   noteDeferredGen(ubc, mm, gen);
   // before the pending count: whoever sees the count sees a generation at least this new
   raiseGeneration(v, mmBase(mm) + MM_TLB_BATCHED_GEN, gen);
@@ -134,13 +142,10 @@ export function setTlbUbcFlushPending(cpu: Cpu, mm: number, writable: boolean): 
 export function tryToUnmapFlush(cpu: Cpu): void {
   const ubc = currentTlbUbc(cpu);
   if (!ubc.flushRequired) return;
-  if (cpu.config.batchedPending === 'cpumask') {
-    // the patch flushes every CPU that may hold any batched unmap, not just this task's
-    const pending = CpuMask.load(cpu.v.globals, G_TLB_FLUSH_BATCHED_CPUMASK);
-    ubc.arch.cpumask.or(pending);
-  }
+  // (batchedPending=cpumask: x86's arch_tlbbatch_flush widens the batch to every CPU that may
+  // hold any batched unmap, not just this task's)
   const covered = ubc.mms.every((mm, i) => deferredFlushCovered(cpu, mm, ubc.gens[i]));
-  if (skipCovered(cpu, covered)) ubc.arch.cpumask.clearAll();
+  if (skipCovered(cpu, covered)) archTlbbatchClear(cpu, ubc.arch);
   else archTlbbatchFlush(cpu, ubc.arch);
   ubc.flushRequired = false;
   ubc.writable = false;
@@ -158,14 +163,10 @@ function batchedFlushCovered(cpu: Cpu, mm: number): boolean {
   return deferredFlushCovered(cpu, mm, Atomics.load(cpu.v.mm, mmBase(mm) + MM_TLB_BATCHED_GEN));
 }
 
-/** flush_tlb_mm */
-function flushTlbMm(cpu: Cpu, mm: number): void {
-  flushTlbMmRange(cpu, mm, 0, TLB_FLUSH_ALL);
-}
-
 /**
  * flush_tlb_batched_pending: called with the PTL held before changing PTEs of `mm`; flushes
- * whatever reclaim cleared in this mm and has not flushed yet.
+ * whatever reclaim cleared in this mm and has not flushed yet (arch_flush_tlb_batched_pending:
+ * flush_tlb_mm on x86).
  */
 export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
   const v = cpu.v;
@@ -173,7 +174,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
   switch (cpu.config.batchedPending) {
     case 'flag':
       if (Atomics.load(v.mm, word) !== 0) {
-        if (!skipCovered(cpu, batchedFlushCovered(cpu, mm))) flushTlbMm(cpu, mm);
+        if (!skipCovered(cpu, batchedFlushCovered(cpu, mm))) archFlushTlbBatchedPending(cpu, mm);
         cpu.raceWindow(KernelPoint.BatchedPendingFlushedBeforeClear); // race window: flushed, flag not yet cleared; a new set_tlb_ubc_flush_pending is lost
         // the race of seed 000 patch 20: a flag set since the flush began is cleared too
         Atomics.store(v.mm, word, 0);
@@ -184,7 +185,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
       const pending = batch & PENDING_MASK;
       const flushed = batch >>> FLUSHED_SHIFT;
       if (pending !== flushed) {
-        if (!skipCovered(cpu, batchedFlushCovered(cpu, mm))) flushTlbMm(cpu, mm);
+        if (!skipCovered(cpu, batchedFlushCovered(cpu, mm))) archFlushTlbBatchedPending(cpu, mm);
         // only if no new pending flush arrived during ours: otherwise leave it for the next caller
         Atomics.compareExchange(v.mm, word, batch, pending | (pending << FLUSHED_SHIFT));
       }
@@ -193,7 +194,7 @@ export function flushTlbBatchedPending(cpu: Cpu, mm: number): void {
     case 'cpumask': {
       const pending = CpuMask.load(v.globals, G_TLB_FLUSH_BATCHED_CPUMASK);
       const cpus = mmCpumask(v, mm);
-      if ((pending.w0 & cpus.w0) !== 0 || (pending.w1 & cpus.w1) !== 0) flushTlbMm(cpu, mm);
+      if ((pending.w0 & cpus.w0) !== 0 || (pending.w1 & cpus.w1) !== 0) archFlushTlbBatchedPending(cpu, mm);
       return;
     }
   }

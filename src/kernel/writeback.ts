@@ -34,14 +34,13 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { Activity } from '../cpu/percpu-layout.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
-import { ptepGet, setPte } from '../machine/pagetable.ts';
+import { ptepGet, ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { pteDirty, pteMkclean, pteWrite, pteWrprotect } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/x86/flush.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { fileSize, filemapGetFolio, filemapLookup, writePageToDisk } from './filemap.ts';
 import { folioLock, folioMapped, folioMarkDirty, folioTestClearDirty, folioUnlock, pageIndex, pageOwner, putPage } from './page.ts';
 import { pteUnlock } from './ptl.ts';
 import { pageVmaMappedPte, rmapWalk } from './rmap.ts';
-import { ptepGetAndClearFull } from './zap.ts';
 import { noteWrittenBack } from '../check/oracle.ts';
 import { KPath, traceKernelEnter, traceKernelExit } from '../trace/events.ts';
 
@@ -58,14 +57,14 @@ export function folioMkclean(cpu: Cpu, pfn: number): number {
     // models mm/rmap.c:page_vma_mkclean_one
     const ptep = pageVmaMappedPte(cpu, mm, va, pfn);
     if (ptep < 0) return;
-    const pte = ptepGet(v, ptep);
+    const pte = ptepGet(cpu, ptep);
     if (pteDirty(pte) || pteWrite(pte)) {
       // ptep_clear_flush: the exchange keeps a D bit a walker sets up to the clear, and until the
       // flush completes a CPU may still write through an entry that caches D; both are covered
       // because the folio is marked dirty below and PG_dirty is tested only after this returns
-      const old = ptepGetAndClearFull(cpu, ptep);
+      const old = ptepGetAndClear(cpu, mm, va, ptep);
       flushTlbMmRange(cpu, mm, va, va + PAGE_SIZE);
-      setPte(v, ptep, pteMkclean(pteWrprotect(old)));
+      setPte(cpu, ptep, pteMkclean(pteWrprotect(old)));
       cleaned++;
     }
     pteUnlock(cpu, ptep);

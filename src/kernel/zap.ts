@@ -9,6 +9,12 @@
  * delayedRmap), and the flush happens before the PTL is dropped, so writeback either sees the
  * mapping or sees a page no TLB can still write.
  *
+ * A page of a large folio (switch anonMthp) is zapped as any page: its PTE, its rmap and the
+ * reference that PTE held; the gather puts the page after the flush, and the folio's last put
+ * frees all its frames at once (mainline batches a folio's consecutive pages in one gather entry
+ * and puts them with folio_put_refs: the same references, dropped in one go). A range that covers
+ * part of a folio leaves the rest mapped (mainline queues it for deferred split; not modelled).
+ *
  * free_pgtables unhooks the tables no VMA needs any more and hands them to the gather; a PTE table
  * that stands for a collapsed huge PMD takes the table deposited with it along (zapDepositedTable).
  */
@@ -16,7 +22,8 @@ import type { Cpu } from '../cpu/cpu.ts';
 import { META_DEPOSIT, PAGE_SIZE, PTRS_PER_TABLE } from '../machine/phys-layout.ts';
 import { frameMetaIndex, freeFrame } from '../machine/frames.ts';
 import { Counter } from '../trace/counters.ts';
-import { PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, entryOffset, entrySpan, entryWord, pmdAddrEnd, ptepGet, ptepGetAndClear, setPte, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
+import { PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, entryOffset, entrySpan, entryWord, pmdAddrEnd, tableIndex, tracePteChange, vpnOf } from '../machine/pagetable.ts';
+import { ptepGet, ptepGetAndClearFull } from '../arch/pgtable.ts';
 import { PteOp } from '../trace/events.ts';
 import { pmdLeaf, pteMapsPage, ptePfn, ptePresent, pteDirty } from '../machine/pte.ts';
 import { addMmRss, mmPgd } from './mm.ts';
@@ -26,20 +33,6 @@ import { pteLock, pteUnlock } from './ptl.ts';
 import { flushTlbBatchedPending } from './tlb-batch.ts';
 import { vmaEnd, vmaStart, type Vma } from './vma.ts';
 import { KernelPoint } from './points.ts';
-
-/**
- * ptep_get_and_clear as switch ptepGetAndClear says: one exchange, or a load then a store of 0,
- * which loses an A or D bit the walker sets in between.
- */
-export function ptepGetAndClearFull(cpu: Cpu, ptep: number): number {
-  if (cpu.config.ptepGetAndClear === 'xchg') return ptepGetAndClear(cpu.v, ptep);
-  const old = ptepGet(cpu.v, ptep);
-  cpu.raceWindow(KernelPoint.PtepClearBetweenReadAndClear); // race window: the walker may set A or D between the read and the clear
-  // a plain store of 0: setPte sees what it overwrote, and reports a bit set since the read
-  // (the lost-bit oracle, check/lost-bits.ts) on this CPU
-  setPte(cpu.v, ptep, 0, cpu.id);
-  return old;
-}
 
 /**
  * zap_pte_range for [start, end) within one PTE table. `fromMadvise` selects switch
@@ -55,8 +48,8 @@ function zapPteRange(cpu: Cpu, tlb: MmuGather, mm: number, table: number, start:
   let addr = start;
   for (; addr < end; addr += PAGE_SIZE) {
     const ptep = entryWord(table, tableIndex(vpnOf(addr), 1));
-    if (ptepGet(v, ptep) === 0) continue;
-    const pte = ptepGetAndClearFull(cpu, ptep);
+    if (ptepGet(cpu, ptep) === 0) continue;
+    const pte = ptepGetAndClearFull(cpu, mm, addr, ptep, tlb.fullmm);
     // a PROT_NONE (NUMA hinting) entry still maps its page
     if (!pteMapsPage(pte)) continue;
     // race window: the PTE is gone, the TLB entries of other CPUs are not

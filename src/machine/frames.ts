@@ -14,7 +14,7 @@
  */
 import type { MachineViews } from './memory.ts';
 import {
-  FRAME_META_WORDS, FrameKind, META_FLAGS, META_DEPOSIT, META_GEN, META_HW_AD, META_INDEX, META_KIND, META_MAPCOUNT,
+  FRAME_META_WORDS, FrameKind, META_FLAGS, META_DEPOSIT, META_FOLIO, META_GEN, META_HW_AD, META_INDEX, META_KIND, META_MAPCOUNT,
   META_NEXT, META_OWNER, META_REFCOUNT, META_WRITTEN_SEQ, PCP_BATCH, PCP_COUNT, PCP_FRAMES, PCP_HIGH, PCP_STRIDE,
   WORDS_PER_FRAME, ZONE_FREE_HEAD, ZONE_LOCK, ZONE_NR_FREE, ZONE_WORDS,
 } from './phys-layout.ts';
@@ -104,6 +104,7 @@ function prepNewFrame(v: MachineViews, pfn: number, kind: FrameKind, owner: numb
   // no PTE maps the new frame yet: nothing the walker set in one is pending (check/lost-bits.ts)
   m[meta(pfn, META_HW_AD)] = 0;
   m[meta(pfn, META_DEPOSIT)] = 0;
+  m[meta(pfn, META_FOLIO)] = 0;
   // no TLB entry of this frame's new life predates its first writeback (check/oracle.ts)
   m[meta(pfn, META_WRITTEN_SEQ)] = Atomics.load(v.globals, G_TRACE_SEQ);
   if (zero) v.phys.fill(0, pfn * WORDS_PER_FRAME, (pfn + 1) * WORDS_PER_FRAME);
@@ -139,6 +140,16 @@ export function allocContigFrames(v: MachineViews, nr: number, kind: FrameKind, 
   }
   rawSpinUnlock(zone, ZONE_LOCK);
   for (let i = 0; first !== 0 && i < nr; i++) prepNewFrame(v, first + i, kind, owner, index + i, zero);
+  return first;
+}
+
+/**
+ * allocContigFrames on a simulated CPU, for a large folio (kernel/page.ts: folioAlloc): the run
+ * logged on `cpu`'s ring frame by frame, as allocFrame logs one. Returns the first PFN, or 0.
+ */
+export function allocContigFramesOn(v: MachineViews, cpu: number, nr: number, kind: FrameKind, owner: number, index: number, zero: boolean): number {
+  const first = allocContigFrames(v, nr, kind, owner, index, zero);
+  for (let i = 0; first !== 0 && i < nr; i++) traceEvent(v, cpu, Ev.FrameAlloc, first + i, kind, owner, v.frameMeta[meta(first + i, META_GEN)]);
   return first;
 }
 

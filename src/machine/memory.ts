@@ -6,7 +6,7 @@
 import { FRAME_META_WORDS, FrameKind, MAX_FRAMES, META_GEN, META_KIND, PCP_STRIDE, WORDS_PER_FRAME, ZONE_WORDS } from './phys-layout.ts';
 import { TLB_WORDS_PER_CPU } from './tlb-layout.ts';
 import { GLOBALS_WORDS } from './globals-layout.ts';
-import { IB_WORDS } from './invlpgb.ts';
+import { IB_WORDS } from './tlbi-broadcast.ts';
 import { ASIDS_REGION_WORDS } from '../arch/arm64/context-layout.ts';
 import { PERCPU_WORDS } from '../cpu/percpu-layout.ts';
 import { MAX_MMS, MM_WORDS } from '../kernel/mm-layout.ts';
@@ -43,8 +43,8 @@ export interface MachineViews {
   /** the controlled scheduler's words (schedule/layout.ts); clearMachineMemory leaves them */
   sched: Int32Array;
   globals: Int32Array;
-  /** INVLPGB requests and how far each CPU applied them (machine/invlpgb.ts) */
-  invlpgb: Int32Array;
+  /** broadcast TLB invalidations (INVLPGB, TLBI IS) and how far each CPU applied them (machine/tlbi-broadcast.ts) */
+  tlbi: Int32Array;
   /** x86's global ASID allocator (arch/x86/broadcast.ts), then arm64's (arch/arm64/context.ts) */
   asids: Int32Array;
   counters: Float64Array;
@@ -62,7 +62,7 @@ export interface MachineViews {
   words: Int32Array;
 }
 
-type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'sched' | 'globals' | 'invlpgb' | 'asids' | 'rings' | 'violations';
+type Int32Region = 'phys' | 'frameMeta' | 'zone' | 'tlb' | 'percpu' | 'mm' | 'vmas' | 'files' | 'disk' | 'sched' | 'globals' | 'tlbi' | 'asids' | 'rings' | 'violations';
 type Float64Region = 'counters' | 'waits' | 'csd';
 
 /** Each region in bytes, in the order they sit in the buffer. */
@@ -79,7 +79,7 @@ function regionBytes(nrCpus: number, nrFrames: number): Record<Int32Region | Flo
     disk: DISK_WORDS * 4,
     sched: SCHED_WORDS * 4,
     globals: GLOBALS_WORDS * 4,
-    invlpgb: nrCpus * IB_WORDS * 4,
+    tlbi: nrCpus * IB_WORDS * 4,
     asids: ASIDS_REGION_WORDS * 4,
     counters: nrCpus * COUNTER_STRIDE * 8,
     waits: nrCpus * WAIT_STRIDE * 8,
@@ -132,7 +132,7 @@ export function viewsOf(mem: MachineMemory): MachineViews {
     disk: i32('disk'),
     sched: i32('sched'),
     globals: i32('globals'),
-    invlpgb: i32('invlpgb'),
+    tlbi: i32('tlbi'),
     asids: i32('asids'),
     counters: f64('counters'),
     waits: f64('waits'),

@@ -8,6 +8,8 @@
  *   ptepGet                 Atomics.load
  *   setPte                  set_pte: a plain store in the kernel, Atomics.exchange here so that
  *                           the lost-bit oracle knows what it overwrote (check/lost-bits.ts)
+ *   setPtes                 set_ptes: `nr` consecutive entries mapping consecutive frames, one
+ *                           setPte each (arm64 will make it contpte_set_ptes)
  *   ptepGetAndClear         Atomics.exchange: returns the entry with whatever A/D bit a walker
  *                           set up to the instant it was cleared
  *   ptepTestAndClearYoung   compareExchange loop of pte_mkold
@@ -38,7 +40,7 @@ import type { MachineViews } from './memory.ts';
 import { allocFrame, frameMetaIndex, freeFrame } from './frames.ts';
 import { FrameKind, META_INDEX, META_OWNER, META_TABLE_VPN, PAGE_SIZE, PTRS_PER_TABLE, WORDS_PER_FRAME } from './phys-layout.ts';
 import { Ev, PteOp, traceEvent } from '../trace/events.ts';
-import { hwAdState, pmdLeaf, pmdTableEntry, pteMkold, ptePfn, ptePresent, pteWrprotect, pteYoung } from './pte.ts';
+import { hwAdState, pfnPte, pmdLeaf, pmdTableEntry, pteMkold, ptePfn, ptePgprot, ptePresent, pteWrprotect, pteYoung } from './pte.ts';
 import { checkPteOverwrite, kernelSawHwBits, kernelSawPte } from '../check/lost-bits.ts';
 import { HWAD_ACCESSED } from './phys-layout.ts';
 import { schedPoint } from '../schedule/baton.ts';
@@ -132,6 +134,18 @@ export function setPte(v: MachineViews, ptep: number, pte: number, cpu = pteCpu)
   knownPtep = ptep;
   knownPte = pte;
   if ((hwAdState(old) & ~hwAdState(pte) & ~hwAdState(known)) !== 0) checkPteOverwrite(v, cpu, ptep, old, pte, known);
+}
+
+/**
+ * set_ptes: maps `nr` consecutive frames from `pte`'s with `nr` consecutive entries from `ptep`
+ * (one PTE table: the caller holds its lock), each as setPte writes one, with its scheduling point:
+ * a walker may see some of the entries set and not yet the others. The generic set_ptes loop
+ * (include/linux/pgtable.h), pte_advance_pfn between entries.
+ */
+export function setPtes(v: MachineViews, ptep: number, pte: number, nr: number, cpu = pteCpu): void {
+  const pfn = ptePfn(pte);
+  const prot = ptePgprot(pte);
+  for (let i = 0; i < nr; i++) setPte(v, ptep + i, i === 0 ? pte : pfnPte(pfn + i, prot), cpu);
 }
 
 /** ptep_get_and_clear: one atomic exchange, so no A/D bit a walker sets can be lost. */

@@ -48,6 +48,9 @@ export const META_WRITTEN_SEQ = 12;
 export const META_TABLE_VPN = 13;
 // page table: a PTE table deposited with it (pgtable_trans_huge_deposit), freed when it is; 0 for none
 export const META_DEPOSIT = 14;
+// large folio (kernel/page.ts): 0 for an order-0 page; on the head page, the folio's page count
+// (folio_nr_pages); on a tail page, minus its offset from the head (compound_head)
+export const META_FOLIO = 15;
 export const HWAD_ACCESSED = 1 << 0;
 export const HWAD_DIRTY = 1 << 1;
 export const HWAD_PTEP_SHIFT = 2; // a PTE's word index is below MAX_FRAMES * WORDS_PER_FRAME = 2^29

@@ -17,6 +17,16 @@
  * in it, a fault there, a PCID or full flush) invalidates its pieces too. TLB_HUGE_PIECES is set
  * while pieces may be cached, so that INVLPG looks for them only then.
  *
+ * arm64's contiguous hint (PTE_CONT) has its own small TLB, the contiguous TLB (CTLB):
+ * CTLB_SETS sets of CTLB_WAYS entries of the same format, indexed by the low bits of VPN >>> 4; an
+ * entry translates one naturally aligned block of CONT_VPNS pages (64 KiB): its VPN is the
+ * block's first, its PFN the frame of the block's first page, as the walked descriptor implies
+ * (pfn - (vpn & 15)); its permissions and dirty state are the walked descriptor's (any sub-PTE
+ * may become the block's translation), its generation the walked frame's, whose offset in the
+ * block TLBF_CONT_WALKED records. It serves a 4 KiB miss as the 2 MiB TLB does, installing a
+ * piece flagged TLBF_CONT; TLB_CONT_PIECES is set while pieces may be cached. An invalidation by
+ * VA of any page of the block drops the entry and its pieces. The x86 walker never fills it.
+ *
  * An entry is written by the owner with plain stores between two Atomics.store of its sequence
  * word (odd while the entry is being filled), so a checker on another CPU reads a consistent
  * entry by reading the sequence before and after. The owner itself reads with plain loads.
@@ -50,6 +60,10 @@ export const TLBF_GLOBAL = 1 << 4;
 export const TLBF_NX = 1 << 5;
 export const TLBF_HUGE = 1 << 6; // a 4 KiB piece of a 2 MiB entry
 export const TLBF_FILE = 1 << 7; // the frame was a page-cache page at fill: stores are checked for lost writes
+export const TLBF_CONT = 1 << 8; // a 4 KiB piece of a contiguous (64 KiB) entry
+/** in a contiguous entry only: the offset in its block of the page whose descriptor was walked */
+export const TLBF_CONT_WALKED_SHIFT = 12;
+export const TLBF_CONT_WALKED = 15 << TLBF_CONT_WALKED_SHIFT;
 
 // paging-structure caches: level 3 caches PML4 entries (-> PUD table), level 2 PDPT entries
 // (-> PMD table), level 1 PD entries (-> PTE table).
@@ -75,7 +89,18 @@ export const HPAGE_VPNS = 512;
 /** word: nonzero while the 4 KiB TLB may hold TLBF_HUGE pieces (the owner's, plain reads) */
 export const TLB_HUGE_PIECES = HTLB_BASE + HTLB_ENTRIES * TLBE_WORDS;
 
-export const TLB_WORDS_PER_CPU = TLB_HUGE_PIECES + 16;
+/** word: nonzero while the 4 KiB TLB may hold TLBF_CONT pieces (the owner's, plain reads) */
+export const TLB_CONT_PIECES = TLB_HUGE_PIECES + 1;
+
+// the contiguous TLB (arm64 PTE_CONT), entries laid out as TLBE_*
+export const CTLB_SETS = 8;
+export const CTLB_WAYS = 4;
+export const CTLB_ENTRIES = CTLB_SETS * CTLB_WAYS;
+export const CTLB_BASE = TLB_HUGE_PIECES + 16;
+/** 4 KiB pages per contiguous entry (CONT_PTES) */
+export const CONT_VPNS = 16;
+
+export const TLB_WORDS_PER_CPU = CTLB_BASE + CTLB_ENTRIES * TLBE_WORDS;
 
 /** Word offset of level `level` (1..3), slot `slot` of a CPU's paging-structure cache. */
 export function pscOffset(cpu: number, level: number, slot: number): number {

@@ -15,9 +15,21 @@
  *   tlbFlushPcid    a CR3 write without NOFLUSH, or INVPCID single-context: every non-global
  *                   entry of one PCID, 4 KiB and 2 MiB, and its paging-structure-cache entries
  *   tlbFlushEverything   INVPCID all-context including globals (__flush_tlb_all)
+ * and the arm64 ones (TLBI, Arm ARM D8.13), which name one VA and may spare the walk cache:
+ *   tlbiVa          TLBI VAE1 / VALE1 (leafOnly) for one page of an ASID: its 4 KiB entry, the
+ *                   2 MiB or contiguous entry covering it with their pieces, and unless leafOnly
+ *                   the walk-cache entries that translate that VA, and only those
+ *   tlbiVaPages     one of them every `stride` pages; tlbiRange   RVAE1 / RVALE1 over a range
+ *   tlbiAsid        ASIDE1: every non-global entry of the ASID, walk cache included
+ *   tlbiAll         VMALLE1: everything
  * Each returns how many TLB entries it invalidated.
+ *
+ * The contiguous TLB (ctlbLookup, ctlbFill, tlbFillContPiece) works as the 2 MiB TLB does, for
+ * arm64's 16-page contiguous blocks; every invalidation above drops its entries and pieces as it
+ * drops the 2 MiB ones.
  */
 import {
+  CONT_VPNS, CTLB_BASE, CTLB_ENTRIES, CTLB_SETS, CTLB_WAYS, TLB_CONT_PIECES, TLBF_CONT, TLBF_CONT_WALKED, TLBF_CONT_WALKED_SHIFT,
   HPAGE_VPNS, HTLB_BASE, HTLB_ENTRIES, HTLB_SETS, HTLB_WAYS, PSC_LEVELS, PSC_SLOTS, PSCE_GEN, PSCE_KEY, PSCE_PCID, PSCE_TABLE, PSCE_VALID, PSCE_WORDS,
   TLB_ENTRIES, TLB_HUGE_PIECES, TLB_SETS, TLB_WAYS, TLB_WORDS_PER_CPU, TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PCID, TLBE_PFN,
   TLBE_SEQ, TLBE_VPN, TLBE_WORDS, TLBF_DIRTY, TLBF_GLOBAL, TLBF_HUGE, TLBF_NX, TLBF_USER,
@@ -152,6 +164,69 @@ function invalidateHugeCovering(t: Int32Array, cpu: number, vpn: number, pcid: n
   return n;
 }
 
+const contBase = (vpn: number): number => vpn & ~(CONT_VPNS - 1);
+const ctlbSet = (cpu: number, vpn: number): number => tlbBase(cpu) + CTLB_BASE + ((vpn >>> 4) & (CTLB_SETS - 1)) * CTLB_WAYS * TLBE_WORDS;
+
+/** The word index of the contiguous entry covering `vpn` under `pcid`, or -1. Owner only. */
+export function ctlbLookup(t: Int32Array, cpu: number, vpn: number, pcid: number): number {
+  const cvpn = contBase(vpn);
+  let e = ctlbSet(cpu, vpn);
+  for (let way = 0; way < CTLB_WAYS; way++, e += TLBE_WORDS) {
+    if (t[e + TLBE_VPN] === cvpn && tlbEntryServesPcid(t, e, pcid)) return e;
+  }
+  return -1;
+}
+
+/**
+ * Fills the contiguous entry covering `vpn` for `pcid` from the descriptor walked for `vpn`:
+ * frames from `basePfn` (that descriptor's frame less vpn's offset in the block), `flags` its
+ * permissions, `gen` the walked frame's generation (the walked offset goes in TLBF_CONT_WALKED).
+ * Replaces the entry already covering the block, else an invalid way, else way `victim`. Returns
+ * the entry's word index. Owner only.
+ */
+export function ctlbFill(t: Int32Array, cpu: number, vpn: number, pcid: number, basePfn: number, flags: number, gen: number, victim: number, epoch: number, fillSeq: number): number {
+  let e = ctlbLookup(t, cpu, vpn, pcid);
+  if (e < 0) e = pickWay(t, ctlbSet(cpu, vpn), CTLB_WAYS, victim);
+  const walked = (vpn & (CONT_VPNS - 1)) << TLBF_CONT_WALKED_SHIFT;
+  writeEntry(t, e, contBase(vpn), pcid, basePfn, (flags & ~TLBF_CONT_WALKED) | walked, gen, epoch, fillSeq);
+  return e;
+}
+
+/**
+ * Installs in the 4 KiB TLB the piece of contiguous entry `c` that translates `vpn`: frame base +
+ * offset, the entry's permissions with TLBF_CONT (`file`: TLBF_FILE when that frame is a
+ * page-cache page), its fill epoch and sequence; `gen` is that frame's generation as the caller
+ * derives it. Returns the piece's word index. Owner only.
+ */
+export function tlbFillContPiece(t: Int32Array, cpu: number, c: number, vpn: number, gen: number, file: number, victim: number): number {
+  t[tlbBase(cpu) + TLB_CONT_PIECES] = 1;
+  const flags = (t[c + TLBE_FLAGS] & ~(TLBF_CONT_WALKED | TLBF_FILE)) | TLBF_CONT | file;
+  return tlbFill(t, tlbBase(cpu), vpn, t[c + TLBE_PCID], t[c + TLBE_PFN] + (vpn & (CONT_VPNS - 1)), flags, gen, victim, t[c + TLBE_EPOCH], t[c + TLBE_FILL_SEQ]);
+}
+
+/**
+ * Invalidates, under `pcid`, the contiguous entry covering `vpn` and the pieces of its block in
+ * the 4 KiB TLB (looked for only while TLB_CONT_PIECES says some may be cached). Returns how many.
+ */
+function invalidateContCovering(t: Int32Array, cpu: number, vpn: number, pcid: number): number {
+  let n = 0;
+  for (let e = ctlbLookup(t, cpu, vpn, pcid); e >= 0; e = ctlbLookup(t, cpu, vpn, pcid), n++) t[e + TLBE_FLAGS] = 0;
+  const base = tlbBase(cpu);
+  if (t[base + TLB_CONT_PIECES] === 0) return n;
+  const cvpn = contBase(vpn);
+  // the pieces of one block sit in CONT_VPNS consecutive sets
+  for (let i = 0; i < CONT_VPNS; i++) {
+    let e = base + ((cvpn + i) & (TLB_SETS - 1)) * TLB_WAYS * TLBE_WORDS;
+    for (let way = 0; way < TLB_WAYS; way++, e += TLBE_WORDS) {
+      if ((t[e + TLBE_FLAGS] & TLBF_CONT) !== 0 && t[e + TLBE_VPN] === cvpn + i && tlbEntryServesPcid(t, e, pcid)) {
+        t[e + TLBE_FLAGS] = 0;
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
 function invalidatePscOfPcid(t: Int32Array, cpu: number, pcid: number): void {
   // every level's slots, one after the other
   const end = pscOffset(cpu, PSC_LEVELS, PSC_SLOTS - 1) + PSCE_WORDS;
@@ -197,6 +272,7 @@ export function tlbInvlpgPages(t: Int32Array, cpu: number, startVpn: number, end
 export function tlbInvalidateOnFault(t: Int32Array, cpu: number, vpn: number, pcid: number): void {
   const base = tlbBase(cpu);
   invalidateHugeCovering(t, cpu, vpn, pcid);
+  invalidateContCovering(t, cpu, vpn, pcid);
   for (let e = tlbLookup(t, base, vpn, pcid); e >= 0; e = tlbLookup(t, base, vpn, pcid)) t[e + TLBE_FLAGS] = 0;
   for (let level = 1; level <= PSC_LEVELS; level++) {
     const p = pscLookup(t, cpu, level, vpn >>> (9 * level), pcid);
@@ -230,7 +306,8 @@ function invalidateEntries(t: Int32Array, first: number, count: number, pcid: nu
  */
 export function tlbFlushPcid(t: Int32Array, cpu: number, pcid: number): number {
   const base = tlbBase(cpu);
-  const n = invalidateEntries(t, base, TLB_ENTRIES, pcid) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, pcid);
+  const n = invalidateEntries(t, base, TLB_ENTRIES, pcid) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, pcid) +
+    invalidateEntries(t, base + CTLB_BASE, CTLB_ENTRIES, pcid);
   invalidatePscOfPcid(t, cpu, pcid);
   return n;
 }
@@ -241,7 +318,8 @@ export function tlbFlushPcid(t: Int32Array, cpu: number, pcid: number): number {
  */
 export function tlbFlushNonGlobal(t: Int32Array, cpu: number): number {
   const base = tlbBase(cpu);
-  const n = invalidateEntries(t, base, TLB_ENTRIES, NON_GLOBAL) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, NON_GLOBAL);
+  const n = invalidateEntries(t, base, TLB_ENTRIES, NON_GLOBAL) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, NON_GLOBAL) +
+    invalidateEntries(t, base + CTLB_BASE, CTLB_ENTRIES, NON_GLOBAL);
   invalidateAllPsc(t, cpu);
   return n;
 }
@@ -255,10 +333,96 @@ function invalidateAllPsc(t: Int32Array, cpu: number): void {
 /** Every entry of every PCID, 4 KiB and 2 MiB, global ones too, and all paging-structure caches. */
 export function tlbFlushEverything(t: Int32Array, cpu: number): number {
   const base = tlbBase(cpu);
-  const n = invalidateEntries(t, base, TLB_ENTRIES, EVERY) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, EVERY);
+  const n = invalidateEntries(t, base, TLB_ENTRIES, EVERY) + invalidateEntries(t, base + HTLB_BASE, HTLB_ENTRIES, EVERY) +
+    invalidateEntries(t, base + CTLB_BASE, CTLB_ENTRIES, EVERY);
   t[base + TLB_HUGE_PIECES] = 0;
+  t[base + TLB_CONT_PIECES] = 0;
   invalidateAllPsc(t, cpu);
   return n;
+}
+
+/**
+ * TLBI VAE1 (or VALE1 with `leafOnly`) for `vpn` under `asid`, on this CPU's TLB: the leaf
+ * entries that translate the VA (its 4 KiB entry, the 2 MiB or contiguous entry covering it and
+ * their pieces) and, unless `leafOnly`, the walk-cache entries used to translate that VA, one per
+ * level; the walk-cache entries of other VAs stay (x86's INVLPG drops every one of the PCID).
+ * Returns the TLB entries invalidated.
+ */
+export function tlbiVa(t: Int32Array, cpu: number, vpn: number, asid: number, leafOnly: boolean): number {
+  let n = invalidateHugeCovering(t, cpu, vpn, asid) + invalidateContCovering(t, cpu, vpn, asid);
+  for (let e = tlbLookup(t, tlbBase(cpu), vpn, asid); e >= 0; e = tlbLookup(t, tlbBase(cpu), vpn, asid), n++) t[e + TLBE_FLAGS] = 0;
+  if (!leafOnly) {
+    for (let level = 1; level <= PSC_LEVELS; level++) {
+      const p = pscLookup(t, cpu, level, vpn >>> (9 * level), asid);
+      if (p >= 0) t[p + PSCE_VALID] = 0;
+    }
+  }
+  return n;
+}
+
+/** tlbiVa for `pages` pages from `startVpn`, every `stride` pages: one TLBI each. */
+export function tlbiVaPages(t: Int32Array, cpu: number, startVpn: number, pages: number, stride: number, asid: number, leafOnly: boolean): number {
+  let n = 0;
+  for (let i = 0, vpn = startVpn; i < pages; i++, vpn += stride) n += tlbiVa(t, cpu, vpn, asid, leafOnly);
+  return n;
+}
+
+/** Whether the `size` pages from `first` overlap [start, end). */
+const overlaps = (first: number, size: number, start: number, end: number): boolean => first < end && first + size > start;
+
+/**
+ * TLBI RVAE1 (or RVALE1 with `leafOnly`) for [startVpn, endVpn) under `asid`: every leaf entry
+ * translating a page of the range (a 2 MiB or contiguous entry that overlaps it, with its pieces)
+ * and, unless `leafOnly`, every walk-cache entry that translates some VA of it. Returns the TLB
+ * entries invalidated.
+ */
+export function tlbiRange(t: Int32Array, cpu: number, startVpn: number, endVpn: number, asid: number, leafOnly: boolean): number {
+  const base = tlbBase(cpu);
+  let n = 0;
+  for (let i = 0, e = base; i < TLB_ENTRIES; i++, e += TLBE_WORDS) {
+    if (!tlbEntryServesPcid(t, e, asid)) continue;
+    const flags = t[e + TLBE_FLAGS];
+    const vpn = t[e + TLBE_VPN];
+    const hit = (flags & TLBF_HUGE) !== 0 ? overlaps(hugeBase(vpn), HPAGE_VPNS, startVpn, endVpn)
+      : (flags & TLBF_CONT) !== 0 ? overlaps(contBase(vpn), CONT_VPNS, startVpn, endVpn)
+      : vpn >= startVpn && vpn < endVpn;
+    if (hit) {
+      t[e + TLBE_FLAGS] = 0;
+      n++;
+    }
+  }
+  for (let i = 0, e = base + HTLB_BASE; i < HTLB_ENTRIES; i++, e += TLBE_WORDS) {
+    if (tlbEntryServesPcid(t, e, asid) && overlaps(t[e + TLBE_VPN], HPAGE_VPNS, startVpn, endVpn)) {
+      t[e + TLBE_FLAGS] = 0;
+      n++;
+    }
+  }
+  for (let i = 0, e = base + CTLB_BASE; i < CTLB_ENTRIES; i++, e += TLBE_WORDS) {
+    if (tlbEntryServesPcid(t, e, asid) && overlaps(t[e + TLBE_VPN], CONT_VPNS, startVpn, endVpn)) {
+      t[e + TLBE_FLAGS] = 0;
+      n++;
+    }
+  }
+  if (!leafOnly) {
+    for (let level = 1; level <= PSC_LEVELS; level++) {
+      for (let slot = 0; slot < PSC_SLOTS; slot++) {
+        const p = pscOffset(cpu, level, slot);
+        const span = 2 ** (9 * level);
+        if (t[p + PSCE_VALID] !== 0 && t[p + PSCE_PCID] === asid && overlaps(t[p + PSCE_KEY] * span, span, startVpn, endVpn)) t[p + PSCE_VALID] = 0;
+      }
+    }
+  }
+  return n;
+}
+
+/** TLBI ASIDE1: every non-global entry of `asid`, and its walk-cache entries. */
+export function tlbiAsid(t: Int32Array, cpu: number, asid: number): number {
+  return tlbFlushPcid(t, cpu, asid);
+}
+
+/** TLBI VMALLE1: every entry, global ones too, and the whole walk cache. */
+export function tlbiAll(t: Int32Array, cpu: number): number {
+  return tlbFlushEverything(t, cpu);
 }
 
 /**
@@ -342,6 +506,11 @@ function dumpEntries(t: Int32Array, first: number, count: number): TlbEntrySnaps
 /** Every valid entry of `cpu`'s 4 KiB TLB, read consistently. */
 export function dumpTlb(t: Int32Array, cpu: number): TlbEntrySnapshot[] {
   return dumpEntries(t, tlbBase(cpu), TLB_ENTRIES);
+}
+
+/** Every valid entry of `cpu`'s contiguous TLB, read consistently: `vpn` and `pfn` are the block's first. */
+export function dumpContTlb(t: Int32Array, cpu: number): TlbEntrySnapshot[] {
+  return dumpEntries(t, tlbBase(cpu) + CTLB_BASE, CTLB_ENTRIES);
 }
 
 /** Every valid entry of `cpu`'s 2 MiB TLB, read consistently: `vpn` and `pfn` are the bases. */

@@ -65,7 +65,8 @@ const enum Access {
   Speculative = 2,
 }
 
-function genOf(v: MachineViews, pfn: number): number {
+/** Frame `pfn`'s allocation generation now. */
+export function genOf(v: MachineViews, pfn: number): number {
   return Atomics.load(v.frameMeta, pfn * FRAME_META_WORDS + META_GEN);
 }
 
@@ -90,28 +91,47 @@ function tableEpoch(v: MachineViews, table: number, epoch: number): number {
   return Atomics.load(v.mm, owner * MM_WORDS + MM_PROMISE_COUNT);
 }
 
-function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number): number {
+/** walkStart's answer: the table a walk starts at, its level, and the epoch its fill takes. */
+export const walkFrom = { table: 0, level: 0, epoch: 0 };
+
+/**
+ * A walk's start, for either architecture's walker: counts it, and finds where it begins, the
+ * deepest walk-cache (paging-structure-cache) hit or the root `cr3`, into walkFrom. A cached
+ * pointer is checked against its table frame's generation (the freed-table-walk oracle); one that
+ * holds gives the walk the epoch of the table's mm (tableEpoch). False with no root loaded.
+ */
+export function walkStart(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, speculative: boolean, epoch: number): boolean {
   // a walk sets A and D where another CPU may be changing the entry: a scheduling point
   schedPoint(Point.Walk);
-  const { phys, tlb } = v;
+  const { tlb } = v;
   const counters = cpu * COUNTER_STRIDE;
-  v.counters[counters + (access === Access.Speculative ? Counter.SpeculativeWalks : Counter.PageWalks)]++;
-  if (cr3 === 0) return FAULT_NOT_PRESENT;
-
-  let level = PGD_LEVEL;
-  let table = cr3;
+  v.counters[counters + (speculative ? Counter.SpeculativeWalks : Counter.PageWalks)]++;
+  if (cr3 === 0) return false;
+  walkFrom.table = cr3;
+  walkFrom.level = PGD_LEVEL;
+  walkFrom.epoch = epoch;
   for (let l = PTE_LEVEL; l < PGD_LEVEL; l++) {
     const p = pscLookup(tlb, cpu, l, vpn >>> (9 * l), pcid);
     if (p >= 0) {
       v.counters[counters + Counter.PscHits]++;
-      table = tlb[p + PSCE_TABLE];
-      level = l;
+      const table = tlb[p + PSCE_TABLE];
+      walkFrom.table = table;
+      walkFrom.level = l;
       // the oracle: the cached pointer leads to a table frame freed since it was cached
       if (tlb[p + PSCE_GEN] !== genOf(v, table)) reportViolation(v, cpu, ViolationKind.FreedTableWalk, vpn, table, tlb[p + PSCE_GEN], genOf(v, table), l);
-      else epoch = tableEpoch(v, table, epoch);
+      else walkFrom.epoch = tableEpoch(v, table, epoch);
       break;
     }
   }
+  return true;
+}
+
+function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number): number {
+  const { phys, tlb } = v;
+  if (!walkStart(v, cpu, cr3, pcid, vpn, access === Access.Speculative, epoch)) return FAULT_NOT_PRESENT;
+  let level = walkFrom.level;
+  let table = walkFrom.table;
+  epoch = walkFrom.epoch;
 
   for (; level > PTE_LEVEL; level--) {
     const slot = entryWord(table, tableIndex(vpn, level));
@@ -129,6 +149,20 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
     table = next;
   }
   return fillLeaf(v, cpu, pcid, vpn, entryWord(table, tableIndex(vpn, PTE_LEVEL)), access, victim, false, epoch);
+}
+
+/**
+ * A walk's update of the leaf at `slot`, read as `e`, to `want`: by compareExchange, traced, and
+ * recorded for the lost-bit oracle as the accessed and dirty state it added (`hwAdState`, the
+ * walker's codec's), the kernel not having seen it yet; when there is nothing to set, a reload
+ * that proves `e` still stands. False when the entry changed under the walk (it reads it again).
+ */
+export function hwUpdateLeaf(v: MachineViews, cpu: number, slot: number, e: number, want: number, vpn: number, hwAdState: (pte: number) => number): boolean {
+  if (want === e) return Atomics.load(v.phys, slot) === e;
+  if (Atomics.compareExchange(v.phys, slot, e, want) !== e) return false;
+  tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
+  hwSetAccessFlags(v, slot, want, hwAdState(want) & ~hwAdState(e), vpn);
+  return true;
 }
 
 /**
@@ -150,14 +184,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
     const gen = genOf(v, pfn);
     const bits = access === Access.Write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
     const want = e | bits;
-    if (want === e) {
-      if (Atomics.load(phys, slot) !== e) continue;
-    } else {
-      if (Atomics.compareExchange(phys, slot, e, want) !== e) continue;
-      tracePteChange(v, cpu, PteOp.HwSetAccessFlags, slot, e, want);
-      // the hardware's truth for the lost-bit oracle: these bits are ours, the kernel has not seen them
-      hwSetAccessFlags(v, slot, want, hwAdState(want) & ~hwAdState(e), vpn);
-    }
+    if (!hwUpdateLeaf(v, cpu, slot, e, want, vpn, hwAdState)) continue;
     let flags = 0;
     if ((want & _PAGE_RW) !== 0) flags |= TLBF_WRITE;
     if ((want & _PAGE_USER) !== 0) flags |= TLBF_USER;

@@ -14,7 +14,8 @@ import { pteOffset, ptepGetAndClear, setPte } from '../machine/pagetable.ts';
 import { PAGE_SHARED, pfnPte, pteMkwrite, ptePfn, pteWrprotect } from '../machine/pte.ts';
 import { mapAnonPages } from './populate.ts';
 import { mmAlloc, mmPgd, mmTlbGen } from '../kernel/mm.ts';
-import { flushTlbMmRange, switchMm } from '../arch/x86/flush.ts';
+import { switchMm } from '../arch/mmu-context.ts';
+import { flushTlbMmRange } from '../arch/tlbflush.ts';
 import { smpBarrier, stopAll } from '../cpu/smp.ts';
 import { checkFlushPostcondition, type FlushViolation } from '../check/flush-postcondition.ts';
 import { defineWorkload } from './workload.ts';
@@ -111,7 +112,7 @@ function initiator(cpu: Cpu, p: DemoParams): DemoCpuResult {
     flushTlbMmRange(cpu, p.mm, start, end);
     shootdownUs.push((performance.now() - t0) * 1000);
     // only CPU 0 flushes this mm: its generation now is the one this flush brought CPUs up to
-    const bad = checkFlushPostcondition(v, p.mm, start, end, mmTlbGen(v, p.mm));
+    const bad = checkFlushPostcondition(v, p.mm, start, end, mmTlbGen(v, p.mm), cpu.arch);
     if (bad) violations.push(bad);
     // undo: promotions and present-from-none need no flush; remapped frames are free now
     for (let i = 0; i < n; i++) {

@@ -36,7 +36,7 @@
  * An abort (cpu/smp.ts abortRun) voids the baton (H_RELEASED): every parked CPU is woken and runs
  * free to its next check of the abort word.
  */
-import { tlbQuiesce, tlbResume } from '../machine/invlpgb.ts';
+import { tlbQuiesce, tlbResume } from '../machine/tlbi-broadcast.ts';
 import type { MachineViews } from '../machine/memory.ts';
 import { rawSpinLock, rawSpinUnlock } from '../machine/raw-spinlock.ts';
 import { IPI_WAKE, PERCPU_WORDS } from '../cpu/percpu-layout.ts';
@@ -213,7 +213,7 @@ export class Baton {
     const s = this.s;
     const at = cpuWord(this.cpu, C_STATE);
     if (Atomics.load(s, at) === CpuState.Running) return;
-    // parked, the CPU runs no instruction: its TLB is left to INVLPGB issuers (machine/invlpgb.ts)
+    // parked, the CPU runs no instruction: its TLB is left to INVLPGB issuers (machine/tlbi-broadcast.ts)
     tlbQuiesce(this.v, this.cpu);
     for (;;) {
       // the granter stores Running, then notifies if it sees C_PARKED: one of the two sees the other

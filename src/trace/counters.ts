@@ -87,6 +87,26 @@ export const COUNTER_NAMES = [
   'asid_fast_path',
   'asid_slow_path',
   'local_flush_all',
+  // multi-size THP (switch anonMthp; /sys/kernel/mm/transparent_hugepage/hugepages-64kB/stats):
+  // anonymous faults that mapped a 64 KiB folio; those that wanted one (the aligned block inside
+  // the VMA, its PTEs none) and fell back to a 4 KiB page because no aligned block of frames was
+  // free; large folios a path could not split and left whole (MADV_FREE over part of one)
+  'mthp_anon_fault_alloc',
+  'mthp_anon_fault_fallback',
+  'mthp_split_failed',
+  // arm64 broadcast TLB maintenance (machine/tlbi-broadcast.ts): TLBI ... IS by kind (vae1is,
+  // vale1is, rvae1is/rvale1is and the pages the range ops named, aside1is, vmalle1is), DSB ISH and
+  // those that had to wait for another CPU (local_flush_tlb_all counts in local_flush_all above);
+  // 4 KiB misses the contiguous TLB served, each installing a piece (machine/walker-arm64.ts)
+  'tlbi_va',
+  'tlbi_va_leaf',
+  'tlbi_range',
+  'tlbi_range_pages',
+  'tlbi_asid',
+  'tlbi_all',
+  'dsb_ish',
+  'dsb_ish_waits',
+  'cont_tlb_hits',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -159,6 +179,18 @@ export const enum Counter {
   AsidFastPath,
   AsidSlowPath,
   LocalFlushAll,
+  MthpAnonFaultAlloc,
+  MthpAnonFaultFallback,
+  MthpSplitFailed,
+  TlbiVa,
+  TlbiVaLeaf,
+  TlbiRange,
+  TlbiRangePages,
+  TlbiAsid,
+  TlbiAll,
+  DsbIsh,
+  DsbIshWaits,
+  ContTlbHits,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

@@ -40,6 +40,7 @@ import { IPI_FN_NAMES } from '../ipi/protocol.ts';
 import { POINT_NAMES } from '../schedule/layout.ts';
 import { KERNEL_POINTS } from '../kernel/points.ts';
 import { FAULT_NOT_PRESENT, FAULT_PROTECTION } from '../machine/walker.ts';
+import { FAULT_ACCESS_FLAG } from '../machine/walker-arm64.ts';
 import { Ev, KPATH_FORMATS, LOCK_NAMES, PTE_OP_NAMES, TLB_FLUSH_REASON_NAMES, seqDiff, unwrapSeq, type TraceRecord } from './events.ts';
 
 export interface TraceViolation {
@@ -96,10 +97,10 @@ const symbolic = (names: Record<number, string>, value: number): string => names
 
 const reasonName = (reason: number): string => symbolic(TLB_FLUSH_REASON_NAMES, reason);
 
-const FAULT_CODE_NAMES: Record<number, string> = { [FAULT_NOT_PRESENT]: 'not_present', [FAULT_PROTECTION]: 'protection' };
+const FAULT_CODE_NAMES: Record<number, string> = { [FAULT_NOT_PRESENT]: 'not_present', [FAULT_PROTECTION]: 'protection', [FAULT_ACCESS_FLAG]: 'access_flag' };
 /** enum FrameKind (machine/phys-layout.ts) */
 const FRAME_KIND_NAMES = ['free', 'anon', 'file', 'page_table', 'kernel'];
-const TLB_FLAG_NAMES = ['V', 'W', 'U', 'D', 'G', 'NX', 'HUGE', 'FILE'];
+const TLB_FLAG_NAMES = ['V', 'W', 'U', 'D', 'G', 'NX', 'HUGE', 'FILE', 'CONT'];
 
 /** Arguments printed by name, per event type. */
 const SYMBOLIC_ARGS: Record<number, Record<string, Record<number, string>>> = {

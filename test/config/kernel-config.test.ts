@@ -46,6 +46,8 @@ describe('kernel switches', () => {
       'lazyfreeCheck',
       'filemapFaultLock',
       'mremapFlush',
+      'arm64AsidFastPath',
+      'anonMthp',
     ]);
   });
 

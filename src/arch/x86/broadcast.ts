@@ -32,7 +32,7 @@
 import type { Cpu } from '../../cpu/cpu.ts';
 import type { MachineViews } from '../../machine/memory.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { ALL_NONGLOBAL, WHOLE_PCID, invlpgbPost, invlpgbRingFull, tlbsyncDone } from '../../machine/invlpgb.ts';
+import { ALL_NONGLOBAL, WHOLE_PCID, invlpgbPost, invlpgbRingFull, tlbsyncDone } from '../../machine/tlbi-broadcast.ts';
 import { PERCPU_WORDS, TLBSTATE_BASE } from '../../cpu/percpu-layout.ts';
 import { MM_ASID_TRANSITION, MM_GLOBAL_ASID } from '../../kernel/mm-layout.ts';
 import { mmBase, mmCpumask } from '../../kernel/mm.ts';

@@ -48,6 +48,7 @@ import { IpiFn, setCsdFlushInfo, type FlushTlbInfo } from '../../ipi/protocol.ts
 import { Counter } from '../../trace/counters.ts';
 import { Ev, TlbFlushReason, traceEvent } from '../../trace/events.ts';
 import { KernelPoint } from '../../kernel/points.ts';
+import { TLB_FLUSH_ALL } from '../tlbflush.ts';
 import { kvmFlushTlbMulti } from './kvm.ts';
 import { TLB_NR_DYN_ASIDS, TS_CR3, TS_CTX_GEN, TS_CTX_ID, TS_IS_LAZY, TS_LOADED_ASID, TS_LOADED_MM, TS_NEXT_ASID, kernPcid } from './tlbstate-layout.ts';
 import {
@@ -55,7 +56,7 @@ import {
   mmClearAsidTransition, mmGlobalAsid, mmInAsidTransition, mmNeedsGlobalAsid, tlbsync,
 } from './broadcast.ts';
 
-export const TLB_FLUSH_ALL = -1;
+export { TLB_FLUSH_ALL };
 export const TLB_GENERATION_INVALID = 0;
 /** cpu_tlbstate.loaded_mm while switch_mm_irqs_off changes it: neither the old mm nor the new one */
 const LOADED_MM_SWITCHING = -1;

@@ -56,7 +56,7 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { mmGlobalAsid } from '../../arch/x86/broadcast.ts';

@@ -30,7 +30,7 @@
  *   fixed  (mainline)             never: tlb_finish_mmu sees mm_tlb_flush_nested() and flushes
  *
  * Race windows stretched by noise: after each PTE clear (zap.ts) and before the gather's flush
- * (mmu-gather.ts tlbFlush).
+ * (mmu-gather.ts tlbFlushMmuTlbonly).
  *
  * Measured (3 CPUs on 2 cores, noise high, 50 rounds a trial): buggy, the first trial for each of
  * seeds 11-20; fixed, no report in 200 trials of 200 rounds.
@@ -39,7 +39,7 @@ import type { Cpu } from '../../cpu/cpu.ts';
 import type { MachineViews } from '../../machine/memory.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { kickAll, smpBarrier } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';

@@ -39,7 +39,7 @@
 import { defineScenario } from '../scenario.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE, WORDS_PER_FRAME } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
 import { PROT_READ, PROT_WRITE, exitMmap, sysMmap } from '../../kernel/mmap.ts';

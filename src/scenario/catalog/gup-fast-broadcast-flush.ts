@@ -44,7 +44,7 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PMD_SIZE } from '../../machine/pagetable.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { defineScenario } from '../scenario.ts';
 import { collapseRounds, flagParams, gupFastRounds, toggleForGlobalAsid, type FlagParams, type RoundsOptions } from './lib.ts';

@@ -56,7 +56,7 @@
  * walker's preemption). Under --schedule random or pct: 1 to 6 trials.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { defineScenario } from '../scenario.ts';
 import { SCENARIO_BASE, collapseRounds, flagParams, gupFastRounds, type FlagParams, type RoundsOptions } from './lib.ts';

@@ -47,7 +47,7 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PAGE_SIZE, WORDS_PER_FRAME } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { MADV_FREE, sysMadvise } from '../../kernel/madvise.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';

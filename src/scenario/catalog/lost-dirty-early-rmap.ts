@@ -23,7 +23,7 @@
  *                            can still write
  *
  * Race windows stretched by noise: after each PTE clear (zap.ts) and before the gather's flush
- * (mmu-gather.ts tlbFlush).
+ * (mmu-gather.ts tlbFlushMmuTlbonly).
  *
  * At the end of each trial every CPU stops, writeback syncs the file, and the data check
  * (check/data.ts) judges every word the writers stored: on the disk and in the page cache it must
@@ -39,7 +39,7 @@ import type { Cpu } from '../../cpu/cpu.ts';
 import type { MachineViews } from '../../machine/memory.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
 import { PROT_READ, PROT_WRITE, sysMmap } from '../../kernel/mmap.ts';

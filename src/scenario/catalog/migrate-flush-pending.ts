@@ -28,7 +28,7 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { changeProtNuma, migratePage } from '../../kernel/numa.ts';
 import { defineScenario, forbiddenReported, keepGoing } from '../scenario.ts';

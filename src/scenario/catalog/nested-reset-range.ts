@@ -25,7 +25,7 @@
  *                                    set, which reaches lazy CPUs too
  *
  * Race windows stretched by noise: after each PTE clear (zap.ts) and before the gather's flush
- * (mmu-gather.ts tlbFlush).
+ * (mmu-gather.ts tlbFlushMmuTlbonly).
  *
  * Measured (3 CPUs on 2 cores, noise high, 50 rounds a trial): buggy, the first trial for 17 of
  * 18 seeds, the third for one; fixed, no freed-table walk in 800 trials (400 of 50 rounds, 400 of
@@ -35,7 +35,7 @@ import type { Cpu } from '../../cpu/cpu.ts';
 import type { MachineViews } from '../../machine/memory.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { enterLazyTlb, switchMm } from '../../arch/x86/flush.ts';
+import { enterLazyTlb, switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
 import { PROT_READ, PROT_WRITE, sysMmap, sysMunmap } from '../../kernel/mmap.ts';

@@ -4,10 +4,10 @@
  * bits the hardware sets; x86 native_ptep_get_and_clear)
  *
  * The window: with switch ptepGetAndClear=read-then-clear, ptep_get_and_clear is a load, then a
- * store of 0 (zap.ts ptepGetAndClearFull, a cpu.raceWindow() between the two). A CPU whose TLB
- * entry caches a clean writable translation stores: the walker sets D with a cmpxchg on the PTE,
- * which succeeds in the window (the PTE is still present and writable), the store completes, and
- * the clear then wipes the D that the value read a moment before does not have.
+ * store of 0 (arch/x86/pgtable.ts ptepGetAndClear, a cpu.raceWindow() between the two). A CPU
+ * whose TLB entry caches a clean writable translation stores: the walker sets D with a cmpxchg on
+ * the PTE, which succeeds in the window (the PTE is still present and writable), the store
+ * completes, and the clear then wipes the D that the value read a moment before does not have.
  *
  * Where the dirty bit is the only record of a write: a page that MADV_FREE made lazily freeable
  * (clean, PG_lazyfree) is discarded by reclaim unless a dirty PTE says it was written since
@@ -36,7 +36,7 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { MADV_FREE, sysMadvise } from '../../kernel/madvise.ts';
 import { reclaimPages } from '../../kernel/reclaim.ts';

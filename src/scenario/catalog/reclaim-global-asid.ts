@@ -35,7 +35,7 @@
 import type { Cpu } from '../../cpu/cpu.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier, stopAll } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
 import { PROT_READ, sysMmap } from '../../kernel/mmap.ts';

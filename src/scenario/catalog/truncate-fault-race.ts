@@ -33,7 +33,7 @@
 import type { Cpu } from '../../cpu/cpu.ts';
 import { SIGBUS } from '../../cpu/cpu.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { PROT_READ, sysMmap } from '../../kernel/mmap.ts';
 import { createFile } from '../../kernel/filemap.ts';

@@ -21,7 +21,8 @@
 import type { Cpu } from '../../cpu/cpu.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { enterLazyTlb, flushTlbMmRange, switchMm } from '../../arch/x86/flush.ts';
+import { enterLazyTlb, switchMm } from '../../arch/mmu-context.ts';
+import { flushTlbMmRange } from '../../arch/tlbflush.ts';
 import { smpBarrier, stopAll } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';

@@ -25,7 +25,7 @@ import type { MachineViews } from '../../machine/memory.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { PMD_SIZE } from '../../machine/pagetable.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { mmAlloc } from '../../kernel/mm.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';

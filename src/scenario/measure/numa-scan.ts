@@ -15,7 +15,7 @@
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { PMD_SIZE } from '../../machine/pagetable.ts';
-import { switchMm } from '../../arch/x86/flush.ts';
+import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier } from '../../cpu/smp.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { numaScan } from '../../kernel/numa.ts';
