@@ -73,6 +73,21 @@ export function kernelOf(req: Pick<CompareRequest, 'resolved' | 'set'>, item: st
   return applySwitches(defaultKernelConfig(), [...item.split('+'), ...req.set], arch);
 }
 
+/**
+ * Each architecture's kernels, in row order: every item on every architecture, but a preset that
+ * runs on some architectures only (ScenarioSpec.presetArches) on those; a preset that runs on none
+ * of them, or a switch of another architecture, is a UsageError.
+ */
+export function compareKernels(req: Pick<CompareRequest, 'resolved' | 'set' | 'kernels'>, arches: readonly Arch[]): { arch: Arch; item: string; config: KernelConfig }[] {
+  const { scenario } = req.resolved;
+  for (const item of req.kernels) {
+    if (Object.hasOwn(scenario.presets, item) && !arches.some((arch) => presetRunsOn(scenario, item, arch))) kernelOf(req, item, arches[0]);
+  }
+  return arches.flatMap((arch) =>
+    req.kernels.filter((item) => !Object.hasOwn(scenario.presets, item) || presetRunsOn(scenario, item, arch)).map((item) => ({ arch, item, config: kernelOf(req, item, arch) })),
+  );
+}
+
 /** The rows' variants: the ones asked for, or every variant the scenario has, or none. */
 export function variantsOf(req: Pick<CompareRequest, 'resolved' | 'params'>, asked: string[] | undefined): string[] {
   const all = Object.keys(req.resolved.scenario.variants ?? {});
@@ -94,13 +109,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
   // bad architectures and names fail before any CPU boots
   for (const arch of arches) checkScenarioArch(scenario, arch);
   hardwareFor(scenario, req.hardware);
-  // a preset that runs on some of the architectures only (ScenarioSpec.presetArches) has rows on those
-  for (const item of req.kernels) {
-    if (Object.hasOwn(scenario.presets, item) && !arches.some((arch) => presetRunsOn(scenario, item, arch))) kernelOf(req, item, arches[0]);
-  }
-  const kernels = arches.flatMap((arch) =>
-    req.kernels.filter((item) => !Object.hasOwn(scenario.presets, item) || presetRunsOn(scenario, item, arch)).map((item) => ({ arch, item, config: kernelOf(req, item, arch) })),
-  );
+  const kernels = compareKernels(req, arches);
   const host = hostInfo();
   const report: CompareReport = {
     scenario: scenario.name,

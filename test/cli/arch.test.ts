@@ -15,12 +15,16 @@ import { emulatorCodeHash, fileSha256, SCHEDULE_FORMAT, SCHEDULE_VERSION } from 
 import { kernelFor } from '../../src/campaign/trials.ts';
 import { Arch } from '../../src/arch/arch.ts';
 import { runsOn } from '../../src/scenario/scenario.ts';
+import { pathToFileURL } from 'node:url';
+import { archName } from '../../src/arch/arch.ts';
+import { compareKernels, compareRow, formatCompare } from '../../src/campaign/compare.ts';
+import { noTrials } from '../../src/campaign/trials.ts';
+import { defaultKernelConfig } from '../../src/config/kernel-config.ts';
+import { loadCostModel } from '../../src/cost/model.ts';
+import { hostInfo } from '../../src/campaign/host.ts';
+import { formatStress, rerunCommand } from '../../src/campaign/stress.ts';
+import type { CompareReport } from '../../src/campaign/compare-report.ts';
 
-/**
- * Exit 0 or 1: the run ran (what it found on arm64 is the arm64 code's business, not the command
- * line's), 2 would be bad input.
- */
-const RAN = [0, 1];
 const MEASUREMENT = fileURLToPath(new URL('../fixtures/arch-measurement.ts', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'shootdown-arch-'));
@@ -90,38 +94,45 @@ describe('list --arch', () => {
 
 describe('the architecture in the output', () => {
   it('demo --json says which it ran', async () => {
-    for (const arch of ['x86', 'arm64']) {
-      const r = await shootdown('demo', '--arch', arch, '--cpus', '2', '--flushes', '20', '--seed', '1', '--json', '--quiet');
-      expect(RAN, r.stderr).toContain(r.code);
-      expect(JSON.parse(r.stdout).arch).toBe(arch);
-    }
-  });
-
-  it('compare --arch x86,arm64 gives a set of rows per architecture, a preset of x86 switches on x86 alone', async () => {
-    const r = await shootdown('compare', MEASUREMENT, '--arch', 'x86,arm64', '--hardware', 'asidBits=8', '--cpus', '1', '--trials', '1', '--seed', '7', '--json', '--quiet');
+    const r = await shootdown('demo', '--cpus', '2', '--flushes', '20', '--seed', '1', '--json', '--quiet');
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.arches).toEqual(['x86', 'arm64']);
-    expect(out.hardware).toEqual({ asidBits: 8 });
-    const rows = out.rows.map((row: { arch: string; kernel: string }) => `${row.arch} ${row.kernel}`);
-    expect(rows).toEqual(['x86 mainline', 'x86 flag', 'x86 cpumask', 'arm64 mainline', 'arm64 flag']);
-    const text = await shootdown('compare', 'fanout-sweep', '--arch', 'x86,arm64', '--cpus', '1', '--trials', '1', '--param', 'flushes=5', '--variant', 'busy', '--seed', '7', '--quiet');
-    expect(RAN, text.stderr).toContain(text.code);
-    expect(text.stdout).toMatch(/^x86, variant busy:$/m);
-    expect(text.stdout).toMatch(/^arm64, variant busy:$/m);
+    expect(JSON.parse(r.stdout).arch).toBe('x86');
   });
 
-  it('stress --json says the architecture and hardware; the x86 text has no arch line', async () => {
+  it('compare --arch x86,arm64 plans a set of rows per architecture, a preset of x86 switches on x86 alone', async () => {
+    const scenario = (await import(pathToFileURL(MEASUREMENT).href)).default;
+    const req = { resolved: { arg: MEASUREMENT, url: pathToFileURL(MEASUREMENT).href, scenario }, set: [], kernels: ['mainline', 'flag', 'cpumask'] };
+    const rows = compareKernels(req, [Arch.X86, Arch.Arm64]).map((k) => `${archName(k.arch)} ${k.item}`);
+    expect(rows).toEqual(['x86 mainline', 'x86 flag', 'x86 cpumask', 'arm64 mainline', 'arm64 flag']);
+    expect(() => compareKernels({ ...req, kernels: ['cpumask'] }, [Arch.Arm64])).toThrow(/preset 'cpumask' runs on x86 only, not on arm64/);
+    expect(() => compareKernels({ ...req, kernels: ['lazyTlb=clear-at-switch'] }, [Arch.X86, Arch.Arm64])).toThrow(/lazyTlb models x86 code; this run is arm64/);
+  });
+
+  it('compare shows each architecture\'s rows under its name, and x86 alone as before', () => {
+    const row = (arch: 'x86' | 'arm64') => compareRow('mainline', 'busy', 1, { ...noTrials(defaultKernelConfig(), {}, arch === 'x86' ? Arch.X86 : Arch.Arm64), trials: 1 }, loadCostModel());
+    const report = (arches: ('x86' | 'arm64')[]): CompareReport => ({
+      scenario: 'two-arches', operation: 'trial', columns: [], arches, hardware: arches.includes('arm64') ? { asidBits: 8 } : {}, kernels: ['mainline'], variants: ['busy'], cpus: [1], seed: 7,
+      schedule: 'free', host: hostInfo(), warnings: [], costModel: loadCostModel(), rows: arches.map(row), interrupted: null,
+    });
+    const both = formatCompare(report(['x86', 'arm64']));
+    expect(both).toMatch(/^compare two-arches: x86, arm64 \(asidBits=8\), seed 7/);
+    expect(both).toMatch(/^x86, variant busy:$/m);
+    expect(both).toMatch(/^arm64, variant busy:$/m);
+    const x86 = formatCompare(report(['x86']));
+    expect(x86).toMatch(/^compare two-arches: seed 7/);
+    expect(x86).toMatch(/^variant busy:$/m);
+  });
+
+  it('stress --json says the architecture and hardware; only a run off x86 has an arch line', async () => {
     const r = await shootdown('stress', 'fanout-sweep', '--cpus', '1', '--trials', '1', '--param', 'flushes=5', '--seed', '3', '--json', '--quiet');
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.arch).toBe('x86');
     expect(out.hardware).toEqual({ asidBits: 16, tlbRange: true, hafdbs: true });
-    const arm = await shootdown('stress', 'fanout-sweep', '--arch', 'arm64', '--hardware', 'asidBits=4,hafdbs=off', '--cpus', '1', '--trials', '1', '--param', 'flushes=5', '--seed', '3', '--quiet');
-    expect(RAN, arm.stderr).toContain(arm.code);
-    expect(arm.stdout).toMatch(/^ {2}arch {10}arm64, 4-bit ASIDs, range TLBIs on, HAFDBS off$/m);
-    const x86 = await shootdown('stress', 'fanout-sweep', '--cpus', '1', '--trials', '1', '--param', 'flushes=5', '--seed', '3', '--quiet');
-    expect(x86.stdout).not.toMatch(/^ {2}arch /m);
+    expect(formatStress(out, [])).not.toMatch(/^ {2}arch /m);
+    const arm = { ...out, arch: 'arm64', hardware: { asidBits: 4, tlbRange: true, hafdbs: false } };
+    expect(formatStress(arm, [])).toMatch(/^ {2}arch {10}arm64, 4-bit ASIDs, range TLBIs on, HAFDBS off$/m);
+    expect(rerunCommand({ resolved: { arg: 'fanout-sweep', scenario: {} as never }, preset: 'mainline', set: [], cpus: 1, noise: 'low', arch: Arch.Arm64, hardware: { asidBits: 4 } }, 3)).toMatch(/^npx shootdown stress fanout-sweep --arch arm64 --hardware asidBits=4 --kernel mainline /);
   });
 
   it('run-all --arch arm64 runs only the scenarios that run on arm64, and says so when none do', async () => {
