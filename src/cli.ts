@@ -3,6 +3,8 @@
  * Exit codes: 0 done and clean, 1 a violation was found (or a run failed), 2 bad input.
  */
 import { applySwitches, defaultKernelConfig } from './config/kernel-config.ts';
+import { Arch, parseArch, type Hardware } from './arch/arch.ts';
+import { HARDWARE_HELP, HARDWARE_KEYS, parseHardware } from './config/hardware.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { UsageError, integerOption } from './errors.ts';
@@ -13,7 +15,7 @@ import { NOISE_LEVELS, noiseShift } from './campaign/noise.ts';
 import { formatStress, parseDuration, resolveScenario, runStress, traceMetadata, writeTraces } from './campaign/stress.ts';
 import { formatRunAll, runAll } from './campaign/main-job.ts';
 import { formatCompare, parseList, runCompare, variantsOf } from './campaign/compare.ts';
-import { defaultCpus } from './scenario/scenario.ts';
+import { checkScenarioArch, defaultCpus } from './scenario/scenario.ts';
 import { randomSeed } from './campaign/trials.ts';
 import { loadCostModel } from './cost/model.ts';
 import { calibrateCommand } from './cost/calibrate.ts';
@@ -33,6 +35,24 @@ import type { RunAllRow } from './campaign/main-job.ts';
 import { compareShard, mergeCommand, runAllShard, stressShard, writeShardResult } from './campaign/merge.ts';
 
 const DEFAULT_COMPARE_CPUS = [1, 2, 4, 8, 16];
+
+/** --arch: one architecture, x86 when not given. */
+function archOption(raw: unknown): Arch {
+  return raw === undefined ? Arch.X86 : parseArch(raw as string);
+}
+
+/** --hardware key=value[,key=value], or undefined when not given. */
+function hardwareOption(raw: unknown): Partial<Hardware> | undefined {
+  return raw === undefined ? undefined : parseHardware(raw as string);
+}
+
+const ARCH_USAGE = `x86 (default) or arm64: the architecture the machine implements`;
+/** The usage lines of --hardware, the text from column `col`. */
+const hardwareUsage = (col: number): string => {
+  const pad = '\n' + ' '.repeat(col);
+  return `${'  --hardware K=V,...'.padEnd(col)}arm64 CPU features on top of the scenario's (x86 ignores them),${pad}e.g. asidBits=3,tlbRange=off:${HARDWARE_KEYS.map((k) => `${pad}  ${k.padEnd(9)} ${HARDWARE_HELP[k]}`).join('')}`;
+};
+const archCliOption = { arch: { type: 'string' } } as const;
 
 /** --seed: 0 to 2^32 - 1, or undefined when not given. */
 function seedOption(raw: unknown): number | undefined {
@@ -114,64 +134,72 @@ const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
     usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--set switch=value ...] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
+              [--arch A]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
 against the page tables (the postcondition of a synced flush).
 
+  --arch A      ${ARCH_USAGE}
   --cpus N      simulated CPUs, 1 to ${MAX_CPUS} (default: the host's core count)
   --flushes F   flushes on CPU 0, 1 to 10000000 (default 1000)
   --seed S      the random seed, 0 to 4294967295 (default: random, printed)
   --set switch=value   a kernel switch on top of mainline (see 'shootdown list'), e.g.
-                x86TlbFlush=invlpgb; repeatable
-  --json        one JSON object on stdout
+                x86TlbFlush=invlpgb; repeatable; a switch of another architecture is an error
+  --json        one JSON object on stdout, its "arch" among the fields
 ${quietUsage(16)}
 ${scheduleUsage(String(FIRST_HORIZON))}
 
 Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
-    options: { cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
+    options: { ...archCliOption, cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
     async run(values) {
+      const arch = archOption(values.arch);
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
       const seed = seedOption(values.seed);
       const { mode, horizon } = scheduleOptions(values, cpus);
       const set = (values.set as string[] | undefined) ?? [];
-      const kernel = applySwitches(defaultKernelConfig(), set);
-      const summary = await runDemo({ cpus, flushes, seed, set, kernel, progress: progressOf(values), schedule: mode, horizon });
+      const kernel = applySwitches(defaultKernelConfig(), set, arch);
+      const summary = await runDemo({ cpus, flushes, seed, set, kernel, arch, progress: progressOf(values), schedule: mode, horizon });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
     },
   },
   list: {
     summary: 'list the kernel switches (and a scenario\'s own), or with --scenarios the catalog and the measurements',
-    usage: `shootdown list [scenario|path/to/file.ts] [--scenarios] [--json]
+    usage: `shootdown list [scenario|path/to/file.ts] [--scenarios] [--json] [--arch A]
 
 Every kernel switch (a patch, fix or bug from the reference threads or mainline): its values with
 what each does in the kernel, the default (today's mainline behaviour, marked *), and the seed
 thread or mainline commit it comes from. With a scenario, also the switches it declares of its own,
-which its presets and --set take beside the kernel's.
+which its presets and --set take beside the kernel's. A switch that models one architecture's code
+says so ("arch: x86 only"); the others are generic mm code.
 
+  --arch A     x86 or arm64: only the switches that apply to it (a value of another architecture
+               left out), or with --scenarios only the scenarios that run on it (default: all)
   --scenarios  the race scenarios (src/scenario/catalog) and the measurements (src/scenario/measure)
                instead: each one's question, forbidden outcome, CPUs, presets with their switches
-               and expected results, trial options and variants
-  --json       one JSON object on stdout: {"switches": [{"name", "values", "default",
-               "description" (value -> text), "from"}], "scenario": {"name", "switches": [...]}};
-               with --scenarios {"scenarios", "measurements": [{"name", "kind", "question",
-               "source", "forbidden", "cpus", "preferredCpus", "presets": [{"name", "switches", "expected"}],
-               "noise", "rare", "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
+               and expected results, trial options, variants and architectures
+  --json       one JSON object on stdout: {"arch", "switches": [{"name", "values", "default",
+               "description" (value -> text), "from", "arch", "valueArch"}], "scenario": {"name",
+               "switches": [...]}}; with --scenarios {"arch", "scenarios", "measurements": [{"name",
+               "kind", "question", "source", "forbidden", "arches", "presetArches", "cpus",
+               "preferredCpus", "presets": [{"name", "switches", "expected"}], "noise", "rare",
+               "trialOptions", "variants", "operation"}], "broken": [{"name", "error"}]}
 
 Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog does not load.`,
-    options: { scenarios: { type: 'boolean' } },
+    options: { scenarios: { type: 'boolean' }, ...archCliOption },
     positionals: true,
     async run(values, positionals) {
       if (positionals.length > (values.scenarios ? 0 : 1)) throw new UsageError(`list takes at most one scenario${values.scenarios ? ', and none with --scenarios' : ''}, got ${positionals.join(' ')}`);
+      const arch = values.arch === undefined ? undefined : parseArch(values.arch as string);
       if (values.scenarios) {
-        const scenarios = await scenariosListing();
+        const scenarios = await scenariosListing(arch);
         process.stdout.write((values.json ? JSON.stringify(scenarios) : formatScenariosListing(scenarios)) + '\n');
         return scenarios.broken.length > 0 ? 1 : 0;
       }
       const scenario = positionals.length === 1 ? (await resolveScenario(positionals[0])).scenario : undefined;
-      const list = listing(scenario);
+      const list = listing(scenario, arch);
       process.stdout.write((values.json ? JSON.stringify(list) : formatListing(list)) + '\n');
       return 0;
     },
@@ -179,7 +207,8 @@ Exit status: 0, 2 bad input, or with --scenarios 1 when a file of the catalog do
   stress: {
     summary: 'run one race scenario trial after trial under a kernel preset; report the first violation',
     usage: `shootdown stress <scenario|path/to/file.ts> [--kernel PRESET] [--set switch=value ...] [--cpus N]
-                 [--duration 10s | --trials N] [--seed S] [--noise off|low|high] [--stop-on-first]
+                 [--arch A] [--hardware K=V,...] [--duration 10s | --trials N] [--seed S]
+                 [--noise off|low|high] [--stop-on-first]
                  [--schedule free|random|pct[:D]] [--parallel K] [--horizon N]
                  [--save-schedule FILE] [--reproduce] [--shard I/N] [--shards N] [--results DIR]
                  [--json] [--quiet] [--trace FILE] [--ftrace FILE] [--typecheck] [--debug]
@@ -189,10 +218,14 @@ folder, whose default export is made by defineScenario (import { defineScenario,
 'shootdown': README, "Writing your own scenario"), again and again on one machine, and checks
 every access with the oracles. Trial i runs with seed S + i.
 
+  --arch A            x86 (default) or arm64: the architecture the machine implements; one the
+                      scenario runs on ('shootdown list --scenarios' shows each one's)
+${hardwareUsage(22)}
   --kernel PRESET     the scenario's kernel preset: buggy (default), fixed, or another it defines
                       (a measurement of src/scenario/measure: its first preset by default)
   --set switch=value  a kernel switch, or one of the scenario's own, on top of the preset (see
-                      'shootdown list <scenario>'); repeatable
+                      'shootdown list <scenario>'); repeatable; a switch of another architecture
+                      than --arch's is an error
   --param key=value   a trial option, one the scenario's trialOptions declare, of its type;
                       repeatable
   --cpus N            simulated CPUs, at least what the scenario needs, at most ${MAX_CPUS}
@@ -216,9 +249,9 @@ ${shardUsage(22)}
   --typecheck         type-check the scenario file against the package's types before the run;
                       type errors are exit 2, one line each (file:line:col)
   --debug             a file that does not load: the error's stack too, not only its line
-  --json              one JSON object on stdout: ... reportsByKind, firstViolation, firstReports
-                      (by kind), traced, failed, interrupted; each report with its message and
-                      named fields
+  --json              one JSON object on stdout: ... arch, hardware, reportsByKind, firstViolation,
+                      firstReports (by kind), traced, failed, interrupted; each report with its
+                      message and named fields
 ${quietUsage(22)}
 
 A trial's programs stop at the forbidden outcome only; reports of every kind are counted and shown.
@@ -245,6 +278,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
       ftrace: { type: 'string' },
       debug: { type: 'boolean' },
       typecheck: { type: 'boolean' },
+      ...archCliOption,
+      hardware: { type: 'string' },
       ...scheduleCliOptions,
       'save-schedule': { type: 'string' },
       reproduce: { type: 'boolean' },
@@ -254,7 +289,10 @@ that cannot be written, included), 130 or 143 interrupted.`,
     async run(values, positionals) {
       if (positionals.length !== 1) throw new UsageError(`stress takes one scenario (a catalog name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
       if (values.duration !== undefined && values.trials !== undefined) throw new UsageError('give --duration or --trials, not both');
+      const arch = archOption(values.arch);
+      const hardware = hardwareOption(values.hardware);
       const resolved = await resolveScenario(positionals[0], { typecheck: values.typecheck === true });
+      checkScenarioArch(resolved.scenario, arch);
       const need = resolved.scenario.cpus;
       const cpus = values.cpus === undefined ? defaultCpus(resolved.scenario) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       if (cpus < need) throw new UsageError(`--cpus must be at least ${need}: scenario ${resolved.scenario.name} needs ${need} CPUs, got ${cpus}`);
@@ -280,6 +318,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
           resolved,
           preset: (values.kernel as string | undefined) ?? ('buggy' in resolved.scenario.presets ? 'buggy' : Object.keys(resolved.scenario.presets)[0]),
           set: (values.set as string[] | undefined) ?? [],
+          arch,
+          hardware,
           params: (values.param as string[] | undefined) ?? [],
           cpus,
           seed,
@@ -328,7 +368,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
   },
   compare: {
     summary: 'one workload under several kernels and CPU counts: IPIs, flushes, waits, modelled cost',
-    usage: `shootdown compare <scenario|path/to/file.ts> [--kernel A,B,...] [--set switch=value ...]
+    usage: `shootdown compare <scenario|path/to/file.ts> [--arch x86,arm64] [--hardware K=V,...]
+                  [--kernel A,B,...] [--set switch=value ...]
                   [--variant V,...] [--param key=value ...] [--cpus 1,2,4,8,16] [--trials N]
                   [--seed S] [--noise LEVEL] [--schedule S] [--parallel K]
                   [--shard I/N] [--shards N] [--results DIR]
@@ -343,8 +384,12 @@ under the VMA lock, mmap_lock waits). The measurements are in src/scenario/measu
 reclaim-storm, mprotect-toggle, khugepaged-collapse, numa-scan, fault-scaling); race scenarios
 work too.
 
+  --arch A,...        the architectures, x86 (default) and/or arm64, each one the scenario runs on:
+                      a set of rows per architecture, the same kernels, variants and CPU counts
+${hardwareUsage(22)}
   --kernel A,B        presets of the scenario, or switch=value[+switch=value...] on mainline
-                      (default: every preset of the scenario)
+                      (default: every preset of the scenario); a switch of another architecture
+                      than a row's is an error
   --set switch=value  a kernel switch on top of every kernel (see 'shootdown list'); repeatable
   --variant V,...     the scenario's workload variants, e.g. busy,idle (default: all it has)
   --param key=value   a trial option on top of every variant's, one the scenario's trialOptions
@@ -362,8 +407,9 @@ work too.
                       most the smallest of --cpus)
 ${shardUsage(22)}
   --debug             a file that does not load: the error's stack too, not only its line
-  --json              one JSON object on stdout: {scenario, operation, kernels, variants, cpus,
-                      seed, host, warnings, costModel, interrupted, rows: [{kernel, variant, cpus,
+  --json              one JSON object on stdout: {scenario, operation, arches, hardware, kernels,
+                      variants, cpus, seed, host, warnings, costModel, interrupted, rows: [{arch,
+                      kernel, variant, cpus,
                       ...counts, waitUs: {median, p99, samples}, measuredUsPerOp, modelledUsPerOp,
                       violations, reportsByKind, firstReport, counters}]}
 ${quietUsage(22)}
@@ -388,12 +434,17 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       debug: { type: 'boolean' },
       schedule: { type: 'string' },
       parallel: { type: 'string' },
+      ...archCliOption,
+      hardware: { type: 'string' },
       ...shardCliOptions,
       ...quiet,
     },
     async run(values, positionals) {
       if (positionals.length !== 1) throw new UsageError(`compare takes one scenario (a name or a path to a .ts file), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+      const arches = values.arch === undefined ? [Arch.X86] : [...new Set(parseList('--arch', values.arch as string).map((a) => parseArch(a)))];
+      const hardware = hardwareOption(values.hardware);
       const resolved = await resolveScenario(positionals[0]);
+      for (const arch of arches) checkScenarioArch(resolved.scenario, arch);
       const need = resolved.scenario.cpus;
       const cpus =
         values.cpus === undefined
@@ -414,7 +465,7 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
       const sharded = shardRequest(values);
       return interruptible(async (signal) => {
         const rowTrials = new Map<CompareRow, TrialsResult>();
-        const request = { resolved, kernels, set, variants, params, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal, schedule, shard: sharded?.shard, onRow: (row: CompareRow, r: TrialsResult) => rowTrials.set(row, r) };
+        const request = { resolved, arches, hardware, kernels, set, variants, params, cpus: [...new Set(cpus)], seed, trials, noiseShift: noiseShift((values.noise as string | undefined) ?? 'off'), costModel, progress: progressOf(values), signal, schedule, shard: sharded?.shard, onRow: (row: CompareRow, r: TrialsResult) => rowTrials.set(row, r) };
         const report = await runCompare(request);
         if (sharded) writeShardResult(sharded.results, compareShard(request, sharded.shard, report, rowTrials));
         if (html !== undefined) writeCompareHtml(report, html);
@@ -425,13 +476,16 @@ Exit status: 0 done with no oracle report, 1 an oracle reported (or a run failed
   },
   replay: {
     summary: 'run a schedule file\'s trial again, exactly, and print its report as stress does',
-    usage: `shootdown replay FILE [--json] [--quiet]
+    usage: `shootdown replay FILE [--arch A] [--json] [--quiet]
 
 Runs the one trial a schedule file holds (stress --save-schedule, --reproduce, run-all's
 reports/<scenario>-buggy.schedule.json, or shrink's output) with every recorded choice made at its
 recorded step, one CPU at a time, and prints the report as stress prints it. The scenario's file
 must hash as it did when the schedule was saved, and its preset must make the recorded kernel.
+The trial runs on the architecture and CPU features the file records (x86 for a file that records
+none).
 
+  --arch A     x86 or arm64: must be the file's architecture (else exit 2); the file decides
   --json       one JSON object on stdout: what stress --json prints, with "replay": {file, status,
                codeChanged}
 ${quietUsage(15)}
@@ -439,12 +493,13 @@ ${quietUsage(15)}
 Exit status: 1 the recorded violation came again (the same kind, CPU and address), 0 the recorded
 run was clean and still is, 2 bad input: a file that is not a schedule, of a newer format, whose
 scenario or kernel preset changed, or whose run diverged ("schedule diverged at step N", one line).`,
-    options: { ...quiet },
+    options: { ...archCliOption, ...quiet },
     positionals: true,
     async run(values, positionals) {
       if (positionals.length !== 1) throw new UsageError(`replay takes one schedule file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+      const arch = values.arch === undefined ? undefined : parseArch(values.arch as string);
       return interruptible(async (signal) => {
-        const r = await replaySchedule(positionals[0], { progress: progressOf(values), signal });
+        const r = await replaySchedule(positionals[0], { progress: progressOf(values), signal, arch });
         const line = r.status === 'reproduced' ? `reproduced: ${r.file.verdict!.kind} on CPU ${r.file.verdict!.cpu} at ${r.file.verdict!.address}, step ${r.file.verdict!.step} of ${r.file.steps}` : `clean, as recorded (${r.file.steps} steps)`;
         const code = r.codeChanged ? "\n                (the emulator's code changed since the file was saved; the run was the same, step for step)" : '';
         process.stdout.write((values.json ? JSON.stringify({ ...r.summary, replay: { file: positionals[0], status: r.status, codeChanged: r.codeChanged } }) : `${formatStress(r.summary, [])}\n  replay        ${line}${code}`) + '\n');
@@ -498,7 +553,7 @@ Exit status: 0 written, 1 a run failed, 2 bad input (as replay's, and a file who
   'run-all': {
     summary: 'the main job: every catalog scenario under buggy and fixed, in one time budget',
     usage: `shootdown run-all [--budget 2m] [--schedule free|random|pct[:D]] [--parallel K] [--json] [--quiet] [--debug]
-                         [--trials N] [--seed S] [--shard I/N] [--shards N] [--results DIR]
+                         [--arch A] [--trials N] [--seed S] [--shard I/N] [--shards N] [--results DIR]
 
 Runs every scenario of the catalog (src/scenario/catalog) under its buggy kernel (until the first
 violation) and its fixed kernel, with noise low (or the scenario's own), on as many CPUs as the
@@ -515,6 +570,8 @@ until the same kind is reported; in a controlled job it is the violating trial's
 The job writes into a new folder beside reports/ and renames it into place at the end: reports/
 holds one whole job's files, never a mix.
 
+  --arch A     ${ARCH_USAGE}: the job runs the scenarios that run on it
+               ('shootdown list --scenarios --arch A'), and says so when there are none
   --budget T   the time for all runs together: 500ms, 30s, 2m (default 2m)
   --trials N   instead of a budget, N trials for every run, buggy runs too (no stop at the first
                violation): a fixed campaign that shards add up to exactly
@@ -524,7 +581,7 @@ ${shardUsage(15)}
   --schedule S free (default), random or pct[:DEPTH]: how every run is scheduled (see stress --help)
   --parallel K CPUs running between scheduling points in a controlled job (default 1)
   --debug      an error's stack too, not only its line
-  --json       the report as one JSON object on stdout
+  --json       the report as one JSON object on stdout, its "arch" among the fields
 ${quietUsage(15)}
 
 ${INTERRUPT_USAGE} The partial job, complete in itself (its table, run-all.json marked interrupted
@@ -533,8 +590,9 @@ and its traces), replaces reports/.
 Exit status: 0 every buggy preset that expects 'sometimes' reproduced and every fixed preset had
 no oracle report of any kind (or the catalog is empty), 1 otherwise (a catalog file that does not
 load included), 2 bad input (a reports/ that cannot be written included), 130 or 143 interrupted.`,
-    options: { budget: { type: 'string' }, trials: { type: 'string' }, seed: { type: 'string' }, debug: { type: 'boolean' }, schedule: { type: 'string' }, parallel: { type: 'string' }, ...shardCliOptions, ...quiet },
+    options: { ...archCliOption, budget: { type: 'string' }, trials: { type: 'string' }, seed: { type: 'string' }, debug: { type: 'boolean' }, schedule: { type: 'string' }, parallel: { type: 'string' }, ...shardCliOptions, ...quiet },
     async run(values) {
+      const arch = archOption(values.arch);
       if (values.budget !== undefined && values.trials !== undefined) throw new UsageError('give --budget or --trials, not both');
       const budgetMs = values.budget === undefined ? 120_000 : parseDuration('--budget', values.budget as string);
       const trials = values.trials === undefined ? undefined : integerOption('--trials', values.trials as string, 1, 1_000_000_000);
@@ -544,7 +602,7 @@ load included), 2 bad input (a reports/ that cannot be written included), 130 or
       return interruptible(async (signal) => {
         const rowTrials = new Map<RunAllRow, TrialsResult | null>();
         const reportsDir = sharded ? join(sharded.results, shardFileName(sharded.shard).replace(/\.json$/, '.reports')) : 'reports';
-        const request = { budgetMs, trials, seed: seedOption(values.seed), shard: sharded?.shard, reportsDir, progress: progressOf(values), signal, schedule, onRow: (row: RunAllRow, r: TrialsResult | null) => rowTrials.set(row, r) };
+        const request = { arch, budgetMs, trials, seed: seedOption(values.seed), shard: sharded?.shard, reportsDir, progress: progressOf(values), signal, schedule, onRow: (row: RunAllRow, r: TrialsResult | null) => rowTrials.set(row, r) };
         const report = await runAll(request);
         if (sharded) writeShardResult(sharded.results, await runAllShard(request, sharded.shard, report, rowTrials));
         process.stdout.write((values.json ? JSON.stringify(report) : formatRunAll(report)) + '\n');

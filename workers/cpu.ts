@@ -31,6 +31,7 @@ import { readCpuStatus } from '../src/cpu/status.ts';
 import { dumpPsc, dumpTlb } from '../src/machine/tlb.ts';
 import type { Workload } from '../src/scenario/workload.ts';
 import type { KernelConfig } from '../src/config/kernel-config.ts';
+import type { Arch, Hardware } from '../src/arch/arch.ts';
 import { Baton, bindBaton, isControlled } from '../src/schedule/baton.ts';
 
 export interface BootTask {
@@ -56,6 +57,9 @@ export interface RunTask {
   noiseShift: number;
   config: KernelConfig;
   scenarioSwitches: Readonly<Record<string, string>>;
+  /** the run's architecture and CPU features (machine.ts RunOptions.arch, .hardware) */
+  arch: Arch;
+  hardware: Readonly<Hardware>;
 }
 
 export interface RunTaskResult {
@@ -116,7 +120,7 @@ async function run(task: RunTask): Promise<RunTaskResult> {
   const controlled = isControlled(cpu.v);
   cpu.configure({
     seed: task.seed, csdLockTimeoutMs: task.csdLockTimeoutMs, speculationShift: task.speculationShift, noiseShift: task.noiseShift, config: task.config,
-    scenarioSwitches: task.scenarioSwitches, controlled,
+    scenarioSwitches: task.scenarioSwitches, controlled, arch: task.arch, hardware: task.hardware,
   });
   cpu.pageFaultHandler = handleMmFault;
   resetTlbUbc(cpu);

@@ -1,8 +1,9 @@
 /*
- * What `shootdown compare` reports: one row per (kernel, variant, CPU count) of one scenario, all
+ * What `shootdown compare` reports: one row per (architecture, kernel, variant, CPU count) of one scenario, all
  * run with the same seed. Counts do not depend on the host; times do, so the host goes with them.
  */
 import type { KernelConfig } from '../config/kernel-config.ts';
+import type { ArchName, Hardware } from '../arch/arch.ts';
 import type { Counters } from '../trace/counters.ts';
 import type { ReportSummary } from './stress.ts';
 import type { CostModel } from '../cost/model.ts';
@@ -10,6 +11,8 @@ import type { HostInfo } from './host.ts';
 import type { MeasurementColumn } from '../scenario/scenario.ts';
 
 export interface CompareRow {
+  /** the architecture the row ran on */
+  arch: ArchName;
   /** the preset name, or the switch list as given (e.g. "mprotectFlush=always") */
   kernel: string;
   /** the scenario's workload variant ('' when it has none) */
@@ -61,6 +64,10 @@ export interface CompareReport {
   operation: string;
   /** the measurement's own columns (scenario.ts MeasurementColumn), in place of the flush columns; none for most */
   columns?: readonly MeasurementColumn[];
+  /** the architectures compared (--arch), each with a set of rows */
+  arches: ArchName[];
+  /** the CPU features given on top of the scenario's (--hardware) */
+  hardware: Partial<Hardware>;
   kernels: string[];
   variants: string[];
   cpus: number[];

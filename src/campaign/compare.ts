@@ -16,11 +16,13 @@
  */
 import { UsageError } from '../errors.ts';
 import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
-import { variantOptions, withParams, type MeasurementColumn } from '../scenario/scenario.ts';
+import { checkScenarioArch, presetRunsOn, variantOptions, withParams, type MeasurementColumn } from '../scenario/scenario.ts';
+import { Arch, archName, type Hardware } from '../arch/arch.ts';
+import { formatHardware } from '../config/hardware.ts';
 import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
-import { bootUnlessAborted, kernelFor, runTrials, type TrialsResult } from './trials.ts';
+import { bootUnlessAborted, hardwareFor, kernelFor, runTrials, type TrialsResult } from './trials.ts';
 import { formatKindCounts, reportSummary, type ResolvedScenario } from './stress.ts';
 import type { CompareReport, CompareRow } from './compare-report.ts';
 import { formatTable } from './table.ts';
@@ -50,18 +52,40 @@ export interface CompareRequest {
   schedule?: ScheduleMode;
   /** the part of every row's trial indices to run (shard.ts); all of them when absent */
   shard?: Shard;
+  /** the architectures to run on (--arch x86,arm64), each one the scenario lists; x86 when absent */
+  arches?: Arch[];
+  /** CPU features on top of the scenario's (--hardware), for every arm64 row */
+  hardware?: Partial<Hardware>;
   /** called with each row and the trials it was made from */
   onRow?: (row: CompareRow, r: TrialsResult) => void;
 }
 
-/** The kernel a compare item names: a preset of the scenario, or 'switch=value+...' on mainline. */
-export function kernelOf(req: Pick<CompareRequest, 'resolved' | 'set'>, item: string): KernelConfig {
+/**
+ * The kernel a compare item names on `arch`: a preset of the scenario, or 'switch=value+...' on
+ * mainline; a switch of another architecture is a UsageError.
+ */
+export function kernelOf(req: Pick<CompareRequest, 'resolved' | 'set'>, item: string, arch: Arch = Arch.X86): KernelConfig {
   const { scenario } = req.resolved;
-  if (Object.hasOwn(scenario.presets, item)) return kernelFor(scenario, item, req.set);
+  if (Object.hasOwn(scenario.presets, item)) return kernelFor(scenario, item, req.set, arch);
   if (!item.includes('=')) {
     throw new UsageError(`scenario ${scenario.name} has no preset '${item}'; presets: ${Object.keys(scenario.presets).join(', ')}, or switch=value[+switch=value...]`);
   }
-  return applySwitches(defaultKernelConfig(), [...item.split('+'), ...req.set]);
+  return applySwitches(defaultKernelConfig(), [...item.split('+'), ...req.set], arch);
+}
+
+/**
+ * Each architecture's kernels, in row order: every item on every architecture, but a preset that
+ * runs on some architectures only (ScenarioSpec.presetArches) on those; a preset that runs on none
+ * of them, or a switch of another architecture, is a UsageError.
+ */
+export function compareKernels(req: Pick<CompareRequest, 'resolved' | 'set' | 'kernels'>, arches: readonly Arch[]): { arch: Arch; item: string; config: KernelConfig }[] {
+  const { scenario } = req.resolved;
+  for (const item of req.kernels) {
+    if (Object.hasOwn(scenario.presets, item) && !arches.some((arch) => presetRunsOn(scenario, item, arch))) kernelOf(req, item, arches[0]);
+  }
+  return arches.flatMap((arch) =>
+    req.kernels.filter((item) => !Object.hasOwn(scenario.presets, item) || presetRunsOn(scenario, item, arch)).map((item) => ({ arch, item, config: kernelOf(req, item, arch) })),
+  );
 }
 
 /** The rows' variants: the ones asked for, or every variant the scenario has, or none. */
@@ -81,13 +105,18 @@ function trialOptionsOf(req: Pick<CompareRequest, 'resolved' | 'params'>, varian
 
 export async function runCompare(req: CompareRequest): Promise<CompareReport> {
   const { scenario, url } = req.resolved;
-  // bad names fail before any CPU boots
-  const kernels = req.kernels.map((item) => ({ item, config: kernelOf(req, item) }));
+  const arches = req.arches ?? [Arch.X86];
+  // bad architectures and names fail before any CPU boots
+  for (const arch of arches) checkScenarioArch(scenario, arch);
+  hardwareFor(scenario, req.hardware);
+  const kernels = compareKernels(req, arches);
   const host = hostInfo();
   const report: CompareReport = {
     scenario: scenario.name,
     operation: scenario.operation ?? 'trial',
     columns: scenario.columns ?? [],
+    arches: arches.map(archName),
+    hardware: req.hardware ?? {},
     kernels: req.kernels,
     variants: req.variants,
     cpus: req.cpus,
@@ -99,6 +128,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
     rows: [],
     interrupted: null,
   };
+  // every architecture's kernels
   const runs = req.cpus.length * kernels.length * req.variants.length;
   req.progress?.begin(`compare ${scenario.name}`, runs);
   try {
@@ -106,7 +136,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
       const machine = await bootUnlessAborted(cpus, req.signal);
       if (!machine) break;
       try {
-        for (const { item, config } of kernels) {
+        for (const { arch, item, config } of kernels) {
           for (const variant of req.variants) {
             if (req.signal?.aborted) break;
             const result = await runTrials(machine, {
@@ -114,13 +144,15 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
               scenario,
               preset: item,
               kernel: config,
+              arch,
+              hardware: req.hardware,
               set: req.set, // the scenario's own switches among them (the kernel's are in config)
               seed: req.seed,
               trials: req.trials,
               shard: req.shard,
               noiseShift: req.noiseShift,
               options: trialOptionsOf(req, variant),
-              onTrial: trialsRun(req.progress, `${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`, { total: shardTrials(req.shard ?? WHOLE, req.trials) }),
+              onTrial: trialsRun(req.progress, `${arches.length > 1 ? `${archName(arch)} ` : ''}${item}${variant ? ` ${variant}` : ''} on ${cpus} CPUs`, { total: shardTrials(req.shard ?? WHOLE, req.trials) }),
               signal: req.signal,
               schedule: req.schedule,
             });
@@ -153,6 +185,7 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
   const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full, invlpgb: c.invlpgb, tlbsync: c.tlbsync }, model);
   const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, waits: r.waits.count, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all, invlpgb: c.invlpgb, tlbsync: c.tlbsync }, model);
   return {
+    arch: r.arch,
     kernel,
     variant,
     cpus,
@@ -208,14 +241,19 @@ function ownColumns(r: CompareReport, rows: readonly CompareRow[]): string[][] {
 }
 
 export function formatCompare(r: CompareReport): string {
+  const hardware = formatHardware(r.hardware ?? {});
   const out = [
-    `compare ${r.scenario}: seed ${r.seed}${r.schedule === 'free' ? '' : `, schedule ${r.schedule}`}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
+    `compare ${r.scenario}: ${(r.arches ?? ['x86']).join(', ') === 'x86' ? '' : `${(r.arches ?? []).join(', ')}${hardware ? ` (${hardware})` : ''}, `}seed ${r.seed}${r.schedule === 'free' ? '' : `, schedule ${r.schedule}`}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
     `  cost model (${r.costModel.source}): IPI send ${r.costModel.ipiSendNs} ns, per target ${r.costModel.perTargetNs} ns, INVLPG ${r.costModel.invlpgNs} ns, full flush ${r.costModel.fullFlushNs} ns, INVLPGB ${r.costModel.invlpgbNs} ns, TLBSYNC ${r.costModel.tlbsyncNs} ns`,
     ...r.warnings.map((w) => `  warning: ${w}`),
   ];
-  for (const variant of r.variants) {
-    out.push('', variant ? `variant ${variant}:` : 'results:');
-    const rows = r.rows.filter((row) => row.variant === variant);
+  // older reports (merge of shards written before runs had an architecture) ran on x86
+  const arches = r.arches ?? ['x86'];
+  const named = arches.length > 1 || arches[0] !== 'x86';
+  for (const arch of arches) for (const variant of r.variants) {
+    const section = variant ? `variant ${variant}` : 'results';
+    out.push('', named ? `${arch}, ${section}:` : `${section}:`);
+    const rows = r.rows.filter((row) => row.variant === variant && (row.arch ?? 'x86') === arch);
     if (r.columns?.length) {
       out.push(...formatTable(ownColumns(r, rows)).map((line) => `  ${line}`));
       continue;
@@ -255,7 +293,7 @@ export function formatCompare(r: CompareReport): string {
     out.push('', `oracle reports in ${bad.length} runs: the counts of those runs describe a broken kernel`);
     for (const row of bad) {
       const first = row.firstReport;
-      out.push(`  ${row.kernel}${row.variant ? ` ${row.variant}` : ''} on ${row.cpus} CPUs: ${formatKindCounts(row.reportsByKind)}${first ? `; first, trial ${first.trial} (seed ${first.seed}): ${first.message}` : ''}`);
+      out.push(`  ${named ? `${row.arch} ` : ''}${row.kernel}${row.variant ? ` ${row.variant}` : ''} on ${row.cpus} CPUs: ${formatKindCounts(row.reportsByKind)}${first ? `; first, trial ${first.trial} (seed ${first.seed}): ${first.message}` : ''}`);
     }
   }
   return out.join('\n');

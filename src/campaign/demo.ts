@@ -13,6 +13,7 @@ import type { FlushViolation } from '../check/flush-postcondition.ts';
 import { FIRST_HORIZON, FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
 import { randomSeed, scheduleSpec } from './trials.ts';
 import type { KernelConfig } from '../config/kernel-config.ts';
+import { Arch, archName, type ArchName } from '../arch/arch.ts';
 
 export interface DemoRequest {
   cpus: number;
@@ -27,9 +28,12 @@ export interface DemoRequest {
   schedule?: ScheduleMode;
   /** PCT's horizon (FIRST_HORIZON when absent: the demo measures none) */
   horizon?: number;
+  /** the architecture (x86 when absent) */
+  arch?: Arch;
 }
 
 export interface DemoSummary {
+  arch: ArchName;
   cpus: number;
   flushes: number;
   ipis: number;
@@ -59,7 +63,7 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
       const mode = req.schedule ?? FREE;
       const seed = req.seed ?? randomSeed();
       const schedule = mode.strategy === 'free' ? undefined : scheduleSpec(mode, seed, req.horizon ?? FIRST_HORIZON, undefined);
-      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed, schedule, kernel: req.kernel });
+      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed, schedule, kernel: req.kernel, arch: req.arch });
     } finally {
       req.progress?.end();
     }
@@ -69,6 +73,7 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
       ...run.violations.map((o) => ({ cpu: o.cpu, va: o.va, what: `${o.kind} (oracle)` })),
     ];
     return {
+      arch: archName(req.arch ?? Arch.X86),
       cpus: req.cpus,
       flushes: req.flushes,
       ipis: run.counters.ipis_sent,
@@ -96,7 +101,7 @@ export function formatUs(us: number): string {
 export function formatDemo(s: DemoSummary): string {
   const c = s.counters;
   const lines = [
-    `shootdown demo: ${s.cpus} CPUs on ${s.host.cores} host cores (Node ${s.host.node}), seed ${s.seed}${s.schedule === 'free' ? '' : `, schedule ${s.schedule}`}${s.set.length === 0 ? '' : `, ${s.set.join(' ')}`}`,
+    `shootdown demo: ${s.arch === 'x86' ? '' : `${s.arch}, `}${s.cpus} CPUs on ${s.host.cores} host cores (Node ${s.host.node}), seed ${s.seed}${s.schedule === 'free' ? '' : `, schedule ${s.schedule}`}${s.set.length === 0 ? '' : `, ${s.set.join(' ')}`}`,
     `  flushes             ${s.flushes} in ${prettyMs(s.elapsedMs)}`,
     `  IPIs sent           ${s.ipis}`,
     `  shootdown latency   median ${formatUs(s.shootdownUs.median)}, p99 ${formatUs(s.shootdownUs.p99)}`,

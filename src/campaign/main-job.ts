@@ -29,7 +29,8 @@
  * expectation. Reports of kinds other than the forbidden one are shown beside it in every row, and
  * a failing `never` run's trace is its first report's, whatever its kind.
  */
-import { defaultCpus } from '../scenario/scenario.ts';
+import { defaultCpus, runsOn } from '../scenario/scenario.ts';
+import { Arch, archName, type ArchName } from '../arch/arch.ts';
 import { join } from 'node:path';
 import prettyMs from 'pretty-ms';
 import type { Machine } from '../machine/machine.ts';
@@ -106,6 +107,8 @@ export interface RunAllRow {
 }
 
 export interface RunAllReport {
+  /** the architecture of every run: the job ran the scenarios that list it */
+  arch: ArchName;
   budgetMs: number;
   /** every run's trials, when a trial budget replaced the time budget */
   trials?: number;
@@ -142,6 +145,8 @@ export interface RunAllRequest {
   seed?: number;
   /** the part of every run's trial indices to run (shard.ts) */
   shard?: Shard;
+  /** the architecture every run is on (x86 when absent): the catalog's scenarios that list it */
+  arch?: Arch;
   /** called with each row and the trials it was made from (null: the run failed) */
   onRow?: (row: RunAllRow, r: TrialsResult | null) => void;
 }
@@ -160,7 +165,10 @@ export async function runAll(req: RunAllRequest): Promise<RunAllReport> {
 }
 
 async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllReport> {
-  const { entries, broken } = await loadCatalog();
+  const arch = req.arch ?? Arch.X86;
+  const catalog = await loadCatalog();
+  const { broken } = catalog;
+  const entries = catalog.entries.filter((e) => runsOn(e.scenario, arch));
   const t0 = performance.now();
   const deadline = t0 + req.budgetMs;
   const machines = new Map<number, Machine>();
@@ -179,6 +187,7 @@ async function runAllInto(req: RunAllRequest, outDir: string): Promise<RunAllRep
   // the table by scenario, buggy then fixed
   rows.sort((a, b) => a.scenario.localeCompare(b.scenario) || PRESETS.indexOf(a.preset as PlannedRun['preset']) - PRESETS.indexOf(b.preset as PlannedRun['preset']));
   const report: RunAllReport = {
+    arch: archName(arch),
     budgetMs: req.budgetMs,
     ...(req.trials !== undefined && { trials: req.trials }),
     elapsedMs: performance.now() - t0,
@@ -217,7 +226,7 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
     if (!machine) return row;
     machines.set(cpus, machine);
     const noise = scenario.noise ?? NOISE;
-    r = await runTrials(machine, { url, scenario, preset, seed, ...budget, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy' && req.trials === undefined, onTrial, signal: req.signal, schedule: mode });
+    r = await runTrials(machine, { url, scenario, preset, arch: req.arch, seed, ...budget, noiseShift: NOISE_LEVELS[noise], stopOnFirst: preset === 'buggy' && req.trials === undefined, onTrial, signal: req.signal, schedule: mode });
     Object.assign(row, { trials: r.trials, violations: r.violations, reports: r.reports, reportsByKind: r.reportsByKind, ok: metExpectation(r, expected) });
     row.firstViolationMs = r.firstViolation?.elapsedMs ?? null;
     const traced = tracedReport(r, expected);
@@ -225,7 +234,7 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
       // the rows name the files where they will be once the folder is in place
       const base = `${name}-${preset}`;
       row.traced = reportSummary(traced);
-      row.rerun = rerunCommand({ resolved: { arg: name, scenario }, preset, set: [], cpus, noise, schedule: mode }, traced.seed, traced.schedule?.horizon);
+      row.rerun = rerunCommand({ resolved: { arg: name, scenario }, preset, set: [], cpus, noise, schedule: mode, arch: req.arch }, traced.seed, traced.schedule?.horizon);
       row.traces = [`${base}.json`, `${base}.ftrace.txt`].map((f) => join(req.reportsDir, f));
       writeTraces(traced, { scenario: name, kernel: preset, cpus, seed: traced.seed, trial: traced.trial, rerun: row.rerun }, { chrome: join(outDir, `${base}.json`), ftrace: join(outDir, `${base}.ftrace.txt`) });
       if (preset === 'buggy') {
@@ -235,7 +244,7 @@ async function runOne(machines: Map<number, Machine>, entry: CatalogEntry, prese
         if (mode.strategy === 'free' && !req.signal?.aborted) {
           // the free trial's interleaving is not recorded: search it again under pct with the time left
           const search = await runTrials(machine, {
-            url, scenario, preset, seed, ...(req.trials !== undefined ? budget : { durationMs: Math.max(1, durationMs - (performance.now() - t0)), shard: req.shard }), stopOnFirst: true, signal: req.signal,
+            url, scenario, preset, arch: req.arch, seed, ...(req.trials !== undefined ? budget : { durationMs: Math.max(1, durationMs - (performance.now() - t0)), shard: req.shard }), stopOnFirst: true, signal: req.signal,
             schedule: parseScheduleMode('pct', undefined, cpus),
           });
           const again = tracedReport(search, expected);
@@ -270,7 +279,9 @@ function otherKinds(row: RunAllRow): Record<string, number> {
 }
 
 export function formatRunAll(r: RunAllReport): string {
-  if (r.rows.length === 0 && r.broken.length === 0) return 'run-all: the scenario catalog (src/scenario/catalog) is empty; nothing to run';
+  if (r.rows.length === 0 && r.broken.length === 0) {
+    return (r.arch ?? 'x86') === 'x86' ? 'run-all: the scenario catalog (src/scenario/catalog) is empty; nothing to run' : `run-all: no scenario of the catalog (src/scenario/catalog) runs on ${r.arch}; nothing to run`;
+  }
   const table = [
     ['scenario', 'preset', 'trials', 'violations', 'first after', 'other reports', 'seed', 'result'],
     ...r.rows.map((row) => [
@@ -286,7 +297,7 @@ export function formatRunAll(r: RunAllReport): string {
   ];
   const failed = r.rows.filter((row) => !row.ok);
   return [
-    `run-all: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (${r.trials !== undefined ? `${r.trials} trials a run` : `budget ${prettyMs(r.budgetMs)}`}), ${r.schedule === 'free' ? `noise ${r.noise}` : `schedule ${r.schedule}`}, on ${r.host.cores} host cores (Node ${r.host.node})`,
+    `run-all${(r.arch ?? 'x86') !== 'x86' ? ` --arch ${r.arch}` : ''}: ${r.rows.length} runs in ${prettyMs(r.elapsedMs)} (${r.trials !== undefined ? `${r.trials} trials a run` : `budget ${prettyMs(r.budgetMs)}`}), ${r.schedule === 'free' ? `noise ${r.noise}` : `schedule ${r.schedule}`}, on ${r.host.cores} host cores (Node ${r.host.node})`,
     '',
     ...formatTable(table),
     '',

@@ -18,7 +18,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { loadCatalog } from '../scenario/catalog/index.ts';
-import { defaultCpus } from '../scenario/scenario.ts';
+import { defaultCpus, runsOn } from '../scenario/scenario.ts';
+import { Arch, archName, parseArch, type ArchName, type Hardware } from '../arch/arch.ts';
 import { FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
 import { compareRow, formatCompare, type CompareRequest } from './compare.ts';
 import type { CompareReport, CompareRow } from './compare-report.ts';
@@ -58,7 +59,7 @@ export function writeShardResult(dir: string, r: ShardResult): string {
 export function stressShard(req: StressRequest, shard: Shard, result: TrialsResult, summary: StressSummary): ShardResult {
   const mode = req.schedule ?? FREE;
   const campaign = {
-    scenario: req.resolved.arg, preset: req.preset, set: req.set, params: req.params ?? [], cpus: req.cpus, seed: req.seed, noise: req.noise,
+    scenario: req.resolved.arg, arch: archName(req.arch ?? Arch.X86), hardware: req.hardware ?? {}, preset: req.preset, set: req.set, params: req.params ?? [], cpus: req.cpus, seed: req.seed, noise: req.noise,
     schedule: describeMode(mode), horizon: req.horizon ?? null, trials: req.trials ?? null, durationMs: req.durationMs ?? null, stopOnFirst: req.stopOnFirst,
   };
   const output: StressOutput = { summary, arg: req.resolved.arg, mode };
@@ -67,7 +68,7 @@ export function stressShard(req: StressRequest, shard: Shard, result: TrialsResu
 
 export function compareShard(req: CompareRequest, shard: Shard, report: CompareReport, trials: Map<CompareRow, TrialsResult>): ShardResult {
   const campaign = {
-    scenario: req.resolved.arg, kernels: req.kernels, set: req.set, variants: req.variants, params: req.params ?? [], cpus: req.cpus, seed: req.seed,
+    scenario: req.resolved.arg, arches: report.arches, hardware: req.hardware ?? {}, kernels: req.kernels, set: req.set, variants: req.variants, params: req.params ?? [], cpus: req.cpus, seed: req.seed,
     trials: req.trials, noiseShift: req.noiseShift, schedule: report.schedule,
   };
   const runs = report.rows.map((row) => ({ key: compareKey(row), trials: shardTrialsOf(trials.get(row)!, true) }));
@@ -77,8 +78,8 @@ export function compareShard(req: CompareRequest, shard: Shard, report: CompareR
 
 export async function runAllShard(req: RunAllRequest, shard: Shard, report: RunAllReport, trials: Map<RunAllRow, TrialsResult | null>): Promise<ShardResult> {
   // the runs the job plans: the catalog's scenarios on their CPU counts (which depend on the host)
-  const plan = (await loadCatalog()).entries.map((e) => `${e.name}:${defaultCpus(e.scenario)}`);
-  const campaign = { budgetMs: req.trials === undefined ? req.budgetMs : null, trials: req.trials ?? null, seed: req.seed ?? null, schedule: report.schedule, runs: plan };
+  const plan = (await loadCatalog()).entries.filter((e) => runsOn(e.scenario, req.arch ?? Arch.X86)).map((e) => `${e.name}:${defaultCpus(e.scenario)}`);
+  const campaign = { arch: report.arch, budgetMs: req.trials === undefined ? req.budgetMs : null, trials: req.trials ?? null, seed: req.seed ?? null, schedule: report.schedule, runs: plan };
   const runs = report.rows.map((row) => {
     const r = trials.get(row);
     return { key: runAllKey(row), trials: r ? shardTrialsOf(r, false) : null };
@@ -90,7 +91,7 @@ function common(o: { host: HostInfo; interrupted: string | null }, elapsedMs: nu
   return { host: o.host, elapsedMs, interrupted: o.interrupted };
 }
 
-const compareKey = (row: CompareRow): string => JSON.stringify([row.kernel, row.variant, row.cpus]);
+const compareKey = (row: CompareRow): string => JSON.stringify([row.arch ?? 'x86', row.kernel, row.variant, row.cpus]);
 const runAllKey = (row: RunAllRow): string => JSON.stringify([row.scenario, row.preset]);
 
 /** A shard result read from its file. */
@@ -136,6 +137,9 @@ export function readShardFile(file: string): ShardFile {
   const s = result.shard;
   if (!s || !Number.isInteger(s.index) || !Number.isInteger(s.count) || s.index < 0 || s.index >= s.count) throw bad(`shard ${JSON.stringify(s)} is not I of N`);
   if (!result.campaign || typeof result.campaign !== 'object' || !Array.isArray(result.runs) || result.output === null || typeof result.output !== 'object') throw bad('campaign, runs or output missing');
+  // a shard written before runs had an architecture ran on x86 with the default hardware
+  if (result.command === 'compare') result.campaign = { arches: ['x86'], hardware: {}, ...result.campaign };
+  else result.campaign = { arch: 'x86', ...(result.command === 'stress' && { hardware: {} }), ...result.campaign };
   return { file, result };
 }
 
@@ -217,7 +221,8 @@ export function mergeShards(shards: readonly ShardFile[]): Merged {
     const o = shards[0].result.output as StressOutput;
     const s = o.summary;
     const merged = mergeTrials(shards.map((f) => f.result.runs[0].trials!));
-    const req = { resolved: { arg: o.arg, scenario: { name: s.scenario, question: s.question, forbidden: s.forbidden } }, preset: s.kernel, set: s.set, params: s.params, cpus: s.cpus, seed: s.seed, noise: s.noise, schedule: o.mode };
+    const campaign = shards[0].result.campaign as { arch: ArchName; hardware: Partial<Hardware> };
+    const req = { resolved: { arg: o.arg, scenario: { name: s.scenario, question: s.question, forbidden: s.forbidden } }, preset: s.kernel, set: s.set, params: s.params, cpus: s.cpus, seed: s.seed, noise: s.noise, schedule: o.mode, arch: parseArch(campaign.arch), hardware: campaign.hardware };
     const report: StressSummary = { ...summarize(req, merged, s.expected), host: s.host, interrupted: interruptedOf(shards) };
     return { command, shards: n, report, text: formatStress(report, []), code: report.failed ? 1 : 0 };
   }
@@ -228,7 +233,7 @@ export function mergeShards(shards: readonly ShardFile[]): Merged {
       const row = (parts[0].shard.result.output as CompareReport).rows[parts[0].at];
       return compareRow(row.kernel, row.variant, row.cpus, mergeTrials(parts.map((p) => p.trials!)), first.costModel);
     });
-    const report: CompareReport = { ...first, rows, interrupted: interruptedOf(shards) };
+    const report: CompareReport = { ...first, arches: first.arches ?? ['x86'], hardware: first.hardware ?? {}, rows, interrupted: interruptedOf(shards) };
     return { command, shards: n, report, text: formatCompare(report), code: rows.some((r) => r.violations > 0) ? 1 : 0 };
   }
   const first = shards[0].result.output as RunAllReport;

@@ -24,6 +24,7 @@ import { checkOutputFile } from '../fs-atomic.ts';
 import { addCounters, zeroCounters } from '../trace/counters.ts';
 import { addWaits, zeroWaits } from '../trace/waits.ts';
 import type { FirstReport, TrialsResult } from './trials.ts';
+import { DEFAULT_HARDWARE } from '../arch/arch.ts';
 import type { HostInfo } from './host.ts';
 
 export interface Shard {
@@ -120,6 +121,8 @@ export function shardTrialsOf(r: TrialsResult, samples: boolean): ShardTrials {
     waits: { count: r.waits.count, totalUs: r.waits.totalUs, samplesUs: samples ? r.waits.samplesUs : [] },
     kernel: r.kernel,
     scenarioSwitches: r.scenarioSwitches,
+    arch: r.arch,
+    hardware: r.hardware,
   };
 }
 
@@ -136,7 +139,9 @@ function earlier<F extends FirstReport>(a: F | null, b: F | null): F | null {
 export function mergeTrials(parts: readonly ShardTrials[]): TrialsResult {
   const out: TrialsResult = {
     trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
-    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel: parts[0].kernel, scenarioSwitches: parts[0].scenarioSwitches, lastRun: null, lastSchedule: null,
+    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel: parts[0].kernel, scenarioSwitches: parts[0].scenarioSwitches,
+    // a shard file written before runs had an architecture ran on x86
+    arch: parts[0].arch ?? 'x86', hardware: parts[0].hardware ?? DEFAULT_HARDWARE, lastRun: null, lastSchedule: null,
   };
   for (const p of parts) {
     out.trials += p.trials;

@@ -17,10 +17,12 @@ import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.
 import type { Counters } from '../trace/counters.ts';
 import { toChromeTrace, toFtrace, type TraceMetadata } from '../trace/export.ts';
 import { MEASURE_DIR, catalogScenario, loadCatalog, scenarioFile } from '../scenario/catalog/index.ts';
-import { withParams, type Scenario } from '../scenario/scenario.ts';
+import { checkScenarioArch, withParams, type Scenario } from '../scenario/scenario.ts';
+import { Arch, archName, type ArchName, type Hardware } from '../arch/arch.ts';
+import { formatHardware } from '../config/hardware.ts';
 import { hostInfo, type HostInfo } from './host.ts';
 import { typecheckScenario } from './typecheck.ts';
-import { bootUnlessAborted, noTrials, runConfigFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
+import { bootUnlessAborted, hardwareFor, noTrials, runConfigFor, runTrials, tracedReport, trialsFailed, type FirstReport, type FirstViolation, type TrialsResult } from './trials.ts';
 import { describeViolation, hex } from '../check/describe.ts';
 import { trialsRun, type Progress } from './progress.ts';
 import { interruptedBy } from './interrupt.ts';
@@ -99,10 +101,14 @@ export interface StressRequest {
   replay?: TrialsRequest['replay'];
   /** the part of the campaign's trial indices to run (shard.ts); all of them when absent */
   shard?: Shard;
+  /** the architecture (--arch; x86 when absent), one the scenario lists */
+  arch?: Arch;
+  /** CPU features on top of the scenario's (--hardware) */
+  hardware?: Partial<Hardware>;
 }
 
 /** What a summary is made of besides the trials: a request, or a shard result's (merge.ts). */
-export type SummaryRequest = Pick<StressRequest, 'preset' | 'set' | 'params' | 'cpus' | 'seed' | 'noise' | 'schedule' | 'signal'> & {
+export type SummaryRequest = Pick<StressRequest, 'preset' | 'set' | 'params' | 'cpus' | 'seed' | 'noise' | 'schedule' | 'signal' | 'arch' | 'hardware'> & {
   resolved: Pick<ResolvedScenario, 'arg'> & { scenario: Pick<Scenario, 'name' | 'question' | 'forbidden'> };
 };
 
@@ -132,6 +138,9 @@ export interface StressSummary {
   scenarioSwitches: Readonly<Record<string, string>>;
   /** the --param assignments given */
   params: string[];
+  /** the architecture the trials ran on, and its CPU features (the scenario's, --hardware's on top) */
+  arch: ArchName;
+  hardware: Readonly<Hardware>;
   cpus: number;
   seed: number;
   noise: string;
@@ -172,14 +181,17 @@ export interface StressSummary {
 /** Runs the trials on a machine of its own; the machine is closed when this settles. */
 export async function runStress(req: StressRequest): Promise<{ summary: StressSummary; traced: FirstViolation | null; schedule: TrialSchedule | null; result: TrialsResult }> {
   const { scenario, url } = req.resolved;
-  // bad preset, switch or option: before the machine boots
-  const config = runConfigFor(scenario, req.preset, req.set);
+  // bad architecture, preset, switch or option: before the machine boots
+  const arch = req.arch ?? Arch.X86;
+  checkScenarioArch(scenario, arch);
+  const hardware = hardwareFor(scenario, req.hardware);
+  const config = runConfigFor(scenario, req.preset, req.set, arch);
   const options = withParams(scenario, scenario.trialOptions, req.params ?? []);
   const expected = scenario.expected[req.preset] ?? null;
   const machine = await bootUnlessAborted(req.cpus, req.signal);
   // interrupted while the machine booted: no trial
   if (!machine) {
-    const none = noTrials(config.kernel, config.own);
+    const none = noTrials(config.kernel, config.own, arch, hardware);
     return { summary: summarize(req, none, expected), traced: null, schedule: null, result: none };
   }
   try {
@@ -191,6 +203,8 @@ export async function runStress(req: StressRequest): Promise<{ summary: StressSu
         scenario,
         preset: req.preset,
         set: req.set,
+        arch,
+        hardware: req.hardware,
         seed: req.seed,
         trials: req.trials,
         durationMs: req.durationMs,
@@ -233,6 +247,8 @@ export function summarize(req: SummaryRequest, r: TrialsResult, expected: string
     switches: r.kernel,
     scenarioSwitches: r.scenarioSwitches,
     params: req.params ?? [],
+    arch: r.arch,
+    hardware: r.hardware,
     cpus: req.cpus,
     seed: req.seed,
     noise: req.noise,
@@ -266,11 +282,18 @@ function rerunNote(mode: ScheduleMode): string {
   return mode.strategy === 'free' ? RERUN_NOTE : mode.parallel > 1 ? PARALLEL_NOTE : REPLAY_NOTE;
 }
 
-export function rerunCommand(req: Pick<SummaryRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus' | 'noise' | 'schedule'>, seed: number, horizon?: number): string {
+export function rerunCommand(req: Pick<SummaryRequest, 'resolved' | 'preset' | 'set' | 'params' | 'cpus' | 'noise' | 'schedule' | 'arch' | 'hardware'>, seed: number, horizon?: number): string {
+  const hardware = formatHardware(req.hardware ?? {});
+  const arch = `${(req.arch ?? Arch.X86) !== Arch.X86 ? ` --arch ${archName(req.arch!)}` : ''}${hardware ? ` --hardware ${hardware}` : ''}`;
   const set = [...req.set.map((a) => ` --set ${a}`), ...(req.params ?? []).map((a) => ` --param ${a}`)].join('');
   const mode = req.schedule ?? FREE;
   const schedule = mode.strategy === 'free' ? '' : ` --schedule ${describeMode(mode)}${mode.strategy === 'pct' && horizon !== undefined ? ` --horizon ${horizon}` : ''}`;
-  return `npx shootdown stress ${req.resolved.arg} --kernel ${req.preset}${set} --cpus ${req.cpus} --noise ${req.noise}${schedule} --seed ${seed} --trials 1`;
+  return `npx shootdown stress ${req.resolved.arg}${arch} --kernel ${req.preset}${set} --cpus ${req.cpus} --noise ${req.noise}${schedule} --seed ${seed} --trials 1`;
+}
+
+/** A run's CPU features in a line: ASID bits, range TLBIs, HAFDBS. */
+export function formatHardwareLine(hw: Readonly<Hardware>): string {
+  return `${hw.asidBits}-bit ASIDs, range TLBIs ${hw.tlbRange ? 'on' : 'off'}, HAFDBS ${hw.hafdbs ? 'on' : 'off'}`;
 }
 
 /** What an exported trace says about itself, so that the file alone tells how to rerun it. */
@@ -322,6 +345,7 @@ export function formatStress(s: StressSummary, traces: string[]): string {
     `  kernel        ${kernel}`,
     ...(own ? [`  switches      ${own} (the scenario's own)`] : []),
     ...(s.params.length > 0 ? [`  params        ${s.params.join(' ')}`] : []),
+    ...(s.arch !== 'x86' ? [`  arch          ${s.arch}, ${formatHardwareLine(s.hardware)}`] : []),
     `  expected      ${s.expected ?? '(the scenario says nothing for this preset)'}; forbidden: ${s.forbidden}`,
     `  cpus          ${s.cpus} on ${s.host.cores} host cores (Node ${s.host.node})`,
     `  seed          ${s.seed}, ${s.schedule === 'free' ? `noise ${s.noise}` : `schedule ${s.schedule} (noise off: the scheduler decides who runs in a race window)`}`,

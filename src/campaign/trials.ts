@@ -13,13 +13,15 @@
  * every measurement) a report of any kind is a failure, and the first report is the one traced;
  * otherwise the forbidden outcome is what counts, and the first forbidden report is traced.
  */
-import { Machine, type RunResult } from '../machine/machine.ts';
-import type { KernelConfig } from '../config/kernel-config.ts';
+import { Machine, type RunOptions, type RunResult } from '../machine/machine.ts';
+import { defaultKernelConfig, type KernelConfig } from '../config/kernel-config.ts';
+import { Arch, DEFAULT_HARDWARE, archName, type ArchName, type Hardware } from '../arch/arch.ts';
+import { fullHardware } from '../config/hardware.ts';
 import { UsageError } from '../errors.ts';
 import { addCounters, zeroCounters, type Counters } from '../trace/counters.ts';
 import { readFirstReports, readReportCounts, type Violation } from '../check/oracle.ts';
 import { addWaits, zeroWaits, type Waits } from '../trace/waits.ts';
-import { configFor, forbiddenKind, isForbidden, type RunConfig, type Scenario } from '../scenario/scenario.ts';
+import { checkScenarioArch, configFor, forbiddenKind, presetRunsOn, isForbidden, type RunConfig, type Scenario } from '../scenario/scenario.ts';
 import { readEvents, seqDiff, type TraceRecord } from '../trace/events.ts';
 import { abortRun, stopAll } from '../cpu/smp.ts';
 import { CONTROL_CPU } from '../machine/frames.ts';
@@ -37,6 +39,10 @@ export interface TrialsRequest {
   preset: string;
   /** the kernel to run, when it is not the preset's (compare's switch lists) */
   kernel?: KernelConfig;
+  /** the architecture the trials run on (x86 when absent); one the scenario lists */
+  arch?: Arch;
+  /** CPU features given on top of the scenario's (--hardware) */
+  hardware?: Partial<Hardware>;
   /** switches set on top of the preset's: the kernel's, or the scenario's own */
   set?: string[];
   /** the campaign's seed: trial i runs with seed + i */
@@ -110,6 +116,9 @@ export interface TrialsResult {
   kernel: KernelConfig;
   /** the scenario's own switches the trials ran with (ScenarioSpec.switches) */
   scenarioSwitches: Readonly<Record<string, string>>;
+  /** the architecture and CPU features the trials ran on */
+  arch: ArchName;
+  hardware: Readonly<Hardware>;
   lastRun: RunResult<unknown> | null;
   /** the last trial's schedule, in a controlled run */
   lastSchedule: TrialSchedule | null;
@@ -134,22 +143,28 @@ export function randomSeed(): number {
  * The kernel and the scenario's own switches a preset (plus extra switches) stands for; unknown
  * presets name the valid ones.
  */
-export function runConfigFor(scenario: Scenario, preset: string, set: string[] = []): RunConfig {
+export function runConfigFor(scenario: Scenario, preset: string, set: string[] = [], arch: Arch = Arch.X86): RunConfig {
   const switches = scenario.presets[preset];
   if (!switches) throw new UsageError(`scenario ${scenario.name} has no preset '${preset}'; presets: ${Object.keys(scenario.presets).join(', ')}`);
-  return configFor(scenario, [...switches, ...set]);
+  if (!presetRunsOn(scenario, preset, arch)) throw new UsageError(`scenario ${scenario.name}: preset '${preset}' runs on ${scenario.presetArches![preset].join(', ')} only, not on ${archName(arch)}`);
+  return configFor(scenario, [...switches, ...set], defaultKernelConfig(), arch);
 }
 
 /** The kernel a preset (plus extra switches) stands for. */
-export function kernelFor(scenario: Scenario, preset: string, set: string[] = []): KernelConfig {
-  return runConfigFor(scenario, preset, set).kernel;
+export function kernelFor(scenario: Scenario, preset: string, set: string[] = [], arch: Arch = Arch.X86): KernelConfig {
+  return runConfigFor(scenario, preset, set, arch).kernel;
+}
+
+/** The CPU features a scenario's runs get: its own, with `given` (--hardware) on top, over DEFAULT_HARDWARE. */
+export function hardwareFor(scenario: Pick<Scenario, 'name' | 'hardware'>, given: Partial<Hardware> = {}): Readonly<Hardware> {
+  return fullHardware({ ...scenario.hardware, ...given }, `scenario ${scenario.name}`);
 }
 
 /** The result of no trial yet (or of none at all: a run interrupted while its machine booted). */
-export function noTrials(kernel: KernelConfig, scenarioSwitches: Readonly<Record<string, string>> = {}): TrialsResult {
+export function noTrials(kernel: KernelConfig, scenarioSwitches: Readonly<Record<string, string>> = {}, arch: Arch = Arch.X86, hardware: Readonly<Hardware> = DEFAULT_HARDWARE): TrialsResult {
   return {
     trials: 0, violations: 0, trialsWithReports: 0, reports: 0, reportsByKind: {}, firstByKind: {}, firstViolation: null, firstReport: null,
-    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, scenarioSwitches, lastRun: null, lastSchedule: null,
+    elapsedMs: 0, counters: zeroCounters(), waits: zeroWaits(), kernel, scenarioSwitches, arch: archName(arch), hardware, lastRun: null, lastSchedule: null,
   };
 }
 
@@ -179,23 +194,26 @@ export async function bootUnlessAborted(cpus: number, signal: AbortSignal | unde
 export async function runTrials(machine: Machine, req: TrialsRequest): Promise<TrialsResult> {
   // a kernel given outright (compare's switch lists) runs the scenario's own switches of the
   // preset when it names one, else their defaults, with --set's on top
-  const config = Object.hasOwn(req.scenario.presets, req.preset) ? runConfigFor(req.scenario, req.preset, req.set) : configFor(req.scenario, req.set ?? []);
+  const arch = req.arch ?? Arch.X86;
+  checkScenarioArch(req.scenario, arch);
+  const hardware = hardwareFor(req.scenario, req.hardware);
+  const config = Object.hasOwn(req.scenario.presets, req.preset) ? runConfigFor(req.scenario, req.preset, req.set, arch) : configFor(req.scenario, req.set ?? [], defaultKernelConfig(), arch);
   const kernel = req.kernel ?? config.kernel;
   const shard = req.shard ?? WHOLE;
   const maxTrials = req.trials === undefined ? Infinity : shardTrials(shard, req.trials);
   const deadline = req.durationMs === undefined ? Infinity : performance.now() + req.durationMs;
   const t0 = performance.now();
-  const out = noTrials(kernel, config.own);
+  const out = noTrials(kernel, config.own, arch, hardware);
   // a report of another kind does not end the trial's programs: the forbidden one may follow
   const stopOnKind = forbiddenKind(req.scenario);
   const controlled = req.schedule !== undefined && req.schedule.strategy !== 'free' ? req.schedule : null;
-  const horizon = req.horizon ?? (controlled?.strategy === 'pct' && !req.replay ? await pctHorizon(machine, req, kernel, config.own, stopOnKind) : 0);
+  const horizon = req.horizon ?? (controlled?.strategy === 'pct' && !req.replay ? await pctHorizon(machine, req, { kernel, arch, hardware }, config.own, stopOnKind) : 0);
   while (out.trials < maxTrials && performance.now() < deadline && !req.signal?.aborted) {
     const index = trialIndex(shard, out.trials);
     const seed = (req.seed + index) >>> 0;
     const schedule = controlled && scheduleSpec(controlled, seed, horizon, req.replay);
     const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
-      seed, kernel, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,
+      seed, kernel, arch, hardware, noiseShift: req.noiseShift ?? -1, stopOnKind, scenarioSwitches: config.own,
       // a free trial under way at the end of the budget is asked to stop there (the run watchdog);
       // a controlled one runs to its end, which its schedule alone decides
       deadline: Number.isFinite(deadline) && !controlled ? deadline : undefined,
@@ -225,11 +243,11 @@ export async function runTrials(machine: Machine, req: TrialsRequest): Promise<T
  * loop at the top priority runs until the horizon, so that each trial would take longer than the
  * last.
  */
-async function pctHorizon(machine: Machine, req: TrialsRequest, kernel: KernelConfig, own: Readonly<Record<string, string>>, stopOnKind: number): Promise<number> {
-  const run = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
-    seed: req.seed, kernel, stopOnKind, scenarioSwitches: own, schedule: { strategy: Strategy.Random, parallel: req.schedule!.parallel, seed: req.seed },
+async function pctHorizon(machine: Machine, req: TrialsRequest, run: Pick<RunOptions, 'kernel' | 'arch' | 'hardware'>, own: Readonly<Record<string, string>>, stopOnKind: number): Promise<number> {
+  const first = await stoppable(machine, req.signal, () => machine.run({ url: req.url }, req.options ?? req.scenario.trialOptions, {
+    ...run, seed: req.seed, stopOnKind, scenarioSwitches: own, schedule: { strategy: Strategy.Random, parallel: req.schedule!.parallel, seed: req.seed },
   }));
-  return Math.max(1, run?.schedule?.steps ?? FIRST_HORIZON);
+  return Math.max(1, first?.schedule?.steps ?? FIRST_HORIZON);
 }
 
 /** One controlled trial's schedule: the mode's strategy, seeded by the trial's seed, or a replay. */

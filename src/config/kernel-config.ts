@@ -35,6 +35,13 @@
  *   arm64BatchedPending         mm/rmap.c:flush_tlb_batched_pending (arm64's arch_flush_tlb_batched_pending)
  *   anonMthp                    mm/memory.c:do_anonymous_page, alloc_anon_folio (/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled)
  *
+ * A switch that models one architecture's code says so (SwitchSpec.arch; a value of a generic
+ * switch that only one architecture has, SwitchSpec.valueArch): a run of the other architecture
+ * rejects it (applySwitches with the run's arch, scenario/scenario.ts configFor). x86 only:
+ * mprotectFlush (its values are x86's pte_needs_flush), deferredFlushGen and completedGen (x86's
+ * tlb_gen), lazyTlb, x86TlbFlush, asidTransition, tlbbatchFlush; batchedPending=cpumask. arm64
+ * only: arm64AsidFastPath.
+ *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
  * A scenario may declare switches of its own in the same shape (scenario/scenario.ts
@@ -42,9 +49,14 @@
  * scenario's programs read them (Cpu.scenarioSwitch); kernel code reads only these.
  */
 import { UsageError } from '../errors.ts';
+import { archName, type Arch, type ArchName } from '../arch/arch.ts';
 
 /** One switch: each value with what it does in kernel terms, the default, and where it comes from. */
 export interface SwitchSpec<V extends string = string> {
+  /** The architecture whose code the switch models; absent: generic mm code, every architecture. */
+  readonly arch?: ArchName;
+  /** Values of a generic switch that only one architecture's code has (the default may not be one). */
+  readonly valueArch?: { readonly [K in V]?: ArchName };
   /** value -> one line on what the kernel does with it; listed in this order. */
   readonly values: { readonly [K in V]: string };
   /** Today's mainline behaviour. */
@@ -92,6 +104,7 @@ export const SWITCHES = {
     from: 'seed 002: "mm: mmu_gather: remove __tlb_reset_range() for force flush" and its review (mainline 7a30df49f63a)',
   }),
   batchedPending: defineSwitch({
+    valueArch: { cpumask: 'x86' },
     values: {
       counters: 'mm->tlb_flush_batched holds pending and flushed counts; flush_tlb_batched_pending records a flush by cmpxchg, which fails if an unmap was batched meanwhile',
       flag: 'mm->tlb_flush_batched is a bool that flush_tlb_batched_pending clears after flush_tlb_mm, losing a set_tlb_ubc_flush_pending that ran during the flush',
@@ -119,6 +132,7 @@ export const SWITCHES = {
     from: 'seed 001: "[PATCH v2 0/3] skip redundant TLB sync IPIs" (Lance Yang, posted through v5 in 2026-03, not merged); mainline 2ba99c5e0881 "mm/khugepaged: fix GUP-fast interaction by sending IPI". Page tables freed by munmap wait for an RCU grace period instead (a37259732a7d)',
   }),
   mprotectFlush: defineSwitch({
+    arch: 'x86',
     values: {
       mainline: 'change_pte_range asks x86 pte_needs_flush: no flush for a non-present old PTE, the accessed bit, software bits or setting D; a flush for every RW change, promotions included',
       'skip-promotions': 'the corrected pte_may_need_flush of seed 000 patch 03: no flush for a promotion, nor for write-protecting a PTE that was clean or read-only',
@@ -129,6 +143,7 @@ export const SWITCHES = {
     from: 'seed 000 patch 03 "mm/mprotect: do not flush on permission promotion" and its review; mainline c9fe66560bf2 "mm/mprotect: do not flush when not required architecturally"',
   }),
   deferredFlushGen: defineSwitch({
+    arch: 'x86',
     values: {
       bump: 'every deferred flush takes a new mm tlb_gen, so a CPU that switches back to the mm sees it is behind and flushes',
       reuse: 'a deferred flush reuses the tlb_gen when nothing bumped it since: a CPU switched out keeps its PCID-tagged entries as up to date',
@@ -161,6 +176,7 @@ export const SWITCHES = {
     from: 'seed 003: NUMA scanning skips the VMAs a task never touched, after two unconditional scans (Raghavendra K T, 2023)',
   }),
   completedGen: defineSwitch({
+    arch: 'x86',
     values: {
       off: 'every deferred flush is made, even one that a later flush of the mm already covered',
       'skip-completed': 'mm->tlb_gen_completed holds the newest generation whose flush finished; try_to_unmap_flush and flush_tlb_batched_pending skip a flush whose deferred generation is behind it (needs deferredFlushGen=bump)',
@@ -169,6 +185,7 @@ export const SWITCHES = {
     from: 'seed 000 patches 08 "mm: store completed TLB generation", 15 "mm: detect deferred TLB flushes in vma granularity", 17 "mm/tlb: updated completed deferred TLB flush conditionally"',
   }),
   lazyTlb: defineSwitch({
+    arch: 'x86',
     values: {
       'lazy-cpumask': 'a CPU stays in mm_cpumask after switching away; a flush that freed no tables IPIs only the CPUs of the mask that have the mm loaded and are not lazy (should_flush_tlb), and a stale CPU leaves the mask when a flush reaches it',
       'clear-at-switch': 'switch_mm clears the CPU from the old mm\'s mm_cpumask; a flush that freed no tables IPIs every CPU of the mask that is not lazy (tlb_is_not_lazy)',
@@ -177,6 +194,7 @@ export const SWITCHES = {
     from: 'mainline 209954cbc7d0 "x86/mm/tlb: Update mm_cpumask lazily" and 6db2526c1d69 "x86/mm/tlb: Only trim the mm_cpumask once a second" (v6.14; the once-a-second trim is not modelled); clear-at-switch is the rule before them',
   }),
   x86TlbFlush: defineSwitch({
+    arch: 'x86',
     values: {
       ipi: 'native_flush_tlb_multi: the initiator IPIs the CPUs that may cache the range and waits for each to flush (bare metal without INVLPGB)',
       invlpgb: 'AMD INVLPGB/TLBSYNC (v6.15): an mm running on more than three CPUs gets a global ASID and is flushed by broadcast invalidation, which interrupts no one and completes at the initiator\'s TLBSYNC; reclaim\'s batch flushes every non-global ASID the same way',
@@ -186,6 +204,7 @@ export const SWITCHES = {
     from: 'mainline INVLPGB: b7aa05cbdc52 "x86/mm: Add INVLPGB support code", d504d1247e36 global ASID helpers, 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes", 72a920eacd8a and 0b7eb55cb706 for reclaim (v6.15); mainline kvm-pv: "KVM: X86: use paravirtualized TLB Shootdown" (Wanpeng Li, v4.16: arch/x86/kernel/kvm.c kvm_flush_tlb_multi, arch/x86/kvm/x86.c record_steal_time)',
   }),
   asidTransition: defineSwitch({
+    arch: 'x86',
     values: {
       mainline: 'finish_asid_transition waits for every CPU of mm_cpumask that is in the middle of switch_mm (loaded_mm == LOADED_MM_SWITCHING), then IPIs the mask if any CPU running the mm is not on its global ASID yet',
       'no-switching-wait': 'finish_asid_transition skips a CPU in the middle of switch_mm as one that does not run the mm: a CPU that chose its per-CPU ASID before the mm got its global one loads it unseen, the transition is declared over, and the broadcasts (which name only the global PCID) never reach its entries',
@@ -194,6 +213,7 @@ export const SWITCHES = {
     from: 'mainline 4afeb0ed1753 "x86/mm: Enable broadcast TLB invalidation for multi-threaded processes" (v6.15), finish_asid_transition: "The remote CPU is context switching. Wait for that to finish, to catch the unlikely case of it switching to the target mm with an out of date ASID."; no-switching-wait is that loop without the wait (not a posted version: every version of the series found has the wait)',
   }),
   tlbbatchFlush: defineSwitch({
+    arch: 'x86',
     values: {
       broadcast: 'with INVLPGB, arch_tlbbatch_flush is one INVLPGB of every non-global entry of every PCID and a TLBSYNC: global ASIDs are flushed on every CPU, running their mm or not',
       'ipi-cpumask': 'with INVLPGB, arch_tlbbatch_flush IPIs the batch\'s cpumask as without it: a CPU on a global ASID answers without flushing (flush_tlb_func leaves global ASIDs to INVLPGB), and reclaim frees pages its TLB still maps',
@@ -252,6 +272,7 @@ export const SWITCHES = {
   // arm64 only (arch/arm64/context.ts): to be marked arch: 'arm64' once SwitchSpec says which
   // architectures a switch applies to
   arm64AsidFastPath: defineSwitch({
+    arch: 'arm64',
     values: {
       cmpxchg: 'check_and_switch_context reads active_asids first and keeps its ASID on the fast path only if that value is not 0 and a cmpxchg from it succeeds: a rollover that zeroed active_asids in between sends the CPU to the slow path with active_asids still 0, so the next rollover reserves nothing stale for it',
       xchg: 'the fast path xchg()es the ASID into active_asids whatever it holds: when a rollover zeroed it in between, the xchg returns 0 and the CPU takes the slow path, but active_asids now holds the old generation\'s ASID; a second rollover before the CPU gets cpu_asid_lock reserves that stale ASID, which another mm was given meanwhile, and two live mms end up with one ASID in one generation',
@@ -328,11 +349,34 @@ export function parseSwitchAssignment(assignment: string): SwitchAssignment {
   return { name, value } as SwitchAssignment;
 }
 
-/** A new frozen config: base with each 'switch=value' applied in order; base is not touched. */
-export function applySwitches(base: KernelConfig, assignments: readonly string[]): KernelConfig {
+/** The architecture a switch's value belongs to, or null for generic mm code (every architecture). */
+export function switchArch(spec: Pick<SwitchSpec, 'arch' | 'valueArch'>, value: string): ArchName | null {
+  return spec.arch ?? spec.valueArch?.[value] ?? null;
+}
+
+/** Whether a switch applies to `arch`: generic, of that architecture, or with a value of it. */
+export function switchAppliesTo(spec: Pick<SwitchSpec, 'arch'>, arch: Arch): boolean {
+  return spec.arch === undefined || spec.arch === archName(arch);
+}
+
+/** Checks that `name=value` is of the run's architecture; the UsageError names the switch's. */
+export function checkSwitchArch(name: string, spec: Pick<SwitchSpec, 'arch' | 'valueArch'>, value: string, arch: Arch): void {
+  const of = switchArch(spec, value);
+  if (of !== null && of !== archName(arch)) {
+    const what = spec.arch !== undefined ? `switch ${name} models ${of} code` : `${name}=${value} is ${of} only`;
+    throw new UsageError(`${what}; this run is ${archName(arch)} (--arch ${of} to use it)`);
+  }
+}
+
+/**
+ * A new frozen config: base with each 'switch=value' applied in order; base is not touched. With
+ * `arch`, a switch (or value) of another architecture is a UsageError.
+ */
+export function applySwitches(base: KernelConfig, assignments: readonly string[], arch?: Arch): KernelConfig {
   const config: Record<string, string> = { ...base };
   for (const assignment of assignments) {
     const { name, value } = parseSwitchAssignment(assignment);
+    if (arch !== undefined) checkSwitchArch(name, SWITCHES[name], value, arch);
     config[name] = value;
   }
   return Object.freeze(config) as KernelConfig;

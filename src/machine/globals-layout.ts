@@ -19,4 +19,10 @@ export const G_BARRIER_GEN = 17; // barrier generation, futex word
 export const G_DONE = 32; // CPUs that finished their program in this run
 export const G_TRACE_SEQ = 48; // the global event sequence: an int32 that wraps, compared by seqDiff (trace/events.ts)
 export const G_TLB_FLUSH_BATCHED_CPUMASK = 56; // seed 000 patch 20: CPUs that may cache a batched unmap, two words
+// the run's architecture and CPU features (arch/arch.ts Arch, Hardware): set by the control plane
+// before the CPUs start (RunOptions.arch, RunOptions.hardware), read-only during the run
+export const G_ARCH = 8;
+export const G_HW_ASID_BITS = 9;
+export const G_HW_TLB_RANGE = 10; // 1: FEAT_TLBIRANGE
+export const G_HW_HAFDBS = 11; // 1: FEAT_HAFDBS
 export const GLOBALS_WORDS = 64;

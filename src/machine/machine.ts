@@ -30,8 +30,12 @@ import { clearMachineMemory, createMachineMemory, MAX_CPUS, viewsOf, type Machin
 import { CONTROL_CPU, initFrames, nrFreeFrames } from './frames.ts';
 import { initInitMm } from '../kernel/mm.ts';
 import { initGlobalAsids } from '../arch/x86/broadcast.ts';
+import { initAsidAllocator } from '../arch/arm64/context.ts';
 import { abortRun, stopAll } from '../cpu/smp.ts';
-import { G_BARRIER_GEN, G_STOP_ON_KIND } from './globals-layout.ts';
+import { G_ARCH, G_BARRIER_GEN, G_HW_ASID_BITS, G_HW_HAFDBS, G_HW_TLB_RANGE, G_STOP_ON_KIND } from './globals-layout.ts';
+import { Arch, type Hardware } from '../arch/arch.ts';
+import { fullHardware } from '../config/hardware.ts';
+import { bindPteArch } from './pte.ts';
 import { PERCPU_WORDS, ST_BEAT, WAIT_NAMES, Wait } from '../cpu/percpu-layout.ts';
 import { formatCpuStatus, readCpuStatus, type CpuStatus } from '../cpu/status.ts';
 import { readEvents } from '../trace/events.ts';
@@ -77,6 +81,10 @@ export interface RunOptions {
   watchdogMs?: number;
   /** a controlled schedule (schedule/baton.ts); free running when absent */
   schedule?: ScheduleSpec;
+  /** the architecture the run's machine implements (arch/arch.ts); x86 when absent */
+  arch?: Arch;
+  /** the run's CPU features, over DEFAULT_HARDWARE (config/hardware.ts fullHardware); x86 ignores them */
+  hardware?: Partial<Hardware>;
 }
 
 /** The run watchdog's bound on a run without progress, by default. */
@@ -211,12 +219,27 @@ export class Machine {
         throw new UsageError(`${ref.url} does not export a workload as '${exportName}'`);
       }
       const v = this.v;
+      const arch = runOpts.arch ?? Arch.X86;
+      const hardware = fullHardware(runOpts.hardware, 'RunOptions.hardware');
+      // the control plane runs setup (and, after the run, the checkers) with the run's codec
+      bindPteArch(arch);
       clearMachineMemory(v);
       initFrames(v);
       initInitMm(v, CONTROL_CPU);
-      initGlobalAsids(v.asids);
+      if (arch === Arch.Arm64) {
+        try {
+          initAsidAllocator(v, hardware.asidBits);
+        } catch (err) {
+          // too few ASIDs for the CPUs: the run's hardware, as the command line gave it
+          throw new UsageError(`hardware asidBits=${hardware.asidBits}: ${(err as Error).message}`);
+        }
+      } else initGlobalAsids(v.asids);
       // before any CPU starts: the pool's task handoff orders it before every CPU's first read
       Atomics.store(v.globals, G_STOP_ON_KIND, runOpts.stopOnKind ?? 0);
+      Atomics.store(v.globals, G_ARCH, arch);
+      Atomics.store(v.globals, G_HW_ASID_BITS, hardware.asidBits);
+      Atomics.store(v.globals, G_HW_TLB_RANGE, hardware.tlbRange ? 1 : 0);
+      Atomics.store(v.globals, G_HW_HAFDBS, hardware.hafdbs ? 1 : 0);
       prepareSchedule(v, runOpts.schedule ?? null);
       const params = workload.setup(v, options);
       const seed = (runOpts.seed ?? (Math.random() * 2 ** 31) >>> 0) >>> 0;
@@ -231,6 +254,8 @@ export class Machine {
         noiseShift: runOpts.noiseShift ?? -1,
         config: runOpts.kernel ?? defaultKernelConfig(),
         scenarioSwitches: runOpts.scenarioSwitches ?? {},
+        arch,
+        hardware,
       };
       const t0 = performance.now();
       if (runOpts.schedule) this.startWarmers(warmersFor(runOpts.schedule.parallel));

@@ -21,6 +21,11 @@
  *                                     switches of its own, as the kernel's (config/kernel-config.ts):
  *                                     presets, --set and `list <scenario>` take them; its programs
  *                                     read them with cpu.scenarioSwitch(name)
+ *   arches: ['x86', 'arm64']          the architectures it runs on (default x86 only): every preset
+ *                                     must be valid on each, and stress, compare or replay with
+ *                                     another --arch is an input error
+ *   hardware: { asidBits: 3 }         the CPU features it runs with (arch/arch.ts Hardware; --hardware
+ *                                     goes on top): a race that needs a small ASID space asks for it
  *   trialOptions: { pages: 8, ... }   the options setup gets, which also declares them: `--param
  *                                     key=value` sets one, of the type of its default (an integer
  *                                     default takes integers); another key or type is an input error
@@ -43,6 +48,8 @@
 import type { Cpu } from '../cpu/cpu.ts';
 import { VIOLATION_KIND_NAMES, violationCount, violationCountOf } from '../check/oracle.ts';
 import { G_STOP_ON_KIND } from '../machine/globals-layout.ts';
+import { ARCH_NAMES, Arch, archName, parseArch, type ArchName, type Hardware } from '../arch/arch.ts';
+import { checkHardware } from '../config/hardware.ts';
 import { applySwitches, checkSwitchValue, defaultKernelConfig, isSwitchName, splitAssignment, SWITCH_NAMES, type KernelConfig, type SwitchSpec } from '../config/kernel-config.ts';
 import type { Workload } from './workload.ts';
 import type { CounterName } from '../trace/counters.ts';
@@ -64,6 +71,17 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   source?: string;
   /** the oracle kind that reports the forbidden outcome (check/oracle.ts VIOLATION_KIND_NAMES) */
   forbidden: string;
+  /** the architectures it runs on; x86 alone when absent */
+  arches?: readonly ArchName[];
+  /** the CPU features its runs get, over DEFAULT_HARDWARE (--hardware goes on top) */
+  hardware?: Partial<Hardware>;
+  /**
+   * presets that run on some of `arches` only (a measurement's kernel that sets a switch of one
+   * architecture): preset -> its architectures; every other preset runs on all. A race's buggy
+   * and fixed presets run on all: a race that needs other switches on another architecture is a
+   * scenario of its own.
+   */
+  presetArches?: Record<string, readonly ArchName[]>;
   /** CPUs the programs need at least */
   cpus: number;
   /** CPUs to run on when the user does not say, if more than the host's cores (see defaultCpus) */
@@ -152,11 +170,25 @@ export function defineScenario<P, O>(spec: ScenarioSpec<P, O>): Scenario<P, O> {
       throw new UsageError(`scenario ${spec.name}, default of its switch: ${(err as Error).message}`);
     }
   }
+  const arches = spec.arches ?? DEFAULT_ARCHES;
+  if (arches.length === 0) throw new UsageError(`scenario ${spec.name}: arches is empty; give one or more of ${ARCH_NAMES.join(', ')}`);
+  for (const a of arches) {
+    if (!(ARCH_NAMES as readonly string[]).includes(a)) throw new UsageError(`scenario ${spec.name}: unknown architecture '${a}' in arches; architectures: ${ARCH_NAMES.join(', ')}`);
+  }
+  if (spec.hardware) checkHardware(spec.hardware, `scenario ${spec.name}`);
+  for (const [preset, only] of Object.entries(spec.presetArches ?? {})) {
+    if (!Object.hasOwn(spec.presets, preset)) throw new UsageError(`scenario ${spec.name}: presetArches names '${preset}', which is not a preset; presets: ${Object.keys(spec.presets).join(', ')}`);
+    if (spec.kind !== 'measurement' && (preset === 'buggy' || preset === 'fixed')) throw new UsageError(`scenario ${spec.name}: its ${preset} preset runs on every architecture it lists; a race with other switches on another architecture is a scenario of its own`);
+    const stray = only.find((a) => !arches.includes(a));
+    if (only.length === 0 || stray !== undefined) throw new UsageError(`scenario ${spec.name}: presetArches of '${preset}' must be some of its arches (${arches.join(', ')}), got ${only.join(', ') || 'none'}`);
+  }
   for (const [preset, switches] of Object.entries(spec.presets)) {
-    try {
-      configFor(spec, switches);
-    } catch (err) {
-      throw new UsageError(`scenario ${spec.name}, preset '${preset}': ${(err as Error).message}`);
+    for (const a of spec.presetArches?.[preset] ?? arches) {
+      try {
+        configFor(spec, switches, defaultKernelConfig(), parseArch(a));
+      } catch (err) {
+        throw new UsageError(`scenario ${spec.name}, preset '${preset}'${arches.length > 1 ? ` on ${a}` : ''}: ${(err as Error).message}`);
+      }
     }
   }
   return Object.freeze({ ...spec });
@@ -167,12 +199,36 @@ export function defineMeasurement<P, O>(spec: MeasurementSpec<P, O>): Scenario<P
   return defineScenario({ ...spec, kind: 'measurement', forbidden: ANY_VIOLATION, expected });
 }
 
+/** What a scenario runs on when it does not say. */
+export const DEFAULT_ARCHES: readonly ArchName[] = ['x86'];
+
+/** The architectures a scenario runs on. */
+export function scenarioArches(scenario: Pick<ScenarioSpec<unknown, unknown>, 'arches'>): readonly ArchName[] {
+  return scenario.arches ?? DEFAULT_ARCHES;
+}
+
+/** Whether a scenario runs on `arch`. */
+export function runsOn(scenario: Pick<ScenarioSpec<unknown, unknown>, 'arches'>, arch: Arch): boolean {
+  return scenarioArches(scenario).includes(archName(arch));
+}
+
+/** Whether a scenario's preset runs on `arch` (ScenarioSpec.presetArches; the scenario's arches otherwise). */
+export function presetRunsOn(scenario: Pick<ScenarioSpec<unknown, unknown>, 'arches' | 'presetArches'>, preset: string, arch: Arch): boolean {
+  return (scenario.presetArches?.[preset] ?? scenarioArches(scenario)).includes(archName(arch));
+}
+
+/** A UsageError unless the scenario runs on `arch`; it names the scenario's architectures. */
+export function checkScenarioArch(scenario: Pick<ScenarioSpec<unknown, unknown>, 'name' | 'arches'>, arch: Arch): void {
+  if (!runsOn(scenario, arch)) throw new UsageError(`scenario ${scenario.name} does not run on ${archName(arch)}; its architectures: ${scenarioArches(scenario).join(', ')}`);
+}
+
 /**
  * The kernel and the scenario's own switches for `assignments` ('switch=value', in order, later
  * ones winning) on top of `base` (mainline by default) and the scenario's defaults. A name that is
- * neither the scenario's nor the kernel's is a UsageError listing both.
+ * neither the scenario's nor the kernel's is a UsageError listing both; a kernel switch (or value)
+ * of another architecture than `arch` is a UsageError naming it.
  */
-export function configFor(scenario: Pick<ScenarioSpec<unknown, unknown>, 'name' | 'switches'>, assignments: readonly string[], base: KernelConfig = defaultKernelConfig()): RunConfig {
+export function configFor(scenario: Pick<ScenarioSpec<unknown, unknown>, 'name' | 'switches'>, assignments: readonly string[], base: KernelConfig = defaultKernelConfig(), arch: Arch = Arch.X86): RunConfig {
   const declared = scenario.switches ?? {};
   const own: Record<string, string> = Object.fromEntries(Object.entries(declared).map(([name, sw]) => [name, sw.default]));
   const kernel: string[] = [];
@@ -188,7 +244,7 @@ export function configFor(scenario: Pick<ScenarioSpec<unknown, unknown>, 'name' 
       throw new UsageError(`unknown switch '${name}'; ${mine.length > 0 ? `scenario ${scenario.name}'s switches: ${mine.join(', ')}; kernel ` : ''}switches: ${SWITCH_NAMES.join(', ')}`);
     }
   }
-  return { kernel: applySwitches(base, kernel), own: Object.freeze(own) };
+  return { kernel: applySwitches(base, kernel, arch), own: Object.freeze(own) };
 }
 
 /**

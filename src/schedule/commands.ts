@@ -19,12 +19,13 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
 import { isScenarioPath, resolveScenario, runStress, type ResolvedScenario, type StressRequest, type StressSummary } from '../campaign/stress.ts';
 import { bootUnlessAborted, runConfigFor, runTrials, tracedReport, type FirstViolation, type TrialSchedule } from '../campaign/trials.ts';
-import { withParams } from '../scenario/scenario.ts';
+import { runsOn, scenarioArches, withParams } from '../scenario/scenario.ts';
 import { hex } from '../check/describe.ts';
 import { describeMode, parseScheduleMode, type Deviation, type ScheduleMode } from './control.ts';
 import { decodeChoices, emulatorCodeHash, encodeChoices, fileSha256, readScheduleFile, SCHEDULE_FORMAT, SCHEDULE_VERSION, writeScheduleFile, type ScheduleFile } from './file.ts';
 import { toInterleavingTable } from '../trace/export.ts';
 import type { KernelConfig } from '../config/kernel-config.ts';
+import { archName, parseArch, type Arch, type ArchName, type Hardware } from '../arch/arch.ts';
 import type { Progress } from '../campaign/progress.ts';
 
 /** The file of a resolved scenario, for its hash. */
@@ -37,6 +38,8 @@ export type ScheduleSource = Pick<StressRequest, 'resolved' | 'preset' | 'set' |
 export interface RanWith {
   kernel: KernelConfig;
   scenarioSwitches: Readonly<Record<string, string>>;
+  arch: ArchName;
+  hardware: Readonly<Hardware>;
   reportsByKind: Record<string, number>;
 }
 
@@ -54,6 +57,8 @@ export function scheduleFileFor(req: ScheduleSource, ran: RanWith, schedule: Tri
     params: req.params ?? [],
     kernel: ran.kernel,
     scenarioSwitches: { ...ran.scenarioSwitches },
+    arch: ran.arch,
+    hardware: { ...ran.hardware },
     cpus: req.cpus,
     parallel: schedule.mode.parallel,
     strategy: describeMode({ ...schedule.mode, parallel: 1 }),
@@ -71,7 +76,7 @@ export function scheduleFileFor(req: ScheduleSource, ran: RanWith, schedule: Tri
 
 /** What a stress summary ran with, for scheduleFileFor. */
 export function ranWith(s: StressSummary): RanWith {
-  return { kernel: s.switches, scenarioSwitches: s.scenarioSwitches, reportsByKind: s.reportsByKind };
+  return { kernel: s.switches, scenarioSwitches: s.scenarioSwitches, arch: s.arch, hardware: s.hardware, reportsByKind: s.reportsByKind };
 }
 
 /** Why runs of `mode` cannot be saved as schedules, or null when they can. */
@@ -112,7 +117,9 @@ async function prepare(path: string): Promise<Prepared> {
   const resolved = await resolveScenario(isScenarioPath(arg) && existsSync(file.scenario.file) ? file.scenario.file : arg);
   const sha = fileSha256(scenarioPath(resolved));
   if (sha !== file.scenario.sha256) throw new UsageError(`${path}: scenario ${file.scenario.name} changed since the schedule was saved (${scenarioPath(resolved)}: sha256 ${file.scenario.sha256.slice(0, 12)} then, ${sha.slice(0, 12)} now)`);
-  const config = runConfigFor(resolved.scenario, file.preset, file.set);
+  const arch = parseArch(file.arch);
+  if (!runsOn(resolved.scenario, arch)) throw new UsageError(`${path}: recorded on ${file.arch}, but scenario ${file.scenario.name} runs on ${scenarioArches(resolved.scenario).join(', ')} now`);
+  const config = runConfigFor(resolved.scenario, file.preset, file.set, arch);
   const changes = [...switchChanges(file.kernel as unknown as Record<string, unknown>, config.kernel as unknown as Record<string, unknown>), ...switchChanges(file.scenarioSwitches, config.own)];
   if (changes.length > 0) throw new UsageError(`${path}: preset '${file.preset}'${file.set.length > 0 ? ` with ${file.set.join(' ')}` : ''} no longer makes the recorded kernel: ${changes.join('; ')}`);
   if (file.cpus < resolved.scenario.cpus) throw new UsageError(`${path}: ${file.cpus} CPUs, but scenario ${file.scenario.name} needs ${resolved.scenario.cpus} now`);
@@ -124,7 +131,7 @@ function stressRequestOf(p: Prepared, replay: StressRequest['replay'], progress?
   const f = p.file;
   return {
     resolved: p.resolved, preset: f.preset, set: f.set, params: f.params, cpus: f.cpus, seed: f.seed, noise: 'off', noiseShift: -1,
-    trials: 1, stopOnFirst: false, schedule: p.mode, horizon: f.horizon, replay, progress, signal,
+    trials: 1, stopOnFirst: false, schedule: p.mode, horizon: f.horizon, replay, progress, signal, arch: parseArch(f.arch), hardware: f.hardware,
   };
 }
 
@@ -187,8 +194,10 @@ export interface ReplayResult {
  * Runs a schedule file's trial again, following its choices strictly. Rejects with a UsageError
  * (exit 2) when the file, the scenario or the kernel no longer match, or the run diverges.
  */
-export async function replaySchedule(path: string, opts: { progress?: Progress; signal?: AbortSignal } = {}): Promise<ReplayResult> {
+export async function replaySchedule(path: string, opts: { progress?: Progress; signal?: AbortSignal; arch?: Arch } = {}): Promise<ReplayResult> {
   const p = await prepare(path);
+  // the recorded architecture is the run's: --arch may only say it again
+  if (opts.arch !== undefined && archName(opts.arch) !== p.file.arch) throw new UsageError(`${path}: recorded on ${p.file.arch}; replay runs it there, not on ${archName(opts.arch)} (leave out --arch)`);
   const req = stressRequestOf(p, { deviations: p.deviations, strict: true }, opts.progress, opts.signal);
   const { summary, traced, schedule } = await runStress(req);
   const result: ReplayResult = { summary, traced, file: p.file, status: p.file.verdict ? 'reproduced' : 'clean', codeChanged: p.codeChanged };
@@ -219,13 +228,14 @@ export async function shrinkSchedule(path: string, opts: { budgetMs: number; pro
   if (!verdict) throw new UsageError(`${path}: the recorded run is clean: there is no violation to keep while shrinking`);
   const machine = await bootUnlessAborted(f.cpus, opts.signal);
   if (!machine) throw new UsageError('interrupted before the machine booted');
-  const config = runConfigFor(p.resolved.scenario, f.preset, f.set);
+  const arch = parseArch(f.arch);
+  const config = runConfigFor(p.resolved.scenario, f.preset, f.set, arch);
   const options = withParams(p.resolved.scenario, p.resolved.scenario.trialOptions, f.params);
   let candidates = 0;
   const run = async (deviations: readonly Deviation[], strict: boolean) => {
     candidates++;
     const r = await runTrials(machine, {
-      url: p.resolved.url, scenario: p.resolved.scenario, preset: f.preset, kernel: config.kernel, set: f.set, seed: f.seed, trials: 1, options,
+      url: p.resolved.url, scenario: p.resolved.scenario, preset: f.preset, kernel: config.kernel, arch, hardware: f.hardware, set: f.set, seed: f.seed, trials: 1, options,
       schedule: p.mode, horizon: f.horizon, replay: { deviations, strict }, signal: opts.signal,
     });
     const traced = tracedReport(r, p.resolved.scenario.expected[f.preset] ?? null);

@@ -2,13 +2,13 @@
  * Schedule files: one controlled trial, kept so that `replay` runs it again and `shrink` makes it
  * smaller. A file holds what decides the run (format version, the scenario with a hash of its
  * file, the kernel preset with the switches set on top and the whole configuration they made, the
- * trial options, CPUs, K, the strategy, the trial's seed, PCT's horizon, the recorded choices) and
+ * architecture and its CPU features, the trial options, CPUs, K, the strategy, the trial's seed, PCT's horizon, the recorded choices) and
  * what came of it (steps, the scheduler's rolling hash, the verdict: kind, CPU, address, step).
  *
  * The choices are the deviations from the default (schedule/baton.ts), flattened to numbers:
  * [step - previous step, CPU, hash, ...]. With K = 1 a run is the same run again only on the same
  * code: the file keeps a hash of the emulator's sources, and replay names a change of it when the
- * run diverges.
+ * run diverges. A file written before runs had an architecture reads as x86 with DEFAULT_HARDWARE.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import type { KernelConfig } from '../config/kernel-config.ts';
+import { ARCH_NAMES, DEFAULT_HARDWARE, type ArchName, type Hardware } from '../arch/arch.ts';
+import { fullHardware } from '../config/hardware.ts';
 import type { Deviation } from './control.ts';
 
 export const SCHEDULE_FORMAT = 'shootdown-schedule';
@@ -47,6 +49,9 @@ export interface ScheduleFile {
   params: string[];
   kernel: KernelConfig;
   scenarioSwitches: Record<string, string>;
+  /** the architecture the trial ran on, and every CPU feature it had */
+  arch: ArchName;
+  hardware: Hardware;
   cpus: number;
   parallel: number;
   /** random, or pct:DEPTH */
@@ -157,5 +162,10 @@ export function readScheduleFile(path: string): ScheduleFile {
     throw new UsageError(`${path}: malformed schedule file: "parallel" must be from 1 to "cpus"`);
   }
   if (f.parallel !== 1) throw new UsageError(`${path}: a schedule of --parallel ${f.parallel} cannot be replayed: only a run with one CPU between scheduling points is recorded whole`);
+  // a file written before runs had an architecture ran on x86
+  f.arch ??= 'x86';
+  if (!(ARCH_NAMES as readonly string[]).includes(f.arch)) throw new UsageError(`${path}: malformed schedule file: "arch" must be one of ${ARCH_NAMES.join(', ')}`);
+  if (f.hardware !== undefined && (typeof f.hardware !== 'object' || f.hardware === null)) throw new UsageError(`${path}: malformed schedule file: "hardware" must be an object`);
+  f.hardware = { ...fullHardware(f.hardware ?? DEFAULT_HARDWARE, `${path}: malformed schedule file`) };
   return f as ScheduleFile;
 }

@@ -103,7 +103,7 @@ describe('the run-all table', () => {
     violations: 0, reports: 0, reportsByKind: {}, firstViolationMs: null, traced: null, rerun: null, traces: [], schedule: null, ok: true, ...o,
   });
   const report = (rows: RunAllRow[], broken: RunAllReport['broken'] = []): RunAllReport =>
-    ({ budgetMs: 1000, elapsedMs: 900, noise: 'low', schedule: 'free', reportsDir: 'reports', host: hostInfo(), rows, broken, ok: false, interrupted: null });
+    ({ arch: 'x86', budgetMs: 1000, elapsedMs: 900, noise: 'low', schedule: 'free', reportsDir: 'reports', host: hostInfo(), rows, broken, ok: false, interrupted: null });
 
   it('shows the reports of other kinds in a column and a fixed row that failed on one', () => {
     const traced = { kind: 'use-after-free', trial: 2, seed: 3, cpus: [1], address: '0x0', elapsedMs: 1, message: 'use-after-free on CPU 1, read at 0x0: ...', fields: {} };

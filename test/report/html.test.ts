@@ -28,7 +28,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
         const ipis = shootdowns * (cpus - 1);
         const wait = cpus > 1 ? 2 + cpus * (k + 1) * (v + 1) : 0;
         rows.push({
-          kernel, variant, cpus, switches: defaultKernelConfig(), trials: 4, operations, ipis, shootdowns,
+          arch: 'x86', kernel, variant, cpus, switches: defaultKernelConfig(), trials: 4, operations, ipis, shootdowns,
           cpusPerShootdown: cpus > 1 ? cpus - 1 : 0, fullFlushes: 3, rangedFlushes: operations - 3,
           invlpg: 1234 * cpus, invlpgb: k * cpus, tlbsync: k * cpus, globalAsids: k, pvDeferred: 0, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0,
           redundantFlushes: k, waitUs: { median: wait, p99: wait * 3.5, samples: shootdowns },
@@ -39,7 +39,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
     ),
   );
   return {
-    scenario: 'mprotect-skip-nonatomic-clear', operation: 'mprotect', kernels, variants, cpus: CPUS, seed: 12345, schedule: 'free',
+    scenario: 'mprotect-skip-nonatomic-clear', operation: 'mprotect', arches: ['x86'], hardware: {}, kernels, variants, cpus: CPUS, seed: 12345, schedule: 'free',
     host: { cores: 2, node: 'v20.20.2' }, warnings: ['16 CPUs on 2 cores: times are inflated </script>'],
     costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, invlpgbNs: 200, tlbsyncNs: 1000, source: 'calibrated' }, rows, interrupted: null,
   };

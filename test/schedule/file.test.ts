@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeChoices, encodeChoices, readScheduleFile, SCHEDULE_FORMAT, SCHEDULE_VERSION } from '../../src/schedule/file.ts';
+import { decodeChoices, encodeChoices, readScheduleFile, SCHEDULE_FORMAT, SCHEDULE_VERSION, writeScheduleFile, type ScheduleFile } from '../../src/schedule/file.ts';
+import { DEFAULT_HARDWARE } from '../../src/arch/arch.ts';
 import { parseScheduleMode, prepareSchedule } from '../../src/schedule/control.ts';
 import { createMachineMemory, viewsOf } from '../../src/machine/memory.ts';
 import { C_PRIORITY, CHANGE_BASE, H_CHANGE_LEN, H_STRATEGY, Strategy, cpuWord } from '../../src/schedule/layout.ts';
@@ -43,6 +44,34 @@ describe('schedule files', () => {
     ['a missing seed', { ...valid, seed: undefined }, /"seed" must be a number/],
     ['a parallel run', { ...valid, parallel: 2 }, /--parallel 2 cannot be replayed/],
   ])('refuse %s with one line', (name, content, message) => {
+    const path = fileWith(`${name}.json`, content);
+    expect(() => readScheduleFile(path)).toThrow(UsageError);
+    expect(() => readScheduleFile(path)).toThrow(message);
+  });
+
+  it('read a file without an architecture as x86 with the default hardware', () => {
+    const f = readScheduleFile(fileWith('no-arch.json', valid));
+    expect(f.arch).toBe('x86');
+    expect(f.hardware).toEqual(DEFAULT_HARDWARE);
+  });
+
+  it('keep the architecture and the hardware through a write and a read', () => {
+    const path = join(dir, 'arm64.json');
+    writeScheduleFile(path, { ...valid, arch: 'arm64', hardware: { asidBits: 3, tlbRange: false, hafdbs: true } } as unknown as ScheduleFile);
+    const f = readScheduleFile(path);
+    expect(f.arch).toBe('arm64');
+    expect(f.hardware).toEqual({ asidBits: 3, tlbRange: false, hafdbs: true });
+  });
+
+  it('fill in the hardware a file leaves out', () => {
+    expect(readScheduleFile(fileWith('part-hw.json', { ...valid, arch: 'arm64', hardware: { asidBits: 4 } })).hardware).toEqual({ ...DEFAULT_HARDWARE, asidBits: 4 });
+  });
+
+  it.each([
+    ['an unknown architecture', { ...valid, arch: 'mips' }, /"arch" must be one of x86, arm64/],
+    ['hardware that is not an object', { ...valid, hardware: 3 }, /"hardware" must be an object/],
+    ['hardware out of range', { ...valid, hardware: { asidBits: 40 } }, /asidBits must be an integer from 1 to 16/],
+  ])('refuse %s', (name, content, message) => {
     const path = fileWith(`${name}.json`, content);
     expect(() => readScheduleFile(path)).toThrow(UsageError);
     expect(() => readScheduleFile(path)).toThrow(message);

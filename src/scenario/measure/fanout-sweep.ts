@@ -68,6 +68,7 @@ export default defineMeasurement<Params, Options>({
   question: 'What does one flush_tlb_mm_range cost as more CPUs cache the range, busy or idle?',
   operation: 'flush_tlb_mm_range',
   cpus: 1,
+  arches: ['x86', 'arm64'],
   presets: { mainline: [] },
   variants: { busy: { targets: 'busy' }, idle: { targets: 'idle' } },
   trialOptions: { targets: 'busy', pages: 8, flushes: 200, freedTables: false },

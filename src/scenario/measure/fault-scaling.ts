@@ -96,6 +96,7 @@ export default defineMeasurement<Params, Options>({
   source: 'seed 003: "mm: introduce lock_vma_under_rcu to be used from arch-specific code", "x86/mm: try VMA lock-based page fault handling first" (v6.4); mainline c46000458d57 "mm/mmap: write-lock VMAs before merging, splitting or expanding them"',
   operation: 'a write to a page that MADV_DONTNEED dropped: a page fault (timed passes only)',
   cpus: 1,
+  arches: ['x86', 'arm64'],
   presets: {
     'per-vma-lock': [],
     'mmap-lock': ['perVmaLock=off'],

@@ -61,6 +61,7 @@ export default defineMeasurement<Params, Options>({
   question: 'How many IPIs does a collapse cost, and how many does skipping the redundant sync IPI save?',
   operation: 'map, fault in, collapse and unmap 2 MiB',
   cpus: 1,
+  arches: ['x86', 'arm64'],
   presets: { fixed: [], 'skip-redundant-sync': ['syncIpi=skip-after-ipi-flush'] },
   variants: { 'on-mm': { othersOnMm: true }, 'off-mm': { othersOnMm: false } },
   trialOptions: { collapses: 4, othersOnMm: true },

@@ -55,6 +55,8 @@ export default defineMeasurement<Params, Options>({
   question: 'What do RW/RO mprotect cycles cost in flushes and IPIs, and what does skipping the flush on promotion save?',
   operation: 'mprotect RO then RW, and a write to each page',
   cpus: 1,
+  arches: ['x86', 'arm64'],
+  presetArches: { 'always-flush': ['x86'], 'skip-promotions': ['x86'] },
   presets: {
     mainline: [],
     'always-flush': ['mprotectFlush=always'],

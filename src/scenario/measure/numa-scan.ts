@@ -69,6 +69,7 @@ export default defineMeasurement<Params, Options>({
   question: 'What does NUMA hinting cost in PTE changes, flushes and IPIs, with and without the PID-bits VMA filter?',
   operation: 'task_numa_work scan of the mm',
   cpus: 1,
+  arches: ['x86', 'arm64'],
   presets: { mainline: [], 'no-pid-filter': ['numaPidFilter=off'] },
   trialOptions: { rounds: 10, pages: 16 },
   setup(v, o) {

@@ -114,6 +114,8 @@ export default defineMeasurement<Params, Options>({
   question: "What do reclaim's batched unmaps cost while the process munmaps, madvises and mprotects, and how many flushes are redundant?",
   operation: 'reclaim pass or system call',
   cpus: 1,
+  arches: ['x86', 'arm64'],
+  presetArches: { cpumask: ['x86'], 'completed-gen': ['x86'] },
   presets: {
     mainline: [],
     flag: ['batchedPending=flag'],
