@@ -281,6 +281,7 @@ export const SWITCHES = {
     from: 'mainline a8ffaaa060b8 "arm64: asid: Do not replace active_asids if already 0" (found by Catalin Marinas\'s TLA+ model, cmarinas/kernel-tla asidalloc.tla). The commit text itself is not in the sources searched; the fast paths are read from arch/arm64/mm/context.c before it (the xchg of 5aec715d7d3b "arm64: mm: rewrite ASID allocator and MM context-switching code") and after it',
   }),
   arm64BatchedPending: defineSwitch({
+    arch: 'arm64',
     values: {
       'flush-tlb-mm': 'flush_tlb_batched_pending flushes the mm by ASID (TLBI ASIDE1IS, then DSB ISH): every entry of the mm is gone from every CPU when it returns, whatever TLBIs reclaim posted on other CPUs',
       dsb: 'arch_flush_tlb_batched_pending is a bare DSB ISH on the calling CPU: it completes only the TLBIs this CPU posted, none of those reclaim posted on another CPU without its DSB, so madvise or mprotect may return while a CPU still translates through an entry reclaim cleared',

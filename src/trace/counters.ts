@@ -194,7 +194,7 @@ export const enum Counter {
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */
-export const COUNTER_STRIDE = 64;
+export const COUNTER_STRIDE = Math.ceil(COUNTER_NAMES.length / 8) * 8;
 
 /** Sums every CPU's block into one record named as the kernel names them. */
 export function sumCounters(counters: Float64Array, nrCpus: number): Counters {
