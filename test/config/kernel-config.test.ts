@@ -47,6 +47,7 @@ describe('kernel switches', () => {
       'filemapFaultLock',
       'mremapFlush',
       'arm64AsidFastPath',
+      'arm64BatchedPending',
       'anonMthp',
     ]);
   });
