@@ -50,8 +50,8 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { pteDirty } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/tlbflush.ts';
-import { addMmRss, mmCpumask } from './mm.ts';
+import { archTlbbatchShouldDefer, flushTlbMmRange } from '../arch/tlbflush.ts';
+import { addMmRss } from './mm.ts';
 import { filemapGetFolio, filemapRemove } from './filemap.ts';
 import {
   folioHead, folioMapcount, folioMapped, folioMarkDirty, folioNrPages, folioRefFreeze, folioSetSwapbacked, folioTestDirty, folioTestLazyfree,
@@ -79,11 +79,12 @@ export interface ReclaimStat {
 }
 
 /**
- * should_defer_flush with x86's arch_tlbbatch_should_defer: batch the flush when a CPU other than
- * this one may cache the mm; a flush of this CPU alone is cheap enough to do at once.
+ * should_defer_flush (try_to_unmap is always asked for TTU_BATCH_FLUSH here): the arch's
+ * arch_tlbbatch_should_defer. x86 batches when a CPU other than this one may cache the mm; arm64
+ * always does.
  */
 function shouldDeferFlush(cpu: Cpu, mm: number): boolean {
-  return mmCpumask(cpu.v, mm).anyBut(cpu.id);
+  return archTlbbatchShouldDefer(cpu, mm);
 }
 
 /**
