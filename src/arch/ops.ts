@@ -69,6 +69,8 @@ export interface ArchOps {
   /** tlb_table_flush_implies_ipi_broadcast */
   tlbTableFlushImpliesIpiBroadcast(cpu: Cpu): boolean;
 
+  /** arch_tlbbatch_should_defer: whether reclaim may batch the flush of a PTE of `mm` it clears */
+  archTlbbatchShouldDefer(cpu: Cpu, mm: number): boolean;
   /** a fresh, empty arch_tlbflush_unmap_batch for a task */
   archTlbbatchAlloc(): ArchTlbflushUnmapBatch;
   /** arch_tlbbatch_add_pending; returns the mm's tlb_gen the deferred flush stands for (0 if none) */

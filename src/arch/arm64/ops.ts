@@ -44,6 +44,9 @@ export const ARM64_OPS: ArchOps = {
   tlbFlush: (cpu, tlb) => tlbFlushArm64(cpu, tlb.mm, tlb.fullmm, tlb.freedTables, tlb.start, tlb.end, tlbGetUnmapShift(tlb)),
   tlbTableFlushImpliesIpiBroadcast: () => false,
 
+  // arch/arm64/include/asm/tlbflush.h: always, whichever CPUs ran the mm (false only with the
+  // ARM64_WORKAROUND_REPEAT_TLBI erratum, which no CPU of the model has)
+  archTlbbatchShouldDefer: () => true,
   archTlbbatchAlloc: () => EMPTY_BATCH,
   archTlbbatchAddPending: (cpu, _batch, mm, start, end) => {
     archTlbbatchAddPending(cpu, mm, start, end);

@@ -16,6 +16,7 @@ import { CpuMask } from '../../cpu/cpumask.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
 import { ptepGet, ptepSetWrprotect, ptepTestAndClearYoung, setPte, setPtes } from '../../machine/pagetable.ts';
+import { mmCpumask } from '../../kernel/mm.ts';
 import { Arch } from '../arch.ts';
 import type { ArchOps, ArchTlbflushUnmapBatch as OpaqueBatch } from '../ops.ts';
 import { destroyContextFreeGlobalAsid } from './broadcast.ts';
@@ -44,6 +45,9 @@ export const X86_OPS: ArchOps = {
   tlbFlush,
   tlbTableFlushImpliesIpiBroadcast,
 
+  // arch/x86/include/asm/tlbflush.h: batch when a CPU other than this one may cache the mm; a
+  // flush of this CPU alone is cheap enough to do at once
+  archTlbbatchShouldDefer: (cpu, mm) => mmCpumask(cpu.v, mm).anyBut(cpu.id),
   archTlbbatchAlloc: () => new ArchTlbflushUnmapBatch() as unknown as OpaqueBatch,
   archTlbbatchAddPending: (cpu, batch, mm) => archTlbbatchAddPending(cpu, batchOf(batch), mm),
   archTlbbatchFlush(cpu: Cpu, batch: OpaqueBatch): void {
