@@ -41,7 +41,7 @@
  * and its exchange (asid:fast-path-checked), the slow path before cpu_asid_lock (asid:slow-path).
  * The race needs both stretched at once. Measured on 2 host cores, buggy preset: with noise high
  * (a quarter of the passes stretched), 3 CPUs, the first report came in trial 1 or 2 for each of
- * seeds 1-6; with the default noise, low, 3 CPUs, in 2 of 5 stress runs of 20 s (about once in
+ * seeds 1-6; with the default noise, low, 3 CPUs, in 4 of 8 stress runs of 20 s (about once in
  * 900 trials), and with 2 or 4 CPUs in none of 3 runs of 20 s each; PCT (depth 3) found it in
  * none of 2 runs of 20 s. Two CPUs are enough for the interleaving; three find it most often, so
  * it prefers 3, and the main job runs it free with noise high.
