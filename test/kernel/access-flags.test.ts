@@ -13,6 +13,7 @@ import { FAULT_LOOP_ROUNDS } from '../../src/check/oracle.ts';
 import { SIGSEGV } from '../../src/cpu/cpu.ts';
 import { PTE_AF, PTE_DIRTY, PTE_RDONLY, PTE_WRITE } from '../../src/machine/pte-arm64.ts';
 import { FAULT_PROTECTION } from '../../src/machine/walker.ts';
+import { FAULT_ACCESS_FLAG } from '../../src/machine/walker-arm64.ts';
 
 const machine = useMachine({ cpus: 3 });
 const workload = (name: string) => fixtureUrl('access-flags-workloads', name);
@@ -59,6 +60,14 @@ describe('the fault-loop oracle', () => {
     expect(run.counters.page_faults).toBe(1 + 1 + FAULT_LOOP_ROUNDS + 1);
   });
 
+  it('reports the same for a load from an old page: an access-flag fault the handler never fixes', async () => {
+    const run = await machine().run<unknown, FaultLoopResult | null, object>(workload('faultLoop'), { kernel: false, read: true }, { seed: 23, ...ARM64_NO_HAFDBS });
+    const r = run.results[0] as FaultLoopResult;
+    expect(r.pteBefore & PTE_AF).toBe(0);
+    expect(r).toMatchObject({ loaded: true, stored: false, lastSignal: SIGSEGV, pteAfter: r.pteBefore });
+    expect(run.violations.map((v) => [v.kind, v.cpu, v.va, v.details[2], v.details[3]])).toEqual([['fault-loop', 0, BASE, FAULT_ACCESS_FLAG, 0]]);
+  });
+
   it('stays silent on the kernel\'s handler: the store faults once and ptep_set_access_flags makes the PTE dirty', async () => {
     const run = await machine().run<unknown, FaultLoopResult | null, object>(workload('faultLoop'), { kernel: true }, { seed: 22, ...ARM64_NO_HAFDBS });
     const r = run.results[0] as FaultLoopResult;
@@ -66,6 +75,10 @@ describe('the fault-loop oracle', () => {
     expect(r).toMatchObject({ loaded: true, stored: true, lastSignal: 0 });
     expect(r.pteAfter & (PTE_WRITE | PTE_RDONLY | PTE_DIRTY)).toBe(PTE_WRITE | PTE_DIRTY);
     expect(run.counters.pte_set_access_flags_dirty).toBe(1);
+    const read = await machine().run<unknown, FaultLoopResult | null, object>(workload('faultLoop'), { kernel: true, read: true }, { seed: 23, ...ARM64_NO_HAFDBS });
+    expect(read.violations).toEqual([]);
+    expect(read.results[0]).toMatchObject({ loaded: true, stored: true, lastSignal: 0 });
+    expect(read.counters.pte_set_access_flags_young).toBe(1);
   });
 
   it('stays silent where the hardware dirties the PTE itself: the do-nothing handler is never called', async () => {
