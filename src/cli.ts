@@ -134,13 +134,14 @@ const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
     usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--set switch=value ...] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
-              [--arch A]
+              [--arch A] [--hardware K=V,...]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
 against the page tables (the postcondition of a synced flush).
 
   --arch A      ${ARCH_USAGE}
+${hardwareUsage(22)}
   --cpus N      simulated CPUs, 1 to ${MAX_CPUS} (default: the host's core count)
   --flushes F   flushes on CPU 0, 1 to 10000000 (default 1000)
   --seed S      the random seed, 0 to 4294967295 (default: random, printed)
@@ -151,16 +152,17 @@ ${quietUsage(16)}
 ${scheduleUsage(String(FIRST_HORIZON))}
 
 Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
-    options: { ...archCliOption, cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
+    options: { ...archCliOption, hardware: { type: 'string' }, cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
     async run(values) {
       const arch = archOption(values.arch);
+      const hardware = hardwareOption(values.hardware);
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
       const seed = seedOption(values.seed);
       const { mode, horizon } = scheduleOptions(values, cpus);
       const set = (values.set as string[] | undefined) ?? [];
       const kernel = applySwitches(defaultKernelConfig(), set, arch);
-      const summary = await runDemo({ cpus, flushes, seed, set, kernel, arch, progress: progressOf(values), schedule: mode, horizon });
+      const summary = await runDemo({ cpus, flushes, seed, set, kernel, arch, hardware, progress: progressOf(values), schedule: mode, horizon });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
     },

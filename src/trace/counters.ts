@@ -107,6 +107,11 @@ export const COUNTER_NAMES = [
   'dsb_ish',
   'dsb_ish_waits',
   'cont_tlb_hits',
+  // faults on a present PTE that handle_pte_fault resolved with ptep_set_access_flags (a CPU
+  // without hardware A/D management, arm64 without FEAT_HAFDBS): read faults that made the PTE
+  // young (access-flag faults), write faults that made a writable PTE dirty and young
+  'pte_set_access_flags_young',
+  'pte_set_access_flags_dirty',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -191,6 +196,8 @@ export const enum Counter {
   DsbIsh,
   DsbIshWaits,
   ContTlbHits,
+  PteSetAccessFlagsYoung,
+  PteSetAccessFlagsDirty,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

@@ -8,6 +8,7 @@
  *                                                   __ptep_get_and_clear is an xchg, its
  *                                                   __ptep_set_wrprotect and
  *                                                   __ptep_test_and_clear_young cmpxchg loops
+ *   __ptep_set_access_flags                         arch/arm64/fault.ts
  *
  * enter_lazy_tlb and destroy_context do nothing on arm64: no flush is aimed at a CPU, so a lazy
  * CPU needs no bookkeeping, and an ASID is not freed but left to the next rollover. struct
@@ -21,6 +22,7 @@ import { tlbGetUnmapShift } from '../../kernel/mmu-gather.ts';
 import { Arch } from '../arch.ts';
 import type { ArchOps, ArchTlbflushUnmapBatch } from '../ops.ts';
 import { checkAndSwitchContext } from './context.ts';
+import { ptepSetAccessFlagsArm64 } from './fault.ts';
 import { arm64FlushPostcondition } from './flush-postcondition.ts';
 import {
   archFlushTlbBatchedPending, archTlbbatchAddPending, archTlbbatchFlush, flushTlbMm, flushTlbMmRange, flushTlbRangeArm64, tlbFlushArm64,
@@ -64,6 +66,7 @@ export const ARM64_OPS: ArchOps = {
   ptepGetAndClearFull: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu.v, ptep),
   ptepSetWrprotect: (cpu, _mm, _va, ptep) => ptepSetWrprotect(cpu.v, ptep),
   ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu.v, ptep),
+  ptepSetAccessFlags: ptepSetAccessFlagsArm64,
 
   flushPostcondition: arm64FlushPostcondition,
 };

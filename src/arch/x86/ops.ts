@@ -25,7 +25,7 @@ import {
   tlbTableFlushImpliesIpiBroadcast,
 } from './flush.ts';
 import { x86FlushPostcondition } from './flush-postcondition.ts';
-import { ptepGetAndClear } from './pgtable.ts';
+import { ptepGetAndClear, ptepSetAccessFlags } from './pgtable.ts';
 import { tlbFlush } from './tlb.ts';
 
 const batchOf = (b: OpaqueBatch): ArchTlbflushUnmapBatch => b as unknown as ArchTlbflushUnmapBatch;
@@ -69,6 +69,7 @@ export const X86_OPS: ArchOps = {
   ptepGetAndClearFull: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
   ptepSetWrprotect: (cpu, _mm, _va, ptep) => ptepSetWrprotect(cpu.v, ptep),
   ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu.v, ptep),
+  ptepSetAccessFlags: (cpu, _mm, _va, ptep, entry, dirty) => ptepSetAccessFlags(cpu, ptep, entry, dirty),
 
   flushPostcondition: x86FlushPostcondition,
 };
