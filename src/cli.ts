@@ -235,7 +235,7 @@ ${hardwareUsage(22)}
   --duration T        the time budget: 500ms, 30s, 2m (default 10s)
   --trials N          a trial budget instead of a time budget, 1 to 1000000000
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
-  --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low)
+  --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low, or the level the scenario asks for)
   --stop-on-first     stop at the first trial that shows the forbidden outcome
 ${scheduleUsage('the steps of a first trial under random, run to measure it, its reports not counted')}
   --save-schedule F   write the traced report's trial (or, with none, the last trial) as a schedule
@@ -301,7 +301,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
       const trials = values.trials === undefined ? undefined : integerOption('--trials', values.trials as string, 1, 1_000_000_000);
       const durationMs = values.duration !== undefined ? parseDuration('--duration', values.duration as string) : trials === undefined ? 10_000 : undefined;
       const seed = seedOption(values.seed) ?? randomSeed();
-      const noise = (values.noise as string | undefined) ?? 'low';
+      // a scenario that asks for more noise than the default gets it (the level run-all uses)
+      const noise = (values.noise as string | undefined) ?? resolved.scenario.noise ?? 'low';
       const files = { chrome: values.trace as string | undefined, ftrace: values.ftrace as string | undefined };
       if (files.chrome !== undefined) checkOutputFile('--trace', files.chrome);
       if (files.ftrace !== undefined) checkOutputFile('--ftrace', files.ftrace);
