@@ -385,7 +385,9 @@ invalidated, refill walks, sync IPIs, redundant deferred flushes, the initiators
 about flushes shows columns of its own instead (fault-scaling: faults, faults a second, faults
 under the VMA lock, mmap_lock waits). The measurements are in src/scenario/measure (fanout-sweep,
 reclaim-storm, mprotect-toggle, khugepaged-collapse, numa-scan, fault-scaling); race scenarios
-work too.
+work too. arm64 rows count, instead of flush IPIs, the TLBIs by kind (va, vale, range ops and
+their pages, asid, all), DSB ISHs and local_flush_tlb_all; with --arch x86,arm64 a last table
+sets the two side by side per operation. The arm64 cost constants are estimates.
 
   --arch A,...        the architectures, x86 (default) and/or arm64, each one the scenario runs on:
                       a set of rows per architecture, the same kernels, variants and CPU counts
