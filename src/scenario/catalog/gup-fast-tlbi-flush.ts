@@ -66,9 +66,9 @@ export default defineScenario<FlagParams, RoundsOptions>({
   },
   expected: { buggy: 'sometimes', fixed: 'never', mainline: 'never' },
   trialOptions: { rounds: 8 },
-  // the walker must stall inside GUP-fast through the collapse and the munmap: free running found
-  // it in 7 trials for one seed and none in 20 for another (3 CPUs on 2 loaded cores); PCT on 3
-  // CPUs in the first trial
+  // the walker must stall inside GUP-fast through the collapse and the munmap: free running on 4
+  // CPUs (2 loaded cores) found it after 30, 1 and 26 trials (0.8 to 10.5 s, seeds 11-13), on 3
+  // CPUs none in 20 trials for one seed; PCT on 3 CPUs in the first trial
   rare: 'pct',
   setup: flagParams,
   run(cpu: Cpu, p: FlagParams): null {
