@@ -7,7 +7,8 @@
  * Where each switch takes effect, by the kernel code it models:
  *
  *   delayedRmap                 mm/memory.c:zap_pte_range, mm/mmu_gather.c:tlb_flush_rmaps
- *   ptepGetAndClear             arch/x86/include/asm/pgtable_64.h:native_ptep_get_and_clear
+ *   ptepGetAndClear             arch/x86/include/asm/pgtable_64.h:native_ptep_get_and_clear,
+ *                               arch/arm64/include/asm/pgtable.h:__ptep_get_and_clear
  *   nestedForceFlush            mm/mmu_gather.c:tlb_finish_mmu (the mm_tlb_flush_nested() check)
  *   nestedRange                 mm/mmu_gather.c:tlb_finish_mmu (what the forced flush covers)
  *   batchedPending              mm/rmap.c:set_tlb_ubc_flush_pending, flush_tlb_batched_pending

@@ -63,7 +63,7 @@ export const enum KernelPoint {
 /** Each point's name, by KernelPoint, and where it is passed. */
 export const KERNEL_POINTS: readonly { name: string; where: string }[] = [
   { name: 'zap:pte-cleared', where: 'kernel/zap.ts zapPteRange: a present PTE was cleared, its TLB entries not yet flushed (mm/memory.c:zap_pte_range)' },
-  { name: 'ptep-clear:between-read-and-clear', where: 'arch/x86/pgtable.ts ptepGetAndClear with ptepGetAndClear=read-then-clear: the PTE read, not yet cleared' },
+  { name: 'ptep-clear:between-read-and-clear', where: 'arch/ptep-get-and-clear.ts ptepGetAndClear with ptepGetAndClear=read-then-clear: the PTE read, not yet cleared' },
   { name: 'mmu-gather:before-flush', where: 'kernel/mmu-gather.ts tlbFlushMmuTlbonly, before the arch tlb_flush: the gathered entries are out of the page tables, not yet out of other TLBs (mm/mmu_gather.c:tlb_flush_mmu_tlbonly)' },
   { name: 'reclaim:before-batched-flush', where: 'kernel/reclaim.ts: PTEs cleared with a batched flush (set_tlb_ubc_flush_pending), try_to_unmap_flush not yet made (mm/vmscan.c:shrink_folio_list)' },
   { name: 'batched-pending:flushed-before-clear', where: 'kernel/tlb-batch.ts flushTlbBatchedPending with batchedPending=flag: flushed, the flag not yet cleared (mm/rmap.c:flush_tlb_batched_pending)' },

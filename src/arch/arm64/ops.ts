@@ -5,7 +5,8 @@
  *   switch_mm: the ASID allocator                   arch/arm64/context.ts
  *   the checkers' flush postcondition               arch/arm64/flush-postcondition.ts
  *   ptep_*                                          machine/pagetable.ts's primitives: arm64's
- *                                                   __ptep_get_and_clear is an xchg, its
+ *                                                   __ptep_get_and_clear is an xchg
+ *                                                   (arch/ptep-get-and-clear.ts, as x86's), its
  *                                                   __ptep_set_wrprotect and
  *                                                   __ptep_test_and_clear_young cmpxchg loops
  *   __ptep_set_access_flags                         arch/arm64/fault.ts
@@ -15,8 +16,9 @@
  * arch_tlbflush_unmap_batch is empty: the TLBIs are posted when a page is added, and the batch's
  * flush is the DSB that waits for them.
  */
-import { ptepGet, ptepGetAndClear, ptepSetWrprotect, ptepTestAndClearYoung, setPte, setPtes } from '../../machine/pagetable.ts';
+import { ptepGet, ptepSetWrprotect, ptepTestAndClearYoung, setPte, setPtes } from '../../machine/pagetable.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
+import { ptepGetAndClear } from '../ptep-get-and-clear.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { tlbGetUnmapShift } from '../../kernel/mmu-gather.ts';
 import { Arch } from '../arch.ts';
@@ -62,8 +64,8 @@ export const ARM64_OPS: ArchOps = {
   ptepGetLockless: (cpu, ptep) => Atomics.load(cpu.v.phys, ptep),
   setPte: (cpu, ptep, pte) => setPte(cpu.v, ptep, pte),
   setPtes: (cpu, _mm, _va, ptep, pte, nr) => setPtes(cpu.v, ptep, pte, nr),
-  ptepGetAndClear: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu.v, ptep),
-  ptepGetAndClearFull: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu.v, ptep),
+  ptepGetAndClear: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
+  ptepGetAndClearFull: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
   ptepSetWrprotect: (cpu, _mm, _va, ptep) => ptepSetWrprotect(cpu.v, ptep),
   ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu.v, ptep),
   ptepSetAccessFlags: ptepSetAccessFlagsArm64,

@@ -38,6 +38,12 @@
  * It needs 3 CPUs, and prefers 5: each extra reader is one more TLB that may still hold the page
  * when mprotect returns. Measured with --noise high, 30 s per seed (seeds 7 and 8): 3 CPUs found
  * it about once in 10 s, 4 CPUs 4 and 4 times, 5 CPUs 6 and 10 times.
+ *
+ * x86 only, though the flag is generic mm/rmap.c: arm64's arch_tlbbatch_add_pending posts its
+ * TLBIs as reclaim clears each PTE, so a forgotten pending flush leaves the entry cached only
+ * until the TLBI reaches the reader, and free running does not find it (--arch arm64, 5 CPUs,
+ * --noise high: none in 521 trials / 60 s). That in-flight window is arm64-batched-pending-dsb's
+ * race.
  */
 import { defineScenario, keepGoing } from '../scenario.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';

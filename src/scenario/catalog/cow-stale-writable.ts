@@ -68,6 +68,7 @@ export default defineScenario<Params, CowStaleWritableOptions>({
   name: 'cow-stale-writable',
   question: "Can a thread of the parent write, after fork returned, through a writable TLB entry into the page the child now shares?",
   source: 'mainline kernel/fork.c:dup_mmap, flush_tlb_mm(oldmm) before mmap_write_unlock(oldmm); mainline 77fff4ae2b7b (the window between the write-protect and that flush, where another thread still writes COW pages); the buggy preset is no mainline or posted version',
+  arches: ['x86', 'arm64'],
   forbidden: 'access-after-return',
   cpus: 2,
   preferredCpus: 3,

@@ -82,6 +82,7 @@ export default defineScenario<Params, RoundsOptions>({
   name: 'dontneed-nested-flush',
   question: 'Can MADV_DONTNEED return before the TLB entries of the range are gone, when another MADV_DONTNEED zapped it first?',
   source: 'seed 002; mainline 99baac21e458 "mm: fix MADV_[FREE|DONTNEED] TLB flush miss problem"',
+  arches: ['x86', 'arm64'],
   forbidden: 'access-after-return',
   cpus: 3,
   presets: { buggy: ['nestedForceFlush=off'], fixed: [] },

@@ -70,6 +70,7 @@ export default defineScenario<Params, ForkVmaLockOptions>({
   name: 'fork-vma-lock',
   question: 'Can a page fault under the per-VMA lock, while fork copies the same VMA, lose a store of the parent to the child?',
   source: 'mainline fb49c455323f "fork: lock VMAs of the parent process when forking" (Fixes: 0bff0aaea03e "x86/mm: try VMA lock-based page fault handling first"); seed 003 (per-VMA locks)',
+  arches: ['x86', 'arm64'],
   forbidden: 'lost-data',
   cpus: 3,
   presets: { buggy: ['forkVmaLock=off'], fixed: [] },

@@ -41,6 +41,8 @@
  *   fixed   (x86TlbFlush=invlpgb, syncIpi=skip-after-ipi-flush: seed 001 as posted)   never
  *   ipi-flush (x86TlbFlush=ipi, syncIpi=skip-after-any-flush): the flush IPI itself waits for the
  *            walkers, so skipping the sync is safe there, as the seed argues   never
+ *
+ * arm64, where every flush is a TLBI, has the same race as gup-fast-tlbi-flush.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PMD_SIZE } from '../../machine/pagetable.ts';

@@ -113,6 +113,7 @@ export default defineScenario<Params, Options>({
   name: 'lazyfree-direct-io',
   question: 'Can reclaim discard a lazily freed page that a direct IO read has pinned and is writing into, losing the data read?',
   source: 'mainline 6c8e2a256915 "mm: fix race between MADV_FREE reclaim and blkdev direct IO read"; faeb2831b517 "mm: set folio swapbacked iff folios are dirty in try_to_unmap_one"',
+  arches: ['x86', 'arm64'],
   forbidden: 'lost-data',
   cpus: 3,
   presets: { buggy: ['lazyfreeCheck=dirty-only'], fixed: [] },

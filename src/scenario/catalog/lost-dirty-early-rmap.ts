@@ -65,6 +65,7 @@ export default defineScenario<Params, RoundsOptions>({
   name: 'lost-dirty-early-rmap',
   question: 'Can a store through a stale dirty TLB entry land after writeback cleaned the page, when zap removed the rmap before its flush?',
   source: 'seed 003; mainline 5df397dec7c4 "mm: delay page_remove_rmap() until after the TLB has been flushed"',
+  arches: ['x86', 'arm64'],
   forbidden: 'lost-write',
   cpus: 3,
   presets: { buggy: ['delayedRmap=off'], fixed: [] },

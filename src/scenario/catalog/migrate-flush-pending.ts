@@ -86,6 +86,7 @@ export default defineScenario<Params, Options>({
   name: 'migrate-flush-pending',
   question: 'Can migration copy and free a page that NUMA hinting made PROT_NONE while its flush is still deferred, so that a CPU writes into the freed frame?',
   source: 'mainline 20841405940e "mm: fix TLB flush race between migration, and change_protection_range"',
+  arches: ['x86', 'arm64'],
   forbidden: 'use-after-free',
   cpus: 4,
   presets: { buggy: ['pteAccessibleChecksPending=off'], fixed: [] },

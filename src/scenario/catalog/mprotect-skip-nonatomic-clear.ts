@@ -47,6 +47,9 @@
  * Forbidden: access-after-return (a store through a translation mprotect returned from demoting).
  * Expected: buggy: sometimes; fixed (mainline): never; always-flush (mprotectFlush=always, the
  * code before patch 03): never.
+ *
+ * x86 only: mprotectFlush's values are x86's pte_needs_flush; arm64's (__pte_flags_need_flush)
+ * would be a scenario of its own.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';

@@ -142,6 +142,7 @@ export default defineScenario<Params, Options>({
   name: 'mremap-flush-after-unlock',
   question: 'Can a CPU read a page through its TLB entry for the address mremap moved it from, after truncate freed it at its new address, when move_ptes flushes only after dropping the PTLs?',
   source: 'mainline eb66ae030829 "mremap: properly flush TLB before releasing the page" (CVE-2018-18281); the code before it: 5d1904204c99 "mremap: fix race between mremap() and page cleanning"',
+  arches: ['x86', 'arm64'],
   forbidden: 'use-after-free',
   cpus: 3,
   presets: { buggy: ['mremapFlush=after-unlock'], fixed: [] },

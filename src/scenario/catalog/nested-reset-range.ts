@@ -17,6 +17,11 @@
  * forced flush, dropping freed_tables: the flush skips lazy CPU 2, whose paging-structure cache
  * still points at the freed table, and its next speculative walk starts there.
  *
+ * On arm64 there is no lazy CPU to skip: every TLBI reaches every CPU. What the reset range drops
+ * is the walk cache: tlb_flush (arch/arm64/include/asm/tlb.h) with freed_tables clear flushes
+ * last-level only (TLBI VALE1IS), so CPU 2's walk cache, like every CPU's, keeps its pointer to
+ * the freed table; mainline's forced flush has freed_tables set and uses TLBI VAE1IS.
+ *
  * Forbidden: freed-table-walk (machine/walker.ts: a walk from a cached pointer to a freed table).
  *
  * Presets and expected results:
@@ -61,6 +66,7 @@ export default defineScenario<Params, RoundsOptions>({
   name: 'nested-reset-range',
   question: 'Can a lazy CPU walk a freed page table when munmap flushes a nested gather after resetting its range?',
   source: 'seed 002; mainline 7a30df49f63a "mm: mmu_gather: remove __tlb_reset_range() for force flush"',
+  arches: ['x86', 'arm64'],
   forbidden: 'freed-table-walk',
   cpus: 3,
   presets: { buggy: ['nestedRange=reset-range'], fixed: [] },

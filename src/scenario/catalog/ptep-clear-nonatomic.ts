@@ -4,7 +4,7 @@
  * bits the hardware sets; x86 native_ptep_get_and_clear)
  *
  * The window: with switch ptepGetAndClear=read-then-clear, ptep_get_and_clear is a load, then a
- * store of 0 (arch/x86/pgtable.ts ptepGetAndClear, a cpu.raceWindow() between the two). A CPU
+ * store of 0 (arch/ptep-get-and-clear.ts ptepGetAndClear, a cpu.raceWindow() between the two). A CPU
  * whose TLB entry caches a clean writable translation stores: the walker sets D with a cmpxchg on
  * the PTE, which succeeds in the window (the PTE is still present and writable), the store
  * completes, and the clear then wipes the D that the value read a moment before does not have.
@@ -98,6 +98,7 @@ export default defineScenario<Params, Options>({
   name: 'ptep-clear-nonatomic',
   question: 'Can a read-then-clear ptep_get_and_clear lose the dirty bit of a write to a lazily freed page, so that reclaim discards it?',
   source: 'seed 000, review of the RFC: only an xchg keeps the bits the hardware sets (x86 native_ptep_get_and_clear)',
+  arches: ['x86', 'arm64'],
   forbidden: 'lost-dirty-bit',
   cpus: 4,
   presets: { buggy: ['ptepGetAndClear=read-then-clear'], fixed: [] },

@@ -93,6 +93,7 @@ export default defineScenario<Params, Options>({
   name: 'truncate-fault-race',
   question: 'Can a read fault map a file page that a truncate removed, past the end, after the truncate returned?',
   source: 'mainline d00806b18315 "mm: fix fault vs invalidate race for linear mappings"',
+  arches: ['x86', 'arm64'],
   forbidden: 'assertion',
   cpus: 3,
   presets: { buggy: ['filemapFaultLock=unlocked'], fixed: [] },
