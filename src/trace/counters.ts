@@ -107,6 +107,9 @@ export const COUNTER_NAMES = [
   'dsb_ish',
   'dsb_ish_waits',
   'cont_tlb_hits',
+  // contpte_convert calls (arch/arm64/contpte.ts): blocks folded into PTE_CONT, blocks unfolded
+  'contpte_folds',
+  'contpte_unfolds',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -191,6 +194,8 @@ export const enum Counter {
   DsbIsh,
   DsbIshWaits,
   ContTlbHits,
+  ContpteFolds,
+  ContpteUnfolds,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */
