@@ -25,6 +25,7 @@ import type { WorkloadRef } from '../../src/scenario/workload.ts';
 import type { Scenario } from '../../src/scenario/scenario.ts';
 import { kernelFor, runTrials, type TrialsResult } from '../../src/campaign/trials.ts';
 import { describeMode, type ScheduleMode } from '../../src/schedule/control.ts';
+import type { Arch } from '../../src/arch/arch.ts';
 
 export interface Harness<R> {
   /** what the harness runs, for the tests' names */
@@ -56,6 +57,8 @@ export interface FreeRunningOptions {
   noiseShift: number;
   /** a controlled schedule (deterministic with --parallel 1); free running when absent */
   schedule?: ScheduleMode;
+  /** the architecture of the trials, one the scenario lists (x86 when absent) */
+  arch?: Arch;
 }
 
 /** The scenario's programs for `trials` trials from `seed`, stopping at the first forbidden report. */
@@ -63,7 +66,7 @@ export function freeRunning(machine: () => Machine, scenario: Scenario, o: FreeR
   const url = o.url ?? catalogUrl(scenario);
   return {
     what: `${o.trials} ${o.schedule ? `trials under ${describeMode(o.schedule)}` : 'free-running trials'} from seed ${o.seed}`,
-    run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true, schedule: o.schedule }),
+    run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true, schedule: o.schedule, arch: o.arch }),
     expectClean(r) {
       expect(r.trials).toBe(o.trials);
       expect(r.reports).toBe(0);
@@ -81,13 +84,15 @@ export interface ForcedOptions {
   seed: number;
   /** what the fixture's setup receives */
   options?: object;
+  /** the architecture of the run, one the scenario lists (x86 when absent) */
+  arch?: Arch;
 }
 
 /** One run of a fixture that forces the race's interleaving, noise off. */
 export function forced<R>(machine: () => Machine, scenario: Scenario, fixture: WorkloadRef, o: ForcedOptions, checks: RaceChecks<RunResult<R>> = {}): Harness<RunResult<R>> {
   return {
     what: `the interleaving forced (${fixture.exportName}, seed ${o.seed})`,
-    run: (preset, set = []) => machine().run<unknown, R, object>(fixture, o.options ?? {}, { seed: o.seed, speculationShift: -1, kernel: kernelFor(scenario, preset, set) }),
+    run: (preset, set = []) => machine().run<unknown, R, object>(fixture, o.options ?? {}, { seed: o.seed, speculationShift: -1, kernel: kernelFor(scenario, preset, set, o.arch), arch: o.arch }),
     expectClean(r) {
       expect(r.violations).toEqual([]);
       expect(r.violationCount).toBe(0);
