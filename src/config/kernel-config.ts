@@ -305,7 +305,7 @@ export const SWITCHES = {
       'no-bbm': 'the single-PTE change is written straight over the valid block: no unfold, no clear, no TLBI; the other 15 entries keep PTE_CONT, so the block is left misprogrammed and a CPU may cache a contiguous entry beside a 4 KiB entry for one address',
     },
     default: 'bbm',
-    from: 'mainline 4602e5757bcc "arm64/mm: wire up PTE_CONT for user mappings" (Ryan Roberts, v6.9): contpte_try_unfold before every single-PTE modifier. no-bbm is the v-series set_pte of seed 004 ("Regardless do our best to service any call and emit a warning if there is any attempt to set a pte on top of an existing contig range": WARN_ON_ONCE, then __set_pte of the non-contiguous PTE), a path the patch says core code never takes, applied here to every single-PTE change: a what-if, not a merged bug',
+    from: 'mainline 4602e5757bcc "arm64/mm: wire up PTE_CONT for user mappings" (Ryan Roberts, v6.9): contpte_try_unfold before every single-PTE modifier. no-bbm is what arm64\'s set_pte does (seed 004 quotes it from the v-series, and it is still in pgtable.h: "set_pte() is not used in core code... Regardless do our best to service any call and emit a warning if there is any attempt to set a pte on top of an existing contig range", WARN_ON_ONCE, then __set_pte of the non-contiguous PTE), applied here to the single-PTE changes that do unfold in every merged kernel: a what-if, not a bug that shipped',
   }),
 } as const;
 

@@ -5,7 +5,7 @@
  * one PTE inside a block unfolds the block first (contpte_try_unfold), since a CONT block whose
  * entries disagree is misprogrammed; a setter clears PTE_CONT from what it is given (the bit leaks
  * out of the getters, seed 004), and set_ptes of one entry tries to fold its block after it
- * (contpte_try_fold). Read in linux-mm/linux-mm's pgtable.h and the v-series of seed 004.
+ * (contpte_try_fold). Read in linux-mm/linux-mm arch/arm64/include/asm/pgtable.h @0075c5f7ce7e.
  *
  *   ptepGet                 ptep_get: __ptep_get, or contpte_ptep_get
  *   ptepGetLockless         ptep_get_lockless: READ_ONCE, or contpte_ptep_get_lockless
@@ -25,14 +25,16 @@
  * they mark nothing seen for the lost-bit oracle (check/lost-bits.ts), which they would otherwise
  * blind: only what a getter returns to the kernel counts as seen.
  *
- * Switch contpteUnfold=no-bbm: contpte_try_unfold does nothing, and a single-PTE change is written
- * straight over the valid block, with no clear and no TLBI. The v-series' set_pte (seed 004,
- * Ryan Roberts' patch as Mark Rutland quoted it) did exactly that for set_pte, which has no mm or
- * address to unfold with: "Regardless do our best to service any call and emit a warning if there
- * is any attempt to set a pte on top of an existing contig range", WARN_ON_ONCE(pte_valid_cont())
- * then __set_pte(ptep, pte_mknoncont(pte)). That path was written for calls the patch says core
- * code never makes; no merged kernel takes it for the calls modelled here. The switch asks what
- * the unfold's break-before-make protects.
+ * Switch contpteUnfold=no-bbm: contpte_try_unfold of the nr = 1 wrappers does nothing (the batched
+ * helpers' unfold of a partly covered block is kept), and a single-PTE change is written
+ * straight over the valid block, with no clear and no TLBI. arm64's set_pte does exactly that
+ * (seed 004 quotes it from the v-series; linux-mm @0075c5f7ce7e still has it), having no mm or
+ * address to unfold with: "set_pte() is not used in core code, so this should never even be
+ * called. Regardless do our best to service any call and emit a warning if there is any attempt to
+ * set a pte on top of an existing contig range": WARN_ON_ONCE(pte_valid_cont()), then
+ * __set_pte(ptep, pte_mknoncont(pte)). The calls modelled here (set_pte_at, ptep_get_and_clear,
+ * ptep_set_wrprotect) all unfold first in every merged kernel: no-bbm is not a bug that shipped,
+ * it asks what the unfold's break-before-make protects.
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { frameMetaIndex } from '../../machine/frames.ts';
@@ -112,7 +114,6 @@ export function ptepGetAndClear(cpu: Cpu, mm: number, va: number, ptep: number):
 // models arch/arm64/include/asm/pgtable.h:get_and_clear_full_ptes
 export function getAndClearFullPtes(cpu: Cpu, mm: number, va: number, ptep: number, nr: number): number {
   if (nr === 1) return ptepGetAndClear(cpu, mm, va, ptep);
-  if (cpu.config.contpteUnfold === 'no-bbm') throw new Error('get_and_clear_full_ptes of a batch under contpteUnfold=no-bbm is not modelled');
   return contpteGetAndClearFullPtes(cpu, mm, va, ptep, nr);
 }
 

@@ -10,13 +10,17 @@
  * without PTE_CONT. Only then is the one PTE changed.
  *
  * The buggy value (contpteUnfold=no-bbm) skips the unfold: the change is written straight over
- * the valid block, which the v-series' set_pte did (seed 004: "Regardless do our best to service
- * any call and emit a warning if there is any attempt to set a pte on top of an existing contig
- * range", a WARN_ON_ONCE and then __set_pte of the non-contiguous PTE) for a call the patch says
- * core code never makes. No merged kernel takes that path for mprotect: this is what the unfold's
- * break-before-make protects, not a bug that shipped. The block is left misprogrammed (15 entries
- * CONT, one not), and the Arm ARM lets a TLB that meets both sizes for one address raise a TLB
- * conflict abort or use an amalgam of the two.
+ * the valid block, as arm64's set_pte does it (seed 004 quotes it from the v-series; it is still
+ * in pgtable.h): "set_pte() is not used in core code, so this should never even be called.
+ * Regardless do our best to service any call and emit a warning if there is any attempt to set a
+ * pte on top of an existing contig range" (a WARN_ON_ONCE, then __set_pte of the non-contiguous
+ * PTE). mprotect's set_pte_at and ptep_get_and_clear unfold first in every merged kernel: this is
+ * what the unfold's break-before-make protects, not a bug that shipped. The block is left
+ * misprogrammed (15 entries CONT, one not), and the Arm ARM lets a TLB that meets both sizes for
+ * one address raise a TLB conflict abort or use an amalgam of the two.
+ *
+ * The lost A/D form the question also allows is not what this program finds: the oracle that
+ * fires is the conflict, first and every time; lost-dirty-bit stays armed but was not seen.
  *
  *   CPU 0 (mprotect)                          CPU 1.. (threads)
  *   a write fault maps each 64 KiB block
