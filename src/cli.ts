@@ -134,13 +134,14 @@ const commands: Record<string, Command> = {
   demo: {
     summary: 'flush PTEs on CPU 0 while the other CPUs load and store; check every flush',
     usage: `shootdown demo [--cpus N] [--flushes F] [--seed S] [--set switch=value ...] [--schedule S] [--parallel K] [--horizon N] [--json] [--quiet]
-              [--arch A]
+              [--arch A] [--hardware K=V,...]
 
 CPUs 1..N-1 keep loading and storing to pages of one mm; CPU 0 write-protects, clears or remaps
 PTEs and calls flush_tlb_mm_range, F times. After every flush returns, every CPU's TLB is checked
 against the page tables (the postcondition of a synced flush).
 
   --arch A      ${ARCH_USAGE}
+${hardwareUsage(22)}
   --cpus N      simulated CPUs, 1 to ${MAX_CPUS} (default: the host's core count)
   --flushes F   flushes on CPU 0, 1 to 10000000 (default 1000)
   --seed S      the random seed, 0 to 4294967295 (default: random, printed)
@@ -151,16 +152,17 @@ ${quietUsage(16)}
 ${scheduleUsage(String(FIRST_HORIZON))}
 
 Exit status: 0 no violation, 1 a postcondition failed, 2 bad input.`,
-    options: { ...archCliOption, cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
+    options: { ...archCliOption, hardware: { type: 'string' }, cpus: { type: 'string' }, flushes: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true }, ...scheduleCliOptions, ...quiet },
     async run(values) {
       const arch = archOption(values.arch);
+      const hardware = hardwareOption(values.hardware);
       const cpus = values.cpus === undefined ? Math.min(MAX_CPUS, availableParallelism()) : integerOption('--cpus', values.cpus as string, 1, MAX_CPUS);
       const flushes = values.flushes === undefined ? 1000 : integerOption('--flushes', values.flushes as string, 1, 10_000_000);
       const seed = seedOption(values.seed);
       const { mode, horizon } = scheduleOptions(values, cpus);
       const set = (values.set as string[] | undefined) ?? [];
       const kernel = applySwitches(defaultKernelConfig(), set, arch);
-      const summary = await runDemo({ cpus, flushes, seed, set, kernel, arch, progress: progressOf(values), schedule: mode, horizon });
+      const summary = await runDemo({ cpus, flushes, seed, set, kernel, arch, hardware, progress: progressOf(values), schedule: mode, horizon });
       process.stdout.write((values.json ? JSON.stringify(summary) : formatDemo(summary)) + '\n');
       return summary.violations > 0 ? 1 : 0;
     },
@@ -233,7 +235,7 @@ ${hardwareUsage(22)}
   --duration T        the time budget: 500ms, 30s, 2m (default 10s)
   --trials N          a trial budget instead of a time budget, 1 to 1000000000
   --seed S            the first trial's seed, 0 to 4294967295 (default: random, printed)
-  --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low)
+  --noise LEVEL       how often marked race windows are stretched: ${Object.keys(NOISE_LEVELS).join(', ')} (default low, or the level the scenario asks for)
   --stop-on-first     stop at the first trial that shows the forbidden outcome
 ${scheduleUsage('the steps of a first trial under random, run to measure it, its reports not counted')}
   --save-schedule F   write the traced report's trial (or, with none, the last trial) as a schedule
@@ -299,7 +301,8 @@ that cannot be written, included), 130 or 143 interrupted.`,
       const trials = values.trials === undefined ? undefined : integerOption('--trials', values.trials as string, 1, 1_000_000_000);
       const durationMs = values.duration !== undefined ? parseDuration('--duration', values.duration as string) : trials === undefined ? 10_000 : undefined;
       const seed = seedOption(values.seed) ?? randomSeed();
-      const noise = (values.noise as string | undefined) ?? 'low';
+      // a scenario that asks for more noise than the default gets it (the level run-all uses)
+      const noise = (values.noise as string | undefined) ?? resolved.scenario.noise ?? 'low';
       const files = { chrome: values.trace as string | undefined, ftrace: values.ftrace as string | undefined };
       if (files.chrome !== undefined) checkOutputFile('--trace', files.chrome);
       if (files.ftrace !== undefined) checkOutputFile('--ftrace', files.ftrace);
@@ -382,7 +385,9 @@ invalidated, refill walks, sync IPIs, redundant deferred flushes, the initiators
 about flushes shows columns of its own instead (fault-scaling: faults, faults a second, faults
 under the VMA lock, mmap_lock waits). The measurements are in src/scenario/measure (fanout-sweep,
 reclaim-storm, mprotect-toggle, khugepaged-collapse, numa-scan, fault-scaling); race scenarios
-work too.
+work too. arm64 rows count, instead of flush IPIs, the TLBIs by kind (va, vale, range ops and
+their pages, asid, all), DSB ISHs and local_flush_tlb_all; with --arch x86,arm64 a last table
+sets the two side by side per operation. The arm64 cost constants are estimates.
 
   --arch A,...        the architectures, x86 (default) and/or arm64, each one the scenario runs on:
                       a set of rows per architecture, the same kernels, variants and CPU counts

@@ -12,7 +12,7 @@
  *                         arch_flush_tlb_batched_pending, tlb_table_flush_implies_ipi_broadcast
  *   arch/pgtable.ts       asm/pgtable.h: ptep_get, ptep_get_lockless, set_pte, set_ptes,
  *                         ptep_get_and_clear, ptep_get_and_clear_full, ptep_set_wrprotect,
- *                         ptep_test_and_clear_young
+ *                         ptep_test_and_clear_young, ptep_set_access_flags
  *   arch/mmu-context.ts   asm/mmu_context.h: switch_mm, enter_lazy_tlb, destroy_context
  *
  * What an entry promises is what the kernel's function promises: flushTlbMmRange returns only when
@@ -69,6 +69,8 @@ export interface ArchOps {
   /** tlb_table_flush_implies_ipi_broadcast */
   tlbTableFlushImpliesIpiBroadcast(cpu: Cpu): boolean;
 
+  /** arch_tlbbatch_should_defer: whether reclaim may batch the flush of a PTE of `mm` it clears */
+  archTlbbatchShouldDefer(cpu: Cpu, mm: number): boolean;
   /** a fresh, empty arch_tlbflush_unmap_batch for a task */
   archTlbbatchAlloc(): ArchTlbflushUnmapBatch;
   /** arch_tlbbatch_add_pending; returns the mm's tlb_gen the deferred flush stands for (0 if none) */
@@ -88,6 +90,7 @@ export interface ArchOps {
   ptepGetAndClearFull(cpu: Cpu, mm: number, va: number, ptep: number, full: boolean): number;
   ptepSetWrprotect(cpu: Cpu, mm: number, va: number, ptep: number): void;
   ptepTestAndClearYoung(cpu: Cpu, mm: number, va: number, ptep: number): boolean;
+  ptepSetAccessFlags(cpu: Cpu, mm: number, va: number, ptep: number, entry: number, dirty: boolean): boolean;
 
   /**
    * For checkers, from outside the CPUs: after a flush of [start, end) of `mm` that returned with

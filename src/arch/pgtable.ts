@@ -12,6 +12,8 @@
  *   ptepGetAndClearFull   ptep_get_and_clear_full: the same during a teardown (`full`: fullmm)
  *   ptepSetWrprotect      ptep_set_wrprotect: write access removed, D kept
  *   ptepTestAndClearYoung ptep_test_and_clear_young: A cleared; whether it was set
+ *   ptepSetAccessFlags    ptep_set_access_flags(vma, va, ptep, entry, dirty): the fault's young
+ *                         (and dirty) entry applied, only widening; whether the PTE changed
  */
 import type { Cpu } from '../cpu/cpu.ts';
 
@@ -45,4 +47,8 @@ export function ptepSetWrprotect(cpu: Cpu, mm: number, va: number, ptep: number)
 
 export function ptepTestAndClearYoung(cpu: Cpu, mm: number, va: number, ptep: number): boolean {
   return cpu.archOps.ptepTestAndClearYoung(cpu, mm, va, ptep);
+}
+
+export function ptepSetAccessFlags(cpu: Cpu, mm: number, va: number, ptep: number, entry: number, dirty: boolean): boolean {
+  return cpu.archOps.ptepSetAccessFlags(cpu, mm, va, ptep, entry, dirty);
 }

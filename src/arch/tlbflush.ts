@@ -10,6 +10,7 @@
  *   flushTlbMm            flush_tlb_mm
  *   tlbFlush              tlb_flush(tlb): the flush of what an mmu_gather gathered
  *   tlbTableFlushImpliesIpiBroadcast   whether that flush interrupted every CPU that may walk
+ *   archTlbbatchShouldDefer   whether reclaim batches the flush of a PTE it clears (should_defer_flush)
  *   archTlbbatchAlloc / archTlbbatchAddPending / archTlbbatchFlush / archTlbbatchClear
  *                         reclaim's deferred flush (struct arch_tlbflush_unmap_batch)
  *   archFlushTlbBatchedPending   the arch part of flush_tlb_batched_pending
@@ -46,6 +47,10 @@ export function tlbFlush(cpu: Cpu, tlb: MmuGather): void {
 
 export function tlbTableFlushImpliesIpiBroadcast(cpu: Cpu): boolean {
   return cpu.archOps.tlbTableFlushImpliesIpiBroadcast(cpu);
+}
+
+export function archTlbbatchShouldDefer(cpu: Cpu, mm: number): boolean {
+  return cpu.archOps.archTlbbatchShouldDefer(cpu, mm);
 }
 
 export function archTlbbatchAlloc(cpu: Cpu): ArchTlbflushUnmapBatch {

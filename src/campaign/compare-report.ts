@@ -38,11 +38,32 @@ export interface CompareRow {
   /** CPUs a paravirt flush left to the host instead of an IPI (x86TlbFlush=kvm-pv) */
   pvDeferred: number;
   entriesInvalidated: number;
+  /** page walks started on a TLB miss (page_walks), the refills a flush causes among them */
   refillWalks: number;
+  /** walks that filled a TLB entry (tlb_fills) */
+  tlbFills: number;
+  /**
+   * arm64 (0 on x86): TLBI VAE1IS and VALE1IS, one per page or stride (tlbi_va, tlbi_va_leaf);
+   * range ops RVAE1IS / RVALE1IS and the pages they named (tlbi_range, tlbi_range_pages); TLBI
+   * ASIDE1IS (tlbi_asid) and VMALLE1IS (tlbi_all); every TLBI issued (tlbis)
+   */
+  tlbiVa: number;
+  tlbiVaLeaf: number;
+  tlbiRange: number;
+  tlbiRangePages: number;
+  tlbiAsid: number;
+  tlbiAll: number;
+  tlbis: number;
+  /** arm64: DSB ISH, and those that waited for another CPU to apply this CPU's TLBIs (dsb_ish, dsb_ish_waits) */
+  dsbIsh: number;
+  dsbIshWaits: number;
+  /** arm64: local_flush_tlb_all after an ASID rollover (local_flush_all), and the rollovers (asid_rollovers) */
+  localFlushAll: number;
+  asidRollovers: number;
   syncIpis: number;
   /** deferred flushes whose generation a later completed flush already covered */
   redundantFlushes: number;
-  /** the initiators' wait in smp_call_function_many, microseconds */
+  /** the initiators' wait in smp_call_function_many (on arm64: sync IPIs only; a DSB's wait is not timed), microseconds */
   waitUs: { median: number; p99: number; samples: number };
   /** the initiators' total wait divided by the operations, microseconds */
   measuredUsPerOp: number;

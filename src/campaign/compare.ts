@@ -7,6 +7,13 @@
  * the hardware cost model (cost/model.ts) applied to the counts: the initiators' modelled wait,
  * beside the measured one, and the machine time every CPU spends.
  *
+ * With --arch x86,arm64 each architecture has its rows and its columns: x86's as above; arm64's
+ * say what its flushes do instead of IPIs: TLBIs by kind (VAE1IS, VALE1IS, range ops and the
+ * pages they named, ASIDE1IS, VMALLE1IS), DSB ISHs and those that waited, local_flush_tlb_all,
+ * the IPIs left (tlb_remove_table_sync_one), entries invalidated, refill walks and fills, and the
+ * model, whose arm64 constants are printed as the estimates they are. A last table puts the two
+ * side by side per operation. x86 alone prints what it always did.
+ *
  * Any oracle report, of any kind, makes the run fail (exit 1): a row counts them (`violations`, and
  * `reportsByKind`) and shows its first report, described; the counts of such a row describe a
  * broken kernel.
@@ -19,7 +26,7 @@ import { applySwitches, defaultKernelConfig, type KernelConfig } from '../config
 import { checkScenarioArch, presetRunsOn, variantOptions, withParams, type MeasurementColumn } from '../scenario/scenario.ts';
 import { Arch, archName, type Hardware } from '../arch/arch.ts';
 import { formatHardware } from '../config/hardware.ts';
-import { modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
+import { DEFAULT_COST_MODEL, modelledNs, modelledWaitNs, type CostModel } from '../cost/model.ts';
 import { formatNs, summarize } from '../trace/stats.ts';
 import { hostInfo } from './host.ts';
 import { bootUnlessAborted, hardwareFor, kernelFor, runTrials, type TrialsResult } from './trials.ts';
@@ -177,13 +184,17 @@ export async function runCompare(req: CompareRequest): Promise<CompareReport> {
 }
 
 /** One row: the trials' counts under the names compare-report.ts gives them. */
-export function compareRow(kernel: string, variant: string, cpus: number, r: TrialsResult, model: CostModel): CompareRow {
+export function compareRow(kernel: string, variant: string, cpus: number, r: TrialsResult, costModel: CostModel): CompareRow {
   const c = r.counters;
+  // a report written before the model had arm64 constants (merge of old shards) gets their defaults
+  const model = { ...DEFAULT_COST_MODEL, ...costModel };
   const operations = c.workload_ops > 0 ? c.workload_ops : r.trials;
   const perOp = (x: number) => (operations > 0 ? x / operations : 0);
   const wait = summarize(r.waits.samplesUs);
-  const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full, invlpgb: c.invlpgb, tlbsync: c.tlbsync }, model);
-  const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, waits: r.waits.count, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all, invlpgb: c.invlpgb, tlbsync: c.tlbsync }, model);
+  // arm64's counts are 0 on x86, and x86's flush counts 0 on arm64: one model prices both
+  const arm64 = { tlbiVa: c.tlbi_va + c.tlbi_va_leaf, tlbiRange: c.tlbi_range, tlbiAsid: c.tlbi_asid + c.tlbi_all, dsbIsh: c.dsb_ish, cpus };
+  const modelled = modelledNs({ ipisSent: c.ipis_sent, targets: c.nr_tlb_remote_flush_received, invlpg: c.invlpg, fullFlushes: c.tlb_flushes_full, invlpgb: c.invlpgb, tlbsync: c.tlbsync, ...arm64, localFlushAll: c.local_flush_all }, model);
+  const modelledWait = modelledWaitNs({ ipisSent: c.ipis_sent, waits: r.waits.count, localInvlpg: c.nr_tlb_local_flush_one, localFullFlushes: c.nr_tlb_local_flush_all, invlpgb: c.invlpgb, tlbsync: c.tlbsync, ...arm64 }, model);
   return {
     arch: r.arch,
     kernel,
@@ -204,6 +215,18 @@ export function compareRow(kernel: string, variant: string, cpus: number, r: Tri
     pvDeferred: c.pv_tlb_flushes_deferred,
     entriesInvalidated: c.tlb_entries_invalidated,
     refillWalks: c.page_walks,
+    tlbFills: c.tlb_fills,
+    tlbiVa: c.tlbi_va,
+    tlbiVaLeaf: c.tlbi_va_leaf,
+    tlbiRange: c.tlbi_range,
+    tlbiRangePages: c.tlbi_range_pages,
+    tlbiAsid: c.tlbi_asid,
+    tlbiAll: c.tlbi_all,
+    tlbis: c.tlbi_va + c.tlbi_va_leaf + c.tlbi_range + c.tlbi_asid + c.tlbi_all,
+    dsbIsh: c.dsb_ish,
+    dsbIshWaits: c.dsb_ish_waits,
+    localFlushAll: c.local_flush_all,
+    asidRollovers: c.asid_rollovers,
     syncIpis: c.tlb_remove_table_sync_one,
     redundantFlushes: c.deferred_flushes_redundant,
     waitUs: { median: r.waits.count > 0 ? wait.median : 0, p99: r.waits.count > 0 ? wait.p99 : 0, samples: r.waits.count },
@@ -240,53 +263,128 @@ function ownColumns(r: CompareReport, rows: readonly CompareRow[]): string[][] {
   ];
 }
 
+/** The x86 rows' table: IPIs, the flushes they carry, INVLPG(B)s, waits and the model. */
+function x86Table(rows: readonly CompareRow[]): string[][] {
+  return [
+    ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'INVLPGB', 'TLBSYNC', 'PV deferred', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
+    ...rows.map((row) => [
+      row.kernel,
+      String(row.cpus),
+      String(row.operations),
+      String(row.ipis),
+      num(row.ipis / row.operations),
+      num(row.cpusPerShootdown),
+      String(row.fullFlushes),
+      String(row.rangedFlushes),
+      String(row.invlpg),
+      String(row.invlpgb),
+      String(row.tlbsync),
+      String(row.pvDeferred),
+      String(row.entriesInvalidated),
+      String(row.refillWalks),
+      String(row.syncIpis),
+      String(row.redundantFlushes),
+      row.waitUs.samples > 0 ? us(row.waitUs.median) : '-',
+      row.waitUs.samples > 0 ? us(row.waitUs.p99) : '-',
+      us(row.measuredUsPerOp),
+      us(row.modelledWaitUsPerOp),
+      us(row.modelledUsPerOp),
+      String(row.violations),
+    ]),
+  ];
+}
+
+/**
+ * The arm64 rows' table: no flush IPI; the TLBIs by kind (VAE1IS, VALE1IS, range ops and the
+ * pages they named, ASIDE1IS, VMALLE1IS), the DSB ISHs and those that waited, local_flush_tlb_all,
+ * the IPIs left (tlb_remove_table_sync_one's), entries invalidated, refill walks and fills, and
+ * the model. The measured wait times IPIs only, so it is left out: a DSB's wait is not timed.
+ */
+function arm64Table(rows: readonly CompareRow[]): string[][] {
+  return [
+    ['kernel', 'cpus', 'ops', 'TLBI va', 'TLBI vale', 'range ops', 'range pages', 'TLBI asid', 'TLBI all', 'TLBIs/op', 'DSB ISH', 'DSB waits', 'local flush all', 'IPIs', 'invalidated', 'walks', 'fills', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
+    ...rows.map((row) => [
+      row.kernel,
+      String(row.cpus),
+      String(row.operations),
+      String(row.tlbiVa),
+      String(row.tlbiVaLeaf),
+      String(row.tlbiRange),
+      String(row.tlbiRangePages),
+      String(row.tlbiAsid),
+      String(row.tlbiAll),
+      num(row.tlbis / row.operations),
+      String(row.dsbIsh),
+      String(row.dsbIshWaits),
+      String(row.localFlushAll),
+      String(row.ipis),
+      String(row.entriesInvalidated),
+      String(row.refillWalks),
+      String(row.tlbFills),
+      us(row.modelledWaitUsPerOp),
+      us(row.modelledUsPerOp),
+      String(row.violations),
+    ]),
+  ];
+}
+
+/**
+ * x86 against arm64, per operation, for every (kernel, variant, CPU count) both ran: what each
+ * sends (IPIs; TLBIs and DSBs), what that invalidates, the walks that refill it, and the model.
+ */
+function archTable(r: CompareReport, variant: string): string[][] {
+  const key = (row: CompareRow) => `${row.kernel}\0${row.cpus}`;
+  const arm = new Map(r.rows.filter((row) => row.variant === variant && row.arch === 'arm64').map((row) => [key(row), row]));
+  const pairs = r.rows.filter((row) => row.variant === variant && (row.arch ?? 'x86') === 'x86' && arm.has(key(row))).map((x) => [x, arm.get(key(x))!] as const);
+  const per = (x: number, row: CompareRow) => num(row.operations > 0 ? x / row.operations : 0);
+  return [
+    ['kernel', 'cpus', 'x86 IPIs/op', 'arm64 TLBIs/op', 'arm64 DSBs/op', 'arm64 IPIs/op', 'invalidated/op x86', 'arm64', 'walks/op x86', 'arm64', 'modelled CPU time/op x86', 'arm64'],
+    ...pairs.map(([x, a]) => [
+      x.kernel,
+      String(x.cpus),
+      per(x.ipis, x),
+      per(a.tlbis, a),
+      per(a.dsbIsh, a),
+      per(a.ipis, a),
+      per(x.entriesInvalidated, x),
+      per(a.entriesInvalidated, a),
+      per(x.refillWalks, x),
+      per(a.refillWalks, a),
+      us(x.modelledUsPerOp),
+      us(a.modelledUsPerOp),
+    ]),
+  ];
+}
+
+/** The arm64 constants, marked as the estimates they are (cost/model.ts). */
+function formatArm64Model(m: CostModel): string {
+  const c = { ...DEFAULT_COST_MODEL, ...m };
+  return `  arm64 cost model (${c.arm64Source}: no published per-op figure for TLBI IS or DSB ISH): TLBI va or range op ${c.tlbiNs} ns, TLBI asid or all with refill ${c.tlbiAsidNs} ns, DSB ISH ${c.dsbIshNs} ns x (1 + CPUs/32), local_flush_tlb_all with refill ${c.localFlushAllNs} ns`;
+}
+
 export function formatCompare(r: CompareReport): string {
   const hardware = formatHardware(r.hardware ?? {});
-  const out = [
-    `compare ${r.scenario}: ${(r.arches ?? ['x86']).join(', ') === 'x86' ? '' : `${(r.arches ?? []).join(', ')}${hardware ? ` (${hardware})` : ''}, `}seed ${r.seed}${r.schedule === 'free' ? '' : `, schedule ${r.schedule}`}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
-    `  cost model (${r.costModel.source}): IPI send ${r.costModel.ipiSendNs} ns, per target ${r.costModel.perTargetNs} ns, INVLPG ${r.costModel.invlpgNs} ns, full flush ${r.costModel.fullFlushNs} ns, INVLPGB ${r.costModel.invlpgbNs} ns, TLBSYNC ${r.costModel.tlbsyncNs} ns`,
-    ...r.warnings.map((w) => `  warning: ${w}`),
-  ];
   // older reports (merge of shards written before runs had an architecture) ran on x86
   const arches = r.arches ?? ['x86'];
   const named = arches.length > 1 || arches[0] !== 'x86';
+  const out = [
+    `compare ${r.scenario}: ${arches.join(', ') === 'x86' ? '' : `${arches.join(', ')}${hardware ? ` (${hardware})` : ''}, `}seed ${r.seed}${r.schedule === 'free' ? '' : `, schedule ${r.schedule}`}, one operation = ${r.operation}; ${r.host.cores} host cores, Node ${r.host.node}`,
+    `  cost model (${r.costModel.source}): IPI send ${r.costModel.ipiSendNs} ns, per target ${r.costModel.perTargetNs} ns, INVLPG ${r.costModel.invlpgNs} ns, full flush ${r.costModel.fullFlushNs} ns, INVLPGB ${r.costModel.invlpgbNs} ns, TLBSYNC ${r.costModel.tlbsyncNs} ns`,
+    ...(arches.includes('arm64') && !r.columns?.length ? [formatArm64Model(r.costModel)] : []),
+    ...r.warnings.map((w) => `  warning: ${w}`),
+  ];
   for (const arch of arches) for (const variant of r.variants) {
     const section = variant ? `variant ${variant}` : 'results';
     out.push('', named ? `${arch}, ${section}:` : `${section}:`);
     const rows = r.rows.filter((row) => row.variant === variant && (row.arch ?? 'x86') === arch);
-    if (r.columns?.length) {
-      out.push(...formatTable(ownColumns(r, rows)).map((line) => `  ${line}`));
-      continue;
+    const table = r.columns?.length ? ownColumns(r, rows) : arch === 'arm64' ? arm64Table(rows) : x86Table(rows);
+    out.push(...formatTable(table).map((line) => `  ${line}`));
+  }
+  if (arches.includes('x86') && arches.includes('arm64') && !r.columns?.length) {
+    for (const variant of r.variants) {
+      const table = archTable(r, variant);
+      if (table.length > 1) out.push('', `x86 against arm64${variant ? `, variant ${variant}` : ''}, per operation:`, ...formatTable(table).map((line) => `  ${line}`));
     }
-    out.push(
-      ...formatTable([
-        ['kernel', 'cpus', 'ops', 'IPIs', 'IPIs/op', 'CPUs/shootdown', 'full', 'ranged', 'INVLPG', 'INVLPGB', 'TLBSYNC', 'PV deferred', 'invalidated', 'walks', 'sync IPIs', 'redundant', 'wait p50', 'wait p99', 'wait/op', 'modelled wait/op', 'modelled CPU time/op', 'violations'],
-        ...rows.map((row) => [
-          row.kernel,
-          String(row.cpus),
-          String(row.operations),
-          String(row.ipis),
-          num(row.ipis / row.operations),
-          num(row.cpusPerShootdown),
-          String(row.fullFlushes),
-          String(row.rangedFlushes),
-          String(row.invlpg),
-          String(row.invlpgb),
-          String(row.tlbsync),
-          String(row.pvDeferred),
-          String(row.entriesInvalidated),
-          String(row.refillWalks),
-          String(row.syncIpis),
-          String(row.redundantFlushes),
-          row.waitUs.samples > 0 ? us(row.waitUs.median) : '-',
-          row.waitUs.samples > 0 ? us(row.waitUs.p99) : '-',
-          us(row.measuredUsPerOp),
-          us(row.modelledWaitUsPerOp),
-          us(row.modelledUsPerOp),
-          String(row.violations),
-        ]),
-      ]).map((line) => `  ${line}`),
-    );
   }
   const bad = r.rows.filter((row) => row.violations > 0);
   if (bad.length > 0) {

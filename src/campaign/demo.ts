@@ -13,7 +13,7 @@ import type { FlushViolation } from '../check/flush-postcondition.ts';
 import { FIRST_HORIZON, FREE, describeMode, type ScheduleMode } from '../schedule/control.ts';
 import { randomSeed, scheduleSpec } from './trials.ts';
 import type { KernelConfig } from '../config/kernel-config.ts';
-import { Arch, archName, type ArchName } from '../arch/arch.ts';
+import { Arch, archName, type ArchName, type Hardware } from '../arch/arch.ts';
 
 export interface DemoRequest {
   cpus: number;
@@ -30,6 +30,8 @@ export interface DemoRequest {
   horizon?: number;
   /** the architecture (x86 when absent) */
   arch?: Arch;
+  /** its CPU features over the defaults (arm64; x86 ignores them) */
+  hardware?: Partial<Hardware>;
 }
 
 export interface DemoSummary {
@@ -63,7 +65,7 @@ export async function runDemo(req: DemoRequest): Promise<DemoSummary> {
       const mode = req.schedule ?? FREE;
       const seed = req.seed ?? randomSeed();
       const schedule = mode.strategy === 'free' ? undefined : scheduleSpec(mode, seed, req.horizon ?? FIRST_HORIZON, undefined);
-      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed, schedule, kernel: req.kernel, arch: req.arch });
+      run = await machine.run<unknown, DemoCpuResult, DemoOptions>({ url: DEMO_URL }, { flushes: req.flushes }, { seed, schedule, kernel: req.kernel, arch: req.arch, hardware: req.hardware });
     } finally {
       req.progress?.end();
     }

@@ -30,6 +30,8 @@
  *                         found: 0 memory, 1 page cache, 2 disk (check/data.ts)
  *   foreign-translation   pfn, the mm whose walk filled the TLB entry, the mm loaded, the ASID
  *                         (PCID) the entry was found under, write (cpu/cpu.ts checkHit)
+ *   fault-loop            the PTE faulted on, its word index, the fault code, write, the faults
+ *                         in a row on it (cpu/cpu.ts translateSlow)
  *   assertion             the message's offset in the run's string table; the record carries the
  *                         message read back (Violation.text) (cpu/cpu.ts expect)
  *
@@ -142,6 +144,11 @@ const KINDS: Record<string, Describe> = {
     at: write ? 'write' : 'read',
     what: `of mm ${loaded} through a TLB entry for pfn ${hex(pfn)} that ${filler === loaded ? `an earlier mm of slot ${filler}` : `mm ${filler}`}'s walk filled, found under ASID ${asid}`,
     fields: { access: write ? 'write' : 'read', pfn: hex(pfn), filledByMm: filler, loadedMm: loaded, asid },
+  }),
+  'fault-loop': ([pte, ptep, code, write, rounds]) => ({
+    at: write ? 'write' : 'read',
+    what: `faulted ${rounds} times in a row (fault code ${code}) on PTE ${describePte(pte)} at word ${hex(ptep)}, which the fault handler reported resolved each time without changing it`,
+    fields: { access: write ? 'write' : 'read', pte: describePte(pte), pteWord: hex(ptep), faultCode: code, faultsInARow: rounds },
   }),
   'tlb-conflict': ([pfn4k, pfn2m, shift, perms, largerShift]) => {
     const filled = shift === 21 ? '2 MiB' : shift === 16 ? '64 KiB contiguous' : '4 KiB';

@@ -67,6 +67,21 @@
  *                    one mm per generation, and every CPU flushes its TLB before it runs an ASID
  *                    of a new generation (flush_context's tlb_flush_pending). User entries are
  *                    never global.
+ *   fault-loop       a livelock in the fault path: the page-fault handler reported a fault
+ *                    resolved, yet left the PTE exactly as it was (same word, same value), and the
+ *                    retried access faulted on it again in the same way (same CPU, address,
+ *                    access and fault code), FAULT_LOOP_ROUNDS times in a row (cpu/cpu.ts
+ *                    translateSlow, on the retries of one access only: never on the hot path).
+ *                    The walker's decision is a function of the PTE (the fault dropped this CPU's
+ *                    TLB entry for the page), so once nobody else changes the PTE the CPU faults
+ *                    forever. Mainline's handler changes a PTE that does not allow the access
+ *                    (ptep_set_access_flags, do_wp_page, a new mapping), or fails the access; it
+ *                    returns without a change only when the PTE it finds under the PTL allows the
+ *                    access (a spurious fault: the retry's walk succeeds) or another CPU is in the
+ *                    middle of changing it (a truncate, a racing fault). One round of that is an
+ *                    ABA of the PTE by other CPUs or a wait on their progress; the report asks
+ *                    for FAULT_LOOP_ROUNDS in a row with the PTE never seen changed, far more than
+ *                    any such window lasts. The access then fails (SIGSEGV) so that the run ends.
  *   assertion        the scenario's own check: a program's cpu.expect(condition, message) found
  *                    its condition false (cpu/cpu.ts). Not an oracle of the emulator: what it
  *                    means is the scenario's; the report carries the program's message.
@@ -91,6 +106,14 @@ import {
   DETAIL_WORDS, MAX_KINDS, MAX_VIOLATIONS, V_BASE, V_COUNT, V_FIRST_BASE, V_KIND_COUNT, VR_A0, VR_CPU, VR_KIND, VR_SEQ, VR_VPN, VR_WORDS,
 } from './violation-layout.ts';
 
+/**
+ * Faults in a row on one PTE, each resolved by the handler without a change, that make a
+ * fault-loop report (cpu/cpu.ts). A livelocked CPU makes them in milliseconds; mainline's windows
+ * in which a racing CPU holds a PTE in a state another CPU's fault must wait out (or changes and
+ * restores it) last a few rounds.
+ */
+export const FAULT_LOOP_ROUNDS = 4096;
+
 export const enum ViolationKind {
   UseAfterFree = 1,
   AccessAfterReturn = 2,
@@ -110,6 +133,9 @@ export const enum ViolationKind {
   Assertion = 10,
   // details: pfn, the mm whose walk filled the entry, the mm loaded, the ASID (PCID) tag, write
   ForeignTranslation = 11,
+  // details: the PTE faulted on, its word index, the fault code (machine/walker*.ts FAULT_*), write,
+  // the faults in a row on it
+  FaultLoop = 12,
 }
 
 export const VIOLATION_KIND_NAMES: Record<number, string> = {
@@ -124,6 +150,7 @@ export const VIOLATION_KIND_NAMES: Record<number, string> = {
   [ViolationKind.LostData]: 'lost-data',
   [ViolationKind.Assertion]: 'assertion',
   [ViolationKind.ForeignTranslation]: 'foreign-translation',
+  [ViolationKind.FaultLoop]: 'fault-loop',
 };
 
 function writeRecord(v: MachineViews, r: number, cpu: number, kind: ViolationKind, seq: number, vpn: number, a0: number, a1: number, a2: number, a3: number, a4: number): void {

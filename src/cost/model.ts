@@ -19,7 +19,22 @@
  * The sum is machine time, not latency: targets work in parallel, so the initiator's wait is
  * closer to one target's cost than to their sum.
  *
- * API: modelledNs(counts, model); loadCostModel(path?) for the model in effect (the calibration
+ * arm64 (arch/arm64/include/asm/tlbflush.h) interrupts no one: the initiator issues broadcast
+ * TLBIs and waits in one DSB ISH for them to complete on every CPU; the other CPUs' TLBs are
+ * invalidated by the interconnect, with no software on them. The model prices, all on the
+ * initiator:
+ *   - each TLBI VAE1IS / VALE1IS (one per page or stride) and each range op RVAE1IS / RVALE1IS
+ *     (FEAT_TLBIRANGE, one per scale): (tlbiVa + tlbiRange) x tlbiNs;
+ *   - each TLBI ASIDE1IS (flush_tlb_mm, a range above MAX_DVM_OPS / MAX_TLBI_RANGE_PAGES) and
+ *     VMALLE1IS, with the refill of what it dropped, as x86's full flush: tlbiAsid x tlbiAsidNs;
+ *   - each DSB ISH, whose wait grows with the CPUs the broadcast must reach:
+ *     dsbIsh x dsbIshNs x (1 + cpus / 32) (dsbNs);
+ *   - each local_flush_tlb_all (the switch after an ASID rollover), with its refill:
+ *     localFlushAll x localFlushAllNs.
+ * The arm64 constants are estimates, not calibrated (this host is x86, and no published per-op
+ * figure for TLBI IS or DSB ISH was found): compare prints them as such (CostModel.arm64Source).
+ *
+ * API: modelledNs(counts, model); dsbNs(model, cpus); loadCostModel(path?) for the model in effect (the calibration
  * file if there is one, else DEFAULT_COST_MODEL); saveCostModel(model, raw, path) for calibrate.
  * The calibration file lives at calibrationPath(): $SHOOTDOWN_CALIBRATION, or
  * .shootdown/calibration.json under the working directory.
@@ -44,8 +59,18 @@ export interface CostModel {
   invlpgbNs: number;
   /** one TLBSYNC: waiting until this CPU's INVLPGBs completed on every CPU, ns */
   tlbsyncNs: number;
-  /** 'default' or 'calibrated' */
+  /** arm64: issuing one TLBI VAE1IS / VALE1IS, or one range op RVAE1IS / RVALE1IS, ns (estimate) */
+  tlbiNs: number;
+  /** arm64: one TLBI ASIDE1IS or VMALLE1IS, with the refill of the entries it dropped, ns (estimate) */
+  tlbiAsidNs: number;
+  /** arm64: one DSB ISH waiting for this CPU's TLBIs to complete, at few CPUs, ns (estimate; dsbNs scales it) */
+  dsbIshNs: number;
+  /** arm64: one local_flush_tlb_all (TLBI VMALLE1, DSB NSH) with the refill it causes, ns (estimate) */
+  localFlushAllNs: number;
+  /** 'default' or 'calibrated': the x86 IPI constants (calibrate fits those only) */
   source: 'default' | 'calibrated';
+  /** the arm64 constants' source, whatever the x86 ones' is: none is measured or published */
+  arm64Source: 'estimate';
 }
 
 /** The counts the model prices. */
@@ -57,6 +82,18 @@ export interface ModelCounts {
   fullFlushes: number;
   invlpgb: number;
   tlbsync: number;
+  /** arm64: TLBI VAE1IS and VALE1IS, one per page or stride (tlbi_va + tlbi_va_leaf) */
+  tlbiVa: number;
+  /** arm64: range ops RVAE1IS / RVALE1IS (tlbi_range) */
+  tlbiRange: number;
+  /** arm64: TLBI ASIDE1IS and VMALLE1IS (tlbi_asid + tlbi_all) */
+  tlbiAsid: number;
+  /** arm64: DSB ISH (dsb_ish) */
+  dsbIsh: number;
+  /** arm64: local_flush_tlb_all (local_flush_all) */
+  localFlushAll: number;
+  /** the CPUs of the run: what a DSB ISH waits for grows with them */
+  cpus: number;
 }
 
 /*
@@ -91,12 +128,46 @@ export const DEFAULT_COST_MODEL: CostModel = Object.freeze({
   // Estimate: the round trip to every core's TLB over the coherent fabric, of the order of a
   // cross-socket cache-line transfer repeated, and well below one IPI shootdown (3 µs above).
   tlbsyncNs: 1000,
+  // arm64. No per-instruction figure for TLBI ... IS or DSB ISH was found published (Arm's
+  // optimization guides give none; the kernel's comments and the mailing-list threads give
+  // none). Every arm64 constant is therefore an estimate. For context only: the cover letter of
+  // 43b3dfdd0455 ("arm64: support batched/deferred tlb shootdown during page
+  // reclamation/migration", Barry Song) measures ptep_clear_flush at 5.36% of the CPU time of
+  // paging out single-mapped pages on an 8-core Snapdragon 888 and 16.99% on a ~100-core Kunpeng
+  // 920, "hardware broadcasting is not free... bad scalability": the TLBI+DSB pair costs more as
+  // CPUs grow, which dsbNs models.
+  // Estimate: a TLBI is posted to the interconnect and does not wait, like INVLPGB's issue, but
+  // it is one ordinary system instruction: half of invlpgbNs.
+  tlbiNs: 50,
+  // Estimate: the issue of one TLBI plus refilling what it dropped, taken as x86's fullFlushNs
+  // (the same trade: drop everything of the mm, walk it back in).
+  tlbiAsidNs: 3000,
+  // Estimate: the round trip to every CPU's TLB over the interconnect at a few CPUs, as tlbsyncNs.
+  // dsbNs grows it by 1/32 per CPU, so that it roughly triples from 8 to ~100 CPUs, the ratio
+  // of the cover letter's 5.36% and 16.99%.
+  dsbIshNs: 1000,
+  // Estimate: a local VMALLE1 and the refill of the whole TLB, as fullFlushNs.
+  localFlushAllNs: 3000,
   source: 'default',
+  arm64Source: 'estimate',
 });
+
+/** One DSB ISH on a machine of `cpus` CPUs, ns: dsbIshNs x (1 + cpus / 32) (an estimate, see DEFAULT_COST_MODEL). */
+export function dsbNs(m: CostModel, cpus: number): number {
+  return m.dsbIshNs * (1 + cpus / 32);
+}
+
+/** The arm64 work of the counts, ns: all of it on the CPUs that issue the TLBIs. */
+function arm64Ns(c: Pick<ModelCounts, 'tlbiVa' | 'tlbiRange' | 'tlbiAsid' | 'dsbIsh' | 'cpus'>, m: CostModel): number {
+  return (c.tlbiVa + c.tlbiRange) * m.tlbiNs + c.tlbiAsid * m.tlbiAsidNs + c.dsbIsh * dsbNs(m, c.cpus);
+}
 
 /** The modelled time of the counted work, in nanoseconds. */
 export function modelledNs(c: ModelCounts, m: CostModel): number {
-  return c.ipisSent * m.ipiSendNs + c.targets * m.perTargetNs + c.invlpg * m.invlpgNs + c.fullFlushes * m.fullFlushNs + c.invlpgb * m.invlpgbNs + c.tlbsync * m.tlbsyncNs;
+  return (
+    c.ipisSent * m.ipiSendNs + c.targets * m.perTargetNs + c.invlpg * m.invlpgNs + c.fullFlushes * m.fullFlushNs + c.invlpgb * m.invlpgbNs + c.tlbsync * m.tlbsyncNs +
+    arm64Ns(c, m) + c.localFlushAll * m.localFlushAllNs
+  );
 }
 
 /** What the initiators did: the counts their waits are modelled from. */
@@ -110,16 +181,26 @@ export interface InitiatorCounts {
   /** the initiators' INVLPGBs and TLBSYNCs: every one is the initiator's own */
   invlpgb: number;
   tlbsync: number;
+  /** arm64: every TLBI and DSB ISH is the initiator's own (ModelCounts' fields of the same names) */
+  tlbiVa: number;
+  tlbiRange: number;
+  tlbiAsid: number;
+  dsbIsh: number;
+  cpus: number;
 }
 
 /**
  * The modelled time the initiators wait, in nanoseconds: each sends its IPIs one after another,
  * flushes its own TLB, and waits for the slowest target, whose work overlaps the others'. A flush
- * that found every other CPU lazy IPIs nobody and waits for nobody. This is
- * what the emulator's measured wait is compared with.
+ * that found every other CPU lazy IPIs nobody and waits for nobody. On arm64 the initiator
+ * issues its TLBIs and waits in its DSB ISH; local_flush_tlb_all is no initiator's (it runs at a
+ * context switch). This is what the emulator's measured wait is compared with.
  */
 export function modelledWaitNs(c: InitiatorCounts, m: CostModel): number {
-  return c.ipisSent * m.ipiSendNs + c.waits * m.perTargetNs + c.localInvlpg * m.invlpgNs + c.localFullFlushes * m.fullFlushNs + c.invlpgb * m.invlpgbNs + c.tlbsync * m.tlbsyncNs;
+  return (
+    c.ipisSent * m.ipiSendNs + c.waits * m.perTargetNs + c.localInvlpg * m.invlpgNs + c.localFullFlushes * m.fullFlushNs + c.invlpgb * m.invlpgbNs + c.tlbsync * m.tlbsyncNs +
+    arm64Ns(c, m)
+  );
 }
 
 /** The host a calibration was measured on. */

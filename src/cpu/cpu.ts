@@ -33,7 +33,10 @@
  * is retried, otherwise the access fails (load returns FAULTED, store returns false) and
  * cpu.lastSignal says which signal the kernel would deliver: SIGSEGV (no VMA, no permission, the
  * default), or SIGBUS when the kernel said so with forceSig (do_sigbus: a file page past i_size).
- * It stays until the next fault that fails; a fault the kernel resolves sets it to 0.
+ * It stays until the next fault that fails; a fault the kernel resolves sets it to 0. The retries
+ * of one access are watched for a livelock (the fault-loop oracle, check/oracle.ts): a handler
+ * that keeps reporting the fault resolved while the PTE it faults on stays the same; after the
+ * report the access fails as an unresolved fault does (SIGSEGV).
  *
  * What a scenario's program may use besides loads, stores and system calls (the public API):
  *   expect(condition, message)     the program's own check: a false condition files a report of
@@ -55,12 +58,12 @@ import { archOpsFor, type ArchOps } from '../arch/ops.ts';
 import { wordIndexOf, type MachineViews } from '../machine/memory.ts';
 import { FRAME_META_WORDS, META_GEN, PAGE_SIZE, WORDS_PER_FRAME } from '../machine/phys-layout.ts';
 import { TLBE_EPOCH, TLBE_FILL_SEQ, TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_DIRTY, TLBF_FILE, TLBF_WRITE } from '../machine/tlb-layout.ts';
-import { ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
+import { FAULT_LOOP_ROUNDS, ViolationKind, checkFileStore, reportViolation } from '../check/oracle.ts';
 import { checkPromises, foreignEpochMm } from '../check/promises.ts';
 import { tlbBase, tlbInvalidateOnFault, tlbLookup, tlbLookupStore } from '../machine/tlb.ts';
 import { fillHugePiece, lookupHugeTlb, walkForRead, walkForWrite, walkSpeculative } from '../machine/walker.ts';
 import { ARM64_WALKER_HAFDBS, ARM64_WALKER_NO_HAFDBS, fillContPiece, lookupContTlb } from '../machine/walker-arm64.ts';
-import { bindPteCpu } from '../machine/pagetable.ts';
+import { bindPteCpu, pteOffset, ptepGetNoSideEffects } from '../machine/pagetable.ts';
 import { bindPteArch } from '../machine/pte.ts';
 import { G_ABORT, G_ABORT_CPU, G_POINT_WAITERS, G_STOP } from '../machine/globals-layout.ts';
 import {
@@ -152,6 +155,15 @@ export class Cpu implements IpiCpu {
   private walkSpec: Walk = walkSpeculative;
   /** whether a miss probes the contiguous TLB (arm64) */
   private contTlb = false;
+  /**
+   * The fault-loop oracle's state for the access being translated: -1 before its first fault is
+   * resolved, then the rounds in a row whose handler left the PTE at loopPtep as loopPte, the
+   * retry faulting on it again with loopCode.
+   */
+  private loopRounds = -1;
+  private loopPtep = -1;
+  private loopPte = 0;
+  private loopCode = 0;
 
   private readonly t: Int32Array;
   /** the hot path's one view of memory (machine/memory.ts words), and where its regions start */
@@ -364,6 +376,8 @@ export class Cpu implements IpiCpu {
       const c = lookupContTlb(this.v, this.id, this.pcid, vpn, write);
       if (c >= 0) return fillContPiece(this.v, this.id, c, vpn, this.random());
     }
+    // the fault-loop oracle: this access's faults since its first retry (resetFaultLoop)
+    this.loopRounds = -1;
     for (;;) {
       const victim = this.random();
       const e = write
@@ -376,15 +390,56 @@ export class Cpu implements IpiCpu {
       // does the same here, a simplification (its hardware caches no translation or access-flag
       // fault, and the kernel's flush_tlb_page after a permission fault removes what it cached)
       tlbInvalidateOnFault(this.t, this.id, vpn, this.pcid);
+      if (this.loopRounds >= 0 && this.faultLoopBefore(va, vpn, write, e)) {
+        // reported: the access fails, so that the program (and the run) can end
+        this.lastSignal = SIGSEGV;
+        this.interruptPoint();
+        return -1;
+      }
       const handler = this.pageFaultHandler;
       this.lastSignal = 0;
       const resolved = handler !== null && handler(this, va, write, e);
       if (!resolved && this.lastSignal === 0) this.lastSignal = SIGSEGV;
+      if (resolved) this.faultLoopAfter(va);
       // the return from the exception: pending IPIs are taken there, also when the fault failed,
       // so a CPU whose accesses keep faulting still answers
       this.interruptPoint();
       if (!resolved) return -1;
     }
+  }
+
+  /**
+   * The fault-loop oracle (check/oracle.ts), at a fault of a retried access, before the handler:
+   * reads the PTE faulted on (a checker's look), ends the run of identical rounds when it is not
+   * the one the last round left, and reports when FAULT_LOOP_ROUNDS rounds in a row left it.
+   * Returns true when it reported.
+   */
+  private faultLoopBefore(va: number, vpn: number, write: boolean, code: number): boolean {
+    const ptep = pteOffset(this.v, this.cr3, va);
+    const pte = ptep < 0 ? 0 : ptepGetNoSideEffects(this.v, ptep);
+    if (this.loopRounds > 0 && (ptep !== this.loopPtep || pte !== this.loopPte || code !== this.loopCode)) this.loopRounds = 0;
+    if (this.loopRounds === 0) {
+      this.loopPtep = ptep;
+      this.loopPte = pte;
+      this.loopCode = code;
+    }
+    if (this.loopRounds < FAULT_LOOP_ROUNDS || ptep < 0) return false;
+    reportViolation(this.v, this.id, ViolationKind.FaultLoop, vpn, pte, ptep, code, write ? 1 : 0, this.loopRounds);
+    return true;
+  }
+
+  /**
+   * After a handler resolved a fault: the first one of an access only arms the oracle (its PTE
+   * was not read); after a retry's, a round counts when the PTE is still the one faulted on.
+   */
+  private faultLoopAfter(va: number): void {
+    if (this.loopRounds < 0) {
+      this.loopRounds = 0;
+      return;
+    }
+    const ptep = pteOffset(this.v, this.cr3, va);
+    const same = ptep >= 0 && ptep === this.loopPtep && ptepGetNoSideEffects(this.v, ptep) === this.loopPte;
+    this.loopRounds = same ? this.loopRounds + 1 : 0;
   }
 
   /**

@@ -1,6 +1,6 @@
 /*
- * The page fault (mm/memory.c: handle_mm_fault, do_anonymous_page, do_shared_fault, do_cow_fault,
- * do_wp_page, wp_page_reuse, wp_page_copy).
+ * The page fault (mm/memory.c: handle_mm_fault, handle_pte_fault, do_anonymous_page,
+ * do_shared_fault, do_cow_fault, do_wp_page, wp_page_reuse, wp_page_copy).
  *
  * Runs on the faulting CPU with the faulting VMA read-locked (vma-lock.ts, switch perVmaLock) or,
  * failing that, the mmap_lock held for reading, and the PTE table's lock held while the PTE is
@@ -19,6 +19,12 @@
  * read-only and was flushed when it became so (fork's flush_tlb_mm, mprotect's flush). A write
  * through a stale writable entry after the copy lands in the old page, which now belongs to the
  * process the page was shared with (scenarios cow-stale-writable and fork-vma-lock).
+ *
+ * A fault on a present PTE that allows the access is handle_pte_fault's end (handlePtePresent):
+ * ptep_set_access_flags with the PTE made young, and dirty for a write. On x86 the hardware sets
+ * A and D itself, so only a fault that raced with a change of the PTE gets there; on arm64
+ * without FEAT_HAFDBS every first access to an old PTE (AF clear: an access-flag fault) and every
+ * first write to a writable-clean one (PTE_RDONLY|PTE_WRITE: a permission fault) does.
  *
  * A file page is looked up and locked before the PTL is taken (filemap_fault returns it locked,
  * finish_fault maps it under the PTL, do_read_fault unlocks it), and under its lock the fault
@@ -44,7 +50,7 @@ import { SIGBUS, type Cpu } from '../cpu/cpu.ts';
 import { allocFrame } from '../machine/frames.ts';
 import { FrameKind } from '../machine/phys-layout.ts';
 import { pteAlloc, vpnOf } from '../machine/pagetable.ts';
-import { ptepGet, setPte, setPtes } from '../arch/pgtable.ts';
+import { ptepGet, ptepSetAccessFlags, setPte, setPtes } from '../arch/pgtable.ts';
 import { PAGE_SIZE } from '../machine/phys-layout.ts';
 import { PAGE_READONLY, pfnPte, pteMkdirty, pteMkwrite, pteMkyoung, ptePfn, ptePresent, pteProtnone, pteWrite } from '../machine/pte.ts';
 import { INIT_MM } from './mm-layout.ts';
@@ -206,6 +212,9 @@ function doSharedWriteFault(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: nu
     // a promotion: no flush, a CPU with the old read-only entry faults and finds this one
     setPte(cpu, ptep, mkWritableDirtyYoung(pte));
     writable = true;
+  } else if (ptePresent(pte) && pteWrite(pte)) {
+    // writable already: handle_pte_fault's end makes it young and dirty if it is not
+    handlePtePresent(cpu, mm, va, ptep, pte, true);
   }
   pteUnlock(cpu, ptep);
   if (writable) folioMarkDirty(v, pfn);
@@ -315,6 +324,25 @@ function doWpPage(cpu: Cpu, mm: number, vma: Vma, va: number, ptep: number, pte:
   return wpPageCopy(cpu, mm, vma, va, ptep, pte);
 }
 
+/**
+ * The end of handle_pte_fault, the PTL held: a fault on the present PTE `pte` that allows the
+ * access (a write fault found it writable). The entry the access needs, pte_mkyoung and for a
+ * write pte_mkdirty, goes in with ptep_set_access_flags, which only widens the PTE. That is how a
+ * CPU without hardware A/D management gets past its access-flag faults and its permission faults
+ * on writable-clean PTEs (arm64 without FEAT_HAFDBS: AF clear, or PTE_RDONLY on a PTE_WRITE
+ * entry). When it reports no change the fault was spurious: our TLB entry, or our walk, was older
+ * than the PTE (flush_tlb_fix_spurious_fault does nothing on x86 and arm64; the fault already
+ * dropped this CPU's entry), and the retry walks again. Returns true: the access retries.
+ */
+function handlePtePresent(cpu: Cpu, mm: number, va: number, ptep: number, pte: number, write: boolean): boolean {
+  let entry = pte;
+  if (write) entry = pteMkdirty(entry);
+  entry = pteMkyoung(entry);
+  const page = Math.floor(va / PAGE_SIZE) * PAGE_SIZE;
+  if (ptepSetAccessFlags(cpu, mm, page, ptep, entry, write)) cpu.count(write ? Counter.PteSetAccessFlagsDirty : Counter.PteSetAccessFlagsYoung);
+  return true;
+}
+
 /** handle_mm_fault for a user access at `va` on this CPU's loaded mm. Entry and return are traced. */
 export function handleMmFault(cpu: Cpu, va: number, write: boolean): boolean {
   // current->mm: the mm this CPU's last switch_mm loaded
@@ -380,8 +408,7 @@ function handleVmaFault(cpu: Cpu, mm: number, vma: Vma, va: number, write: boole
     if (pteProtnone(pte)) return doNumaPage(cpu, mm, vma, va, ptep);
     if (!ptePresent(pte)) return false;
     if (write && !pteWrite(pte)) return doWpPage(cpu, mm, vma, va, ptep, pte);
-    // spurious: our TLB entry was older than the PTE; the retry walks again
-    return true;
+    return handlePtePresent(cpu, mm, va, ptep, pte, write);
   } finally {
     pteUnlock(cpu, ptep);
   }

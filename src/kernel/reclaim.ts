@@ -13,10 +13,11 @@
  *      skipped). The lock stands in for LRU isolation as well: it is held until the page is put
  *      back, after the final flush, so no second reclaimer can free a page whose unmap is still
  *      in this one's unflushed batch;
- *   2. try_to_unmap: through the rmap, under each PTE's lock, ptep_get_and_clear; when another
- *      CPU may cache the mm (should_defer_flush) the flush is batched with
- *      set_tlb_ubc_flush_pending (tlb-batch.ts), otherwise done at once (ptep_clear_flush). The
- *      PTE's dirty bit goes to the page; the rmap and the mapping's reference go;
+ *   2. try_to_unmap: through the rmap, under each PTE's lock, ptep_get_and_clear; when the arch
+ *      says so (should_defer_flush: x86 when another CPU may cache the mm, arm64 always) the
+ *      flush is batched with set_tlb_ubc_flush_pending (tlb-batch.ts), otherwise done at once
+ *      (ptep_clear_flush). The PTE's dirty bit goes to the page; the rmap and the mapping's
+ *      reference go;
  *   3. a dirty file page: try_to_unmap_flush_dirty (a CPU may still write through a batched
  *      dirty entry), then write it out (writeback.ts);
  *   4. a clean file page leaves the page cache if only the cache and reclaim hold it
@@ -50,8 +51,8 @@ import { Activity } from '../cpu/percpu-layout.ts';
 import { FrameKind, PAGE_SIZE } from '../machine/phys-layout.ts';
 import { ptepGetAndClear, setPte } from '../arch/pgtable.ts';
 import { pteDirty } from '../machine/pte.ts';
-import { flushTlbMmRange } from '../arch/tlbflush.ts';
-import { addMmRss, mmCpumask } from './mm.ts';
+import { archTlbbatchShouldDefer, flushTlbMmRange } from '../arch/tlbflush.ts';
+import { addMmRss } from './mm.ts';
 import { filemapGetFolio, filemapRemove } from './filemap.ts';
 import {
   folioHead, folioMapcount, folioMapped, folioMarkDirty, folioNrPages, folioRefFreeze, folioSetSwapbacked, folioTestDirty, folioTestLazyfree,
@@ -79,11 +80,12 @@ export interface ReclaimStat {
 }
 
 /**
- * should_defer_flush with x86's arch_tlbbatch_should_defer: batch the flush when a CPU other than
- * this one may cache the mm; a flush of this CPU alone is cheap enough to do at once.
+ * should_defer_flush (try_to_unmap is always asked for TTU_BATCH_FLUSH here): the arch's
+ * arch_tlbbatch_should_defer. x86 batches when a CPU other than this one may cache the mm; arm64
+ * always does.
  */
 function shouldDeferFlush(cpu: Cpu, mm: number): boolean {
-  return mmCpumask(cpu.v, mm).anyBut(cpu.id);
+  return archTlbbatchShouldDefer(cpu, mm);
 }
 
 /**

@@ -24,6 +24,12 @@
  * IPIs under two kernels) stay visible: each kernel's points sit a little to one side of the CPU
  * count (xOffset) and have their own shape. Every axis says its unit; numbers are grouped by
  * thousands. The table's headings are short (their meaning in a tooltip), so that it fits a page.
+ *
+ * A report of several architectures (compare --arch x86,arm64) draws a line per architecture and
+ * kernel ("arm64 mainline"), adds arm64's TLBIs to the broadcast chart, and has a table per
+ * architecture, each with its own columns: IPIs and INVLPG(B)s on x86; TLBIs by kind, range ops,
+ * DSB ISHs and local_flush_tlb_all on arm64 (arm64Columns). The header names the arm64 cost
+ * constants as the estimates they are.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -44,7 +50,8 @@ const LIBRARIES = [
 /** The Vega-Lite specs of the report's charts, data inline. */
 export function chartSpecs(report: CompareReport): Record<ChartKey, TopLevelSpec> {
   const op = report.operation;
-  const point = (r: CompareRow) => ({ kernel: r.kernel, variant: r.variant, cpus: r.cpus });
+  const point = (r: CompareRow) => ({ kernel: seriesOf(report, r), variant: r.variant, cpus: r.cpus });
+  const arm64 = arches(report).includes('arm64');
   // rows without a wait (one CPU: nothing to shoot down) or without operations have no point
   const waited = report.rows.filter((r) => r.waitUs.samples > 0);
   const operated = report.rows.filter((r) => r.operations > 0);
@@ -69,14 +76,14 @@ export function chartSpecs(report: CompareReport): Record<ChartKey, TopLevelSpec
       tooltip: ['ipis', 'operations'],
     }),
     broadcast: lineChart(report, {
-      title: 'IPIs and INVLPGBs per operation',
-      subtitle: [`IPIs solid, INVLPGBs dashed; one operation: ${op}`],
+      title: arm64 ? 'IPIs, INVLPGBs and TLBIs per operation' : 'IPIs and INVLPGBs per operation',
+      subtitle: [`IPIs solid, INVLPGBs dashed${arm64 ? ', TLBIs (arm64, every kind) dotted' : ''}; one operation: ${op}`],
       values: operated.flatMap((r) => [
         { ...point(r), sent: 'IPIs', perOp: r.ipis / r.operations, count: r.ipis },
-        { ...point(r), sent: 'INVLPGBs', perOp: r.invlpgb / r.operations, count: r.invlpgb },
+        ...(r.arch === 'arm64' ? [{ ...point(r), sent: 'TLBIs', perOp: r.tlbis / r.operations, count: r.tlbis }] : [{ ...point(r), sent: 'INVLPGBs', perOp: r.invlpgb / r.operations, count: r.invlpgb }]),
       ]),
       y: { field: 'perOp', title: 'per operation' },
-      dash: { field: 'sent', domain: ['IPIs', 'INVLPGBs'] },
+      dash: { field: 'sent', domain: arm64 ? ['IPIs', 'INVLPGBs', 'TLBIs'] : ['IPIs', 'INVLPGBs'] },
       tooltip: ['count'],
     }),
     model: lineChart(report, {
@@ -98,6 +105,23 @@ export function chartSpecs(report: CompareReport): Record<ChartKey, TopLevelSpec
 
 const MEASURED = 'measured on this host';
 const MODELLED = 'modelled by the cost model';
+
+/** The report's architectures; a report older than them ran on x86. */
+function arches(report: CompareReport): string[] {
+  return report.arches ?? ['x86'];
+}
+
+/** A row's line in the charts: its kernel, and its architecture when the report has several. */
+function seriesOf(report: CompareReport, r: CompareRow): string {
+  return arches(report).length > 1 ? `${r.arch ?? 'x86'} ${r.kernel}` : r.kernel;
+}
+
+/** Every line of the charts, in order: the kernels, per architecture when there are several. */
+function seriesDomain(report: CompareReport): string[] {
+  if (arches(report).length <= 1) return report.kernels;
+  const present = new Set(report.rows.map((r) => seriesOf(report, r)));
+  return arches(report).flatMap((a) => report.kernels.map((k) => `${a} ${k}`)).filter((s) => present.has(s));
+}
 
 interface LineChart {
   title: string;
@@ -131,8 +155,9 @@ function lineChart(report: CompareReport, c: LineChart): TopLevelSpec {
   const series = c.dash ?? c.split;
   // each kernel a little to the side of the CPU count (log2 scale: the offset looks the same at
   // every count), so that kernels with the same value draw side by side, not one over the other
-  const middle = (report.kernels.length - 1) / 2;
-  const at = (v: Record<string, string | number>) => (v.cpus as number) * 2 ** ((report.kernels.indexOf(v.kernel as string) - middle) * KERNEL_OFFSET);
+  const kernels = seriesDomain(report);
+  const middle = (kernels.length - 1) / 2;
+  const at = (v: Record<string, string | number>) => (v.cpus as number) * 2 ** ((kernels.indexOf(v.kernel as string) - middle) * KERNEL_OFFSET);
   const values: Record<string, string | number>[] = c.values.map((v) => ({ ...v, at: at(v) }));
   const spread = 2 ** (Math.max(0.5, (middle + 1) * KERNEL_OFFSET));
   const ys = values.map((v) => v[c.y.field] as number).filter((y) => y > 0);
@@ -153,7 +178,7 @@ function lineChart(report: CompareReport, c: LineChart): TopLevelSpec {
       axis: { format: ',~f', ...(c.y.log && ys.length > 0 && { values: powersOfTen(Math.min(...ys), Math.max(...ys)) }) },
     },
     // a kernel given as a switch list can be long: the legend shows it whole
-    color: { field: 'kernel', type: 'nominal', title: 'kernel', scale: { domain: report.kernels }, legend: { labelLimit: 0 } },
+    color: { field: 'kernel', type: 'nominal', title: 'kernel', scale: { domain: kernels }, legend: { labelLimit: 0 } },
   };
   // the dashes go on the lines only, so that their legend draws dashed strokes, not dots
   const lines = {
@@ -168,7 +193,7 @@ function lineChart(report: CompareReport, c: LineChart): TopLevelSpec {
     mark: { type: 'point', filled: true, size: 50, opacity: 0.9 },
     encoding: {
       // on the points only: a line given a shape draws points of its own
-      shape: { field: 'kernel', type: 'nominal', title: 'kernel', scale: { domain: report.kernels } },
+      shape: { field: 'kernel', type: 'nominal', title: 'kernel', scale: { domain: kernels } },
       tooltip: [
         { field: 'kernel', type: 'nominal' },
         ...(byVariant ? [{ field: 'variant', type: 'nominal' }] : []),
@@ -239,6 +264,15 @@ function header(report: CompareReport): string {
       'cost model',
       `${m.source}: IPI send ${m.ipiSendNs} ns, per target ${m.perTargetNs} ns, INVLPG ${m.invlpgNs} ns, full flush ${m.fullFlushNs} ns, INVLPGB ${m.invlpgbNs} ns, TLBSYNC ${m.tlbsyncNs} ns`,
     ],
+    ...(arches(report).includes('arm64')
+      ? [
+          ['arches', arches(report).join(', ')] as [string, string],
+          [
+            'arm64 cost model',
+            `${m.arm64Source ?? 'estimate'} (no published per-op figure for TLBI IS or DSB ISH): TLBI va or range op ${m.tlbiNs} ns, TLBI asid or all with refill ${m.tlbiAsidNs} ns, DSB ISH ${m.dsbIshNs} ns × (1 + CPUs/32), local_flush_tlb_all with refill ${m.localFlushAllNs} ns`,
+          ] as [string, string],
+        ]
+      : []),
   ];
   const warnings = report.warnings.length
     ? `<ul class="warnings">${report.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>`
@@ -284,15 +318,49 @@ function columns(): [string, string, (r: CompareRow) => number][] {
   ];
 }
 
+/**
+ * The arm64 table's numeric columns: no flush IPI, the TLBIs by kind, the DSB ISHs, and the same
+ * entries, walks, waits and model as x86's.
+ */
+function arm64Columns(): [string, string, (r: CompareRow) => number][] {
+  const x86 = new Map(columns().map((c) => [c[0], c]));
+  const same = (...titles: string[]) => titles.map((t) => x86.get(t)!);
+  return [
+    ...same('CPUs', 'trials', 'ops'),
+    ['TLBI va', 'TLBI VAE1IS, one per page or stride: leaf and walk-cache entries (tlbi_va)', (r) => r.tlbiVa],
+    ['TLBI vale', 'TLBI VALE1IS, one per page or stride: leaf entries only (tlbi_va_leaf)', (r) => r.tlbiVaLeaf],
+    ['range ops', 'TLBI RVAE1IS / RVALE1IS, FEAT_TLBIRANGE (tlbi_range)', (r) => r.tlbiRange],
+    ['range pages', 'pages the range ops named (tlbi_range_pages)', (r) => r.tlbiRangePages],
+    ['TLBI asid', 'TLBI ASIDE1IS: flush_tlb_mm, or a range above the limit (tlbi_asid)', (r) => r.tlbiAsid],
+    ['TLBI all', 'TLBI VMALLE1IS (tlbi_all)', (r) => r.tlbiAll],
+    ['TLBIs /op', 'TLBIs of every kind per operation', (r) => r.tlbis / r.operations],
+    ['DSB ISH', 'DSB ISH barriers completing TLBIs (dsb_ish)', (r) => r.dsbIsh],
+    ['DSB waits', 'DSB ISHs that waited for another CPU to apply the TLBIs (dsb_ish_waits)', (r) => r.dsbIshWaits],
+    ['local flush all', 'local_flush_tlb_all after an ASID rollover (local_flush_all)', (r) => r.localFlushAll],
+    ['IPIs', 'IPIs sent: tlb_remove_table_sync_one only, no flush IPI on arm64', (r) => r.ipis],
+    ...same('entries invali\u00addated', 'refill walks'),
+    ['fills', 'TLB entries filled by walks, speculative ones included (tlb_fills)', (r) => r.tlbFills],
+    ...same('modelled wait µs/op', 'modelled CPU µs/op', 'viola\u00adtions'),
+  ];
+}
+
+/** A table per architecture, each with its columns; one "All rows" table when x86 is the only one. */
 function table(report: CompareReport): string {
+  const list = arches(report);
+  if (list.length === 1 && list[0] === 'x86') return archTable(report, report.rows, 'All rows', columns());
+  return list
+    .map((arch) => archTable(report, report.rows.filter((r) => (r.arch ?? 'x86') === arch), `${arch} rows`, arch === 'arm64' ? arm64Columns() : columns()))
+    .join('\n');
+}
+
+function archTable(report: CompareReport, rows: readonly CompareRow[], title: string, cols: [string, string, (r: CompareRow) => number][]): string {
   const withVariant = report.rows.some((r) => r.variant !== '');
-  const cols = columns();
   const head = [
     '<th>kernel</th>',
     ...(withVariant ? ['<th>variant</th>'] : []),
     ...cols.map(([title, meaning]) => `<th title="${escapeHtml(meaning)}">${escapeHtml(title)}</th>`),
   ];
-  const body = report.rows.map((r) => {
+  const body = rows.map((r) => {
     const switches = Object.entries(r.switches).map(([name, value]) => `${name}=${value}`).join(' ');
     const cells = [
       `<td class="kernel" title="${escapeHtml(switches)}">${escapeHtml(r.kernel)}</td>`,
@@ -302,7 +370,7 @@ function table(report: CompareReport): string {
     return `<tr${r.violations > 0 ? ' class="violated"' : ''}>${cells.join('')}</tr>`;
   });
   return `<section>
-<h2>All rows</h2>
+<h2>${escapeHtml(title)}</h2>
 <p class="note">op: one ${escapeHtml(report.operation)}. Times in microseconds; hover a heading for what it counts, a kernel for its switches.</p>
 <div class="scroll"><table>
 <thead><tr>${head.join('')}</tr></thead>

@@ -91,7 +91,7 @@ export interface ScenarioSpec<P, O> extends Workload<P, unknown, O> {
   expected: Record<string, Expected>;
   /** what one trial's setup receives as options, unless the caller gives its own */
   trialOptions?: O;
-  /** the noise the main job runs this scenario under, when the default is too little */
+  /** the noise the main job, and stress without --noise, run this scenario under, when the default is too little */
   noise?: NoiseLevel;
   /**
    * how the main job (run-all) gives this race's buggy preset the time it needs, when an equal

@@ -107,6 +107,11 @@ export const COUNTER_NAMES = [
   'dsb_ish',
   'dsb_ish_waits',
   'cont_tlb_hits',
+  // faults on a present PTE that handle_pte_fault resolved with ptep_set_access_flags (a CPU
+  // without hardware A/D management, arm64 without FEAT_HAFDBS): read faults that made the PTE
+  // young (access-flag faults), write faults that made a writable PTE dirty and young
+  'pte_set_access_flags_young',
+  'pte_set_access_flags_dirty',
   // contpte_convert calls (arch/arm64/contpte.ts): blocks folded into PTE_CONT, blocks unfolded
   'contpte_folds',
   'contpte_unfolds',
@@ -194,6 +199,8 @@ export const enum Counter {
   DsbIsh,
   DsbIshWaits,
   ContTlbHits,
+  PteSetAccessFlagsYoung,
+  PteSetAccessFlagsDirty,
   ContpteFolds,
   ContpteUnfolds,
 }

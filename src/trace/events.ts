@@ -131,9 +131,10 @@ export const enum PteOp {
   HwSetAccessFlags = 5,
   Populate = 6,
   ClearTable = 7,
+  SetAccessFlags = 8,
 }
 
-export const PTE_OP_NAMES = ['', 'set_pte', 'ptep_get_and_clear', 'ptep_test_and_clear_young', 'ptep_set_wrprotect', 'hw_set_accessed_dirty', 'pmd_populate', 'pmd_clear'];
+export const PTE_OP_NAMES = ['', 'set_pte', 'ptep_get_and_clear', 'ptep_test_and_clear_young', 'ptep_set_wrprotect', 'hw_set_accessed_dirty', 'pmd_populate', 'pmd_clear', 'ptep_set_access_flags'];
 
 /** The locks whose operations are logged (Ev.LockAcquire/Release). */
 export const enum LockKind {

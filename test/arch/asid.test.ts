@@ -1,21 +1,25 @@
 /*
- * The arm64 ASID allocator (arch/arm64/context.ts) on real CPU threads, 3-bit ASIDs: CPUs switching
- * among twelve mms never give one ASID to two live mms in a generation nor translate through
- * another mm's entries; and the rollover race that a8ffaaa060b8 closed, forced with handshakes,
- * under the fast path before it (xchg) and under mainline's (cmpxchg).
+ * The arm64 ASID allocator (arch/arm64/context.ts) on real CPU threads, in arm64 runs with 3-bit
+ * ASIDs (switch_mm is check_and_switch_context): CPUs switching among twelve mms never give one
+ * ASID to two live mms in a generation nor translate through another mm's entries; and the
+ * rollover race that a8ffaaa060b8 closed, forced with handshakes, under the fast path before it
+ * (xchg) and under mainline's (cmpxchg).
  */
 import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
 import { BASE, type RolloverRace, type Switching } from '../fixtures/asid-workloads.ts';
 import { applySwitches, defaultKernelConfig } from '../../src/config/kernel-config.ts';
+import { Arch } from '../../src/arch/arch.ts';
 
 const machine = useMachine({ cpus: 3 });
 const workload = (name: string) => fixtureUrl('asid-workloads', name);
-const kernel = (fastPath: string) => applySwitches(defaultKernelConfig(), [`arm64AsidFastPath=${fastPath}`]);
+const kernel = (fastPath: string) => applySwitches(defaultKernelConfig(), [`arm64AsidFastPath=${fastPath}`], Arch.Arm64);
+/** an arm64 run with 3-bit ASIDs */
+const arm64 = (seed: number, fastPath: string) => ({ seed, kernel: kernel(fastPath), arch: Arch.Arm64, hardware: { asidBits: 3 } });
 
 describe('the arm64 ASID allocator', () => {
   it('under cmpxchg: three CPUs switching among twelve mms with 3-bit ASIDs roll over often, never share an ASID between live mms, never translate through another mm\'s entry', async () => {
-    const run = await machine().run<unknown, Switching, object>(workload('switching'), { asidBits: 3, mms: 12, rounds: 1500 }, { seed: 11, kernel: kernel('cmpxchg') });
+    const run = await machine().run<unknown, Switching, object>(workload('switching'), { mms: 12, rounds: 1500 }, arm64(11, 'cmpxchg'));
     expect(run.violations).toEqual([]);
     for (const r of run.results) expect(r).toMatchObject({ switches: 1500, wrong: 0, shared: 0, firstShared: null });
     expect(run.counters.asid_rollovers).toBeGreaterThan(50);
@@ -27,7 +31,7 @@ describe('the arm64 ASID allocator', () => {
   });
 
   it('under xchg, the forced interleaving leaves two live mms with one ASID in one generation, and T2 reads through T1\'s TLB entry (foreign-translation)', async () => {
-    const run = await machine().run<unknown, RolloverRace | null, object>(workload('rolloverRace'), { asidBits: 3 }, { seed: 12, kernel: kernel('xchg') });
+    const run = await machine().run<unknown, RolloverRace | null, object>(workload('rolloverRace'), {}, arm64(12, 'xchg'));
     const [p1, p2] = run.results as RolloverRace[];
     expect(p2.rollovers).toBe(2);
     expect(p2.shared).toHaveLength(1);
@@ -39,7 +43,7 @@ describe('the arm64 ASID allocator', () => {
   });
 
   it('under cmpxchg, the same handshakes leave every live mm its own ASID, and T2 reads its own page', async () => {
-    const run = await machine().run<unknown, RolloverRace | null, object>(workload('rolloverRace'), { asidBits: 3 }, { seed: 12, kernel: kernel('cmpxchg') });
+    const run = await machine().run<unknown, RolloverRace | null, object>(workload('rolloverRace'), {}, arm64(12, 'cmpxchg'));
     const [p1, p2] = run.results as RolloverRace[];
     expect(p2.rollovers).toBe(2);
     expect(p2.shared).toEqual([]);

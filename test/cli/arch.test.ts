@@ -60,7 +60,7 @@ describe('--arch and --hardware', () => {
       const r = await shootdown(command, '--help');
       expect(r.stdout, command).toMatch(/--arch/);
     }
-    for (const command of ['stress', 'compare']) expect((await shootdown(command, '--help')).stdout, command).toMatch(/--hardware K=V,\.\.\.[\s\S]*asidBits[\s\S]*tlbRange[\s\S]*hafdbs/);
+    for (const command of ['demo', 'stress', 'compare']) expect((await shootdown(command, '--help')).stdout, command).toMatch(/--hardware K=V,\.\.\.[\s\S]*asidBits[\s\S]*tlbRange[\s\S]*hafdbs/);
   });
 });
 

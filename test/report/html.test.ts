@@ -16,6 +16,9 @@ import { COUNTER_NAMES, type Counters } from '../../src/trace/counters.ts';
 const CPUS = [1, 2, 4, 8, 16];
 const CHARTS = ['latency', 'ipis', 'broadcast', 'model'];
 
+/** a row's arm64 counts on x86 */
+const NO_ARM64 = { tlbFills: 0, tlbiVa: 0, tlbiVaLeaf: 0, tlbiRange: 0, tlbiRangePages: 0, tlbiAsid: 0, tlbiAll: 0, tlbis: 0, dsbIsh: 0, dsbIshWaits: 0, localFlushAll: 0, asidRollovers: 0 };
+
 /** A report as compare would make it: every (kernel, variant, CPU count), plausible numbers. */
 function report(kernels: string[], variants: string[]): CompareReport {
   const counters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Counters;
@@ -30,7 +33,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
         rows.push({
           arch: 'x86', kernel, variant, cpus, switches: defaultKernelConfig(), trials: 4, operations, ipis, shootdowns,
           cpusPerShootdown: cpus > 1 ? cpus - 1 : 0, fullFlushes: 3, rangedFlushes: operations - 3,
-          invlpg: 1234 * cpus, invlpgb: k * cpus, tlbsync: k * cpus, globalAsids: k, pvDeferred: 0, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0,
+          invlpg: 1234 * cpus, invlpgb: k * cpus, tlbsync: k * cpus, globalAsids: k, pvDeferred: 0, entriesInvalidated: 2000 * cpus, refillWalks: 1500, syncIpis: 0, ...NO_ARM64,
           redundantFlushes: k, waitUs: { median: wait, p99: wait * 3.5, samples: shootdowns },
           measuredUsPerOp: (wait * shootdowns) / operations, modelledUsPerOp: (ipis * 3.5) / operations, modelledWaitUsPerOp: (ipis * 3) / operations,
           violations: 0, reportsByKind: {}, firstReport: null, counters,
@@ -41,7 +44,7 @@ function report(kernels: string[], variants: string[]): CompareReport {
   return {
     scenario: 'mprotect-skip-nonatomic-clear', operation: 'mprotect', arches: ['x86'], hardware: {}, kernels, variants, cpus: CPUS, seed: 12345, schedule: 'free',
     host: { cores: 2, node: 'v20.20.2' }, warnings: ['16 CPUs on 2 cores: times are inflated </script>'],
-    costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, invlpgbNs: 200, tlbsyncNs: 1000, source: 'calibrated' }, rows, interrupted: null,
+    costModel: { ipiSendNs: 500, perTargetNs: 2500, invlpgNs: 100, fullFlushNs: 3000, invlpgbNs: 200, tlbsyncNs: 1000, source: 'calibrated', tlbiNs: 50, tlbiAsidNs: 3000, dsbIshNs: 1000, localFlushAllNs: 3000, arm64Source: 'estimate' }, rows, interrupted: null,
   };
 }
 
@@ -193,6 +196,22 @@ describe('compare --html', () => {
     const header = /<header>[\s\S]*?<\/header>/.exec(page)![0];
     for (const fact of ['<dd>12345</dd>', '<dd>2 cores, Node v20.20.2</dd>', 'calibrated: IPI send 500 ns, per target 2500 ns, INVLPG 100 ns, full flush 3000 ns'])
       expect(header).toContain(fact);
+  });
+
+  it('separates the rows of each architecture: a line per architecture and kernel, a table each with its own columns', async () => {
+    const x86 = report(['mainline'], ['']);
+    const arm64 = report(['mainline'], ['']).rows.map((r) => ({ ...r, arch: 'arm64' as const, ipis: 0, tlbiRange: 400, tlbis: 400, dsbIsh: 400 }));
+    const both: CompareReport = { ...x86, arches: ['x86', 'arm64'], rows: [...x86.rows, ...arm64] };
+    const page = renderCompareHtml(both);
+    const tables = [...page.matchAll(/<h2>([^<]*)<\/h2>[\s\S]*?<thead>(.*?)<\/thead>\s*<tbody>([\s\S]*?)<\/tbody>/g)].map((m) => ({ title: m[1], head: m[2], rows: m[3].match(/<tr/g)!.length }));
+    expect(tables.map((t) => [t.title, t.rows])).toEqual([['x86 rows', CPUS.length], ['arm64 rows', CPUS.length]]);
+    expect(tables[0]!.head).toContain('>INVLPG<');
+    expect(tables[0]!.head).not.toContain('DSB ISH');
+    for (const heading of ['>TLBI va<', '>TLBI vale<', '>range ops<', '>TLBI asid<', '>DSB ISH<', '>refill walks<', '>fills<']) expect(tables[1]!.head).toContain(heading);
+    expect(tables[1]!.head).not.toContain('>INVLPG<');
+    expect(/<header>[\s\S]*?<\/header>/.exec(page)![0]).toContain('<dt>arm64 cost model</dt><dd>estimate (no published per-op figure for TLBI IS or DSB ISH)');
+    const svg = await renderSvg(embeddedSpecs(page).broadcast);
+    for (const series of ['x86 mainline', 'arm64 mainline', 'TLBIs']) expect(texts(svg)).toContain(series);
   });
 
   describe('writeCompareHtml', () => {

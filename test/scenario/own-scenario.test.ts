@@ -69,6 +69,9 @@ describe('a scenario with its own check, switch and options, through stress', ()
           'flag-then-data': 'the writer raises the flag first: the reader may read the value before it is there',
         },
         from: '',
+        // a scenario's own switch models no architecture's code
+        arch: null,
+        valueArch: {},
       }],
     });
   });

@@ -23,9 +23,10 @@ import type { Machine, RunResult } from '../../src/machine/machine.ts';
 import type { Violation } from '../../src/check/oracle.ts';
 import type { WorkloadRef } from '../../src/scenario/workload.ts';
 import type { Scenario } from '../../src/scenario/scenario.ts';
-import { kernelFor, runTrials, type TrialsResult } from '../../src/campaign/trials.ts';
+import { hardwareFor, kernelFor, runTrials, type TrialsResult } from '../../src/campaign/trials.ts';
 import { describeMode, type ScheduleMode } from '../../src/schedule/control.ts';
-import type { Arch } from '../../src/arch/arch.ts';
+import { scenarioArches } from '../../src/scenario/scenario.ts';
+import { parseArch, type Arch } from '../../src/arch/arch.ts';
 
 export interface Harness<R> {
   /** what the harness runs, for the tests' names */
@@ -46,6 +47,12 @@ export interface RaceChecks<R> {
   report?: (v: Violation, r: R) => void;
 }
 
+/**
+ * The architecture a harness runs on: the first the scenario lists (x86 for most), so that an
+ * arm64 race's presets are checked and run as arm64's.
+ */
+const archOf = (scenario: Scenario): Arch => parseArch(scenarioArches(scenario)[0]);
+
 /** The URL of a catalog scenario's module, which its trials load on every CPU. */
 const catalogUrl = (scenario: Scenario) => new URL(`../../src/scenario/catalog/${scenario.name}.ts`, import.meta.url).href;
 
@@ -57,7 +64,7 @@ export interface FreeRunningOptions {
   noiseShift: number;
   /** a controlled schedule (deterministic with --parallel 1); free running when absent */
   schedule?: ScheduleMode;
-  /** the architecture of the trials, one the scenario lists (x86 when absent) */
+  /** the architecture (the first the scenario lists when absent) */
   arch?: Arch;
 }
 
@@ -66,7 +73,7 @@ export function freeRunning(machine: () => Machine, scenario: Scenario, o: FreeR
   const url = o.url ?? catalogUrl(scenario);
   return {
     what: `${o.trials} ${o.schedule ? `trials under ${describeMode(o.schedule)}` : 'free-running trials'} from seed ${o.seed}`,
-    run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true, schedule: o.schedule, arch: o.arch }),
+    run: (preset, set = []) => runTrials(machine(), { url, scenario, preset, set, seed: o.seed, trials: o.trials, noiseShift: o.noiseShift, stopOnFirst: true, schedule: o.schedule, arch: o.arch ?? archOf(scenario) }),
     expectClean(r) {
       expect(r.trials).toBe(o.trials);
       expect(r.reports).toBe(0);
@@ -84,15 +91,18 @@ export interface ForcedOptions {
   seed: number;
   /** what the fixture's setup receives */
   options?: object;
-  /** the architecture of the run, one the scenario lists (x86 when absent) */
+  /** the architecture (the first the scenario lists when absent) */
   arch?: Arch;
 }
 
-/** One run of a fixture that forces the race's interleaving, noise off. */
+/** One run of a fixture that forces the race's interleaving, noise off, on the scenario's architecture and hardware. */
 export function forced<R>(machine: () => Machine, scenario: Scenario, fixture: WorkloadRef, o: ForcedOptions, checks: RaceChecks<RunResult<R>> = {}): Harness<RunResult<R>> {
   return {
     what: `the interleaving forced (${fixture.exportName}, seed ${o.seed})`,
-    run: (preset, set = []) => machine().run<unknown, R, object>(fixture, o.options ?? {}, { seed: o.seed, speculationShift: -1, kernel: kernelFor(scenario, preset, set, o.arch), arch: o.arch }),
+    run: (preset, set = []) => {
+      const arch = o.arch ?? archOf(scenario);
+      return machine().run<unknown, R, object>(fixture, o.options ?? {}, { seed: o.seed, speculationShift: -1, kernel: kernelFor(scenario, preset, set, arch), arch, hardware: hardwareFor(scenario) });
+    },
     expectClean(r) {
       expect(r.violations).toEqual([]);
       expect(r.violationCount).toBe(0);

@@ -10,6 +10,8 @@
  *                                                   __ptep_get_and_clear is an xchg, its
  *                                                   __ptep_set_wrprotect and
  *                                                   __ptep_test_and_clear_young cmpxchg loops)
+ *   __ptep_set_access_flags                         arch/arm64/fault.ts (contpte_ptep_set_access_flags
+ *                                                   is not wired: a CONT target takes the plain one)
  *
  * enter_lazy_tlb and destroy_context do nothing on arm64: no flush is aimed at a CPU, so a lazy
  * CPU needs no bookkeeping, and an ASID is not freed but left to the next rollover. struct
@@ -22,6 +24,7 @@ import { tlbGetUnmapShift } from '../../kernel/mmu-gather.ts';
 import { Arch } from '../arch.ts';
 import type { ArchOps, ArchTlbflushUnmapBatch } from '../ops.ts';
 import { checkAndSwitchContext } from './context.ts';
+import { ptepSetAccessFlagsArm64 } from './fault.ts';
 import { arm64FlushPostcondition } from './flush-postcondition.ts';
 import { ptepGet, ptepGetAndClear, ptepGetLockless, ptepTestAndClearYoung, setPte, setPtes, wrprotectPtes } from './pgtable.ts';
 import {
@@ -46,6 +49,9 @@ export const ARM64_OPS: ArchOps = {
   tlbFlush: (cpu, tlb) => tlbFlushArm64(cpu, tlb.mm, tlb.fullmm, tlb.freedTables, tlb.start, tlb.end, tlbGetUnmapShift(tlb)),
   tlbTableFlushImpliesIpiBroadcast: () => false,
 
+  // arch/arm64/include/asm/tlbflush.h: always, whichever CPUs ran the mm (false only with the
+  // ARM64_WORKAROUND_REPEAT_TLBI erratum, which no CPU of the model has)
+  archTlbbatchShouldDefer: () => true,
   archTlbbatchAlloc: () => EMPTY_BATCH,
   archTlbbatchAddPending: (cpu, _batch, mm, start, end) => {
     archTlbbatchAddPending(cpu, mm, start, end);
@@ -65,6 +71,7 @@ export const ARM64_OPS: ArchOps = {
   // ptep_set_wrprotect: wrprotect_ptes of one entry
   ptepSetWrprotect: (cpu, mm, va, ptep) => wrprotectPtes(cpu, mm, va, ptep, 1),
   ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu, ptep),
+  ptepSetAccessFlags: ptepSetAccessFlagsArm64,
 
   flushPostcondition: arm64FlushPostcondition,
 };

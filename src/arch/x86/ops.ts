@@ -16,6 +16,7 @@ import { CpuMask } from '../../cpu/cpumask.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { G_TLB_FLUSH_BATCHED_CPUMASK } from '../../machine/globals-layout.ts';
 import { ptepGet, ptepSetWrprotect, ptepTestAndClearYoung, setPte, setPtes } from '../../machine/pagetable.ts';
+import { mmCpumask } from '../../kernel/mm.ts';
 import { Arch } from '../arch.ts';
 import type { ArchOps, ArchTlbflushUnmapBatch as OpaqueBatch } from '../ops.ts';
 import { destroyContextFreeGlobalAsid } from './broadcast.ts';
@@ -24,7 +25,7 @@ import {
   tlbTableFlushImpliesIpiBroadcast,
 } from './flush.ts';
 import { x86FlushPostcondition } from './flush-postcondition.ts';
-import { ptepGetAndClear } from './pgtable.ts';
+import { ptepGetAndClear, ptepSetAccessFlags } from './pgtable.ts';
 import { tlbFlush } from './tlb.ts';
 
 const batchOf = (b: OpaqueBatch): ArchTlbflushUnmapBatch => b as unknown as ArchTlbflushUnmapBatch;
@@ -44,6 +45,9 @@ export const X86_OPS: ArchOps = {
   tlbFlush,
   tlbTableFlushImpliesIpiBroadcast,
 
+  // arch/x86/include/asm/tlbflush.h: batch when a CPU other than this one may cache the mm; a
+  // flush of this CPU alone is cheap enough to do at once
+  archTlbbatchShouldDefer: (cpu, mm) => mmCpumask(cpu.v, mm).anyBut(cpu.id),
   archTlbbatchAlloc: () => new ArchTlbflushUnmapBatch() as unknown as OpaqueBatch,
   archTlbbatchAddPending: (cpu, batch, mm) => archTlbbatchAddPending(cpu, batchOf(batch), mm),
   archTlbbatchFlush(cpu: Cpu, batch: OpaqueBatch): void {
@@ -65,6 +69,7 @@ export const X86_OPS: ArchOps = {
   ptepGetAndClearFull: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
   ptepSetWrprotect: (cpu, _mm, _va, ptep) => ptepSetWrprotect(cpu.v, ptep),
   ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu.v, ptep),
+  ptepSetAccessFlags: (cpu, _mm, _va, ptep, entry, dirty) => ptepSetAccessFlags(cpu, ptep, entry, dirty),
 
   flushPostcondition: x86FlushPostcondition,
 };
