@@ -35,13 +35,14 @@
  *   arm64AsidFastPath           arch/arm64/mm/context.c:check_and_switch_context (the fast path)
  *   arm64BatchedPending         mm/rmap.c:flush_tlb_batched_pending (arm64's arch_flush_tlb_batched_pending)
  *   anonMthp                    mm/memory.c:do_anonymous_page, alloc_anon_folio (/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled)
+ *   contpteUnfold               arch/arm64/include/asm/pgtable.h:contpte_try_unfold, arch/arm64/mm/contpte.c:contpte_convert
  *
  * A switch that models one architecture's code says so (SwitchSpec.arch; a value of a generic
  * switch that only one architecture has, SwitchSpec.valueArch): a run of the other architecture
  * rejects it (applySwitches with the run's arch, scenario/scenario.ts configFor). x86 only:
  * mprotectFlush (its values are x86's pte_needs_flush), deferredFlushGen and completedGen (x86's
  * tlb_gen), lazyTlb, x86TlbFlush, asidTransition, tlbbatchFlush; batchedPending=cpumask. arm64
- * only: arm64AsidFastPath.
+ * only: arm64AsidFastPath, arm64BatchedPending, contpteUnfold.
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -297,6 +298,15 @@ export const SWITCHES = {
     },
     default: 'off',
     from: 'mainline 19eaf44954df "mm: thp: support allocation of anonymous multi-size THP" (v6.8, Ryan Roberts): alloc_anon_folio, thp_vma_suitable_order, pte_range_none; every size\'s sysfs control defaults to never',
+  }),
+  contpteUnfold: defineSwitch({
+    arch: 'arm64',
+    values: {
+      bbm: 'a change of one PTE inside a valid contiguous block (set_pte_at, ptep_get_and_clear, ptep_set_wrprotect of one page) unfolds the block first: contpte_try_unfold -> contpte_convert clears the 16 entries gathering dirty and young, flushes the block by VA (TLBI VALE1IS, DSB ISH) and writes them back without PTE_CONT (break-before-make), then changes the one PTE',
+      'no-bbm': 'the single-PTE change is written straight over the valid block: no unfold, no clear, no TLBI; the other 15 entries keep PTE_CONT, so the block is left misprogrammed and a CPU may cache a contiguous entry beside a 4 KiB entry for one address',
+    },
+    default: 'bbm',
+    from: 'mainline 4602e5757bcc "arm64/mm: wire up PTE_CONT for user mappings" (Ryan Roberts, v6.9): contpte_try_unfold before every single-PTE modifier. no-bbm is what arm64\'s set_pte does (seed 004 quotes it from the v-series, and it is still in pgtable.h: "set_pte() is not used in core code... Regardless do our best to service any call and emit a warning if there is any attempt to set a pte on top of an existing contig range", WARN_ON_ONCE, then __set_pte of the non-contiguous PTE), applied here to the single-PTE changes that do unfold in every merged kernel: a what-if, not a bug that shipped',
   }),
 } as const;
 

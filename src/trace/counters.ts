@@ -112,6 +112,9 @@ export const COUNTER_NAMES = [
   // young (access-flag faults), write faults that made a writable PTE dirty and young
   'pte_set_access_flags_young',
   'pte_set_access_flags_dirty',
+  // contpte_convert calls (arch/arm64/contpte.ts): blocks folded into PTE_CONT, blocks unfolded
+  'contpte_folds',
+  'contpte_unfolds',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
@@ -198,6 +201,8 @@ export const enum Counter {
   ContTlbHits,
   PteSetAccessFlagsYoung,
   PteSetAccessFlagsDirty,
+  ContpteFolds,
+  ContpteUnfolds,
 }
 
 /** Room for every counter of COUNTER_NAMES; a multiple of 8, so that blocks never share a line. */

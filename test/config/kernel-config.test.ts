@@ -49,6 +49,7 @@ describe('kernel switches', () => {
       'arm64AsidFastPath',
       'arm64BatchedPending',
       'anonMthp',
+      'contpteUnfold',
     ]);
   });
 

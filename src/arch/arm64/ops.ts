@@ -4,21 +4,22 @@
  *   TLBI/DSB flushing, tlb_flush, reclaim's batch   arch/arm64/tlbflush.ts
  *   switch_mm: the ASID allocator                   arch/arm64/context.ts
  *   the checkers' flush postcondition               arch/arm64/flush-postcondition.ts
- *   ptep_*                                          machine/pagetable.ts's primitives: arm64's
- *                                                   __ptep_get_and_clear is an xchg
- *                                                   (arch/ptep-get-and-clear.ts, as x86's), its
+ *   ptep_*, set_pte_at, set_ptes                    arch/arm64/pgtable.ts: the contpte path for a
+ *                                                   valid CONT entry (arch/arm64/contpte.ts), else
+ *                                                   machine/pagetable.ts's primitives (arm64's
+ *                                                   __ptep_get_and_clear is an xchg,
+ *                                                   arch/ptep-get-and-clear.ts as x86's; its
  *                                                   __ptep_set_wrprotect and
- *                                                   __ptep_test_and_clear_young cmpxchg loops
- *   __ptep_set_access_flags                         arch/arm64/fault.ts
+ *                                                   __ptep_test_and_clear_young cmpxchg loops)
+ *   __ptep_set_access_flags                         arch/arm64/fault.ts (contpte_ptep_set_access_flags
+ *                                                   is not wired: a CONT target takes the plain one)
  *
  * enter_lazy_tlb and destroy_context do nothing on arm64: no flush is aimed at a CPU, so a lazy
  * CPU needs no bookkeeping, and an ASID is not freed but left to the next rollover. struct
  * arch_tlbflush_unmap_batch is empty: the TLBIs are posted when a page is added, and the batch's
  * flush is the DSB that waits for them.
  */
-import { ptepGet, ptepSetWrprotect, ptepTestAndClearYoung, setPte, setPtes } from '../../machine/pagetable.ts';
 import { PAGE_SHIFT, PAGE_SIZE } from '../../machine/phys-layout.ts';
-import { ptepGetAndClear } from '../ptep-get-and-clear.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { tlbGetUnmapShift } from '../../kernel/mmu-gather.ts';
 import { Arch } from '../arch.ts';
@@ -26,6 +27,7 @@ import type { ArchOps, ArchTlbflushUnmapBatch } from '../ops.ts';
 import { checkAndSwitchContext } from './context.ts';
 import { ptepSetAccessFlagsArm64 } from './fault.ts';
 import { arm64FlushPostcondition } from './flush-postcondition.ts';
+import { ptepGet, ptepGetAndClear, ptepGetLockless, ptepTestAndClearYoung, setPte, setPtes, wrprotectPtes } from './pgtable.ts';
 import {
   archFlushTlbBatchedPending, archTlbbatchAddPending, archTlbbatchFlush, flushTlbMm, flushTlbMmRange, flushTlbRangeArm64, tlbFlushArm64,
 } from './tlbflush.ts';
@@ -60,14 +62,16 @@ export const ARM64_OPS: ArchOps = {
   archTlbbatchClear: () => {},
   archFlushTlbBatchedPending,
 
-  ptepGet: (cpu, ptep) => ptepGet(cpu.v, ptep),
-  ptepGetLockless: (cpu, ptep) => Atomics.load(cpu.v.phys, ptep),
-  setPte: (cpu, ptep, pte) => setPte(cpu.v, ptep, pte),
-  setPtes: (cpu, _mm, _va, ptep, pte, nr) => setPtes(cpu.v, ptep, pte, nr),
-  ptepGetAndClear: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
-  ptepGetAndClearFull: (cpu, _mm, _va, ptep) => ptepGetAndClear(cpu, ptep),
-  ptepSetWrprotect: (cpu, _mm, _va, ptep) => ptepSetWrprotect(cpu.v, ptep),
-  ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu.v, ptep),
+  ptepGet,
+  ptepGetLockless,
+  setPte,
+  setPtes,
+  ptepGetAndClear,
+  // ptep_get_and_clear_full: get_and_clear_full_ptes of one entry
+  ptepGetAndClearFull: (cpu, mm, va, ptep) => ptepGetAndClear(cpu, mm, va, ptep),
+  // ptep_set_wrprotect: wrprotect_ptes of one entry
+  ptepSetWrprotect: (cpu, mm, va, ptep) => wrprotectPtes(cpu, mm, va, ptep, 1),
+  ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu, ptep),
   ptepSetAccessFlags: ptepSetAccessFlagsArm64,
 
   flushPostcondition: arm64FlushPostcondition,
