@@ -41,7 +41,7 @@ import { ptepGetAndClear as archPtepGetAndClear } from '../ptep-get-and-clear.ts
 import { frameMetaIndex } from '../../machine/frames.ts';
 import { META_OWNER, META_TABLE_VPN, PAGE_SIZE, WORDS_PER_FRAME } from '../../machine/phys-layout.ts';
 import {
-  ptepGet as __ptepGet, ptepGetNoSideEffects as __ptepPeek, ptepGetAndClear as __ptepGetAndClear, ptepSetWrprotect as __ptepSetWrprotect,
+  ptepGet as __ptepGet, ptepGetNoSideEffects as __ptepPeek, ptepSetWrprotect as __ptepSetWrprotect,
   ptepTestAndClearYoung as __ptepTestAndClearYoung, setPte as __setPte,
 } from '../../machine/pagetable.ts';
 import { CONT_PTES, PTE_SPECIAL, ptePfn, ptePresent, pteCont, pteMknoncont } from '../../machine/pte-arm64.ts';
