@@ -2,16 +2,20 @@
  * contpte-access-flags-noop: the order forced (contpte-access-flags-workloads noopForced: CPU 0
  * maps a folded block writable and clean, a device with HTTU dirties page 5 alone, then CPU 0
  * writes page 2; or, `read`, the block is old and the device's write makes page 5 young, then CPU
- * 0 reads page 2), then the scenario's own programs free running.
+ * 0 reads page 2), then the scenario's own programs free running. Free running, buggy reported
+ * the loop in every trial measured (40 of 40 from seed 1, 100 of 100 from seed 1000, 2 CPUs, noise
+ * low, the second beside another run): the device's write lands before CPU 0's store in some
+ * block of a trial's 8 rounds of 4. Fixed: 200 trials from seed 1, no report, 6400 block updates.
  */
-import { describe, expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fixtureUrl, useMachine } from '../fixtures/machine.ts';
-import { DMA_PAGE, CPU_PAGE, page, type NoopResult } from '../fixtures/contpte-access-flags-workloads.ts';
+import { DMA_PAGE, CPU_PAGE, page, type DirectResult, type NoopResult } from '../fixtures/contpte-access-flags-workloads.ts';
 import { NOISE_LEVELS } from '../../src/campaign/noise.ts';
 import { Arch } from '../../src/arch/arch.ts';
 import { PTE_AF, PTE_CONT, PTE_RDONLY } from '../../src/machine/pte-arm64.ts';
 import scenario from '../../src/scenario/catalog/contpte-access-flags-noop.ts';
 import { fixedAndMutation, forced, freeRunning } from './harness.ts';
+import { kernelFor } from '../../src/campaign/trials.ts';
 
 const machine = useMachine({ cpus: 2 });
 const ALL = 0xffff;
@@ -56,4 +60,18 @@ describe('contpte-access-flags-noop: a fault on a folded block one of whose page
       expect(r.counters.pte_set_access_flags_dirty).toBeGreaterThan(0);
     },
   }));
+});
+
+describe('contpte_ptep_set_access_flags when the write bit changes', () => {
+  it.each(['per-subpte', 'gathered'])('contpteAccessFlags=%s: unfolds the read-only block and makes page 3 alone writable; the same entry again is nothing to do', async (value) => {
+    const r = await machine().run<unknown, DirectResult | null, object>(fixtureUrl('contpte-access-flags-workloads', 'writeBitChange'), {}, {
+      seed: 1,
+      arch: Arch.Arm64,
+      hardware: { hafdbs: false },
+      kernel: kernelFor(scenario, 'fixed', [`contpteAccessFlags=${value}`], Arch.Arm64),
+    });
+    expect(r.violations).toEqual([]);
+    expect(r.results[0]).toEqual({ contBefore: ALL, changed: true, contAfter: 0, writableAfter: 1 << 3, again: false });
+    expect(r.counters.contpte_unfolds).toBeGreaterThan(0);
+  });
 });

@@ -317,8 +317,8 @@ export function contptePtepSetAccessFlags(cpu: Cpu, mm: number, va: number, ptep
     const first = contpteAlignDown(ptep);
     const startVa = alignDownVa(va);
     for (let i = 0; i < CONT_PTES; i++) __ptepSetAccessFlags(cpu, mm, startVa + i * PAGE_SIZE, first + i, entry, false);
-    // one flush of the block for a write fault, instead of one per page (v6.9's
-    // __flush_tlb_range, last level; newer kernels flush only this CPU: local_flush_tlb_contpte)
+    // one flush of the block for a write fault, instead of one per page: the contpte series'
+    // __flush_tlb_range, last level (Huang Ying's 2025 change made it local_flush_tlb_contpte)
     if (dirty) flushTlbRangeArm64(cpu, mm, startVa, startVa + CONT_PTE_SIZE, PAGE_SHIFT, true);
   } else {
     contpteTryUnfoldSlow(cpu, mm, va, ptep, origPte);
