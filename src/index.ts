@@ -18,6 +18,8 @@
  *                        (khugepaged), numaScan / changeProtNuma / migratePage (NUMA balancing),
  *                        getUserPagesFast / unpinUserPages (GUP-fast), directIoRead (an O_DIRECT
  *                        read: pin, the device's DMA, completion), flushTlbMmRange
+ *   devices              smmuHttuWrite (arm64: a DMA write by a device behind an SMMU with
+ *                        hardware A/D update that shares the process's page table, SVA)
  *   mm and files         mmAlloc (setup, on CONTROL_CPU), createFile, switchMm, enterLazyTlb (the
  *                        run's arch, arch/mmu-context.ts), mmGlobalAsid (x86: the mm's global
  *                        ASID under INVLPGB, else 0), MAX_VMAS
@@ -83,6 +85,7 @@ export { createFile } from './kernel/filemap.ts';
 export { mapAnonPages } from './scenario/populate.ts';
 export { kickAll, smpBarrier, stopAll } from './cpu/smp.ts';
 export { pteAtNoSideEffects } from './machine/pagetable.ts';
+export { smmuHttuWrite } from './machine/smmu.ts';
 export { ptePfn, ptePresent } from './machine/pte.ts';
 
 // the data check

@@ -36,13 +36,15 @@
  *   arm64BatchedPending         mm/rmap.c:flush_tlb_batched_pending (arm64's arch_flush_tlb_batched_pending)
  *   anonMthp                    mm/memory.c:do_anonymous_page, alloc_anon_folio (/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled)
  *   contpteUnfold               arch/arm64/include/asm/pgtable.h:contpte_try_unfold, arch/arm64/mm/contpte.c:contpte_convert
+ *   contpteAccessFlags          arch/arm64/mm/contpte.c:contpte_ptep_set_access_flags (its no-op check)
  *
  * A switch that models one architecture's code says so (SwitchSpec.arch; a value of a generic
  * switch that only one architecture has, SwitchSpec.valueArch): a run of the other architecture
  * rejects it (applySwitches with the run's arch, scenario/scenario.ts configFor). x86 only:
  * mprotectFlush (its values are x86's pte_needs_flush), deferredFlushGen and completedGen (x86's
  * tlb_gen), lazyTlb, x86TlbFlush, asidTransition, tlbbatchFlush; batchedPending=cpumask. arm64
- * only: arm64AsidFastPath, arm64BatchedPending, contpteUnfold.
+ * only: arm64AsidFastPath, arm64BatchedPending, contpteUnfold,
+ * contpteAccessFlags.
  *
  * A config is a frozen plain object ({ switch: value }): it can be posted to CPU threads as is.
  *
@@ -307,6 +309,15 @@ export const SWITCHES = {
     },
     default: 'bbm',
     from: 'mainline 4602e5757bcc "arm64/mm: wire up PTE_CONT for user mappings" (Ryan Roberts, v6.9): contpte_try_unfold before every single-PTE modifier. no-bbm is what arm64\'s set_pte does (seed 004 quotes it from the v-series, and it is still in pgtable.h: "set_pte() is not used in core code... Regardless do our best to service any call and emit a warning if there is any attempt to set a pte on top of an existing contig range", WARN_ON_ONCE, then __set_pte of the non-contiguous PTE), applied here to the single-PTE changes that do unfold in every merged kernel: a what-if, not a bug that shipped',
+  }),
+  contpteAccessFlags: defineSwitch({
+    arch: 'arm64',
+    values: {
+      'per-subpte': 'contpte_ptep_set_access_flags returns "nothing to do" only when every one of the 16 sub-PTEs already has the PTE_RDONLY, PTE_AF, PTE_WRITE and PTE_DIRTY of the entry asked for (contpte_all_subptes_match_access_flags), and decides whether to unfold on the raw target\'s write bit; otherwise the whole block is updated',
+      gathered: 'the no-op check compares the block\'s gathered ptep_get (dirty and young ORed over the 16 sub-PTEs) with the entry: a dirty or young sibling hides a target sub-PTE that still has PTE_RDONLY (write fault) or lacks PTE_AF (read fault), the handler does nothing, and a walker that evaluates each descriptor on its own faults again on the same PTE forever',
+    },
+    default: 'per-subpte',
+    from: 'mainline "arm64: contpte: fix set_access_flags() no-op check for SMMU/ATS faults" (Piotr Jaroszynski, March 2026, for v7.0-rc; Fixes: 4602e5757bcc "arm64/mm: wire up PTE_CONT for user mappings", v6.9). gathered is contpte_ptep_set_access_flags from 4602e5757bcc until that fix',
   }),
 } as const;
 

@@ -8,7 +8,7 @@ describe('shootdown list', () => {
     const r = await shootdown('list', '--json');
     expect(r.code).toBe(0);
     const { switches } = JSON.parse(r.stdout);
-    expect(switches).toHaveLength(27);
+    expect(switches).toHaveLength(28);
     expect(switches.map((s: { name: string }) => s.name)).toEqual(SWITCH_NAMES);
     for (const s of switches) {
       expect(s.default).toBe(SWITCHES[s.name as keyof typeof SWITCHES].default);

@@ -7,7 +7,7 @@ import { checkScenarioArch, configFor, defineScenario, presetRunsOn, runsOn } fr
 import { listing } from '../../src/config/list.ts';
 
 const X86_ONLY = ['mprotectFlush', 'deferredFlushGen', 'completedGen', 'lazyTlb', 'x86TlbFlush', 'asidTransition', 'tlbbatchFlush'];
-const ARM64_ONLY = ['arm64AsidFastPath', 'arm64BatchedPending', 'contpteUnfold'];
+const ARM64_ONLY = ['arm64AsidFastPath', 'arm64BatchedPending', 'contpteUnfold', 'contpteAccessFlags'];
 
 /** A scenario that only names switches: defineScenario's checks, no machine. */
 function scenario(fields: Record<string, unknown>) {

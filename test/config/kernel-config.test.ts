@@ -50,6 +50,7 @@ describe('kernel switches', () => {
       'arm64BatchedPending',
       'anonMthp',
       'contpteUnfold',
+      'contpteAccessFlags',
     ]);
   });
 

@@ -29,6 +29,17 @@
  *                               flush makes it read-only everywhere); a partly covered one unfolds
  *   contpteTestAndClearYoungPtes  contpte_test_and_clear_young_ptes: the whole block (the core mm
  *                               tracks access per folio, and a block is one folio)
+ *   contptePtepSetAccessFlags   contpte_ptep_set_access_flags: nothing to do when all 16 sub-PTEs
+ *                               already have the entry's PTE_RDONLY, PTE_AF, PTE_WRITE and
+ *                               PTE_DIRTY (contpte_all_subptes_match_access_flags); else, when
+ *                               the write bit changes, unfold and update the target only; else
+ *                               __ptep_set_access_flags on all 16 (a walker without hardware A/D
+ *                               would fault on any sub-PTE left behind) and, for a write fault, one
+ *                               flush of the block. Switch contpteAccessFlags=gathered: the no-op
+ *                               check of 4602e5757bcc until the 2026 fix "arm64: contpte: fix
+ *                               set_access_flags() no-op check for SMMU/ATS faults", which compared
+ *                               the gathered ptep_get with the entry. Read in linux-mm/linux-mm
+ *                               @1ac7a0fe88f8 and the fix's v2 posting (mm-commits copy)
  *
  * Counters: contpte_folds and contpte_unfolds, one per contpte_convert.
  */
@@ -40,14 +51,15 @@ import {
   ptepTestAndClearYoung as __ptepTestAndClearYoung, setPtes as __setPtes,
 } from '../../machine/pagetable.ts';
 import {
-  CONT_PTES, PTE_CONT, PTE_VALID, pfnPte, pteDirty, pteMkclean, pteMkcont, pteMkdirty, pteMknoncont, pteMkold, pteMkyoung,
-  ptePfn, ptePgprot, pteYoung,
+  CONT_PTES, PTE_AF, PTE_CONT, PTE_DIRTY, PTE_RDONLY, PTE_VALID, PTE_WRITE, pfnPte, pteDirty, pteMkclean, pteMkcont, pteMkdirty,
+  pteMknoncont, pteMkold, pteMkyoung, ptePfn, ptePgprot, pteWrite, pteYoung,
 } from '../../machine/pte-arm64.ts';
 import { folioHead, folioNrPages } from '../../kernel/page.ts';
 import { INIT_MM } from '../../kernel/mm-layout.ts';
 import { schedPoint } from '../../schedule/baton.ts';
 import { Point } from '../../schedule/layout.ts';
 import { Counter } from '../../trace/counters.ts';
+import { ptepSetAccessFlagsArm64 as __ptepSetAccessFlags } from './fault.ts';
 import { flushTlbRangeArm64 } from './tlbflush.ts';
 
 /** CONT_PTE_SIZE: the bytes one block maps. */
@@ -263,4 +275,54 @@ export function contpteTestAndClearYoungPtes(v: MachineViews, ptep: number, nr: 
   let young = false;
   for (let p = start; p < end; p++) if (__ptepTestAndClearYoung(v, p)) young = true;
   return young;
+}
+
+/** The bits __ptep_set_access_flags consumes: the access flag, the dirty state and write permission. */
+const ACCESS_FLAGS_MASK = PTE_RDONLY | PTE_AF | PTE_WRITE | PTE_DIRTY;
+
+/**
+ * contpte_all_subptes_match_access_flags: every sub-PTE of `ptep`'s block has the raw access
+ * flags and write permission of `entry` (the PFNs differ, so they are not compared).
+ */
+// models arch/arm64/mm/contpte.c:contpte_all_subptes_match_access_flags
+function contpteAllSubptesMatchAccessFlags(v: MachineViews, ptep: number, entry: number): boolean {
+  const first = contpteAlignDown(ptep);
+  const want = entry & ACCESS_FLAGS_MASK;
+  for (let i = 0; i < CONT_PTES; i++) if ((ptepGetNoSideEffects(v, first + i) & ACCESS_FLAGS_MASK) !== want) return false;
+  return true;
+}
+
+/**
+ * contpte_ptep_set_access_flags: handle_pte_fault's update of a valid CONT entry at `ptep` to
+ * `entry` (made young, and dirty for a write fault; PTE_CONT cleared by the caller). Returns
+ * whether anything changed; false sends the fault path to its spurious-fault end, and the access
+ * is retried on the unchanged PTE.
+ */
+// models arch/arm64/mm/contpte.c:contpte_ptep_set_access_flags
+export function contptePtepSetAccessFlags(cpu: Cpu, mm: number, va: number, ptep: number, entry: number, dirty: boolean): boolean {
+  const v = cpu.v;
+  let origPte: number;
+  if (cpu.config.contpteAccessFlags === 'gathered') {
+    // 4602e5757bcc: "Gather the access/dirty bits for the contiguous range. If nothing has
+    // changed, its a noop." A dirty or young sibling makes the target look done.
+    origPte = pteMknoncont(contptePtepGet(v, ptep));
+    if (origPte === entry) return false;
+  } else {
+    if (contpteAllSubptesMatchAccessFlags(v, ptep, entry)) return false;
+    // the raw target decides the unfold, not the gathered view
+    origPte = pteMknoncont(ptepGetNoSideEffects(v, ptep));
+  }
+  if (pteWrite(origPte) === pteWrite(entry)) {
+    // the access flags change without an unfold: all 16, for walkers without hardware A/D
+    const first = contpteAlignDown(ptep);
+    const startVa = alignDownVa(va);
+    for (let i = 0; i < CONT_PTES; i++) __ptepSetAccessFlags(cpu, mm, startVa + i * PAGE_SIZE, first + i, entry, false);
+    // one flush of the block for a write fault, instead of one per page: the contpte series'
+    // __flush_tlb_range, last level (Huang Ying's 2025 change made it local_flush_tlb_contpte)
+    if (dirty) flushTlbRangeArm64(cpu, mm, startVa, startVa + CONT_PTE_SIZE, PAGE_SHIFT, true);
+  } else {
+    contpteTryUnfoldSlow(cpu, mm, va, ptep, origPte);
+    __ptepSetAccessFlags(cpu, mm, va, ptep, entry, dirty);
+  }
+  return true;
 }

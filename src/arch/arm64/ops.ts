@@ -11,8 +11,9 @@
  *                                                   arch/ptep-get-and-clear.ts as x86's; its
  *                                                   __ptep_set_wrprotect and
  *                                                   __ptep_test_and_clear_young cmpxchg loops)
- *   __ptep_set_access_flags                         arch/arm64/fault.ts (contpte_ptep_set_access_flags
- *                                                   is not wired: a CONT target takes the plain one)
+ *   ptep_set_access_flags                           arch/arm64/pgtable.ts: contpte_ptep_set_access_flags
+ *                                                   for a valid CONT entry, else __ptep_set_access_flags
+ *                                                   (arch/arm64/fault.ts)
  *
  * enter_lazy_tlb and destroy_context do nothing on arm64: no flush is aimed at a CPU, so a lazy
  * CPU needs no bookkeeping, and an ASID is not freed but left to the next rollover. struct
@@ -25,9 +26,10 @@ import { tlbGetUnmapShift } from '../../kernel/mmu-gather.ts';
 import { Arch } from '../arch.ts';
 import type { ArchOps, ArchTlbflushUnmapBatch } from '../ops.ts';
 import { checkAndSwitchContext } from './context.ts';
-import { ptepSetAccessFlagsArm64 } from './fault.ts';
 import { arm64FlushPostcondition } from './flush-postcondition.ts';
-import { ptepGet, ptepGetAndClear, ptepGetLockless, ptepTestAndClearYoung, setPte, setPtes, wrprotectPtes } from './pgtable.ts';
+import {
+  ptepGet, ptepGetAndClear, ptepGetLockless, ptepSetAccessFlags, ptepTestAndClearYoung, setPte, setPtes, wrprotectPtes,
+} from './pgtable.ts';
 import {
   archFlushTlbBatchedPending, archTlbbatchAddPending, archTlbbatchFlush, flushTlbMm, flushTlbMmRange, flushTlbRangeArm64, tlbFlushArm64,
 } from './tlbflush.ts';
@@ -72,7 +74,7 @@ export const ARM64_OPS: ArchOps = {
   // ptep_set_wrprotect: wrprotect_ptes of one entry
   ptepSetWrprotect: (cpu, mm, va, ptep) => wrprotectPtes(cpu, mm, va, ptep, 1),
   ptepTestAndClearYoung: (cpu, _mm, _va, ptep) => ptepTestAndClearYoung(cpu, ptep),
-  ptepSetAccessFlags: ptepSetAccessFlagsArm64,
+  ptepSetAccessFlags,
 
   flushPostcondition: arm64FlushPostcondition,
 };

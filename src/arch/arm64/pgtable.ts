@@ -20,6 +20,8 @@
  *                           (ptep_set_wrprotect is nr = 1)
  *   ptepTestAndClearYoung   ptep_test_and_clear_young: __ptep_test_and_clear_young, or the whole
  *                           block (contpte_test_and_clear_young_ptes)
+ *   ptepSetAccessFlags      ptep_set_access_flags: __ptep_set_access_flags (arch/arm64/fault.ts), or
+ *                           contpte_ptep_set_access_flags; PTE_CONT cleared from the entry
  *
  * The wrappers' own looks at an entry (is it valid and CONT?) are __ptep_get in the kernel; here
  * they mark nothing seen for the lost-bit oracle (check/lost-bits.ts), which they would otherwise
@@ -47,8 +49,9 @@ import {
 import { CONT_PTES, PTE_SPECIAL, ptePfn, ptePresent, pteCont, pteMknoncont } from '../../machine/pte-arm64.ts';
 import {
   contpteClearFullPtes, contpteGetAndClearFullPtes, contptePtepGet, contptePtepGetLockless, contpteSetPtes, contpteTestAndClearYoungPtes,
-  contpteTryFoldSlow, contpteTryUnfold as contpteTryUnfoldBbm, contpteWrprotectPtes, pteValidCont,
+  contptePtepSetAccessFlags, contpteTryFoldSlow, contpteTryUnfold as contpteTryUnfoldBbm, contpteWrprotectPtes, pteValidCont,
 } from './contpte.ts';
+import { ptepSetAccessFlagsArm64 as __ptepSetAccessFlags } from './fault.ts';
 
 /** contpte_try_unfold, or nothing under contpteUnfold=no-bbm (see the header). */
 function contpteTryUnfold(cpu: Cpu, mm: number, va: number, ptep: number, pte: number): void {
@@ -138,4 +141,12 @@ export function wrprotectPtes(cpu: Cpu, mm: number, va: number, ptep: number, nr
 // models arch/arm64/include/asm/pgtable.h:ptep_test_and_clear_young
 export function ptepTestAndClearYoung(cpu: Cpu, ptep: number): boolean {
   return pteValidCont(__ptepPeek(cpu.v, ptep)) ? contpteTestAndClearYoungPtes(cpu.v, ptep, 1) : __ptepTestAndClearYoung(cpu.v, ptep);
+}
+
+// models arch/arm64/include/asm/pgtable.h:ptep_set_access_flags
+export function ptepSetAccessFlags(cpu: Cpu, mm: number, va: number, ptep: number, entry: number, dirty: boolean): boolean {
+  const origPte = __ptepPeek(cpu.v, ptep);
+  entry = pteMknoncont(entry);
+  if (!pteValidCont(origPte)) return __ptepSetAccessFlags(cpu, mm, va, ptep, entry, dirty);
+  return contptePtepSetAccessFlags(cpu, mm, va, ptep, entry, dirty);
 }
