@@ -219,7 +219,7 @@ export function presetRunsOn(scenario: Pick<ScenarioSpec<unknown, unknown>, 'arc
 
 /** A UsageError unless the scenario runs on `arch`; it names the scenario's architectures. */
 export function checkScenarioArch(scenario: Pick<ScenarioSpec<unknown, unknown>, 'name' | 'arches'>, arch: Arch): void {
-  if (!runsOn(scenario, arch)) throw new UsageError(`scenario ${scenario.name} does not run on ${archName(arch)}; its architectures: ${scenarioArches(scenario).join(', ')}`);
+  if (!runsOn(scenario, arch)) throw new UsageError(`scenario ${scenario.name} does not run on ${archName(arch)}; its architectures: ${scenarioArches(scenario).join(', ')} (--arch ${scenarioArches(scenario)[0]})`);
 }
 
 /**
