@@ -62,6 +62,8 @@ export const PTE_NG = 1 << 11;
 export const PTE_PRESENT_INVALID = PTE_NG;
 
 /** Descriptor type bits: a table (above the last level) or a page (at it). */
+/** PTE_TYPE_MASK: a descriptor's type bits 1:0 (0b01 block, 0b11 table or page). */
+export const PTE_TYPE_MASK = PTE_VALID | PTE_TABLE_BIT;
 export const PTE_TYPE_PAGE = PTE_VALID | PTE_TABLE_BIT;
 export const PMD_TYPE_TABLE = PTE_VALID | PTE_TABLE_BIT;
 export const PMD_TYPE_SECT = PTE_VALID;

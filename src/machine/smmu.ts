@@ -29,15 +29,10 @@
 import type { MachineViews } from './memory.ts';
 import { WORDS_PER_FRAME, PAGE_SIZE } from './phys-layout.ts';
 import { PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
-import { PTE_AF, PTE_DBM, PTE_RDONLY, PTE_TABLE_BIT, PTE_USER, PTE_VALID, hwAdState } from './pte-arm64.ts';
+import { PTE_AF, PTE_DBM, PTE_RDONLY, PTE_TABLE_BIT, PTE_TYPE_MASK, PTE_USER, PTE_VALID, hwAdState, ptePfn } from './pte-arm64.ts';
 import { hwUpdateLeaf } from './walker.ts';
 import { schedPoint } from '../schedule/baton.ts';
 import { Point } from '../schedule/layout.ts';
-
-const PFN_SHIFT = 12;
-const PFN_MASK = 0x7ffff;
-const pfnOf = (e: number): number => (e >>> PFN_SHIFT) & PFN_MASK;
-const TYPE_MASK = PTE_VALID | PTE_TABLE_BIT;
 
 /**
  * The leaf descriptor's word for `vpn` under `ttb0` (a page at the last level, or a 2 MiB block),
@@ -50,13 +45,13 @@ function smmuWalk(v: MachineViews, ttb0: number, vpn: number): boolean {
     const slot = entryWord(table, tableIndex(vpn, level));
     const e = Atomics.load(v.phys, slot);
     if ((e & PTE_VALID) === 0) return false;
-    if ((e & TYPE_MASK) === PTE_VALID) {
+    if ((e & PTE_TYPE_MASK) === PTE_VALID) {
       if (level !== PMD_LEVEL) return false;
       leaf.slot = slot;
       leaf.level = level;
       return true;
     }
-    table = pfnOf(e);
+    table = ptePfn(e);
   }
   leaf.slot = entryWord(table, tableIndex(vpn, PTE_LEVEL));
   leaf.level = PTE_LEVEL;
@@ -81,7 +76,7 @@ export function smmuHttuWrite(v: MachineViews, id: number, ttb0: number, va: num
       want &= ~PTE_RDONLY;
     }
     if (!hwUpdateLeaf(v, id, leaf.slot, e, want, vpn, hwAdState)) continue;
-    const pfn = pfnOf(e) + (leaf.level === PMD_LEVEL ? vpn & 511 : 0);
+    const pfn = ptePfn(e) + (leaf.level === PMD_LEVEL ? vpn & 511 : 0);
     Atomics.store(v.phys, pfn * WORDS_PER_FRAME + ((va & (PAGE_SIZE - 1)) >>> 2), value);
     return true;
   }

@@ -36,7 +36,7 @@
 import type { MachineViews } from './memory.ts';
 import { FRAME_META_WORDS, FrameKind, META_KIND } from './phys-layout.ts';
 import { G_TRACE_SEQ } from './globals-layout.ts';
-import { CONT_PTES, PTE_AF, PTE_CONT, PTE_DBM, PTE_NG, PTE_RDONLY, PTE_TABLE_BIT, PTE_USER, PTE_UXN, PTE_VALID, hwAdState } from './pte-arm64.ts';
+import { CONT_PTES, PTE_AF, PTE_CONT, PTE_DBM, PTE_NG, PTE_RDONLY, PTE_TABLE_BIT, PTE_TYPE_MASK, PTE_USER, PTE_UXN, PTE_VALID, hwAdState, ptePfn } from './pte-arm64.ts';
 import { PMD_LEVEL, PTE_LEVEL, entryWord, tableIndex } from './pagetable.ts';
 import {
   TLBE_FLAGS, TLBE_GEN, TLBE_PFN, TLBF_CONT_WALKED, TLBF_CONT_WALKED_SHIFT, TLBF_DIRTY, TLBF_FILE, TLBF_GLOBAL,
@@ -62,11 +62,6 @@ const enum Access {
   Speculative = 2,
 }
 
-const PFN_SHIFT = 12;
-const PFN_MASK = 0x7ffff;
-const pfnOf = (e: number): number => (e >>> PFN_SHIFT) & PFN_MASK;
-const TYPE_MASK = PTE_VALID | PTE_TABLE_BIT;
-
 /** One walk of `vpn` from `cr3`; `hafdbs`: the CPU implements FEAT_HAFDBS (cpu.hw.hafdbs). */
 function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: number, access: Access, victim: number, epoch: number, hafdbs: boolean): number {
   const { phys, tlb } = v;
@@ -80,12 +75,12 @@ function rawWalk(v: MachineViews, cpu: number, cr3: number, pcid: number, vpn: n
     // table descriptors are read, never written
     const e = Atomics.load(phys, slot);
     if ((e & PTE_VALID) === 0) return FAULT_NOT_PRESENT;
-    if ((e & TYPE_MASK) === PTE_VALID) {
+    if ((e & PTE_TYPE_MASK) === PTE_VALID) {
       // a block: a 2 MiB leaf at the PMD level, invalid above it
       if (level !== PMD_LEVEL) return FAULT_NOT_PRESENT;
       return fillLeaf(v, cpu, pcid, vpn, slot, access, victim, level, epoch, hafdbs);
     }
-    const next = pfnOf(e);
+    const next = ptePfn(e);
     pscFill(tlb, cpu, level - 1, vpn >>> (9 * (level - 1)), pcid, next, genOf(v, next));
     table = next;
   }
@@ -118,7 +113,7 @@ function fillLeaf(v: MachineViews, cpu: number, pcid: number, vpn: number, slot:
       want |= PTE_AF;
     }
     // the frame, or for a block the first of its 512
-    const pfn = pfnOf(e);
+    const pfn = ptePfn(e);
     // the generation is read while the entry maps the frame: the compareExchange (or the reload)
     // below proves the entry had not changed, so the frame could not yet have been freed
     const gen = genOf(v, pfn);
