@@ -28,7 +28,7 @@
  *   the data check       dataShadow, dataStore, dataStoreBurst, dataDeviceStore (a device's DMA),
  *                        dataForget, checkAnonData, checkFileData (check/data.ts: no store may
  *                        be lost)
- *   catalog helpers      SCENARIO_BASE, driverGoesOn, followerGoesOn, the bursts, flag words,
+ *   catalog helpers      SCENARIO_BASE, a 64 KiB block's pages (contPageAddress), driverGoesOn, followerGoesOn, the bursts, flag words,
  *                        the collapse races' rounds (collapseRounds, gupFastRounds), a global
  *                        ASID for the mm under INVLPGB (toggleForGlobalAsid)
  *
@@ -93,8 +93,11 @@ export { checkAnonData, checkFileData, dataDeviceStore, dataForget, dataShadow, 
 
 // what the catalog's scenarios share
 export {
+  CONT_PAGES,
+  CONT_SPAN,
   PMD_SPAN,
   SCENARIO_BASE,
+  contPageAddress,
   bumpFlag,
   dither,
   driverGoesOn,

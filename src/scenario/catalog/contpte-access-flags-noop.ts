@@ -51,8 +51,8 @@
  * store (test/fixtures/contpte-access-flags-workloads.ts) and runs these programs both ways.
  */
 import { defineScenario, keepGoing } from '../scenario.ts';
+import { CONT_SPAN, SCENARIO_BASE, contPageAddress } from './lib.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
-import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { smmuHttuWrite } from '../../machine/smmu.ts';
 import { switchMm } from '../../arch/mmu-context.ts';
 import { smpBarrier, stopAll } from '../../cpu/smp.ts';
@@ -73,16 +73,12 @@ interface Params {
   rounds: number;
 }
 
-export const BASE = 2 ** 38;
-const NR = 16;
-const BLOCK = NR * PAGE_SIZE;
 const PROCESS_CPU = 0;
 const DMA_CPU = 1;
 /** the page CPU 0 writes, and the one the device writes, in each block */
 export const CPU_PAGE = 2;
 export const DMA_PAGE = 5;
 
-export const pageAddress = (block: number, i: number): number => BASE + block * BLOCK + i * PAGE_SIZE;
 
 export default defineScenario<Params, ContpteAccessFlagsOptions>({
   name: 'contpte-access-flags-noop',
@@ -104,21 +100,21 @@ export default defineScenario<Params, ContpteAccessFlagsOptions>({
   run(cpu, p) {
     if (cpu.id !== PROCESS_CPU && cpu.id !== DMA_CPU) return null;
     switchMm(cpu, p.mm);
-    const length = p.blocks * BLOCK;
-    if (cpu.id === PROCESS_CPU) sysMmap(cpu, p.mm, { addr: BASE, length, prot: PROT_READ | PROT_WRITE });
+    const length = p.blocks * CONT_SPAN;
+    if (cpu.id === PROCESS_CPU) sysMmap(cpu, p.mm, { addr: SCENARIO_BASE, length, prot: PROT_READ | PROT_WRITE });
     for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
       // a read fault maps each block: one folio, folded, writable and clean
-      if (cpu.id === PROCESS_CPU) for (let b = 0; b < p.blocks; b++) cpu.load(pageAddress(b, 0));
+      if (cpu.id === PROCESS_CPU) for (let b = 0; b < p.blocks; b++) cpu.load(contPageAddress(b, 0));
       smpBarrier(cpu);
       if (cpu.id === PROCESS_CPU) {
-        for (let b = 0; b < p.blocks; b++) cpu.store(pageAddress(b, CPU_PAGE), (round << 8) | b);
+        for (let b = 0; b < p.blocks; b++) cpu.store(contPageAddress(b, CPU_PAGE), (round << 8) | b);
       } else {
         // the SMMU walks the process's own page table (SVA)
         const ttb0 = mmPgd(cpu.v, p.mm);
-        for (let b = 0; b < p.blocks; b++) smmuHttuWrite(cpu.v, cpu.id, ttb0, pageAddress(b, DMA_PAGE), (round << 8) | b);
+        for (let b = 0; b < p.blocks; b++) smmuHttuWrite(cpu.v, cpu.id, ttb0, contPageAddress(b, DMA_PAGE), (round << 8) | b);
       }
       smpBarrier(cpu);
-      if (cpu.id === PROCESS_CPU) sysMadvise(cpu, p.mm, BASE, length, MADV_DONTNEED);
+      if (cpu.id === PROCESS_CPU) sysMadvise(cpu, p.mm, SCENARIO_BASE, length, MADV_DONTNEED);
       smpBarrier(cpu);
     }
     if (cpu.id === PROCESS_CPU) stopAll(cpu.v);

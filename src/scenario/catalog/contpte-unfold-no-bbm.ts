@@ -49,6 +49,7 @@
  * (test/fixtures/contpte-workloads.ts unfoldForced) and runs these programs under both kernels.
  */
 import { defineScenario, keepGoing } from '../scenario.ts';
+import { CONT_PAGES, CONT_SPAN, SCENARIO_BASE, contPageAddress } from './lib.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { switchMm } from '../../arch/mmu-context.ts';
@@ -70,13 +71,9 @@ interface Params {
   rounds: number;
 }
 
-export const BASE = 2 ** 38;
-const NR = 16;
-const BLOCK = NR * PAGE_SIZE;
 const MPROTECT_CPU = 0;
 const RW = PROT_READ | PROT_WRITE;
 
-export const pageAddress = (block: number, i: number): number => BASE + block * BLOCK + i * PAGE_SIZE;
 
 export default defineScenario<Params, ContpteUnfoldOptions>({
   name: 'contpte-unfold-no-bbm',
@@ -97,29 +94,29 @@ export default defineScenario<Params, ContpteUnfoldOptions>({
   run(cpu, p) {
     switchMm(cpu, p.mm);
     if (cpu.id === MPROTECT_CPU) {
-      sysMmap(cpu, p.mm, { addr: BASE, length: p.blocks * BLOCK, prot: RW });
+      sysMmap(cpu, p.mm, { addr: SCENARIO_BASE, length: p.blocks * CONT_SPAN, prot: RW });
       // one write fault per block: a folded 64 KiB folio each
-      for (let b = 0; b < p.blocks; b++) for (let i = 0; i < NR; i++) cpu.store(pageAddress(b, i), (b << 8) | i);
+      for (let b = 0; b < p.blocks; b++) for (let i = 0; i < CONT_PAGES; i++) cpu.store(contPageAddress(b, i), (b << 8) | i);
     }
     smpBarrier(cpu);
     if (cpu.id === MPROTECT_CPU) {
       for (let round = 0; keepGoing(cpu, round, p.rounds); round++) {
-        const k = 1 + (round % (NR - 2)); // pages 1..14: page 0 is the threads' to write, 15 refolds
+        const k = 1 + (round % (CONT_PAGES - 2)); // pages 1..14: page 0 is the threads' to write, 15 refolds
         for (let b = 0; b < p.blocks; b++) {
-          sysMprotect(cpu, p.mm, pageAddress(b, k), PAGE_SIZE, PROT_READ);
-          cpu.load(pageAddress(b, k));
-          sysMprotect(cpu, p.mm, pageAddress(b, k), PAGE_SIZE, RW);
+          sysMprotect(cpu, p.mm, contPageAddress(b, k), PAGE_SIZE, PROT_READ);
+          cpu.load(contPageAddress(b, k));
+          sysMprotect(cpu, p.mm, contPageAddress(b, k), PAGE_SIZE, RW);
           // the block's last entry set again folds it (contpte_try_fold), ready for the next round
-          sysMprotect(cpu, p.mm, pageAddress(b, NR - 1), PAGE_SIZE, PROT_READ);
-          sysMprotect(cpu, p.mm, pageAddress(b, NR - 1), PAGE_SIZE, RW);
+          sysMprotect(cpu, p.mm, contPageAddress(b, CONT_PAGES - 1), PAGE_SIZE, PROT_READ);
+          sysMprotect(cpu, p.mm, contPageAddress(b, CONT_PAGES - 1), PAGE_SIZE, RW);
         }
       }
       stopAll(cpu.v);
     } else {
       for (let n = 0; keepGoing(cpu, 0, 1); n++) {
         for (let b = 0; b < p.blocks; b++) {
-          for (let i = 0; i < NR; i++) cpu.load(pageAddress(b, (i + cpu.id * 5) % NR));
-          cpu.store(pageAddress(b, 0), n);
+          for (let i = 0; i < CONT_PAGES; i++) cpu.load(contPageAddress(b, (i + cpu.id * 5) % CONT_PAGES));
+          cpu.store(contPageAddress(b, 0), n);
         }
       }
     }

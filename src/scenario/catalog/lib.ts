@@ -22,6 +22,11 @@ import { forbiddenReported, keepGoing } from '../scenario.ts';
 /** 2 MiB aligned, so that a mapping there has PTE tables of its own. */
 export const SCENARIO_BASE = 2 ** 38;
 export const PMD_SPAN = 512 * PAGE_SIZE;
+/** A 64 KiB block: what one arm64 contiguous PTE block (CONT_PTES) and one 64 KiB mTHP folio cover. */
+export const CONT_PAGES = 16;
+export const CONT_SPAN = CONT_PAGES * PAGE_SIZE;
+/** Page `i` of the 64 KiB block `block` above SCENARIO_BASE. */
+export const contPageAddress = (block: number, i: number): number => SCENARIO_BASE + block * CONT_SPAN + i * PAGE_SIZE;
 
 /** What one trial runs: how many rounds the driving CPU makes before it asks everyone to stop. */
 export interface RoundsOptions {
