@@ -54,6 +54,7 @@
  * (test/fixtures/arm64-batched-workloads.ts) and runs this program under both presets.
  */
 import { defineScenario, keepGoing } from '../scenario.ts';
+import { followerGoesOn } from './lib.ts';
 import type { Cpu } from '../../cpu/cpu.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
@@ -83,8 +84,6 @@ export const BASE = 2 ** 37;
 const MPROTECT_CPU = 0;
 const RECLAIM_CPU = 2;
 
-/** Keeps going until the reclaimer is done or a violation is seen. */
-const forever = (cpu: Cpu): boolean => keepGoing(cpu, 0, 1);
 
 /** One store to each page (the word of this CPU, so that writers do not overwrite each other). */
 function writeAll(cpu: Cpu, p: Params, round: number): void {
@@ -119,7 +118,7 @@ export default defineScenario<Params, Arm64BatchedPendingDsbOptions>({
     } else if (cpu.id === MPROTECT_CPU) {
       // one page at a time: a call that found a present PTE to demote would flush, and its DSB
       // would wait for every CPU to take the flush, reclaim's TLBI with it
-      for (let round = 1; forever(cpu); round++) {
+      for (let round = 1; followerGoesOn(cpu); round++) {
         for (let i = 0; i < p.pages; i++) {
           sysMprotect(cpu, p.mm, BASE + i * PAGE_SIZE, PAGE_SIZE, PROT_READ);
           sysMprotect(cpu, p.mm, BASE + i * PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE);
@@ -127,7 +126,7 @@ export default defineScenario<Params, Arm64BatchedPendingDsbOptions>({
         writeAll(cpu, p, round);
       }
     } else {
-      for (let round = 1; forever(cpu); round++) writeAll(cpu, p, round);
+      for (let round = 1; followerGoesOn(cpu); round++) writeAll(cpu, p, round);
     }
     return null;
   },

@@ -30,7 +30,7 @@
  * 742 trials / 20 s, nor 296 / 30 s). That in-flight window is arm64-batched-pending-dsb's race.
  */
 import { defineScenario, keepGoing } from '../scenario.ts';
-import type { Cpu } from '../../cpu/cpu.ts';
+import { followerGoesOn } from './lib.ts';
 import { CONTROL_CPU } from '../../machine/frames.ts';
 import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import { switchMm } from '../../arch/mmu-context.ts';
@@ -59,8 +59,6 @@ export const BASE = 2 ** 37;
 const MADVISE_CPU = 0;
 const RECLAIM_CPU = 2;
 
-/** Keeps going until the reclaimer is done or a violation is seen. */
-const forever = (cpu: Cpu): boolean => keepGoing(cpu, 0, 1);
 
 export default defineScenario<Params, MadviseBatchedPendingOptions>({
   name: 'madvise-batched-pending',
@@ -89,12 +87,12 @@ export default defineScenario<Params, MadviseBatchedPendingOptions>({
       // the return to user mode takes pending IPIs: a loop of system calls alone would hold up
       // every flush sent to this CPU (kswapd's, which waits with the pages it keeps locked, and
       // a reader faulting on one of them waits for it)
-      while (forever(cpu)) {
+      while (followerGoesOn(cpu)) {
         sysMadvise(cpu, p.mm, BASE, p.pages * PAGE_SIZE, MADV_DONTNEED);
         cpu.interruptPoint();
       }
     } else {
-      while (forever(cpu)) for (let i = 0; i < p.pages; i++) cpu.load(BASE + i * PAGE_SIZE);
+      while (followerGoesOn(cpu)) for (let i = 0; i < p.pages; i++) cpu.load(BASE + i * PAGE_SIZE);
     }
     return null;
   },
