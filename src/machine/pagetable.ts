@@ -100,10 +100,20 @@ export function bindPteCpu(cpu: number): void {
 export function tracePteChange(v: MachineViews, cpu: number, op: PteOp, ptep: number, old: number, pte: number): void {
   if (cpu < 0) return;
   const table = Math.floor(ptep / WORDS_PER_FRAME);
+  traceEvent(v, cpu, Ev.PteChange, op, ptepOwner(v, ptep), ptepVpn(v, ptep), v.frameMeta[frameMetaIndex(table, META_INDEX)], old, pte);
+}
+
+/** The mm whose page table holds the entry at `ptep` (its table frame's owner). */
+export function ptepOwner(v: MachineViews, ptep: number): number {
+  return v.frameMeta[frameMetaIndex(Math.floor(ptep / WORDS_PER_FRAME), META_OWNER)];
+}
+
+/** The first VPN the entry at `ptep` maps, from its table frame's first VPN and level. */
+export function ptepVpn(v: MachineViews, ptep: number): number {
+  const table = Math.floor(ptep / WORDS_PER_FRAME);
   const m = v.frameMeta;
   const level = m[frameMetaIndex(table, META_INDEX)];
-  const vpn = m[frameMetaIndex(table, META_TABLE_VPN)] + (ptep - table * WORDS_PER_FRAME) * 2 ** (9 * (level - 1));
-  traceEvent(v, cpu, Ev.PteChange, op, m[frameMetaIndex(table, META_OWNER)], vpn, level, old, pte);
+  return m[frameMetaIndex(table, META_TABLE_VPN)] + (ptep - table * WORDS_PER_FRAME) * 2 ** (9 * (level - 1));
 }
 
 /** ptep_get: the kernel's look at an entry; the A and D bits it returns are seen. */

@@ -40,11 +40,10 @@
  */
 import type { Cpu } from '../../cpu/cpu.ts';
 import { ptepGetAndClear as archPtepGetAndClear } from '../ptep-get-and-clear.ts';
-import { frameMetaIndex } from '../../machine/frames.ts';
-import { META_OWNER, META_TABLE_VPN, PAGE_SIZE, WORDS_PER_FRAME } from '../../machine/phys-layout.ts';
+import { PAGE_SIZE } from '../../machine/phys-layout.ts';
 import {
   ptepGet as __ptepGet, ptepGetNoSideEffects as __ptepPeek, ptepSetWrprotect as __ptepSetWrprotect,
-  ptepTestAndClearYoung as __ptepTestAndClearYoung, setPte as __setPte,
+  ptepTestAndClearYoung as __ptepTestAndClearYoung, ptepOwner, ptepVpn, setPte as __setPte,
 } from '../../machine/pagetable.ts';
 import { CONT_PTES, PTE_SPECIAL, ptePfn, ptePresent, pteCont, pteMknoncont } from '../../machine/pte-arm64.ts';
 import {
@@ -72,14 +71,6 @@ function contpteTryFold(cpu: Cpu, mm: number, va: number, ptep: number, pte: num
   }
 }
 
-/** The mm and the address of the entry at `ptep`, from its table frame (set_pte_at's mm and addr). */
-function ptepMmVa(cpu: Cpu, ptep: number): [number, number] {
-  const table = Math.floor(ptep / WORDS_PER_FRAME);
-  const m = cpu.v.frameMeta;
-  const vpn = m[frameMetaIndex(table, META_TABLE_VPN)] + (ptep - table * WORDS_PER_FRAME);
-  return [m[frameMetaIndex(table, META_OWNER)], vpn * PAGE_SIZE];
-}
-
 // models arch/arm64/include/asm/pgtable.h:ptep_get
 export function ptepGet(cpu: Cpu, ptep: number): number {
   const pte = __ptepGet(cpu.v, ptep);
@@ -105,8 +96,8 @@ export function setPtes(cpu: Cpu, mm: number, va: number, ptep: number, pte: num
 
 /** set_pte_at(mm, addr, ptep, pte): set_ptes of one entry. */
 export function setPte(cpu: Cpu, ptep: number, pte: number): void {
-  const [mm, va] = ptepMmVa(cpu, ptep);
-  setPtes(cpu, mm, va, ptep, pte, 1);
+  // set_pte_at's mm and addr, from the entry's table frame
+  setPtes(cpu, ptepOwner(cpu.v, ptep), ptepVpn(cpu.v, ptep) * PAGE_SIZE, ptep, pte, 1);
 }
 
 // models arch/arm64/include/asm/pgtable.h:ptep_get_and_clear
